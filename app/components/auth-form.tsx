@@ -1,0 +1,50 @@
+import { getFormProps, useForm, type SubmissionResult } from "@conform-to/react";
+import { parseWithZod, getZodConstraint } from "@conform-to/zod";
+import { Form, useNavigation } from "@remix-run/react";
+import type { z } from "zod";
+import { Field, FormErrors } from "./forms";
+
+/** The sign-up and log-in forms: a real POST form, validated on the client when JS is there. */
+export function AuthForm({
+  id,
+  schema,
+  lastResult,
+  redirectTo,
+  submitLabel,
+  passwordAutoComplete,
+  passwordHint,
+}: {
+  id: string;
+  schema: z.ZodTypeAny;
+  lastResult: SubmissionResult<string[]> | undefined;
+  redirectTo: string | null;
+  submitLabel: string;
+  passwordAutoComplete: "new-password" | "current-password";
+  passwordHint?: string;
+}) {
+  const navigation = useNavigation();
+  const [form, fields] = useForm({
+    id,
+    lastResult,
+    constraint: getZodConstraint(schema),
+    onValidate: ({ formData }) => parseWithZod(formData, { schema }),
+    shouldRevalidate: "onBlur",
+  });
+  return (
+    <Form method="post" {...getFormProps(form)} className="card max-w-md space-y-4">
+      <FormErrors errors={form.errors} id={form.errorId} />
+      <Field meta={fields.email} label="Email" type="email" autoComplete="email" />
+      <Field
+        meta={fields.password}
+        label="Password"
+        type="password"
+        autoComplete={passwordAutoComplete}
+        hint={passwordHint}
+      />
+      {redirectTo ? <input type="hidden" name="redirectTo" value={redirectTo} /> : null}
+      <button type="submit" className="btn-primary w-full" disabled={navigation.state === "submitting"}>
+        {submitLabel}
+      </button>
+    </Form>
+  );
+}

@@ -1,0 +1,159 @@
+import type { LinksFunction, LoaderFunctionArgs, MetaFunction } from "@remix-run/node";
+import { json } from "@remix-run/node";
+import {
+  Form,
+  isRouteErrorResponse,
+  Link,
+  Links,
+  Meta,
+  NavLink,
+  Outlet,
+  Scripts,
+  ScrollRestoration,
+  useLoaderData,
+  useRouteError,
+  useRouteLoaderData,
+} from "@remix-run/react";
+import { ToastMessage } from "~/components/toast";
+import { getOptionalUser } from "~/services/auth.server";
+import { getRuntime } from "~/services/runtime.server";
+import { getToast } from "~/services/toast.server";
+import stylesheet from "~/tailwind.css";
+
+export const links: LinksFunction = () => [
+  { rel: "stylesheet", href: stylesheet },
+  { rel: "icon", href: "/favicon.svg", type: "image/svg+xml" },
+];
+
+export const meta: MetaFunction = () => [{ title: "Credits Studio" }];
+
+export async function loader({ request }: LoaderFunctionArgs) {
+  const user = await getOptionalUser(request);
+  const { toast, headers } = await getToast(request);
+  const { config } = getRuntime();
+  return json(
+    {
+      user: user ? { id: user.id, email: user.email, role: user.role, credits: user.credits } : null,
+      toast,
+      stripeTestMode: config.stripeEmulated || (config.STRIPE_SECRET_KEY?.includes("_test_") ?? false),
+      stripeEmulated: config.stripeEmulated,
+    },
+    { headers: headers ?? undefined },
+  );
+}
+
+export function useOptionalUser() {
+  return useRouteLoaderData<typeof loader>("root")?.user ?? null;
+}
+
+function NavBar() {
+  const data = useRouteLoaderData<typeof loader>("root");
+  const user = data?.user ?? null;
+  const linkClass = ({ isActive }: { isActive: boolean }) =>
+    `rounded-md px-2 py-1 text-sm font-medium ${isActive ? "bg-indigo-100 text-indigo-900" : "text-slate-700 hover:bg-slate-100"}`;
+  return (
+    <header className="border-b border-slate-200 bg-white">
+      {data?.stripeEmulated ? (
+        <p className="bg-amber-200 px-4 py-1 text-center text-sm font-semibold text-amber-950" role="note">
+          Test mode — no real payments (local Stripe emulator)
+        </p>
+      ) : data?.stripeTestMode ? (
+        <p className="bg-amber-200 px-4 py-1 text-center text-sm font-semibold text-amber-950" role="note">
+          Test mode — no real payments (Stripe test keys)
+        </p>
+      ) : null}
+      <nav aria-label="Main" className="mx-auto flex max-w-5xl flex-wrap items-center gap-x-3 gap-y-2 px-4 py-3">
+        <Link to="/" className="mr-auto text-lg font-bold text-slate-900">
+          Credits Studio
+        </Link>
+        {user ? (
+          <>
+            <NavLink to="/generate" className={linkClass}>
+              Generate
+            </NavLink>
+            <NavLink to="/settings/billing" className={linkClass}>
+              Billing
+            </NavLink>
+            {user.role === "admin" ? (
+              <NavLink to="/admin/credits" className={linkClass}>
+                Admin
+              </NavLink>
+            ) : null}
+            <span
+              className="rounded-full bg-emerald-100 px-3 py-1 text-sm font-semibold text-emerald-900"
+              data-testid="credit-balance"
+              aria-label={`Credit balance: ${user.credits}`}
+            >
+              {user.credits} credits
+            </span>
+            <Form method="post" action="/logout">
+              <button type="submit" className="btn-secondary py-1">
+                Log out
+              </button>
+            </Form>
+          </>
+        ) : (
+          <>
+            <NavLink to="/login" className={linkClass}>
+              Log in
+            </NavLink>
+            <Link to="/signup" className="btn-primary py-1">
+              Sign up
+            </Link>
+          </>
+        )}
+      </nav>
+    </header>
+  );
+}
+
+export function Layout({ children }: { children: React.ReactNode }) {
+  return (
+    <html lang="en" className="h-full bg-slate-50">
+      <head>
+        <meta charSet="utf-8" />
+        <meta name="viewport" content="width=device-width, initial-scale=1" />
+        <Meta />
+        <Links />
+      </head>
+      <body className="min-h-full text-slate-900">
+        {children}
+        <ScrollRestoration />
+        <Scripts />
+      </body>
+    </html>
+  );
+}
+
+export default function App() {
+  const { toast } = useLoaderData<typeof loader>();
+  return (
+    <>
+      <NavBar />
+      {toast ? <ToastMessage toast={toast} /> : null}
+      <main className="mx-auto max-w-5xl px-4 py-6">
+        <Outlet />
+      </main>
+    </>
+  );
+}
+
+export function ErrorBoundary() {
+  const error = useRouteError();
+  const title = isRouteErrorResponse(error) ? `${error.status} ${error.statusText || "Error"}` : "Something went wrong";
+  const detail = isRouteErrorResponse(error) ? String(error.data ?? "") : "An unexpected error occurred.";
+  return (
+    <>
+      <NavBar />
+      <main className="mx-auto max-w-5xl px-4 py-6">
+        <h1 className="text-2xl font-bold">{title}</h1>
+        <p className="mt-2 text-slate-700">{detail}</p>
+        <p className="mt-4">
+          <Link to="/" className="text-indigo-700 underline">
+            Back to the start page
+          </Link>
+        </p>
+      </main>
+    </>
+  );
+}

@@ -1,0 +1,45 @@
+import type { LoaderFunctionArgs } from "@remix-run/node";
+import { json } from "@remix-run/node";
+import { Link, useLoaderData } from "@remix-run/react";
+import { getOptionalUser } from "~/services/auth.server";
+import { getRuntime } from "~/services/runtime.server";
+
+export async function loader({ request }: LoaderFunctionArgs) {
+  const user = await getOptionalUser(request);
+  const { config } = getRuntime();
+  return json({
+    signedIn: Boolean(user),
+    bonus: config.SIGNUP_BONUS_CREDITS,
+    imageCost: config.IMAGE_COST,
+    videoCost: config.VIDEO_COST,
+  });
+}
+
+export default function Index() {
+  const { signedIn, bonus, imageCost, videoCost } = useLoaderData<typeof loader>();
+  return (
+    <div className="space-y-6">
+      <h1 className="text-3xl font-bold">Generate images and videos with credits</h1>
+      <p className="max-w-prose text-slate-700">
+        Buy a credit pack, then spend credits on generations: an image costs {imageCost} credits, a 720p video{" "}
+        {videoCost}. A generation that fails costs nothing. New accounts start with {bonus} free credits.
+      </p>
+      <p className="flex gap-3">
+        {signedIn ? (
+          <Link to="/generate" className="btn-primary">
+            Start generating
+          </Link>
+        ) : (
+          <>
+            <Link to="/signup" className="btn-primary">
+              Create an account
+            </Link>
+            <Link to="/login" className="btn-secondary">
+              Log in
+            </Link>
+          </>
+        )}
+      </p>
+    </div>
+  );
+}

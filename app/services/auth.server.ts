@@ -1,0 +1,126 @@
+import { json, redirect } from "@remix-run/node";
+import { Authenticator } from "remix-auth";
+import { FormStrategy } from "remix-auth-form";
+import { LoginSchema, SignupSchema } from "~/utils/auth-schemas";
+import type { User } from "#db/schema";
+import { getDummyHash, hashPassword, verifyPassword } from "./password.server";
+import { getRuntime } from "./runtime.server";
+import type { AppSession, Toast } from "./session.server";
+import { createUser, findUserByEmail, findUserById } from "./users.server";
+
+export class InvalidCredentialsError extends Error {
+  constructor() {
+    super("Email or password is incorrect.");
+  }
+}
+
+let authenticator: Authenticator<User> | undefined;
+
+/** remix-auth with two form strategies: "login" checks a password, "signup" creates the account. */
+export function getAuthenticator(): Authenticator<User> {
+  if (authenticator) return authenticator;
+  authenticator = new Authenticator<User>();
+  authenticator.use(
+    new FormStrategy(async ({ form }) => {
+      const { email, password } = LoginSchema.parse(Object.fromEntries(form));
+      const { db } = getRuntime();
+      const user = findUserByEmail(db, email);
+      // Same work whether or not the account exists, so timing does not reveal registered emails.
+      const ok = await verifyPassword(password, user?.passwordHash ?? (await getDummyHash()));
+      if (!user || !ok) throw new InvalidCredentialsError();
+      return user;
+    }),
+    "login",
+  );
+  authenticator.use(
+    new FormStrategy(async ({ form }) => {
+      const { email, password } = SignupSchema.parse(Object.fromEntries(form));
+      const { db, config } = getRuntime();
+      return createUser(db, {
+        email,
+        passwordHash: await hashPassword(password),
+        signupBonus: config.SIGNUP_BONUS_CREDITS,
+        adminEmails: config.adminEmails,
+      });
+    }),
+    "signup",
+  );
+  return authenticator;
+}
+
+export async function getSession(request: Request): Promise<AppSession> {
+  return getRuntime().sessionStorage.getSession(request.headers.get("Cookie"));
+}
+
+export async function commitSession(session: AppSession): Promise<string> {
+  return getRuntime().sessionStorage.commitSession(session);
+}
+
+/** Only same-site paths: an open redirect after login would be a phishing tool. */
+export function safeRedirect(to: FormDataEntryValue | string | null | undefined, fallback = "/generate"): string {
+  if (typeof to !== "string" || !to.startsWith("/") || to.startsWith("//") || to.startsWith("/\\")) return fallback;
+  return to;
+}
+
+export async function getUserId(request: Request): Promise<number | null> {
+  const session = await getSession(request);
+  const userId = session.get("userId");
+  return typeof userId === "number" ? userId : null;
+}
+
+export async function getOptionalUser(request: Request): Promise<User | null> {
+  const userId = await getUserId(request);
+  if (userId === null) return null;
+  return findUserById(getRuntime().db, userId) ?? null;
+}
+
+function loginRedirect(request: Request): Response {
+  const url = new URL(request.url);
+  const redirectTo = `${url.pathname}${url.search}`;
+  return redirect(`/login?${new URLSearchParams({ redirectTo })}`, { status: 303 });
+}
+
+/** Pages: anonymous visitors go to /login?redirectTo=… */
+export async function requireUser(request: Request): Promise<User> {
+  const user = await getOptionalUser(request);
+  if (!user) throw loginRedirect(request);
+  return user;
+}
+
+/** Pages: anonymous → login, signed-in non-admins → 403. */
+export async function requireAdmin(request: Request): Promise<User> {
+  const user = await requireUser(request);
+  if (user.role !== "admin") throw new Response("Forbidden: administrators only", { status: 403 });
+  return user;
+}
+
+/** JSON API: 401 JSON instead of a redirect. */
+export async function requireApiUser(request: Request): Promise<User> {
+  const user = await getOptionalUser(request);
+  if (!user) throw json({ error: "unauthorized", message: "Sign in first." }, { status: 401 });
+  return user;
+}
+
+/** Starts a fresh session (a new id: no session fixation) for the user and redirects. */
+export async function createUserSession(request: Request, user: User, redirectTo: string, toast?: Toast) {
+  const { sessionStorage } = getRuntime();
+  const old = await getSession(request);
+  if (old.id) await sessionStorage.destroySession(old);
+  const session = await sessionStorage.getSession();
+  session.set("userId", user.id);
+  if (toast) session.flash("toast", toast);
+  return redirect(safeRedirect(redirectTo), {
+    status: 303,
+    headers: { "Set-Cookie": await sessionStorage.commitSession(session) },
+  });
+}
+
+/** Ends the session server-side (the row is deleted), so a copied cookie is worthless afterwards. */
+export async function logout(request: Request) {
+  const { sessionStorage } = getRuntime();
+  const session = await getSession(request);
+  return redirect("/", {
+    status: 303,
+    headers: { "Set-Cookie": await sessionStorage.destroySession(session) },
+  });
+}

@@ -1,0 +1,85 @@
+import { describe, expect, it } from "vitest";
+import { ConfigError, parseEnv } from "./env.server";
+
+function problemsOf(env: Record<string, string>): string[] {
+  try {
+    parseEnv(env);
+  } catch (error) {
+    if (error instanceof ConfigError) return error.problems;
+    throw error;
+  }
+  throw new Error("expected a ConfigError");
+}
+
+describe("parseEnv", () => {
+  it("gives working defaults for a bare development machine", () => {
+    const config = parseEnv({});
+    expect(config.PORT).toBe(3000);
+    expect(config.appUrl).toBe("http://localhost:3000");
+    expect(config.databasePath).toBe("./data/app.sqlite");
+    expect(config.SIGNUP_BONUS_CREDITS).toBe(10);
+    expect(config.IMAGE_COST).toBe(5);
+    expect(config.VIDEO_COST).toBe(50);
+    expect(config.GENERATION_PROVIDER).toBe("local");
+    expect(config.stripeEmulated).toBe(true);
+    expect(config.RATE_LIMIT_DISABLED).toBe(false);
+    expect(config.packs).toEqual([{ id: "default", priceId: "price_credits_pack", credits: 500, name: "500 credits" }]);
+  });
+
+  it("names a malformed variable and what it expects", () => {
+    const problems = problemsOf({ IMAGE_COST: "five" });
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toMatch(/^IMAGE_COST must be a whole number of credits/);
+    expect(problems[0]).toContain('(got "five")');
+  });
+
+  it("names every bad variable at once", () => {
+    const problems = problemsOf({ PORT: "99999", APP_URL: "not a url", GENERATION_PROVIDER: "midjourney" });
+    expect(problems.map((p) => p.split(" ")[0]).sort()).toEqual(["APP_URL", "GENERATION_PROVIDER", "PORT"]);
+  });
+
+  it("never echoes a secret's value", () => {
+    const problems = problemsOf({ STRIPE_SECRET_KEY: "hunter2-not-a-key" });
+    expect(problems[0]).toMatch(/^STRIPE_SECRET_KEY must be a Stripe secret key/);
+    expect(problems.join("\n")).not.toContain("hunter2");
+  });
+
+  it("requires a session secret and real Stripe keys in production", () => {
+    const problems = problemsOf({ NODE_ENV: "production" });
+    expect(problems.some((p) => p.startsWith("SESSION_SECRET is required in production"))).toBe(true);
+    expect(problems.some((p) => p.startsWith("STRIPE_SECRET_KEY is required in production"))).toBe(true);
+  });
+
+  it("runs the emulator in production only when asked explicitly", () => {
+    const config = parseEnv({ NODE_ENV: "production", SESSION_SECRET: "x".repeat(32), STRIPE_EMULATOR: "on" });
+    expect(config.stripeEmulated).toBe(true);
+  });
+
+  it("uses real Stripe when a key and webhook secret are given", () => {
+    const config = parseEnv({ STRIPE_SECRET_KEY: "sk_test_abc", STRIPE_WEBHOOK_SECRET: "whsec_abc" });
+    expect(config.stripeEmulated).toBe(false);
+    expect(problemsOf({ STRIPE_SECRET_KEY: "sk_test_abc" })[0]).toMatch(/^STRIPE_WEBHOOK_SECRET is required/);
+  });
+
+  it("requires an API key for the openai provider", () => {
+    expect(problemsOf({ GENERATION_PROVIDER: "openai" })[0]).toMatch(/^OPENAI_API_KEY is required/);
+  });
+
+  it("parses admin emails case-insensitively and treats empty values as unset", () => {
+    const config = parseEnv({ ADMIN_EMAILS: " Boss@Example.com, ops@example.com ,", PORT: "", DATA_DIR: "/data" });
+    expect([...config.adminEmails]).toEqual(["boss@example.com", "ops@example.com"]);
+    expect(config.PORT).toBe(3000);
+    expect(config.databasePath).toBe("/data/app.sqlite");
+  });
+
+  it("lets DATABASE_PATH override the file inside DATA_DIR", () => {
+    expect(parseEnv({ DATA_DIR: "/data", DATABASE_PATH: "/db/x.sqlite" }).databasePath).toBe("/db/x.sqlite");
+  });
+
+  it("accepts extra packs and refuses a repeated id", () => {
+    const config = parseEnv({ CREDIT_PACKS: '[{"id":"large","priceId":"price_large","credits":1200}]' });
+    expect(config.packs.map((p) => p.id)).toEqual(["default", "large"]);
+    expect(problemsOf({ CREDIT_PACKS: '[{"id":"default","priceId":"p","credits":1}]' })[0]).toMatch(/^CREDIT_PACKS/);
+    expect(problemsOf({ CREDIT_PACKS: "nope" })[0]).toMatch(/^CREDIT_PACKS must be a JSON array/);
+  });
+});

@@ -1,0 +1,187 @@
+import { z } from "zod";
+
+// Every environment variable the app reads, validated once at start-up. A bad value stops the
+// process with one line per variable that names it and says what it expects.
+
+const int = (what: string, min: number, max: number) =>
+  z
+    .string()
+    .trim()
+    .regex(/^-?\d+$/, `must be ${what}`)
+    .transform(Number)
+    .refine((n) => Number.isSafeInteger(n) && n >= min && n <= max, `must be ${what}`);
+
+const flag = z
+  .string()
+  .trim()
+  .toLowerCase()
+  .refine((v) => ["", "0", "1", "true", "false", "yes", "no"].includes(v), "must be 1/0, true/false or yes/no")
+  .transform((v) => ["1", "true", "yes"].includes(v));
+
+const url = (what = "an absolute http(s) URL") =>
+  z
+    .string()
+    .trim()
+    .refine((v) => {
+      try {
+        return ["http:", "https:"].includes(new URL(v).protocol);
+      } catch {
+        return false;
+      }
+    }, `must be ${what}`)
+    .transform((v) => v.replace(/\/+$/, ""));
+
+const PackSchema = z.object({
+  id: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,31}$/, "pack id: lower-case letters, digits, - or _"),
+  priceId: z.string().min(1),
+  credits: z.number().int().positive().max(1_000_000),
+  name: z.string().min(1).max(60).optional(),
+});
+
+const packsJson = z.string().transform((v, ctx) => {
+  try {
+    return z.array(PackSchema).parse(JSON.parse(v));
+  } catch {
+    ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'must be a JSON array of {"id","priceId","credits","name"?}' });
+    return z.NEVER;
+  }
+});
+
+const EnvSchema = z.object({
+  NODE_ENV: z.enum(["development", "production", "test"]).default("development"),
+  PORT: int("a TCP port (1-65535)", 1, 65535).default("3000"),
+  HOST: z.string().trim().min(1).default("0.0.0.0"),
+  APP_URL: url().optional(),
+  DATA_DIR: z.string().trim().min(1, "must be a folder path").default("./data"),
+  DATABASE_PATH: z.string().trim().min(1, "must be a file path").optional(),
+  SESSION_SECRET: z.string().min(32, "must be at least 32 characters (e.g. `openssl rand -hex 32`)").optional(),
+  ADMIN_EMAILS: z.string().default(""),
+  SIGNUP_BONUS_CREDITS: int("a whole number from 0 to 1000000", 0, 1_000_000).default("10"),
+
+  STRIPE_SECRET_KEY: z
+    .string()
+    .trim()
+    .regex(/^(sk|rk)_(test|live)_\w+$/, "must be a Stripe secret key (sk_test_… or sk_live_…)")
+    .optional(),
+  STRIPE_WEBHOOK_SECRET: z.string().trim().regex(/^whsec_\w+$/, "must be a webhook signing secret (whsec_…)").optional(),
+  STRIPE_PUBLISHABLE_KEY: z.string().trim().regex(/^pk_(test|live)_\w+$/, "must be a publishable key (pk_…)").optional(),
+  STRIPE_PRICE_ID_CREDITS_PACK: z.string().trim().min(1).default("price_credits_pack"),
+  STRIPE_API_BASE: url("a URL such as http://127.0.0.1:12111").optional(),
+  STRIPE_EMULATOR: z.enum(["auto", "on", "off"], { message: "must be auto, on or off" }).default("auto"),
+  STRIPE_EMULATOR_PORT: int("a TCP port (0 = any free port)", 0, 65535).default("0"),
+  CREDITS_PER_PACK: int("a whole number of credits from 1 to 1000000", 1, 1_000_000).default("500"),
+  CREDIT_PACKS: packsJson.optional(),
+
+  IMAGE_COST: int("a whole number of credits from 1 to 100000", 1, 100_000).default("5"),
+  VIDEO_COST: int("a whole number of credits from 1 to 100000", 1, 100_000).default("50"),
+  VIDEO_COST_1080P: int("a whole number of credits from 1 to 100000", 1, 100_000).optional(),
+  GENERATION_PROVIDER: z.enum(["local", "openai"], { message: "must be local or openai" }).default("local"),
+  OPENAI_BASE_URL: url().default("https://api.openai.com/v1"),
+  OPENAI_API_KEY: z.string().trim().min(1).optional(),
+  OPENAI_IMAGE_MODEL: z.string().trim().min(1).default("gpt-image-1"),
+  OPENAI_VIDEO_MODEL: z.string().trim().min(1).default("sora-2"),
+  GENERATION_TIMEOUT_SECONDS: int("a number of seconds from 1 to 3600", 1, 3600).default("120"),
+  GENERATION_HOLD_TTL_SECONDS: int("a number of seconds from 10 to 86400", 10, 86_400).default("900"),
+  HOLD_SWEEP_INTERVAL_SECONDS: int("a number of seconds from 1 to 3600", 1, 3600).default("30"),
+  LOCAL_VIDEO_DURATION_MS: int("a number of milliseconds from 0 to 600000", 0, 600_000).default("4000"),
+  VIDEO_CONCURRENCY: int("a number from 1 to 32", 1, 32).default("2"),
+
+  RATE_LIMIT_DISABLED: flag.default("0"),
+  RATE_LIMIT_IMAGES_PER_MINUTE: int("a number from 1 to 100000", 1, 100_000).default("10"),
+  RATE_LIMIT_VIDEOS_PER_MINUTE: int("a number from 1 to 100000", 1, 100_000).default("2"),
+  RATE_LIMIT_RUNNING_VIDEOS: int("a number from 1 to 1000", 1, 1000).default("2"),
+
+  LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  METRICS_TOKEN: z.string().min(16, "must be at least 16 characters").optional(),
+});
+
+export type RawEnv = z.input<typeof EnvSchema>;
+type ParsedEnv = z.output<typeof EnvSchema>;
+
+export type CreditPack = { id: string; priceId: string; credits: number; name: string };
+
+export type Config = ParsedEnv & {
+  isProduction: boolean;
+  appUrl: string;
+  databasePath: string;
+  adminEmails: ReadonlySet<string>;
+  packs: readonly CreditPack[];
+  /** True when Stripe calls go to the in-process emulator (no real keys). */
+  stripeEmulated: boolean;
+};
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  ${p}`).join("\n")}`);
+    this.name = "ConfigError";
+  }
+}
+
+/** Parses an environment (process.env or a test's object). Throws ConfigError naming each bad variable. */
+export function parseEnv(env: Record<string, string | undefined>): Config {
+  // Empty strings mean "unset": .env files and compose files often write `FOO=`.
+  const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ""));
+  const result = EnvSchema.safeParse(cleaned);
+  if (!result.success) {
+    throw new ConfigError(
+      result.error.issues.map((issue) => {
+        const name = String(issue.path[0] ?? "environment");
+        const got = cleaned[name];
+        const shown = got === undefined || /SECRET|KEY|TOKEN/.test(name) ? "" : ` (got "${got}")`;
+        return `${name} ${issue.message}${shown}`;
+      }),
+    );
+  }
+  const e = result.data;
+  const problems: string[] = [];
+  const isProduction = e.NODE_ENV === "production";
+
+  const stripeEmulated = e.STRIPE_EMULATOR === "on" || (e.STRIPE_EMULATOR === "auto" && !e.STRIPE_SECRET_KEY);
+  if (isProduction && !e.SESSION_SECRET) problems.push("SESSION_SECRET is required in production (at least 32 characters)");
+  if (isProduction && stripeEmulated && e.STRIPE_EMULATOR !== "on") {
+    problems.push(
+      "STRIPE_SECRET_KEY is required in production (or set STRIPE_EMULATOR=on to run the test-mode emulator on purpose)",
+    );
+  }
+  if (!stripeEmulated && !e.STRIPE_SECRET_KEY) problems.push("STRIPE_SECRET_KEY is required when STRIPE_EMULATOR=off");
+  if (!stripeEmulated && !e.STRIPE_WEBHOOK_SECRET) {
+    problems.push("STRIPE_WEBHOOK_SECRET is required with a real STRIPE_SECRET_KEY (whsec_… from the webhook endpoint)");
+  }
+  if (e.GENERATION_PROVIDER === "openai" && !e.OPENAI_API_KEY) {
+    problems.push("OPENAI_API_KEY is required when GENERATION_PROVIDER=openai");
+  }
+  const packs: CreditPack[] = [
+    { id: "default", priceId: e.STRIPE_PRICE_ID_CREDITS_PACK, credits: e.CREDITS_PER_PACK, name: `${e.CREDITS_PER_PACK} credits` },
+    ...(e.CREDIT_PACKS ?? []).map((p) => ({ ...p, name: p.name ?? `${p.credits} credits` })),
+  ];
+  const ids = packs.map((p) => p.id);
+  if (new Set(ids).size !== ids.length) problems.push('CREDIT_PACKS must not repeat a pack id (and "default" is taken)');
+  if (problems.length) throw new ConfigError(problems);
+
+  return {
+    ...e,
+    isProduction,
+    appUrl: e.APP_URL ?? `http://localhost:${e.PORT}`,
+    databasePath: e.DATABASE_PATH ?? `${e.DATA_DIR.replace(/\/+$/, "")}/app.sqlite`,
+    adminEmails: new Set(
+      e.ADMIN_EMAILS.split(",")
+        .map((s) => s.trim().toLowerCase())
+        .filter(Boolean),
+    ),
+    packs,
+    stripeEmulated,
+  };
+}
+
+let current: Config | undefined;
+
+/** Reads process.env once. Called by the server entry before anything else. */
+export function initConfig(env: Record<string, string | undefined> = process.env): Config {
+  current = parseEnv(env);
+  return current;
+}
+
+export function getConfig(): Config {
+  if (!current) current = parseEnv(process.env);
+  return current;
+}

@@ -1,0 +1,69 @@
+import { closeDatabase, openMigratedDatabase, type AppDb } from "#db/client.server";
+import { initConfig, type Config } from "./env.server";
+import { logger } from "./logger.server";
+import { createAppSessionStorage, resolveSessionSecret, type AppSessionStorage } from "./session.server";
+import { syncAdminRoles } from "./users.server";
+
+/** A piece of in-process background work (sweeper, video worker, emulator...). */
+export type BackgroundTask = { name: string; stop(): void | Promise<void> };
+
+export type Runtime = {
+  config: Config;
+  db: AppDb;
+  sessionStorage: AppSessionStorage;
+  startedAt: number;
+  tasks: BackgroundTask[];
+};
+
+let runtime: Runtime | undefined;
+type Starter = (rt: Runtime) => Promise<BackgroundTask | void> | BackgroundTask | void;
+const starters: Array<{ name: string; start: Starter }> = [];
+
+/** Services register their background work here; it starts with the runtime and stops with it. */
+export function registerBackgroundStarter(name: string, start: Starter): void {
+  starters.push({ name, start });
+}
+
+/**
+ * Boots the process: config (fails loudly), database (migrated), admin roles, background work.
+ * Called once by the server entry before it listens.
+ */
+export async function startRuntime(env: Record<string, string | undefined> = process.env): Promise<Runtime> {
+  if (runtime) return runtime;
+  const config = initConfig(env);
+  const db = openMigratedDatabase(config.databasePath);
+  const roles = syncAdminRoles(db, config.adminEmails);
+  if (roles.promoted || roles.demoted) logger.info(roles, "admin roles synced from ADMIN_EMAILS");
+  const sessionStorage = createAppSessionStorage(db, config, resolveSessionSecret(config));
+  const rt: Runtime = { config, db, sessionStorage, startedAt: Date.now(), tasks: [] };
+  runtime = rt;
+  for (const starter of starters) {
+    const task = await starter.start(rt);
+    if (task) rt.tasks.push(task);
+  }
+  return rt;
+}
+
+export function getRuntime(): Runtime {
+  if (!runtime) throw new Error("The runtime has not been started (startRuntime is called by the server entry).");
+  return runtime;
+}
+
+export function isRuntimeReady(): boolean {
+  return runtime !== undefined && runtime.db.sqlite.open;
+}
+
+/** Stops background work in reverse order, then checkpoints and closes the database. */
+export async function stopRuntime(): Promise<void> {
+  const rt = runtime;
+  if (!rt) return;
+  for (const task of [...rt.tasks].reverse()) {
+    try {
+      await task.stop();
+    } catch (error) {
+      logger.error({ err: error, task: task.name }, "background task failed to stop cleanly");
+    }
+  }
+  closeDatabase(rt.db);
+  runtime = undefined;
+}

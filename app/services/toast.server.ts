@@ -1,0 +1,22 @@
+import { redirect } from "@remix-run/node";
+import { commitSession, getSession } from "./auth.server";
+import type { Toast } from "./session.server";
+
+export type { Toast };
+
+/** Redirects (303) and shows a one-time message on the next page. */
+export async function redirectWithToast(request: Request, to: string, toast: Toast, init: ResponseInit = {}) {
+  const session = await getSession(request);
+  session.flash("toast", toast);
+  const headers = new Headers(init.headers);
+  headers.append("Set-Cookie", await commitSession(session));
+  return redirect(to, { status: 303, ...init, headers });
+}
+
+/** Reads (and so consumes) the pending toast; the headers must go on the response. */
+export async function getToast(request: Request): Promise<{ toast: Toast | null; headers: Headers | null }> {
+  const session = await getSession(request);
+  const toast = session.get("toast") ?? null;
+  if (!toast) return { toast: null, headers: null };
+  return { toast, headers: new Headers({ "Set-Cookie": await commitSession(session) }) };
+}

@@ -1,0 +1,45 @@
+import fs from "node:fs";
+import path from "node:path";
+import Database from "better-sqlite3";
+import { drizzle, type BetterSQLite3Database } from "drizzle-orm/better-sqlite3";
+import { migrate } from "drizzle-orm/better-sqlite3/migrator";
+import * as schema from "./schema";
+
+export type Orm = BetterSQLite3Database<typeof schema>;
+/** One open database: the raw better-sqlite3 handle (for hot, hand-written statements and
+ * BEGIN IMMEDIATE transactions) and the drizzle view of the same connection. */
+export type AppDb = { sqlite: Database.Database; orm: Orm; path: string };
+
+export const MIGRATIONS_DIR = path.resolve(process.env.APP_ROOT ?? process.cwd(), "db/migrations");
+
+/**
+ * Opens (creating if needed) the SQLite file with the pragmas this app relies on.
+ * synchronous=FULL: see docs/decisions/002-sqlite-durability.md — a committed purchase must
+ * survive a power cut, and the cost (one extra fsync per commit) is small next to a Stripe call.
+ */
+export function openDatabase(file: string, options: { readonly?: boolean } = {}): AppDb {
+  if (file !== ":memory:") fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
+  const sqlite = new Database(file, { readonly: options.readonly ?? false });
+  if (!options.readonly) sqlite.pragma("journal_mode = WAL");
+  sqlite.pragma("synchronous = FULL");
+  sqlite.pragma("foreign_keys = ON");
+  sqlite.pragma("busy_timeout = 5000");
+  return { sqlite, orm: drizzle(sqlite, { schema }), path: file };
+}
+
+export function migrateDatabase(db: AppDb, migrationsFolder = MIGRATIONS_DIR): void {
+  migrate(db.orm, { migrationsFolder });
+}
+
+/** Opens and migrates: what the server, scripts and tests all do first. */
+export function openMigratedDatabase(file: string): AppDb {
+  const db = openDatabase(file);
+  migrateDatabase(db);
+  return db;
+}
+
+export function closeDatabase(db: AppDb): void {
+  if (!db.sqlite.open) return;
+  if (!db.sqlite.readonly && db.path !== ":memory:") db.sqlite.pragma("wal_checkpoint(TRUNCATE)");
+  db.sqlite.close();
+}

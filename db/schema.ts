@@ -1,0 +1,175 @@
+import { sql } from "drizzle-orm";
+import {
+  check,
+  index,
+  integer,
+  sqliteTable,
+  text,
+} from "drizzle-orm/sqlite-core";
+
+// Timestamps are integer milliseconds since the epoch: sortable, cheap to compare in the sweeper,
+// and unambiguous across time zones.
+const now = sql`(cast(unixepoch('subsec') * 1000 as integer))`;
+
+export const USER_ROLES = ["user", "admin"] as const;
+export type UserRole = (typeof USER_ROLES)[number];
+
+export const users = sqliteTable(
+  "users",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    email: text("email").notNull().unique(),
+    passwordHash: text("password_hash").notNull(),
+    role: text("role", { enum: USER_ROLES }).notNull().default("user"),
+    // Spendable balance. Written only by app/services/credits.server.ts, always together with a
+    // ledger row; the sign-up bonus is such a row, so the column itself starts at zero.
+    credits: integer("credits").notNull().default(0),
+    stripeCustomerId: text("stripe_customer_id").unique(),
+    // Set when a payment is disputed: the account may not buy or spend until an admin clears it.
+    flaggedAt: integer("flagged_at"),
+    flaggedReason: text("flagged_reason"),
+    createdAt: integer("created_at").notNull().default(now),
+    updatedAt: integer("updated_at").notNull().default(now),
+  },
+  (t) => [
+    check("users_email_lower", sql`${t.email} = lower(${t.email})`),
+    index("users_created_at_idx").on(t.createdAt),
+  ],
+);
+
+export const sessions = sqliteTable(
+  "sessions",
+  {
+    id: text("id").primaryKey(),
+    userId: integer("user_id").references(() => users.id, { onDelete: "cascade" }),
+    // Remix session data (flash messages and the like), JSON.
+    data: text("data").notNull().default("{}"),
+    expiresAt: integer("expires_at").notNull(),
+    createdAt: integer("created_at").notNull().default(now),
+  },
+  (t) => [index("sessions_user_idx").on(t.userId), index("sessions_expires_idx").on(t.expiresAt)],
+);
+
+export const TRANSACTION_TYPES = ["purchase", "topup", "usage", "bonus", "refund", "adjustment"] as const;
+export type TransactionType = (typeof TRANSACTION_TYPES)[number];
+// pending: a hold, already taken from the spendable balance; posted: final; voided: a hold given
+// back (the row stays for the history but no longer counts).
+export const TRANSACTION_STATUSES = ["pending", "posted", "voided"] as const;
+export type TransactionStatus = (typeof TRANSACTION_STATUSES)[number];
+
+export const transactions = sqliteTable(
+  "transactions",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    userId: integer("user_id")
+      .notNull()
+      .references(() => users.id, { onDelete: "restrict" }),
+    amount: integer("amount").notNull(),
+    type: text("type", { enum: TRANSACTION_TYPES }).notNull(),
+    status: text("status", { enum: TRANSACTION_STATUSES }).notNull().default("posted"),
+    // The caller's id for this write (checkout session id, refund id, form token, job id...).
+    idempotencyKey: text("idempotency_key").notNull().unique(),
+    description: text("description").notNull(),
+    // The Stripe PaymentIntent of a purchase, so refunds and disputes can find it.
+    stripePaymentId: text("stripe_payment_id"),
+    // The spendable balance right after this row was written.
+    balanceAfter: integer("balance_after").notNull(),
+    // Holds only: when the sweeper voids it if nobody posted or voided it.
+    expiresAt: integer("expires_at"),
+    // Manual changes: who and why.
+    adminId: integer("admin_id").references(() => users.id, { onDelete: "restrict" }),
+    reason: text("reason"),
+    // Free-form JSON for the record (pack, amounts in cents, void reason...).
+    meta: text("meta"),
+    createdAt: integer("created_at").notNull().default(now),
+    // When a pending row was posted or voided.
+    settledAt: integer("settled_at"),
+  },
+  (t) => [
+    index("transactions_user_history_idx").on(t.userId, t.id),
+    index("transactions_user_type_idx").on(t.userId, t.type, t.id),
+    index("transactions_pending_expiry_idx")
+      .on(t.expiresAt)
+      .where(sql`${t.status} = 'pending'`),
+    index("transactions_payment_idx").on(t.stripePaymentId),
+    index("transactions_created_idx").on(t.createdAt),
+    index("transactions_admin_idx").on(t.adminId).where(sql`${t.adminId} is not null`),
+    check(
+      "transactions_hold_shape",
+      sql`${t.status} = 'posted' or (${t.type} = 'usage' and ${t.amount} < 0)`,
+    ),
+  ],
+);
+
+export const stripeEvents = sqliteTable(
+  "stripe_events",
+  {
+    id: text("id").primaryKey(),
+    type: text("type").notNull(),
+    // Stripe's own `created` (seconds), for reading reordered deliveries.
+    stripeCreated: integer("stripe_created").notNull(),
+    receivedAt: integer("received_at").notNull().default(now),
+    processedAt: integer("processed_at"),
+    attempts: integer("attempts").notNull().default(0),
+    error: text("error"),
+  },
+  (t) => [index("stripe_events_received_idx").on(t.receivedAt)],
+);
+
+export const GENERATION_KINDS = ["image", "video"] as const;
+export type GenerationKind = (typeof GENERATION_KINDS)[number];
+export const GENERATION_STATUSES = ["queued", "running", "succeeded", "failed"] as const;
+export type GenerationStatus = (typeof GENERATION_STATUSES)[number];
+
+export const generations = sqliteTable(
+  "generations",
+  {
+    id: text("id").primaryKey(),
+    userId: integer("user_id")
+      .notNull()
+      .references(() => users.id, { onDelete: "restrict" }),
+    kind: text("kind", { enum: GENERATION_KINDS }).notNull(),
+    prompt: text("prompt").notNull(),
+    // JSON: size for images; resolution and duration for videos.
+    options: text("options").notNull().default("{}"),
+    cost: integer("cost").notNull(),
+    status: text("status", { enum: GENERATION_STATUSES }).notNull().default("queued"),
+    progress: integer("progress").notNull().default(0),
+    holdId: integer("hold_id").references(() => transactions.id, { onDelete: "restrict" }),
+    provider: text("provider").notNull(),
+    providerJobId: text("provider_job_id"),
+    resultPath: text("result_path"),
+    resultMimeType: text("result_mime_type"),
+    error: text("error"),
+    createdAt: integer("created_at").notNull().default(now),
+    updatedAt: integer("updated_at").notNull().default(now),
+    finishedAt: integer("finished_at"),
+  },
+  (t) => [
+    index("generations_user_idx").on(t.userId, t.createdAt),
+    index("generations_status_idx").on(t.status),
+  ],
+);
+
+// Every admin action (balance changes, refunds, clearing a flag): who, what, when, why.
+export const auditLog = sqliteTable(
+  "audit_log",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    actorId: integer("actor_id")
+      .notNull()
+      .references(() => users.id, { onDelete: "restrict" }),
+    action: text("action").notNull(),
+    targetUserId: integer("target_user_id").references(() => users.id, { onDelete: "restrict" }),
+    reason: text("reason"),
+    details: text("details"),
+    createdAt: integer("created_at").notNull().default(now),
+  },
+  (t) => [index("audit_log_created_idx").on(t.createdAt), index("audit_log_target_idx").on(t.targetUserId)],
+);
+
+export type User = typeof users.$inferSelect;
+export type Transaction = typeof transactions.$inferSelect;
+export type Generation = typeof generations.$inferSelect;
+export type StripeEventRow = typeof stripeEvents.$inferSelect;
+export type AuditEntry = typeof auditLog.$inferSelect;

@@ -1,0 +1,69 @@
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { defineConfig, devices } from "@playwright/test";
+import { chromium } from "@playwright/test";
+
+// Playwright's own Chromium where it is installed (a machine with internet); otherwise Debian's
+// (`apt-get install chromium`), which .ci/run installs. CHROMIUM_PATH forces a binary.
+function chromiumExecutable(): string | undefined {
+  if (process.env.CHROMIUM_PATH) return process.env.CHROMIUM_PATH;
+  try {
+    if (fs.existsSync(chromium.executablePath())) return undefined;
+  } catch {
+    // no bundled browser registered
+  }
+  return fs.existsSync("/usr/bin/chromium") ? "/usr/bin/chromium" : undefined;
+}
+
+const PORT = Number(process.env.E2E_PORT ?? 3111);
+const DATA_DIR = process.env.E2E_DATA_DIR ?? fs.mkdtempSync(path.join(os.tmpdir(), "credits-e2e-"));
+process.env.E2E_DATA_DIR = DATA_DIR; // the workers read the same folder (fixtures write users into it)
+export const E2E_ADMIN_EMAIL = "admin@e2e.test";
+
+export default defineConfig({
+  testDir: "tests/e2e",
+  timeout: 60_000,
+  expect: { timeout: 10_000 },
+  fullyParallel: false,
+  workers: 1,
+  retries: process.env.CI ? 1 : 0,
+  reporter: process.env.CI ? [["list"], ["json", { outputFile: "test-results/e2e.json" }]] : "list",
+  use: {
+    baseURL: `http://127.0.0.1:${PORT}`,
+    trace: "retain-on-failure",
+    launchOptions: {
+      executablePath: chromiumExecutable(),
+      args: [
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+      ],
+    },
+  },
+  projects: [{ name: "chromium", use: { ...devices["Desktop Chrome"] } }],
+  webServer: {
+    command: "node server.js",
+    url: `http://127.0.0.1:${PORT}/healthz`,
+    reuseExistingServer: false,
+    timeout: 60_000,
+    stdout: "pipe",
+    env: {
+      NODE_ENV: "production",
+      PORT: String(PORT),
+      HOST: "127.0.0.1",
+      APP_URL: `http://127.0.0.1:${PORT}`,
+      DATA_DIR,
+      SESSION_SECRET: "e2e-secret-e2e-secret-e2e-secret-0000",
+      STRIPE_EMULATOR: "on",
+      ADMIN_EMAILS: E2E_ADMIN_EMAIL,
+      RATE_LIMIT_DISABLED: "1",
+      LOCAL_VIDEO_DURATION_MS: "1500",
+      LOG_LEVEL: "warn",
+    },
+  },
+});
