@@ -1,0 +1,244 @@
+import type Stripe from "stripe";
+import type { EmulatedAccount } from "./account.server";
+import { StripeApiError } from "./errors.server";
+import { parseStripeForm } from "./form-encoding.server";
+import { formatAmount } from "./money.server";
+import type { PaymentOutcome } from "./params.server";
+import { htmlResult, redirectResult, type HttpResult } from "./responses.server";
+
+/**
+ * The pages a browser sees: the hosted checkout page (plain HTML forms, no JavaScript), the
+ * page for a session that is no longer open, and a charge's receipt. Every page says plainly that
+ * this is test mode.
+ */
+
+const TEST_MODE_LABEL = "Test mode — no real payments";
+
+/** The value of each payment button (`name="action"`) and what it does. */
+const BUTTON_OUTCOMES: Record<string, PaymentOutcome> = {
+  pay: "paid",
+  delayed_success: "delayed_success",
+  delayed_failure: "delayed_failure",
+};
+
+export function createHostedPages(deps: { account: EmulatedAccount; asyncPaymentDelayMs: number }) {
+  const { account, asyncPaymentDelayMs } = deps;
+
+  function checkoutPage(sessionId: string): HttpResult {
+    const session = account.findCheckoutSession(sessionId);
+    if (!session) return notFound("Checkout session not found", "This checkout link is not valid.");
+    if (session.status !== "open") return closedSessionPage(session, 200);
+    const customer = typeof session.customer === "string" ? account.findObject(session.customer) : undefined;
+    const email = session.customer_email ?? (customer?.object === "customer" ? customer.email : null);
+    return htmlResult(200, renderCheckout(session, account.listLineItems(session.id), email, asyncPaymentDelayMs));
+  }
+
+  /** The form's buttons: pay now, pay with a delayed method that succeeds or fails, or cancel. */
+  function checkoutAction(sessionId: string, body: string): HttpResult {
+    const session = account.findCheckoutSession(sessionId);
+    if (!session) return notFound("Checkout session not found", "This checkout link is not valid.");
+    let action: string | undefined;
+    try {
+      const value = parseStripeForm(body).action;
+      action = typeof value === "string" ? value : undefined;
+    } catch (error) {
+      if (!(error instanceof StripeApiError)) throw error;
+    }
+    if (session.status !== "open") return closedSessionPage(session, 409);
+
+    if (action === "cancel") {
+      return session.cancel_url ? redirectResult(session.cancel_url) : closedSessionPage(session, 200, "cancelled");
+    }
+    const outcome = action ? BUTTON_OUTCOMES[action] : undefined;
+    if (!outcome) {
+      return htmlResult(
+        400,
+        layout("Unknown action", `<h1>Unknown action</h1><p>Go back and choose one of the buttons.</p>`),
+      );
+    }
+    const result = account.completeCheckoutSession(session.id, outcome);
+    if (!result.completed) return closedSessionPage(result.session, 409);
+    return result.session.success_url
+      ? redirectResult(successUrlFor(result.session))
+      : closedSessionPage(result.session, 200);
+  }
+
+  function receiptPage(chargeId: string): HttpResult {
+    const charge = account.findObject(chargeId);
+    if (!charge || charge.object !== "charge") return notFound("Receipt not found", "There is no payment with this id.");
+    return htmlResult(200, renderReceipt(charge));
+  }
+
+  function indexPage(): HttpResult {
+    return htmlResult(
+      200,
+      layout(
+        "Stripe emulator",
+        `<h1>Stripe emulator</h1>
+<p>A local stand-in for Stripe's API, hosted checkout page and webhooks. Nothing here moves real money.</p>
+<p>Point the stripe SDK at this server's <code>/v1</code> API with any <code>sk_test_...</code> key.</p>`,
+      ),
+    );
+  }
+
+  return { checkoutPage, checkoutAction, receiptPage, indexPage };
+}
+
+/** Stripe replaces the literal `{CHECKOUT_SESSION_ID}` in `success_url` with the session id. */
+export function successUrlFor(session: Stripe.Checkout.Session): string {
+  return (session.success_url ?? "").split("{CHECKOUT_SESSION_ID}").join(session.id);
+}
+
+function closedSessionPage(
+  session: Stripe.Checkout.Session,
+  status: number,
+  reason: "closed" | "cancelled" = "closed",
+): HttpResult {
+  if (reason === "cancelled") {
+    return htmlResult(status, layout("Checkout cancelled", `<h1>Checkout cancelled</h1><p>No payment was taken.</p>`));
+  }
+  if (session.status === "expired") {
+    const back = session.cancel_url
+      ? `<p><a href="${escapeHtml(session.cancel_url)}">Return to the shop</a></p>`
+      : "";
+    return htmlResult(
+      status,
+      layout(
+        "Checkout expired",
+        `<h1>This checkout session has expired</h1>
+<p>No payment was taken. Start a new checkout to buy.</p>${back}`,
+      ),
+    );
+  }
+  const paymentState =
+    session.payment_status === "paid"
+      ? "The payment has been received."
+      : "The payment was made with a delayed method and is processing (or has failed); the shop will be told the outcome.";
+  const back = session.success_url
+    ? `<p><a href="${escapeHtml(successUrlFor(session))}">Return to the shop</a></p>`
+    : "";
+  return htmlResult(
+    status,
+    layout(
+      "Checkout already complete",
+      `<h1>This checkout is already complete</h1>
+<p>${escapeHtml(paymentState)} Nothing more will be charged.</p>${back}`,
+    ),
+  );
+}
+
+function notFound(title: string, message: string): HttpResult {
+  return htmlResult(404, layout(title, `<h1>${escapeHtml(title)}</h1><p>${escapeHtml(message)}</p>`));
+}
+
+function renderCheckout(
+  session: Stripe.Checkout.Session,
+  items: Stripe.LineItem[],
+  email: string | null,
+  delayMs: number,
+): string {
+  const currency = session.currency ?? "usd";
+  const rows = items
+    .map(
+      (item) => `<tr>
+  <td>${escapeHtml(item.description ?? "Item")}</td>
+  <td class="num">${item.quantity ?? 1}</td>
+  <td class="num">${escapeHtml(formatAmount(item.amount_total, item.currency))}</td>
+</tr>`,
+    )
+    .join("\n");
+  const total = formatAmount(session.amount_total ?? 0, currency);
+  const delaySeconds = Math.max(1, Math.round(delayMs / 1000));
+  const cancel = session.cancel_url
+    ? `<button type="submit" name="action" value="cancel" class="secondary">Cancel</button>`
+    : "";
+  return layout(
+    `Pay ${total}`,
+    `<h1>Checkout</h1>
+<p class="total">Total due: <strong>${escapeHtml(total)}</strong> <span class="currency">${escapeHtml(currency.toUpperCase())}</span></p>
+<table>
+  <caption>Order summary</caption>
+  <thead><tr><th scope="col">Product</th><th scope="col" class="num">Quantity</th><th scope="col" class="num">Amount</th></tr></thead>
+  <tbody>
+${rows}
+  </tbody>
+  <tfoot><tr><th scope="row" colspan="2">Total</th><td class="num">${escapeHtml(total)}</td></tr></tfoot>
+</table>
+${email ? `<p>Receipt to: ${escapeHtml(email)}</p>` : ""}
+<form method="post">
+  <div class="actions">
+    <button type="submit" name="action" value="pay" class="primary">Pay</button>
+    <button type="submit" name="action" value="delayed_success" aria-describedby="delayed-help">Pay with a delayed method (succeeds)</button>
+    <button type="submit" name="action" value="delayed_failure" aria-describedby="delayed-help">Pay with a delayed method (fails)</button>
+    ${cancel}
+  </div>
+  <p id="delayed-help" class="help">A delayed method works like a bank debit: the checkout completes now, unpaid, and the payment succeeds or fails about ${delaySeconds} second${delaySeconds === 1 ? "" : "s"} later.</p>
+</form>`,
+  );
+}
+
+function renderReceipt(charge: Stripe.Charge): string {
+  const date = new Date(charge.created * 1000).toISOString().slice(0, 10);
+  const refunded =
+    charge.amount_refunded > 0
+      ? `<tr><th scope="row">Refunded</th><td>${escapeHtml(formatAmount(charge.amount_refunded, charge.currency))}</td></tr>`
+      : "";
+  return layout(
+    "Receipt",
+    `<h1>Receipt</h1>
+<table>
+  <tbody>
+    <tr><th scope="row">Amount paid</th><td>${escapeHtml(formatAmount(charge.amount, charge.currency))}</td></tr>
+    ${refunded}
+    <tr><th scope="row">Status</th><td>${escapeHtml(charge.refunded ? "refunded" : charge.status)}</td></tr>
+    <tr><th scope="row">Date</th><td>${escapeHtml(date)}</td></tr>
+    <tr><th scope="row">Payment id</th><td><code>${escapeHtml(charge.id)}</code></td></tr>
+  </tbody>
+</table>`,
+  );
+}
+
+function layout(title: string, main: string): string {
+  return `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>${escapeHtml(title)} · Stripe emulator (test mode)</title>
+<style>
+  body { margin: 0; font: 16px/1.5 system-ui, sans-serif; color: #1a1a1a; background: #f6f7f9; }
+  .test-mode { margin: 0; padding: .6rem 1rem; background: #ffe08a; color: #3d2e00; font-weight: 700; text-align: center; }
+  main { max-width: 32rem; margin: 2rem auto; padding: 1.5rem; background: #fff; border-radius: .5rem; box-shadow: 0 1px 3px rgba(0,0,0,.15); }
+  h1 { font-size: 1.5rem; margin-top: 0; }
+  table { width: 100%; border-collapse: collapse; margin: 1rem 0; }
+  caption { text-align: left; font-weight: 600; padding-bottom: .25rem; }
+  th, td { text-align: left; padding: .4rem .25rem; border-bottom: 1px solid #e3e5e8; }
+  .num { text-align: right; }
+  .total { font-size: 1.25rem; }
+  .actions { display: flex; flex-direction: column; gap: .6rem; }
+  button { font: inherit; padding: .7rem 1rem; border-radius: .4rem; border: 1px solid #4a4f57; background: #fff; color: #1a1a1a; cursor: pointer; }
+  button.primary { background: #1f4fd1; border-color: #1f4fd1; color: #fff; font-weight: 700; }
+  button.secondary { background: #f0f1f3; }
+  button:focus-visible, a:focus-visible { outline: 3px solid #ff9f1c; outline-offset: 2px; }
+  .help { color: #4a4f57; font-size: .9rem; }
+  a { color: #1f4fd1; }
+</style>
+</head>
+<body>
+<p class="test-mode" role="note">${TEST_MODE_LABEL}</p>
+<main>
+${main}
+</main>
+</body>
+</html>
+`;
+}
+
+export function escapeHtml(value: string): string {
+  return value
+    .replace(/&/g, "&amp;")
+    .replace(/</g, "&lt;")
+    .replace(/>/g, "&gt;")
+    .replace(/"/g, "&quot;")
+    .replace(/'/g, "&#39;");
+}

@@ -1,0 +1,104 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { jsonResult, matchPath, type HttpRequest, type HttpResult } from "./responses.server";
+
+/**
+ * node:http glue: reads the request, routes it to the API, the hosted pages or the test driver,
+ * and writes the result. Everything interesting happens in those handlers.
+ */
+
+const MAX_BODY_BYTES = 1024 * 1024;
+
+export type EmulatorHandlers = {
+  api: { handle(request: HttpRequest): HttpResult };
+  driver: { handle(request: HttpRequest): HttpResult };
+  pages: {
+    checkoutPage(sessionId: string): HttpResult;
+    checkoutAction(sessionId: string, body: string): HttpResult;
+    receiptPage(chargeId: string): HttpResult;
+    indexPage(): HttpResult;
+  };
+};
+
+export function createRequestListener(
+  getHandlers: () => EmulatorHandlers | null,
+  log: (msg: string, fields?: Record<string, unknown>) => void,
+) {
+  return (req: IncomingMessage, res: ServerResponse): void => {
+    const startedAt = Date.now();
+    readRequest(req)
+      .then((request) => {
+        const handlers = getHandlers();
+        const result = handlers
+          ? route(handlers, request)
+          : jsonResult(503, { error: { type: "api_error", message: "The Stripe emulator is starting." } });
+        send(res, result);
+        log("stripe-emulator: request", {
+          method: request.method,
+          path: request.path,
+          status: result.status,
+          ms: Date.now() - startedAt,
+        });
+      })
+      .catch((error: unknown) => {
+        if (error instanceof BodyTooLargeError) {
+          send(res, jsonResult(413, { error: { type: "invalid_request_error", message: error.message } }));
+          return;
+        }
+        log("stripe-emulator: internal error", {
+          method: req.method,
+          url: req.url,
+          error: error instanceof Error ? (error.stack ?? error.message) : String(error),
+        });
+        send(
+          res,
+          jsonResult(500, {
+            error: { type: "api_error", message: "The Stripe emulator hit an internal error; see its log." },
+          }),
+        );
+      });
+  };
+}
+
+function route(handlers: EmulatorHandlers, request: HttpRequest): HttpResult {
+  const { path, method } = request;
+  if (path.startsWith("/v1/")) return handlers.api.handle(request);
+  if (path.startsWith("/__emulator/")) return handlers.driver.handle(request);
+
+  const checkout = matchPath("/checkout/:id", path);
+  if (checkout && method === "GET") return handlers.pages.checkoutPage(checkout.id);
+  if (checkout && method === "POST") return handlers.pages.checkoutAction(checkout.id, request.body);
+
+  const receipt = matchPath("/receipts/:id", path);
+  if (receipt && method === "GET") return handlers.pages.receiptPage(receipt.id);
+
+  if (path === "/" && method === "GET") return handlers.pages.indexPage();
+  return { status: 404, headers: { "Content-Type": "text/plain; charset=utf-8" }, body: "Not found\n" };
+}
+
+class BodyTooLargeError extends Error {}
+
+async function readRequest(req: IncomingMessage): Promise<HttpRequest> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    const buffer = chunk as Buffer;
+    size += buffer.length;
+    if (size > MAX_BODY_BYTES) throw new BodyTooLargeError(`Request bodies are limited to ${MAX_BODY_BYTES} bytes.`);
+    chunks.push(buffer);
+  }
+  const rawUrl = req.url ?? "/";
+  const queryStart = rawUrl.indexOf("?");
+  return {
+    method: (req.method ?? "GET").toUpperCase(),
+    path: queryStart === -1 ? rawUrl : rawUrl.slice(0, queryStart),
+    query: queryStart === -1 ? "" : rawUrl.slice(queryStart + 1),
+    headers: req.headers,
+    body: Buffer.concat(chunks).toString("utf8"),
+  };
+}
+
+function send(res: ServerResponse, result: HttpResult): void {
+  if (res.headersSent) return;
+  res.writeHead(result.status, { ...result.headers, "Content-Length": Buffer.byteLength(result.body) });
+  res.end(result.body);
+}

@@ -1,0 +1,53 @@
+import type Stripe from "stripe";
+import { afterEach, beforeEach, expect, test } from "vitest";
+import fixtureFile from "./fixtures/stripe-fixtures.json";
+import { PRICE, startHarness, type Harness } from "./emulator-harness";
+
+/**
+ * The compiler checks the emulator's objects against the SDK's types; this checks them against
+ * Stripe's own example objects: every field Stripe shows is there.
+ */
+
+let h: Harness;
+
+beforeEach(async () => {
+  h = await startHarness();
+});
+
+afterEach(async () => {
+  await h.close();
+});
+
+const fixtures = fixtureFile.resources as Record<string, Record<string, unknown>>;
+
+function expectFieldsOf(fixtureName: string, object: object, except: string[] = []): void {
+  const expected = Object.keys(fixtures[fixtureName]).filter((key) => !except.includes(key));
+  expect(Object.keys(object).sort()).toEqual(expect.arrayContaining(expected.sort()));
+}
+
+test("the emulator's objects carry every field of Stripe's example objects", async () => {
+  const customer = await h.stripe.customers.create({ email: "a@example.com" });
+  expectFieldsOf("customer", customer);
+
+  const price = await h.stripe.prices.retrieve(PRICE.id);
+  expectFieldsOf("price", price);
+  expectFieldsOf("product", await h.stripe.products.retrieve(price.product as string));
+
+  const session = await h.paySession({ customer: customer.id });
+  expectFieldsOf("checkout.session", session);
+  const [item] = (await h.stripe.checkout.sessions.listLineItems(session.id)).data;
+  expectFieldsOf("item", item);
+
+  const paymentIntent = await h.stripe.paymentIntents.retrieve(session.payment_intent as string);
+  expectFieldsOf("payment_intent", paymentIntent);
+  const charge: Stripe.Charge = await h.stripe.charges.retrieve(paymentIntent.latest_charge as string);
+  // `refunds` is only included when expanded (API versions since 2022-11-15).
+  expectFieldsOf("charge", charge, ["refunds"]);
+
+  expectFieldsOf("refund", await h.stripe.refunds.create({ charge: charge.id, amount: 100 }));
+  const dispute = (await (await h.driver(`/charges/${charge.id}/disputes`, {})).json()) as Stripe.Dispute;
+  expectFieldsOf("dispute", dispute);
+
+  await h.emulator.waitForDeliveries();
+  for (const { event } of h.receiver.received) expectFieldsOf("event", event);
+});

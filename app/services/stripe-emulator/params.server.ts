@@ -1,0 +1,181 @@
+import { z } from "zod";
+import { invalidRequest } from "./errors.server";
+import { paramName } from "./form-encoding.server";
+
+/**
+ * The request parameters the emulator understands, one zod schema per endpoint; the types the
+ * rest of the emulator uses are inferred from them. Unknown parameters are refused the way Stripe
+ * refuses them (`Received unknown parameter: ...`), so a parameter that the emulator would silently
+ * ignore cannot slip through.
+ */
+
+const formInteger = z.union([
+  z.number().int(),
+  z
+    .string()
+    .regex(/^-?\d+$/, "Invalid integer")
+    .transform(Number),
+]);
+const positiveInteger = formInteger.pipe(z.number().int().min(1, "Invalid positive integer"));
+const formBoolean = z.union([z.boolean(), z.enum(["true", "false"]).transform((value) => value === "true")]);
+
+/** `metadata[0]=x` would decode as an array; metadata is always a map. */
+const metadata = z.preprocess(
+  (value) => (Array.isArray(value) ? Object.fromEntries(value.map((v, i) => [String(i), v])) : value),
+  z
+    .record(z.string().max(40, "Metadata keys can be at most 40 characters"), z.string().max(500, "Metadata values can be at most 500 characters"))
+    .refine((value) => Object.keys(value).length <= 50, "Metadata can have at most 50 keys"),
+);
+const expand = z.array(z.string().min(1)).max(20);
+const httpUrl = z.string().refine((value) => {
+  if (!URL.canParse(value)) return false;
+  const { protocol } = new URL(value);
+  return protocol === "http:" || protocol === "https:";
+}, "Not a valid URL");
+
+export const RetrieveParams = z.object({ expand: expand.optional() }).strict();
+
+export const ListParams = z
+  .object({
+    limit: formInteger.pipe(z.number().int().min(1).max(100)).optional(),
+    starting_after: z.string().optional(),
+    ending_before: z.string().optional(),
+    expand: expand.optional(),
+  })
+  .strict();
+export type ListParams = z.infer<typeof ListParams>;
+
+export const EventListParams = ListParams.extend({ type: z.string().optional() }).strict();
+
+export const CustomerCreateParams = z
+  .object({
+    email: z.string().max(512).optional(),
+    name: z.string().max(256).optional(),
+    description: z.string().max(350).optional(),
+    phone: z.string().max(20).optional(),
+    metadata: metadata.optional(),
+    expand: expand.optional(),
+  })
+  .strict();
+export type CustomerCreateParams = z.infer<typeof CustomerCreateParams>;
+
+export const CustomerUpdateParams = CustomerCreateParams;
+export type CustomerUpdateParams = CustomerCreateParams;
+
+export const CheckoutSessionCreateParams = z
+  .object({
+    mode: z.literal("payment", {
+      errorMap: () => ({ message: "The Stripe emulator supports only mode=payment" }),
+    }),
+    line_items: z
+      .array(
+        z
+          .object({
+            price: z.string().min(1),
+            quantity: positiveInteger.pipe(z.number().max(999_999)),
+          })
+          .strict(),
+      )
+      .min(1)
+      .max(100),
+    customer: z.string().min(1).optional(),
+    customer_email: z.string().email().optional(),
+    customer_creation: z.enum(["always", "if_required"]).optional(),
+    client_reference_id: z.string().max(200).optional(),
+    metadata: metadata.optional(),
+    success_url: httpUrl.optional(),
+    cancel_url: httpUrl.optional(),
+    expires_at: formInteger.optional(),
+    payment_intent_data: z
+      .object({
+        description: z.string().max(1000).optional(),
+        metadata: metadata.optional(),
+      })
+      .strict()
+      .optional(),
+    payment_method_types: z.array(z.string().min(1)).min(1).optional(),
+    // `hosted` is the name older API versions used for `hosted_page`.
+    ui_mode: z
+      .enum(["hosted_page", "hosted"], {
+        errorMap: () => ({ message: "The Stripe emulator supports only ui_mode=hosted_page" }),
+      })
+      .optional(),
+    locale: z.string().optional(),
+    submit_type: z.enum(["auto", "book", "donate", "pay", "subscribe"]).optional(),
+    billing_address_collection: z.enum(["auto", "required"]).optional(),
+    allow_promotion_codes: formBoolean.optional(),
+    expand: expand.optional(),
+  })
+  .strict();
+export type CheckoutSessionCreateParams = z.infer<typeof CheckoutSessionCreateParams>;
+
+export const RefundCreateParams = z
+  .object({
+    payment_intent: z.string().min(1).optional(),
+    charge: z.string().min(1).optional(),
+    amount: positiveInteger.optional(),
+    reason: z.enum(["duplicate", "fraudulent", "requested_by_customer"]).optional(),
+    metadata: metadata.optional(),
+    expand: expand.optional(),
+  })
+  .strict();
+export type RefundCreateParams = z.infer<typeof RefundCreateParams>;
+
+/** Test driver: open a dispute on a charge. */
+export const DisputeCreateInput = z
+  .object({
+    amount: positiveInteger.optional(),
+    reason: z
+      .enum([
+        "bank_cannot_process",
+        "credit_not_processed",
+        "customer_initiated",
+        "debit_not_authorized",
+        "duplicate",
+        "fraudulent",
+        "general",
+        "incorrect_account_details",
+        "insufficient_funds",
+        "product_not_received",
+        "product_unacceptable",
+        "subscription_canceled",
+        "unrecognized",
+      ])
+      .optional(),
+  })
+  .strict();
+export type DisputeCreateInput = z.infer<typeof DisputeCreateInput>;
+
+export const DisputeCloseInput = z.object({ status: z.enum(["won", "lost"]) }).strict();
+
+export const PaymentOutcome = z.enum(["paid", "delayed_success", "delayed_failure"]);
+export type PaymentOutcome = z.infer<typeof PaymentOutcome>;
+
+export const PayInput = z.object({ outcome: PaymentOutcome.default("paid") }).strict();
+
+/** Parses request parameters, answering a Stripe-shaped 400 that names the first bad parameter. */
+export function parseParams<S extends z.ZodTypeAny>(schema: S, params: unknown): z.infer<S> {
+  const result = schema.safeParse(params);
+  if (result.success) return result.data as z.infer<S>;
+  const issue = result.error.issues[0];
+  if (issue.code === "unrecognized_keys") {
+    const param = paramName([...issue.path, issue.keys[0]]);
+    throw invalidRequest(
+      `Received unknown parameter: ${param} (the Stripe emulator accepts only the parameters listed in docs/decisions/005-stripe-emulator.md)`,
+      { param, code: "parameter_unknown" },
+    );
+  }
+  const param = paramName(issue.path);
+  if (issue.code === "invalid_type" && issue.received === "undefined") {
+    throw invalidRequest(`Missing required param: ${param}.`, { param, code: "parameter_missing" });
+  }
+  throw invalidRequest(`Invalid ${param}: ${describeInvalid(issue)}`, { param });
+}
+
+function describeInvalid(issue: z.ZodIssue): string {
+  if (issue.code === "invalid_union") {
+    const nested = issue.unionErrors.flatMap((error) => error.issues).find((inner) => inner.message);
+    return nested?.message ?? issue.message;
+  }
+  return issue.message;
+}
