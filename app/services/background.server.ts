@@ -1,7 +1,9 @@
 // Registers every piece of in-process background work with the runtime. Imported once by the
 // server entry; each service owns its own start/stop.
+import { startGenerationBackground } from "./generation.server";
 import { deleteExpiredSessions } from "./session.server";
 import { registerBackgroundStarter } from "./runtime.server";
+import { startStripe, stopStripe } from "./stripe.server";
 
 registerBackgroundStarter("session-cleanup", ({ db }) => {
   deleteExpiredSessions(db);
@@ -9,3 +11,14 @@ registerBackgroundStarter("session-cleanup", ({ db }) => {
   timer.unref();
   return { name: "session-cleanup", stop: () => clearInterval(timer) };
 });
+
+// Stripe first among the money paths: the emulator (test mode) must be up before the first
+// checkout, and it is stopped last so in-flight webhook deliveries can finish.
+registerBackgroundStarter("stripe", async ({ config }) => {
+  await startStripe(config);
+  return { name: "stripe", stop: () => stopStripe() };
+});
+
+// Generation: fails or resumes the jobs a previous process left unfinished, then runs the video
+// worker. Stopped before the database closes, letting in-flight provider calls end.
+registerBackgroundStarter("generation", (rt) => startGenerationBackground(rt));

@@ -1,0 +1,56 @@
+import type { ActionFunctionArgs } from "@remix-run/node";
+import { json, redirect } from "@remix-run/node";
+import { z } from "zod";
+import { requireUser } from "~/services/auth.server";
+import { AccountFlaggedError, createCheckoutSession, UnknownPackError } from "~/services/billing.server";
+import { getRuntime } from "~/services/runtime.server";
+import { getStripeContext } from "~/services/stripe.server";
+import { redirectWithToast } from "~/services/toast.server";
+
+const CheckoutSchema = z.object({
+  pack: z.string().trim().min(1, "Choose a pack").max(32),
+  // A random token rendered in the form: a double-submitted form reuses the same session.
+  token: z.string().trim().max(100).optional(),
+});
+
+function wantsJson(request: Request) {
+  return (request.headers.get("accept") ?? "").includes("application/json") &&
+    !(request.headers.get("accept") ?? "").includes("text/html");
+}
+
+async function readInput(request: Request): Promise<unknown> {
+  const type = request.headers.get("content-type") ?? "";
+  if (type.includes("application/json")) return request.json().catch(() => ({}));
+  return Object.fromEntries(await request.formData());
+}
+
+export async function action({ request }: ActionFunctionArgs) {
+  const user = await requireUser(request);
+  const asJson = wantsJson(request);
+  const parsed = CheckoutSchema.safeParse(await readInput(request));
+  const { db, config } = getRuntime();
+  const fail = async (status: number, error: string, message: string) =>
+    asJson
+      ? json({ error, message }, { status })
+      : redirectWithToast(request, "/settings/billing", { kind: "error", title: message }, { status: 303 });
+  if (!parsed.success) return asJson ? json({ error: "invalid_request", message: "Choose a pack." }, { status: 400 }) : fail(400, "invalid_request", "Choose a pack.");
+  try {
+    const session = await createCheckoutSession(db, getStripeContext().stripe, config, {
+      user,
+      packId: parsed.data.pack,
+      requestToken: parsed.data.token,
+    });
+    return asJson ? json({ url: session.url, id: session.id }) : redirect(session.url, { status: 303 });
+  } catch (error) {
+    if (error instanceof UnknownPackError) {
+      // Nothing was called: the pack is checked before Stripe is.
+      return json({ error: "unknown_pack", message: error.message }, { status: 400 });
+    }
+    if (error instanceof AccountFlaggedError) return fail(403, "account_on_hold", error.message);
+    throw error;
+  }
+}
+
+export async function loader() {
+  return redirect("/settings/billing", { status: 303 });
+}
