@@ -34,6 +34,8 @@ export const users = sqliteTable(
   (t) => [
     check("users_email_lower", sql`${t.email} = lower(${t.email})`),
     index("users_created_at_idx").on(t.createdAt),
+    // Admin console: the user list sorted by balance (keyset on credits, id; SQLite appends the rowid).
+    index("users_credits_idx").on(t.credits),
   ],
 );
 
@@ -94,6 +96,13 @@ export const transactions = sqliteTable(
     index("transactions_payment_idx").on(t.stripePaymentId),
     index("transactions_created_idx").on(t.createdAt),
     index("transactions_admin_idx").on(t.adminId).where(sql`${t.adminId} is not null`),
+    // Per-user figures that must not grow with a long history (billing chart of the last 30 days,
+    // total purchased in the admin console): covering, so one range of the index answers them.
+    index("transactions_user_type_time_idx").on(t.userId, t.type, t.createdAt, t.status, t.amount),
+    // Credits on hold per user (getBalance, admin list): only pending rows, so tiny and covering.
+    index("transactions_pending_user_idx")
+      .on(t.userId, t.type, t.amount)
+      .where(sql`${t.status} = 'pending'`),
     check(
       "transactions_hold_shape",
       sql`${t.status} = 'posted' or (${t.type} = 'usage' and ${t.amount} < 0)`,
