@@ -62,24 +62,26 @@ async function dispatch(db: AppDb, stripe: Stripe, config: Config, event: Stripe
  * idempotent through ledger keys, so a retry after a partial failure is safe too).
  */
 export async function handleStripeEvent(db: AppDb, stripe: Stripe, config: Config, event: Stripe.Event): Promise<HandledOutcome> {
-  db.orm
-    .insert(stripeEvents)
-    .values({ id: event.id, type: event.type, stripeCreated: event.created })
-    .onConflictDoNothing()
-    .run();
+  const handled = HANDLED.has(event.type);
+  // One statement records the delivery (a commit is an fsync: see decision 002). Event types we
+  // do not handle are marked processed in that same statement.
+  const now = Date.now();
   const row = db.orm
-    .update(stripeEvents)
-    .set({ attempts: sql`${stripeEvents.attempts} + 1` })
-    .where(eq(stripeEvents.id, event.id))
+    .insert(stripeEvents)
+    .values({ id: event.id, type: event.type, stripeCreated: event.created, attempts: 1, processedAt: handled ? null : now })
+    .onConflictDoUpdate({ target: stripeEvents.id, set: { attempts: sql`${stripeEvents.attempts} + 1` } })
     .returning()
     .get();
-  if (row?.processedAt) {
+  if (row.processedAt && row.attempts > 1) {
     incrementCounter("stripe_webhooks_total", { type: event.type, outcome: "duplicate" });
     return "duplicate";
   }
-  const handled = HANDLED.has(event.type);
+  if (!handled) {
+    incrementCounter("stripe_webhooks_total", { type: event.type, outcome: "ignored" });
+    return "ignored";
+  }
   try {
-    if (handled) await dispatch(db, stripe, config, event);
+    await dispatch(db, stripe, config, event);
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
     db.orm.update(stripeEvents).set({ error: message.slice(0, 1000) }).where(eq(stripeEvents.id, event.id)).run();
@@ -91,6 +93,6 @@ export async function handleStripeEvent(db: AppDb, stripe: Stripe, config: Confi
     .set({ processedAt: Date.now(), error: null })
     .where(eq(stripeEvents.id, event.id))
     .run();
-  incrementCounter("stripe_webhooks_total", { type: event.type, outcome: handled ? "processed" : "ignored" });
-  return handled ? "processed" : "ignored";
+  incrementCounter("stripe_webhooks_total", { type: event.type, outcome: "processed" });
+  return "processed";
 }

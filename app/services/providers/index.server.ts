@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { createInstantProvider } from "./instant.server";
 import { createLocalProvider } from "./local.server";
 import { createOpenAIProvider } from "./openai.server";
 import type { GenerationProvider } from "./types";
@@ -7,7 +8,7 @@ import type { GenerationProvider } from "./types";
 // env.server.ts; this schema only guards the shape handed over, and fails loudly at start-up.
 
 export const ProviderConfigSchema = z.object({
-  provider: z.enum(["local", "openai"]),
+  provider: z.enum(["local", "openai", "instant"]),
   openaiBaseUrl: z.string().url("openaiBaseUrl must be an absolute URL such as https://api.openai.com/v1"),
   openaiApiKey: z.string().min(1).optional(),
   openaiImageModel: z.string().min(1),
@@ -35,6 +36,7 @@ export function createProvider(config: ProviderConfig): GenerationProvider {
     throw new Error(`Invalid generation provider config: ${problems}`);
   }
   const c = parsed.data;
+  if (c.provider === "instant") return createInstantProvider();
   if (c.provider === "local") return createLocalProvider({ videoDurationMs: c.localVideoDurationMs });
   return createOpenAIProvider({
     baseUrl: c.openaiBaseUrl,

@@ -1,0 +1,79 @@
+// `npm run bench`: every benchmark, each in its own process, then one table and a JSON report
+// (bench-results/report.json). The last line printed is that JSON report.
+import { spawnSync } from "node:child_process";
+import fs from "node:fs";
+import path from "node:path";
+import { ROOT } from "./support";
+
+type Part = { name: string; script: string; env?: Record<string, string> };
+
+const parts: Part[] = [
+  { name: "ledger", script: "scripts/bench/ledger.ts" },
+  { name: "http", script: "scripts/bench/http.ts" },
+  { name: "pages", script: "scripts/bench/pages.ts" },
+];
+
+function lastJsonLine(output: string): unknown {
+  const lines = output.trim().split("\n").reverse();
+  for (const line of lines) {
+    const t = line.trim();
+    if (t.startsWith("{") && t.endsWith("}")) return JSON.parse(t);
+  }
+  return null;
+}
+
+if (!fs.existsSync(path.join(ROOT, "build/index.js")) || process.env.BENCH_REBUILD === "1") {
+  console.log("== building the app");
+  const build = spawnSync("npm", ["run", "-s", "build"], { cwd: ROOT, stdio: "inherit" });
+  if (build.status !== 0) process.exit(1);
+}
+
+const report: Record<string, unknown> = { machine: { cores: (await import("node:os")).cpus().length, node: process.version }, at: new Date().toISOString() };
+let failed = false;
+for (const part of parts) {
+  if (!fs.existsSync(path.join(ROOT, part.script))) {
+    console.log(`== ${part.name}: ${part.script} missing, skipped`);
+    report[part.name] = { error: "missing" };
+    failed = true;
+    continue;
+  }
+  console.log(`\n== ${part.name} (${part.script})`);
+  const started = Date.now();
+  const run = spawnSync(process.execPath, ["--import", "tsx", part.script], {
+    cwd: ROOT,
+    env: { ...process.env, ...part.env },
+    encoding: "utf8",
+    maxBuffer: 64 * 1024 * 1024,
+  });
+  process.stdout.write(run.stdout);
+  process.stderr.write(run.stderr);
+  const json = lastJsonLine(run.stdout);
+  if (run.status !== 0 || !json) failed = true;
+  report[part.name] = json ?? { error: `exit ${run.status}` };
+  console.log(`   (${Math.round((Date.now() - started) / 1000)} s)`);
+}
+
+// The headline figures, against their targets.
+const r = report as Record<string, Record<string, any>>;
+const rows: Array<[string, string, string]> = [
+  ["ledger hold+post pairs/s (module vs raw)", `${r.ledger?.opsPerSec} vs ${r.ledger?.baselineOpsPerSec}`, `ratio ${r.ledger?.ratio} (target ≥ 0.8)`],
+  ["ledger grants/s", `${r.ledger?.grantsPerSec}`, ""],
+  [
+    "POST /api/generate-image req/s (app vs bare node:http)",
+    `${r.http?.generateImage?.app?.requestsPerSec} vs ${r.http?.generateImage?.baseline?.requestsPerSec}`,
+    `ratio ${r.http?.generateImage?.ratio} (target ≥ 0.5)`,
+  ],
+  ["  app p50 / p99 ms", `${r.http?.generateImage?.app?.p50Ms} / ${r.http?.generateImage?.app?.p99Ms}`, ""],
+  ["signed webhook deliveries/s", `${r.http?.webhooks?.requestsPerSec}`, "target ≥ 1000"],
+  ["peak RSS under load (MB)", `${r.http?.peakRssMb}`, "target ≤ 250"],
+  ["start-up to first /healthz 200 (ms)", `${r.http?.startupMs}`, "target ≤ 1500"],
+  ["/settings/billing p99 ms (small vs large DB)", `${r.pages?.billing?.small?.p99Ms} vs ${r.pages?.billing?.large?.p99Ms}`, "large within 1.5×"],
+  ["/admin/credits p99 ms (small vs large DB)", `${r.pages?.admin?.small?.p99Ms} vs ${r.pages?.admin?.large?.p99Ms}`, "large within 1.5×"],
+];
+console.log("\n| figure | measured | target |\n| --- | --- | --- |");
+for (const [a, b, c] of rows) console.log(`| ${a} | ${b} | ${c} |`);
+
+fs.mkdirSync(path.join(ROOT, "bench-results"), { recursive: true });
+fs.writeFileSync(path.join(ROOT, "bench-results/report.json"), JSON.stringify(report, null, 2));
+console.log(JSON.stringify(report));
+process.exit(failed ? 1 : 0);

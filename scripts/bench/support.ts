@@ -1,0 +1,115 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import fs from "node:fs";
+import net from "node:net";
+import os from "node:os";
+import path from "node:path";
+
+// Shared by the benchmark scripts: start the BUILT server as `npm start` does, on loopback.
+
+export const ROOT = path.resolve(import.meta.dirname, "../..");
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+export function tempDir(tag: string): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), `credits-bench-${tag}-`));
+}
+
+export function ensureBuilt(): void {
+  if (!fs.existsSync(path.join(ROOT, "build/index.js"))) {
+    throw new Error("No build found: run `npm run build` first (npm run bench does).");
+  }
+}
+
+export type BenchServer = { url: string; pid: number; child: ChildProcess; startupMs: number; stop(): Promise<void> };
+
+/** Starts `node server.js`; startupMs is spawn → first 200 from /healthz. */
+export async function startBenchServer(env: Record<string, string>, dataDir: string): Promise<BenchServer> {
+  ensureBuilt();
+  const port = await freePort();
+  const started = performance.now();
+  let output = "";
+  const child = spawn(process.execPath, ["server.js"], {
+    cwd: ROOT,
+    env: {
+      PATH: process.env.PATH,
+      NODE_ENV: "production",
+      SESSION_SECRET: "bench-secret-bench-secret-bench-secret-00",
+      STRIPE_EMULATOR: "on",
+      LOG_LEVEL: "error",
+      HOST: "127.0.0.1",
+      PORT: String(port),
+      APP_URL: `http://127.0.0.1:${port}`,
+      DATA_DIR: dataDir,
+      ...env,
+    },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  child.stdout!.on("data", (d) => (output += d));
+  child.stderr!.on("data", (d) => (output += d));
+  const url = `http://127.0.0.1:${port}`;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`server exited (${child.exitCode}):\n${output}`);
+    try {
+      const res = await fetch(`${url}/healthz`);
+      if (res.status === 200) break;
+    } catch {
+      // not listening yet
+    }
+    if (performance.now() - started > 30_000) throw new Error(`server did not start:\n${output}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  const startupMs = performance.now() - started;
+  return {
+    url,
+    pid: child.pid!,
+    child,
+    startupMs,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        if (child.exitCode !== null) return resolve();
+        child.once("exit", () => resolve());
+        child.kill("SIGTERM");
+      }),
+  };
+}
+
+/** Peak resident set size of a process so far (Linux VmHWM), in MB. */
+export function peakRssMb(pid: number): number | null {
+  try {
+    const status = fs.readFileSync(`/proc/${pid}/status`, "utf8");
+    const kb = Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1]);
+    return Number.isFinite(kb) ? Math.round((kb / 1024) * 10) / 10 : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Signs up through the real form and returns the session cookie. */
+export async function signUpCookie(url: string, email: string): Promise<string> {
+  const res = await fetch(`${url}/signup`, {
+    method: "POST",
+    headers: { "Content-Type": "application/x-www-form-urlencoded", Origin: url },
+    body: new URLSearchParams({ email, password: "bench-password-1" }),
+    redirect: "manual",
+  });
+  if (res.status !== 303) throw new Error(`sign-up failed: ${res.status}`);
+  const cookie = res.headers.getSetCookie().find((c) => c.startsWith("__session="));
+  if (!cookie) throw new Error("no session cookie");
+  return cookie.split(";")[0]!;
+}
+
+export function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)]!;
+}
+
+export const round = (n: number, digits = 1) => Math.round(n * 10 ** digits) / 10 ** digits;
