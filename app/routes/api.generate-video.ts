@@ -1,0 +1,22 @@
+import type { ActionFunctionArgs } from "@remix-run/node";
+import { requireApiUser } from "~/services/auth.server";
+import { getGenerationService } from "~/services/generation.server";
+import { generationResponse, methodNotAllowed, parseGenerationInput, readGenerationBody } from "~/utils/generation-api.server";
+import { VideoApiSchema } from "~/utils/generation-schemas";
+
+// POST /api/generate-video — JSON or form: { prompt, resolution?, durationSeconds? }. Queues the job:
+// 202 with the job (poll its statusUrl) | 401 | 400/413/415/422 | 402 | 403 | 429.
+
+export async function loader() {
+  return methodNotAllowed("POST");
+}
+
+export async function action({ request }: ActionFunctionArgs) {
+  if (request.method !== "POST") return methodNotAllowed("POST");
+  const user = await requireApiUser(request);
+  const body = await readGenerationBody(request);
+  if (!body.ok) return body.response;
+  const input = parseGenerationInput(VideoApiSchema, body.data);
+  if (!input.ok) return input.response;
+  return generationResponse(await getGenerationService().startVideo(user.id, input.value));
+}

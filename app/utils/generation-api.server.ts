@@ -1,0 +1,107 @@
+import { json } from "@remix-run/node";
+import type { z } from "zod";
+import type { StartResult } from "~/services/generation.server";
+
+// HTTP for the generation JSON API, shared by /api/generate-image and /api/generate-video: read a
+// JSON or form body, validate it, and map the service's answer to a status code. Every answer is
+// JSON with `Cache-Control: no-store`; every error is `{ error: <code>, message: <sentence> }`.
+
+const MAX_BODY_BYTES = 64 * 1024;
+const NO_STORE = { "Cache-Control": "no-store" };
+
+export function apiError(status: number, error: string, message: string, extra: Record<string, unknown> = {}, headers: HeadersInit = {}) {
+  return json({ error, message, ...extra }, { status, headers: { ...NO_STORE, ...headers } });
+}
+
+type Body = { ok: true; data: Record<string, unknown> } | { ok: false; response: Response };
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+/** JSON (`{ "prompt": …, options }`, options either top-level or under `options`) or a form. */
+export async function readGenerationBody(request: Request): Promise<Body> {
+  const type = (request.headers.get("Content-Type") ?? "").split(";")[0].trim().toLowerCase();
+  const length = Number(request.headers.get("Content-Length") ?? 0);
+  if (length > MAX_BODY_BYTES) {
+    return { ok: false, response: apiError(413, "payload_too_large", `The request body must be at most ${MAX_BODY_BYTES} bytes.`) };
+  }
+  if (type === "application/json") {
+    const text = await request.text();
+    if (text.length > MAX_BODY_BYTES) {
+      return { ok: false, response: apiError(413, "payload_too_large", `The request body must be at most ${MAX_BODY_BYTES} bytes.`) };
+    }
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      return { ok: false, response: apiError(400, "invalid_json", "The request body is not valid JSON.") };
+    }
+    if (!isObject(parsed)) {
+      return { ok: false, response: apiError(400, "invalid_json", 'The request body must be a JSON object such as {"prompt": "a red fox"}.') };
+    }
+    const { options, ...rest } = parsed;
+    if (options === undefined) return { ok: true, data: rest };
+    if (!isObject(options)) {
+      return { ok: false, response: apiError(422, "invalid_request", "options must be an object.", { issues: [{ field: "options", message: "options must be an object" }] }) };
+    }
+    return { ok: true, data: { ...options, ...rest } };
+  }
+  if (type === "application/x-www-form-urlencoded" || type === "multipart/form-data") {
+    let form: FormData;
+    try {
+      form = await request.formData();
+    } catch {
+      return { ok: false, response: apiError(400, "invalid_form", "The form body could not be read.") };
+    }
+    const data: Record<string, unknown> = {};
+    for (const [key, value] of form) {
+      if (typeof value !== "string") {
+        return { ok: false, response: apiError(422, "invalid_request", `${key} must be text, not a file.`, { issues: [{ field: key, message: "must be text" }] }) };
+      }
+      data[key] = value;
+    }
+    return { ok: true, data };
+  }
+  return {
+    ok: false,
+    response: apiError(415, "unsupported_media_type", "Send JSON (Content-Type: application/json) or a form (application/x-www-form-urlencoded)."),
+  };
+}
+
+/** 422 with every problem, each naming its field. */
+export function parseGenerationInput<S extends z.ZodTypeAny>(schema: S, data: Record<string, unknown>): { ok: true; value: z.output<S> } | { ok: false; response: Response } {
+  const parsed = schema.safeParse(data);
+  if (parsed.success) return { ok: true, value: parsed.data };
+  const issues = parsed.error.issues.map((issue) => ({ field: issue.path.join(".") || null, message: issue.message }));
+  return {
+    ok: false,
+    response: apiError(422, "invalid_request", issues.map((i) => (i.field ? `${i.field}: ${i.message}` : i.message)).join("; "), { issues }),
+  };
+}
+
+/** The service's answer as HTTP: 201/202 with the job, 502 for a failed image, 402/403/429 refusals. */
+export function generationResponse(result: StartResult): Response {
+  if (!result.ok) {
+    switch (result.reason) {
+      case "insufficient_credits":
+        return apiError(402, result.reason, result.message, { balance: result.balance, needed: result.needed });
+      case "account_flagged":
+        return apiError(403, result.reason, result.message);
+      case "rate_limited":
+        return apiError(429, result.reason, result.message, { retryAfterSeconds: result.retryAfterSeconds }, {
+          "Retry-After": String(result.retryAfterSeconds),
+        });
+    }
+  }
+  const { job, balance } = result;
+  if (job.status === "failed") {
+    return apiError(502, "generation_failed", `${job.error ?? "The generation failed."} No credits were charged.`, { job, balance });
+  }
+  const status = job.status === "succeeded" ? 201 : 202;
+  return json({ job, balance }, { status, headers: { ...NO_STORE, Location: job.statusUrl } });
+}
+
+export function methodNotAllowed(allow: string) {
+  return apiError(405, "method_not_allowed", `Use ${allow}.`, {}, { Allow: allow });
+}
