@@ -1,0 +1,189 @@
+import {
+  getFormProps,
+  getInputProps,
+  getSelectProps,
+  getTextareaProps,
+  useForm,
+  type FieldMetadata,
+  type SubmissionResult,
+} from "@conform-to/react";
+import { getZodConstraint, parseWithZod } from "@conform-to/zod";
+import { Form, useNavigation } from "@remix-run/react";
+import { FormErrors } from "./forms";
+import {
+  DEFAULT_IMAGE_SIZE,
+  DEFAULT_VIDEO_RESOLUTION,
+  DEFAULT_VIDEO_SECONDS,
+  IMAGE_SIZES,
+  ImageFormSchema,
+  MAX_VIDEO_SECONDS,
+  PROMPT_MAX_LENGTH,
+  VIDEO_RESOLUTIONS,
+  VideoFormSchema,
+  type GenerateIntent,
+} from "~/utils/generation-schemas";
+
+// The two forms of /generate. Real POST forms (they work without JavaScript); with JavaScript,
+// Conform validates them in the browser with the same schemas the server uses.
+
+export type Costs = { image: number; video: Record<(typeof VIDEO_RESOLUTIONS)[number], number> };
+
+function Problem({ meta }: { meta: FieldMetadata<unknown> }) {
+  if (!meta.errors?.length) return null;
+  return (
+    <p id={meta.errorId} className="field-error" role="alert">
+      {meta.errors.join(" ")}
+    </p>
+  );
+}
+
+function PromptField({ meta, label }: { meta: FieldMetadata<string>; label: string }) {
+  const hintId = `${meta.id}-hint`;
+  return (
+    <div>
+      <label htmlFor={meta.id} className="label">
+        {label}
+      </label>
+      <textarea
+        {...getTextareaProps(meta, { ariaDescribedBy: meta.errors?.length ? `${meta.errorId} ${hintId}` : hintId })}
+        key={meta.key}
+        rows={3}
+        maxLength={PROMPT_MAX_LENGTH}
+        className="input mt-1"
+      />
+      <p id={hintId} className="mt-1 text-sm text-slate-600">
+        Up to {PROMPT_MAX_LENGTH.toLocaleString("en")} characters.
+      </p>
+      <Problem meta={meta} />
+    </div>
+  );
+}
+
+function useSubmitting(intent: GenerateIntent) {
+  const navigation = useNavigation();
+  return navigation.state === "submitting" && navigation.formData?.get("intent") === intent;
+}
+
+function CostLine({ cost, balance }: { cost: string; balance: number }) {
+  return (
+    <p className="text-sm text-slate-700">
+      Costs <strong>{cost}</strong>. Your balance: <strong>{balance} credits</strong>.
+    </p>
+  );
+}
+
+export function ImageForm({
+  lastResult,
+  cost,
+  balance,
+}: {
+  lastResult: SubmissionResult<string[]> | undefined;
+  cost: number;
+  balance: number;
+}) {
+  const submitting = useSubmitting("image");
+  const [form, fields] = useForm({
+    id: "image-form",
+    lastResult,
+    constraint: getZodConstraint(ImageFormSchema),
+    onValidate: ({ formData }) => parseWithZod(formData, { schema: ImageFormSchema }),
+    shouldValidate: "onSubmit",
+    shouldRevalidate: "onBlur",
+    defaultValue: { size: DEFAULT_IMAGE_SIZE },
+  });
+  return (
+    <Form method="post" {...getFormProps(form)} className="card space-y-4" aria-labelledby="image-form-title">
+      <h2 id="image-form-title" className="text-lg font-semibold">
+        Image
+      </h2>
+      <CostLine cost={`${cost} credits`} balance={balance} />
+      <FormErrors errors={form.errors} id={form.errorId} />
+      <input type="hidden" name="intent" value="image" />
+      <PromptField meta={fields.prompt} label="Image prompt" />
+      <div>
+        <label htmlFor={fields.size.id} className="label">
+          Size
+        </label>
+        <select {...getSelectProps(fields.size)} key={fields.size.key} className="input mt-1">
+          {IMAGE_SIZES.map((size) => (
+            <option key={size} value={size}>
+              {size.replace("x", " × ")}
+            </option>
+          ))}
+        </select>
+        <Problem meta={fields.size} />
+      </div>
+      <button type="submit" className="btn-primary w-full" disabled={submitting}>
+        {submitting ? "Generating…" : `Generate image (${cost} credits)`}
+      </button>
+    </Form>
+  );
+}
+
+export function VideoForm({
+  lastResult,
+  costs,
+  balance,
+  previewNote,
+}: {
+  lastResult: SubmissionResult<string[]> | undefined;
+  costs: Costs["video"];
+  balance: number;
+  previewNote: string | null;
+}) {
+  const submitting = useSubmitting("video");
+  const [form, fields] = useForm({
+    id: "video-form",
+    lastResult,
+    constraint: getZodConstraint(VideoFormSchema),
+    onValidate: ({ formData }) => parseWithZod(formData, { schema: VideoFormSchema }),
+    shouldValidate: "onSubmit",
+    shouldRevalidate: "onBlur",
+    defaultValue: { resolution: DEFAULT_VIDEO_RESOLUTION, durationSeconds: String(DEFAULT_VIDEO_SECONDS) },
+  });
+  return (
+    <Form method="post" {...getFormProps(form)} className="card space-y-4" aria-labelledby="video-form-title">
+      <h2 id="video-form-title" className="text-lg font-semibold">
+        Video
+      </h2>
+      <CostLine cost={VIDEO_RESOLUTIONS.map((r) => `${costs[r]} credits (${r})`).join(" or ")} balance={balance} />
+      {previewNote ? <p className="text-sm text-slate-600">{previewNote}</p> : null}
+      <FormErrors errors={form.errors} id={form.errorId} />
+      <input type="hidden" name="intent" value="video" />
+      <PromptField meta={fields.prompt} label="Video prompt" />
+      <div className="grid gap-4 sm:grid-cols-2">
+        <div>
+          <label htmlFor={fields.resolution.id} className="label">
+            Resolution
+          </label>
+          <select {...getSelectProps(fields.resolution)} key={fields.resolution.key} className="input mt-1">
+            {VIDEO_RESOLUTIONS.map((r) => (
+              <option key={r} value={r}>
+                {r} — {costs[r]} credits
+              </option>
+            ))}
+          </select>
+          <Problem meta={fields.resolution} />
+        </div>
+        <div>
+          <label htmlFor={fields.durationSeconds.id} className="label">
+            Duration (seconds)
+          </label>
+          <input
+            {...getInputProps(fields.durationSeconds, { type: "number" })}
+            key={fields.durationSeconds.key}
+            min={1}
+            max={MAX_VIDEO_SECONDS}
+            step={1}
+            inputMode="numeric"
+            className="input mt-1"
+          />
+          <Problem meta={fields.durationSeconds} />
+        </div>
+      </div>
+      <button type="submit" className="btn-primary w-full" disabled={submitting}>
+        {submitting ? "Starting…" : "Generate video"}
+      </button>
+    </Form>
+  );
+}
