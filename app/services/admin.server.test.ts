@@ -1,0 +1,272 @@
+import Stripe from "stripe";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createTestDb, insertUser } from "../../tests/support/db";
+import {
+  adjustCredits,
+  AUDIT_ACTIONS,
+  decodeCursor,
+  encodeCursor,
+  getOverview,
+  getUserSummary,
+  listAudit,
+  listRefundablePurchases,
+  listUsers,
+  requestRefund,
+} from "./admin.server";
+import { clawback, getBalance, grant, hold } from "./credits.server";
+import { verifyLedger } from "./ledger-verify.server";
+
+let db: ReturnType<typeof createTestDb>;
+let adminId: number;
+const ids: number[] = [];
+
+function auditCount(): number {
+  return (db.sqlite.prepare("select count(*) as n from audit_log").get() as { n: number }).n;
+}
+function ledgerOk() {
+  expect(verifyLedger(db, { sweepGraceMs: 60_000 }).violations).toEqual([]);
+}
+
+beforeAll(() => {
+  db = createTestDb();
+  adminId = insertUser(db, "boss@example.com", "admin");
+  // 120 users with distinct balances and sign-up times.
+  const setCreated = db.sqlite.prepare("update users set created_at = ? where id = ?");
+  for (let i = 0; i < 120; i++) {
+    const id = insertUser(db, `${i % 2 ? "alice" : "bob"}${String(i).padStart(3, "0")}@example.com`);
+    setCreated.run(1_700_000_000_000 + i * 1000, id);
+    grant(db, { userId: id, amount: 10 + i, type: "bonus", key: `signup:${id}`, description: "Sign-up bonus" });
+    ids.push(id);
+  }
+});
+afterAll(() => db.remove());
+
+describe("user list", () => {
+  function walk(query: Parameters<typeof listUsers>[1]) {
+    const seen: string[] = [];
+    let page = listUsers(db, { ...query, limit: 25 });
+    expect(page.prev).toBeNull();
+    const pages = [page];
+    for (;;) {
+      seen.push(...page.users.map((u) => u.email));
+      if (!page.next) break;
+      page = listUsers(db, { ...query, after: page.next, limit: 25 });
+      pages.push(page);
+    }
+    return { seen, pages };
+  }
+
+  it("pages by email, credits and sign-up date in both directions without gaps or repeats", () => {
+    const all = (db.sqlite.prepare("select email, credits, created_at as c, id from users").all() as Array<{ email: string; credits: number; c: number; id: number }>);
+    const byEmail = [...all].sort((a, b) => (a.email < b.email ? -1 : 1)).map((u) => u.email);
+    expect(walk({ sort: "email", dir: "asc" }).seen).toEqual(byEmail);
+    expect(walk({ sort: "email", dir: "desc" }).seen).toEqual([...byEmail].reverse());
+    const byCredits = [...all].sort((a, b) => b.credits - a.credits || b.id - a.id).map((u) => u.email);
+    expect(walk({ sort: "credits" }).seen).toEqual(byCredits);
+    const byCreated = [...all].sort((a, b) => b.c - a.c || b.id - a.id).map((u) => u.email);
+    const { seen, pages } = walk({ sort: "created" });
+    expect(seen).toEqual(byCreated);
+
+    // Previous from page 3 is page 2; previous from page 2 is the full first page.
+    const back = listUsers(db, { sort: "created", before: pages[2].prev!, limit: 25 });
+    expect(back.users.map((u) => u.id)).toEqual(pages[1].users.map((u) => u.id));
+    const top = listUsers(db, { sort: "created", before: pages[1].prev!, limit: 25 });
+    expect(top.users.map((u) => u.id)).toEqual(pages[0].users.map((u) => u.id));
+    expect(top.prev).toBeNull();
+  });
+
+  it("searches by email prefix, case-insensitively, with any sort", () => {
+    const page = listUsers(db, { q: "ALICE00", sort: "email" });
+    expect(page.users.map((u) => u.email)).toEqual(["alice001@example.com", "alice003@example.com", "alice005@example.com", "alice007@example.com", "alice009@example.com"]);
+    const byCredits = listUsers(db, { q: "alice", sort: "credits", limit: 3 });
+    expect(byCredits.users.map((u) => u.email)).toEqual(["alice119@example.com", "alice117@example.com", "alice115@example.com"]);
+    expect(listUsers(db, { q: "nobody" }).users).toEqual([]);
+    expect(listUsers(db, { q: "%" }).users).toEqual([]);
+  });
+
+  it("ignores a forged or malformed cursor", () => {
+    expect(decodeCursor("not-base64-json", "email")).toBeNull();
+    expect(decodeCursor(encodeCursor(5, 1), "email")).toBeNull();
+    expect(decodeCursor(encodeCursor("x", 1.5), "email")).toBeNull();
+    expect(decodeCursor(encodeCursor("x", 1), "email")).toEqual(["x", 1]);
+    expect(listUsers(db, { sort: "credits", after: "garbage" }).users).toHaveLength(50);
+  });
+
+  it("shows on hold, total purchased and last activity for the page's users", () => {
+    const id = ids[0];
+    grant(db, { userId: id, amount: 500, type: "purchase", key: "checkout:list", description: "Bought", stripePaymentId: "pi_list" });
+    const h = hold(db, { userId: id, cost: 50, key: "hold:list", description: "Video", ttlSeconds: 600 });
+    expect(h.ok).toBe(true);
+    const row = listUsers(db, { q: "bob000@" }).users[0];
+    expect(row).toMatchObject({ id, onHold: 50, purchased: 500, credits: 10 + 500 - 50 });
+    expect(row.lastActivity).toBeGreaterThan(Date.now() - 60_000);
+    expect(getUserSummary(db, id)).toMatchObject({ onHold: 50, purchased: 500 });
+    expect(getUserSummary(db, 999_999)).toBeNull();
+  });
+});
+
+describe("manual changes", () => {
+  it("adds credits with an audit row in the same transaction; the same token twice adds once", () => {
+    const userId = ids[5];
+    const before = getBalance(db, userId).balance;
+    const audits = auditCount();
+    const first = adjustCredits(db, { adminId, userId, amount: 250, type: "bonus", reason: "Goodwill", token: "tok-aaaaaaaaaaaaaaaa" });
+    expect(first.status).toBe("applied");
+    const again = adjustCredits(db, { adminId, userId, amount: 250, type: "bonus", reason: "Goodwill", token: "tok-aaaaaaaaaaaaaaaa" });
+    expect(again.status).toBe("replayed");
+    if (first.status !== "applied" || again.status !== "replayed") throw new Error("unreachable");
+    expect(again.transaction.id).toBe(first.transaction.id);
+    expect(getBalance(db, userId).balance).toBe(before + 250);
+    expect(auditCount()).toBe(audits + 1);
+    const [entry] = listAudit(db, { targetUserId: userId }).entries;
+    expect(entry).toMatchObject({
+      action: AUDIT_ACTIONS.adjust,
+      actorEmail: "boss@example.com",
+      reason: "Goodwill",
+      summary: `+250 credits (bonus), balance after ${before + 250}, transaction #${first.transaction.id}`,
+    });
+    expect(first.transaction).toMatchObject({ adminId, reason: "Goodwill", type: "bonus" });
+    ledgerOk();
+  });
+
+  it("removes credits but never below zero, and replays a removal", () => {
+    const userId = ids[6];
+    const balance = getBalance(db, userId).balance;
+    const audits = auditCount();
+    const tooMuch = adjustCredits(db, { adminId, userId, amount: -(balance + 1), type: "adjustment", reason: "Oops", token: "tok-bbbbbbbbbbbbbbbb" });
+    expect(tooMuch).toEqual({ status: "insufficient", balance, needed: balance + 1 });
+    expect(auditCount()).toBe(audits);
+    const ok = adjustCredits(db, { adminId, userId, amount: -balance, type: "adjustment", reason: "Abuse", token: "tok-cccccccccccccccc" });
+    expect(ok.status).toBe("applied");
+    expect(adjustCredits(db, { adminId, userId, amount: -balance, type: "adjustment", reason: "Abuse", token: "tok-cccccccccccccccc" }).status).toBe("replayed");
+    expect(getBalance(db, userId).balance).toBe(0);
+    expect(auditCount()).toBe(audits + 1);
+    ledgerOk();
+  });
+
+  it("refuses a token reused for another change, and an unknown user, changing nothing", () => {
+    const audits = auditCount();
+    const rows = (db.sqlite.prepare("select count(*) as n from transactions").get() as { n: number }).n;
+    expect(adjustCredits(db, { adminId, userId: ids[7], amount: 250, type: "bonus", reason: "x y z", token: "tok-aaaaaaaaaaaaaaaa" })).toEqual({ status: "token_reused" });
+    expect(adjustCredits(db, { adminId, userId: 999_999, amount: 5, type: "bonus", reason: "x y z", token: "tok-dddddddddddddddd" })).toEqual({ status: "user_not_found" });
+    expect(auditCount()).toBe(audits);
+    expect((db.sqlite.prepare("select count(*) as n from transactions").get() as { n: number }).n).toBe(rows);
+  });
+
+  it("rolls the ledger write back when the audit row cannot be written", () => {
+    const userId = ids[8];
+    const before = getBalance(db, userId).balance;
+    // The audit insert fails after the ledger wrote: both must be gone.
+    db.sqlite.exec("CREATE TEMP TRIGGER audit_down BEFORE INSERT ON audit_log BEGIN SELECT RAISE(ABORT, 'audit down'); END");
+    try {
+      expect(() => adjustCredits(db, { adminId, userId, amount: 5, type: "bonus", reason: "lost", token: "tok-eeeeeeeeeeeeeeee" })).toThrow(/audit down/);
+    } finally {
+      db.sqlite.exec("DROP TRIGGER audit_down");
+    }
+    expect(getBalance(db, userId).balance).toBe(before);
+    expect(db.sqlite.prepare("select count(*) as n from transactions where idempotency_key = ?").get("admin-adjust:tok-eeeeeeeeeeeeeeee")).toEqual({ n: 0 });
+    // And the same token works afterwards, once.
+    expect(adjustCredits(db, { adminId, userId, amount: 5, type: "bonus", reason: "again", token: "tok-eeeeeeeeeeeeeeee" }).status).toBe("applied");
+    expect(getBalance(db, userId).balance).toBe(before + 5);
+    ledgerOk();
+  });
+});
+
+describe("refunds", () => {
+  function fakeStripe(fail?: string) {
+    const calls: Array<{ params: Stripe.RefundCreateParams; key: string | undefined }> = [];
+    const refunds = new Map<string, Stripe.Refund>();
+    const stripe = {
+      refunds: {
+        create: async (params: Stripe.RefundCreateParams, options?: { idempotencyKey?: string }) => {
+          calls.push({ params, key: options?.idempotencyKey });
+          if (fail) throw new Stripe.errors.StripeInvalidRequestError({ message: fail, type: "invalid_request_error" });
+          const key = options?.idempotencyKey ?? String(calls.length);
+          if (!refunds.has(key)) refunds.set(key, { id: `re_${refunds.size + 1}`, amount: 500, currency: "usd", status: "succeeded" } as Stripe.Refund);
+          return refunds.get(key)!;
+        },
+      },
+    } as unknown as Stripe;
+    return { stripe, calls };
+  }
+
+  it("asks Stripe once per form token, records it once, and takes no credits itself", async () => {
+    const userId = ids[9];
+    const purchase = grant(db, {
+      userId,
+      amount: 500,
+      type: "purchase",
+      key: "checkout:refund-me",
+      description: "Bought 500 credits",
+      stripePaymentId: "pi_refund",
+      meta: { amountTotal: 500, currency: "usd" },
+    }).transaction;
+    expect(listRefundablePurchases(db, userId).map((p) => p.id)).toEqual([purchase.id]);
+    const before = getBalance(db, userId).balance;
+    const audits = auditCount();
+    const { stripe, calls } = fakeStripe();
+    const input = { adminId, userId, transactionId: purchase.id, reason: "Customer asked", token: "tok-ffffffffffffffff" };
+    const first = await requestRefund(db, stripe, input);
+    const second = await requestRefund(db, stripe, input);
+    expect(first).toMatchObject({ status: "requested", replayed: false, refundId: "re_1", amount: 500 });
+    expect(second).toMatchObject({ status: "requested", replayed: true, refundId: "re_1" });
+    expect(calls[0].params).toMatchObject({ payment_intent: "pi_refund" });
+    expect(calls[0].key).toBe(calls[1].key);
+    expect(auditCount()).toBe(audits + 1);
+    expect(listAudit(db, { targetUserId: userId }).entries[0]).toMatchObject({
+      action: AUDIT_ACTIONS.refund,
+      reason: "Customer asked",
+      summary: `Refund re_1 of $5.00 requested for purchase #${purchase.id}`,
+    });
+    expect(getBalance(db, userId).balance).toBe(before);
+
+    // Once the webhook took the credits back it is no longer refundable.
+    clawback(db, { userId, amount: 500, key: "refund:ch_x:500", description: "Refunded", stripePaymentId: "pi_refund" });
+    expect(listRefundablePurchases(db, userId)).toEqual([]);
+    expect(await requestRefund(db, stripe, { ...input, token: "tok-gggggggggggggggg" })).toMatchObject({ status: "not_refundable" });
+  });
+
+  it("refuses what is not this user's Stripe purchase, and reports Stripe's refusal", async () => {
+    const userId = ids[10];
+    const purchase = grant(db, { userId, amount: 500, type: "purchase", key: "checkout:other", description: "Bought", stripePaymentId: "pi_other" }).transaction;
+    const { stripe } = fakeStripe();
+    const base = { adminId, reason: "r r r", token: "tok-hhhhhhhhhhhhhhhh" };
+    expect(await requestRefund(db, stripe, { ...base, userId: ids[11], transactionId: purchase.id })).toMatchObject({ status: "not_refundable" });
+    const bonus = db.sqlite.prepare("select id from transactions where user_id = ? and type = 'bonus'").get(userId) as { id: number };
+    expect(await requestRefund(db, stripe, { ...base, userId, transactionId: bonus.id })).toMatchObject({ status: "not_refundable" });
+    expect(await requestRefund(db, stripe, { ...base, userId, transactionId: 999_999 })).toMatchObject({ status: "not_refundable" });
+    const audits = auditCount();
+    const refused = await requestRefund(db, fakeStripe("Charge has already been refunded.").stripe, { ...base, userId, transactionId: purchase.id });
+    expect(refused).toMatchObject({ status: "stripe_error", message: expect.stringContaining("already been refunded") });
+    expect(auditCount()).toBe(audits);
+  });
+});
+
+describe("audit list and overview", () => {
+  it("pages the audit log newest first", () => {
+    const all = listAudit(db, { limit: 200 }).entries;
+    expect(all.length).toBeGreaterThanOrEqual(3);
+    const first = listAudit(db, { limit: 2 });
+    const second = listAudit(db, { limit: 2, older: first.older! });
+    expect([...first.entries, ...second.entries].map((e) => e.id)).toEqual(all.slice(0, 4).map((e) => e.id));
+  });
+
+  it("sums the last 30 days per day, and the figures of now", () => {
+    const overview = getOverview(db);
+    expect(overview.days).toHaveLength(30);
+    const rows = db.sqlite
+      .prepare("select type, status, sum(amount) as total from transactions group by type, status")
+      .all() as Array<{ type: string; status: string; total: number }>;
+    const sum = (type: string, status = "posted") => rows.find((r) => r.type === type && r.status === status)?.total ?? 0;
+    expect(overview.totals.sold).toBe(sum("purchase"));
+    expect(overview.totals.given).toBe(sum("bonus"));
+    expect(overview.totals.clawedBack).toBe(-sum("refund"));
+    expect(overview.totals.adjusted).toBe(sum("adjustment"));
+    expect(overview.totals.revenue).toEqual({ usd: 500 });
+    expect(overview.days[29].sold).toBe(overview.totals.sold);
+    expect(overview.onHold).toEqual({ credits: 50, holds: 1 });
+    expect(overview.users).toBe(121);
+    const balances = db.sqlite.prepare("select sum(credits) as s from users").get() as { s: number };
+    expect(overview.outstanding).toBe(balances.s);
+  });
+});

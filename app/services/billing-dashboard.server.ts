@@ -1,0 +1,294 @@
+/**
+ * What a customer reads about their credits: the history (keyset pages, newest first), the same
+ * history as a streamed CSV, the credits bought and spent per day, and the Stripe receipt of a
+ * purchase. Read-only: every write goes through credits.server.ts.
+ *
+ * Every query is a range of a (user_id, ...) index, so its cost follows the page, not the length of
+ * the history (see docs/decisions/011-admin-console.md).
+ */
+import type Database from "better-sqlite3";
+import type Stripe from "stripe";
+import { z } from "zod";
+import type { AppDb } from "#db/client.server";
+import { TRANSACTION_TYPES, type TransactionStatus, type TransactionType } from "#db/schema";
+
+export const HISTORY_PAGE_SIZE = 25;
+const MAX_PAGE_SIZE = 100;
+const CSV_BATCH = 500;
+const DAY_MS = 86_400_000;
+
+/** The query string of a history page: `?type=usage&older=123` or `&newer=456`. Bad values are ignored. */
+export const HistoryQuerySchema = z.object({
+  type: z.enum(TRANSACTION_TYPES).optional().catch(undefined),
+  older: z.coerce.number().int().positive().optional().catch(undefined),
+  newer: z.coerce.number().int().positive().optional().catch(undefined),
+});
+export type HistoryQuery = z.infer<typeof HistoryQuerySchema>;
+
+export function parseHistoryQuery(url: URL): HistoryQuery {
+  return HistoryQuerySchema.parse(Object.fromEntries(url.searchParams));
+}
+
+/**
+ * How a row reads to the customer. `refunded`: a hold that was voided (the credits came back), or
+ * a purchase whose payment was refunded in full; `partly_refunded`: a purchase refunded in part.
+ */
+export type DisplayStatus = "pending" | "posted" | "refunded" | "partly_refunded";
+
+export type HistoryRow = {
+  id: number;
+  createdAt: number;
+  type: TransactionType;
+  status: TransactionStatus;
+  displayStatus: DisplayStatus;
+  description: string;
+  amount: number;
+  balanceAfter: number;
+  /** A Stripe purchase: the receipt route can find its receipt. */
+  hasReceipt: boolean;
+  /** Credits already taken back for this purchase (refund rows with its payment id). */
+  refundedCredits: number;
+  /** Admin view only: who made a manual change and why. */
+  adminEmail?: string | null;
+  reason?: string | null;
+};
+
+export type HistoryPage = {
+  rows: HistoryRow[];
+  /** Pass as `older` for the next (older) page; null on the last page. */
+  older: number | null;
+  /** Pass as `newer` for the previous (newer) page; null on the first page. */
+  newer: number | null;
+};
+
+type RawRow = {
+  id: number;
+  createdAt: number;
+  type: TransactionType;
+  status: TransactionStatus;
+  description: string;
+  amount: number;
+  balanceAfter: number;
+  stripePaymentId: string | null;
+  adminId: number | null;
+  reason: string | null;
+};
+
+const COLUMNS = `id, created_at AS createdAt, type, status, description, amount, balance_after AS balanceAfter,
+  stripe_payment_id AS stripePaymentId, admin_id AS adminId, reason`;
+
+function prepare(sqlite: Database.Database) {
+  const ofType = (where: string, order: "ASC" | "DESC") =>
+    sqlite.prepare<{ userId: number; type: string; cursor: number; limit: number }, RawRow>(
+      `SELECT ${COLUMNS} FROM transactions WHERE user_id = @userId AND type = @type AND ${where} ORDER BY id ${order} LIMIT @limit`,
+    );
+  return {
+    // Two statements per direction so SQLite picks (user_id, id) or (user_id, type, id) for each.
+    olderAll: sqlite.prepare<{ userId: number; cursor: number; limit: number }, RawRow>(
+      `SELECT ${COLUMNS} FROM transactions WHERE user_id = @userId AND id < @cursor ORDER BY id DESC LIMIT @limit`,
+    ),
+    newerAll: sqlite.prepare<{ userId: number; cursor: number; limit: number }, RawRow>(
+      `SELECT ${COLUMNS} FROM transactions WHERE user_id = @userId AND id > @cursor ORDER BY id ASC LIMIT @limit`,
+    ),
+    olderOfType: ofType("id < @cursor", "DESC"),
+    newerOfType: ofType("id > @cursor", "ASC"),
+    refundedFor: sqlite.prepare<[string], { paymentId: string; credits: number }>(
+      `SELECT stripe_payment_id AS paymentId, coalesce(-sum(amount), 0) AS credits FROM transactions
+       WHERE stripe_payment_id IN (SELECT value FROM json_each(?)) AND type = 'refund'
+       GROUP BY stripe_payment_id`,
+    ),
+    emails: sqlite.prepare<[string], { id: number; email: string }>(
+      `SELECT id, email FROM users WHERE id IN (SELECT value FROM json_each(?))`,
+    ),
+    chart: sqlite.prepare<[number, number], { day: number; type: TransactionType; status: TransactionStatus; total: number }>(
+      `SELECT created_at / ${DAY_MS} AS day, type, status, sum(amount) AS total FROM transactions
+       WHERE user_id = ? AND type IN ('purchase', 'topup', 'usage') AND created_at >= ?
+       GROUP BY day, type, status`,
+    ),
+    purchase: sqlite.prepare<[number], { userId: number; type: TransactionType; stripePaymentId: string | null }>(
+      `SELECT user_id AS userId, type, stripe_payment_id AS stripePaymentId FROM transactions WHERE id = ?`,
+    ),
+  };
+}
+
+const statements = new WeakMap<Database.Database, ReturnType<typeof prepare>>();
+function stmts(db: AppDb) {
+  let s = statements.get(db.sqlite);
+  if (!s) statements.set(db.sqlite, (s = prepare(db.sqlite)));
+  return s;
+}
+
+/** Credits taken back per purchase payment id, for the purchases among `rows`. */
+function refundedByPayment(db: AppDb, rows: RawRow[]): Map<string, number> {
+  const ids = rows.filter((r) => r.type === "purchase" && r.stripePaymentId).map((r) => r.stripePaymentId!);
+  if (ids.length === 0) return new Map();
+  return new Map(stmts(db).refundedFor.all(JSON.stringify(ids)).map((r) => [r.paymentId, r.credits]));
+}
+
+function displayStatusOf(row: RawRow, refunded: number): DisplayStatus {
+  if (row.status === "pending") return "pending";
+  if (row.status === "voided") return "refunded";
+  if (row.type === "purchase" && refunded > 0) return refunded >= row.amount ? "refunded" : "partly_refunded";
+  return "posted";
+}
+
+function toHistoryRows(db: AppDb, raw: RawRow[], forAdmin: boolean): HistoryRow[] {
+  const refunded = refundedByPayment(db, raw);
+  const adminIds = forAdmin ? [...new Set(raw.map((r) => r.adminId).filter((id): id is number => id !== null))] : [];
+  const emails = new Map(adminIds.length ? stmts(db).emails.all(JSON.stringify(adminIds)).map((u) => [u.id, u.email]) : []);
+  return raw.map((r) => {
+    const refundedCredits = r.stripePaymentId && r.type === "purchase" ? (refunded.get(r.stripePaymentId) ?? 0) : 0;
+    const row: HistoryRow = {
+      id: r.id,
+      createdAt: r.createdAt,
+      type: r.type,
+      status: r.status,
+      displayStatus: displayStatusOf(r, refundedCredits),
+      description: r.description,
+      amount: r.amount,
+      balanceAfter: r.balanceAfter,
+      hasReceipt: r.type === "purchase" && r.stripePaymentId !== null,
+      refundedCredits,
+    };
+    if (forAdmin) {
+      row.adminEmail = r.adminId === null ? null : (emails.get(r.adminId) ?? `user ${r.adminId}`);
+      row.reason = r.reason;
+    }
+    return row;
+  });
+}
+
+/**
+ * One page of a user's history, newest first. Keyset: `older` = rows before that id, `newer` = rows
+ * after it (read upwards, then put back in newest-first order). With neither: the newest page.
+ */
+export function listHistoryPage(
+  db: AppDb,
+  opts: { userId: number; type?: TransactionType; older?: number; newer?: number; limit?: number; forAdmin?: boolean },
+): HistoryPage {
+  const limit = Math.max(1, Math.min(MAX_PAGE_SIZE, Math.trunc(opts.limit ?? HISTORY_PAGE_SIZE)));
+  const s = stmts(db);
+  const goingNewer = opts.newer !== undefined && opts.older === undefined;
+  const cursor = goingNewer ? opts.newer! : (opts.older ?? Number.MAX_SAFE_INTEGER);
+  const args = { userId: opts.userId, cursor, limit: limit + 1 };
+  let raw = opts.type
+    ? (goingNewer ? s.newerOfType : s.olderOfType).all({ ...args, type: opts.type })
+    : (goingNewer ? s.newerAll : s.olderAll).all(args);
+  const more = raw.length > limit;
+  // Back at the top: show the newest page as it is, full, rather than a short page above it.
+  if (goingNewer && !more) return listHistoryPage(db, { ...opts, newer: undefined, older: undefined });
+  raw = raw.slice(0, limit);
+  if (goingNewer) raw.reverse();
+  const rows = toHistoryRows(db, raw, opts.forAdmin ?? false);
+  const first = rows[0]?.id ?? null;
+  const last = rows[rows.length - 1]?.id ?? null;
+  if (goingNewer) return { rows, older: last, newer: first };
+  return { rows, older: more ? last : null, newer: opts.older !== undefined ? first : null };
+}
+
+// ---------------------------------------------------------------------------------------------
+// CSV
+
+const CSV_HEADER = ["id", "date_utc", "type", "status", "description", "amount", "balance_after"];
+
+/**
+ * A text cell: quoted when needed (RFC 4180), and defused against formula injection — a cell a
+ * spreadsheet would run as a formula (starting with = + - @, a tab or a carriage return) gets a
+ * leading apostrophe. Numbers are written as numbers by csvRow, never through here.
+ */
+export function csvText(value: string): string {
+  const defused = /^[=+\-@\t\r]/.test(value) ? `'${value}` : value;
+  return /[",\r\n]/.test(defused) || defused !== defused.trim() ? `"${defused.replace(/"/g, '""')}"` : defused;
+}
+
+function csvRow(row: HistoryRow): string {
+  return [
+    String(row.id),
+    new Date(row.createdAt).toISOString(),
+    csvText(row.type),
+    csvText(row.displayStatus),
+    csvText(row.description),
+    String(row.amount),
+    String(row.balanceAfter),
+  ].join(",");
+}
+
+/**
+ * The whole history as CSV, streamed: each pull reads the next keyset batch, so memory stays at
+ * one batch however long the history is.
+ */
+export function streamHistoryCsv(db: AppDb, userId: number, batchSize = CSV_BATCH): ReadableStream<Uint8Array> {
+  const encoder = new TextEncoder();
+  let cursor = Number.MAX_SAFE_INTEGER;
+  let headerSent = false;
+  return new ReadableStream<Uint8Array>({
+    pull(controller) {
+      const lines: string[] = [];
+      if (!headerSent) {
+        lines.push(CSV_HEADER.join(","));
+        headerSent = true;
+      }
+      const raw = stmts(db).olderAll.all({ userId, cursor, limit: batchSize });
+      for (const row of toHistoryRows(db, raw, false)) lines.push(csvRow(row));
+      if (lines.length > 0) controller.enqueue(encoder.encode(lines.join("\r\n") + "\r\n"));
+      if (raw.length < batchSize) controller.close();
+      else cursor = raw[raw.length - 1].id;
+    },
+  });
+}
+
+export function historyCsvFilename(now = Date.now()): string {
+  return `credits-history-${new Date(now).toISOString().slice(0, 10)}.csv`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Chart
+
+export type ChartDay = { day: string; bought: number; spent: number };
+
+/** UTC day as YYYY-MM-DD. */
+export function dayLabel(dayNumber: number): string {
+  return new Date(dayNumber * DAY_MS).toISOString().slice(0, 10);
+}
+
+/**
+ * Credits bought (purchases, top-ups) and spent (posted usage; holds still pending are not spent
+ * yet, voided ones never were) per UTC day, over the last `days` days including today.
+ */
+export function getCreditsChart(db: AppDb, userId: number, opts: { days?: number; now?: number } = {}): ChartDay[] {
+  const days = opts.days ?? 30;
+  const today = Math.floor((opts.now ?? Date.now()) / DAY_MS);
+  const firstDay = today - days + 1;
+  const series = new Map<number, ChartDay>();
+  for (let d = firstDay; d <= today; d++) series.set(d, { day: dayLabel(d), bought: 0, spent: 0 });
+  for (const r of stmts(db).chart.all(userId, firstDay * DAY_MS)) {
+    const point = series.get(r.day);
+    if (!point) continue;
+    if (r.type === "usage") {
+      if (r.status === "posted") point.spent += -r.total;
+    } else {
+      point.bought += r.total;
+    }
+  }
+  return [...series.values()];
+}
+
+// ---------------------------------------------------------------------------------------------
+// Receipts
+
+/**
+ * The Stripe receipt of one of the user's purchases: the PaymentIntent's latest charge's
+ * receipt_url. Null when the row is not this user's Stripe purchase or Stripe has no receipt.
+ */
+export async function findReceiptUrl(
+  db: AppDb,
+  stripe: Stripe,
+  input: { userId: number; transactionId: number },
+): Promise<string | null> {
+  const row = stmts(db).purchase.get(input.transactionId);
+  if (!row || row.userId !== input.userId || row.type !== "purchase" || !row.stripePaymentId) return null;
+  const intent = await stripe.paymentIntents.retrieve(row.stripePaymentId, { expand: ["latest_charge"] });
+  const charge = intent.latest_charge;
+  if (!charge || typeof charge === "string") return null;
+  return charge.receipt_url ?? null;
+}

@@ -1,0 +1,106 @@
+import { z } from "zod";
+
+// The admin console's forms and query strings. Shared by the server (actions, loaders) and the
+// browser (Conform's client-side validation), so this module must not import server code.
+
+/** Above this many credits (either sign) a change needs the "I confirm" box ticked. */
+export const LARGE_ADJUSTMENT = 1_000;
+/** No single manual change moves more than this: anything larger is a typo. */
+export const MAX_ADJUSTMENT = 1_000_000;
+
+export const ADJUSTMENT_TYPES = ["adjustment", "bonus"] as const;
+export type AdjustmentType = (typeof ADJUSTMENT_TYPES)[number];
+
+/** The random token rendered in a form: the ledger key of the change it makes (double submit = replay). */
+export const FormTokenSchema = z
+  .string({ required_error: "This form has expired: reload the page." })
+  .regex(/^[A-Za-z0-9_-]{16,64}$/, "This form has expired: reload the page.");
+
+const ReasonSchema = z
+  .string({ required_error: "A reason is required: it is kept in the audit log." })
+  .trim()
+  .min(3, "A reason is required: at least 3 characters, kept in the audit log.")
+  .max(500, "Keep the reason under 500 characters.");
+
+/** A signed whole number written by a person: "250", "-40", "+1000". Not "1.5", "1e3" or "0x10". */
+const CreditsAmountSchema = z
+  .string({ required_error: "Enter an amount of credits, e.g. 100 or -50." })
+  .trim()
+  .regex(/^[+-]?\d{1,16}$/, "Enter a whole number of credits, e.g. 100 or -50 (no decimals, no units).")
+  .transform(Number)
+  .refine((n) => n !== 0, "The amount cannot be zero.")
+  .refine((n) => Math.abs(n) <= MAX_ADJUSTMENT, `At most ${MAX_ADJUSTMENT.toLocaleString("en-US")} credits in one change.`);
+
+export const AdjustCreditsSchema = z
+  .object({
+    intent: z.literal("adjust"),
+    token: FormTokenSchema,
+    amount: CreditsAmountSchema,
+    type: z.enum(ADJUSTMENT_TYPES, {
+      errorMap: () => ({ message: "Choose a bonus (adds credits) or an adjustment (adds or removes)." }),
+    }),
+    reason: ReasonSchema,
+    confirmLarge: z.boolean().optional(),
+  })
+  .superRefine((value, ctx) => {
+    if (value.type === "bonus" && value.amount < 0) {
+      ctx.addIssue({
+        code: z.ZodIssueCode.custom,
+        path: ["amount"],
+        message: "A bonus adds credits: to remove credits choose the type adjustment.",
+      });
+    }
+    if (Math.abs(value.amount) > LARGE_ADJUSTMENT && !value.confirmLarge) {
+      ctx.addIssue({
+        code: z.ZodIssueCode.custom,
+        path: ["confirmLarge"],
+        message: `This changes more than ${LARGE_ADJUSTMENT.toLocaleString("en-US")} credits: tick the box to confirm.`,
+      });
+    }
+  });
+export type AdjustCredits = z.infer<typeof AdjustCreditsSchema>;
+
+export const RefundPurchaseSchema = z.object({
+  intent: z.literal("refund"),
+  token: FormTokenSchema,
+  transactionId: z
+    .number({ required_error: "Choose the purchase to refund.", invalid_type_error: "Choose the purchase to refund." })
+    .int()
+    .positive("Choose the purchase to refund."),
+  reason: ReasonSchema,
+});
+export type RefundPurchase = z.infer<typeof RefundPurchaseSchema>;
+
+/** The user page has two forms; the `intent` field says which one was sent. */
+export const ADMIN_USER_INTENTS = ["adjust", "refund"] as const;
+
+// ---------------------------------------------------------------------------------------------
+// Query strings (links and GET forms). A bad value falls back to the default instead of failing.
+
+export const USER_SORTS = ["created", "email", "credits"] as const;
+export type UserSort = (typeof USER_SORTS)[number];
+export const SORT_DIRECTIONS = ["asc", "desc"] as const;
+export type SortDirection = (typeof SORT_DIRECTIONS)[number];
+
+export const UserListQuerySchema = z.object({
+  q: z
+    .string()
+    .trim()
+    .toLowerCase()
+    .max(254)
+    .optional()
+    .catch(undefined)
+    .transform((v) => (v ? v : undefined)),
+  sort: z.enum(USER_SORTS).catch("created"),
+  dir: z.enum(SORT_DIRECTIONS).optional().catch(undefined),
+  after: z.string().max(400).optional().catch(undefined),
+  before: z.string().max(400).optional().catch(undefined),
+});
+export type UserListQuery = z.infer<typeof UserListQuerySchema>;
+
+export const AuditQuerySchema = z.object({
+  user: z.coerce.number().int().positive().optional().catch(undefined),
+  older: z.coerce.number().int().positive().optional().catch(undefined),
+});
+
+export const UserIdSchema = z.coerce.number().int().positive().max(Number.MAX_SAFE_INTEGER);
