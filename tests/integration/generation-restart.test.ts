@@ -1,0 +1,107 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startFakeOpenAI, type FakeOpenAI } from "../mocks/openai-server";
+import { HttpClient, startServer, type RunningServer } from "../support/server";
+import { balanceOf, expectLedgerConsistent, finished, postJson, readDb, signedIn, waitForJob, type JobJson } from "./generation-support";
+
+// A video job survives `kill -9` of the app: the restarted process polls the provider again and
+// charges exactly once; a job killed while the provider was being asked gives its credits back.
+
+let fake: FakeOpenAI;
+let server: RunningServer | undefined;
+
+const env = () => ({
+  GENERATION_PROVIDER: "openai",
+  OPENAI_BASE_URL: fake.url,
+  OPENAI_API_KEY: fake.apiKey,
+  SIGNUP_BONUS_CREDITS: "100",
+  VIDEO_COST: "30",
+});
+
+beforeAll(async () => {
+  fake = await startFakeOpenAI({ videoDurationMs: 2500 });
+  server = await startServer(env());
+});
+
+afterAll(async () => {
+  await server?.stop();
+  await fake?.close();
+});
+
+async function restart(): Promise<RunningServer> {
+  const { dataDir } = server!;
+  expect(await server!.stop("SIGKILL")).toBe(null); // killed, no clean shutdown
+  server = await startServer(env(), { dataDir });
+  return server;
+}
+
+/** The same session cookie works against the restarted server (sessions live in the database). */
+function follow(client: HttpClient, to: RunningServer): HttpClient {
+  const moved = new HttpClient(to.url);
+  moved.cookies = client.cookies;
+  return moved;
+}
+
+function jobRow(dataDir: string, id: string) {
+  return readDb(dataDir, ({ sqlite }) =>
+    sqlite
+      .prepare(
+        `select g.status, g.provider_job_id as providerJobId, t.status as hold
+         from generations g join transactions t on t.id = g.hold_id where g.id = ?`,
+      )
+      .get(id) as { status: string; providerJobId: string | null; hold: string },
+  );
+}
+
+describe("kill -9 during a video job", () => {
+  it("the restarted app resumes polling, downloads once and charges exactly once", async () => {
+    let client = await signedIn(server!.url, "restart");
+    const res = await postJson(client, "/api/generate-video", { prompt: "a train at night", durationSeconds: 4 });
+    expect(res.status).toBe(202);
+    const { job } = (await res.json()) as { job: JobJson };
+    await waitForJob(client, job.id, (j) => j.status === "running" && j.progress > 0);
+    expect(await balanceOf(client)).toMatchObject({ balance: 70, onHold: 30 });
+
+    const before = await restart();
+    const row = jobRow(before.dataDir, job.id);
+    expect(row).toMatchObject({ status: "running", hold: "pending" });
+    expect(row.providerJobId).toMatch(/^video_/);
+
+    client = follow(client, before);
+    const done = await waitForJob(client, job.id, finished);
+    expect(done).toMatchObject({ status: "succeeded", hold: "posted", mimeType: "video/mp4" });
+    expect((await client.get(done.resultUrl!)).status).toBe(200);
+    expect(await balanceOf(client)).toMatchObject({ balance: 70, onHold: 0 });
+
+    // One remote job, one ledger row, posted.
+    expect(fake.requests.filter((r) => r.method === "POST" && r.path === "/videos" && (r.body as { prompt?: string })?.prompt === "a train at night")).toHaveLength(1);
+    const usage = readDb(before.dataDir, ({ sqlite }) =>
+      sqlite.prepare("select amount, status from transactions where idempotency_key = ?").all(`generation:${job.id}`),
+    );
+    expect(usage).toEqual([{ amount: -30, status: "posted" }]);
+    expectLedgerConsistent(before.dataDir);
+  });
+
+  it("a job killed while the provider was being asked (no provider id yet) fails and costs nothing", async () => {
+    let client = await signedIn(server!.url, "restart-early");
+    fake.setBehaviour({ delayMs: 10_000 }); // the create call hangs
+    const res = await postJson(client, "/api/generate-video", { prompt: "a ship in fog" });
+    expect(res.status).toBe(202);
+    const { job } = (await res.json()) as { job: JobJson };
+    const deadline = Date.now() + 5000;
+    while (!fake.requests.some((r) => r.method === "POST" && r.path === "/videos" && (r.body as { prompt?: string })?.prompt === "a ship in fog")) {
+      if (Date.now() > deadline) throw new Error("the worker never called the provider");
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(jobRow(server!.dataDir, job.id)).toMatchObject({ status: "running", providerJobId: null, hold: "pending" });
+    expect(await balanceOf(client)).toMatchObject({ balance: 70, onHold: 30 });
+
+    fake.setBehaviour({});
+    const after = await restart();
+    client = follow(client, after);
+    const failed = await waitForJob(client, job.id, finished);
+    expect(failed).toMatchObject({ status: "failed", hold: "voided" });
+    expect(failed.error).toMatch(/restart/);
+    expect(await balanceOf(client)).toMatchObject({ balance: 100, onHold: 0 });
+    expectLedgerConsistent(after.dataDir);
+  });
+});
