@@ -27,9 +27,10 @@ afterAll(async () => {
   await fake?.close();
 });
 
-async function restart(): Promise<RunningServer> {
+async function restart(signal: "SIGKILL" | "SIGTERM" = "SIGKILL"): Promise<RunningServer> {
   const { dataDir } = server!;
-  expect(await server!.stop("SIGKILL")).toBe(null); // killed, no clean shutdown
+  // SIGKILL: killed, no clean shutdown (exit code null); SIGTERM: the worker stops, exit 0.
+  expect(await server!.stop(signal)).toBe(signal === "SIGKILL" ? null : 0);
   server = await startServer(env(), { dataDir });
   return server;
 }
@@ -102,6 +103,20 @@ describe("kill -9 during a video job", () => {
     expect(failed).toMatchObject({ status: "failed", hold: "voided" });
     expect(failed.error).toMatch(/restart/);
     expect(await balanceOf(client)).toMatchObject({ balance: 100, onHold: 0 });
+    expectLedgerConsistent(after.dataDir);
+  });
+
+  it("a clean stop (SIGTERM) mid-video leaves the job to the next start, which finishes it", async () => {
+    let client = await signedIn(server!.url, "restart-term");
+    const res = await postJson(client, "/api/generate-video", { prompt: "a quiet harbour" });
+    const { job } = (await res.json()) as { job: JobJson };
+    await waitForJob(client, job.id, (j) => j.status === "running" && j.progress > 0);
+    const before = server!;
+    const after = await restart("SIGTERM");
+    expect(before.output()).not.toMatch(/failed to stop cleanly/);
+    client = follow(client, after);
+    expect(await waitForJob(client, job.id, finished)).toMatchObject({ status: "succeeded", hold: "posted" });
+    expect(await balanceOf(client)).toMatchObject({ balance: 70, onHold: 0 });
     expectLedgerConsistent(after.dataDir);
   });
 });
