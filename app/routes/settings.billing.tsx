@@ -1,9 +1,12 @@
 import crypto from "node:crypto";
 import type { LoaderFunctionArgs, MetaFunction } from "@remix-run/node";
 import { json } from "@remix-run/node";
-import { Form, useLoaderData, useNavigation } from "@remix-run/react";
+import { Form, useLoaderData, useLocation, useNavigation } from "@remix-run/react";
+import { CreditsChart } from "~/components/credits-chart";
+import { formatCredits, HistoryTable, Pager, TYPE_LABELS, withParams } from "~/components/history-table";
 import { requireUser } from "~/services/auth.server";
 import { listPacksWithPrices } from "~/services/billing.server";
+import { getCreditsChart, listHistoryPage, parseHistoryQuery } from "~/services/billing-dashboard.server";
 import { getBalance } from "~/services/credits.server";
 import { getRuntime } from "~/services/runtime.server";
 import { getStripeContext } from "~/services/stripe.server";
@@ -13,16 +16,23 @@ export const meta: MetaFunction = () => [{ title: "Billing · Credits Studio" }]
 export async function loader({ request }: LoaderFunctionArgs) {
   const user = await requireUser(request);
   const { db, config } = getRuntime();
+  const query = parseHistoryQuery(new URL(request.url));
   const { balance, onHold } = getBalance(db, user.id);
   const packs = await listPacksWithPrices(getStripeContext().stripe, config);
-  return json({
-    balance,
-    onHold,
-    flagged: Boolean(user.flaggedAt),
-    packs,
-    // One token per page view: a double-submitted Buy form reuses the same Checkout Session.
-    checkoutToken: crypto.randomBytes(12).toString("base64url"),
-  });
+  return json(
+    {
+      balance,
+      onHold,
+      flagged: Boolean(user.flaggedAt),
+      packs,
+      // One token per page view: a double-submitted Buy form reuses the same Checkout Session.
+      checkoutToken: crypto.randomBytes(12).toString("base64url"),
+      type: query.type ?? null,
+      history: listHistoryPage(db, { userId: user.id, type: query.type, older: query.older, newer: query.newer }),
+      chart: getCreditsChart(db, user.id),
+    },
+    { headers: { "Cache-Control": "private, no-store" } },
+  );
 }
 
 function formatPrice(unitAmount: number | null, currency: string | null) {
@@ -31,11 +41,13 @@ function formatPrice(unitAmount: number | null, currency: string | null) {
 }
 
 export default function Billing() {
-  const { balance, onHold, packs, checkoutToken, flagged } = useLoaderData<typeof loader>();
+  const { balance, onHold, packs, checkoutToken, flagged, history, chart, type } = useLoaderData<typeof loader>();
   const navigation = useNavigation();
+  const location = useLocation();
   const buying = navigation.state !== "idle" && navigation.formAction === "/api/stripe/checkout";
+  const loadingHistory = navigation.state === "loading" && navigation.location.pathname === location.pathname;
   return (
-    <div className="space-y-6">
+    <div className="space-y-8">
       <h1 className="text-2xl font-bold">Billing</h1>
       <section className="card" aria-labelledby="balance-heading">
         <h2 id="balance-heading" className="text-lg font-semibold">
@@ -44,7 +56,9 @@ export default function Billing() {
         <p className="mt-2 text-3xl font-bold" data-testid="billing-balance">
           {balance} credits
         </p>
-        {onHold > 0 ? <p className="text-sm text-slate-700">{onHold} credits on hold for running generations</p> : null}
+        <p className="mt-1 text-sm text-slate-700" data-testid="billing-on-hold">
+          {formatCredits(onHold)} credits on hold{onHold > 0 ? " for running generations (given back if they fail)" : ""}
+        </p>
         {flagged ? (
           <p className="mt-2 text-sm font-semibold text-red-800" role="alert">
             This account is on hold because of a disputed payment. Contact support.
@@ -74,6 +88,65 @@ export default function Billing() {
             </li>
           ))}
         </ul>
+      </section>
+      <section aria-label="Credits in the last 30 days">
+        <CreditsChart
+          id="credits-chart"
+          title="Credits bought and spent, last 30 days (UTC)"
+          days={chart.map((d) => d.day)}
+          series={[
+            { key: "bought", label: "Bought", color: "#4338ca", values: chart.map((d) => d.bought) },
+            { key: "spent", label: "Spent", color: "#be123c", values: chart.map((d) => d.spent) },
+          ]}
+        />
+      </section>
+      <section aria-labelledby="history-heading" className="space-y-3">
+        <div className="flex flex-wrap items-end justify-between gap-3">
+          <h2 id="history-heading" className="text-lg font-semibold">
+            History
+          </h2>
+          {/* A resource route streaming CSV: a plain link (download), not client-side navigation. */}
+          <a className="btn-secondary" href="/settings/billing/history.csv" download>
+            Download CSV<span className="sr-only"> of the whole history</span>
+          </a>
+        </div>
+        <Form method="get" className="flex flex-wrap items-end gap-2" preventScrollReset>
+          <div>
+            <label htmlFor="history-type" className="label">
+              Type
+            </label>
+            <select id="history-type" name="type" defaultValue={type ?? ""} className="input mt-1 w-48" key={type ?? ""}>
+              <option value="">All types</option>
+              {Object.entries(TYPE_LABELS).map(([value, label]) => (
+                <option key={value} value={value}>
+                  {label}
+                </option>
+              ))}
+            </select>
+          </div>
+          <button type="submit" className="btn-secondary">
+            Show
+          </button>
+        </Form>
+        <div aria-busy={loadingHistory} className={loadingHistory ? "opacity-60" : undefined}>
+          <HistoryTable
+            id="history"
+            caption={
+              type
+                ? `${TYPE_LABELS[type]} transactions, newest first. Pending: on hold; refunded: given back.`
+                : "Every credit movement, newest first. Pending: on hold; refunded: given back."
+            }
+            rows={history.rows}
+            receipts
+            empty={type ? "No transactions of this type." : "No transactions yet."}
+          />
+        </div>
+        <Pager
+          label="History pages"
+          first={history.newer ? withParams(location.search, { older: null, newer: null }) : null}
+          previous={history.newer ? withParams(location.search, { newer: history.newer, older: null }) : null}
+          next={history.older ? withParams(location.search, { older: history.older, newer: null }) : null}
+        />
       </section>
     </div>
   );

@@ -12,7 +12,7 @@ import type Database from "better-sqlite3";
 import Stripe from "stripe";
 import type { AppDb } from "#db/client.server";
 import { auditLog, type TransactionType, type UserRole } from "#db/schema";
-import type { AdjustmentType, SortDirection, UserListQuery, UserSort } from "~/utils/admin-schemas";
+import { AUDIT_ACTIONS, type AdjustmentType, type SortDirection, type UserListQuery, type UserSort } from "~/utils/admin-schemas";
 import { refundPurchase } from "./billing.server";
 import { adjust, LedgerError, type Tx } from "./credits.server";
 
@@ -22,7 +22,7 @@ const DAY_MS = 86_400_000;
 /** A search matching at least this many users is "broad": walk the sort index instead of sorting matches. */
 const BROAD_SEARCH = 2_000;
 
-export const AUDIT_ACTIONS = { adjust: "credits.adjust", refund: "purchase.refund" } as const;
+export { AUDIT_ACTIONS };
 
 // ---------------------------------------------------------------------------------------------
 // Prepared statements, one set per connection.

@@ -7,7 +7,7 @@
  * the history (see docs/decisions/011-admin-console.md).
  */
 import type Database from "better-sqlite3";
-import type Stripe from "stripe";
+import Stripe from "stripe";
 import { z } from "zod";
 import type { AppDb } from "#db/client.server";
 import { TRANSACTION_TYPES, type TransactionStatus, type TransactionType } from "#db/schema";
@@ -287,7 +287,14 @@ export async function findReceiptUrl(
 ): Promise<string | null> {
   const row = stmts(db).purchase.get(input.transactionId);
   if (!row || row.userId !== input.userId || row.type !== "purchase" || !row.stripePaymentId) return null;
-  const intent = await stripe.paymentIntents.retrieve(row.stripePaymentId, { expand: ["latest_charge"] });
+  let intent: Stripe.PaymentIntent;
+  try {
+    intent = await stripe.paymentIntents.retrieve(row.stripePaymentId, { expand: ["latest_charge"] });
+  } catch (error) {
+    // Stripe no longer knows the payment (another account, deleted test data): no receipt.
+    if (error instanceof Stripe.errors.StripeInvalidRequestError && error.statusCode === 404) return null;
+    throw error;
+  }
   const charge = intent.latest_charge;
   if (!charge || typeof charge === "string") return null;
   return charge.receipt_url ?? null;

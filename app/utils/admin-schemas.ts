@@ -71,6 +71,9 @@ export const RefundPurchaseSchema = z.object({
 });
 export type RefundPurchase = z.infer<typeof RefundPurchaseSchema>;
 
+/** What audit_log.action says for each kind of admin change. */
+export const AUDIT_ACTIONS = { adjust: "credits.adjust", refund: "purchase.refund" } as const;
+
 /** The user page has two forms; the `intent` field says which one was sent. */
 export const ADMIN_USER_INTENTS = ["adjust", "refund"] as const;
 
