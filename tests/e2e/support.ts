@@ -1,4 +1,7 @@
+import path from "node:path";
+import AxeBuilder from "@axe-core/playwright";
 import { expect, type Page } from "@playwright/test";
+import { openDatabase, type AppDb } from "../../db/client.server";
 
 export function uniqueEmail(tag: string) {
   return `${tag}-${Date.now()}-${Math.random().toString(36).slice(2, 8)}@e2e.test`;
@@ -12,4 +15,49 @@ export async function signUp(page: Page, email = uniqueEmail("user"), password =
   await page.getByRole("button", { name: "Sign up" }).click();
   await expect(page).toHaveURL(/\/generate$/);
   return { email, password };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Billing dashboard and admin console helpers.
+
+/** The account ADMIN_EMAILS makes an admin in playwright.config.ts (kept in step with it). */
+export const E2E_ADMIN_EMAIL = "admin@e2e.test";
+export const E2E_ADMIN_PASSWORD = "correct-horse-1";
+
+/** Test set-up on the server's own database file (WAL: safe while the server runs). */
+export function withAppDb<T>(fn: (db: AppDb) => T): T {
+  const db = openDatabase(path.join(process.env.E2E_DATA_DIR!, "app.sqlite"));
+  try {
+    return fn(db);
+  } finally {
+    db.sqlite.close();
+  }
+}
+
+export function userIdOf(email: string): number {
+  return withAppDb((db) => (db.sqlite.prepare("select id from users where email = ?").get(email) as { id: number }).id);
+}
+
+export async function logIn(page: Page, email: string, password = "correct-horse-1") {
+  await page.goto("/login");
+  await page.getByLabel("Email").fill(email);
+  await page.getByLabel("Password").fill(password);
+  await page.getByRole("button", { name: "Log in" }).click();
+  await expect(page).toHaveURL(/\/generate$/);
+}
+
+/** Signs in as the e2e admin, signing the account up through the real form the first time. */
+export async function logInAsAdmin(page: Page) {
+  const exists = withAppDb((db) => db.sqlite.prepare("select 1 from users where email = ?").get(E2E_ADMIN_EMAIL) !== undefined);
+  if (exists) await logIn(page, E2E_ADMIN_EMAIL, E2E_ADMIN_PASSWORD);
+  else await signUp(page, E2E_ADMIN_EMAIL, E2E_ADMIN_PASSWORD);
+}
+
+/** axe-core on the page as rendered: no serious or critical violation (WCAG 2.1 A/AA + best practice). */
+export async function expectNoSeriousA11yViolations(page: Page) {
+  const results = await new AxeBuilder({ page }).withTags(["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "best-practice"]).analyze();
+  const serious = results.violations
+    .filter((v) => v.impact === "serious" || v.impact === "critical")
+    .map((v) => `${v.id} (${v.impact}): ${v.help} — ${v.nodes.slice(0, 3).map((n) => n.target.join(" ")).join(" | ")}`);
+  expect(serious, `axe on ${page.url()}`).toEqual([]);
 }

@@ -1,0 +1,140 @@
+import fs from "node:fs";
+import { expect, test, type Page } from "@playwright/test";
+import { deductCredits, grant, hold, voidHold } from "../../app/services/credits.server";
+import { expectNoSeriousA11yViolations, signUp, userIdOf, withAppDb } from "./support";
+
+// /settings/billing: balance and holds, the history in keyset pages with a type filter, the CSV of
+// the whole history, the 30-day chart and the receipt of a purchase; with and without JavaScript.
+
+const SPENDS = 60;
+
+/** A long history written through the ledger itself: 64 rows, the newest a pending hold. */
+function seedHistory(email: string) {
+  const userId = userIdOf(email);
+  withAppDb((db) => {
+    grant(db, { userId, amount: 1000, type: "bonus", key: `e2e-history:${email}:topup`, description: "e2e top-up" });
+    for (let i = 0; i < SPENDS; i++) deductCredits(db, userId, 5, `Image #${i}`, `e2e-history:${email}:${i}`);
+    const failed = hold(db, { userId, cost: 50, key: `e2e-history:${email}:failed`, description: "Video that failed", ttlSeconds: 3600 });
+    if (failed.ok) voidHold(db, failed.transaction.id, "provider_failed");
+    hold(db, { userId, cost: 50, key: `e2e-history:${email}:running`, description: "Video still running", ttlSeconds: 3600 });
+  });
+  return { rows: 2 + SPENDS + 2, balance: 10 + 1000 - 5 * SPENDS - 50 };
+}
+
+async function readPageThroughHistory(page: Page) {
+  const { email } = await signUp(page);
+  const seeded = seedHistory(email);
+  await page.goto("/settings/billing");
+  await expect(page.getByTestId("billing-balance")).toHaveText(`${seeded.balance} credits`);
+  await expect(page.getByTestId("billing-on-hold")).toContainText("50 credits on hold");
+  await expect(page.getByRole("img", { name: /Credits bought and spent/ })).toBeVisible();
+
+  const rows = page.getByTestId("history").getByTestId("history-row");
+  const cell = (n: number, name: string) => rows.nth(n).getByRole("cell", { name, exact: true });
+  // Page 1: the pending hold, the voided (refunded) one, then the newest spends.
+  await expect(rows).toHaveCount(25);
+  await expect(cell(0, "Video still running")).toBeVisible();
+  await expect(rows.nth(0)).toContainText("Pending");
+  await expect(cell(1, "Video that failed")).toBeVisible();
+  await expect(rows.nth(1)).toContainText("Refunded");
+  await expect(cell(2, "Image #59")).toBeVisible();
+  await expect(page.getByRole("link", { name: "← Newer" })).toHaveCount(0);
+
+  await page.getByRole("link", { name: "Older →" }).click();
+  await expect(cell(0, "Image #36")).toBeVisible();
+  await expect(rows).toHaveCount(25);
+  await page.getByRole("link", { name: "Older →" }).click();
+  await expect(cell(0, "Image #11")).toBeVisible();
+  await expect(rows).toHaveCount(seeded.rows - 50);
+  await expect(cell(seeded.rows - 51, "Sign-up bonus")).toBeVisible();
+  await expect(page.getByRole("link", { name: "Older →" })).toHaveCount(0);
+
+  await page.getByRole("link", { name: "← Newer" }).click();
+  await expect(cell(0, "Image #36")).toBeVisible();
+  await page.getByRole("link", { name: "Newest" }).click();
+  await expect(cell(0, "Video still running")).toBeVisible();
+
+  // Filter by type (a GET form).
+  await page.getByLabel("Type").selectOption("bonus");
+  await page.getByRole("button", { name: "Show" }).click();
+  await expect(page).toHaveURL(/type=bonus/);
+  await expect(rows).toHaveCount(2);
+  await expect(cell(0, "e2e top-up")).toBeVisible();
+  await expect(cell(1, "Sign-up bonus")).toBeVisible();
+
+  // The whole history as CSV.
+  const [download] = await Promise.all([page.waitForEvent("download"), page.getByRole("link", { name: /Download CSV/ }).click()]);
+  expect(download.suggestedFilename()).toMatch(/^credits-history-\d{4}-\d{2}-\d{2}\.csv$/);
+  const lines = fs.readFileSync((await download.path())!, "utf8").trimEnd().split("\r\n");
+  expect(lines[0]).toBe("id,date_utc,type,status,description,amount,balance_after");
+  expect(lines).toHaveLength(seeded.rows + 1);
+  expect(lines[1]).toMatch(/,usage,pending,Video still running,-50,/);
+  expect(lines[2]).toMatch(/,usage,refunded,Video that failed,-50,/);
+  expect(lines[seeded.rows]).toMatch(/,bonus,posted,Sign-up bonus,10,10$/);
+}
+
+test.describe("billing dashboard with JavaScript", () => {
+  test("a user reads and pages through a long history, filters it and downloads the CSV", async ({ page }) => {
+    await readPageThroughHistory(page);
+  });
+
+  test("the page has no serious accessibility violation", async ({ page }) => {
+    const { email } = await signUp(page);
+    seedHistory(email);
+    await page.goto("/settings/billing");
+    await expect(page.getByTestId("history")).toBeVisible();
+    await expectNoSeriousA11yViolations(page);
+    // Keyboard: the filter and the pager are reachable and show where focus is.
+    await page.getByLabel("Type").focus();
+    await page.keyboard.press("Tab");
+    await expect(page.getByRole("button", { name: "Show" })).toBeFocused();
+  });
+
+  test("a purchase links to its Stripe receipt, for its owner only", async ({ page, browser }) => {
+    await signUp(page);
+    await page.goto("/settings/billing");
+    await page.getByRole("button", { name: "Buy 500 credits" }).click();
+    await page.getByRole("button", { name: "Pay", exact: true }).click();
+    await expect(page).toHaveURL(/\/settings\/billing$/);
+    await expect(page.getByTestId("toast")).toContainText("Payment received: 500 credits added");
+    const purchase = page.getByTestId("history-row").filter({ hasText: "Purchase" });
+    await expect(purchase).toContainText("+500");
+    const href = await purchase.getByRole("link", { name: /Receipt/ }).getAttribute("href");
+    await purchase.getByRole("link", { name: /Receipt/ }).click();
+    await expect(page).toHaveURL(/\/receipts\/ch_/);
+    await expect(page.getByText("$5.00").first()).toBeVisible();
+
+    const other = await browser.newContext();
+    const otherPage = await other.newPage();
+    await signUp(otherPage);
+    const response = await otherPage.goto(href!);
+    expect(response?.status()).toBe(404);
+    await other.close();
+  });
+});
+
+test.describe("billing dashboard without JavaScript", () => {
+  test.use({ javaScriptEnabled: false });
+
+  test("a user reads and pages through a long history, filters it and downloads the CSV", async ({ page }) => {
+    await readPageThroughHistory(page);
+  });
+});
+
+test.describe("billing dashboard on a phone", () => {
+  test.use({ viewport: { width: 375, height: 740 }, isMobile: true, hasTouch: true });
+
+  test("fits 375 px: no sideways scrolling, every figure readable, paging works", async ({ page }) => {
+    const { email } = await signUp(page);
+    seedHistory(email);
+    await page.goto("/settings/billing");
+    await expect(page.getByRole("button", { name: "Buy 500 credits" })).toBeVisible();
+    const first = page.getByTestId("history-row").first();
+    await expect(first.getByText("−50")).toBeVisible();
+    await expect(first.getByText("Pending")).toBeVisible();
+    expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(375);
+    await page.getByRole("link", { name: "Older →" }).click();
+    await expect(page.getByTestId("history-row").first().getByRole("cell", { name: "Image #36", exact: true })).toBeVisible();
+    await expectNoSeriousA11yViolations(page);
+  });
+});
