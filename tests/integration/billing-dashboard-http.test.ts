@@ -1,0 +1,119 @@
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { closeDatabase, openDatabase, type AppDb } from "../../db/client.server";
+import { deductCredits, grant } from "../../app/services/credits.server";
+import { freePort, HttpClient, startServer, type RunningServer } from "../support/server";
+
+// /settings/billing over HTTP against the built app: the history's query string, the streamed CSV
+// (headers, every row, long histories) and the receipt redirect (owner only).
+
+let server: RunningServer;
+let db: AppDb;
+let emulatorUrl: string;
+let counter = 0;
+
+beforeAll(async () => {
+  const emulatorPort = await freePort();
+  server = await startServer({ STRIPE_EMULATOR_PORT: String(emulatorPort) });
+  emulatorUrl = `http://127.0.0.1:${emulatorPort}`;
+  db = openDatabase(path.join(server.dataDir, "app.sqlite"));
+});
+afterAll(async () => {
+  if (db) closeDatabase(db);
+  await server?.stop();
+});
+
+async function newCustomer() {
+  const client = new HttpClient(server.url);
+  const email = `reader${++counter}@example.com`;
+  await client.signup(email);
+  const { id } = db.sqlite.prepare("select id from users where email = ?").get(email) as { id: number };
+  return { client, id };
+}
+
+describe("history page", () => {
+  it("answers 200 for any query string, bad cursors and types included", async () => {
+    const { client } = await newCustomer();
+    // Bad values are ignored (the newest page); a cursor past the end is an empty page.
+    for (const q of ["", "?type=nope", "?older=abc", "?newer=-1", "?older=99999999999999999999"]) {
+      const res = await client.get(`/settings/billing${q}`);
+      expect(res.status, q).toBe(200);
+      expect(await res.text(), q).toContain("Sign-up bonus");
+    }
+    for (const q of ["?type=usage", "?older=1", "?older=1&newer=2"]) {
+      const res = await client.get(`/settings/billing${q}`);
+      expect(res.status, q).toBe(200);
+      expect(await res.text(), q).toContain("No transactions");
+    }
+  });
+
+  it("sends an anonymous visitor to log in, and never shows another user's rows", async () => {
+    const anon = await new HttpClient(server.url).get("/settings/billing/history.csv");
+    expect(anon.status).toBe(303);
+    expect(anon.headers.get("location")).toBe("/login?redirectTo=%2Fsettings%2Fbilling%2Fhistory.csv");
+    const a = await newCustomer();
+    const b = await newCustomer();
+    grant(db, { userId: a.id, amount: 77, type: "bonus", key: `secret:${a.id}`, description: "Only for A" });
+    expect(await (await b.client.get("/settings/billing")).text()).not.toContain("Only for A");
+    expect(await (await b.client.get("/settings/billing/history.csv")).text()).not.toContain("Only for A");
+  });
+});
+
+describe("CSV export", () => {
+  it("streams a long history (3,000 rows) with download headers, one line per row", async () => {
+    const { client, id } = await newCustomer();
+    grant(db, { userId: id, amount: 20_000, type: "bonus", key: `csv-topup:${id}`, description: "Top-up, with a comma" });
+    const write = db.sqlite.transaction(() => {
+      for (let i = 0; i < 3000; i++) deductCredits(db, id, 5, i % 2 ? `Image ${i}` : `=cmd|' /C calc'!A0 ${i}`, `csv:${id}:${i}`);
+    });
+    write();
+    const res = await client.get("/settings/billing/history.csv");
+    expect(res.status).toBe(200);
+    expect(res.headers.get("content-type")).toBe("text/csv; charset=utf-8");
+    expect(res.headers.get("content-disposition")).toMatch(/^attachment; filename="credits-history-\d{4}-\d{2}-\d{2}\.csv"$/);
+    expect(res.headers.get("cache-control")).toContain("no-store");
+    // Streamed: no length known up front.
+    expect(res.headers.get("content-length")).toBeNull();
+    const lines = (await res.text()).trimEnd().split("\r\n");
+    expect(lines).toHaveLength(1 + 3002);
+    expect(lines[0]).toBe("id,date_utc,type,status,description,amount,balance_after");
+    expect(lines[1]).toMatch(/^\d+,\d{4}-\d\d-\d\dT[\d:.]+Z,usage,posted,Image 2999,-5,5010$/);
+    expect(lines[2]).toMatch(/,usage,posted,'=cmd\|' \/C calc'!A0 2998,-5,5015$/);
+    expect(lines[3001]).toMatch(/,bonus,posted,"Top-up, with a comma",20000,20010$/);
+    expect(lines[3002]).toMatch(/,bonus,posted,Sign-up bonus,10,10$/);
+    const ids = lines.slice(1).map((l) => Number(l.split(",")[0]));
+    expect(new Set(ids).size).toBe(3002);
+    expect([...ids].sort((x, y) => y - x)).toEqual(ids);
+  });
+});
+
+describe("receipts", () => {
+  it("redirects the owner of a purchase to its Stripe receipt; anyone else gets 404", async () => {
+    const { client, id } = await newCustomer();
+    const res = await client.post("/api/stripe/checkout", { pack: "default" }, { headers: { Accept: "application/json" } });
+    const session = (await res.json()) as { id: string };
+    await fetch(`${emulatorUrl}/__emulator/checkout/sessions/${session.id}/pay`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ outcome: "paid" }),
+    });
+    await client.get(`/settings/billing/success?session_id=${session.id}`);
+    const purchase = db.sqlite.prepare("select id from transactions where user_id = ? and type = 'purchase'").get(id) as { id: number };
+
+    const receipt = await client.get(`/settings/billing/receipt/${purchase.id}`);
+    expect(receipt.status).toBe(303);
+    const location = receipt.headers.get("location")!;
+    expect(location).toMatch(/\/receipts\/ch_/);
+    const page = await fetch(location);
+    expect(page.status).toBe(200);
+    expect(await page.text()).toContain("$5.00");
+    expect(await (await client.get("/settings/billing")).text()).toContain(`/settings/billing/receipt/${purchase.id}`);
+
+    const bonus = db.sqlite.prepare("select id from transactions where user_id = ? and type = 'bonus'").get(id) as { id: number };
+    const stranger = await newCustomer();
+    expect((await stranger.client.get(`/settings/billing/receipt/${purchase.id}`)).status).toBe(404);
+    expect((await client.get(`/settings/billing/receipt/${bonus.id}`)).status).toBe(404);
+    expect((await client.get("/settings/billing/receipt/abc")).status).toBe(404);
+    expect((await client.get("/settings/billing/receipt/999999")).status).toBe(404);
+  });
+});
