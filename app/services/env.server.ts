@@ -93,6 +93,30 @@ const EnvSchema = z.object({
 
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   METRICS_TOKEN: z.string().min(16, "must be at least 16 characters").optional(),
+
+  // Which proxies to trust for the client IP (X-Forwarded-For): unset/0 = none, a hop count
+  // (1 behind Fly's proxy), or Express' list form ("loopback, 10.0.0.0/8").
+  TRUST_PROXY: z
+    .string()
+    .trim()
+    .regex(/^(\d{1,2}|true|false|[\w.:/, -]+)$/, 'must be a hop count (e.g. 1), true/false, or addresses/subnets such as "loopback, 10.0.0.0/8"')
+    .default("0"),
+  // Seconds to finish in-flight requests after SIGTERM before connections are cut.
+  SHUTDOWN_TIMEOUT_SECONDS: int("a number of seconds from 1 to 300", 1, 300).default("25"),
+  // Brute-force protection of /login and /signup; separate from RATE_LIMIT_DISABLED on purpose.
+  AUTH_RATE_LIMIT_DISABLED: flag.default("0"),
+  AUTH_LOGIN_FAILURES_PER_ACCOUNT: int("a number from 1 to 10000", 1, 10_000).default("10"),
+  AUTH_LOGIN_FAILURES_PER_IP: int("a number from 1 to 100000", 1, 100_000).default("50"),
+  AUTH_SIGNUPS_PER_IP_PER_HOUR: int("a number from 1 to 100000", 1, 100_000).default("20"),
+  // Daily online backup: off, daily (03:00 UTC) or HH:MM (UTC); keeps BACKUP_RETENTION files in BACKUP_DIR.
+  BACKUP_SCHEDULE: z
+    .string()
+    .trim()
+    .toLowerCase()
+    .regex(/^(off|daily|([01]\d|2[0-3]):[0-5]\d)$/, "must be off, daily or a UTC time of day HH:MM such as 03:30")
+    .default("off"),
+  BACKUP_RETENTION: int("a number of backups to keep from 1 to 1000", 1, 1000).default("7"),
+  BACKUP_DIR: z.string().trim().min(1, "must be a folder path").optional(),
 });
 
 export type RawEnv = z.input<typeof EnvSchema>;
