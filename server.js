@@ -9,7 +9,17 @@ import express from "express";
 const here = path.dirname(fileURLToPath(import.meta.url));
 const BUILD_PATH = path.join(here, "build/index.js");
 const build = await import(BUILD_PATH);
-const { startRuntime, stopRuntime } = build.entry.module;
+const {
+  startRuntime,
+  stopRuntime,
+  createRequestLogMiddleware,
+  createSecurityHeadersMiddleware,
+  createOriginCheckMiddleware,
+  trustProxySetting,
+  securityWarnings,
+  logger,
+} = build.entry.module;
+let stopping = false;
 
 let runtime;
 try {
@@ -22,35 +32,68 @@ try {
   throw error;
 }
 const { config } = runtime;
+for (const warning of securityWarnings(config)) logger.warn(warning);
 
 const app = express();
 app.disable("x-powered-by");
+app.set("trust proxy", trustProxySetting(config.TRUST_PROXY)); // req.ip: rate limits and logs
+app.use(createRequestLogMiddleware()); // request id (X-Request-Id), one pino line per request
+app.use((_req, res, next) => {
+  // While shutting down, every response closes its connection: keep-alive cannot hold us open.
+  if (stopping) res.setHeader("Connection", "close");
+  next();
+});
+app.use(createSecurityHeadersMiddleware(config)); // CSP nonce in res.locals, HSTS, frame-ancestors...
+app.use(createOriginCheckMiddleware(config)); // 403 for state-changing requests from another origin
 app.use("/build", express.static(path.join(here, "public/build"), { immutable: true, maxAge: "1y" }));
 app.use(express.static(path.join(here, "public"), { maxAge: "1h" }));
 app.get("/favicon.ico", (_req, res) => res.redirect(301, "/favicon.svg"));
-app.all("*", createRequestHandler({ build, mode: build.mode }));
+app.all(
+  "*",
+  createRequestHandler({
+    build,
+    mode: build.mode,
+    getLoadContext: (req, res) => ({ cspNonce: res.locals.cspNonce, requestId: res.locals.requestId, clientIp: req.ip }),
+  }),
+);
 
 const server = app.listen(config.PORT, config.HOST, () => {
-  console.log(`Credits Studio listening on ${config.appUrl} (port ${config.PORT}, database ${config.databasePath})`);
+  logger.info(`Credits Studio listening on ${config.appUrl} (port ${config.PORT}, database ${config.databasePath})`);
   if (process.env.NODE_ENV === "development") broadcastDevReady(build);
 });
 
-let stopping = false;
+// Graceful stop: refuse new connections, let in-flight requests finish (SHUTDOWN_TIMEOUT_SECONDS,
+// then cut), stop background work, checkpoint the WAL and close the database, exit 0.
 async function shutdown(signal) {
   if (stopping) return;
   stopping = true;
-  console.log(`${signal}: closing HTTP server, finishing in-flight requests`);
-  const forced = setTimeout(() => {
-    console.error("shutdown took too long, exiting");
+  const graceMs = config.SHUTDOWN_TIMEOUT_SECONDS * 1000;
+  logger.info({ signal, graceSeconds: config.SHUTDOWN_TIMEOUT_SECONDS }, "shutting down: finishing in-flight requests");
+  const backstop = setTimeout(() => {
+    logger.error("shutdown took too long, exiting without a clean stop");
     process.exit(1);
-  }, 15_000);
-  forced.unref();
-  server.close(async () => {
+  }, graceMs + 10_000);
+  backstop.unref();
+  const cut = setTimeout(() => {
+    logger.warn("grace period over: closing the remaining connections");
+    server.closeAllConnections();
+  }, graceMs);
+  const idle = setInterval(() => server.closeIdleConnections(), 100);
+  await new Promise((resolve) => server.close(resolve));
+  clearTimeout(cut);
+  clearInterval(idle);
+  logger.info(
+    { tasks: runtime.tasks.map((t) => t.name) },
+    "HTTP server closed; stopping background work, checkpointing and closing the database",
+  );
+  try {
     await stopRuntime();
-    console.log("stopped cleanly");
-    process.exit(0);
-  });
-  server.closeIdleConnections?.();
+  } catch (error) {
+    logger.error({ err: error }, "stopping the runtime failed");
+    process.exit(1);
+  }
+  logger.info("stopped cleanly");
+  process.exit(0);
 }
 process.on("SIGTERM", () => shutdown("SIGTERM"));
 process.on("SIGINT", () => shutdown("SIGINT"));

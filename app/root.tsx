@@ -14,6 +14,7 @@ import {
   useRouteError,
   useRouteLoaderData,
 } from "@remix-run/react";
+import { useNonce } from "~/components/nonce-provider";
 import { ToastMessage } from "~/components/toast";
 import { getOptionalUser } from "~/services/auth.server";
 import { getRuntime } from "~/services/runtime.server";
@@ -108,6 +109,7 @@ function NavBar() {
 }
 
 export function Layout({ children }: { children: React.ReactNode }) {
+  const nonce = useNonce();
   return (
     <html lang="en" className="h-full bg-slate-50">
       <head>
@@ -118,8 +120,8 @@ export function Layout({ children }: { children: React.ReactNode }) {
       </head>
       <body className="min-h-full text-slate-900">
         {children}
-        <ScrollRestoration />
-        <Scripts />
+        <ScrollRestoration nonce={nonce} />
+        <Scripts nonce={nonce} />
       </body>
     </html>
   );
