@@ -62,6 +62,7 @@ export default defineConfig({
       STRIPE_EMULATOR: "on",
       ADMIN_EMAILS: E2E_ADMIN_EMAIL,
       RATE_LIMIT_DISABLED: "1",
+      AUTH_RATE_LIMIT_DISABLED: "1", // many sign-ups from one address; the limits have their own tests
       LOCAL_VIDEO_DURATION_MS: "1500",
       LOG_LEVEL: "warn",
     },

@@ -4,6 +4,12 @@ import { Form, useNavigation } from "@remix-run/react";
 import type { z } from "zod";
 import { Field, FormErrors } from "./forms";
 
+/**
+ * Name of the sign-up honeypot: a field people never see (display:none, out of the tab order and
+ * the accessibility tree) and form-filling bots do. The sign-up action refuses a filled one.
+ */
+export const HONEYPOT_FIELD = "website";
+
 /** The sign-up and log-in forms: a real POST form, validated on the client when JS is there. */
 export function AuthForm({
   id,
@@ -13,6 +19,7 @@ export function AuthForm({
   submitLabel,
   passwordAutoComplete,
   passwordHint,
+  honeypot = false,
 }: {
   id: string;
   schema: z.ZodTypeAny;
@@ -21,6 +28,7 @@ export function AuthForm({
   submitLabel: string;
   passwordAutoComplete: "new-password" | "current-password";
   passwordHint?: string;
+  honeypot?: boolean;
 }) {
   const navigation = useNavigation();
   const [form, fields] = useForm({
@@ -41,6 +49,12 @@ export function AuthForm({
         autoComplete={passwordAutoComplete}
         hint={passwordHint}
       />
+      {honeypot ? (
+        <div className="hidden" aria-hidden="true">
+          <label htmlFor={`${id}-${HONEYPOT_FIELD}`}>Leave this field empty</label>
+          <input id={`${id}-${HONEYPOT_FIELD}`} name={HONEYPOT_FIELD} type="text" tabIndex={-1} autoComplete="off" defaultValue="" />
+        </div>
+      ) : null}
       {redirectTo ? <input type="hidden" name="redirectTo" value={redirectTo} /> : null}
       <button type="submit" className="btn-primary w-full" disabled={navigation.state === "submitting"}>
         {submitLabel}

@@ -1,9 +1,11 @@
 import { parseWithZod } from "@conform-to/zod";
-import type { ActionFunctionArgs, LoaderFunctionArgs, MetaFunction } from "@remix-run/node";
+import type { ActionFunctionArgs, HeadersFunction, LoaderFunctionArgs, MetaFunction } from "@remix-run/node";
 import { json, redirect } from "@remix-run/node";
 import { Link, useActionData, useSearchParams } from "@remix-run/react";
 import { AuthForm } from "~/components/auth-form";
 import { LoginSchema } from "~/utils/auth-schemas";
+import { getAuthRateLimiter, retryAfterHeaders } from "~/services/auth-rate-limit.server";
+import { getRuntime } from "~/services/runtime.server";
 import {
   createUserSession,
   getAuthenticator,
@@ -14,22 +16,47 @@ import {
 
 export const meta: MetaFunction = () => [{ title: "Log in · Credits Studio" }];
 
+// A refused (rate-limited) attempt answers 429 with Retry-After on the page too, not only to fetches.
+export const headers: HeadersFunction = ({ actionHeaders }) => {
+  const retryAfter = actionHeaders.get("Retry-After");
+  return retryAfter ? { "Retry-After": retryAfter, "Cache-Control": "no-store" } : new Headers();
+};
+
 export async function loader({ request }: LoaderFunctionArgs) {
   if ((await getUserId(request)) !== null) throw redirect("/generate", { status: 303 });
   return json({});
 }
 
-export async function action({ request }: ActionFunctionArgs) {
+export async function action({ request, context }: ActionFunctionArgs) {
   const formData = await request.clone().formData();
   const submission = parseWithZod(formData, { schema: LoginSchema });
   if (submission.status !== "success") {
     return json(submission.reply({ hideFields: ["password"] }), { status: 400 });
   }
+  // Brute-force protection: a locked-out account or IP is refused before any password is checked.
+  const limiter = getAuthRateLimiter(getRuntime().config);
+  const ip = context.clientIp ?? "unknown";
+  const { email } = submission.value;
+  const locked = await limiter.checkLogin(ip, email);
+  if (locked) {
+    return json(submission.reply({ formErrors: [locked.message], hideFields: ["password"] }), {
+      status: 429,
+      headers: retryAfterHeaders(locked),
+    });
+  }
   try {
     const user = await getAuthenticator().authenticate("login", request);
+    await limiter.recordLoginSuccess(email);
     return createUserSession(request, user, safeRedirect(submission.value.redirectTo));
   } catch (error) {
     if (error instanceof InvalidCredentialsError) {
+      const limit = await limiter.recordLoginFailure(ip, email);
+      if (limit) {
+        return json(submission.reply({ formErrors: [`${error.message} ${limit.message}`], hideFields: ["password"] }), {
+          status: 429,
+          headers: retryAfterHeaders(limit),
+        });
+      }
       return json(submission.reply({ formErrors: [error.message], hideFields: ["password"] }), { status: 400 });
     }
     throw error;

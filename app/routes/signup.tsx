@@ -1,24 +1,49 @@
 import { parseWithZod } from "@conform-to/zod";
-import type { ActionFunctionArgs, LoaderFunctionArgs, MetaFunction } from "@remix-run/node";
+import type { ActionFunctionArgs, HeadersFunction, LoaderFunctionArgs, MetaFunction } from "@remix-run/node";
 import { json, redirect } from "@remix-run/node";
 import { Link, useActionData, useSearchParams } from "@remix-run/react";
-import { AuthForm } from "~/components/auth-form";
+import { AuthForm, HONEYPOT_FIELD } from "~/components/auth-form";
 import { SignupSchema } from "~/utils/auth-schemas";
 import { createUserSession, getAuthenticator, getUserId, safeRedirect } from "~/services/auth.server";
+import { getAuthRateLimiter, retryAfterHeaders } from "~/services/auth-rate-limit.server";
+import { logger } from "~/services/logger.server";
+import { getRuntime } from "~/services/runtime.server";
 import { EmailTakenError } from "~/services/users.server";
 
 export const meta: MetaFunction = () => [{ title: "Sign up · Credits Studio" }];
+
+// A refused (rate-limited) attempt answers 429 with Retry-After on the page too, not only to fetches.
+export const headers: HeadersFunction = ({ actionHeaders }) => {
+  const retryAfter = actionHeaders.get("Retry-After");
+  return retryAfter ? { "Retry-After": retryAfter, "Cache-Control": "no-store" } : new Headers();
+};
 
 export async function loader({ request }: LoaderFunctionArgs) {
   if ((await getUserId(request)) !== null) throw redirect("/generate", { status: 303 });
   return json({});
 }
 
-export async function action({ request }: ActionFunctionArgs) {
+export async function action({ request, context }: ActionFunctionArgs) {
   const formData = await request.clone().formData();
   const submission = parseWithZod(formData, { schema: SignupSchema });
   if (submission.status !== "success") {
     return json(submission.reply({ hideFields: ["password"] }), { status: 400 });
+  }
+  const ip = context.clientIp ?? "unknown";
+  const limited = await getAuthRateLimiter(getRuntime().config).consumeSignup(ip, submission.value.email);
+  if (limited) {
+    return json(submission.reply({ formErrors: [limited.message], hideFields: ["password"] }), {
+      status: 429,
+      headers: retryAfterHeaders(limited),
+    });
+  }
+  // The honeypot: people never see this field; a bot that fills it in creates nothing.
+  const honeypot = formData.get(HONEYPOT_FIELD);
+  if (typeof honeypot === "string" && honeypot.trim() !== "") {
+    logger.info({ reqId: context.requestId, ip }, "sign-up refused: honeypot field filled");
+    return json(submission.reply({ formErrors: ["The form was not submitted properly. Please try again."], hideFields: ["password"] }), {
+      status: 400,
+    });
   }
   try {
     const user = await getAuthenticator().authenticate("signup", request);
@@ -52,6 +77,7 @@ export default function Signup() {
         submitLabel="Sign up"
         passwordAutoComplete="new-password"
         passwordHint="At least 8 characters."
+        honeypot
       />
       <p className="text-sm text-slate-700">
         Already have an account?{" "}

@@ -43,6 +43,8 @@ export async function startServer(env: Record<string, string> = {}, opts: { data
       SESSION_SECRET: "test-secret-test-secret-test-secret-000",
       STRIPE_EMULATOR: "on",
       RATE_LIMIT_DISABLED: "1",
+      // Tests sign up many accounts from 127.0.0.1; the auth brute-force limits have their own tests.
+      AUTH_RATE_LIMIT_DISABLED: "1",
       LOG_LEVEL: "warn",
       PORT: String(port),
       HOST: "127.0.0.1",
