@@ -1,5 +1,6 @@
 // Registers every piece of in-process background work with the runtime. Imported once by the
 // server entry; each service owns its own start/stop.
+import { backupDirFor, startBackupSchedule } from "./backup.server";
 import { startGenerationBackground } from "./generation.server";
 import { deleteExpiredSessions } from "./session.server";
 import { registerBackgroundStarter } from "./runtime.server";
@@ -22,3 +23,9 @@ registerBackgroundStarter("stripe", async ({ config }) => {
 // Generation: fails or resumes the jobs a previous process left unfinished, then runs the video
 // worker. Stopped before the database closes, letting in-flight provider calls end.
 registerBackgroundStarter("generation", (rt) => startGenerationBackground(rt));
+
+// Daily online backup (BACKUP_SCHEDULE, off by default). Registered last so it stops first: a
+// backup in progress finishes before the database is checkpointed and closed.
+registerBackgroundStarter("backup-schedule", ({ db, config }) =>
+  startBackupSchedule(db, { schedule: config.BACKUP_SCHEDULE, retention: config.BACKUP_RETENTION, dir: backupDirFor(config) }),
+);
