@@ -1,0 +1,364 @@
+/**
+ * Model-based property test: random sequences of ledger operations (grants, holds, posts, voids,
+ * deductions, clawbacks, adjustments, sweeps, clock ticks, REPLAYS of earlier writes and key
+ * conflicts) run against the real module on a real SQLite file and against a tiny in-memory model.
+ * After every step the invariants are checked (TigerBeetle style: invariants are code).
+ */
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import fc from "fast-check";
+import { afterAll, beforeAll, expect, it } from "vitest";
+import { closeDatabase, openMigratedDatabase, type AppDb } from "../../db/client.server";
+import type { TransactionType } from "../../db/schema";
+import {
+  LedgerError,
+  adjust,
+  clawback,
+  deductCredits,
+  getBalance,
+  grant,
+  hold,
+  postHold,
+  sweepExpiredHolds,
+  voidHold,
+  voidRecordOf,
+  type Insufficient,
+  type Tx,
+  type Written,
+} from "./credits.server";
+import { verifyLedger } from "./ledger-verify.server";
+
+const USERS = 3;
+const T0 = 1_800_000_000_000;
+
+type Op =
+  | { kind: "grant"; user: number; amount: number; type: "purchase" | "topup" | "bonus" }
+  | { kind: "hold"; user: number; cost: number; ttlSeconds: number }
+  | { kind: "post"; pick: number }
+  | { kind: "void"; pick: number }
+  | { kind: "deduct"; user: number; cost: number }
+  | { kind: "clawback"; user: number; amount: number }
+  | { kind: "adjust"; user: number; amount: number; type: "adjustment" | "bonus" }
+  | { kind: "sweep" }
+  | { kind: "tick"; ms: number }
+  | { kind: "replay"; pick: number }
+  | { kind: "conflict"; pick: number; change: "amount" | "user" | "type" };
+
+const user = fc.integer({ min: 0, max: USERS - 1 });
+const opArb: fc.Arbitrary<Op> = fc.oneof(
+  { weight: 3, arbitrary: fc.record({ kind: fc.constant("grant" as const), user, amount: fc.integer({ min: 1, max: 200 }), type: fc.constantFrom("purchase" as const, "topup" as const, "bonus" as const) }) },
+  { weight: 5, arbitrary: fc.record({ kind: fc.constant("hold" as const), user, cost: fc.integer({ min: 1, max: 80 }), ttlSeconds: fc.integer({ min: 1, max: 20 }) }) },
+  { weight: 3, arbitrary: fc.record({ kind: fc.constant("post" as const), pick: fc.nat() }) },
+  { weight: 3, arbitrary: fc.record({ kind: fc.constant("void" as const), pick: fc.nat() }) },
+  { weight: 2, arbitrary: fc.record({ kind: fc.constant("deduct" as const), user, cost: fc.integer({ min: 1, max: 80 }) }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant("clawback" as const), user, amount: fc.integer({ min: 1, max: 150 }) }) },
+  {
+    weight: 2,
+    arbitrary: fc.oneof(
+      fc.record({ kind: fc.constant("adjust" as const), user, amount: fc.integer({ min: -100, max: 100 }).filter((n) => n !== 0), type: fc.constant("adjustment" as const) }),
+      fc.record({ kind: fc.constant("adjust" as const), user, amount: fc.integer({ min: 1, max: 100 }), type: fc.constant("bonus" as const) }),
+    ),
+  },
+  { weight: 1, arbitrary: fc.constant({ kind: "sweep" as const }) },
+  { weight: 2, arbitrary: fc.record({ kind: fc.constant("tick" as const), ms: fc.integer({ min: 0, max: 8_000 }) }) },
+  { weight: 3, arbitrary: fc.record({ kind: fc.constant("replay" as const), pick: fc.nat() }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant("conflict" as const), pick: fc.nat(), change: fc.constantFrom("amount" as const, "user" as const, "type" as const) }) },
+);
+
+type HoldState = { userId: number; cost: number; status: "pending" | "posted" | "voided"; expiresAt: number | null };
+type Result = Written | ({ ok: true } & Written) | Insufficient;
+type KeyedWrite = { key: string; userId: number; type: TransactionType; amount: number; id: number; call: () => Result };
+
+class Model {
+  balance = new Map<number, number>();
+  holds = new Map<number, HoldState>();
+  /** Per user: what last changed the balance (a new row, or a void of hold N). */
+  last = new Map<number, { row: number } | { voidOf: number }>();
+  now = T0;
+  constructor(readonly userIds: number[]) {
+    for (const id of userIds) this.balance.set(id, 0);
+  }
+  onHold(userId: number): number {
+    let sum = 0;
+    for (const h of this.holds.values()) if (h.userId === userId && h.status === "pending") sum += h.cost;
+    return sum;
+  }
+}
+
+let dir: string;
+let template: AppDb;
+let runs = 0;
+
+beforeAll(() => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), "credits-prop-"));
+  template = openMigratedDatabase(path.join(dir, "template.sqlite")); // migrated once, copied per run
+  closeDatabase(template);
+});
+
+afterAll(() => {
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+/** Everything the ledger owns, to prove a replay or a refusal changed nothing. */
+function snapshot(db: AppDb): string {
+  const u = db.sqlite.prepare("select id, credits from users order by id").all();
+  const t = db.sqlite.prepare("select * from transactions order by id").all();
+  return JSON.stringify([u, t]);
+}
+
+function expectCode(fn: () => unknown, code: LedgerError["code"]): void {
+  let thrown: unknown;
+  try {
+    fn();
+  } catch (error) {
+    thrown = error;
+  }
+  expect(thrown, `expected LedgerError ${code}`).toBeInstanceOf(LedgerError);
+  expect((thrown as LedgerError).code).toBe(code);
+}
+
+function runSequence(ops: Op[]): void {
+  const file = path.join(dir, `run-${++runs}.sqlite`);
+  fs.copyFileSync(path.join(dir, "template.sqlite"), file);
+  const db = openMigratedDatabase(file);
+  try {
+    const insertUser = db.sqlite.prepare("insert into users(email, password_hash) values (?, 'x')");
+    const userIds = Array.from({ length: USERS }, (_, i) => Number(insertUser.run(`p${i}@example.com`).lastInsertRowid));
+    const adminId = Number(insertUser.run("admin@example.com").lastInsertRowid);
+    const model = new Model(userIds);
+    const writes: KeyedWrite[] = [];
+    let keyCounter = 0;
+    const holdIds: number[] = [];
+
+    /** A new row was written: it must match the model's new balance. */
+    const wroteRow = (tx: Tx, userId: number, delta: number) => {
+      const before = model.balance.get(userId)!;
+      const after = before + delta;
+      model.balance.set(userId, after);
+      model.last.set(userId, { row: tx.id });
+      expect(tx.balanceAfter).toBe(after);
+    };
+
+    /** A keyed write under a fresh key: refused (nothing changed), or a new row matching the model. */
+    const keyed = (userId: number, type: TransactionType, amount: number, guarded: boolean, write: (key: string) => Result): Tx | undefined => {
+      const key = `key-${++keyCounter}`;
+      const before = snapshot(db);
+      const result = write(key);
+      const balance = model.balance.get(userId)!;
+      if ("ok" in result && !result.ok) {
+        expect(guarded).toBe(true);
+        expect(balance < -amount).toBe(true);
+        expect(result).toEqual({ ok: false, reason: "insufficient_credits", balance, needed: -amount });
+        expect(snapshot(db)).toBe(before);
+        return undefined;
+      }
+      const { transaction, replayed } = result;
+      expect(replayed).toBe(false);
+      expect(transaction).toMatchObject({ userId, type, amount, idempotencyKey: key });
+      wroteRow(transaction, userId, amount);
+      if (guarded) expect(transaction.balanceAfter).toBeGreaterThanOrEqual(0);
+      writes.push({ key, userId, type, amount, id: transaction.id, call: () => write(key) });
+      return transaction;
+    };
+
+    const step = (op: Op) => {
+      const u = (i: number) => userIds[i];
+      switch (op.kind) {
+        case "grant": {
+          const userId = u(op.user);
+          keyed(userId, op.type, op.amount, false, (key) =>
+            grant(db, { userId, amount: op.amount, type: op.type, key, description: "grant" }),
+          );
+          return;
+        }
+        case "hold": {
+          const userId = u(op.user);
+          const now = model.now;
+          const tx = keyed(userId, "usage", -op.cost, true, (key) =>
+            hold(db, { userId, cost: op.cost, key, description: "hold", ttlSeconds: op.ttlSeconds, now }),
+          );
+          if (tx) {
+            expect(tx.status).toBe("pending");
+            expect(tx.expiresAt).toBe(now + op.ttlSeconds * 1000);
+            model.holds.set(tx.id, { userId, cost: op.cost, status: "pending", expiresAt: tx.expiresAt });
+            holdIds.push(tx.id);
+          }
+          return;
+        }
+        case "deduct": {
+          const userId = u(op.user);
+          const tx = keyed(userId, "usage", -op.cost, true, (key) => deductCredits(db, userId, op.cost, "deduct", key));
+          if (tx) {
+            expect(tx.status).toBe("posted");
+            model.holds.set(tx.id, { userId, cost: op.cost, status: "posted", expiresAt: null });
+            holdIds.push(tx.id);
+          }
+          return;
+        }
+        case "clawback": {
+          const userId = u(op.user);
+          keyed(userId, "refund", -op.amount, false, (key) =>
+            clawback(db, { userId, amount: op.amount, key, description: "refund" }),
+          );
+          return;
+        }
+        case "adjust": {
+          const userId = u(op.user);
+          keyed(userId, op.type, op.amount, op.amount < 0, (key) =>
+            adjust(db, { userId, amount: op.amount, adminId, reason: "property test", key, type: op.type }),
+          );
+          return;
+        }
+        case "post":
+        case "void": {
+          const before = snapshot(db);
+          if (holdIds.length === 0) {
+            expectCode(() => (op.kind === "post" ? postHold(db, 9_999_999) : voidHold(db, 9_999_999, "x")), "hold_not_found");
+            expect(snapshot(db)).toBe(before);
+            return;
+          }
+          const id = holdIds[op.pick % holdIds.length];
+          const h = model.holds.get(id)!;
+          const target = op.kind === "post" ? "posted" : "voided";
+          const call = () => (op.kind === "post" ? postHold(db, id, model.now) : voidHold(db, id, "failed", model.now));
+          if (h.status === "pending") {
+            const { transaction, replayed } = call();
+            expect(replayed).toBe(false);
+            expect(transaction.status).toBe(target);
+            expect(transaction.settledAt).toBe(model.now);
+            h.status = target;
+            if (target === "voided") {
+              const after = model.balance.get(h.userId)! + h.cost;
+              model.balance.set(h.userId, after);
+              model.last.set(h.userId, { voidOf: id });
+              expect(voidRecordOf(transaction)).toMatchObject({ voidReason: "failed", voidBalanceAfter: after });
+            }
+          } else if (h.status === target) {
+            const { transaction, replayed } = call();
+            expect(replayed).toBe(true);
+            expect(transaction.id).toBe(id);
+            expect(snapshot(db)).toBe(before);
+          } else {
+            expectCode(call, h.status === "voided" ? "hold_voided" : "hold_posted");
+            expect(snapshot(db)).toBe(before);
+          }
+          return;
+        }
+        case "sweep": {
+          const due = [...model.holds.entries()].filter(([, h]) => h.status === "pending" && h.expiresAt! <= model.now);
+          expect(sweepExpiredHolds(db, model.now)).toBe(due.length);
+          // The sweeper voids in timeout order (ties by id).
+          for (const [id, h] of due.sort(([a, x], [b, y]) => x.expiresAt! - y.expiresAt! || a - b)) {
+            h.status = "voided";
+            model.balance.set(h.userId, model.balance.get(h.userId)! + h.cost);
+            model.last.set(h.userId, { voidOf: id });
+          }
+          return;
+        }
+        case "tick":
+          model.now += op.ms;
+          return;
+        case "replay": {
+          if (writes.length === 0) return;
+          const w = writes[op.pick % writes.length];
+          const before = snapshot(db);
+          const result = w.call();
+          if ("ok" in result && !result.ok) throw new Error(`a replay was refused: ${JSON.stringify(result)}`);
+          const { transaction, replayed } = result;
+          expect(replayed).toBe(true);
+          expect(transaction.id).toBe(w.id);
+          expect(snapshot(db)).toBe(before);
+          return;
+        }
+        case "conflict": {
+          if (writes.length === 0) return;
+          const w = writes[op.pick % writes.length];
+          const before = snapshot(db);
+          const otherUser = userIds.find((id) => id !== w.userId)!;
+          const userId = op.change === "user" ? otherUser : w.userId;
+          const amount = op.change === "amount" ? Math.abs(w.amount) + 1 : Math.abs(w.amount);
+          const call =
+            op.change === "type"
+              ? w.type === "bonus"
+                ? () => grant(db, { userId, amount, type: "purchase", key: w.key, description: "x" })
+                : () => grant(db, { userId, amount, type: "bonus", key: w.key, description: "x" })
+              : w.type === "usage"
+                ? () => hold(db, { userId, cost: amount, key: w.key, description: "x", ttlSeconds: 5, now: model.now })
+                : w.type === "refund"
+                  ? () => clawback(db, { userId, amount, key: w.key, description: "x" })
+                  : w.type === "adjustment"
+                    ? () => adjust(db, { userId, amount: w.amount < 0 ? -amount : amount, adminId, reason: "x", key: w.key })
+                    : () => grant(db, { userId, amount, type: w.type as "bonus", key: w.key, description: "x" });
+          expectCode(call, "key_conflict");
+          expect(snapshot(db)).toBe(before);
+          return;
+        }
+      }
+    };
+
+    const checkInvariants = (op: Op, balancesBefore: Map<number, number>) => {
+      for (const userId of userIds) {
+        const balance = model.balance.get(userId)!;
+        expect(getBalance(db, userId)).toEqual({ balance, onHold: model.onHold(userId) });
+        // No balance goes negative except through a clawback (spending is guarded; nothing else
+        // takes credits away).
+        const before = balancesBefore.get(userId)!;
+        if (balance < 0 && op.kind !== "clawback") expect(balance).toBeGreaterThanOrEqual(before);
+        // What last changed the balance recorded the balance it left.
+        const last = model.last.get(userId);
+        const newest = db.sqlite
+          .prepare("select id, balance_after as balanceAfter, meta from transactions where user_id = ? order by id desc limit 1")
+          .get(userId) as Pick<Tx, "id" | "balanceAfter" | "meta"> | undefined;
+        if (!last) expect(newest).toBeUndefined();
+        else if ("row" in last) expect(newest).toMatchObject({ id: last.row, balanceAfter: balance });
+        else {
+          const voided = db.sqlite.prepare("select meta from transactions where id = ?").get(last.voidOf) as Pick<Tx, "meta">;
+          expect(voidRecordOf(voided)?.voidBalanceAfter).toBe(balance);
+        }
+      }
+      // credits == SUM(counting rows), keys unique, every balance_after replays, hold shapes.
+      const counted = db.sqlite
+        .prepare(
+          `select u.id, u.credits, coalesce((select sum(amount) from transactions t
+             where t.user_id = u.id and t.status in ('pending', 'posted')), 0) as total from users u`,
+        )
+        .all() as Array<{ id: number; credits: number; total: number }>;
+      for (const c of counted) expect(c.credits).toBe(c.total);
+      expect(verifyLedger(db, { sweepGraceMs: Number.MAX_SAFE_INTEGER, now: model.now }).violations).toEqual([]);
+      // Every hold's status is what the model says.
+      const statuses = db.sqlite.prepare("select id, status from transactions where type = 'usage'").all() as Array<{ id: number; status: string }>;
+      expect(statuses.length).toBe(model.holds.size);
+      for (const s of statuses) expect(s.status).toBe(model.holds.get(s.id)?.status);
+    };
+
+    for (const op of ops) {
+      const balancesBefore = new Map(model.balance);
+      step(op);
+      checkInvariants(op, balancesBefore);
+    }
+  } finally {
+    closeDatabase(db);
+    fs.rmSync(file, { force: true });
+    fs.rmSync(`${file}-wal`, { force: true });
+    fs.rmSync(`${file}-shm`, { force: true });
+  }
+}
+
+it("random operation sequences keep the ledger equal to the model and every invariant true", () => {
+  fc.assert(
+    fc.property(fc.array(opArb, { minLength: 1, maxLength: 60 }), (ops) => {
+      runSequence(ops);
+    }),
+    { numRuns: Number(process.env.LEDGER_PROPERTY_RUNS ?? 120) },
+  );
+}, 600_000); // LEDGER_PROPERTY_RUNS=2000 for a longer hunt
+
+it("a long sequence with many holds and sweeps", () => {
+  fc.assert(
+    fc.property(fc.array(opArb, { minLength: 200, maxLength: 300 }), (ops) => {
+      runSequence(ops);
+    }),
+    { numRuns: 5 },
+  );
+});

@@ -1,0 +1,50 @@
+/**
+ * Voids holds nobody finished: a generation that crashed, a process killed mid-job. Started by the
+ * server entry with the other background work and stopped on SIGTERM. Runs once at start (holds
+ * left by the previous process are due already), then every intervalMs on an unref'd timer so it
+ * never keeps the process alive on its own.
+ */
+import type { AppDb } from "../../db/client.server";
+import { sweepExpiredHolds } from "./credits.server";
+
+/** Structural, so a pino logger or the console both fit. */
+export type SweeperLog = {
+  info: (obj: Record<string, unknown>, msg?: string) => void;
+  error: (obj: Record<string, unknown>, msg?: string) => void;
+};
+
+export type HoldSweeper = { stop(): void; sweepNow(): number };
+
+export function startHoldSweeper(db: AppDb, options: { intervalMs: number; log?: SweeperLog }): HoldSweeper {
+  const { intervalMs, log } = options;
+  if (!Number.isFinite(intervalMs) || intervalMs <= 0) throw new Error(`hold sweeper: intervalMs must be > 0, got ${intervalMs}`);
+  let stopped = false;
+
+  const sweepNow = (): number => {
+    if (stopped || !db.sqlite.open) return 0;
+    const voided = sweepExpiredHolds(db);
+    if (voided > 0) log?.info({ voided }, "hold sweeper voided expired holds");
+    return voided;
+  };
+
+  // On the timer a failure (say SQLITE_BUSY past busy_timeout) is logged and retried next tick.
+  const tick = () => {
+    try {
+      sweepNow();
+    } catch (error) {
+      log?.error({ err: error }, "hold sweeper failed");
+    }
+  };
+
+  tick();
+  const timer = setInterval(tick, intervalMs);
+  timer.unref();
+
+  return {
+    stop() {
+      stopped = true;
+      clearInterval(timer);
+    },
+    sweepNow,
+  };
+}
