@@ -2,6 +2,8 @@
 // server entry; each service owns its own start/stop.
 import { backupDirFor, startBackupSchedule } from "./backup.server";
 import { startGenerationBackground } from "./generation.server";
+import { startHoldSweeper } from "./hold-sweeper.server";
+import { logger } from "./logger.server";
 import { deleteExpiredSessions } from "./session.server";
 import { registerBackgroundStarter } from "./runtime.server";
 import { startStripe, stopStripe } from "./stripe.server";
@@ -23,6 +25,13 @@ registerBackgroundStarter("stripe", async ({ config }) => {
 // Generation: fails or resumes the jobs a previous process left unfinished, then runs the video
 // worker. Stopped before the database closes, letting in-flight provider calls end.
 registerBackgroundStarter("generation", (rt) => startGenerationBackground(rt));
+
+// Holds nobody posted or voided (a crash, a lost job) are given back after their timeout. Runs
+// once at start-up (after generation has settled what it can), then every interval.
+registerBackgroundStarter("hold-sweeper", ({ db, config }) => {
+  const sweeper = startHoldSweeper(db, { intervalMs: config.HOLD_SWEEP_INTERVAL_SECONDS * 1000, log: logger });
+  return { name: "hold-sweeper", stop: () => sweeper.stop() };
+});
 
 // Daily online backup (BACKUP_SCHEDULE, off by default). Registered last so it stops first: a
 // backup in progress finishes before the database is checkpointed and closed.

@@ -75,7 +75,8 @@ const EnvSchema = z.object({
   IMAGE_COST: int("a whole number of credits from 1 to 100000", 1, 100_000).default("5"),
   VIDEO_COST: int("a whole number of credits from 1 to 100000", 1, 100_000).default("50"),
   VIDEO_COST_1080P: int("a whole number of credits from 1 to 100000", 1, 100_000).optional(),
-  GENERATION_PROVIDER: z.enum(["local", "openai"], { message: "must be local or openai" }).default("local"),
+  // "instant" answers with a 1×1 PNG at once: for benchmarks only, refused in production.
+  GENERATION_PROVIDER: z.enum(["local", "openai", "instant"], { message: "must be local or openai" }).default("local"),
   OPENAI_BASE_URL: url().default("https://api.openai.com/v1"),
   OPENAI_API_KEY: z.string().trim().min(1).optional(),
   OPENAI_IMAGE_MODEL: z.string().trim().min(1).default("gpt-image-1"),
@@ -170,6 +171,9 @@ export function parseEnv(env: Record<string, string | undefined>): Config {
   if (!stripeEmulated && !e.STRIPE_SECRET_KEY) problems.push("STRIPE_SECRET_KEY is required when STRIPE_EMULATOR=off");
   if (!stripeEmulated && !e.STRIPE_WEBHOOK_SECRET) {
     problems.push("STRIPE_WEBHOOK_SECRET is required with a real STRIPE_SECRET_KEY (whsec_… from the webhook endpoint)");
+  }
+  if (e.GENERATION_PROVIDER === "instant" && isProduction) {
+    problems.push("GENERATION_PROVIDER=instant is a benchmark stand-in and is refused in production (use local or openai)");
   }
   if (e.GENERATION_PROVIDER === "openai" && !e.OPENAI_API_KEY) {
     problems.push("OPENAI_API_KEY is required when GENERATION_PROVIDER=openai");
