@@ -45,7 +45,7 @@ function slowSignup(port: number, email: string): { finish: () => void; response
 
 describe("graceful shutdown", () => {
   it("loses no answered write when SIGTERM arrives mid-burst, and leaves a checkpointed database", async () => {
-    const server = await startServer({ LOG_LEVEL: "info" });
+    const server = await startServer({ LOG_LEVEL: "info", BACKUP_SCHEDULE: "daily" });
     const dbFile = path.join(server.dataDir, "app.sqlite");
     const slow = slowSignup(server.port, "in-flight@example.com");
     await new Promise((r) => setTimeout(r, 100)); // the request is accepted and waiting for its body
@@ -111,9 +111,9 @@ describe("graceful shutdown", () => {
     const log = server.output();
     expect(log).toContain("shutting down: finishing in-flight requests");
     expect(log).toContain("stopped cleanly");
-    // Requests first, then the background work (the video worker among it), then the database.
+    // Requests first, then the background work (video worker, hold sweeper, backups), then the database.
     const closed = log.split("\n").find((l) => l.includes("HTTP server closed"))!;
-    expect(JSON.parse(closed).tasks).toEqual(expect.arrayContaining(["generation", "stripe"]));
+    expect(JSON.parse(closed).tasks).toEqual(expect.arrayContaining(["generation", "hold-sweeper", "backup-schedule", "stripe"]));
     expect(log.indexOf("HTTP server closed")).toBeLessThan(log.indexOf("stopped cleanly"));
   });
 });
