@@ -269,4 +269,25 @@ describe("audit list and overview", () => {
     const balances = db.sqlite.prepare("select sum(credits) as s from users").get() as { s: number };
     expect(overview.outstanding).toBe(balances.s);
   });
+
+  it("keeps closed days (older than 3) for 10 minutes and reads recent days every time", () => {
+    const DAY = 86_400_000;
+    // Its own clock: noon (UTC) 100 days ahead, so the window holds only this test's rows.
+    const now = (Math.floor(Date.now() / DAY) + 100.5) * DAY;
+    const userId = ids[20];
+    const backdate = (txId: number, days: number) =>
+      db.sqlite.prepare("update transactions set created_at = ? where id = ?").run(now - days * DAY, txId); // test set-up only
+    const buy = (key: string) => grant(db, { userId, amount: 100, type: "purchase", key, description: "Bought" }).transaction.id;
+    backdate(buy("overview:old-1"), 10);
+    backdate(buy("overview:recent-1"), 1);
+    const first = getOverview(db, { now });
+    expect(first.days[19].sold).toBe(100);
+    expect(first.days[28].sold).toBe(100);
+    backdate(buy("overview:old-2"), 10);
+    backdate(buy("overview:recent-2"), 1);
+    const cached = getOverview(db, { now: now + 60_000 });
+    expect(cached.days[19].sold).toBe(100); // closed day: from memory
+    expect(cached.days[28].sold).toBe(200); // recent day: read again
+    expect(getOverview(db, { now: now + 11 * 60_000 }).days[19].sold).toBe(200);
+  });
 });

@@ -86,11 +86,11 @@ function prepare(sqlite: Database.Database) {
     ),
     // The last N days, one range of the created_at index. Revenue is read from the purchase's
     // meta (amountTotal in the currency's minor unit, as Stripe reported it at checkout).
-    overviewDays: sqlite.prepare<[number], { day: number; type: TransactionType; status: string; total: number; revenue: number; currency: string | null }>(
+    overviewDays: sqlite.prepare<[number, number], DayFigures>(
       `SELECT created_at / ${DAY_MS} AS day, type, status, sum(amount) AS total,
          sum(CASE WHEN type = 'purchase' THEN coalesce(json_extract(meta, '$.amountTotal'), 0) ELSE 0 END) AS revenue,
          CASE WHEN type = 'purchase' THEN lower(json_extract(meta, '$.currency')) END AS currency
-       FROM transactions WHERE created_at >= ?
+       FROM transactions WHERE created_at >= ? AND created_at < ?
        GROUP BY day, type, status, currency`,
     ),
     onHold: sqlite.prepare<[], { credits: number; holds: number }>(
@@ -101,6 +101,8 @@ function prepare(sqlite: Database.Database) {
     ),
   };
 }
+
+type DayFigures = { day: number; type: TransactionType; status: string; total: number; revenue: number; currency: string | null };
 
 type AuditRaw = {
   id: number;
@@ -514,17 +516,52 @@ export type Overview = {
   outstanding: number;
 };
 
-/** The last `days` UTC days (today included) from one indexed range, plus the figures of now. */
+/** Days older than this many are closed: every hold of theirs is settled (holds time out within a
+ * day, GENERATION_HOLD_TTL_SECONDS ≤ 86,400) and new rows are dated today, so their figures no
+ * longer change. Their figures are kept in memory for a while; the recent days are always read. */
+const LIVE_DAYS = 3;
+const CLOSED_DAYS_TTL_MS = 10 * 60_000;
+const closedDays = new WeakMap<Database.Database, Map<number, { at: number; rows: DayFigures[] }>>();
+
+/** Figures per day for [firstDay, lastDay]: closed days from the cache (read in one range when
+ * missing or stale), the live ones from the database every time. One range of created_at each. */
+function dayFigures(db: AppDb, firstDay: number, today: number, now: number): DayFigures[] {
+  let cache = closedDays.get(db.sqlite);
+  if (!cache) closedDays.set(db.sqlite, (cache = new Map()));
+  const firstLive = Math.max(firstDay, today - LIVE_DAYS + 1);
+  let firstMissing: number | null = null;
+  for (let d = firstDay; d < firstLive; d++) {
+    const hit = cache.get(d);
+    if (!hit || now - hit.at > CLOSED_DAYS_TTL_MS) {
+      firstMissing = d;
+      break;
+    }
+  }
+  if (firstMissing !== null) {
+    const fresh = new Map<number, DayFigures[]>();
+    for (let d = firstMissing; d < firstLive; d++) fresh.set(d, []);
+    for (const r of stmts(db).overviewDays.all(firstMissing * DAY_MS, firstLive * DAY_MS)) fresh.get(r.day)?.push(r);
+    for (const [d, rows] of fresh) cache.set(d, { at: now, rows });
+    for (const d of cache.keys()) if (d < firstDay - 30) cache.delete(d);
+  }
+  const rows: DayFigures[] = [];
+  for (let d = firstDay; d < firstLive; d++) rows.push(...cache.get(d)!.rows);
+  rows.push(...stmts(db).overviewDays.all(firstLive * DAY_MS, (today + 1) * DAY_MS));
+  return rows;
+}
+
+/** The last `days` UTC days (today included), plus the figures of now. */
 export function getOverview(db: AppDb, opts: { days?: number; now?: number } = {}): Overview {
   const days = opts.days ?? 30;
-  const today = Math.floor((opts.now ?? Date.now()) / DAY_MS);
+  const now = opts.now ?? Date.now();
+  const today = Math.floor(now / DAY_MS);
   const firstDay = today - days + 1;
   const blank = (): Omit<OverviewDay, "day"> => ({ sold: 0, spent: 0, given: 0, clawedBack: 0, adjusted: 0, revenue: {} });
   const series = new Map<number, OverviewDay>();
   for (let d = firstDay; d <= today; d++) series.set(d, { day: new Date(d * DAY_MS).toISOString().slice(0, 10), ...blank() });
   const totals = blank();
   const read = db.sqlite.transaction(() => ({
-    rows: stmts(db).overviewDays.all(firstDay * DAY_MS),
+    rows: dayFigures(db, firstDay, today, now),
     onHold: stmts(db).onHold.get()!,
     balances: stmts(db).balances.get()!,
   }));

@@ -1,0 +1,206 @@
+// Page latency of the billing dashboard and the admin console, with a small database and with a
+// large one (100,000 users, 1,000,000 ledger rows by default), each seeded by scripts/seed-large.ts
+// and served by the BUILT app (`node server.js`) on loopback. Each page is requested a few hundred
+// times, one after another, after a warm-up; the figures are p50/p99/mean of the full response
+// (headers and body). Last line: JSON with every figure.
+//
+//   npm run build && npx tsx scripts/bench/pages.ts
+//
+// BENCH_PAGES_REQUESTS (300) and BENCH_PAGES_WARMUP (20) per page; BENCH_PAGES_CONCURRENCY (1);
+// BENCH_SMALL_USERS/_TRANSACTIONS (100 / 1,000), BENCH_LARGE_USERS/_TRANSACTIONS (100,000 /
+// 1,000,000); BENCH_PAGES_LARGE_DB=/path/app.sqlite reuses a database seeded earlier with the
+// default options (it is copied, never changed); BENCH_PAGES_SCENARIOS=small,large.
+import fs from "node:fs";
+import path from "node:path";
+import { closeDatabase, openMigratedDatabase } from "../../db/client.server";
+import { SEED_ADMIN_EMAIL, SEED_HEAVY_EMAIL, SEED_PASSWORD, seedLarge, type SeedResult } from "../seed-large";
+import { round, startBenchServer, tempDir } from "./support";
+
+const REQUESTS = Number(process.env.BENCH_PAGES_REQUESTS ?? 300);
+const WARMUP = Number(process.env.BENCH_PAGES_WARMUP ?? 20);
+const CONCURRENCY = Math.max(1, Number(process.env.BENCH_PAGES_CONCURRENCY ?? 1));
+const CSV_REQUESTS = Number(process.env.BENCH_PAGES_CSV_REQUESTS ?? 5);
+
+type Scenario = { name: string; users: number; transactions: number; reuse?: string };
+/** firstMs: the very first request (cold caches: SQLite pages, the overview's closed days). */
+type Stats = { n: number; firstMs: number; p50Ms: number; p99Ms: number; meanMs: number; maxMs: number; bytes: number; status: number };
+type Endpoint = { name: string; who: "typical" | "heavy" | "admin"; path: string; requests?: number };
+
+const scenarios: Scenario[] = [
+  {
+    name: "small",
+    users: Number(process.env.BENCH_SMALL_USERS ?? 100),
+    transactions: Number(process.env.BENCH_SMALL_TRANSACTIONS ?? 1_000),
+  },
+  {
+    name: "large",
+    users: Number(process.env.BENCH_LARGE_USERS ?? 100_000),
+    transactions: Number(process.env.BENCH_LARGE_TRANSACTIONS ?? 1_000_000),
+    reuse: process.env.BENCH_PAGES_LARGE_DB,
+  },
+].filter((s) => (process.env.BENCH_PAGES_SCENARIOS ?? "small,large").split(",").includes(s.name));
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
+}
+
+async function logIn(url: string, email: string): Promise<string> {
+  const res = await fetch(`${url}/login`, {
+    method: "POST",
+    headers: { "Content-Type": "application/x-www-form-urlencoded", Origin: url },
+    body: new URLSearchParams({ email, password: SEED_PASSWORD }),
+    redirect: "manual",
+  });
+  const cookie = res.headers.getSetCookie().find((c) => c.startsWith("__session="));
+  if (res.status !== 303 || !cookie) throw new Error(`log-in as ${email} failed: ${res.status}`);
+  return cookie.split(";")[0]!;
+}
+
+async function timeOnce(url: string, cookie: string): Promise<{ ms: number; bytes: number; status: number }> {
+  const started = performance.now();
+  const res = await fetch(url, { headers: { Cookie: cookie }, redirect: "manual" });
+  const body = await res.arrayBuffer();
+  return { ms: performance.now() - started, bytes: body.byteLength, status: res.status };
+}
+
+async function measure(url: string, cookie: string, requests: number, warmup: number): Promise<Stats> {
+  const first = await timeOnce(url, cookie);
+  for (let i = 1; i < warmup; i++) await timeOnce(url, cookie);
+  const times: number[] = [];
+  let bytes = 0;
+  let status = 0;
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: CONCURRENCY }, async () => {
+      while (next < requests) {
+        next++;
+        const r = await timeOnce(url, cookie);
+        times.push(r.ms);
+        bytes = r.bytes;
+        status = r.status;
+      }
+    }),
+  );
+  times.sort((a, b) => a - b);
+  return {
+    n: times.length,
+    firstMs: round(first.ms, 2),
+    p50Ms: round(percentile(times, 50), 2),
+    p99Ms: round(percentile(times, 99), 2),
+    meanMs: round(times.reduce((a, b) => a + b, 0) / times.length, 2),
+    maxMs: round(times[times.length - 1]!, 2),
+    bytes,
+    status,
+  };
+}
+
+/** The cursor of the next page, read from a page's own "Older" / "Next" link. */
+async function cursorFrom(url: string, cookie: string, param: "older" | "after"): Promise<string> {
+  const html = await (await fetch(url, { headers: { Cookie: cookie } })).text();
+  const match = new RegExp(`[?&;]${param}=([A-Za-z0-9_-]+)`).exec(html);
+  if (!match) throw new Error(`no ${param} cursor on ${url}`);
+  return match[1]!;
+}
+
+async function prepareDatabase(scenario: Scenario, dataDir: string): Promise<{ seed: Pick<SeedResult, "typical" | "seconds"> }> {
+  const file = path.join(dataDir, "app.sqlite");
+  if (scenario.reuse) {
+    fs.copyFileSync(scenario.reuse, file);
+    // A reused file: the typical user is the one the seeder picks (close to the average row count).
+    const db = openMigratedDatabase(file);
+    try {
+      const row = db.sqlite
+        .prepare(
+          `SELECT u.id AS id, u.email AS email, (SELECT count(*) FROM transactions t WHERE t.user_id = u.id) AS rows
+           FROM users u WHERE u.id > 2 AND u.id <= 1000 ORDER BY abs(rows - ?) LIMIT 1`,
+        )
+        .get(scenario.transactions / scenario.users) as { id: number; email: string; rows: number };
+      return { seed: { typical: row, seconds: 0 } };
+    } finally {
+      closeDatabase(db);
+    }
+  }
+  const db = openMigratedDatabase(file);
+  try {
+    const seed = await seedLarge(db, {
+      users: scenario.users,
+      transactions: scenario.transactions,
+      verify: process.env.BENCH_VERIFY !== "0",
+      log: (m) => console.log(`    ${m}`),
+    });
+    if (seed.violations) throw new Error(`the seeded ledger has ${seed.violations} violation(s)`);
+    return { seed };
+  } finally {
+    closeDatabase(db);
+  }
+}
+
+async function runScenario(scenario: Scenario) {
+  console.log(`\n== ${scenario.name}: ${scenario.users.toLocaleString("en-US")} users, ${scenario.transactions.toLocaleString("en-US")} transactions`);
+  const dataDir = tempDir(`pages-${scenario.name}`);
+  const { seed } = await prepareDatabase(scenario, dataDir);
+  const dbMb = round(fs.statSync(path.join(dataDir, "app.sqlite")).size / 1024 / 1024);
+  console.log(`  database ${dbMb} MB${seed.seconds ? `, seeded in ${seed.seconds} s` : " (reused)"}`);
+  const server = await startBenchServer({ ADMIN_EMAILS: SEED_ADMIN_EMAIL, RATE_LIMIT_DISABLED: "1", AUTH_RATE_LIMIT_DISABLED: "1" }, dataDir);
+  try {
+    const cookies = {
+      typical: await logIn(server.url, seed.typical.email),
+      heavy: await logIn(server.url, SEED_HEAVY_EMAIL),
+      admin: await logIn(server.url, SEED_ADMIN_EMAIL),
+    };
+    const heavyOlder = await cursorFrom(`${server.url}/settings/billing`, cookies.heavy, "older");
+    const adminAfter = await cursorFrom(`${server.url}/admin/credits?sort=credits&dir=desc`, cookies.admin, "after");
+    const endpoints: Endpoint[] = [
+      { name: "billing, typical user", who: "typical", path: "/settings/billing" },
+      { name: "billing, heavy user", who: "heavy", path: "/settings/billing" },
+      { name: "billing, heavy, page 2", who: "heavy", path: `/settings/billing?older=${heavyOlder}` },
+      { name: "billing, heavy, purchases", who: "heavy", path: "/settings/billing?type=purchase" },
+      { name: "admin users (newest)", who: "admin", path: "/admin/credits" },
+      { name: "admin users by balance", who: "admin", path: "/admin/credits?sort=credits&dir=desc" },
+      { name: "admin users by balance, p2", who: "admin", path: `/admin/credits?sort=credits&dir=desc&after=${adminAfter}` },
+      { name: "admin users by email", who: "admin", path: "/admin/credits?sort=email&dir=asc" },
+      { name: "admin search (narrow)", who: "admin", path: "/admin/credits?q=user00042" },
+      { name: "admin search (broad), balance", who: "admin", path: "/admin/credits?q=user&sort=credits&dir=desc" },
+      { name: "admin user page, heavy", who: "admin", path: "/admin/credits/2" },
+      { name: "admin audit log", who: "admin", path: "/admin/credits/audit" },
+      { name: "admin overview (30 days)", who: "admin", path: "/admin/credits/overview" },
+      { name: "CSV, heavy user (whole)", who: "heavy", path: "/settings/billing/history.csv", requests: CSV_REQUESTS },
+    ];
+    const results: Record<string, Stats & { path: string }> = {};
+    for (const e of endpoints) {
+      const requests = e.requests ?? REQUESTS;
+      const stats = await measure(`${server.url}${e.path}`, cookies[e.who], requests, Math.max(1, Math.min(WARMUP, requests)));
+      if (stats.status !== 200) throw new Error(`${e.path} answered ${stats.status}`);
+      results[e.name] = { ...stats, path: e.path };
+      console.log(
+        `  ${e.name.padEnd(32)} p50 ${String(stats.p50Ms).padStart(7)} ms  p99 ${String(stats.p99Ms).padStart(7)} ms  first ${String(stats.firstMs).padStart(7)} ms  (${stats.n} requests, ${round(stats.bytes / 1024)} KB)`,
+      );
+    }
+    return {
+      users: scenario.users,
+      transactions: scenario.transactions,
+      dbMb,
+      seedSeconds: seed.seconds || null,
+      typicalUser: seed.typical,
+      endpoints: results,
+    };
+  } finally {
+    await server.stop();
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+const report: Record<string, unknown> = { requests: REQUESTS, warmup: WARMUP, concurrency: CONCURRENCY };
+for (const scenario of scenarios) report[scenario.name] = await runScenario(scenario);
+
+const small = report.small as Awaited<ReturnType<typeof runScenario>> | undefined;
+const large = report.large as Awaited<ReturnType<typeof runScenario>> | undefined;
+if (small && large) {
+  console.log(`\n  ${"page".padEnd(32)} ${"small p50".padStart(10)} ${"large p50".padStart(10)} ${"small p99".padStart(10)} ${"large p99".padStart(10)}`);
+  for (const name of Object.keys(small.endpoints)) {
+    const s = small.endpoints[name]!;
+    const l = large.endpoints[name]!;
+    console.log(`  ${name.padEnd(32)} ${String(s.p50Ms).padStart(10)} ${String(l.p50Ms).padStart(10)} ${String(s.p99Ms).padStart(10)} ${String(l.p99Ms).padStart(10)}`);
+  }
+}
+console.log(JSON.stringify(report));
