@@ -21,6 +21,7 @@ import { randomUUID } from "node:crypto";
 import type Database from "better-sqlite3";
 import type { AppDb } from "../../db/client.server";
 import type { transactions, TransactionType } from "../../db/schema";
+import { incrementCounter } from "./metrics.server";
 
 export type Tx = typeof transactions.$inferSelect;
 /** `replayed: true` means the key already existed: nothing changed, this is the first result. */
@@ -382,6 +383,17 @@ export function findPurchaseByPaymentId(db: AppDb, stripePaymentId: string): Tx 
 }
 
 // ---------------------------------------------------------------------------------------------
+// Metrics: every write is counted by operation and outcome (/metrics, ledger_writes_total).
+
+type Outcome = Written | ({ ok: true } & Written) | Insufficient;
+
+function counted<T extends Outcome>(op: string, result: T): T {
+  const outcome = "replayed" in result ? (result.replayed ? "replayed" : "written") : "insufficient";
+  incrementCounter("ledger_writes_total", { op, outcome });
+  return result;
+}
+
+// ---------------------------------------------------------------------------------------------
 // Writes
 
 const GRANT_TYPES: ReadonlySet<string> = new Set<GrantType>(["purchase", "topup", "bonus"]);
@@ -393,7 +405,7 @@ export function grant(
 ): Written {
   const l = ledgerOf(db);
   if (!GRANT_TYPES.has(args.type)) throw new LedgerError("invalid_request", `grant type must be purchase, topup or bonus, got ${String(args.type)}`);
-  return l.tx.credit.immediate({
+  return counted("grant", l.tx.credit.immediate({
     userId: checkId(args.userId, "userId"),
     amount: checkAmount(args.amount, "amount"),
     type: args.type,
@@ -404,7 +416,7 @@ export function grant(
     reason: null,
     meta: encodeMeta(args.meta),
     createdAt: Date.now(),
-  });
+  }));
 }
 
 /** Places a hold: the cost leaves the spendable balance now; post or void it later. The same key
@@ -419,7 +431,7 @@ export function hold(
     throw new LedgerError("invalid_request", `ttlSeconds must be a positive number of seconds, got ${String(ttlSeconds)}`);
   }
   const now = args.now ?? Date.now();
-  return l.tx.spend.immediate({
+  return counted("hold", l.tx.spend.immediate({
     userId: checkId(args.userId, "userId"),
     cost: checkAmount(args.cost, "cost"),
     key: checkKey(args.key),
@@ -428,20 +440,20 @@ export function hold(
     meta: encodeMeta(args.meta),
     now,
     post: false,
-  });
+  }));
 }
 
 /** Makes a hold final. Posting a posted hold is a replay; posting a voided one is refused. */
 export function postHold(db: AppDb, holdId: number, now?: number): Written {
   const l = ledgerOf(db);
-  return l.tx.post.immediate(checkId(holdId, "holdId"), now ?? Date.now());
+  return counted("post", l.tx.post.immediate(checkId(holdId, "holdId"), now ?? Date.now()));
 }
 
 /** Gives a hold's credits back. Voiding a voided hold is a replay; voiding a posted one is refused. */
 export function voidHold(db: AppDb, holdId: number, reason: string, now?: number): Written {
   const l = ledgerOf(db);
   if (typeof reason !== "string" || reason.length === 0) throw new LedgerError("invalid_request", "a void reason is required");
-  return l.tx.voidHold.immediate(checkId(holdId, "holdId"), reason, now ?? Date.now());
+  return counted("void", l.tx.voidHold.immediate(checkId(holdId, "holdId"), reason, now ?? Date.now()));
 }
 
 /** Hold and post in one transaction: for costs known to be final at once. */
@@ -453,7 +465,7 @@ export function deductCredits(
   key?: string,
 ): ({ ok: true } & Written) | Insufficient {
   const l = ledgerOf(db);
-  return l.tx.spend.immediate({
+  return counted("deduct", l.tx.spend.immediate({
     userId: checkId(userId, "userId"),
     cost: checkAmount(cost, "cost"),
     key: key === undefined ? `deduct:${randomUUID()}` : checkKey(key),
@@ -462,7 +474,7 @@ export function deductCredits(
     meta: null,
     now: Date.now(),
     post: true,
-  });
+  }));
 }
 
 /** An admin's correction, with who and why. Negative: a guarded debit (never below zero).
@@ -492,7 +504,7 @@ export function adjust(
     meta: null,
     createdAt: Date.now(),
   };
-  return amount > 0 ? { ok: true, ...l.tx.credit.immediate(row) } : l.tx.guardedDebit.immediate(row);
+  return counted("adjust", amount > 0 ? { ok: true, ...l.tx.credit.immediate(row) } : l.tx.guardedDebit.immediate(row));
 }
 
 /** Takes credits back after a refunded or disputed payment (type 'refund', negative amount).
@@ -503,7 +515,7 @@ export function clawback(
   args: { userId: number; amount: number; key: string; description: string; stripePaymentId?: string | null; meta?: Meta },
 ): Written {
   const l = ledgerOf(db);
-  return l.tx.credit.immediate({
+  return counted("clawback", l.tx.credit.immediate({
     userId: checkId(args.userId, "userId"),
     amount: -checkAmount(args.amount, "amount"),
     type: "refund",
@@ -514,7 +526,7 @@ export function clawback(
     reason: null,
     meta: encodeMeta(args.meta),
     createdAt: Date.now(),
-  });
+  }));
 }
 
 /** Voids every pending hold whose timeout has passed (reason 'expired'). Returns how many.
