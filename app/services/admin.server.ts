@@ -66,6 +66,10 @@ function prepare(sqlite: Database.Database) {
     refundAudited: sqlite.prepare<[number, string, string], { id: number }>(
       `SELECT id FROM audit_log WHERE target_user_id = ? AND action = ? AND json_extract(details, '$.refundId') = ?`,
     ),
+    refundRequested: sqlite.prepare<[number, string, string, number], { details: string }>(
+      `SELECT details FROM audit_log WHERE target_user_id = ? AND action = ?
+         AND json_extract(details, '$.requestToken') = ? AND json_extract(details, '$.transactionId') = ?`,
+    ),
     auditPage: sqlite.prepare<{ older: number; limit: number }, AuditRaw>(
       `SELECT a.id AS id, a.created_at AS createdAt, a.action AS action, a.reason AS reason, a.details AS details,
          a.actor_id AS actorId, actor.email AS actorEmail, a.target_user_id AS targetUserId, target.email AS targetEmail
@@ -385,6 +389,19 @@ export type RefundResult =
  * refunds are applied. The form token is the Stripe idempotency key: a double submit is one refund.
  */
 export async function requestRefund(db: AppDb, stripe: Stripe, input: RefundInput): Promise<RefundResult> {
+  // The same form again (same token): the first result, even if Stripe has refunded it since.
+  const earlier = stmts(db).refundRequested.get(input.userId, AUDIT_ACTIONS.refund, input.token, input.transactionId);
+  if (earlier) {
+    const d = parseJson(earlier.details);
+    return {
+      status: "requested",
+      replayed: true,
+      refundId: String(d.refundId),
+      amount: Number(d.amount),
+      currency: String(d.currency),
+      refundStatus: typeof d.refundStatus === "string" ? d.refundStatus : null,
+    };
+  }
   const purchase = stmts(db).purchase.get(input.transactionId);
   if (!purchase || purchase.userId !== input.userId || purchase.type !== "purchase" || !purchase.stripePaymentId) {
     return { status: "not_refundable", message: `Transaction #${input.transactionId} is not a Stripe purchase of this user.` };
@@ -415,6 +432,7 @@ export async function requestRefund(db: AppDb, stripe: Stripe, input: RefundInpu
           currency: refund.currency,
           refundStatus: refund.status,
           paymentIntent: purchase.stripePaymentId,
+          requestToken: input.token,
         }),
       })
       .run();
