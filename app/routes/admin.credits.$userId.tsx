@@ -1,6 +1,7 @@
 import crypto from "node:crypto";
 import { parseWithZod } from "@conform-to/zod";
 import type { ActionFunctionArgs, LoaderFunctionArgs, MetaFunction } from "@remix-run/node";
+import type { ShouldRevalidateFunction } from "@remix-run/react";
 import { json } from "@remix-run/node";
 import { Link, useActionData, useLoaderData, useLocation } from "@remix-run/react";
 import { AdjustCreditsForm, RefundPurchaseForm } from "~/components/admin-forms";
@@ -29,6 +30,12 @@ function formatMoney(minor: number | null, currency: string | null): string | nu
     return `${minor} ${currency}`;
   }
 }
+
+/** A refused post (400) changed nothing: keep the page's data, and so its form tokens, so the form
+ * keeps what was typed and its errors. After a change the page reloads with fresh tokens, and the
+ * forms (keyed on them) start empty: an applied form cannot be applied again by accident. */
+export const shouldRevalidate: ShouldRevalidateFunction = ({ actionStatus, defaultShouldRevalidate }) =>
+  actionStatus !== undefined && actionStatus >= 400 ? false : defaultShouldRevalidate;
 
 export async function loader({ request, params }: LoaderFunctionArgs) {
   await requireAdmin(request);
@@ -212,8 +219,13 @@ export default function AdminUser() {
         </p>
       </section>
       <div className="grid gap-6 lg:grid-cols-2">
-        <AdjustCreditsForm token={adjustToken} lastResult={actionData?.intent === "adjust" ? actionData.result : undefined} />
+        <AdjustCreditsForm
+          key={adjustToken}
+          token={adjustToken}
+          lastResult={actionData?.intent === "adjust" ? actionData.result : undefined}
+        />
         <RefundPurchaseForm
+          key={refundToken}
           token={refundToken}
           purchases={purchases}
           selected={selectedRefund}

@@ -62,6 +62,8 @@ async function adminAddsCredits(page: Page, browser: Browser, javaScriptEnabled:
   await form.getByRole("button", { name: "Apply change" }).click();
   await expect(page.getByTestId("toast")).toContainText("Balance changed");
   await expect(page.getByTestId("admin-user-balance")).toHaveText("260 credits");
+  // The applied form starts over (a fresh token), so it cannot be applied again by accident.
+  await expect(page.locator("form#adjust-credits").getByLabel("Amount (credits)")).toHaveValue("");
   const ledgerRow = page.getByTestId("admin-ledger").getByTestId("history-row").first();
   await expect(ledgerRow).toContainText("+250");
   await expect(ledgerRow).toContainText(reason);
@@ -131,6 +133,8 @@ async function badInputChangesNothing(page: Page, browser: Browser, javaScriptEn
     const form = await fillAdjustment(page, amount, reason, "adjustment");
     await form.getByRole("button", { name: "Apply change" }).click();
     await expect(form.getByText(message)).toBeVisible();
+    // What was typed stays, so it can be corrected.
+    await expect(form.getByLabel("Amount (credits)")).toHaveValue(amount);
   }
   // A large change needs the confirmation box, checked by the server too.
   const form = await fillAdjustment(page, "5000", "Enterprise deal");
