@@ -4,23 +4,26 @@
 # Ends with one line "N passed, N failed" summing both runners.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-mkdir -p test-results
-rm -f test-results/unit.json test-results/e2e.json
+# Reports live outside test-results/: Playwright empties that folder (its outputDir) at start.
+REPORTS=reports
+mkdir -p "$REPORTS"
+rm -f "$REPORTS/unit.json" "$REPORTS/e2e.json"
 
 step() { printf '\n== %s\n' "$*"; }
 
 step "typecheck" && npm run -s typecheck || { echo "typecheck failed"; echo "0 passed, 1 failed"; exit 1; }
 step "lint" && npm run -s lint || { echo "lint failed"; echo "0 passed, 1 failed"; exit 1; }
-step "build" && npm run -s build >test-results/build.log 2>&1 || { cat test-results/build.log; echo "0 passed, 1 failed"; exit 1; }
+step "build" && npm run -s build >"$REPORTS/build.log" 2>&1 || { cat "$REPORTS/build.log"; echo "0 passed, 1 failed"; exit 1; }
 
 step "unit and integration tests (vitest)"
-npx vitest run --reporter=default --reporter=json --outputFile.json=test-results/unit.json
+npx vitest run --reporter=default --reporter=json --outputFile.json="$REPORTS/unit.json"
 unit_status=$?
 
 step "end-to-end tests (Playwright)"
-CI=${CI:-} npx playwright test --reporter=list,json 2>&1 | tee test-results/e2e.log
-e2e_status=${PIPESTATUS[0]}
+PLAYWRIGHT_JSON_OUTPUT_FILE="$REPORTS/e2e.json" PLAYWRIGHT_JSON_OUTPUT_NAME="$REPORTS/e2e.json" \
+  npx playwright test --reporter=list,json
+e2e_status=$?
 
-node scripts/summarize-tests.mjs test-results/unit.json test-results/e2e.json
+node scripts/summarize-tests.mjs "$REPORTS/unit.json" "$REPORTS/e2e.json"
 summary_status=$?
 if [ $unit_status -ne 0 ] || [ $e2e_status -ne 0 ] || [ $summary_status -ne 0 ]; then exit 1; fi
