@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { and, desc, eq, inArray, lt, or, sql } from "drizzle-orm";
 import type { AppDb } from "#db/client.server";
+import { prepared } from "#db/prepared.server";
 import { generations, transactions, users, type Generation, type GenerationKind, type GenerationStatus } from "#db/schema";
 import { hold, LedgerError, postHold, voidHold, type Insufficient } from "./credits.server";
 import { incrementCounter } from "./metrics.server";
@@ -60,16 +61,20 @@ export function insertGeneration(db: AppDb, job: NewGeneration): Generation {
 }
 
 export function findGeneration(db: AppDb, id: string): Generation | undefined {
-  return db.orm.select().from(generations).where(eq(generations.id, id)).get();
+  return prepared(db, "findGeneration", (d) =>
+    d.orm.select().from(generations).where(eq(generations.id, sql.placeholder("id"))).prepare(),
+  ).get({ id });
 }
 
 /** Only the owner's job: another user's id is simply not found. */
 export function findUserGeneration(db: AppDb, userId: number, id: string): Generation | undefined {
-  return db.orm
-    .select()
-    .from(generations)
-    .where(and(eq(generations.id, id), eq(generations.userId, userId)))
-    .get();
+  return prepared(db, "findUserGeneration", (d) =>
+    d.orm
+      .select()
+      .from(generations)
+      .where(and(eq(generations.id, sql.placeholder("id")), eq(generations.userId, sql.placeholder("userId"))))
+      .prepare(),
+  ).get({ id, userId });
 }
 
 /** Newest first; `before` is the id of the last job of the previous page. */
@@ -197,7 +202,9 @@ export function openGeneration(db: AppDb, args: OpenArgs): { ok: true; job: Gene
   const id = args.id ?? newGenerationId();
   return db.sqlite
     .transaction((): { ok: true; job: Generation } | OpenRefusal => {
-      const user = db.orm.select({ flaggedAt: users.flaggedAt }).from(users).where(eq(users.id, args.userId)).get();
+      const user = prepared(db, "userFlag", (d) =>
+        d.orm.select({ flaggedAt: users.flaggedAt }).from(users).where(eq(users.id, sql.placeholder("id"))).prepare(),
+      ).get({ id: args.userId });
       if (!user) throw new LedgerError("user_not_found", `user ${args.userId} not found`);
       if (user.flaggedAt !== null) return { ok: false, reason: "account_flagged" };
       if (args.kind === "video" && args.maxUnfinishedVideos !== null) {

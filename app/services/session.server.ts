@@ -2,8 +2,9 @@ import crypto from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { createCookie, createSessionStorage, type Session } from "@remix-run/node";
-import { eq, lt } from "drizzle-orm";
+import { eq, lt, sql } from "drizzle-orm";
 import type { AppDb } from "#db/client.server";
+import { prepared } from "#db/prepared.server";
 import { sessions } from "#db/schema";
 import type { Config } from "./env.server";
 
@@ -60,7 +61,9 @@ export function createAppSessionStorage(db: AppDb, config: Config, secret: strin
       return id;
     },
     async readData(id) {
-      const row = db.orm.select().from(sessions).where(eq(sessions.id, id)).get();
+      const row = prepared(db, "sessionById", (d) =>
+        d.orm.select().from(sessions).where(eq(sessions.id, sql.placeholder("id"))).prepare(),
+      ).get({ id });
       if (!row || row.expiresAt <= Date.now()) return null;
       return JSON.parse(row.data);
     },

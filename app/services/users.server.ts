@@ -1,5 +1,6 @@
-import { and, eq, inArray, ne, notInArray } from "drizzle-orm";
+import { and, eq, inArray, ne, notInArray, sql } from "drizzle-orm";
 import type { AppDb } from "#db/client.server";
+import { prepared } from "#db/prepared.server";
 import { users, type User, type UserRole } from "#db/schema";
 import { grant } from "./credits.server";
 
@@ -15,11 +16,13 @@ export function normalizeEmail(email: string): string {
 }
 
 export function findUserByEmail(db: AppDb, email: string): User | undefined {
-  return db.orm.select().from(users).where(eq(users.email, normalizeEmail(email))).get();
+  return prepared(db, "userByEmail", (d) =>
+    d.orm.select().from(users).where(eq(users.email, sql.placeholder("email"))).prepare(),
+  ).get({ email: normalizeEmail(email) });
 }
 
 export function findUserById(db: AppDb, id: number): User | undefined {
-  return db.orm.select().from(users).where(eq(users.id, id)).get();
+  return prepared(db, "userById", (d) => d.orm.select().from(users).where(eq(users.id, sql.placeholder("id"))).prepare()).get({ id });
 }
 
 /**
