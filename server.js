@@ -3,7 +3,6 @@
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { createRequestHandler } from "@remix-run/express";
-import { broadcastDevReady } from "@remix-run/node";
 import express from "express";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -59,7 +58,6 @@ app.all(
 
 const server = app.listen(config.PORT, config.HOST, () => {
   logger.info(`Credits Studio listening on ${config.appUrl} (port ${config.PORT}, database ${config.databasePath})`);
-  if (process.env.NODE_ENV === "development") broadcastDevReady(build);
 });
 
 // Graceful stop: refuse new connections, let in-flight requests finish (SHUTDOWN_TIMEOUT_SECONDS,
