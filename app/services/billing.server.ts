@@ -201,17 +201,28 @@ export class PurchaseNotFoundYetError extends Error {
   }
 }
 
+/** The purchase a refund or dispute is about, and the money it was paid with (in cents). */
+function purchaseBehind(
+  db: AppDb,
+  paymentIntent: string | { id: string } | null,
+  fallbackAmount: number,
+): { purchase: Tx; paid: number; paymentIntentId: string } | null {
+  const paymentIntentId = idOf(paymentIntent);
+  if (!paymentIntentId) return null;
+  const purchase = findPurchaseByPaymentId(db, paymentIntentId);
+  if (!purchase) throw new PurchaseNotFoundYetError(paymentIntentId);
+  return { purchase, paid: purchaseMeta(purchase).amountTotal ?? fallbackAmount, paymentIntentId };
+}
+
 /**
  * A refund on Stripe takes back credits in proportion to the money refunded. The charge carries
  * the cumulative amount refunded, so the key `refund:<charge>:<cumulative amount>` is unique per
  * refund state: a replay takes nothing twice, and an older event arriving late takes nothing.
  */
 export function applyChargeRefunded(db: AppDb, charge: Stripe.Charge): { clawedBack: number } {
-  const paymentIntentId = idOf(charge.payment_intent);
-  if (!paymentIntentId) return { clawedBack: 0 };
-  const purchase = findPurchaseByPaymentId(db, paymentIntentId);
-  if (!purchase) throw new PurchaseNotFoundYetError(paymentIntentId);
-  const paid = purchaseMeta(purchase).amountTotal ?? charge.amount;
+  const found = purchaseBehind(db, charge.payment_intent, charge.amount);
+  if (!found) return { clawedBack: 0 };
+  const { purchase, paid, paymentIntentId } = found;
   const apply = db.sqlite.transaction(() => {
     const target = Math.min(purchase.amount, Math.round((purchase.amount * charge.amount_refunded) / paid));
     const already = clawedBackFor(db, paymentIntentId);
@@ -236,11 +247,9 @@ export function applyChargeRefunded(db: AppDb, charge: Stripe.Charge): { clawedB
  * already taken) and puts the account on hold until an admin clears it.
  */
 export function applyDisputeCreated(db: AppDb, dispute: Stripe.Dispute): { clawedBack: number } {
-  const paymentIntentId = idOf(dispute.payment_intent);
-  if (!paymentIntentId) return { clawedBack: 0 };
-  const purchase = findPurchaseByPaymentId(db, paymentIntentId);
-  if (!purchase) throw new PurchaseNotFoundYetError(paymentIntentId);
-  const paid = purchaseMeta(purchase).amountTotal ?? dispute.amount;
+  const found = purchaseBehind(db, dispute.payment_intent, dispute.amount);
+  if (!found) return { clawedBack: 0 };
+  const { purchase, paid, paymentIntentId } = found;
   const apply = db.sqlite.transaction(() => {
     const disputed = Math.min(purchase.amount, Math.round((purchase.amount * dispute.amount) / paid));
     const delta = Math.min(disputed, purchase.amount - clawedBackFor(db, paymentIntentId));

@@ -1,23 +1,12 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
-import net from "node:net";
 import os from "node:os";
 import path from "node:path";
+import { freePort, ROOT } from "../../tests/support/server";
 
-// Shared by the benchmark scripts: start the BUILT server as `npm start` does, on loopback.
-
-export const ROOT = path.resolve(import.meta.dirname, "../..");
-
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
+// Shared by the benchmark scripts: start the BUILT server as `npm start` does, on loopback. The
+// test harness already knows where the project is and how to find a free port.
+export { freePort, ROOT };
 
 export function tempDir(tag: string): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), `credits-bench-${tag}-`));
