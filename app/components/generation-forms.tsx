@@ -76,10 +76,12 @@ export function ImageForm({
   lastResult,
   cost,
   balance,
+  requestKey,
 }: {
   lastResult: SubmissionResult<string[]> | undefined;
   cost: number;
   balance: number;
+  requestKey: string;
 }) {
   const submitting = useSubmitting("image");
   const [form, fields] = useForm({
@@ -99,6 +101,7 @@ export function ImageForm({
       <CostLine cost={`${cost} credits`} balance={balance} />
       <FormErrors errors={form.errors} id={form.errorId} />
       <input type="hidden" name="intent" value="image" />
+      <input type="hidden" name="requestKey" value={requestKey} />
       <PromptField meta={fields.prompt} label="Image prompt" />
       <div>
         <label htmlFor={fields.size.id} className="label">
@@ -125,11 +128,13 @@ export function VideoForm({
   costs,
   balance,
   previewNote,
+  requestKey,
 }: {
   lastResult: SubmissionResult<string[]> | undefined;
   costs: Costs["video"];
   balance: number;
   previewNote: string | null;
+  requestKey: string;
 }) {
   const submitting = useSubmitting("video");
   const [form, fields] = useForm({
@@ -150,6 +155,7 @@ export function VideoForm({
       {previewNote ? <p className="text-sm text-slate-600">{previewNote}</p> : null}
       <FormErrors errors={form.errors} id={form.errorId} />
       <input type="hidden" name="intent" value="video" />
+      <input type="hidden" name="requestKey" value={requestKey} />
       <PromptField meta={fields.prompt} label="Video prompt" />
       <div className="grid gap-4 sm:grid-cols-2">
         <div>

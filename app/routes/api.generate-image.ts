@@ -1,7 +1,7 @@
 import type { ActionFunctionArgs } from "@remix-run/node";
 import { requireApiUser } from "~/services/auth.server";
 import { getGenerationService } from "~/services/generation.server";
-import { generationResponse, methodNotAllowed, parseGenerationInput, readGenerationBody } from "~/utils/generation-api.server";
+import { generationResponse, methodNotAllowed, parseGenerationInput, readGenerationBody, readIdempotencyKey } from "~/utils/generation-api.server";
 import { ImageApiSchema } from "~/utils/generation-schemas";
 
 // POST /api/generate-image — JSON or form: { prompt, size? }. Runs within the request:
@@ -18,5 +18,7 @@ export async function action({ request }: ActionFunctionArgs) {
   if (!body.ok) return body.response;
   const input = parseGenerationInput(ImageApiSchema, body.data);
   if (!input.ok) return input.response;
-  return generationResponse(await getGenerationService().generateImage(user.id, input.value));
+  const key = readIdempotencyKey(request);
+  if (!key.ok) return key.response;
+  return generationResponse(await getGenerationService().generateImage(user.id, input.value, { requestKey: key.value }));
 }

@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import { parseWithZod } from "@conform-to/zod";
 import type { ActionFunctionArgs, HeadersFunction, LoaderFunctionArgs, MetaFunction } from "@remix-run/node";
 import { json } from "@remix-run/node";
@@ -48,6 +49,8 @@ export async function loader({ request }: LoaderFunctionArgs) {
       nextBefore: gallery.nextBefore,
       olderPage: Boolean(before),
       active,
+      // One key per page view, in both forms: a double-submitted form starts one job.
+      requestKey: randomBytes(16).toString("base64url"),
     },
     { headers: { "Cache-Control": "no-store" } },
   );
@@ -69,7 +72,9 @@ export async function action({ request }: ActionFunctionArgs) {
 
   const service = getGenerationService();
   const value = submission.value;
-  const result = value.intent === "video" ? await service.startVideo(user.id, value) : await service.generateImage(user.id, value);
+  const opts = { requestKey: value.requestKey };
+  const result =
+    value.intent === "video" ? await service.startVideo(user.id, value, opts) : await service.generateImage(user.id, value, opts);
   if (!result.ok) {
     const headers: HeadersInit = result.reason === "rate_limited" ? { "Retry-After": String(result.retryAfterSeconds) } : {};
     return json({ intent, result: submission.reply({ formErrors: [result.message] }) }, { status: REFUSAL_STATUS[result.reason], headers });
@@ -137,12 +142,14 @@ export default function Generate() {
           lastResult={actionData?.intent === "image" ? actionData.result : undefined}
           cost={data.costs.image}
           balance={data.balance.balance}
+          requestKey={data.requestKey}
         />
         <VideoForm
           lastResult={actionData?.intent === "video" ? actionData.result : undefined}
           costs={data.costs.video}
           balance={data.balance.balance}
           previewNote={previewNote}
+          requestKey={data.requestKey}
         />
       </div>
 

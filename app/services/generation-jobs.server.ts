@@ -1,4 +1,4 @@
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { and, desc, eq, inArray, lt, or, sql } from "drizzle-orm";
 import type { AppDb } from "#db/client.server";
 import { prepared } from "#db/prepared.server";
@@ -24,6 +24,11 @@ export const UNFINISHED: GenerationStatus[] = ["queued", "running"];
 
 export function newGenerationId(): string {
   return `gen_${randomBytes(12).toString("hex")}`;
+}
+
+/** The job id a caller's request key names: the same key (per user) is the same job. */
+export function generationIdForKey(userId: number, requestKey: string): string {
+  return `gen_${createHash("sha256").update(`${userId}:${requestKey}`).digest("hex").slice(0, 24)}`;
 }
 
 export type NewGeneration = {
@@ -198,10 +203,16 @@ export type OpenArgs = {
 };
 
 /** Places the hold and creates the job in one transaction, or refuses without changing anything. */
-export function openGeneration(db: AppDb, args: OpenArgs): { ok: true; job: Generation } | OpenRefusal {
+export function openGeneration(db: AppDb, args: OpenArgs): { ok: true; job: Generation; replayed: boolean } | OpenRefusal {
   const id = args.id ?? newGenerationId();
   return db.sqlite
-    .transaction((): { ok: true; job: Generation } | OpenRefusal => {
+    .transaction((): { ok: true; job: Generation; replayed: boolean } | OpenRefusal => {
+      // The same request again (a retry, a double submit): the first job, nothing new held.
+      const existing = findGeneration(db, id);
+      if (existing) {
+        if (existing.userId !== args.userId) throw new LedgerError("key_conflict", `generation ${id} belongs to another user`);
+        return { ok: true, job: existing, replayed: true };
+      }
       const user = prepared(db, "userFlag", (d) =>
         d.orm.select({ flaggedAt: users.flaggedAt }).from(users).where(eq(users.id, sql.placeholder("id"))).prepare(),
       ).get({ id: args.userId });
@@ -233,7 +244,7 @@ export function openGeneration(db: AppDb, args: OpenArgs): { ok: true; job: Gene
         status: args.status,
         now: args.now,
       });
-      return { ok: true, job };
+      return { ok: true, job, replayed: false };
     })
     .immediate();
 }

@@ -22,6 +22,7 @@ import {
   failureOf,
   findGeneration,
   findUserGeneration,
+  generationIdForKey,
   listUserGenerations,
   openGeneration,
   toGenerationView,
@@ -70,7 +71,8 @@ export type StartRefusal =
   | { ok: false; reason: "rate_limited"; message: string; retryAfterSeconds: number }
   | { ok: false; reason: "account_flagged"; message: string };
 
-export type StartResult = { ok: true; job: GenerationView; balance: number } | StartRefusal;
+/** `replayed`: the request key named a job that already existed; nothing new was done or charged. */
+export type StartResult = { ok: true; job: GenerationView; balance: number; replayed?: boolean } | StartRefusal;
 
 export type ResultFile = { fullPath: string; size: number; mimeType: string; fileName: string };
 
@@ -126,8 +128,12 @@ export function createGenerationService(options: GenerationServiceOptions) {
   async function open(
     userId: number,
     kind: GenerationKind,
-    args: { prompt: string; options: Record<string, unknown>; cost: number; description: string },
+    args: { prompt: string; options: Record<string, unknown>; cost: number; description: string; requestKey?: string },
   ) {
+    const id = args.requestKey ? generationIdForKey(userId, args.requestKey) : undefined;
+    // A replay is answered before the rate limiter: a retry must not be refused or counted.
+    const known = id ? findUserGeneration(db, userId, id) : undefined;
+    if (known) return { ok: true as const, job: known, replayed: true };
     const limit = await rateLimiter.consume(userId, kind);
     if (!limit.ok) {
       return {
@@ -138,6 +144,7 @@ export function createGenerationService(options: GenerationServiceOptions) {
       };
     }
     const opened = openGeneration(db, {
+      id,
       userId,
       kind,
       prompt: args.prompt,
@@ -150,7 +157,10 @@ export function createGenerationService(options: GenerationServiceOptions) {
       maxUnfinishedVideos: config.RATE_LIMIT_DISABLED ? null : config.RATE_LIMIT_RUNNING_VIDEOS,
       now: now(),
     });
-    if (opened.ok) return opened;
+    if (opened.ok) {
+      if (opened.replayed) await rateLimiter.refund(userId, kind);
+      return opened;
+    }
     await rateLimiter.refund(userId, kind);
     switch (opened.reason) {
       case "account_flagged":
@@ -177,8 +187,8 @@ export function createGenerationService(options: GenerationServiceOptions) {
     }
   }
 
-  function started(userId: number, id: string): StartResult {
-    return { ok: true, job: toGenerationView(findGeneration(db, id)!), balance: getBalance(db, userId).balance };
+  function started(userId: number, id: string, replayed = false): StartResult {
+    return { ok: true, job: toGenerationView(findGeneration(db, id)!), balance: getBalance(db, userId).balance, ...(replayed ? { replayed } : {}) };
   }
 
   return {
@@ -191,15 +201,17 @@ export function createGenerationService(options: GenerationServiceOptions) {
      * Generates an image within the request. Resolves with the finished job: `succeeded` (the hold
      * posted) or `failed` (the hold voided, nothing charged); or with a refusal that changed nothing.
      */
-    async generateImage(userId: number, input: ImageInput): Promise<StartResult> {
+    async generateImage(userId: number, input: ImageInput, opts: { requestKey?: string } = {}): Promise<StartResult> {
       const opened = await open(userId, "image", {
         prompt: input.prompt,
         options: { size: input.size },
         cost: costs.image,
         description: `Image generation (${input.size})`,
+        requestKey: opts.requestKey,
       });
       if (!opened.ok) return opened;
       const { job } = opened;
+      if (opened.replayed) return started(userId, job.id, true);
       try {
         const file = await provider.generateImage(
           { prompt: input.prompt, size: input.size },
@@ -221,14 +233,16 @@ export function createGenerationService(options: GenerationServiceOptions) {
     },
 
     /** Places the hold and queues the video; the worker does the rest. Resolves at once. */
-    async startVideo(userId: number, input: VideoInput): Promise<StartResult> {
+    async startVideo(userId: number, input: VideoInput, opts: { requestKey?: string } = {}): Promise<StartResult> {
       const opened = await open(userId, "video", {
         prompt: input.prompt,
         options: { resolution: input.resolution, durationSeconds: input.durationSeconds },
         cost: costs.video[input.resolution],
         description: `Video generation (${input.resolution}, ${input.durationSeconds} s)`,
+        requestKey: opts.requestKey,
       });
       if (!opened.ok) return opened;
+      if (opened.replayed) return started(userId, opened.job.id, true);
       worker.enqueue(opened.job.id);
       return started(userId, opened.job.id);
     },

@@ -1,6 +1,7 @@
 import { json } from "@remix-run/node";
 import type { z } from "zod";
 import type { StartResult } from "~/services/generation.server";
+import { RequestKeySchema } from "~/utils/generation-schemas";
 
 // HTTP for the generation JSON API, shared by /api/generate-image and /api/generate-video: read a
 // JSON or form body, validate it, and map the service's answer to a status code. Every answer is
@@ -80,6 +81,16 @@ export function parseGenerationInput<S extends z.ZodTypeAny>(schema: S, data: Re
   };
 }
 
+/** `Idempotency-Key` (optional): a retried request with the same key answers the first job. */
+export function readIdempotencyKey(request: Request): { ok: true; value: string | undefined } | { ok: false; response: Response } {
+  const raw = request.headers.get("Idempotency-Key");
+  if (raw === null) return { ok: true, value: undefined };
+  const parsed = RequestKeySchema.safeParse(raw);
+  if (parsed.success) return { ok: true, value: parsed.data };
+  const message = `Idempotency-Key: ${parsed.error.issues[0]?.message ?? "invalid"}`;
+  return { ok: false, response: apiError(422, "invalid_request", message, { issues: [{ field: "Idempotency-Key", message }] }) };
+}
+
 /** The service's answer as HTTP: 201/202 with the job, 502 for a failed image, 402/403/429 refusals. */
 export function generationResponse(result: StartResult): Response {
   if (!result.ok) {
@@ -95,10 +106,11 @@ export function generationResponse(result: StartResult): Response {
     }
   }
   const { job, balance } = result;
-  if (job.status === "failed") {
+  if (job.status === "failed" && !result.replayed) {
     return apiError(502, "generation_failed", `${job.error ?? "The generation failed."} No credits were charged.`, { job, balance });
   }
-  const status = job.status === "succeeded" ? 201 : 202;
+  // A replay answers the first job as it is now, with 200: nothing new was created.
+  const status = result.replayed ? 200 : job.status === "succeeded" ? 201 : 202;
   return json({ job, balance }, { status, headers: { ...NO_STORE, Location: job.statusUrl } });
 }
 

@@ -52,8 +52,15 @@ export type VideoInput = z.infer<typeof VideoInputSchema>;
 /** The /generate page posts both forms to one action; `intent` says which. */
 export const GENERATE_INTENTS = ["image", "video"] as const;
 export type GenerateIntent = (typeof GENERATE_INTENTS)[number];
-export const ImageFormSchema = ImageInputSchema.extend({ intent: z.literal("image") });
-export const VideoFormSchema = VideoInputSchema.extend({ intent: z.literal("video") });
+/** A random key rendered in each form: a double-submitted form is the same request (one job). */
+export const RequestKeySchema = z
+  .string()
+  .trim()
+  .min(8, "The request key must be 8 to 200 characters")
+  .max(200, "The request key must be 8 to 200 characters")
+  .regex(/^[\x21-\x7e]+$/, "The request key must be printable ASCII without spaces");
+export const ImageFormSchema = ImageInputSchema.extend({ intent: z.literal("image"), requestKey: RequestKeySchema.optional() });
+export const VideoFormSchema = VideoInputSchema.extend({ intent: z.literal("video"), requestKey: RequestKeySchema.optional() });
 
 /** The JSON API is strict: an unknown field (a typo such as `resoluton`) is an error, not ignored. */
 export const ImageApiSchema = ImageInputSchema.strict();
