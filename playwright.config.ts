@@ -1,8 +1,15 @@
+import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { defineConfig, devices } from "@playwright/test";
 import { chromium } from "@playwright/test";
+
+/** Asks the kernel for a free port in a child process (the config must be synchronous). */
+function freePortSync(): number {
+  const script = "const s=require('net').createServer();s.listen(0,'127.0.0.1',()=>{process.stdout.write(String(s.address().port));s.close()})";
+  return Number(execFileSync(process.execPath, ["-e", script], { encoding: "utf8" }));
+}
 
 // Playwright's own Chromium where it is installed (a machine with internet); otherwise Debian's
 // (`apt-get install chromium`), which .ci/run installs. CHROMIUM_PATH forces a binary.
@@ -16,7 +23,10 @@ function chromiumExecutable(): string | undefined {
   return fs.existsSync("/usr/bin/chromium") ? "/usr/bin/chromium" : undefined;
 }
 
-const PORT = Number(process.env.E2E_PORT ?? 3111);
+// A free port picked once by the main process and handed to the workers through the environment,
+// so two runs on one machine (or anything else on a fixed port) never collide.
+const PORT = Number(process.env.E2E_PORT ?? freePortSync());
+process.env.E2E_PORT = String(PORT);
 const DATA_DIR = process.env.E2E_DATA_DIR ?? fs.mkdtempSync(path.join(os.tmpdir(), "credits-e2e-"));
 process.env.E2E_DATA_DIR = DATA_DIR; // the workers read the same folder (fixtures write users into it)
 export const E2E_ADMIN_EMAIL = "admin@e2e.test";
