@@ -9,7 +9,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { closeDatabase, openDatabase } from "../db/client.server";
-import { verifyLedger, type Violation } from "../app/services/ledger-verify.server";
+import { verifyLedger, type Violation } from "../app/services/money/ledger-verify.server";
 
 function databasePath(): string {
   if (process.env.DATABASE_PATH) return process.env.DATABASE_PATH;

@@ -27,7 +27,7 @@
 import path from "node:path";
 import { pathToFileURL } from "node:url";
 import { closeDatabase, openMigratedDatabase, type AppDb } from "../db/client.server";
-import { verifyLedger } from "../app/services/ledger-verify.server";
+import { verifyLedger } from "../app/services/money/ledger-verify.server";
 import { hashPassword } from "../app/services/password.server";
 
 export const SEED_PASSWORD = "password123";

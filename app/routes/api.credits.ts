@@ -1,7 +1,7 @@
 import type { LoaderFunctionArgs } from "@remix-run/node";
 import { json } from "@remix-run/node";
 import { requireApiUser } from "~/services/auth.server";
-import { getBalance } from "~/services/credits.server";
+import { getBalance } from "~/services/money/ledger.server";
 import { getRuntime } from "~/services/runtime.server";
 
 export async function loader({ request }: LoaderFunctionArgs) {

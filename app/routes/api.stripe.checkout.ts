@@ -2,7 +2,7 @@ import type { ActionFunctionArgs } from "@remix-run/node";
 import { json, redirect } from "@remix-run/node";
 import { z } from "zod";
 import { requireUser } from "~/services/auth.server";
-import { AccountFlaggedError, createCheckoutSession, UnknownPackError } from "~/services/billing.server";
+import { createCheckoutSession } from "~/services/money/checkout.server";
 import { getRuntime } from "~/services/runtime.server";
 import { getStripeContext } from "~/services/stripe.server";
 import { redirectWithToast } from "~/services/toast.server";
@@ -34,20 +34,18 @@ export async function action({ request }: ActionFunctionArgs) {
       ? json({ error, message }, { status })
       : redirectWithToast(request, "/settings/billing", { kind: "error", title: message }, { status: 303 });
   if (!parsed.success) return asJson ? json({ error: "invalid_request", message: "Choose a pack." }, { status: 400 }) : fail(400, "invalid_request", "Choose a pack.");
-  try {
-    const session = await createCheckoutSession(db, getStripeContext().stripe, config, {
-      user,
-      packId: parsed.data.pack,
-      requestToken: parsed.data.token,
-    });
-    return asJson ? json({ url: session.url, id: session.id }) : redirect(session.url, { status: 303 });
-  } catch (error) {
-    if (error instanceof UnknownPackError) {
+  const session = await createCheckoutSession(db, getStripeContext().stripe, config, {
+    user,
+    packId: parsed.data.pack,
+    requestToken: parsed.data.token,
+  });
+  if (session.ok) return asJson ? json({ url: session.url, id: session.id }) : redirect(session.url, { status: 303 });
+  switch (session.reason) {
+    case "unknown_pack":
       // Nothing was called: the pack is checked before Stripe is.
-      return json({ error: "unknown_pack", message: error.message }, { status: 400 });
-    }
-    if (error instanceof AccountFlaggedError) return fail(403, "account_on_hold", error.message);
-    throw error;
+      return json({ error: "unknown_pack", message: session.message }, { status: 400 });
+    case "account_flagged":
+      return fail(403, "account_on_hold", session.message);
   }
 }
 

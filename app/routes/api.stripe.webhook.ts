@@ -2,7 +2,7 @@ import type { ActionFunctionArgs } from "@remix-run/node";
 import { json } from "@remix-run/node";
 import { getRuntime } from "~/services/runtime.server";
 import { getStripeContext } from "~/services/stripe.server";
-import { handleStripeEvent, verifyStripeEvent, WebhookSignatureError } from "~/services/stripe-webhooks.server";
+import { handleStripeEvent, verifyStripeEvent, WebhookSignatureError } from "~/services/money/webhook-events.server";
 import { logger } from "~/services/logger.server";
 
 // Stripe → app. The raw body is verified before anything is parsed; 400 changes nothing, 500

@@ -7,7 +7,7 @@ import { useEffect } from "react";
 import { CurrentJob, GenerationGallery } from "~/components/generation-gallery";
 import { ImageForm, VideoForm } from "~/components/generation-forms";
 import { requireUser } from "~/services/auth.server";
-import { getBalance } from "~/services/credits.server";
+import { getBalance } from "~/services/money/ledger.server";
 import { getGenerationService, type StartResult } from "~/services/generation.server";
 import { getRuntime } from "~/services/runtime.server";
 import { redirectWithToast } from "~/services/toast.server";

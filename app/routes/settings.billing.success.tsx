@@ -1,7 +1,7 @@
 import type { LoaderFunctionArgs } from "@remix-run/node";
 import { redirect } from "@remix-run/node";
 import { requireUser } from "~/services/auth.server";
-import { fulfillCheckout } from "~/services/billing.server";
+import { fulfillCheckout } from "~/services/money/fulfilment.server";
 import { logger } from "~/services/logger.server";
 import { getRuntime } from "~/services/runtime.server";
 import { getStripeContext } from "~/services/stripe.server";

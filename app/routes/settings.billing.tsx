@@ -5,9 +5,9 @@ import { Form, useLoaderData, useLocation, useNavigation } from "@remix-run/reac
 import { CreditsChart } from "~/components/credits-chart";
 import { formatCredits, HistoryTable, Pager, TYPE_LABELS, withParams } from "~/components/history-table";
 import { requireUser } from "~/services/auth.server";
-import { listPacksWithPrices } from "~/services/billing.server";
+import { listPacksWithPrices } from "~/services/money/pack-prices.server";
 import { getCreditsChart, listHistoryPage, parseHistoryQuery } from "~/services/billing-dashboard.server";
-import { getBalance } from "~/services/credits.server";
+import { getBalance } from "~/services/money/ledger.server";
 import { getRuntime } from "~/services/runtime.server";
 import { getStripeContext } from "~/services/stripe.server";
 

@@ -13,8 +13,8 @@ import {
   listUsers,
   requestRefund,
 } from "./admin.server";
-import { clawback, getBalance, grant, hold } from "./credits.server";
-import { verifyLedger } from "./ledger-verify.server";
+import { clawback, getBalance, grant, hold } from "./money/ledger.server";
+import { verifyLedger } from "./money/ledger-verify.server";
 
 let db: ReturnType<typeof createTestDb>;
 let adminId: number;

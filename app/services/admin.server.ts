@@ -13,8 +13,8 @@ import Stripe from "stripe";
 import type { AppDb } from "#db/client.server";
 import { auditLog, type TransactionType, type UserRole } from "#db/schema";
 import { AUDIT_ACTIONS, type AdjustmentType, type SortDirection, type UserListQuery, type UserSort } from "~/utils/admin-schemas";
-import { refundPurchase } from "./billing.server";
-import { adjust, LedgerError, type Tx } from "./credits.server";
+import { requestStripeRefund } from "./money/refund-request.server";
+import { adjust, LedgerError, type Tx } from "./money/ledger.server";
 
 export const USER_PAGE_SIZE = 50;
 export const AUDIT_PAGE_SIZE = 50;
@@ -411,7 +411,7 @@ export async function requestRefund(db: AppDb, stripe: Stripe, input: RefundInpu
   }
   let refund: Stripe.Refund;
   try {
-    refund = await refundPurchase(db, stripe, { transactionId: purchase.id, requestToken: input.token });
+    refund = await requestStripeRefund(stripe, purchase, purchase.stripePaymentId, { requestToken: input.token });
   } catch (error) {
     if (error instanceof Stripe.errors.StripeError) return { status: "stripe_error", message: `Stripe refused the refund: ${error.message}` };
     throw error;

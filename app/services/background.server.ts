@@ -2,7 +2,7 @@
 // server entry; each service owns its own start/stop.
 import { backupDirFor, startBackupSchedule } from "./backup.server";
 import { startGenerationBackground } from "./generation.server";
-import { startHoldSweeper } from "./hold-sweeper.server";
+import { startHoldSweeper } from "./money/hold-sweeper.server";
 import { logger } from "./logger.server";
 import { deleteExpiredSessions } from "./session.server";
 import { registerBackgroundStarter } from "./runtime.server";

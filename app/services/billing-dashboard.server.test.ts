@@ -9,7 +9,8 @@ import {
   parseHistoryQuery,
   streamHistoryCsv,
 } from "./billing-dashboard.server";
-import { clawback, deductCredits, grant, hold, voidHold } from "./credits.server";
+import { clawback, grant, hold, voidHold } from "./money/ledger.server";
+import { spendNow } from "../../tests/support/ledger";
 
 let db: ReturnType<typeof createTestDb>;
 let userId: number;
@@ -32,7 +33,7 @@ beforeAll(() => {
     meta: { amountTotal: 500, currency: "usd" },
   }).transaction.id;
   // 60 spends, one hold voided (refunded), one still pending, a partial clawback of the purchase.
-  for (let i = 0; i < 60; i++) deductCredits(db, userId, 5, `Image ${i}`, `img:${i}`);
+  for (let i = 0; i < 60; i++) spendNow(db, userId, 5, `Image ${i}`, `img:${i}`);
   const failed = hold(db, { userId, cost: 50, key: "video:failed", description: "Video", ttlSeconds: 600 });
   if (!failed.ok) throw new Error("hold");
   voidHold(db, failed.transaction.id, "provider_failed");

@@ -1,7 +1,7 @@
 /**
  * What a customer reads about their credits: the history (keyset pages, newest first), the same
  * history as a streamed CSV, the credits bought and spent per day, and the Stripe receipt of a
- * purchase. Read-only: every write goes through credits.server.ts.
+ * purchase. Read-only: every write goes through money/ledger.server.ts.
  *
  * Every query is a range of a (user_id, ...) index, so its cost follows the page, not the length of
  * the history (see docs/decisions/011-admin-console.md).
@@ -11,11 +11,12 @@ import Stripe from "stripe";
 import { z } from "zod";
 import type { AppDb } from "#db/client.server";
 import { TRANSACTION_TYPES, type TransactionStatus, type TransactionType } from "#db/schema";
+import { DAY_MS, dayLabel } from "~/utils/time";
+import { creditsTakenBackByPayment } from "./money/payment-queries.server";
 
 export const HISTORY_PAGE_SIZE = 25;
 const MAX_PAGE_SIZE = 100;
 const CSV_BATCH = 500;
-const DAY_MS = 86_400_000;
 
 /** The query string of a history page: `?type=usage&older=123` or `&newer=456`. Bad values are ignored. */
 export const HistoryQuerySchema = z.object({
@@ -92,11 +93,6 @@ function prepare(sqlite: Database.Database) {
     ),
     olderOfType: ofType("id < @cursor", "DESC"),
     newerOfType: ofType("id > @cursor", "ASC"),
-    refundedFor: sqlite.prepare<[string], { paymentId: string; credits: number }>(
-      `SELECT stripe_payment_id AS paymentId, coalesce(-sum(amount), 0) AS credits FROM transactions
-       WHERE stripe_payment_id IN (SELECT value FROM json_each(?)) AND type = 'refund'
-       GROUP BY stripe_payment_id`,
-    ),
     emails: sqlite.prepare<[string], { id: number; email: string }>(
       `SELECT id, email FROM users WHERE id IN (SELECT value FROM json_each(?))`,
     ),
@@ -121,8 +117,7 @@ function stmts(db: AppDb) {
 /** Credits taken back per purchase payment id, for the purchases among `rows`. */
 function refundedByPayment(db: AppDb, rows: RawRow[]): Map<string, number> {
   const ids = rows.filter((r) => r.type === "purchase" && r.stripePaymentId).map((r) => r.stripePaymentId!);
-  if (ids.length === 0) return new Map();
-  return new Map(stmts(db).refundedFor.all(JSON.stringify(ids)).map((r) => [r.paymentId, r.credits]));
+  return creditsTakenBackByPayment(db, ids);
 }
 
 function displayStatusOf(row: RawRow, refunded: number): DisplayStatus {
@@ -247,9 +242,6 @@ export function historyCsvFilename(now = Date.now()): string {
 export type ChartDay = { day: string; bought: number; spent: number };
 
 /** UTC day as YYYY-MM-DD. */
-export function dayLabel(dayNumber: number): string {
-  return new Date(dayNumber * DAY_MS).toISOString().slice(0, 10);
-}
 
 /**
  * Credits bought (purchases, top-ups) and spent (posted usage; holds still pending are not spent

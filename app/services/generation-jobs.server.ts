@@ -2,8 +2,9 @@ import { createHash, randomBytes } from "node:crypto";
 import { and, desc, eq, inArray, lt, or, sql } from "drizzle-orm";
 import type { AppDb } from "#db/client.server";
 import { prepared } from "#db/prepared.server";
-import { generations, transactions, users, type Generation, type GenerationKind, type GenerationStatus } from "#db/schema";
-import { hold, LedgerError, postHold, voidHold, type Insufficient } from "./credits.server";
+import { generations, users, type Generation, type GenerationKind, type GenerationStatus } from "#db/schema";
+import { hold, LedgerError, postHold, voidHold, type Insufficient } from "./money/ledger.server";
+import { ledgerKeys } from "./money/ledger-keys.server";
 import { incrementCounter } from "./metrics.server";
 import { isProviderError } from "./providers/types";
 
@@ -129,10 +130,6 @@ export function listUnfinishedGenerations(db: AppDb): Generation[] {
 }
 
 /** Status of the ledger row behind a job's hold (a read; only the ledger writes that table). */
-export function holdStatusOf(db: AppDb, holdId: number): "pending" | "posted" | "voided" | undefined {
-  return db.orm.select({ status: transactions.status }).from(transactions).where(eq(transactions.id, holdId)).get()?.status;
-}
-
 /** queued → running, optionally with the provider's job id. Only an unfinished job changes. */
 export function markRunning(db: AppDb, id: string, now: number, providerJobId?: string): boolean {
   const changed = db.orm
@@ -225,7 +222,7 @@ export function openGeneration(db: AppDb, args: OpenArgs): { ok: true; job: Gene
       const held = hold(db, {
         userId: args.userId,
         cost: args.cost,
-        key: `generation:${id}`,
+        key: ledgerKeys.generation(id),
         description: args.holdDescription,
         ttlSeconds: args.holdTtlSeconds,
         meta: { generationId: id, kind: args.kind },

@@ -13,7 +13,8 @@
 import type { AppDb } from "#db/client.server";
 import type { GenerationKind } from "#db/schema";
 import type { ImageInput, VideoInput } from "~/utils/generation-schemas";
-import { getBalance } from "./credits.server";
+import { getBalance } from "./money/ledger.server";
+import { generationCosts } from "./money/pricing.server";
 import type { Config } from "./env.server";
 import { removeJobFiles, removeTempFiles, statResultFile, writeResultFile } from "./generation-files.server";
 import {
@@ -30,7 +31,7 @@ import {
 } from "./generation-jobs.server";
 import { logger } from "./logger.server";
 import { createProvider } from "./providers/index.server";
-import type { GenerationProvider, VideoResolution } from "./providers/types";
+import type { GenerationProvider } from "./providers/types";
 import { createGenerationRateLimiter, type GenerationRateLimiter } from "./rate-limit.server";
 import { getRuntime, type BackgroundTask, type Runtime } from "./runtime.server";
 import { VideoWorker, type WorkerLog } from "./video-worker.server";
@@ -55,16 +56,6 @@ export type GenerationConfig = Pick<
   | "RATE_LIMIT_VIDEOS_PER_MINUTE"
   | "RATE_LIMIT_RUNNING_VIDEOS"
 >;
-
-export type GenerationCosts = { image: number; video: Record<VideoResolution, number> };
-
-/** What each kind costs; a 1080p video costs VIDEO_COST_1080P, by default twice VIDEO_COST. */
-export function generationCosts(config: GenerationConfig): GenerationCosts {
-  return {
-    image: config.IMAGE_COST,
-    video: { "720p": config.VIDEO_COST, "1080p": config.VIDEO_COST_1080P ?? 2 * config.VIDEO_COST },
-  };
-}
 
 export type StartRefusal =
   | { ok: false; reason: "insufficient_credits"; message: string; balance: number; needed: number }

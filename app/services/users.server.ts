@@ -2,7 +2,8 @@ import { and, eq, inArray, ne, notInArray, sql } from "drizzle-orm";
 import type { AppDb } from "#db/client.server";
 import { prepared } from "#db/prepared.server";
 import { users, type User, type UserRole } from "#db/schema";
-import { grant } from "./credits.server";
+import { grant } from "./money/ledger.server";
+import { ledgerKeys } from "./money/ledger-keys.server";
 
 export class EmailTakenError extends Error {
   constructor() {
@@ -44,7 +45,7 @@ export function createUser(
         userId: user.id,
         amount: input.signupBonus,
         type: "bonus",
-        key: `signup-bonus:${user.id}`,
+        key: ledgerKeys.signupBonus(user.id),
         description: "Sign-up bonus",
       });
     }

@@ -1,4 +1,5 @@
 import type { AppDb } from "#db/client.server";
+import { holdStatus } from "./money/ledger.server";
 import { removeJobFiles, writeResultFile } from "./generation-files.server";
 import {
   UNFINISHED,
@@ -7,7 +8,6 @@ import {
   failGeneration,
   failureOf,
   findGeneration,
-  holdStatusOf,
   listUnfinishedGenerations,
   markRunning,
   updateProgress,
@@ -91,7 +91,7 @@ export class VideoWorker {
     const report: RecoveryReport = { resumed: 0, failed: 0 };
     for (const job of listUnfinishedGenerations(db)) {
       const now = this.now();
-      const holdPending = job.holdId !== null && holdStatusOf(db, job.holdId) === "pending";
+      const holdPending = job.holdId !== null && holdStatus(db, job.holdId) === "pending";
       if (job.kind === "image") {
         failGeneration(db, job.id, "The job was interrupted by a restart of the server.", "restart", now);
         removeJobFiles(dataDir, job.userId, job.id);
@@ -181,7 +181,7 @@ export class VideoWorker {
     const { db, provider } = this.options;
     const job = findGeneration(db, id);
     if (!job || !UNFINISHED.includes(job.status)) return;
-    if (job.holdId === null || holdStatusOf(db, job.holdId) !== "pending") {
+    if (job.holdId === null || holdStatus(db, job.holdId) !== "pending") {
       failGeneration(db, id, "The credit hold expired before the video started.", "hold_expired", this.now());
       return;
     }
@@ -222,7 +222,7 @@ export class VideoWorker {
     for (let attempt = 0; ; attempt++) {
       await this.sleep(this.pollInterval(attempt));
       if (this.stopping) return "done";
-      if (holdStatusOf(db, job.holdId!) !== "pending") {
+      if (holdStatus(db, job.holdId!) !== "pending") {
         failGeneration(db, job.id, "The credit hold expired before the video finished.", "hold_expired", this.now());
         return "done";
       }

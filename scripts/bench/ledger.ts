@@ -20,7 +20,7 @@ import os from "node:os";
 import path from "node:path";
 import type Database from "better-sqlite3";
 import { closeDatabase, openMigratedDatabase, type AppDb } from "../../db/client.server";
-import { grant, hold, postHold } from "../../app/services/credits.server";
+import { grant, hold, postHold } from "../../app/services/money/ledger.server";
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const PAIRS = Number(process.env.BENCH_PAIRS ?? 1000);

@@ -1,7 +1,8 @@
 import fs from "node:fs";
 import { expect, test, type Page } from "@playwright/test";
-import { deductCredits, grant, hold, voidHold } from "../../app/services/credits.server";
+import { grant, hold, voidHold } from "../../app/services/money/ledger.server";
 import { expectNoSeriousA11yViolations, signUp, userIdOf, withAppDb } from "./support";
+import { spendNow } from "../support/ledger";
 
 // /settings/billing: balance and holds, the history in keyset pages with a type filter, the CSV of
 // the whole history, the 30-day chart and the receipt of a purchase; with and without JavaScript.
@@ -13,7 +14,7 @@ function seedHistory(email: string) {
   const userId = userIdOf(email);
   withAppDb((db) => {
     grant(db, { userId, amount: 1000, type: "bonus", key: `e2e-history:${email}:topup`, description: "e2e top-up" });
-    for (let i = 0; i < SPENDS; i++) deductCredits(db, userId, 5, `Image #${i}`, `e2e-history:${email}:${i}`);
+    for (let i = 0; i < SPENDS; i++) spendNow(db, userId, 5, `Image #${i}`, `e2e-history:${email}:${i}`);
     const failed = hold(db, { userId, cost: 50, key: `e2e-history:${email}:failed`, description: "Video that failed", ttlSeconds: 3600 });
     if (failed.ok) voidHold(db, failed.transaction.id, "provider_failed");
     hold(db, { userId, cost: 50, key: `e2e-history:${email}:running`, description: "Video still running", ttlSeconds: 3600 });

@@ -1,7 +1,7 @@
 import path from "node:path";
 import { expect, test, type Page } from "@playwright/test";
 import { openDatabase } from "../../db/client.server";
-import { grant } from "../../app/services/credits.server";
+import { grant } from "../../app/services/money/ledger.server";
 
 // /generate with the built-in local provider (LOCAL_VIDEO_DURATION_MS=1500 in playwright.config):
 // an image and a video, with and without JavaScript, and the balance falls by exactly the costs

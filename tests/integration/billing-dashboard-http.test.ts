@@ -1,8 +1,9 @@
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { closeDatabase, openDatabase, type AppDb } from "../../db/client.server";
-import { deductCredits, grant } from "../../app/services/credits.server";
+import { grant } from "../../app/services/money/ledger.server";
 import { freePort, HttpClient, startServer, type RunningServer } from "../support/server";
+import { spendNow } from "../support/ledger";
 
 // /settings/billing over HTTP against the built app: the history's query string, the streamed CSV
 // (headers, every row, long histories) and the receipt redirect (owner only).
@@ -64,7 +65,7 @@ describe("CSV export", () => {
     const { client, id } = await newCustomer();
     grant(db, { userId: id, amount: 20_000, type: "bonus", key: `csv-topup:${id}`, description: "Top-up, with a comma" });
     const write = db.sqlite.transaction(() => {
-      for (let i = 0; i < 3000; i++) deductCredits(db, id, 5, i % 2 ? `Image ${i}` : `=cmd|' /C calc'!A0 ${i}`, `csv:${id}:${i}`);
+      for (let i = 0; i < 3000; i++) spendNow(db, id, 5, i % 2 ? `Image ${i}` : `=cmd|' /C calc'!A0 ${i}`, `csv:${id}:${i}`);
     });
     write();
     const res = await client.get("/settings/billing/history.csv");

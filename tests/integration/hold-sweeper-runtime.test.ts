@@ -1,7 +1,7 @@
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { closeDatabase, openDatabase, type AppDb } from "../../db/client.server";
-import { getBalance, hold } from "../../app/services/credits.server";
+import { getBalance, hold } from "../../app/services/money/ledger.server";
 import { HttpClient, startServer, type RunningServer } from "../support/server";
 
 // The running app gives back a hold that nobody finished: the sweeper is started with the server

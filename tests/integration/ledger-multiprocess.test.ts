@@ -10,8 +10,8 @@ import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { closeDatabase, openMigratedDatabase, type AppDb } from "../../db/client.server";
-import { getBalance, grant, sweepExpiredHolds } from "../../app/services/credits.server";
-import { verifyLedger, type Violation } from "../../app/services/ledger-verify.server";
+import { getBalance, grant, sweepExpiredHolds } from "../../app/services/money/ledger.server";
+import { verifyLedger, type Violation } from "../../app/services/money/ledger-verify.server";
 import type { WorkerConfig, WorkerReport } from "./ledger-worker";
 
 const ROOT = path.resolve(__dirname, "../..");

@@ -10,13 +10,13 @@ import { closeDatabase, openDatabase } from "../../db/client.server";
 import {
   LedgerError,
   clawback,
-  deductCredits,
   grant,
   hold,
   postHold,
   sweepExpiredHolds,
   voidHold,
-} from "../../app/services/credits.server";
+} from "../../app/services/money/ledger.server";
+import { spendNow } from "../support/ledger";
 
 export type WorkerConfig = { dbPath: string; workerId: string; seed: number; ops: number; userIds: number[]; clawbackUserId: number };
 export type WorkerReport = {
@@ -123,7 +123,7 @@ export async function runWorker(config: WorkerConfig): Promise<WorkerReport> {
       } else if (r < 0.95) {
         const userId = pick(config.userIds);
         const cost = int(1, 20);
-        const d = deductCredits(db, userId, cost, "worker deduct", random() < 0.3 ? `deduct-shared-${userId}-${cost}-${int(0, 20)}` : undefined);
+        const d = spendNow(db, userId, cost, "worker deduct", random() < 0.3 ? `deduct-shared-${userId}-${cost}-${int(0, 20)}` : undefined);
         if (!d.ok) {
           count("deduct_insufficient");
           continue;

@@ -9,13 +9,12 @@ import os from "node:os";
 import path from "node:path";
 import fc from "fast-check";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { closeDatabase, openMigratedDatabase, type AppDb } from "../../db/client.server";
-import type { TransactionType } from "../../db/schema";
+import { closeDatabase, openMigratedDatabase, type AppDb } from "../../../db/client.server";
+import type { TransactionType } from "../../../db/schema";
 import {
   LedgerError,
   adjust,
   clawback,
-  deductCredits,
   getBalance,
   grant,
   hold,
@@ -26,8 +25,9 @@ import {
   type Insufficient,
   type Tx,
   type Written,
-} from "./credits.server";
+} from "./ledger.server";
 import { verifyLedger } from "./ledger-verify.server";
+import { spendNow } from "../../../tests/support/ledger";
 
 const USERS = 3;
 const T0 = 1_800_000_000_000;
@@ -188,7 +188,7 @@ function runSequence(ops: Op[]): void {
         }
         case "deduct": {
           const userId = u(op.user);
-          const tx = keyed(userId, "usage", -op.cost, true, (key) => deductCredits(db, userId, op.cost, "deduct", key));
+          const tx = keyed(userId, "usage", -op.cost, true, (key) => spendNow(db, userId, op.cost, "deduct", key));
           if (tx) {
             expect(tx.status).toBe("posted");
             model.holds.set(tx.id, { userId, cost: op.cost, status: "posted", expiresAt: null });

@@ -14,8 +14,8 @@
  * - bad_hold: pending and voided rows are negative usage rows with a timeout / a void record;
  * - orphan_row, integrity: rows without a user; SQLite's own quick_check (with `integrity: true`).
  */
-import type { AppDb } from "../../db/client.server";
-import { voidRecordOf, type Tx } from "./credits.server";
+import type { AppDb } from "../../../db/client.server";
+import { voidRecordOf, type Tx } from "./ledger.server";
 
 export type ViolationKind =
   | "balance_mismatch"

@@ -2,13 +2,11 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { closeDatabase, openDatabase, openMigratedDatabase, type AppDb } from "../../db/client.server";
+import { closeDatabase, openDatabase, openMigratedDatabase, type AppDb } from "../../../db/client.server";
 import {
   LedgerError,
   adjust,
-  checkBalance,
   clawback,
-  deductCredits,
   findPurchaseByPaymentId,
   getBalance,
   grant,
@@ -19,9 +17,10 @@ import {
   voidHold,
   voidRecordOf,
   type Tx,
-} from "./credits.server";
+} from "./ledger.server";
 import { startHoldSweeper } from "./hold-sweeper.server";
 import { verifyLedger } from "./ledger-verify.server";
+import { spendNow, canSpend } from "../../../tests/support/ledger";
 
 let dir: string;
 let db: AppDb;
@@ -241,23 +240,23 @@ describe("hold, postHold, voidHold", () => {
   });
 });
 
-describe("deductCredits", () => {
+describe("spending at once (hold, then post)", () => {
   it("holds and posts in one step, refuses overspending, replays by key", () => {
     const userId = userWith(12);
-    const d = ok(deductCredits(db, userId, 5, "Image", "deduct-1"));
+    const d = ok(spendNow(db, userId, 5, "Image", "deduct-1"));
     expect(d.transaction).toMatchObject({ type: "usage", status: "posted", amount: -5, balanceAfter: 7 });
     expect(d.transaction.settledAt).toBe(d.transaction.createdAt);
-    expect(ok(deductCredits(db, userId, 5, "Image", "deduct-1")).replayed).toBe(true);
-    expect(deductCredits(db, userId, 8, "Image")).toEqual({ ok: false, reason: "insufficient_credits", balance: 7, needed: 8 });
+    expect(ok(spendNow(db, userId, 5, "Image", "deduct-1")).replayed).toBe(true);
+    expect(spendNow(db, userId, 8, "Image")).toEqual({ ok: false, reason: "insufficient_credits", balance: 7, needed: 8 });
     // Without a key each call is a new write.
-    ok(deductCredits(db, userId, 3, "Image"));
-    ok(deductCredits(db, userId, 3, "Image"));
+    ok(spendNow(db, userId, 3, "Image"));
+    ok(spendNow(db, userId, 3, "Image"));
     expect(creditsOf(userId)).toBe(1);
     // A deduction is a posted usage row: posting it again is a replay, voiding it is refused.
     expect(postHold(db, d.transaction.id).replayed).toBe(true);
     expectLedgerError(() => voidHold(db, d.transaction.id, "x"), "hold_posted");
-    expectLedgerError(() => deductCredits(db, 999_999, 1, "x"), "user_not_found");
-    expectLedgerError(() => deductCredits(db, userId, -3, "x"), "invalid_amount");
+    expectLedgerError(() => spendNow(db, 999_999, 1, "x"), "user_not_found");
+    expectLedgerError(() => spendNow(db, userId, -3, "x"), "invalid_amount");
     expectLedgerOk();
   });
 });
@@ -307,24 +306,24 @@ describe("clawback", () => {
   it("may take the balance below zero; spending is refused until it is positive again", () => {
     const userId = createUser();
     grant(db, { userId, amount: 100, type: "purchase", key: "cs_claw", description: "pack", stripePaymentId: "pi_claw" });
-    ok(deductCredits(db, userId, 70, "Video"));
+    ok(spendNow(db, userId, 70, "Video"));
     const c = clawback(db, { userId, amount: 100, key: "re_1", description: "Refund of pack", stripePaymentId: "pi_claw" });
     expect(c.transaction).toMatchObject({ type: "refund", amount: -100, balanceAfter: -70, status: "posted", stripePaymentId: "pi_claw" });
     expect(clawback(db, { userId, amount: 100, key: "re_1", description: "Refund of pack" }).replayed).toBe(true);
     expectLedgerError(() => clawback(db, { userId, amount: 99, key: "re_1", description: "x" }), "key_conflict");
     expect(creditsOf(userId)).toBe(-70);
 
-    expect(checkBalance(db, userId, 1)).toBe(false);
+    expect(canSpend(db, userId, 1)).toBe(false);
     expect(hold(db, { userId, cost: 1, key: "claw-h1", description: "x", ttlSeconds: 60 })).toMatchObject({ ok: false, balance: -70 });
-    expect(deductCredits(db, userId, 1, "x")).toMatchObject({ ok: false, balance: -70 });
+    expect(spendNow(db, userId, 1, "x")).toMatchObject({ ok: false, balance: -70 });
     const adminId = createUser();
     expect(adjust(db, { userId, amount: -1, adminId, reason: "r", key: "claw-adj" })).toMatchObject({ ok: false, balance: -70 });
 
     grant(db, { userId, amount: 70, type: "bonus", key: "claw-g1", description: "x" });
-    expect(checkBalance(db, userId, 1)).toBe(false);
+    expect(canSpend(db, userId, 1)).toBe(false);
     grant(db, { userId, amount: 5, type: "bonus", key: "claw-g2", description: "x" });
-    expect(checkBalance(db, userId, 5)).toBe(true);
-    expect(ok(deductCredits(db, userId, 5, "Image")).transaction.balanceAfter).toBe(0);
+    expect(canSpend(db, userId, 5)).toBe(true);
+    expect(ok(spendNow(db, userId, 5, "Image")).transaction.balanceAfter).toBe(0);
     expectLedgerError(() => clawback(db, { userId, amount: 0, key: "re_0", description: "x" }), "invalid_amount");
     expectLedgerError(() => clawback(db, { userId: 999_999, amount: 1, key: "re_x", description: "x" }), "user_not_found");
     expectLedgerOk();
@@ -407,15 +406,14 @@ describe("sweepExpiredHolds and the sweeper", () => {
 });
 
 describe("reads", () => {
-  it("getBalance and checkBalance", () => {
+  it("getBalance, and whether it covers a cost", () => {
     const userId = userWith(30);
     ok(hold(db, { userId, cost: 5, key: `gb-${userId}`, description: "x", ttlSeconds: 60 }));
     expect(getBalance(db, userId)).toEqual({ balance: 25, onHold: 5 });
-    expect(checkBalance(db, userId, 25)).toBe(true);
-    expect(checkBalance(db, userId, 26)).toBe(false);
+    expect(canSpend(db, userId, 25)).toBe(true);
+    expect(canSpend(db, userId, 26)).toBe(false);
     expectLedgerError(() => getBalance(db, 999_999), "user_not_found");
-    expectLedgerError(() => checkBalance(db, 999_999, 1), "user_not_found");
-    expectLedgerError(() => checkBalance(db, userId, 0), "invalid_amount");
+    expectLedgerError(() => canSpend(db, 999_999, 1), "user_not_found");
   });
 
   it("listHistory pages newest first by keyset and filters by type", () => {
@@ -423,7 +421,7 @@ describe("reads", () => {
     const written: Tx[] = [];
     for (let i = 0; i < 7; i++) {
       written.push(grant(db, { userId, amount: 10, type: "bonus", key: `hist-g${i}-${userId}`, description: `g${i}` }).transaction);
-      written.push(ok(deductCredits(db, userId, 1, `d${i}`)).transaction);
+      written.push(ok(spendNow(db, userId, 1, `d${i}`)).transaction);
     }
     const seen: number[] = [];
     let cursor: number | null = null;

@@ -4,8 +4,8 @@
  * left by the previous process are due already), then every intervalMs on an unref'd timer so it
  * never keeps the process alive on its own.
  */
-import type { AppDb } from "../../db/client.server";
-import { sweepExpiredHolds } from "./credits.server";
+import type { AppDb } from "../../../db/client.server";
+import { sweepExpiredHolds } from "./ledger.server";
 
 /** Structural, so a pino logger or the console both fit. */
 export type SweeperLog = {

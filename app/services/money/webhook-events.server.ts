@@ -1,11 +1,16 @@
+/**
+ * Stripe's webhook events: verified on the raw body, recorded by id, dispatched to the one
+ * service that owns each reaction (fulfilment, clawbacks), processed once.
+ */
 import { eq, sql } from "drizzle-orm";
 import type Stripe from "stripe";
 import type { AppDb } from "#db/client.server";
 import { stripeEvents } from "#db/schema";
-import { applyChargeRefunded, applyDisputeCreated, fulfillCheckout } from "./billing.server";
-import type { Config } from "./env.server";
-import { logger } from "./logger.server";
-import { incrementCounter } from "./metrics.server";
+import type { Config } from "../env.server";
+import { logger } from "../logger.server";
+import { incrementCounter } from "../metrics.server";
+import { applyChargeRefunded, applyDisputeCreated } from "./clawbacks.server";
+import { fulfillCheckout } from "./fulfilment.server";
 
 export class WebhookSignatureError extends Error {}
 

@@ -1,0 +1,40 @@
+/**
+ * Every idempotency key this app writes, in one place: the ledger's keys (a key names one write;
+ * the same key again is the same write, see ledger.server.ts) and the keys sent to Stripe with a
+ * request (the same key again returns Stripe's first answer).
+ *
+ * A key is built from the outside id that makes a write unique (a Checkout Session, a charge's
+ * cumulative refund, a dispute, a generation job, a form token). A second place that builds one
+ * of these strings would be a second home for a money rule: tests/unit/ledger-keys.test.ts fails
+ * if any other file under app/ or scripts/ does.
+ */
+
+// ---------------------------------------------------------------------------------------------
+// Ledger keys (transactions.idempotency_key)
+
+export const ledgerKeys = {
+  /** The purchase granted for a paid Checkout Session. */
+  checkout: (sessionId: string) => `checkout:${sessionId}`,
+  /** The clawback for a charge at one cumulative refunded amount: a late, older event takes nothing. */
+  refund: (chargeId: string, cumulativeAmountRefunded: number) => `refund:${chargeId}:${cumulativeAmountRefunded}`,
+  /** The clawback when a dispute withdraws the money. */
+  dispute: (disputeId: string) => `dispute:${disputeId}`,
+  /** The hold (then posted or voided) of one generation job. */
+  generation: (generationId: string) => `generation:${generationId}`,
+  /** The one sign-up bonus of an account. */
+  signupBonus: (userId: number) => `signup-bonus:${userId}`,
+  /** An admin's manual change, keyed on the form's token: a double submit is a replay. */
+  adminAdjustment: (formToken: string) => `admin-adjust:${formToken}`,
+} as const;
+
+// ---------------------------------------------------------------------------------------------
+// Stripe request idempotency keys (the Idempotency-Key header the SDK sends)
+
+export const stripeRequestKeys = {
+  /** One Customer per user, however many checkouts race to create it. */
+  customerForUser: (userId: number) => `customer-for-user-${userId}`,
+  /** One Checkout Session per submitted form (its token), per user and pack. */
+  checkoutSession: (userId: number, packId: string, formToken: string) => `checkout-${userId}-${packId}-${formToken}`,
+  /** One refund per admin form submission for a purchase. */
+  adminRefund: (purchaseTransactionId: number, formToken: string) => `admin-refund-${purchaseTransactionId}-${formToken}`,
+} as const;

@@ -1,0 +1,66 @@
+/**
+ * The ledger's vocabulary as types, its error, and the small codecs its rows need. No SQL here:
+ * ledger-sql.server.ts runs the statements, ledger.server.ts is the API everyone calls.
+ */
+import type { transactions, TransactionType } from "../../../db/schema";
+
+export type Tx = typeof transactions.$inferSelect;
+/** `replayed: true` means the key already existed: nothing changed, this is the first result. */
+export type Written = { transaction: Tx; replayed: boolean };
+export type Insufficient = { ok: false; reason: "insufficient_credits"; balance: number; needed: number };
+
+export type LedgerErrorCode =
+  | "user_not_found"
+  | "key_conflict"
+  | "hold_not_found"
+  | "hold_voided"
+  | "hold_posted"
+  | "invalid_amount"
+  | "invalid_request";
+
+export class LedgerError extends Error {
+  readonly code: LedgerErrorCode;
+  constructor(code: LedgerErrorCode, message: string) {
+    super(message);
+    this.name = "LedgerError";
+    this.code = code;
+  }
+}
+
+/** Largest amount a single write may move; far above any real pack, far below 2^53. */
+export const MAX_AMOUNT = 1_000_000_000;
+
+export type GrantType = Extract<TransactionType, "purchase" | "topup" | "bonus">;
+export type Meta = Record<string, unknown>;
+
+/** What voidHold merges into the row's meta: why, and where the void sits in the history, so
+ * the verifier can replay every balance_after (a void writes no row of its own). */
+export type VoidRecord = {
+  voidReason: string;
+  /** The spendable balance right after the void. */
+  voidBalanceAfter: number;
+  /** The largest transaction id when the void happened: it sits after that row, before the next. */
+  voidAfterId: number;
+};
+
+export function encodeMeta(meta: Meta | undefined): string | null {
+  return meta === undefined ? null : JSON.stringify(meta);
+}
+
+export function parseMeta(meta: string | null): Meta {
+  if (!meta) return {};
+  try {
+    const parsed: unknown = JSON.parse(meta);
+    return parsed && typeof parsed === "object" && !Array.isArray(parsed) ? (parsed as Meta) : { value: parsed };
+  } catch {
+    return { raw: meta };
+  }
+}
+
+export function voidRecordOf(tx: Pick<Tx, "meta">): VoidRecord | undefined {
+  const meta = parseMeta(tx.meta);
+  if (typeof meta.voidReason !== "string" || typeof meta.voidBalanceAfter !== "number" || typeof meta.voidAfterId !== "number") {
+    return undefined;
+  }
+  return { voidReason: meta.voidReason, voidBalanceAfter: meta.voidBalanceAfter, voidAfterId: meta.voidAfterId };
+}

@@ -1,0 +1,256 @@
+/**
+ * The credits ledger: the ONLY code that writes `users.credits` and `transactions`.
+ *
+ * Vocabulary (one word per money state, as in TigerBeetle):
+ * - a *grant* adds credits (purchase, topup, bonus) and is posted at once;
+ * - a *hold* is a `usage` row that is *pending*: its cost is already taken from the spendable
+ *   balance; it has a *timeout* (`expires_at`);
+ * - *posting* a hold makes it final; *voiding* it gives the credits back (the row stays, marked
+ *   voided, and no longer counts);
+ * - a *clawback* is a `refund` row taking credits back after a refunded or disputed payment.
+ *
+ * Invariant (checked by ledger-verify.server.ts and by the tests after every step):
+ *   users.credits == SUM(amount) of the user's rows with status in ('pending', 'posted').
+ *
+ * Every write runs inside BEGIN IMMEDIATE, carries the caller's idempotency key, and uses
+ * prepared statements cached per connection (ledger-sql.server.ts: no query building on any path;
+ * rows are read with column aliases straight into drizzle's row type, so callers get the same `Tx`
+ * as from drizzle). Keys are formed in ledger-keys.server.ts.
+ * Why it is built this way: docs/decisions/003-ledger-two-phase-holds.md.
+ */
+import type { AppDb } from "../../../db/client.server";
+import type { TransactionType } from "../../../db/schema";
+import { incrementCounter } from "../metrics.server";
+import {
+  encodeMeta,
+  LedgerError,
+  MAX_AMOUNT,
+  type GrantType,
+  type Insufficient,
+  type Meta,
+  type Tx,
+  type Written,
+} from "./ledger-model.server";
+import { ledgerOf } from "./ledger-sql.server";
+
+export {
+  LedgerError,
+  MAX_AMOUNT,
+  voidRecordOf,
+  type GrantType,
+  type Insufficient,
+  type LedgerErrorCode,
+  type Meta,
+  type Tx,
+  type VoidRecord,
+  type Written,
+} from "./ledger-model.server";
+
+const MAX_HISTORY_PAGE = 100;
+
+// ---------------------------------------------------------------------------------------------
+// Validation
+
+function checkAmount(value: unknown, what: string): number {
+  if (typeof value !== "number" || !Number.isSafeInteger(value) || value <= 0 || value > MAX_AMOUNT) {
+    throw new LedgerError("invalid_amount", `${what} must be an integer between 1 and ${MAX_AMOUNT}, got ${String(value)}`);
+  }
+  return value;
+}
+
+function checkKey(key: unknown): string {
+  if (typeof key !== "string" || key.length === 0 || key.length > 255) {
+    throw new LedgerError("invalid_request", "an idempotency key (1-255 characters) is required");
+  }
+  return key;
+}
+
+function checkId(id: unknown, what: string): number {
+  if (typeof id !== "number" || !Number.isSafeInteger(id) || id <= 0) {
+    throw new LedgerError("invalid_request", `${what} must be a positive integer id, got ${String(id)}`);
+  }
+  return id;
+}
+
+function checkText(value: unknown, what: string): string {
+  if (typeof value !== "string") throw new LedgerError("invalid_request", `${what} must be a string`);
+  return value;
+}
+
+
+/** The same key again: the first row if it is the same write, a conflict otherwise. */
+// ---------------------------------------------------------------------------------------------
+// Reads
+
+export function getBalance(db: AppDb, userId: number): { balance: number; onHold: number } {
+  // One read transaction, so both numbers come from the same snapshot.
+  return ledgerOf(db).tx.balance.deferred(checkId(userId, "userId"));
+}
+
+/** Keyset pagination, newest first. Pass the returned nextCursor to get the next page. */
+export function listHistory(
+  db: AppDb,
+  opts: { userId: number; type?: TransactionType; cursor?: number | null; limit: number },
+): { items: Tx[]; nextCursor: number | null } {
+  const l = ledgerOf(db);
+  const limit = Math.max(1, Math.min(MAX_HISTORY_PAGE, Math.trunc(opts.limit) || 1));
+  if (opts.cursor != null && !Number.isSafeInteger(opts.cursor)) {
+    throw new LedgerError("invalid_request", `cursor must be a transaction id, got ${String(opts.cursor)}`);
+  }
+  // Ids are below 2^53, so "no cursor" is a cursor past every id: one statement shape per filter.
+  const before = opts.cursor ?? Number.MAX_SAFE_INTEGER;
+  const rows = opts.type
+    ? l.historyOfType.all(opts.userId, opts.type, before, limit + 1)
+    : l.history.all(opts.userId, before, limit + 1);
+  const items = rows.slice(0, limit);
+  return { items, nextCursor: rows.length > limit ? items[items.length - 1].id : null };
+}
+
+/** The state of a hold: pending, posted or voided (undefined: no such row). */
+export function holdStatus(db: AppDb, holdId: number): Tx["status"] | undefined {
+  return ledgerOf(db).byId.get(checkId(holdId, "holdId"))?.status;
+}
+
+export function findPurchaseByPaymentId(db: AppDb, stripePaymentId: string): Tx | undefined {
+  return ledgerOf(db).purchaseByPayment.get(stripePaymentId);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Metrics: every write is counted by operation and outcome (/metrics, ledger_writes_total).
+
+type Outcome = Written | ({ ok: true } & Written) | Insufficient;
+
+function counted<T extends Outcome>(op: string, result: T): T {
+  const outcome = "replayed" in result ? (result.replayed ? "replayed" : "written") : "insufficient";
+  incrementCounter("ledger_writes_total", { op, outcome });
+  return result;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Writes
+
+const GRANT_TYPES: ReadonlySet<string> = new Set<GrantType>(["purchase", "topup", "bonus"]);
+
+/** Adds credits (a paid purchase, a topup, a bonus). Posted at once. */
+export function grant(
+  db: AppDb,
+  args: { userId: number; amount: number; type: GrantType; key: string; description: string; stripePaymentId?: string | null; meta?: Meta },
+): Written {
+  const l = ledgerOf(db);
+  if (!GRANT_TYPES.has(args.type)) throw new LedgerError("invalid_request", `grant type must be purchase, topup or bonus, got ${String(args.type)}`);
+  return counted("grant", l.tx.credit.immediate({
+    userId: checkId(args.userId, "userId"),
+    amount: checkAmount(args.amount, "amount"),
+    type: args.type,
+    key: checkKey(args.key),
+    description: checkText(args.description, "description"),
+    stripePaymentId: args.stripePaymentId ?? null,
+    adminId: null,
+    reason: null,
+    meta: encodeMeta(args.meta),
+    createdAt: Date.now(),
+  }));
+}
+
+/** Places a hold: the cost leaves the spendable balance now; post or void it later. The same key
+ * returns the existing hold whatever its status. */
+export function hold(
+  db: AppDb,
+  args: { userId: number; cost: number; key: string; description: string; ttlSeconds: number; meta?: Meta; now?: number },
+): ({ ok: true } & Written) | Insufficient {
+  const l = ledgerOf(db);
+  const { ttlSeconds } = args;
+  if (typeof ttlSeconds !== "number" || !Number.isFinite(ttlSeconds) || ttlSeconds <= 0 || ttlSeconds > 366 * 86_400) {
+    throw new LedgerError("invalid_request", `ttlSeconds must be a positive number of seconds, got ${String(ttlSeconds)}`);
+  }
+  const now = args.now ?? Date.now();
+  return counted("hold", l.tx.spend.immediate({
+    userId: checkId(args.userId, "userId"),
+    cost: checkAmount(args.cost, "cost"),
+    key: checkKey(args.key),
+    description: checkText(args.description, "description"),
+    expiresAt: now + Math.ceil(ttlSeconds * 1000),
+    meta: encodeMeta(args.meta),
+    now,
+  }));
+}
+
+/** Makes a hold final. Posting a posted hold is a replay; posting a voided one is refused. */
+export function postHold(db: AppDb, holdId: number, now?: number): Written {
+  const l = ledgerOf(db);
+  return counted("post", l.tx.post.immediate(checkId(holdId, "holdId"), now ?? Date.now()));
+}
+
+/** Gives a hold's credits back. Voiding a voided hold is a replay; voiding a posted one is refused. */
+export function voidHold(db: AppDb, holdId: number, reason: string, now?: number): Written {
+  const l = ledgerOf(db);
+  if (typeof reason !== "string" || reason.length === 0) throw new LedgerError("invalid_request", "a void reason is required");
+  return counted("void", l.tx.voidHold.immediate(checkId(holdId, "holdId"), reason, now ?? Date.now()));
+}
+
+/** An admin's correction, with who and why. Negative: a guarded debit (never below zero).
+ * Positive: type 'adjustment' (a correction) or 'bonus' (an admin grant). */
+export function adjust(
+  db: AppDb,
+  args: { userId: number; amount: number; adminId: number; reason: string; key: string; type?: "adjustment" | "bonus"; description?: string },
+): ({ ok: true } & Written) | Insufficient {
+  const l = ledgerOf(db);
+  const type = args.type ?? "adjustment";
+  if (type !== "adjustment" && type !== "bonus") throw new LedgerError("invalid_request", `adjust type must be adjustment or bonus, got ${String(type)}`);
+  const amount = args.amount;
+  if (typeof amount !== "number" || amount === 0) throw new LedgerError("invalid_amount", `amount must be a non-zero integer, got ${String(amount)}`);
+  checkAmount(Math.abs(amount), "amount");
+  if (type === "bonus" && amount < 0) throw new LedgerError("invalid_amount", "a bonus must be positive");
+  const reason = typeof args.reason === "string" ? args.reason.trim() : "";
+  if (!reason) throw new LedgerError("invalid_request", "an adjustment needs a reason");
+  const row = {
+    userId: checkId(args.userId, "userId"),
+    amount,
+    type,
+    key: checkKey(args.key),
+    description: checkText(args.description ?? (type === "bonus" ? "Bonus credits" : "Balance adjustment"), "description"),
+    stripePaymentId: null,
+    adminId: checkId(args.adminId, "adminId"),
+    reason,
+    meta: null,
+    createdAt: Date.now(),
+  };
+  return counted("adjust", amount > 0 ? { ok: true, ...l.tx.credit.immediate(row) } : l.tx.guardedDebit.immediate(row));
+}
+
+/** Takes credits back after a refunded or disputed payment (type 'refund', negative amount).
+ * Unlike spending it is not guarded: the money is already gone, so the balance may go below zero
+ * and spending is refused until it is positive again. */
+export function clawback(
+  db: AppDb,
+  args: { userId: number; amount: number; key: string; description: string; stripePaymentId?: string | null; meta?: Meta },
+): Written {
+  const l = ledgerOf(db);
+  return counted("clawback", l.tx.credit.immediate({
+    userId: checkId(args.userId, "userId"),
+    amount: -checkAmount(args.amount, "amount"),
+    type: "refund",
+    key: checkKey(args.key),
+    description: checkText(args.description, "description"),
+    stripePaymentId: args.stripePaymentId ?? null,
+    adminId: null,
+    reason: null,
+    meta: encodeMeta(args.meta),
+    createdAt: Date.now(),
+  }));
+}
+
+/** Voids every pending hold whose timeout has passed (reason 'expired'). Returns how many.
+ * Works in batches so a large backlog never holds the write lock for long. */
+export function sweepExpiredHolds(db: AppDb, now?: number, batchSize = 200): number {
+  const l = ledgerOf(db);
+  const at = now ?? Date.now();
+  let total = 0;
+  for (;;) {
+    const n = l.tx.sweep.immediate(at, batchSize);
+    total += n;
+    if (n < batchSize) return total;
+  }
+}
+
+/** The void record voidHold stored in a voided row's meta, if any. */

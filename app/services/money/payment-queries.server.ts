@@ -1,0 +1,82 @@
+/**
+ * Reads about payments that several pages and services need, written once: what a purchase was
+ * paid, what has been taken back from it, and whether it can still be refunded. The ledger's rows
+ * are the only source: a `refund` row (negative) carries the payment id of the purchase it takes
+ * from, so "credits taken back" is the sum of those rows, whatever took them (refund or dispute).
+ */
+import type Database from "better-sqlite3";
+import type { AppDb } from "#db/client.server";
+import { parseJsonObject } from "~/utils/json";
+import type { Tx } from "./ledger.server";
+
+export type PurchaseWithRefunds = Pick<Tx, "id" | "createdAt" | "amount" | "description" | "meta"> & {
+  /** Credits already taken back for this purchase's payment. */
+  takenBack: number;
+};
+
+function prepare(sqlite: Database.Database) {
+  return {
+    takenBack: sqlite.prepare<[string], { credits: number }>(
+      `SELECT coalesce(-sum(amount), 0) AS credits FROM transactions WHERE stripe_payment_id = ? AND type = 'refund'`,
+    ),
+    takenBackMany: sqlite.prepare<[string], { paymentId: string; credits: number }>(
+      `SELECT stripe_payment_id AS paymentId, coalesce(-sum(amount), 0) AS credits FROM transactions
+       WHERE stripe_payment_id IN (SELECT value FROM json_each(?)) AND type = 'refund'
+       GROUP BY stripe_payment_id`,
+    ),
+    purchasesOf: sqlite.prepare<[number, number], PurchaseWithRefunds>(
+      `SELECT t.id AS id, t.created_at AS createdAt, t.amount AS amount, t.description AS description, t.meta AS meta,
+         coalesce((SELECT -sum(r.amount) FROM transactions r
+                   WHERE r.stripe_payment_id = t.stripe_payment_id AND r.type = 'refund'), 0) AS takenBack
+       FROM transactions t
+       WHERE t.user_id = ? AND t.type = 'purchase' AND t.stripe_payment_id IS NOT NULL
+       ORDER BY t.id DESC LIMIT ?`,
+    ),
+  };
+}
+
+const statements = new WeakMap<Database.Database, ReturnType<typeof prepare>>();
+function stmts(db: AppDb) {
+  let s = statements.get(db.sqlite);
+  if (!s) statements.set(db.sqlite, (s = prepare(db.sqlite)));
+  return s;
+}
+
+/** Credits already taken back (by refunds and disputes) for one payment. */
+export function creditsTakenBack(db: AppDb, paymentIntentId: string): number {
+  return stmts(db).takenBack.get(paymentIntentId)?.credits ?? 0;
+}
+
+/** The same for many payments at once (one page of history); payments with none are absent. */
+export function creditsTakenBackByPayment(db: AppDb, paymentIntentIds: readonly string[]): Map<string, number> {
+  if (paymentIntentIds.length === 0) return new Map();
+  return new Map(stmts(db).takenBackMany.all(JSON.stringify([...new Set(paymentIntentIds)])).map((r) => [r.paymentId, r.credits]));
+}
+
+/** A user's most recent Stripe purchases, newest first, each with what was taken back from it. */
+export function listPurchasesWithRefunds(db: AppDb, userId: number, limit: number): PurchaseWithRefunds[] {
+  return stmts(db).purchasesOf.all(userId, limit);
+}
+
+/** What the customer paid for a purchase (minor units), as Stripe reported it at checkout. */
+export function amountPaidFor(purchase: Pick<Tx, "meta">): { amountTotal: number | null; currency: string | null } {
+  const meta = parseJsonObject(purchase.meta);
+  return {
+    amountTotal: typeof meta.amountTotal === "number" ? meta.amountTotal : null,
+    currency: typeof meta.currency === "string" ? meta.currency : null,
+  };
+}
+
+export type Refundability =
+  | { ok: true; paymentIntentId: string }
+  | { ok: false; reason: "not_a_stripe_purchase" | "refunded_in_full" };
+
+/** The refund rule: only a Stripe purchase can be refunded, and only while some of it is left. */
+export function refundabilityOf(
+  purchase: Pick<Tx, "type" | "amount" | "stripePaymentId"> | undefined,
+  takenBack: number,
+): Refundability {
+  if (!purchase || purchase.type !== "purchase" || !purchase.stripePaymentId) return { ok: false, reason: "not_a_stripe_purchase" };
+  if (takenBack >= purchase.amount) return { ok: false, reason: "refunded_in_full" };
+  return { ok: true, paymentIntentId: purchase.stripePaymentId };
+}

@@ -1,0 +1,53 @@
+/**
+ * What things cost and what a purchase is worth, in credits. The figures come from the config
+ * (IMAGE_COST, VIDEO_COST, VIDEO_COST_1080P, CREDITS_PER_PACK, CREDIT_PACKS, validated at start by
+ * env.server.ts); the rules that turn them into a price or a grant live here and nowhere else.
+ */
+import type Stripe from "stripe";
+import type { Config, CreditPack } from "../env.server";
+import { stripeIdOf } from "~/utils/stripe-ids";
+import type { VideoResolution } from "../providers/types";
+
+export type PricingConfig = Pick<Config, "IMAGE_COST" | "VIDEO_COST" | "VIDEO_COST_1080P">;
+export type GenerationCosts = { image: number; video: Record<VideoResolution, number> };
+
+/** What each kind costs; a 1080p video costs VIDEO_COST_1080P, by default twice VIDEO_COST. */
+export function generationCosts(config: PricingConfig): GenerationCosts {
+  return {
+    image: config.IMAGE_COST,
+    video: { "720p": config.VIDEO_COST, "1080p": config.VIDEO_COST_1080P ?? 2 * config.VIDEO_COST },
+  };
+}
+
+/** The configured pack with this id, or undefined. */
+export function findPack(config: Pick<Config, "packs">, packId: string): CreditPack | undefined {
+  return config.packs.find((p) => p.id === packId);
+}
+
+/** Credits a Checkout Session is worth: its line items priced against the configured packs,
+ * falling back to the credits recorded in its metadata when a pack's price changed since. */
+export function creditsForCheckout(config: Pick<Config, "packs">, session: Stripe.Checkout.Session): number {
+  const items = session.line_items?.data ?? [];
+  let total = 0;
+  for (const item of items) {
+    const priceId = stripeIdOf(item.price);
+    const pack = config.packs.find((p) => p.priceId === priceId);
+    if (!pack) {
+      total = 0;
+      break;
+    }
+    total += pack.credits * (item.quantity ?? 1);
+  }
+  if (total > 0) return total;
+  const fromMetadata = Number(session.metadata?.credits);
+  return Number.isSafeInteger(fromMetadata) && fromMetadata > 0 ? fromMetadata : 0;
+}
+
+/**
+ * The credits a refund or dispute of `moneyTaken` (minor units) out of `moneyPaid` takes back from
+ * a purchase of `credits`: the same share, rounded to the nearest credit, never more than it gave.
+ */
+export function creditsShare(credits: number, moneyTaken: number, moneyPaid: number): number {
+  if (moneyPaid <= 0) return credits;
+  return Math.min(credits, Math.round((credits * moneyTaken) / moneyPaid));
+}
