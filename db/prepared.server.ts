@@ -20,3 +20,19 @@ export function prepared<T>(db: AppDb, key: string, build: (db: AppDb) => T): T 
   }
   return statement;
 }
+
+/**
+ * A module's set of raw SQLite statements, prepared on first use of each connection:
+ * `const stmts = perConnection((sqlite) => ({ byId: sqlite.prepare(...) }))`, then `stmts(db).byId`.
+ */
+export function perConnection<T>(prepare: (sqlite: Database.Database) => T): (db: AppDb) => T {
+  const sets = new WeakMap<Database.Database, T>();
+  return (db) => {
+    let set = sets.get(db.sqlite);
+    if (set === undefined) {
+      set = prepare(db.sqlite);
+      sets.set(db.sqlite, set);
+    }
+    return set;
+  };
+}

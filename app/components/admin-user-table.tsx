@@ -1,5 +1,5 @@
 import { Link } from "@remix-run/react";
-import type { AdminUserRow } from "~/services/admin.server";
+import type { AdminUserRow } from "~/services/admin/user-list.server";
 import type { SortDirection, UserSort } from "~/utils/admin-schemas";
 import { captionClass, Cell, formatCredits, formatUtc, ScrollTable, tableClass, tbodyClass, td, th, theadClass, trClass } from "./history-table";
 

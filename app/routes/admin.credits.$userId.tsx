@@ -6,12 +6,15 @@ import { json } from "@remix-run/node";
 import { Link, useActionData, useLoaderData, useLocation } from "@remix-run/react";
 import { AdjustCreditsForm, RefundPurchaseForm } from "~/components/admin-forms";
 import { formatCredits, formatUtc, HistoryTable, Pager, withParams } from "~/components/history-table";
-import { adjustCredits, getUserSummary, listRefundablePurchases, requestRefund } from "~/services/admin.server";
+import { adjustCredits } from "~/services/admin/adjustments.server";
+import { listRefundablePurchases, requestRefund } from "~/services/admin/refunds.server";
+import { getUserSummary } from "~/services/admin/user-list.server";
 import { requireAdmin } from "~/services/auth.server";
 import { listHistoryPage, parseHistoryQuery } from "~/services/billing-dashboard.server";
 import { getRuntime } from "~/services/runtime.server";
 import { getStripeContext } from "~/services/stripe.server";
 import { redirectWithToast } from "~/services/toast.server";
+import { formatMoney } from "~/utils/format";
 import { AdjustCreditsSchema, RefundPurchaseSchema, UserIdSchema } from "~/utils/admin-schemas";
 
 export const meta: MetaFunction<typeof loader> = ({ data }) => [
@@ -22,13 +25,8 @@ function formToken(): string {
   return crypto.randomBytes(18).toString("base64url");
 }
 
-function formatMoney(minor: number | null, currency: string | null): string | null {
-  if (minor === null || !currency) return null;
-  try {
-    return new Intl.NumberFormat("en-US", { style: "currency", currency: currency.toUpperCase() }).format(minor / 100);
-  } catch {
-    return `${minor} ${currency}`;
-  }
+function moneyOrNull(minor: number | null, currency: string | null): string | null {
+  return minor === null || !currency ? null : formatMoney(minor, currency);
 }
 
 /** A refused post (400) changed nothing: keep the page's data, and so its form tokens, so the form
@@ -52,7 +50,7 @@ export async function loader({ request, params }: LoaderFunctionArgs) {
       notFound: false as const,
       user,
       history: listHistoryPage(db, { userId: user.id, type: query.type, older: query.older, newer: query.newer, forAdmin: true }),
-      purchases: listRefundablePurchases(db, user.id).map((p) => ({ ...p, price: formatMoney(p.amountTotal, p.currency) })),
+      purchases: listRefundablePurchases(db, user.id).map((p) => ({ ...p, price: moneyOrNull(p.amountTotal, p.currency) })),
       selectedRefund: Number.isSafeInteger(refundParam) && refundParam > 0 ? refundParam : null,
       // Fresh per page view: the token is the change's idempotency key, so submitting this very
       // form twice makes one change.
@@ -85,16 +83,14 @@ export async function action({ request, params }: ActionFunctionArgs) {
       reason: submission.value.reason,
       token: submission.value.token,
     });
-    if (result.status === "not_refundable") {
-      return json({ intent, result: submission.reply({ fieldErrors: { transactionId: [result.message] } }) }, { status: 400 });
-    }
-    if (result.status === "stripe_error") {
-      return json({ intent, result: submission.reply({ formErrors: [result.message] }) }, { status: 400 });
+    if (!result.ok) {
+      const reply = result.reason === "not_refundable" ? { fieldErrors: { transactionId: [result.message] } } : { formErrors: [result.message] };
+      return json({ intent, result: submission.reply(reply) }, { status: 400 });
     }
     return redirectWithToast(request, here, {
       kind: "info",
       title: result.replayed ? "This refund was already requested" : "Refund requested",
-      description: `${formatMoney(result.amount, result.currency) ?? result.amount} (${result.refundId}). The credits are taken back when Stripe confirms the refund.`,
+      description: `${formatMoney(result.amount, result.currency)} (${result.refundId}). The credits are taken back when Stripe confirms the refund.`,
     });
   }
 
@@ -105,8 +101,19 @@ export async function action({ request, params }: ActionFunctionArgs) {
   }
   const { amount, type, reason, token } = submission.value;
   const result = adjustCredits(db, { adminId: admin.id, userId, amount, type, reason, token });
-  switch (result.status) {
-    case "insufficient":
+  if (result.ok) {
+    const tx = result.transaction;
+    const what = `${formatCredits(tx.amount, true)} credits (${tx.type}), balance ${formatCredits(tx.balanceAfter)}`;
+    return redirectWithToast(
+      request,
+      here,
+      result.replayed
+        ? { kind: "info", title: "Already applied", description: `This form was submitted twice; the change was made once: ${what}.` }
+        : { kind: "success", title: "Balance changed", description: what },
+    );
+  }
+  switch (result.reason) {
+    case "insufficient_credits":
       return json(
         {
           intent,
@@ -127,18 +134,6 @@ export async function action({ request, params }: ActionFunctionArgs) {
       );
     case "user_not_found":
       return json({ intent, result: submission.reply({ formErrors: [`No user with id ${params.userId}: nothing was changed.`] }) }, { status: 400 });
-    case "applied":
-    case "replayed": {
-      const tx = result.transaction;
-      const what = `${formatCredits(tx.amount, true)} credits (${tx.type}), balance ${formatCredits(tx.balanceAfter)}`;
-      return redirectWithToast(
-        request,
-        here,
-        result.status === "applied"
-          ? { kind: "success", title: "Balance changed", description: what }
-          : { kind: "info", title: "Already applied", description: `This form was submitted twice; the change was made once: ${what}.` },
-      );
-    }
   }
 }
 

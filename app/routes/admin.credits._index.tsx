@@ -3,7 +3,7 @@ import { json } from "@remix-run/node";
 import { Form, Link, useLoaderData, useLocation, useNavigation } from "@remix-run/react";
 import { AdminUserTable } from "~/components/admin-user-table";
 import { Pager, withParams } from "~/components/history-table";
-import { listUsers } from "~/services/admin.server";
+import { listUsers } from "~/services/admin/user-list.server";
 import { requireAdmin } from "~/services/auth.server";
 import { getRuntime } from "~/services/runtime.server";
 import { UserListQuerySchema, type SortDirection, type UserSort } from "~/utils/admin-schemas";

@@ -3,7 +3,8 @@ import { json } from "@remix-run/node";
 import { useLoaderData } from "@remix-run/react";
 import { CreditsChart } from "~/components/credits-chart";
 import { captionClass, Cell, formatCredits, ScrollTable, tableClass, tbodyClass, td, th, theadClass, trClass } from "~/components/history-table";
-import { getOverview } from "~/services/admin.server";
+import { getOverview } from "~/services/admin/overview.server";
+import { formatMoney } from "~/utils/format";
 import { requireAdmin } from "~/services/auth.server";
 import { getRuntime } from "~/services/runtime.server";
 
@@ -15,13 +16,7 @@ export async function loader({ request }: LoaderFunctionArgs) {
 }
 
 function money(revenue: Record<string, number>): string {
-  const parts = Object.entries(revenue).map(([currency, minor]) => {
-    try {
-      return new Intl.NumberFormat("en-US", { style: "currency", currency: currency.toUpperCase() }).format(minor / 100);
-    } catch {
-      return `${minor} ${currency}`;
-    }
-  });
+  const parts = Object.entries(revenue).map(([currency, minor]) => formatMoney(minor, currency));
   return parts.length ? parts.join(" + ") : "—";
 }
 

@@ -10,6 +10,7 @@ import { getCreditsChart, listHistoryPage, parseHistoryQuery } from "~/services/
 import { getBalance } from "~/services/money/ledger.server";
 import { getRuntime } from "~/services/runtime.server";
 import { getStripeContext } from "~/services/stripe.server";
+import { formatMoney } from "~/utils/format";
 
 export const meta: MetaFunction = () => [{ title: "Billing · Credits Studio" }];
 
@@ -37,7 +38,7 @@ export async function loader({ request }: LoaderFunctionArgs) {
 
 function formatPrice(unitAmount: number | null, currency: string | null) {
   if (unitAmount === null || !currency) return "price unavailable";
-  return new Intl.NumberFormat("en", { style: "currency", currency: currency.toUpperCase() }).format(unitAmount / 100);
+  return formatMoney(unitAmount, currency);
 }
 
 export default function Billing() {

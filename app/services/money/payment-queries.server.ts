@@ -4,8 +4,8 @@
  * are the only source: a `refund` row (negative) carries the payment id of the purchase it takes
  * from, so "credits taken back" is the sum of those rows, whatever took them (refund or dispute).
  */
-import type Database from "better-sqlite3";
 import type { AppDb } from "#db/client.server";
+import { perConnection } from "#db/prepared.server";
 import { parseJsonObject } from "~/utils/json";
 import type { Tx } from "./ledger.server";
 
@@ -14,33 +14,24 @@ export type PurchaseWithRefunds = Pick<Tx, "id" | "createdAt" | "amount" | "desc
   takenBack: number;
 };
 
-function prepare(sqlite: Database.Database) {
-  return {
-    takenBack: sqlite.prepare<[string], { credits: number }>(
-      `SELECT coalesce(-sum(amount), 0) AS credits FROM transactions WHERE stripe_payment_id = ? AND type = 'refund'`,
-    ),
-    takenBackMany: sqlite.prepare<[string], { paymentId: string; credits: number }>(
-      `SELECT stripe_payment_id AS paymentId, coalesce(-sum(amount), 0) AS credits FROM transactions
-       WHERE stripe_payment_id IN (SELECT value FROM json_each(?)) AND type = 'refund'
-       GROUP BY stripe_payment_id`,
-    ),
-    purchasesOf: sqlite.prepare<[number, number], PurchaseWithRefunds>(
-      `SELECT t.id AS id, t.created_at AS createdAt, t.amount AS amount, t.description AS description, t.meta AS meta,
-         coalesce((SELECT -sum(r.amount) FROM transactions r
-                   WHERE r.stripe_payment_id = t.stripe_payment_id AND r.type = 'refund'), 0) AS takenBack
-       FROM transactions t
-       WHERE t.user_id = ? AND t.type = 'purchase' AND t.stripe_payment_id IS NOT NULL
-       ORDER BY t.id DESC LIMIT ?`,
-    ),
-  };
-}
-
-const statements = new WeakMap<Database.Database, ReturnType<typeof prepare>>();
-function stmts(db: AppDb) {
-  let s = statements.get(db.sqlite);
-  if (!s) statements.set(db.sqlite, (s = prepare(db.sqlite)));
-  return s;
-}
+const stmts = perConnection((sqlite) => ({
+  takenBack: sqlite.prepare<[string], { credits: number }>(
+    `SELECT coalesce(-sum(amount), 0) AS credits FROM transactions WHERE stripe_payment_id = ? AND type = 'refund'`,
+  ),
+  takenBackMany: sqlite.prepare<[string], { paymentId: string; credits: number }>(
+    `SELECT stripe_payment_id AS paymentId, coalesce(-sum(amount), 0) AS credits FROM transactions
+     WHERE stripe_payment_id IN (SELECT value FROM json_each(?)) AND type = 'refund'
+     GROUP BY stripe_payment_id`,
+  ),
+  purchasesOf: sqlite.prepare<[number, number], PurchaseWithRefunds>(
+    `SELECT t.id AS id, t.created_at AS createdAt, t.amount AS amount, t.description AS description, t.meta AS meta,
+       coalesce((SELECT -sum(r.amount) FROM transactions r
+                 WHERE r.stripe_payment_id = t.stripe_payment_id AND r.type = 'refund'), 0) AS takenBack
+     FROM transactions t
+     WHERE t.user_id = ? AND t.type = 'purchase' AND t.stripe_payment_id IS NOT NULL
+     ORDER BY t.id DESC LIMIT ?`,
+  ),
+}));
 
 /** Credits already taken back (by refunds and disputes) for one payment. */
 export function creditsTakenBack(db: AppDb, paymentIntentId: string): number {

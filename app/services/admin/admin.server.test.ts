@@ -1,20 +1,14 @@
 import Stripe from "stripe";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createTestDb, insertUser } from "../../tests/support/db";
-import {
-  adjustCredits,
-  AUDIT_ACTIONS,
-  decodeCursor,
-  encodeCursor,
-  getOverview,
-  getUserSummary,
-  listAudit,
-  listRefundablePurchases,
-  listUsers,
-  requestRefund,
-} from "./admin.server";
-import { clawback, getBalance, grant, hold } from "./money/ledger.server";
-import { verifyLedger } from "./money/ledger-verify.server";
+import { AUDIT_ACTIONS } from "~/utils/admin-schemas";
+import { createTestDb, insertUser } from "../../../tests/support/db";
+import { clawback, getBalance, grant, hold } from "../money/ledger.server";
+import { verifyLedger } from "../money/ledger-verify.server";
+import { adjustCredits } from "./adjustments.server";
+import { listAudit } from "./audit-log.server";
+import { getOverview } from "./overview.server";
+import { listRefundablePurchases, requestRefund } from "./refunds.server";
+import { decodeCursor, encodeCursor, getUserSummary, listUsers } from "./user-list.server";
 
 let db: ReturnType<typeof createTestDb>;
 let adminId: number;
@@ -111,10 +105,10 @@ describe("manual changes", () => {
     const before = getBalance(db, userId).balance;
     const audits = auditCount();
     const first = adjustCredits(db, { adminId, userId, amount: 250, type: "bonus", reason: "Goodwill", token: "tok-aaaaaaaaaaaaaaaa" });
-    expect(first.status).toBe("applied");
+    expect(first).toMatchObject({ ok: true, replayed: false });
     const again = adjustCredits(db, { adminId, userId, amount: 250, type: "bonus", reason: "Goodwill", token: "tok-aaaaaaaaaaaaaaaa" });
-    expect(again.status).toBe("replayed");
-    if (first.status !== "applied" || again.status !== "replayed") throw new Error("unreachable");
+    expect(again).toMatchObject({ ok: true, replayed: true });
+    if (!first.ok || !again.ok) throw new Error("unreachable");
     expect(again.transaction.id).toBe(first.transaction.id);
     expect(getBalance(db, userId).balance).toBe(before + 250);
     expect(auditCount()).toBe(audits + 1);
@@ -134,11 +128,11 @@ describe("manual changes", () => {
     const balance = getBalance(db, userId).balance;
     const audits = auditCount();
     const tooMuch = adjustCredits(db, { adminId, userId, amount: -(balance + 1), type: "adjustment", reason: "Oops", token: "tok-bbbbbbbbbbbbbbbb" });
-    expect(tooMuch).toEqual({ status: "insufficient", balance, needed: balance + 1 });
+    expect(tooMuch).toEqual({ ok: false, reason: "insufficient_credits", balance, needed: balance + 1 });
     expect(auditCount()).toBe(audits);
     const ok = adjustCredits(db, { adminId, userId, amount: -balance, type: "adjustment", reason: "Abuse", token: "tok-cccccccccccccccc" });
-    expect(ok.status).toBe("applied");
-    expect(adjustCredits(db, { adminId, userId, amount: -balance, type: "adjustment", reason: "Abuse", token: "tok-cccccccccccccccc" }).status).toBe("replayed");
+    expect(ok).toMatchObject({ ok: true, replayed: false });
+    expect(adjustCredits(db, { adminId, userId, amount: -balance, type: "adjustment", reason: "Abuse", token: "tok-cccccccccccccccc" })).toMatchObject({ ok: true, replayed: true });
     expect(getBalance(db, userId).balance).toBe(0);
     expect(auditCount()).toBe(audits + 1);
     ledgerOk();
@@ -147,8 +141,8 @@ describe("manual changes", () => {
   it("refuses a token reused for another change, and an unknown user, changing nothing", () => {
     const audits = auditCount();
     const rows = (db.sqlite.prepare("select count(*) as n from transactions").get() as { n: number }).n;
-    expect(adjustCredits(db, { adminId, userId: ids[7], amount: 250, type: "bonus", reason: "x y z", token: "tok-aaaaaaaaaaaaaaaa" })).toEqual({ status: "token_reused" });
-    expect(adjustCredits(db, { adminId, userId: 999_999, amount: 5, type: "bonus", reason: "x y z", token: "tok-dddddddddddddddd" })).toEqual({ status: "user_not_found" });
+    expect(adjustCredits(db, { adminId, userId: ids[7], amount: 250, type: "bonus", reason: "x y z", token: "tok-aaaaaaaaaaaaaaaa" })).toEqual({ ok: false, reason: "token_reused" });
+    expect(adjustCredits(db, { adminId, userId: 999_999, amount: 5, type: "bonus", reason: "x y z", token: "tok-dddddddddddddddd" })).toEqual({ ok: false, reason: "user_not_found" });
     expect(auditCount()).toBe(audits);
     expect((db.sqlite.prepare("select count(*) as n from transactions").get() as { n: number }).n).toBe(rows);
   });
@@ -166,7 +160,7 @@ describe("manual changes", () => {
     expect(getBalance(db, userId).balance).toBe(before);
     expect(db.sqlite.prepare("select count(*) as n from transactions where idempotency_key = ?").get("admin-adjust:tok-eeeeeeeeeeeeeeee")).toEqual({ n: 0 });
     // And the same token works afterwards, once.
-    expect(adjustCredits(db, { adminId, userId, amount: 5, type: "bonus", reason: "again", token: "tok-eeeeeeeeeeeeeeee" }).status).toBe("applied");
+    expect(adjustCredits(db, { adminId, userId, amount: 5, type: "bonus", reason: "again", token: "tok-eeeeeeeeeeeeeeee" })).toMatchObject({ ok: true, replayed: false });
     expect(getBalance(db, userId).balance).toBe(before + 5);
     ledgerOk();
   });
@@ -208,8 +202,8 @@ describe("refunds", () => {
     const input = { adminId, userId, transactionId: purchase.id, reason: "Customer asked", token: "tok-ffffffffffffffff" };
     const first = await requestRefund(db, stripe, input);
     const second = await requestRefund(db, stripe, input);
-    expect(first).toMatchObject({ status: "requested", replayed: false, refundId: "re_1", amount: 500 });
-    expect(second).toMatchObject({ status: "requested", replayed: true, refundId: "re_1" });
+    expect(first).toMatchObject({ ok: true, replayed: false, refundId: "re_1", amount: 500 });
+    expect(second).toMatchObject({ ok: true, replayed: true, refundId: "re_1" });
     // The second is answered from the audit row; Stripe was asked once, with the token in its key.
     expect(calls).toHaveLength(1);
     expect(calls[0].params).toMatchObject({ payment_intent: "pi_refund" });
@@ -226,9 +220,9 @@ describe("refunds", () => {
     // still the first result, without asking Stripe.
     clawback(db, { userId, amount: 500, key: "refund:ch_x:500", description: "Refunded", stripePaymentId: "pi_refund" });
     expect(listRefundablePurchases(db, userId)).toEqual([]);
-    expect(await requestRefund(db, stripe, input)).toMatchObject({ status: "requested", replayed: true, refundId: "re_1", amount: 500 });
+    expect(await requestRefund(db, stripe, input)).toMatchObject({ ok: true, replayed: true, refundId: "re_1", amount: 500 });
     expect(calls).toHaveLength(1);
-    expect(await requestRefund(db, stripe, { ...input, token: "tok-gggggggggggggggg" })).toMatchObject({ status: "not_refundable" });
+    expect(await requestRefund(db, stripe, { ...input, token: "tok-gggggggggggggggg" })).toMatchObject({ ok: false, reason: "not_refundable" });
   });
 
   it("refuses what is not this user's Stripe purchase, and reports Stripe's refusal", async () => {
@@ -236,13 +230,13 @@ describe("refunds", () => {
     const purchase = grant(db, { userId, amount: 500, type: "purchase", key: "checkout:other", description: "Bought", stripePaymentId: "pi_other" }).transaction;
     const { stripe } = fakeStripe();
     const base = { adminId, reason: "r r r", token: "tok-hhhhhhhhhhhhhhhh" };
-    expect(await requestRefund(db, stripe, { ...base, userId: ids[11], transactionId: purchase.id })).toMatchObject({ status: "not_refundable" });
+    expect(await requestRefund(db, stripe, { ...base, userId: ids[11], transactionId: purchase.id })).toMatchObject({ ok: false, reason: "not_refundable" });
     const bonus = db.sqlite.prepare("select id from transactions where user_id = ? and type = 'bonus'").get(userId) as { id: number };
-    expect(await requestRefund(db, stripe, { ...base, userId, transactionId: bonus.id })).toMatchObject({ status: "not_refundable" });
-    expect(await requestRefund(db, stripe, { ...base, userId, transactionId: 999_999 })).toMatchObject({ status: "not_refundable" });
+    expect(await requestRefund(db, stripe, { ...base, userId, transactionId: bonus.id })).toMatchObject({ ok: false, reason: "not_refundable" });
+    expect(await requestRefund(db, stripe, { ...base, userId, transactionId: 999_999 })).toMatchObject({ ok: false, reason: "not_refundable" });
     const audits = auditCount();
     const refused = await requestRefund(db, fakeStripe("Charge has already been refunded.").stripe, { ...base, userId, transactionId: purchase.id });
-    expect(refused).toMatchObject({ status: "stripe_error", message: expect.stringContaining("already been refunded") });
+    expect(refused).toMatchObject({ ok: false, reason: "stripe_error", message: expect.stringContaining("already been refunded") });
     expect(auditCount()).toBe(audits);
   });
 });

@@ -1,0 +1,76 @@
+/**
+ * An admin adds or removes credits by hand, with who and why. Balances change only through the
+ * ledger (money/ledger.server.ts `adjust`); the audit row is written in the same SQLite
+ * transaction, so a change without its record (or the reverse) cannot exist.
+ */
+import type { AppDb } from "#db/client.server";
+import { perConnection } from "#db/prepared.server";
+import { auditLog } from "#db/schema";
+import { AUDIT_ACTIONS, type AdjustmentType } from "~/utils/admin-schemas";
+import { adjust, LedgerError, type Tx } from "../money/ledger.server";
+import { ledgerKeys } from "../money/ledger-keys.server";
+
+const stmts = perConnection((sqlite) => ({
+  userExists: sqlite.prepare<[number], { id: number }>(`SELECT id FROM users WHERE id = ?`),
+}));
+
+export type AdjustInput = {
+  adminId: number;
+  userId: number;
+  amount: number;
+  type: AdjustmentType;
+  reason: string;
+  /** The form's token: the ledger key is `admin-adjust:<token>`, so a double submit is a replay. */
+  token: string;
+};
+
+export type AdjustResult =
+  | { ok: true; replayed: boolean; transaction: Tx }
+  | { ok: false; reason: "insufficient_credits"; balance: number; needed: number }
+  | { ok: false; reason: "user_not_found" }
+  /** The token already made a different change (another user, type or amount). */
+  | { ok: false; reason: "token_reused" };
+
+/**
+ * The same token again is a replay: nothing changes, no second audit row, and the first result
+ * comes back. A removal never takes the balance below zero (the ledger's guard).
+ */
+export function adjustCredits(db: AppDb, input: AdjustInput): AdjustResult {
+  const run = db.sqlite.transaction((): AdjustResult => {
+    if (!stmts(db).userExists.get(input.userId)) return { ok: false, reason: "user_not_found" };
+    const result = adjust(db, {
+      userId: input.userId,
+      amount: input.amount,
+      adminId: input.adminId,
+      reason: input.reason,
+      key: ledgerKeys.adminAdjustment(input.token),
+      type: input.type,
+    });
+    if (!result.ok) return { ok: false, reason: "insufficient_credits", balance: result.balance, needed: result.needed };
+    if (result.replayed) return { ok: true, replayed: true, transaction: result.transaction };
+    db.orm
+      .insert(auditLog)
+      .values({
+        actorId: input.adminId,
+        action: AUDIT_ACTIONS.adjust,
+        targetUserId: input.userId,
+        reason: result.transaction.reason ?? input.reason.trim(),
+        details: JSON.stringify({
+          transactionId: result.transaction.id,
+          type: input.type,
+          amount: input.amount,
+          balanceAfter: result.transaction.balanceAfter,
+          key: result.transaction.idempotencyKey,
+        }),
+        createdAt: result.transaction.createdAt,
+      })
+      .run();
+    return { ok: true, replayed: false, transaction: result.transaction };
+  });
+  try {
+    return run.immediate();
+  } catch (error) {
+    if (error instanceof LedgerError && error.code === "key_conflict") return { ok: false, reason: "token_reused" };
+    throw error;
+  }
+}

@@ -1,0 +1,91 @@
+/**
+ * The admin audit log: who changed what, when and why, newest first, as lines a person can read.
+ * Rows are written by the actions themselves (adjustments.server.ts, refunds.server.ts), each in
+ * the same transaction as its change.
+ */
+import type { AppDb } from "#db/client.server";
+import { perConnection } from "#db/prepared.server";
+import { AUDIT_ACTIONS } from "~/utils/admin-schemas";
+import { formatMoney } from "~/utils/format";
+import { parseJsonObject } from "~/utils/json";
+
+export const AUDIT_PAGE_SIZE = 50;
+
+type AuditRaw = {
+  id: number;
+  createdAt: number;
+  action: string;
+  reason: string | null;
+  details: string | null;
+  actorId: number;
+  actorEmail: string;
+  targetUserId: number | null;
+  targetEmail: string | null;
+};
+
+const AUDIT_SELECT = `SELECT a.id AS id, a.created_at AS createdAt, a.action AS action, a.reason AS reason, a.details AS details,
+     a.actor_id AS actorId, actor.email AS actorEmail, a.target_user_id AS targetUserId, target.email AS targetEmail
+   FROM audit_log a
+   JOIN users actor ON actor.id = a.actor_id
+   LEFT JOIN users target ON target.id = a.target_user_id`;
+
+const stmts = perConnection((sqlite) => ({
+  auditPage: sqlite.prepare<{ older: number; limit: number }, AuditRaw>(
+    `${AUDIT_SELECT} WHERE a.id < @older ORDER BY a.id DESC LIMIT @limit`,
+  ),
+  auditPageOfUser: sqlite.prepare<{ user: number; older: number; limit: number }, AuditRaw>(
+    `${AUDIT_SELECT} WHERE a.target_user_id = @user AND a.id < @older ORDER BY a.id DESC LIMIT @limit`,
+  ),
+}));
+
+export type AuditEntryView = {
+  id: number;
+  createdAt: number;
+  action: string;
+  reason: string | null;
+  summary: string;
+  actorId: number;
+  actorEmail: string;
+  targetUserId: number | null;
+  targetEmail: string | null;
+};
+function signed(n: number): string {
+  return n > 0 ? `+${n.toLocaleString("en-US")}` : `−${Math.abs(n).toLocaleString("en-US")}`;
+}
+
+/** One line a person can read, from the row's details. */
+export function summarizeAudit(action: string, detailsText: string | null): string {
+  const d = parseJsonObject(detailsText);
+  if (action === AUDIT_ACTIONS.adjust && typeof d.amount === "number") {
+    return `${signed(d.amount)} credits (${String(d.type ?? "adjustment")}), balance after ${String(d.balanceAfter ?? "?")}, transaction #${String(d.transactionId ?? "?")}`;
+  }
+  if (action === AUDIT_ACTIONS.refund && typeof d.amount === "number" && typeof d.currency === "string") {
+    return `Refund ${String(d.refundId)} of ${formatMoney(d.amount, d.currency)} requested for purchase #${String(d.transactionId ?? "?")}`;
+  }
+  return detailsText ?? "";
+}
+
+export function listAudit(
+  db: AppDb,
+  opts: { targetUserId?: number; older?: number; limit?: number } = {},
+): { entries: AuditEntryView[]; older: number | null } {
+  const limit = Math.max(1, Math.min(200, opts.limit ?? AUDIT_PAGE_SIZE));
+  const params = { older: opts.older ?? Number.MAX_SAFE_INTEGER, limit: limit + 1 };
+  const raw =
+    opts.targetUserId !== undefined
+      ? stmts(db).auditPageOfUser.all({ ...params, user: opts.targetUserId })
+      : stmts(db).auditPage.all(params);
+  const more = raw.length > limit;
+  const entries = raw.slice(0, limit).map((r) => ({
+    id: r.id,
+    createdAt: r.createdAt,
+    action: r.action,
+    reason: r.reason,
+    summary: summarizeAudit(r.action, r.details),
+    actorId: r.actorId,
+    actorEmail: r.actorEmail,
+    targetUserId: r.targetUserId,
+    targetEmail: r.targetEmail,
+  }));
+  return { entries, older: more ? entries[entries.length - 1].id : null };
+}
