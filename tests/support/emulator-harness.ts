@@ -1,7 +1,7 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import Stripe from "stripe";
-import { startStripeEmulator, type StripeEmulator, type StripeEmulatorOptions } from "./index.server";
+import { startStripeEmulator, type StripeEmulator, type StripeEmulatorOptions } from "../../stripe-emulator/src/index.server";
 
 /**
  * Test harness for the emulator's own tests: an emulator on a free port, the REAL stripe SDK

@@ -1,5 +1,5 @@
 import type Stripe from "stripe";
-import fixtureFile from "./fixtures/stripe-fixtures.json";
+import fixtureFile from "../fixtures/stripe-fixtures.json";
 
 /**
  * Builders for the Stripe objects the emulator serves. Each one starts from Stripe's own example
