@@ -47,9 +47,11 @@ COPY --from=build /app/build ./build
 COPY --from=build /app/public ./public
 COPY package.json package-lock.json server.js tsconfig.json ./
 # Migrations, and the sources the operational scripts run with tsx (db:backup, db:restore,
-# ledger:verify) inside the container.
+# ledger:verify) inside the container. The server build already bundles the Stripe emulator;
+# its sources are here for scripts/stripe-emulator.ts.
 COPY db ./db
 COPY app ./app
+COPY stripe-emulator ./stripe-emulator
 COPY scripts ./scripts
 # The volume's mount point, owned by the unprivileged user (a new Docker volume takes this owner).
 COPY --chown=node:node scripts/container-data-readme.txt /data/README.txt

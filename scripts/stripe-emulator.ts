@@ -18,7 +18,7 @@
  *   STRIPE_EMULATOR_ASYNC_DELAY_MS=2000         how long a delayed payment takes to settle
  */
 import { z } from "zod";
-import { startStripeEmulator, type EmulatorPrice } from "../app/services/stripe-emulator/index.server";
+import { startStripeEmulator, type EmulatorPrice } from "../stripe-emulator/src/index.server";
 
 const PriceList = z.array(
   z.object({

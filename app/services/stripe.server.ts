@@ -3,7 +3,7 @@ import path from "node:path";
 import Stripe from "stripe";
 import type { Config } from "./env.server";
 import { logger } from "./logger.server";
-import { startStripeEmulator, type EmulatorPrice, type StripeEmulator } from "./stripe-emulator/index.server";
+import { startStripeEmulator, type EmulatorPrice, type StripeEmulator } from "../../stripe-emulator/src/index.server";
 
 /** Pinned: the shapes this code reads (and the emulator serves) are those of this version. */
 export const STRIPE_API_VERSION = "2026-10-28.endive" as const;

@@ -6,6 +6,7 @@ import { spawn } from "node:child_process";
 import path from "node:path";
 import autocannon from "autocannon";
 import Stripe from "stripe";
+import { STRIPE_API_VERSION } from "../../app/services/stripe.server";
 import { freePort, median, peakRssMb, ROOT, round, signUpCookie, startBenchServer, tempDir } from "./support";
 
 const DURATION = Number(process.env.BENCH_DURATION_SECONDS ?? 8);
@@ -62,7 +63,7 @@ async function main() {
   console.log(`app      POST /api/generate-image: ${app.requestsPerSec} req/s, p50 ${app.p50Ms} ms, p99 ${app.p99Ms} ms, non-2xx ${app.non2xx}`);
 
   // Signed webhook deliveries: unique events of a type the app records and acknowledges.
-  const signer = new Stripe("sk_test_bench", { apiVersion: "2026-10-28.endive" });
+  const signer = new Stripe("sk_test_bench", { apiVersion: STRIPE_API_VERSION });
   const payloads: Array<{ body: string; signature: string }> = [];
   const created = Math.floor(Date.now() / 1000);
   for (let i = 0; i < 60_000; i++) {
@@ -70,7 +71,7 @@ async function main() {
       id: `evt_bench_${i}`,
       object: "event",
       type: "charge.succeeded",
-      api_version: "2026-10-28.endive",
+      api_version: STRIPE_API_VERSION,
       created,
       livemode: false,
       pending_webhooks: 1,

@@ -2,6 +2,7 @@ import Database from "better-sqlite3";
 import path from "node:path";
 import Stripe from "stripe";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { STRIPE_API_VERSION } from "../../app/services/stripe.server";
 import { freePort, HttpClient, startServer, type RunningServer } from "../support/server";
 
 // The whole money path against the built app and its in-process Stripe emulator, driven through
@@ -18,7 +19,7 @@ beforeAll(async () => {
   server = await startServer({ STRIPE_WEBHOOK_SECRET: WEBHOOK_SECRET, STRIPE_EMULATOR_PORT: String(emulatorPort) });
   emulatorUrl = `http://127.0.0.1:${emulatorPort}`;
   stripe = new Stripe("sk_test_emulator", {
-    apiVersion: "2026-10-28.endive",
+    apiVersion: STRIPE_API_VERSION,
     host: "127.0.0.1",
     port: emulatorPort,
     protocol: "http",
@@ -331,7 +332,7 @@ describe("webhook forgeries change nothing", () => {
       created: Math.floor(Date.now() / 1000),
       data: { object: { id: "cus_x", object: "customer" } },
       livemode: false,
-      api_version: "2026-10-28.endive",
+      api_version: STRIPE_API_VERSION,
       pending_webhooks: 1,
       request: { id: null, idempotency_key: null },
     });
@@ -348,7 +349,7 @@ describe("webhook forgeries change nothing", () => {
       created: Math.floor(Date.now() / 1000),
       data: { object: { id: "ch_nope", object: "charge", amount: 500, amount_refunded: 500, payment_intent: "pi_unknown" } },
       livemode: false,
-      api_version: "2026-10-28.endive",
+      api_version: STRIPE_API_VERSION,
       pending_webhooks: 1,
       request: { id: null, idempotency_key: null },
     });

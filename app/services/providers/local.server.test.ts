@@ -1,5 +1,5 @@
 import { describe, expect, test } from "vitest";
-import { inspectGif, inspectPng } from "./file-formats.testing";
+import { inspectGif, inspectPng } from "../../../tests/support/file-formats";
 import {
   LOCAL_JOB_ID_PREFIX,
   createLocalProvider,

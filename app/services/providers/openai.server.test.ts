@@ -1,6 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
 import { startFakeOpenAI, type FakeOpenAI } from "../../../tests/mocks/openai-server";
-import { inspectPng } from "./file-formats.testing";
+import { inspectPng } from "../../../tests/support/file-formats";
 import { createOpenAIProvider, toOpenAIVideoSeconds, toOpenAIVideoSize, type OpenAIProviderOptions } from "./openai.server";
 import { ProviderError, type GenerationProvider, type VideoJobState } from "./types";
 

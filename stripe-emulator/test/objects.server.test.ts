@@ -1,7 +1,7 @@
 import type Stripe from "stripe";
 import { afterEach, beforeEach, expect, test } from "vitest";
-import fixtureFile from "./fixtures/stripe-fixtures.json";
-import { PRICE, startHarness, type Harness } from "./emulator-harness";
+import fixtureFile from "../fixtures/stripe-fixtures.json";
+import { PRICE, startHarness, type Harness } from "../../tests/support/emulator-harness";
 
 /**
  * The compiler checks the emulator's objects against the SDK's types; this checks them against

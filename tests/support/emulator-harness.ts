@@ -1,7 +1,12 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import Stripe from "stripe";
-import { startStripeEmulator, type StripeEmulator, type StripeEmulatorOptions } from "./index.server";
+import {
+  EMULATED_API_VERSION,
+  startStripeEmulator,
+  type StripeEmulator,
+  type StripeEmulatorOptions,
+} from "../../stripe-emulator/src/index.server";
 
 /**
  * Test harness for the emulator's own tests: an emulator on a free port, the REAL stripe SDK
@@ -9,7 +14,8 @@ import { startStripeEmulator, type StripeEmulator, type StripeEmulatorOptions } 
  * `stripe.webhooks.constructEvent`, as the app does.
  */
 
-export const API_VERSION = "2026-10-28.endive";
+/** The version the SDK clients here pin: the one the emulator speaks. */
+export const API_VERSION = EMULATED_API_VERSION;
 export const WEBHOOK_SECRET = "whsec_emulator_test_secret";
 export const PRICE = { id: "price_test_credits_100", unitAmount: 1000, currency: "usd", productName: "100 credits" };
 export const EUR_PRICE = { id: "price_test_credits_eur", unitAmount: 900, currency: "eur", productName: "100 credits (EUR)" };

@@ -1,5 +1,5 @@
 import { inflateSync } from "node:zlib";
-import { crc32 } from "./png.server";
+import { crc32 } from "../../app/services/providers/png.server";
 
 // Test-only readers that check generated files the hard way: every PNG chunk CRC, the inflated
 // image data against the header's size, every GIF block up to the trailer.

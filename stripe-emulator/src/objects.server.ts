@@ -1,5 +1,6 @@
 import type Stripe from "stripe";
-import fixtureFile from "./fixtures/stripe-fixtures.json";
+import fixtureFile from "../fixtures/stripe-fixtures.json";
+import { EMULATED_API_VERSION } from "./api-version.server";
 
 /**
  * Builders for the Stripe objects the emulator serves. Each one starts from Stripe's own example
@@ -22,8 +23,6 @@ type WireDecimal = NonNullable<Stripe.Price["unit_amount_decimal"]>;
 function decimalOnTheWire(value: string): WireDecimal {
   return value as unknown as WireDecimal;
 }
-
-export const API_VERSION = "2026-10-28.endive";
 
 const NO_ADDRESS: Stripe.Address = {
   city: null,
@@ -537,7 +536,7 @@ export function buildEvent<T extends EventType>(input: {
     ...fixture,
     id: input.id,
     object: "event",
-    api_version: API_VERSION,
+    api_version: EMULATED_API_VERSION,
     created: input.created,
     data: {
       object: input.object,

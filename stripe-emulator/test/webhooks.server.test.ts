@@ -13,10 +13,10 @@ import {
   stripeClient,
   type Harness,
   type WebhookReceiver,
-} from "./emulator-harness";
-import { startStripeEmulator, type StripeEmulator } from "./index.server";
-import type { DeliveryAttempt } from "./store.server";
-import { signWebhookPayload } from "./webhooks.server";
+} from "../../tests/support/emulator-harness";
+import { startStripeEmulator, type StripeEmulator } from "../src/index.server";
+import type { DeliveryAttempt } from "../src/store.server";
+import { signWebhookPayload } from "../src/webhooks.server";
 
 const cleanups: Array<() => Promise<void> | void> = [];
 

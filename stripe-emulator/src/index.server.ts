@@ -10,6 +10,8 @@ import { createRequestListener, type EmulatorHandlers } from "./http-server.serv
 import { openEmulatorStore } from "./store.server";
 import { DEFAULT_RETRY_SCHEDULE_MS, createWebhookDispatcher } from "./webhooks.server";
 
+export { EMULATED_API_VERSION } from "./api-version.server";
+
 /**
  * A local Stripe: the `/v1` API the stripe SDK calls (customers, Checkout Sessions, prices,
  * PaymentIntents, charges, refunds, events), a hosted checkout page, signed webhooks with retries,

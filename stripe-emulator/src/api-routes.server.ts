@@ -5,7 +5,8 @@ import { StripeApiError, idempotencyError, invalidRequest, resourceMissing } fro
 import { expandObject, type ExpandSources } from "./expand.server";
 import { parseStripeForm, type FormObject } from "./form-encoding.server";
 import { newId } from "./ids.server";
-import { API_VERSION, buildList } from "./objects.server";
+import { EMULATED_API_VERSION } from "./api-version.server";
+import { buildList } from "./objects.server";
 import {
   CheckoutSessionCreateParams,
   CustomerCreateParams,
@@ -185,7 +186,7 @@ export function createApiHandler(deps: { account: EmulatedAccount; store: Emulat
 
   function handle(request: HttpRequest): HttpResult {
     const requestId = newId.request();
-    const stripeVersion = header(request.headers, "stripe-version") ?? API_VERSION;
+    const stripeVersion = header(request.headers, "stripe-version") ?? EMULATED_API_VERSION;
     const idempotencyKey = request.method === "POST" ? (header(request.headers, "idempotency-key") ?? null) : null;
     const baseHeaders: Record<string, string> = {
       "Request-Id": requestId,

@@ -1,6 +1,6 @@
 import { describe, expect, test } from "vitest";
-import { StripeApiError } from "./errors.server";
-import { paramName, parseStripeForm } from "./form-encoding.server";
+import { StripeApiError } from "../src/errors.server";
+import { paramName, parseStripeForm } from "../src/form-encoding.server";
 
 describe("parseStripeForm", () => {
   test("decodes the bracket notation the stripe SDK writes", () => {

@@ -1,6 +1,6 @@
 import Stripe from "stripe";
 import { afterEach, beforeEach, describe, expect, test } from "vitest";
-import { API_VERSION, PRICE, startHarness, stripeClient, type Harness } from "./emulator-harness";
+import { API_VERSION, PRICE, startHarness, stripeClient, type Harness } from "../../tests/support/emulator-harness";
 
 let h: Harness;
 

@@ -1,6 +1,6 @@
 import Stripe from "stripe";
 import { afterEach, beforeEach, describe, expect, test } from "vitest";
-import { startHarness, type Harness } from "./emulator-harness";
+import { startHarness, type Harness } from "../../tests/support/emulator-harness";
 
 let h: Harness;
 
