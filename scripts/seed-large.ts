@@ -27,6 +27,7 @@
 import path from "node:path";
 import { pathToFileURL } from "node:url";
 import { closeDatabase, openMigratedDatabase, type AppDb } from "../db/client.server";
+import { ledgerKeys } from "../app/services/money/ledger-keys.server";
 import { verifyLedger } from "../app/services/money/ledger-verify.server";
 import { hashPassword } from "../app/services/password.server";
 
@@ -176,7 +177,7 @@ export async function seedLarge(db: AppDb, options: SeedOptions): Promise<SeedRe
     if (signedUp < N && i >= signupRow(signedUp)) {
       const userId = ++signedUp;
       balance[userId] = SIGNUP_BONUS;
-      return { ...base, userId, amount: SIGNUP_BONUS, type: "bonus", key: `signup-bonus:${userId}`, description: "Sign-up bonus", balanceAfter: SIGNUP_BONUS };
+      return { ...base, userId, amount: SIGNUP_BONUS, type: "bonus", key: ledgerKeys.signupBonus(userId), description: "Sign-up bonus", balanceAfter: SIGNUP_BONUS };
     }
     // Activity: heavy@bench.test gets its share; the rest go to the regular users signed up so far.
     const userId = random() < heavyShare ? 2 : 3 + Math.floor(random() * (signedUp - 2));
@@ -208,7 +209,7 @@ export async function seedLarge(db: AppDb, options: SeedOptions): Promise<SeedRe
         amount: -cost,
         type: "usage",
         status,
-        key: `seed:${id}`,
+        key: ledgerKeys.seeded(id),
         description: cost === 5 ? "Image generation" : "Video generation (720p)",
         balanceAfter: b - cost,
         expiresAt: status === "pending" ? now + 30 * DAY_MS : at + 600_000,
@@ -235,7 +236,7 @@ export async function seedLarge(db: AppDb, options: SeedOptions): Promise<SeedRe
     if (r < 0.8) {
       const amount = 10 + Math.floor(random() * 91);
       balance[userId] = b + amount;
-      return { ...base, userId, amount, type: "bonus", key: `seed:${id}`, description: "Promotion", balanceAfter: b + amount };
+      return { ...base, userId, amount, type: "bonus", key: ledgerKeys.seeded(id), description: "Promotion", balanceAfter: b + amount };
     }
     if (r < 0.83) {
       let amount = 1 + Math.floor(random() * 200);

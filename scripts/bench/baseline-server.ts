@@ -5,6 +5,7 @@
 import crypto from "node:crypto";
 import http from "node:http";
 import { openDatabase } from "../../db/client.server";
+import { ledgerKeys } from "../../app/services/money/ledger-keys.server";
 
 const [, , dbPath, portArg, secret] = process.argv;
 if (!dbPath || !portArg || !secret) throw new Error("usage: baseline-server.ts <db> <port> <session secret>");
@@ -54,7 +55,7 @@ http
       const body = JSON.parse(Buffer.concat(chunks).toString("utf8") || "{}") as { prompt?: unknown };
       if (typeof body.prompt !== "string" || !body.prompt) return send(422, { error: "invalid_request" });
       const id = crypto.randomUUID();
-      const holdId = hold.immediate(userId, 5, `generation:${id}`, Date.now());
+      const holdId = hold.immediate(userId, 5, ledgerKeys.generation(id), Date.now());
       if (holdId === null) return send(402, { error: "insufficient_credits" });
       postTx.immediate(holdId, Date.now());
       send(201, { job: { id, status: "succeeded", cost: 5 } });

@@ -25,6 +25,8 @@ export const ledgerKeys = {
   signupBonus: (userId: number) => `signup-bonus:${userId}`,
   /** An admin's manual change, keyed on the form's token: a double submit is a replay. */
   adminAdjustment: (formToken: string) => `admin-adjust:${formToken}`,
+  /** Synthetic rows written by scripts/seed-large.ts (benchmark data, never a real movement). */
+  seeded: (rowId: number) => `seed:${rowId}`,
 } as const;
 
 // ---------------------------------------------------------------------------------------------

@@ -6,7 +6,7 @@
 import type Stripe from "stripe";
 import type { Config, CreditPack } from "../env.server";
 import { stripeIdOf } from "~/utils/stripe-ids";
-import type { VideoResolution } from "../providers/types";
+import type { VideoResolution } from "~/utils/generation-options";
 
 export type PricingConfig = Pick<Config, "IMAGE_COST" | "VIDEO_COST" | "VIDEO_COST_1080P">;
 export type GenerationCosts = { image: number; video: Record<VideoResolution, number> };

@@ -5,11 +5,9 @@ import { z } from "zod";
 // thrown error: so every failure a provider can have is a ProviderError with a code, never a bare
 // Error, a hung promise, or a half-written file.
 
-export const IMAGE_SIZES = ["256x256", "512x512", "1024x1024"] as const;
-export const VIDEO_RESOLUTIONS = ["720p", "1080p"] as const;
-/** Longest clip a caller may ask for. The OpenAI provider rounds up to 4, 8 or 12 seconds. */
-export const MAX_VIDEO_SECONDS = 20;
-export const MAX_PROMPT_LENGTH = 4000;
+import { IMAGE_SIZES, MAX_PROMPT_LENGTH, MAX_VIDEO_SECONDS, VIDEO_RESOLUTIONS } from "~/utils/generation-options";
+
+export { IMAGE_SIZES, MAX_PROMPT_LENGTH, MAX_VIDEO_SECONDS, VIDEO_RESOLUTIONS, type ImageSize, type VideoResolution } from "~/utils/generation-options";
 
 const PromptSchema = z
   .string()
@@ -32,8 +30,6 @@ export const VideoRequestSchema = z.object({
     .max(MAX_VIDEO_SECONDS, `durationSeconds must be at most ${MAX_VIDEO_SECONDS}`),
 });
 
-export type ImageSize = (typeof IMAGE_SIZES)[number];
-export type VideoResolution = (typeof VIDEO_RESOLUTIONS)[number];
 export type ImageRequest = z.infer<typeof ImageRequestSchema>;
 export type VideoRequest = z.infer<typeof VideoRequestSchema>;
 
