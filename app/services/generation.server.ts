@@ -17,18 +17,9 @@ import { getBalance } from "./money/ledger.server";
 import { generationCosts } from "./money/pricing.server";
 import type { Config } from "./env.server";
 import { removeJobFiles, removeTempFiles, statResultFile, writeResultFile } from "./generation-files.server";
-import {
-  completeGeneration,
-  failGeneration,
-  failureOf,
-  findGeneration,
-  findUserGeneration,
-  generationIdForKey,
-  listUserGenerations,
-  openGeneration,
-  toGenerationView,
-  type GenerationView,
-} from "./generation-jobs.server";
+import { findGeneration, findUserGeneration, generationIdForKey, listUserGenerations } from "./generation-job-reads.server";
+import { completeGeneration, failGeneration, failureOf, openGeneration } from "./generation-job-writes.server";
+import { toGenerationView, type GenerationView } from "./generation-view.server";
 import { logger } from "./logger.server";
 import { createProvider } from "./providers/index.server";
 import type { GenerationProvider } from "./providers/types";
