@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { IMAGE_SIZES, MAX_VIDEO_SECONDS, VIDEO_RESOLUTIONS } from "~/services/providers/types";
+import { IMAGE_SIZES, MAX_VIDEO_SECONDS, VIDEO_RESOLUTIONS } from "./generation-limits";
 
 // What a person or an API client may ask for. Shared by the server (the /generate actions and the
 // JSON API) and the browser (Conform's client-side validation), so it must not live in a

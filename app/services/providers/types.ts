@@ -1,14 +1,12 @@
 import { z } from "zod";
+import { IMAGE_SIZES, MAX_VIDEO_SECONDS, VIDEO_RESOLUTIONS } from "~/utils/generation-limits";
 
 // The one interface every generation back-end implements, and the one error type it throws.
 // A job places a credit hold, calls a provider, and posts the hold on success or voids it on ANY
 // thrown error: so every failure a provider can have is a ProviderError with a code, never a bare
 // Error, a hung promise, or a half-written file.
 
-export const IMAGE_SIZES = ["256x256", "512x512", "1024x1024"] as const;
-export const VIDEO_RESOLUTIONS = ["720p", "1080p"] as const;
-/** Longest clip a caller may ask for. The OpenAI provider rounds up to 4, 8 or 12 seconds. */
-export const MAX_VIDEO_SECONDS = 20;
+export { IMAGE_SIZES, MAX_VIDEO_SECONDS, VIDEO_RESOLUTIONS };
 export const MAX_PROMPT_LENGTH = 4000;
 
 const PromptSchema = z
