@@ -1,5 +1,5 @@
 import { Link } from "@remix-run/react";
-import type { GenerationView } from "~/services/generation-jobs.server";
+import type { GenerationView } from "~/services/generation-view.server";
 
 // A job as its owner sees it: the result (picture, animated preview or video), its status with
 // progress, and what it did to the balance — in the ledger's words (on hold, charged, nothing).

@@ -1,7 +1,6 @@
-import type { ActionFunctionArgs } from "@remix-run/node";
-import { requireApiUser } from "~/services/auth.server";
+import { methodNotAllowed } from "~/http/api-errors.server";
+import { generationAction } from "~/http/generation-api.server";
 import { getGenerationService } from "~/services/generation.server";
-import { generationResponse, methodNotAllowed, parseGenerationInput, readGenerationBody, readIdempotencyKey } from "~/utils/generation-api.server";
 import { ImageApiSchema } from "~/utils/generation-schemas";
 
 // POST /api/generate-image — JSON or form: { prompt, size? }. Runs within the request:
@@ -11,14 +10,4 @@ export async function loader() {
   return methodNotAllowed("POST");
 }
 
-export async function action({ request }: ActionFunctionArgs) {
-  if (request.method !== "POST") return methodNotAllowed("POST");
-  const user = await requireApiUser(request);
-  const body = await readGenerationBody(request);
-  if (!body.ok) return body.response;
-  const input = parseGenerationInput(ImageApiSchema, body.data);
-  if (!input.ok) return input.response;
-  const key = readIdempotencyKey(request);
-  if (!key.ok) return key.response;
-  return generationResponse(await getGenerationService().generateImage(user.id, input.value, { requestKey: key.value }));
-}
+export const action = generationAction(ImageApiSchema, (userId, input, opts) => getGenerationService().generateImage(userId, input, opts));

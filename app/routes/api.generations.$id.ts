@@ -2,7 +2,7 @@ import type { LoaderFunctionArgs } from "@remix-run/node";
 import { json } from "@remix-run/node";
 import { requireApiUser } from "~/services/auth.server";
 import { getGenerationService } from "~/services/generation.server";
-import { apiError } from "~/utils/generation-api.server";
+import { apiError } from "~/http/api-errors.server";
 import { GENERATION_ID_PATTERN } from "~/utils/generation-schemas";
 
 // GET /api/generations/:id — the signed-in owner's job: { job } (status, progress, cost, hold,

@@ -7,7 +7,7 @@ import { getBalance, grant, sweepExpiredHolds } from "./money/ledger.server";
 import { parseEnv, type RawEnv } from "./env.server";
 import { createGenerationService, type GenerationService } from "./generation.server";
 import { generationCosts } from "./money/pricing.server";
-import { findGeneration } from "./generation-jobs.server";
+import { findGeneration } from "./generation-job-reads.server";
 import { holdStatus } from "./money/ledger.server";
 import { readCounter } from "./metrics.server";
 import { createLocalProvider } from "./providers/local.server";

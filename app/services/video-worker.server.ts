@@ -1,18 +1,8 @@
 import type { AppDb } from "#db/client.server";
 import { holdStatus } from "./money/ledger.server";
 import { removeJobFiles, writeResultFile } from "./generation-files.server";
-import {
-  UNFINISHED,
-  asSentence,
-  completeGeneration,
-  failGeneration,
-  failureOf,
-  findGeneration,
-  listUnfinishedGenerations,
-  markRunning,
-  updateProgress,
-  type Generation,
-} from "./generation-jobs.server";
+import { findGeneration, listUnfinishedGenerations, UNFINISHED, type Generation } from "./generation-job-reads.server";
+import { asSentence, completeGeneration, failGeneration, failureOf, markRunning, updateProgress } from "./generation-job-writes.server";
 import { isProviderError, type GeneratedFile, type GenerationProvider, type VideoRequest } from "./providers/types";
 
 // The in-process video worker: at most `concurrency` jobs at once, each one

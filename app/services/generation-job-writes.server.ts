@@ -1,16 +1,16 @@
-import { createHash, randomBytes } from "node:crypto";
-import { and, desc, eq, inArray, lt, or, sql } from "drizzle-orm";
+import { and, eq, inArray, sql } from "drizzle-orm";
 import type { AppDb } from "#db/client.server";
 import { prepared } from "#db/prepared.server";
 import { generations, users, type Generation, type GenerationKind, type GenerationStatus } from "#db/schema";
 import { hold, LedgerError, postHold, voidHold, type Insufficient } from "./money/ledger.server";
 import { ledgerKeys } from "./money/ledger-keys.server";
+import { countUnfinishedVideos, findGeneration, newGenerationId, UNFINISHED } from "./generation-job-reads.server";
 import { incrementCounter } from "./metrics.server";
 import { isProviderError } from "./providers/types";
 
-// The `generations` table: one row per job, its state machine, and how a job is shown to its owner.
-// Each transition that moves money is ONE SQLite transaction with the ledger call that goes with it
-// (the ledger nests as a savepoint), so a job row and its hold never disagree, whatever crashes when:
+// The `generations` table, write side: one row per job and its state machine. Each transition that
+// moves money is ONE SQLite transaction with the ledger call that goes with it (the ledger nests as
+// a savepoint), so a job row and its hold never disagree, whatever crashes when:
 //
 //   openGeneration:      hold placed      + row inserted (queued or running)
 //   completeGeneration:  hold posted      + row succeeded      (hold already voided? → failed)
@@ -19,18 +19,6 @@ import { isProviderError } from "./providers/types";
 //   queued ──► running ──► succeeded   (hold posted: the credits are spent)
 //      │          │
 //      └──────────┴──────► failed      (hold voided: the credits are back)
-
-export type { Generation, GenerationKind, GenerationStatus };
-export const UNFINISHED: GenerationStatus[] = ["queued", "running"];
-
-export function newGenerationId(): string {
-  return `gen_${randomBytes(12).toString("hex")}`;
-}
-
-/** The job id a caller's request key names: the same key (per user) is the same job. */
-export function generationIdForKey(userId: number, requestKey: string): string {
-  return `gen_${createHash("sha256").update(`${userId}:${requestKey}`).digest("hex").slice(0, 24)}`;
-}
 
 export type NewGeneration = {
   id: string;
@@ -66,70 +54,6 @@ export function insertGeneration(db: AppDb, job: NewGeneration): Generation {
     .get();
 }
 
-export function findGeneration(db: AppDb, id: string): Generation | undefined {
-  return prepared(db, "findGeneration", (d) =>
-    d.orm.select().from(generations).where(eq(generations.id, sql.placeholder("id"))).prepare(),
-  ).get({ id });
-}
-
-/** Only the owner's job: another user's id is simply not found. */
-export function findUserGeneration(db: AppDb, userId: number, id: string): Generation | undefined {
-  return prepared(db, "findUserGeneration", (d) =>
-    d.orm
-      .select()
-      .from(generations)
-      .where(and(eq(generations.id, sql.placeholder("id")), eq(generations.userId, sql.placeholder("userId"))))
-      .prepare(),
-  ).get({ id, userId });
-}
-
-/** Newest first; `before` is the id of the last job of the previous page. */
-export function listUserGenerations(
-  db: AppDb,
-  userId: number,
-  opts: { limit: number; before?: string | null },
-): { items: Generation[]; nextBefore: string | null } {
-  const limit = Math.max(1, Math.min(100, Math.trunc(opts.limit) || 1));
-  const where = [eq(generations.userId, userId)];
-  const cursor = opts.before ? findUserGeneration(db, userId, opts.before) : undefined;
-  if (cursor) {
-    where.push(
-      or(
-        lt(generations.createdAt, cursor.createdAt),
-        and(eq(generations.createdAt, cursor.createdAt), lt(generations.id, cursor.id)),
-      )!,
-    );
-  }
-  const rows = db.orm
-    .select()
-    .from(generations)
-    .where(and(...where))
-    .orderBy(desc(generations.createdAt), desc(generations.id))
-    .limit(limit + 1)
-    .all();
-  const items = rows.slice(0, limit);
-  return { items, nextBefore: rows.length > limit ? items[items.length - 1].id : null };
-}
-
-export function countUnfinishedVideos(db: AppDb, userId: number): number {
-  return db.orm
-    .select({ n: sql<number>`count(*)` })
-    .from(generations)
-    .where(and(eq(generations.userId, userId), eq(generations.kind, "video"), inArray(generations.status, UNFINISHED)))
-    .get()!.n;
-}
-
-/** Every job a previous process left unfinished, oldest first. */
-export function listUnfinishedGenerations(db: AppDb): Generation[] {
-  return db.orm
-    .select()
-    .from(generations)
-    .where(inArray(generations.status, UNFINISHED))
-    .orderBy(generations.createdAt, generations.id)
-    .all();
-}
-
-/** Status of the ledger row behind a job's hold (a read; only the ledger writes that table). */
 /** queued → running, optionally with the provider's job id. Only an unfinished job changes. */
 export function markRunning(db: AppDb, id: string, now: number, providerJobId?: string): boolean {
   const changed = db.orm
@@ -314,63 +238,4 @@ export function failureOf(error: unknown): Failure {
     return { message: messages[error.code], voidReason: `provider_${error.code}`, unexpected: false };
   }
   return { message: "The job failed because of an internal error.", voidReason: "internal_error", unexpected: true };
-}
-
-// ---------------------------------------------------------------------------------------------
-// What the owner sees (the JSON API and the /generate page).
-
-export type GenerationOptions = { size?: string; resolution?: string; durationSeconds?: number };
-
-export type GenerationView = {
-  id: string;
-  kind: GenerationKind;
-  status: GenerationStatus;
-  /** 0-100; 100 once succeeded. */
-  progress: number;
-  /** Credits this job costs when it succeeds. */
-  cost: number;
-  /** The job's credit hold: pending while it runs, posted (charged) on success, voided (given back) on failure. */
-  hold: "pending" | "posted" | "voided";
-  prompt: string;
-  options: GenerationOptions;
-  provider: string;
-  error: string | null;
-  /** Where the finished file is served (signed-in owner only); null until succeeded. */
-  resultUrl: string | null;
-  mimeType: string | null;
-  statusUrl: string;
-  createdAt: string;
-  updatedAt: string;
-  finishedAt: string | null;
-};
-
-function parseOptions(text: string): GenerationOptions {
-  try {
-    const value: unknown = JSON.parse(text);
-    return value && typeof value === "object" && !Array.isArray(value) ? (value as GenerationOptions) : {};
-  } catch {
-    return {};
-  }
-}
-
-export function toGenerationView(job: Generation): GenerationView {
-  const done = job.status === "succeeded" && job.resultPath !== null;
-  return {
-    id: job.id,
-    kind: job.kind,
-    status: job.status,
-    progress: job.status === "succeeded" ? 100 : job.progress,
-    cost: job.cost,
-    hold: job.status === "succeeded" ? "posted" : job.status === "failed" ? "voided" : "pending",
-    prompt: job.prompt,
-    options: parseOptions(job.options),
-    provider: job.provider,
-    error: job.error,
-    resultUrl: done ? `/generations/${job.id}/file` : null,
-    mimeType: done ? job.resultMimeType : null,
-    statusUrl: `/api/generations/${job.id}`,
-    createdAt: new Date(job.createdAt).toISOString(),
-    updatedAt: new Date(job.updatedAt).toISOString(),
-    finishedAt: job.finishedAt === null ? null : new Date(job.finishedAt).toISOString(),
-  };
 }

@@ -1,18 +1,16 @@
-import { json } from "@remix-run/node";
+import { json, type ActionFunctionArgs } from "@remix-run/node";
 import type { z } from "zod";
+import { requireApiUser } from "~/services/auth.server";
 import type { StartResult } from "~/services/generation.server";
 import { RequestKeySchema } from "~/utils/generation-schemas";
+import { apiError, methodNotAllowed, NO_STORE } from "./api-errors.server";
 
 // HTTP for the generation JSON API, shared by /api/generate-image and /api/generate-video: read a
 // JSON or form body, validate it, and map the service's answer to a status code. Every answer is
-// JSON with `Cache-Control: no-store`; every error is `{ error: <code>, message: <sentence> }`.
+// JSON with `Cache-Control: no-store`; every error is `{ error: <code>, message: <sentence> }`
+// (see api-errors.server.ts).
 
 const MAX_BODY_BYTES = 64 * 1024;
-const NO_STORE = { "Cache-Control": "no-store" };
-
-export function apiError(status: number, error: string, message: string, extra: Record<string, unknown> = {}, headers: HeadersInit = {}) {
-  return json({ error, message, ...extra }, { status, headers: { ...NO_STORE, ...headers } });
-}
 
 type Body = { ok: true; data: Record<string, unknown> } | { ok: false; response: Response };
 
@@ -114,6 +112,22 @@ export function generationResponse(result: StartResult): Response {
   return json({ job, balance }, { status, headers: { ...NO_STORE, Location: job.statusUrl } });
 }
 
-export function methodNotAllowed(allow: string) {
-  return apiError(405, "method_not_allowed", `Use ${allow}.`, {}, { Allow: allow });
+type StartGeneration<S extends z.ZodTypeAny> = (userId: number, input: z.output<S>, opts: { requestKey?: string }) => Promise<StartResult>;
+
+/**
+ * The whole POST action of a generation endpoint: POST only, a signed-in API user, the body read
+ * and validated against `schema`, the optional Idempotency-Key, then `start` and its answer as HTTP.
+ */
+export function generationAction<S extends z.ZodTypeAny>(schema: S, start: StartGeneration<S>) {
+  return async function action({ request }: ActionFunctionArgs): Promise<Response> {
+    if (request.method !== "POST") return methodNotAllowed("POST");
+    const user = await requireApiUser(request);
+    const body = await readGenerationBody(request);
+    if (!body.ok) return body.response;
+    const input = parseGenerationInput(schema, body.data);
+    if (!input.ok) return input.response;
+    const key = readIdempotencyKey(request);
+    if (!key.ok) return key.response;
+    return generationResponse(await start(user.id, input.value, { requestKey: key.value }));
+  };
 }

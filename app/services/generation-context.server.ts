@@ -1,0 +1,90 @@
+import type { AppDb } from "#db/client.server";
+import { generationCosts, type GenerationCosts } from "./money/pricing.server";
+import type { Config } from "./env.server";
+import { logger } from "./logger.server";
+import { createProvider } from "./providers/index.server";
+import type { GenerationProvider } from "./providers/types";
+import { createGenerationRateLimiter, type GenerationRateLimiter } from "./rate-limit.server";
+import { VideoWorker, type WorkerLog } from "./video-worker.server";
+
+// What every step of the generation service works with, built once per service from its options:
+// the database, the config, the provider, the rate limiter, the video worker, a log and a clock.
+
+export type GenerationConfig = Pick<
+  Config,
+  | "DATA_DIR"
+  | "IMAGE_COST"
+  | "VIDEO_COST"
+  | "VIDEO_COST_1080P"
+  | "GENERATION_PROVIDER"
+  | "OPENAI_BASE_URL"
+  | "OPENAI_API_KEY"
+  | "OPENAI_IMAGE_MODEL"
+  | "OPENAI_VIDEO_MODEL"
+  | "GENERATION_TIMEOUT_SECONDS"
+  | "GENERATION_HOLD_TTL_SECONDS"
+  | "LOCAL_VIDEO_DURATION_MS"
+  | "VIDEO_CONCURRENCY"
+  | "RATE_LIMIT_DISABLED"
+  | "RATE_LIMIT_IMAGES_PER_MINUTE"
+  | "RATE_LIMIT_VIDEOS_PER_MINUTE"
+  | "RATE_LIMIT_RUNNING_VIDEOS"
+>;
+
+export type GenerationServiceOptions = {
+  db: AppDb;
+  config: GenerationConfig;
+  /** Default: createProvider from the config. */
+  provider?: GenerationProvider;
+  log?: WorkerLog;
+  /** Worker tuning for tests. */
+  pollIntervalMs?: (attempt: number) => number;
+  now?: () => number;
+};
+
+export type GenerationContext = {
+  db: AppDb;
+  config: GenerationConfig;
+  provider: GenerationProvider;
+  rateLimiter: GenerationRateLimiter;
+  worker: VideoWorker;
+  log: WorkerLog;
+  now: () => number;
+  costs: GenerationCosts;
+};
+
+function providerFor(config: GenerationConfig): GenerationProvider {
+  return createProvider({
+    provider: config.GENERATION_PROVIDER,
+    openaiBaseUrl: config.OPENAI_BASE_URL,
+    openaiApiKey: config.OPENAI_API_KEY,
+    openaiImageModel: config.OPENAI_IMAGE_MODEL,
+    openaiVideoModel: config.OPENAI_VIDEO_MODEL,
+    requestTimeoutMs: config.GENERATION_TIMEOUT_SECONDS * 1000,
+    localVideoDurationMs: config.LOCAL_VIDEO_DURATION_MS,
+  });
+}
+
+export function createGenerationContext(options: GenerationServiceOptions): GenerationContext {
+  const { db, config } = options;
+  const log = options.log ?? logger;
+  const now = options.now ?? Date.now;
+  const provider = options.provider ?? providerFor(config);
+  const rateLimiter = createGenerationRateLimiter({
+    disabled: config.RATE_LIMIT_DISABLED,
+    imagesPerMinute: config.RATE_LIMIT_IMAGES_PER_MINUTE,
+    videosPerMinute: config.RATE_LIMIT_VIDEOS_PER_MINUTE,
+    runningVideos: config.RATE_LIMIT_RUNNING_VIDEOS,
+  });
+  const worker = new VideoWorker({
+    db,
+    provider,
+    dataDir: config.DATA_DIR,
+    concurrency: config.VIDEO_CONCURRENCY,
+    maxFailingMs: config.GENERATION_TIMEOUT_SECONDS * 1000,
+    pollIntervalMs: options.pollIntervalMs,
+    log,
+    now,
+  });
+  return { db, config, provider, rateLimiter, worker, log, now, costs: generationCosts(config) };
+}

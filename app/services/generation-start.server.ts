@@ -1,0 +1,148 @@
+import type { GenerationKind } from "#db/schema";
+import type { ImageInput, VideoInput } from "~/utils/generation-schemas";
+import { getBalance } from "./money/ledger.server";
+import type { GenerationContext } from "./generation-context.server";
+import { removeJobFiles, writeResultFile } from "./generation-files.server";
+import { findGeneration, findUserGeneration, generationIdForKey, type Generation } from "./generation-job-reads.server";
+import { completeGeneration, failGeneration, failureOf, openGeneration, type OpenRefusal } from "./generation-job-writes.server";
+import { toGenerationView, type GenerationView } from "./generation-view.server";
+
+// Starting a job: the rate limit, then the hold and the job row (openJob); an image then runs
+// within the request (runImage), a video goes to the worker's queue (queueVideo).
+
+export type StartRefusal =
+  | { ok: false; reason: "insufficient_credits"; message: string; balance: number; needed: number }
+  | { ok: false; reason: "rate_limited"; message: string; retryAfterSeconds: number }
+  | { ok: false; reason: "account_flagged"; message: string };
+
+/** `replayed`: the request key named a job that already existed; nothing new was done or charged. */
+export type StartResult = { ok: true; job: GenerationView; balance: number; replayed?: boolean } | StartRefusal;
+
+/** Seconds a client should wait when the running-videos limit is reached (no exact time is known). */
+const RUNNING_LIMIT_RETRY_SECONDS = 10;
+
+type OpenJobArgs = { prompt: string; options: Record<string, unknown>; cost: number; description: string; requestKey?: string };
+type Opened = { ok: true; job: Generation; replayed: boolean } | StartRefusal;
+
+/** Rate limit, then hold + job row. A refusal gives the rate-limit point back and spends nothing. */
+export async function openJob(ctx: GenerationContext, userId: number, kind: GenerationKind, args: OpenJobArgs): Promise<Opened> {
+  const { db, config, rateLimiter } = ctx;
+  const id = args.requestKey ? generationIdForKey(userId, args.requestKey) : undefined;
+  // A replay is answered before the rate limiter: a retry must not be refused or counted.
+  const known = id ? findUserGeneration(db, userId, id) : undefined;
+  if (known) return { ok: true, job: known, replayed: true };
+  const limit = await rateLimiter.consume(userId, kind);
+  if (!limit.ok) {
+    return {
+      ok: false,
+      reason: "rate_limited",
+      retryAfterSeconds: limit.retryAfterSeconds,
+      message: `Too many ${kind} requests: at most ${limit.limit} a minute. Try again in ${limit.retryAfterSeconds} s.`,
+    };
+  }
+  const opened = openGeneration(db, {
+    id,
+    userId,
+    kind,
+    prompt: args.prompt,
+    options: args.options,
+    cost: args.cost,
+    provider: ctx.provider.name,
+    status: kind === "image" ? "running" : "queued",
+    holdTtlSeconds: config.GENERATION_HOLD_TTL_SECONDS,
+    holdDescription: args.description,
+    maxUnfinishedVideos: config.RATE_LIMIT_DISABLED ? null : config.RATE_LIMIT_RUNNING_VIDEOS,
+    now: ctx.now(),
+  });
+  if (opened.ok) {
+    if (opened.replayed) await rateLimiter.refund(userId, kind);
+    return opened;
+  }
+  await rateLimiter.refund(userId, kind);
+  return refusalOf(opened);
+}
+
+/** A refused open as its owner reads it. */
+function refusalOf(refusal: OpenRefusal): StartRefusal {
+  switch (refusal.reason) {
+    case "account_flagged":
+      return {
+        ok: false,
+        reason: refusal.reason,
+        message: "This account is on hold because a payment was disputed. Generation is disabled until support clears it.",
+      };
+    case "too_many_running":
+      return {
+        ok: false,
+        reason: "rate_limited",
+        retryAfterSeconds: RUNNING_LIMIT_RETRY_SECONDS,
+        message: `You already have ${refusal.running} video${refusal.running === 1 ? "" : "s"} in progress (at most ${refusal.limit}). Wait for one to finish.`,
+      };
+    case "insufficient_credits":
+      return {
+        ok: false,
+        reason: refusal.reason,
+        balance: refusal.balance,
+        needed: refusal.needed,
+        message: `Not enough credits: this costs ${refusal.needed} and your balance is ${refusal.balance}.`,
+      };
+  }
+}
+
+/** The job as it is now, with the owner's balance. */
+function started(ctx: GenerationContext, userId: number, id: string, replayed = false): StartResult {
+  const { db } = ctx;
+  return { ok: true, job: toGenerationView(findGeneration(db, id)!), balance: getBalance(db, userId).balance, ...(replayed ? { replayed } : {}) };
+}
+
+/** The provider call, then the file and the posted hold; any failure voids the hold instead. */
+async function runImage(ctx: GenerationContext, userId: number, job: Generation, input: ImageInput): Promise<void> {
+  const { db, config, log, now } = ctx;
+  try {
+    const file = await ctx.provider.generateImage(
+      { prompt: input.prompt, size: input.size },
+      { signal: AbortSignal.timeout(config.GENERATION_TIMEOUT_SECONDS * 1000) },
+    );
+    const resultPath = await writeResultFile(config.DATA_DIR, userId, job.id, file);
+    const done = completeGeneration(db, job.id, { resultPath, mimeType: file.mimeType }, now());
+    if (!done.ok) {
+      removeJobFiles(config.DATA_DIR, userId, job.id);
+      failGeneration(db, job.id, "The credit hold expired before the image was ready.", "hold_expired", now());
+    }
+  } catch (error) {
+    const failure = failureOf(error);
+    if (failure.unexpected) log.error({ err: error, generationId: job.id }, "image generation failed unexpectedly");
+    removeJobFiles(config.DATA_DIR, userId, job.id);
+    failGeneration(db, job.id, failure.message, failure.voidReason, now());
+  }
+}
+
+/** An image within the request: `succeeded` (hold posted), `failed` (hold voided) or a refusal. */
+export async function startImage(ctx: GenerationContext, userId: number, input: ImageInput, requestKey?: string): Promise<StartResult> {
+  const opened = await openJob(ctx, userId, "image", {
+    prompt: input.prompt,
+    options: { size: input.size },
+    cost: ctx.costs.image,
+    description: `Image generation (${input.size})`,
+    requestKey,
+  });
+  if (!opened.ok) return opened;
+  if (opened.replayed) return started(ctx, userId, opened.job.id, true);
+  await runImage(ctx, userId, opened.job, input);
+  return started(ctx, userId, opened.job.id);
+}
+
+/** Places the hold and queues the video; the worker does the rest. */
+export async function queueVideo(ctx: GenerationContext, userId: number, input: VideoInput, requestKey?: string): Promise<StartResult> {
+  const opened = await openJob(ctx, userId, "video", {
+    prompt: input.prompt,
+    options: { resolution: input.resolution, durationSeconds: input.durationSeconds },
+    cost: ctx.costs.video[input.resolution],
+    description: `Video generation (${input.resolution}, ${input.durationSeconds} s)`,
+    requestKey,
+  });
+  if (!opened.ok) return opened;
+  if (opened.replayed) return started(ctx, userId, opened.job.id, true);
+  ctx.worker.enqueue(opened.job.id);
+  return started(ctx, userId, opened.job.id);
+}
