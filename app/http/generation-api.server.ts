@@ -97,6 +97,8 @@ export function generationResponse(result: StartResult): Response {
         return apiError(402, result.reason, result.message, { balance: result.balance, needed: result.needed });
       case "account_flagged":
         return apiError(403, result.reason, result.message);
+      case "idempotency_key_reused":
+        return apiError(422, result.reason, result.message);
       case "rate_limited":
         return apiError(429, result.reason, result.message, { retryAfterSeconds: result.retryAfterSeconds }, {
           "Retry-After": String(result.retryAfterSeconds),

@@ -59,6 +59,7 @@ export async function loader({ request }: LoaderFunctionArgs) {
 const REFUSAL_STATUS: Record<Exclude<StartResult, { ok: true }>["reason"], number> = {
   insufficient_credits: 402,
   account_flagged: 403,
+  idempotency_key_reused: 422,
   rate_limited: 429,
 };
 

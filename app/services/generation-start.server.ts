@@ -13,7 +13,8 @@ import { toGenerationView, type GenerationView } from "./generation-view.server"
 export type StartRefusal =
   | { ok: false; reason: "insufficient_credits"; message: string; balance: number; needed: number }
   | { ok: false; reason: "rate_limited"; message: string; retryAfterSeconds: number }
-  | { ok: false; reason: "account_flagged"; message: string };
+  | { ok: false; reason: "account_flagged"; message: string }
+  | { ok: false; reason: "idempotency_key_reused"; message: string };
 
 /** `replayed`: the request key named a job that already existed; nothing new was done or charged. */
 export type StartResult = { ok: true; job: GenerationView; balance: number; replayed?: boolean } | StartRefusal;
@@ -30,7 +31,7 @@ export async function openJob(ctx: GenerationContext, userId: number, kind: Gene
   const id = args.requestKey ? generationIdForKey(userId, args.requestKey) : undefined;
   // A replay is answered before the rate limiter: a retry must not be refused or counted.
   const known = id ? findUserGeneration(db, userId, id) : undefined;
-  if (known) return { ok: true, job: known, replayed: true };
+  if (known) return sameRequest(known, kind, args) ? { ok: true, job: known, replayed: true } : keyReused();
   const limit = await rateLimiter.consume(userId, kind);
   if (!limit.ok) {
     return {
@@ -56,10 +57,26 @@ export async function openJob(ctx: GenerationContext, userId: number, kind: Gene
   });
   if (opened.ok) {
     if (opened.replayed) await rateLimiter.refund(userId, kind);
+    // A concurrent request with the same key made the job first: it must have asked the same.
+    if (opened.replayed && !sameRequest(opened.job, kind, args)) return keyReused();
     return opened;
   }
   await rateLimiter.refund(userId, kind);
   return refusalOf(opened);
+}
+
+/** Whether a job is what this request asks for: the same endpoint (kind), prompt and options.
+ * Options are stored as JSON built by the same code from the validated input, so the text compares. */
+function sameRequest(job: Generation, kind: GenerationKind, args: OpenJobArgs): boolean {
+  return job.kind === kind && job.prompt === args.prompt && job.options === JSON.stringify(args.options);
+}
+
+function keyReused(): StartRefusal {
+  return {
+    ok: false,
+    reason: "idempotency_key_reused",
+    message: "This Idempotency-Key was already used for a different request. Use a new key for a new request.",
+  };
 }
 
 /** A refused open as its owner reads it. */

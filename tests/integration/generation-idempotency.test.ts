@@ -94,4 +94,41 @@ describe("idempotent generation requests", () => {
     expect(await res.json()).toMatchObject({ error: "invalid_request" });
     expect(await balance(client)).toMatchObject({ balance: 200, onHold: 0 });
   });
+
+  it("a reused key with a different request answers 422 idempotency_key_reused and changes nothing", async () => {
+    const client = await customer();
+    const first = await postJson(client, "/api/generate-image", { prompt: "a red fox", size: "256x256" }, "reused-key-0001");
+    expect(first.status).toBe(201);
+    const before = await balance(client);
+    const cases: Array<[string, string, unknown]> = [
+      ["another prompt", "/api/generate-image", { prompt: "a blue fox", size: "256x256" }],
+      ["another size", "/api/generate-image", { prompt: "a red fox", size: "512x512" }],
+      ["the default size instead", "/api/generate-image", { prompt: "a red fox" }],
+      ["the video endpoint", "/api/generate-video", { prompt: "a red fox" }],
+    ];
+    for (const [name, pathname, body] of cases) {
+      const res = await postJson(client, pathname, body, "reused-key-0001");
+      expect(res.status, name).toBe(422);
+      expect(await res.json(), name).toMatchObject({ error: "idempotency_key_reused" });
+    }
+    // The same request with the same key is still a replay of the first job.
+    const again = await postJson(client, "/api/generate-image", { prompt: "a red fox", size: "256x256" }, "reused-key-0001");
+    expect(again.status).toBe(200);
+    expect(await balance(client)).toEqual(before);
+    expect(jobsOf(`idem${n}@example.com`)).toHaveLength(1);
+  });
+
+  it("concurrent requests with one key and different prompts make one job: the rest replay or are refused", async () => {
+    const client = await customer();
+    const responses = await Promise.all(
+      Array.from({ length: 10 }, (_, i) => postJson(client, "/api/generate-image", { prompt: i % 2 ? "odd" : "even", size: "256x256" }, "race-key-00001")),
+    );
+    const statuses = responses.map((r) => r.status).sort();
+    expect(statuses.filter((s) => s === 201)).toHaveLength(1);
+    expect(statuses.every((s) => s === 200 || s === 201 || s === 422)).toBe(true);
+    // Whichever prompt won, the five requests with the other prompt are refused.
+    expect(statuses.filter((s) => s === 422)).toHaveLength(5);
+    expect(jobsOf(`idem${n}@example.com`)).toHaveLength(1);
+    expect((await balance(client)).balance).toBe(195);
+  });
 });
