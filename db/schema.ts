@@ -21,7 +21,7 @@ export const users = sqliteTable(
     email: text("email").notNull().unique(),
     passwordHash: text("password_hash").notNull(),
     role: text("role", { enum: USER_ROLES }).notNull().default("user"),
-    // Spendable balance. Written only by app/services/credits.server.ts, always together with a
+    // Spendable balance. Written only by app/services/money/ledger.server.ts, always together with a
     // ledger row; the sign-up bonus is such a row, so the column itself starts at zero.
     credits: integer("credits").notNull().default(0),
     stripeCustomerId: text("stripe_customer_id").unique(),
@@ -121,8 +121,55 @@ export const stripeEvents = sqliteTable(
     processedAt: integer("processed_at"),
     attempts: integer("attempts").notNull().default(0),
     error: text("error"),
+    // processed: its effect (if any) is applied, in the same transaction as processed_at;
+    // ignored: acknowledged without effect (a type we do not handle, or an object not this app's).
+    outcome: text("outcome", { enum: ["processed", "ignored"] }),
   },
   (t) => [index("stripe_events_received_idx").on(t.receivedAt)],
+);
+
+// Every Checkout Session the app started, and what became of it, so a payment that is still
+// processing, failed or expired is visible to its buyer (a paid one is also a ledger row).
+export const CHECKOUT_STATUSES = ["open", "processing", "paid", "failed", "expired"] as const;
+export type CheckoutStatus = (typeof CHECKOUT_STATUSES)[number];
+
+export const checkoutAttempts = sqliteTable(
+  "checkout_attempts",
+  {
+    sessionId: text("session_id").primaryKey(),
+    userId: integer("user_id")
+      .notNull()
+      .references(() => users.id, { onDelete: "restrict" }),
+    pack: text("pack").notNull(),
+    credits: integer("credits").notNull(),
+    status: text("status", { enum: CHECKOUT_STATUSES }).notNull().default("open"),
+    amountTotal: integer("amount_total"),
+    currency: text("currency"),
+    createdAt: integer("created_at").notNull().default(now),
+    updatedAt: integer("updated_at").notNull().default(now),
+  },
+  (t) => [index("checkout_attempts_user_idx").on(t.userId, t.createdAt)],
+);
+
+// A dispute about one of the app's payments: whether its funds are withdrawn, what the ledger
+// took back for it, and how it ended. The account hold follows the open disputes.
+export const disputes = sqliteTable(
+  "disputes",
+  {
+    id: text("id").primaryKey(),
+    userId: integer("user_id")
+      .notNull()
+      .references(() => users.id, { onDelete: "restrict" }),
+    paymentIntentId: text("payment_intent_id").notNull(),
+    // Stripe's status: warning_needs_response (an inquiry), needs_response, under_review, won, lost...
+    status: text("status").notNull(),
+    fundsWithdrawn: integer("funds_withdrawn", { mode: "boolean" }).notNull().default(false),
+    creditsTaken: integer("credits_taken").notNull().default(0),
+    creditsReturned: integer("credits_returned").notNull().default(0),
+    createdAt: integer("created_at").notNull().default(now),
+    updatedAt: integer("updated_at").notNull().default(now),
+  },
+  (t) => [index("disputes_user_idx").on(t.userId)],
 );
 
 export const GENERATION_KINDS = ["image", "video"] as const;
@@ -181,4 +228,6 @@ export type User = typeof users.$inferSelect;
 export type Transaction = typeof transactions.$inferSelect;
 export type Generation = typeof generations.$inferSelect;
 export type StripeEventRow = typeof stripeEvents.$inferSelect;
+export type CheckoutAttempt = typeof checkoutAttempts.$inferSelect;
+export type DisputeRow = typeof disputes.$inferSelect;
 export type AuditEntry = typeof auditLog.$inferSelect;

@@ -7,6 +7,7 @@ import { formatCredits, HistoryTable, Pager, TYPE_LABELS, withParams } from "~/c
 import { requireUser } from "~/services/auth.server";
 import { listPacksWithPrices } from "~/services/money/pack-prices.server";
 import { getCreditsChart, listHistoryPage, parseHistoryQuery } from "~/services/billing-dashboard.server";
+import { listUnsettledCheckouts } from "~/services/money/checkout-attempts.server";
 import { getBalance } from "~/services/money/ledger.server";
 import { getRuntime } from "~/services/runtime.server";
 import { getStripeContext } from "~/services/stripe.server";
@@ -26,6 +27,13 @@ export async function loader({ request }: LoaderFunctionArgs) {
       onHold,
       flagged: Boolean(user.flaggedAt),
       packs,
+      payments: listUnsettledCheckouts(db, user.id).map((p) => ({
+        sessionId: p.sessionId,
+        status: p.status,
+        credits: p.credits,
+        price: p.amountTotal !== null && p.currency ? formatMoney(p.amountTotal, p.currency) : null,
+        createdAt: p.createdAt,
+      })),
       // One token per page view: a double-submitted Buy form reuses the same Checkout Session.
       checkoutToken: crypto.randomBytes(12).toString("base64url"),
       type: query.type ?? null,
@@ -42,7 +50,7 @@ function formatPrice(unitAmount: number | null, currency: string | null) {
 }
 
 export default function Billing() {
-  const { balance, onHold, packs, checkoutToken, flagged, history, chart, type } = useLoaderData<typeof loader>();
+  const { balance, onHold, packs, payments, checkoutToken, flagged, history, chart, type } = useLoaderData<typeof loader>();
   const navigation = useNavigation();
   const location = useLocation();
   const buying = navigation.state !== "idle" && navigation.formAction === "/api/stripe/checkout";
@@ -66,6 +74,23 @@ export default function Billing() {
           </p>
         ) : null}
       </section>
+      {payments.length > 0 ? (
+        <section aria-labelledby="payments-heading" className="card" data-testid="unsettled-payments">
+          <h2 id="payments-heading" className="text-lg font-semibold">
+            Recent payments
+          </h2>
+          <ul className="mt-2 space-y-1 text-sm">
+            {payments.map((p) => (
+              <li key={p.sessionId} data-status={p.status}>
+                <span className="font-semibold">{p.status === "failed" ? "Payment failed: nothing was charged." : "Payment processing."}</span>{" "}
+                {p.credits} credits{p.price ? ` for ${p.price}` : ""}, started{" "}
+                <time dateTime={new Date(p.createdAt).toISOString()}>{new Date(p.createdAt).toISOString().slice(0, 16).replace("T", " ")} UTC</time>
+                {p.status === "processing" ? ". The credits arrive as soon as the payment is confirmed." : ". You can try again with another payment method."}
+              </li>
+            ))}
+          </ul>
+        </section>
+      ) : null}
       <section aria-labelledby="packs-heading">
         <h2 id="packs-heading" className="text-lg font-semibold">
           Credit packs

@@ -81,5 +81,7 @@ describe("parseEnv", () => {
     expect(config.packs.map((p) => p.id)).toEqual(["default", "large"]);
     expect(problemsOf({ CREDIT_PACKS: '[{"id":"default","priceId":"p","credits":1}]' })[0]).toMatch(/^CREDIT_PACKS/);
     expect(problemsOf({ CREDIT_PACKS: "nope" })[0]).toMatch(/^CREDIT_PACKS must be a JSON array/);
+    expect(problemsOf({ CREDIT_PACKS: '[{"id":"big","priceId":"price_credits_pack","credits":900}]' })).toEqual([expect.stringMatching(/must not repeat a price id.*price_credits_pack/)]);
+    expect(problemsOf({ CREDIT_PACKS: '[{"id":"a","priceId":"price_x","credits":1},{"id":"b","priceId":"price_x","credits":2}]' })).toEqual([expect.stringMatching(/price_x/)]);
   });
 });

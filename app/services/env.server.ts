@@ -184,6 +184,12 @@ export function parseEnv(env: Record<string, string | undefined>): Config {
   ];
   const ids = packs.map((p) => p.id);
   if (new Set(ids).size !== ids.length) problems.push('CREDIT_PACKS must not repeat a pack id (and "default" is taken)');
+  // A price id names what a purchase was: two packs on one price could not be told apart.
+  const priceIds = packs.map((p) => p.priceId);
+  const repeated = [...new Set(priceIds.filter((id, i) => priceIds.indexOf(id) !== i))];
+  if (repeated.length) {
+    problems.push(`CREDIT_PACKS must not repeat a price id (STRIPE_PRICE_ID_CREDITS_PACK is the default pack's): ${repeated.join(", ")}`);
+  }
   if (problems.length) throw new ConfigError(problems);
 
   return {

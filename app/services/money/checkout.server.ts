@@ -7,8 +7,10 @@ import type Stripe from "stripe";
 import type { AppDb } from "#db/client.server";
 import { users, type User } from "#db/schema";
 import type { Config } from "../env.server";
+import { recordCheckoutStarted } from "./checkout-attempts.server";
 import { stripeRequestKeys } from "./ledger-keys.server";
-import { findPack } from "./pricing.server";
+import { appPaymentMetadata } from "./ownership.server";
+import { checkoutMetadata, findPack } from "./pricing.server";
 
 /** Reuses the user's Stripe Customer or creates one (idempotently) and remembers it. */
 export async function ensureStripeCustomer(db: AppDb, stripe: Stripe, user: User): Promise<string> {
@@ -56,13 +58,21 @@ export async function createCheckoutSession(
       customer,
       client_reference_id: String(input.user.id),
       line_items: [{ price: pack.priceId, quantity: 1 }],
-      metadata: { userId: String(input.user.id), pack: pack.id, credits: String(pack.credits) },
-      payment_intent_data: { metadata: { userId: String(input.user.id), pack: pack.id } },
+      metadata: checkoutMetadata(input.user.id, pack),
+      payment_intent_data: { metadata: appPaymentMetadata(input.user.id, pack.id) },
       success_url: `${config.appUrl}/settings/billing/success?session_id={CHECKOUT_SESSION_ID}`,
       cancel_url: `${config.appUrl}/settings/billing/cancelled`,
     },
     { idempotencyKey: stripeRequestKeys.checkoutSession(input.user.id, pack.id, token) },
   );
   if (!session.url) throw new Error(`Stripe returned Checkout Session ${session.id} without a URL`);
+  recordCheckoutStarted(db, {
+    sessionId: session.id,
+    userId: input.user.id,
+    pack: pack.id,
+    credits: pack.credits,
+    amountTotal: session.amount_total,
+    currency: session.currency,
+  });
   return { ok: true, id: session.id, url: session.url };
 }

@@ -1,6 +1,8 @@
 /**
- * Stripe Checkout → credits. One fulfilment function (fulfillCheckout) serves the webhook and the
- * success page; the ledger key `checkout:<session id>` makes any interleaving of them grant once.
+ * Stripe Checkout → credits. One fulfilment path serves the webhook and the success page: the
+ * session is read from Stripe (never from a webhook payload or a URL), and granted when Stripe
+ * says it needs no more payment (`paid`, or `no_payment_required` for a 100% discount), for the
+ * credits recorded on it at checkout, keyed `checkout:<session id>`: any interleaving grants once.
  */
 import { eq } from "drizzle-orm";
 import type Stripe from "stripe";
@@ -9,6 +11,7 @@ import { users } from "#db/schema";
 import { stripeIdOf } from "~/utils/stripe-ids";
 import type { Config } from "../env.server";
 import { logger } from "../logger.server";
+import { markCheckout } from "./checkout-attempts.server";
 import { grant, type Tx } from "./ledger.server";
 import { ledgerKeys } from "./ledger-keys.server";
 import { creditsForCheckout, findPack } from "./pricing.server";
@@ -17,28 +20,31 @@ export type FulfilmentResult =
   | { status: "granted" | "already_granted"; userId: number; credits: number; transaction: Tx }
   | { status: "awaiting_payment" | "expired" | "not_ours"; userId: number | null; credits: 0 };
 
+/** The session as Stripe has it now, with what it sold. */
+export function retrieveCheckout(stripe: Stripe, sessionId: string): Promise<Stripe.Checkout.Session> {
+  return stripe.checkout.sessions.retrieve(sessionId, { expand: ["line_items"] });
+}
+
 /**
- * The one fulfilment path: reads the session from Stripe (never trusting a webhook payload or a
- * URL), grants only when it is paid, keyed on the session id. Safe to call any number of times,
- * from anywhere, concurrently.
+ * Grants a retrieved session, once. Synchronous, so the webhook can run it inside the same
+ * transaction that records the event.
  */
-export async function fulfillCheckout(
-  db: AppDb,
-  stripe: Stripe,
-  config: Config,
-  sessionId: string,
-): Promise<FulfilmentResult> {
-  const session = await stripe.checkout.sessions.retrieve(sessionId, { expand: ["line_items"] });
+export function grantCheckout(db: AppDb, config: Config, session: Stripe.Checkout.Session): FulfilmentResult {
   const userId = Number(session.metadata?.userId ?? session.client_reference_id);
   const user = Number.isSafeInteger(userId)
     ? db.orm.select({ id: users.id }).from(users).where(eq(users.id, userId)).get()
     : undefined;
   if (session.mode !== "payment" || !user) {
-    logger.warn({ sessionId, mode: session.mode, userId }, "checkout session does not belong to this app");
+    logger.warn({ sessionId: session.id, mode: session.mode, userId }, "checkout session does not belong to this app");
     return { status: "not_ours", userId: user ? userId : null, credits: 0 };
   }
-  if (session.payment_status !== "paid") {
-    return { status: session.status === "expired" ? "expired" : "awaiting_payment", userId, credits: 0 };
+  if (session.payment_status === "unpaid") {
+    if (session.status === "expired") {
+      markCheckout(db, session.id, "expired");
+      return { status: "expired", userId, credits: 0 };
+    }
+    if (session.status === "complete") markCheckout(db, session.id, "processing");
+    return { status: "awaiting_payment", userId, credits: 0 };
   }
   const credits = creditsForCheckout(config, session);
   if (credits <= 0) throw new Error(`Checkout Session ${session.id} is paid but maps to no credit pack`);
@@ -55,12 +61,15 @@ export async function fulfillCheckout(
       amountTotal: session.amount_total,
       currency: session.currency,
       pack: session.metadata?.pack ?? null,
+      paymentStatus: session.payment_status,
     },
   });
-  return {
-    status: written.replayed ? "already_granted" : "granted",
-    userId,
-    credits,
-    transaction: written.transaction,
-  };
+  markCheckout(db, session.id, "paid");
+  return { status: written.replayed ? "already_granted" : "granted", userId, credits, transaction: written.transaction };
+}
+
+/** Safe to call any number of times, from anywhere, concurrently. */
+export async function fulfillCheckout(db: AppDb, stripe: Stripe, config: Config, sessionId: string): Promise<FulfilmentResult> {
+  const session = await retrieveCheckout(stripe, sessionId);
+  return db.sqlite.transaction(() => grantCheckout(db, config, session)).immediate();
 }

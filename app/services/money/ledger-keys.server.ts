@@ -19,6 +19,8 @@ export const ledgerKeys = {
   refund: (chargeId: string, cumulativeAmountRefunded: number) => `refund:${chargeId}:${cumulativeAmountRefunded}`,
   /** The clawback when a dispute withdraws the money. */
   dispute: (disputeId: string) => `dispute:${disputeId}`,
+  /** The reversal of that clawback when the dispute is won (its funds reinstated). */
+  disputeWon: (disputeId: string) => `dispute-won:${disputeId}`,
   /** The hold (then posted or voided) of one generation job. */
   generation: (generationId: string) => `generation:${generationId}`,
   /** The one sign-up bonus of an account. */

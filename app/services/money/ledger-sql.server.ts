@@ -187,6 +187,23 @@ function prepareTransactions(l: Ledger) {
     return { transaction, replayed: false };
   });
 
+  /** Gives back what one clawback took, once: a posted refund row of the opposite sign that
+   * names the clawback in meta.reverses (the verifier checks the pair). */
+  const reverse = sqlite.transaction((reversesKey: string, row: Omit<PostedArgs, "userId" | "amount" | "type" | "stripePaymentId">): Written => {
+    const original = l.byKey.get(reversesKey);
+    if (!original || original.type !== "refund" || original.amount >= 0) {
+      throw new LedgerError("invalid_request", `no clawback keyed ${JSON.stringify(reversesKey)} to reverse`);
+    }
+    return credit({
+      ...row,
+      userId: original.userId,
+      amount: -original.amount,
+      type: "refund",
+      stripePaymentId: original.stripePaymentId,
+      meta: JSON.stringify({ ...parseMeta(row.meta), reverses: reversesKey }),
+    });
+  });
+
   /** A guarded debit that is final at once (negative admin adjustment). */
   const guardedDebit = sqlite.transaction((row: PostedArgs): Debit => {
     const replay = replayOf(l, row.key, row.userId, row.type, row.amount);
@@ -230,7 +247,7 @@ function prepareTransactions(l: Ledger) {
     return { balance: row.credits, onHold: l.onHold.get(userId)!.onHold };
   });
 
-  return { spend, credit, guardedDebit, post, voidHold, sweep, balance };
+  return { spend, credit, reverse, guardedDebit, post, voidHold, sweep, balance };
 }
 
 /** postHold / voidHold on a row that is no longer pending: a replay, or a refusal. */

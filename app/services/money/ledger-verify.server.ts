@@ -11,6 +11,7 @@
  * - negative_from_spending: spending (usage, negative adjustment) never left a balance below zero;
  *   only a clawback (refund) may;
  * - bad_amount: integer amounts whose sign fits the type;
+ * - bad_reversal: a positive refund row gives back no more than the clawback it names (meta.reverses);
  * - bad_hold: pending and voided rows are negative usage rows with a timeout / a void record;
  * - orphan_row, integrity: rows without a user; SQLite's own quick_check (with `integrity: true`).
  */
@@ -25,6 +26,7 @@ export type ViolationKind =
   | "negative_from_spending"
   | "bad_amount"
   | "bad_hold"
+  | "bad_reversal"
   | "orphan_row"
   | "integrity";
 
@@ -106,6 +108,25 @@ export function verifyLedger(db: AppDb, options: VerifyOptions): LedgerReport {
         violations.push({ kind: "orphan_row", userId: o.userId, transactionId: o.id, detail: "row of a user that does not exist" });
       }
 
+      for (const r of sqlite
+        .prepare<[], { id: number; userId: number; amount: number; reverses: string | null; originalUser: number | null; originalAmount: number | null; originalType: string | null }>(
+          `SELECT r.id AS id, r.user_id AS userId, r.amount AS amount, json_extract(r.meta, '$.reverses') AS reverses,
+             o.user_id AS originalUser, o.amount AS originalAmount, o.type AS originalType
+           FROM transactions r LEFT JOIN transactions o ON o.idempotency_key = json_extract(r.meta, '$.reverses')
+           WHERE r.type = 'refund' AND r.amount > 0`,
+        )
+        .all()) {
+        const fits = r.originalType === "refund" && r.originalUser === r.userId && r.originalAmount !== null && r.originalAmount < 0 && r.amount <= -r.originalAmount;
+        if (!fits) {
+          violations.push({
+            kind: "bad_reversal",
+            userId: r.userId,
+            transactionId: r.id,
+            detail: `gives back ${r.amount} for ${JSON.stringify(r.reverses)}, which is not a clawback of this user of at least that much`,
+          });
+        }
+      }
+
       if (options.integrity) {
         const result = sqlite.pragma("quick_check", { simple: true });
         if (result !== "ok") violations.push({ kind: "integrity", detail: `quick_check: ${String(result)}` });
@@ -143,8 +164,11 @@ function checkRow(row: Row, violations: Violation[]): boolean {
       if (amount < 0) return bad("bad_amount", `${type} of ${amount}: must be positive`);
       break;
     case "usage":
-    case "refund":
       if (amount > 0) return bad("bad_amount", `${type} of ${amount}: must be negative`);
+      break;
+    case "refund":
+      // Positive only as the reversal of a clawback (checked as a pair in verifyLedger).
+      if (amount > 0 && typeof parseReverses(row.meta) !== "string") return bad("bad_amount", `refund of ${amount}: must be negative, or reverse a clawback`);
       break;
     case "adjustment":
       break;
@@ -212,5 +236,13 @@ function checkUserHistory(rows: Row[], violations: Violation[]): void {
       });
       return;
     }
+  }
+}
+
+function parseReverses(meta: string | null): unknown {
+  try {
+    return meta ? (JSON.parse(meta) as { reverses?: unknown }).reverses : undefined;
+  } catch {
+    return undefined;
   }
 }

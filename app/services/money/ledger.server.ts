@@ -7,7 +7,8 @@
  *   balance; it has a *timeout* (`expires_at`);
  * - *posting* a hold makes it final; *voiding* it gives the credits back (the row stays, marked
  *   voided, and no longer counts);
- * - a *clawback* is a `refund` row taking credits back after a refunded or disputed payment.
+ * - a *clawback* is a `refund` row taking credits back after a refunded or disputed payment; its
+ *   *reversal* (a dispute won) is a positive `refund` row naming the clawback in meta.reverses.
  *
  * Invariant (checked by ledger-verify.server.ts and by the tests after every step):
  *   users.credits == SUM(amount) of the user's rows with status in ('pending', 'posted').
@@ -109,6 +110,11 @@ export function listHistory(
 /** The state of a hold: pending, posted or voided (undefined: no such row). */
 export function holdStatus(db: AppDb, holdId: number): Tx["status"] | undefined {
   return ledgerOf(db).byId.get(checkId(holdId, "holdId"))?.status;
+}
+
+/** The row an idempotency key names, if any. */
+export function findByKey(db: AppDb, key: string): Tx | undefined {
+  return ledgerOf(db).byKey.get(checkKey(key));
 }
 
 export function findPurchaseByPaymentId(db: AppDb, stripePaymentId: string): Tx | undefined {
@@ -233,6 +239,24 @@ export function clawback(
     key: checkKey(args.key),
     description: checkText(args.description, "description"),
     stripePaymentId: args.stripePaymentId ?? null,
+    adminId: null,
+    reason: null,
+    meta: encodeMeta(args.meta),
+    createdAt: Date.now(),
+  }));
+}
+
+/** Gives back everything one clawback took (a dispute won, its funds reinstated): a posted
+ * `refund` row with a positive amount and `meta.reverses` naming the clawback's key. The same key
+ * again is a replay; the amount is always the clawback's own, so it can never give back more. */
+export function reverseClawback(
+  db: AppDb,
+  args: { reversesKey: string; key: string; description: string; meta?: Meta },
+): Written {
+  const l = ledgerOf(db);
+  return counted("reverse", l.tx.reverse.immediate(checkKey(args.reversesKey), {
+    key: checkKey(args.key),
+    description: checkText(args.description, "description"),
     adminId: null,
     reason: null,
     meta: encodeMeta(args.meta),

@@ -24,23 +24,27 @@ export function findPack(config: Pick<Config, "packs">, packId: string): CreditP
   return config.packs.find((p) => p.id === packId);
 }
 
-/** Credits a Checkout Session is worth: its line items priced against the configured packs,
- * falling back to the credits recorded in its metadata when a pack's price changed since. */
+/**
+ * Credits a Checkout Session is worth: what the app recorded on it at checkout (metadata.credits),
+ * so a change of CREDITS_PER_PACK or CREDIT_PACKS between checkout and fulfilment changes nothing.
+ * Sessions started before the app recorded it are priced from their line items against the
+ * configured packs. 0 means "not a purchase of ours".
+ */
 export function creditsForCheckout(config: Pick<Config, "packs">, session: Stripe.Checkout.Session): number {
-  const items = session.line_items?.data ?? [];
+  const recorded = Number(session.metadata?.credits);
+  if (Number.isSafeInteger(recorded) && recorded > 0) return recorded;
   let total = 0;
-  for (const item of items) {
-    const priceId = stripeIdOf(item.price);
-    const pack = config.packs.find((p) => p.priceId === priceId);
-    if (!pack) {
-      total = 0;
-      break;
-    }
+  for (const item of session.line_items?.data ?? []) {
+    const pack = config.packs.find((p) => p.priceId === stripeIdOf(item.price));
+    if (!pack) return 0;
     total += pack.credits * (item.quantity ?? 1);
   }
-  if (total > 0) return total;
-  const fromMetadata = Number(session.metadata?.credits);
-  return Number.isSafeInteger(fromMetadata) && fromMetadata > 0 ? fromMetadata : 0;
+  return total;
+}
+
+/** What a new Checkout Session records about the purchase, read back by creditsForCheckout. */
+export function checkoutMetadata(userId: number, pack: CreditPack): Record<string, string> {
+  return { userId: String(userId), pack: pack.id, credits: String(pack.credits) };
 }
 
 /**

@@ -1,6 +1,9 @@
 /**
- * Stripe's webhook events: verified on the raw body, recorded by id, dispatched to the one
- * service that owns each reaction (fulfilment, clawbacks), processed once.
+ * Stripe's webhook events: verified on the raw body, then processed once. An event is read,
+ * planned (webhook-reactions.server.ts: whatever must be fetched from Stripe) and then applied
+ * in ONE SQLite transaction with the record that says it was processed, so an event and its
+ * ledger effect commit together: a redelivery, or a second event about the same object, is a
+ * replay that answers 200, never a half-applied state or an error.
  */
 import { eq, sql } from "drizzle-orm";
 import type Stripe from "stripe";
@@ -9,8 +12,7 @@ import { stripeEvents } from "#db/schema";
 import type { Config } from "../env.server";
 import { logger } from "../logger.server";
 import { incrementCounter } from "../metrics.server";
-import { applyChargeRefunded, applyDisputeCreated } from "./clawbacks.server";
-import { fulfillCheckout } from "./fulfilment.server";
+import { HANDLED_EVENTS, planReaction, type Plan } from "./webhook-reactions.server";
 
 export class WebhookSignatureError extends Error {}
 
@@ -26,78 +28,65 @@ export function verifyStripeEvent(stripe: Stripe, rawBody: string, signature: st
 
 export type HandledOutcome = "processed" | "duplicate" | "ignored";
 
-const HANDLED = new Set([
-  "checkout.session.completed",
-  "checkout.session.async_payment_succeeded",
-  "checkout.session.async_payment_failed",
-  "charge.refunded",
-  "charge.dispute.created",
-]);
+const HANDLED: ReadonlySet<string> = new Set(HANDLED_EVENTS);
 
-async function dispatch(db: AppDb, stripe: Stripe, config: Config, event: Stripe.Event): Promise<void> {
-  switch (event.type) {
-    case "checkout.session.completed":
-    case "checkout.session.async_payment_succeeded": {
-      const result = await fulfillCheckout(db, stripe, config, event.data.object.id);
-      logger.info({ eventId: event.id, type: event.type, status: result.status, userId: result.userId }, "checkout fulfilment");
-      return;
-    }
-    case "checkout.session.async_payment_failed":
-      // Nothing was granted for an unpaid session, so there is nothing to take back.
-      logger.info({ eventId: event.id, sessionId: event.data.object.id }, "delayed payment failed: no credits granted");
-      return;
-    case "charge.refunded": {
-      const { clawedBack } = applyChargeRefunded(db, event.data.object);
-      logger.info({ eventId: event.id, chargeId: event.data.object.id, clawedBack }, "refund applied");
-      return;
-    }
-    case "charge.dispute.created": {
-      const { clawedBack } = applyDisputeCreated(db, event.data.object);
-      logger.warn({ eventId: event.id, disputeId: event.data.object.id, clawedBack }, "dispute: account on hold");
-      return;
-    }
-    default:
-      return;
-  }
+function counted(event: Stripe.Event, outcome: HandledOutcome | "error"): void {
+  incrementCounter("stripe_webhooks_total", { type: event.type, outcome });
+}
+
+/** Counts a delivery; the row as it is now. */
+function recordDelivery(db: AppDb, event: Stripe.Event, error: string | null = null) {
+  return db.orm
+    .insert(stripeEvents)
+    .values({ id: event.id, type: event.type, stripeCreated: event.created, attempts: 1, error })
+    .onConflictDoUpdate({ target: stripeEvents.id, set: { attempts: sql`${stripeEvents.attempts} + 1`, ...(error ? { error } : {}) } })
+    .returning()
+    .get();
+}
+
+function alreadyProcessed(db: AppDb, eventId: string): boolean {
+  const row = db.orm.select({ processedAt: stripeEvents.processedAt }).from(stripeEvents).where(eq(stripeEvents.id, eventId)).get();
+  return Boolean(row?.processedAt);
+}
+
+/** The delivery record, the reaction and the processed mark: one transaction. */
+function commit(db: AppDb, event: Stripe.Event, plan: Plan): HandledOutcome {
+  return db.sqlite
+    .transaction((): HandledOutcome => {
+      const row = recordDelivery(db, event);
+      // A concurrent delivery of the same event got here first.
+      if (row.processedAt) return "duplicate";
+      const fields = plan.kind === "apply" ? plan.apply() : { why: plan.why };
+      const outcome = plan.kind === "apply" ? "processed" : "ignored";
+      db.orm.update(stripeEvents).set({ processedAt: Date.now(), outcome, error: null }).where(eq(stripeEvents.id, event.id)).run();
+      logger.info({ eventId: event.id, type: event.type, outcome, ...fields }, "stripe event");
+      return outcome;
+    })
+    .immediate();
 }
 
 /**
- * Records the event id, processes it once, and remembers the outcome. A replay of a processed
- * event changes nothing; a failed one is processed again when Stripe retries (every handler is
- * idempotent through ledger keys, so a retry after a partial failure is safe too).
+ * Processes an event once and remembers the outcome. A replay of a processed event changes
+ * nothing; a failed one changes nothing either (its transaction rolled back), records the error,
+ * and is processed again when Stripe retries.
  */
 export async function handleStripeEvent(db: AppDb, stripe: Stripe, config: Config, event: Stripe.Event): Promise<HandledOutcome> {
-  const handled = HANDLED.has(event.type);
-  // One statement records the delivery (a commit is an fsync: see decision 002). Event types we
-  // do not handle are marked processed in that same statement.
-  const now = Date.now();
-  const row = db.orm
-    .insert(stripeEvents)
-    .values({ id: event.id, type: event.type, stripeCreated: event.created, attempts: 1, processedAt: handled ? null : now })
-    .onConflictDoUpdate({ target: stripeEvents.id, set: { attempts: sql`${stripeEvents.attempts} + 1` } })
-    .returning()
-    .get();
-  if (row.processedAt && row.attempts > 1) {
-    incrementCounter("stripe_webhooks_total", { type: event.type, outcome: "duplicate" });
+  if (alreadyProcessed(db, event.id)) {
+    recordDelivery(db, event);
+    counted(event, "duplicate");
     return "duplicate";
   }
-  if (!handled) {
-    incrementCounter("stripe_webhooks_total", { type: event.type, outcome: "ignored" });
-    return "ignored";
-  }
   try {
-    await dispatch(db, stripe, config, event);
+    const plan: Plan = HANDLED.has(event.type)
+      ? await planReaction({ db, stripe, config }, event)
+      : { kind: "ignore", why: `event type ${event.type} is not handled` };
+    const outcome = commit(db, event, plan);
+    counted(event, outcome);
+    return outcome;
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
-    db.orm.update(stripeEvents).set({ error: message.slice(0, 1000) }).where(eq(stripeEvents.id, event.id)).run();
-    incrementCounter("stripe_webhooks_total", { type: event.type, outcome: "error" });
+    recordDelivery(db, event, message.slice(0, 1000));
+    counted(event, "error");
     throw error;
   }
-  db.orm
-    .update(stripeEvents)
-    .set({ processedAt: Date.now(), error: null })
-    .where(eq(stripeEvents.id, event.id))
-    .run();
-  incrementCounter("stripe_webhooks_total", { type: event.type, outcome: "processed" });
-  return "processed";
 }

@@ -1,0 +1,123 @@
+/**
+ * What the app does about each Stripe event it handles. Every reaction is planned in two steps:
+ * first whatever must be read from Stripe (async: the session, the PaymentIntent, the dispute as
+ * it is now), then one synchronous `apply` that webhook-events.server.ts runs inside the same
+ * SQLite transaction that marks the event processed, so an event and its ledger effect commit
+ * together or not at all. Objects that are not this app's are planned as "ignore".
+ */
+import type Stripe from "stripe";
+import type { AppDb } from "#db/client.server";
+import { stripeIdOf } from "~/utils/stripe-ids";
+import type { Config } from "../env.server";
+import { markCheckout } from "./checkout-attempts.server";
+import { applyChargeRefunded } from "./clawbacks.server";
+import { applyDispute } from "./disputes.server";
+import { grantCheckout, retrieveCheckout } from "./fulfilment.server";
+import { findPurchaseByPaymentId, type Tx } from "./ledger.server";
+import { isAppPayment } from "./ownership.server";
+
+export type Plan = { kind: "apply"; apply: () => Record<string, unknown> } | { kind: "ignore"; why: string };
+
+export class PurchaseNotFoundYetError extends Error {
+  constructor(paymentIntentId: string) {
+    // Answering 500 makes Stripe retry: the purchase's own session may not be complete yet.
+    super(`No purchase recorded yet for payment ${paymentIntentId}, and no paid session found for it; retry later`);
+  }
+}
+
+export const HANDLED_EVENTS = [
+  "checkout.session.completed",
+  "checkout.session.async_payment_succeeded",
+  "checkout.session.async_payment_failed",
+  "checkout.session.expired",
+  "charge.refunded",
+  "charge.dispute.created",
+  "charge.dispute.updated",
+  "charge.dispute.closed",
+  "charge.dispute.funds_withdrawn",
+  "charge.dispute.funds_reinstated",
+] as const;
+
+type Deps = { db: AppDb; stripe: Stripe; config: Config };
+
+async function planCheckout(deps: Deps, sessionId: string): Promise<Plan> {
+  const session = await retrieveCheckout(deps.stripe, sessionId);
+  return {
+    kind: "apply",
+    apply: () => {
+      const result = grantCheckout(deps.db, deps.config, session);
+      return { sessionId, status: result.status, userId: result.userId, credits: result.credits };
+    },
+  };
+}
+
+function planCheckoutFate(deps: Deps, session: Stripe.Checkout.Session, status: "failed" | "expired"): Plan {
+  // Nothing was granted for an unpaid session, so there is nothing to take back; the buyer sees it.
+  return { kind: "apply", apply: () => (markCheckout(deps.db, session.id, status), { sessionId: session.id, status }) };
+}
+
+/**
+ * The app's purchase behind a payment, for a refund or a dispute. A payment that is not the app's
+ * is ignored; one that is ours but not fulfilled yet (a refund racing the purchase's own events)
+ * is fulfilled first, in the same transaction, from the session Stripe has for it.
+ */
+async function purchaseFor(deps: Deps, paymentIntentId: string): Promise<{ ignore: string } | { purchase: () => Tx }> {
+  const known = findPurchaseByPaymentId(deps.db, paymentIntentId);
+  if (known) return { purchase: () => known };
+  const intent = await deps.stripe.paymentIntents.retrieve(paymentIntentId);
+  if (!isAppPayment(intent)) return { ignore: `payment ${paymentIntentId} was not made through this app` };
+  const sessions = await deps.stripe.checkout.sessions.list({ payment_intent: paymentIntentId, limit: 1 });
+  const sessionId = sessions.data[0]?.id;
+  if (!sessionId) throw new PurchaseNotFoundYetError(paymentIntentId);
+  const session = await retrieveCheckout(deps.stripe, sessionId);
+  return {
+    purchase: () => {
+      const result = grantCheckout(deps.db, deps.config, session);
+      if (result.status !== "granted" && result.status !== "already_granted") throw new PurchaseNotFoundYetError(paymentIntentId);
+      return result.transaction;
+    },
+  };
+}
+
+async function planRefund(deps: Deps, charge: Stripe.Charge): Promise<Plan> {
+  const paymentIntentId = stripeIdOf(charge.payment_intent);
+  if (!paymentIntentId) return { kind: "ignore", why: `charge ${charge.id} has no PaymentIntent` };
+  const found = await purchaseFor(deps, paymentIntentId);
+  if ("ignore" in found) return { kind: "ignore", why: found.ignore };
+  return {
+    kind: "apply",
+    apply: () => ({ chargeId: charge.id, ...applyChargeRefunded(deps.db, charge, found.purchase(), paymentIntentId) }),
+  };
+}
+
+async function planDispute(deps: Deps, payload: Stripe.Dispute): Promise<Plan> {
+  const paymentIntentId = stripeIdOf(payload.payment_intent);
+  if (!paymentIntentId) return { kind: "ignore", why: `dispute ${payload.id} has no PaymentIntent` };
+  const found = await purchaseFor(deps, paymentIntentId);
+  if ("ignore" in found) return { kind: "ignore", why: found.ignore };
+  // The dispute as it is now, not as this (possibly old, possibly reordered) event saw it.
+  const dispute = await deps.stripe.disputes.retrieve(payload.id);
+  return { kind: "apply", apply: () => ({ disputeId: dispute.id, ...applyDispute(deps.db, dispute, found.purchase(), paymentIntentId) }) };
+}
+
+export async function planReaction(deps: Deps, event: Stripe.Event): Promise<Plan> {
+  switch (event.type) {
+    case "checkout.session.completed":
+    case "checkout.session.async_payment_succeeded":
+      return planCheckout(deps, event.data.object.id);
+    case "checkout.session.async_payment_failed":
+      return planCheckoutFate(deps, event.data.object, "failed");
+    case "checkout.session.expired":
+      return planCheckoutFate(deps, event.data.object, "expired");
+    case "charge.refunded":
+      return planRefund(deps, event.data.object);
+    case "charge.dispute.created":
+    case "charge.dispute.updated":
+    case "charge.dispute.closed":
+    case "charge.dispute.funds_withdrawn":
+    case "charge.dispute.funds_reinstated":
+      return planDispute(deps, event.data.object);
+    default:
+      return { kind: "ignore", why: `event type ${event.type} is not handled` };
+  }
+}
