@@ -3,7 +3,7 @@
  * puts the account on hold; winning every such dispute lifts it again; an admin may set or lift
  * one by hand, with a reason (admin/account-holds.server.ts audits that).
  */
-import { and, eq, isNotNull, isNull, like } from "drizzle-orm";
+import { and, eq, isNotNull, isNull, like, type SQL } from "drizzle-orm";
 import type { AppDb } from "#db/client.server";
 import { users } from "#db/schema";
 
@@ -27,22 +27,15 @@ export function placeAccountHold(db: AppDb, userId: number, reason: string, now 
 
 /** Lifts any hold; returns whether there was one. */
 export function liftAccountHold(db: AppDb, userId: number, now = Date.now()): boolean {
-  return (
-    db.orm
-      .update(users)
-      .set({ flaggedAt: null, flaggedReason: null, updatedAt: now })
-      .where(and(eq(users.id, userId), isNotNull(users.flaggedAt)))
-      .run().changes > 0
-  );
+  return clearHold(db, userId, isNotNull(users.flaggedAt), now);
 }
 
 /** Lifts the hold only if a dispute set it (a hold an admin set stays). */
 export function liftDisputeHold(db: AppDb, userId: number, now = Date.now()): boolean {
-  return (
-    db.orm
-      .update(users)
-      .set({ flaggedAt: null, flaggedReason: null, updatedAt: now })
-      .where(and(eq(users.id, userId), like(users.flaggedReason, `${DISPUTE_HOLD_PREFIX}%`)))
-      .run().changes > 0
-  );
+  return clearHold(db, userId, like(users.flaggedReason, `${DISPUTE_HOLD_PREFIX}%`), now);
+}
+
+function clearHold(db: AppDb, userId: number, which: SQL, now: number): boolean {
+  const cleared = db.orm.update(users).set({ flaggedAt: null, flaggedReason: null, updatedAt: now }).where(and(eq(users.id, userId), which)).run();
+  return cleared.changes > 0;
 }

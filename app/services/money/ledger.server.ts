@@ -137,17 +137,14 @@ function counted<T extends Outcome>(op: string, result: T): T {
 
 const GRANT_TYPES: ReadonlySet<string> = new Set<GrantType>(["purchase", "topup", "bonus"]);
 
-/** Adds credits (a paid purchase, a topup, a bonus). Posted at once. */
-export function grant(
-  db: AppDb,
-  args: { userId: number; amount: number; type: GrantType; key: string; description: string; stripePaymentId?: string | null; meta?: Meta },
-): Written {
-  const l = ledgerOf(db);
-  if (!GRANT_TYPES.has(args.type)) throw new LedgerError("invalid_request", `grant type must be purchase, topup or bonus, got ${String(args.type)}`);
-  return counted("grant", l.tx.credit.immediate({
+type SystemWrite = { userId: number; key: string; description: string; stripePaymentId?: string | null; meta?: Meta };
+
+/** A posted row written by the app itself (no admin, no reason), its arguments checked. */
+function systemRow(args: SystemWrite, type: TransactionType, amount: number) {
+  return {
     userId: checkId(args.userId, "userId"),
-    amount: checkAmount(args.amount, "amount"),
-    type: args.type,
+    amount,
+    type,
     key: checkKey(args.key),
     description: checkText(args.description, "description"),
     stripePaymentId: args.stripePaymentId ?? null,
@@ -155,7 +152,17 @@ export function grant(
     reason: null,
     meta: encodeMeta(args.meta),
     createdAt: Date.now(),
-  }));
+  };
+}
+
+/** Adds credits (a paid purchase, a topup, a bonus). Posted at once. */
+export function grant(
+  db: AppDb,
+  args: { userId: number; amount: number; type: GrantType; key: string; description: string; stripePaymentId?: string | null; meta?: Meta },
+): Written {
+  const l = ledgerOf(db);
+  if (!GRANT_TYPES.has(args.type)) throw new LedgerError("invalid_request", `grant type must be purchase, topup or bonus, got ${String(args.type)}`);
+  return counted("grant", l.tx.credit.immediate(systemRow(args, args.type, checkAmount(args.amount, "amount"))));
 }
 
 /** Places a hold: the cost leaves the spendable balance now; post or void it later. The same key
@@ -232,18 +239,7 @@ export function clawback(
   args: { userId: number; amount: number; key: string; description: string; stripePaymentId?: string | null; meta?: Meta },
 ): Written {
   const l = ledgerOf(db);
-  return counted("clawback", l.tx.credit.immediate({
-    userId: checkId(args.userId, "userId"),
-    amount: -checkAmount(args.amount, "amount"),
-    type: "refund",
-    key: checkKey(args.key),
-    description: checkText(args.description, "description"),
-    stripePaymentId: args.stripePaymentId ?? null,
-    adminId: null,
-    reason: null,
-    meta: encodeMeta(args.meta),
-    createdAt: Date.now(),
-  }));
+  return counted("clawback", l.tx.credit.immediate(systemRow(args, "refund", -checkAmount(args.amount, "amount"))));
 }
 
 /** Gives back everything one clawback took (a dispute won, its funds reinstated): a posted
