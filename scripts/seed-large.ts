@@ -8,7 +8,7 @@
  * included), --days D (history spread over the last D days, default 365), --seed S (the random
  * seed: the same options give the same data), --no-verify (skip the ledger check at the end).
  *
- * WHY IT BYPASSES THE LEDGER MODULE. The app's rule is that only app/services/credits.server.ts
+ * WHY IT BYPASSES THE LEDGER MODULE. The app's rule is that only app/services/money/ledger.server.ts
  * writes users.credits and transactions. This script writes both with raw prepared statements in
  * big transactions (synchronous=OFF while it runs), because the ledger's one-transaction-per-write
  * with an fsync each would take hours for a million rows. It is safe here, and only here, because:

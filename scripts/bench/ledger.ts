@@ -1,7 +1,7 @@
 /**
  * npm run bench:ledger — what the ledger module costs over raw better-sqlite3.
  *
- * Measures hold+post pairs per second through app/services/credits.server.ts against a baseline
+ * Measures hold+post pairs per second through app/services/money/ledger.server.ts against a baseline
  * that runs the same SQL statements in the same transactions (BEGIN IMMEDIATE via
  * better-sqlite3's transaction().immediate()) with no module around them: same pragmas
  * (openMigratedDatabase: WAL, synchronous=FULL), same schema, same kind of file (two files side
