@@ -3,7 +3,9 @@
  * (the app normally starts it in-process when no Stripe keys are configured).
  *
  *   STRIPE_EMULATOR_PORT=12111                  port to listen on (0 = any free port)
- *   STRIPE_EMULATOR_HOST=127.0.0.1              interface to listen on
+ *   STRIPE_EMULATOR_HOST=127.0.0.1              loopback address for the API, driver and pages
+ *   STRIPE_EMULATOR_PUBLIC_HOST=                an address for browsers elsewhere (e.g. 0.0.0.0): a second
+ *   STRIPE_EMULATOR_PUBLIC_PORT=12112           listener that serves only the checkout and receipt pages
  *   STRIPE_EMULATOR_PUBLIC_URL=                 base URL browsers use (default http://host:port)
  *   STRIPE_EMULATOR_DB=:memory:                 SQLite file for its state (e.g. ./data/stripe-emulator.sqlite)
  *   STRIPE_EMULATOR_WEBHOOK_URL=                where to POST events (default $APP_URL/api/stripe/webhook
@@ -32,6 +34,8 @@ const PriceList = z.array(
 const Env = z.object({
   STRIPE_EMULATOR_PORT: z.coerce.number().int().min(0).max(65_535).default(12_111),
   STRIPE_EMULATOR_HOST: z.string().min(1).default("127.0.0.1"),
+  STRIPE_EMULATOR_PUBLIC_HOST: z.string().min(1).optional(),
+  STRIPE_EMULATOR_PUBLIC_PORT: z.coerce.number().int().min(0).max(65_535).default(12_112),
   STRIPE_EMULATOR_PUBLIC_URL: z.string().url().optional(),
   STRIPE_EMULATOR_DB: z.string().min(1).default(":memory:"),
   STRIPE_EMULATOR_WEBHOOK_URL: z.string().url().optional(),
@@ -77,6 +81,9 @@ async function main(): Promise<void> {
   const emulator = await startStripeEmulator({
     host: env.STRIPE_EMULATOR_HOST,
     port: env.STRIPE_EMULATOR_PORT,
+    publicListener: env.STRIPE_EMULATOR_PUBLIC_HOST
+      ? { host: env.STRIPE_EMULATOR_PUBLIC_HOST, port: env.STRIPE_EMULATOR_PUBLIC_PORT }
+      : undefined,
     publicUrl: env.STRIPE_EMULATOR_PUBLIC_URL,
     dbPath: env.STRIPE_EMULATOR_DB,
     webhookUrl,

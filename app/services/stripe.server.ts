@@ -3,7 +3,12 @@ import path from "node:path";
 import Stripe from "stripe";
 import type { Config } from "./env.server";
 import { logger } from "./logger.server";
-import { startStripeEmulator, type EmulatorPrice, type StripeEmulator } from "../../stripe-emulator/src/index.server";
+import {
+  isLoopbackAddress,
+  startStripeEmulator,
+  type EmulatorPrice,
+  type StripeEmulator,
+} from "../../stripe-emulator/src/index.server";
 
 /** Pinned: the shapes this code reads (and the emulator serves) are those of this version. */
 export const STRIPE_API_VERSION = "2026-10-28.endive" as const;
@@ -66,10 +71,16 @@ export async function startStripe(config: Config): Promise<StripeContext> {
   const webhookSecret = config.STRIPE_WEBHOOK_SECRET ?? `whsec_emulator${crypto.randomBytes(16).toString("hex")}`;
   // With a fixed STRIPE_EMULATOR_PORT (a container publishing it) the browser reaches the hosted
   // checkout on the app's host name; with a random port, on loopback (a developer's machine).
+  // The emulator's API takes any test key and its driver no key at all, so they stay on loopback
+  // whatever HOST says: a HOST reachable from the network gets a second, pages-only listener on
+  // the published port, and the API moves to a free loopback port (HOST=0.0.0.0 already holds
+  // 127.0.0.1 on that port).
   const fixedPort = config.STRIPE_EMULATOR_PORT !== 0;
+  const exposed = fixedPort && !isLoopbackAddress(config.HOST);
   const emulator = await startStripeEmulator({
-    host: fixedPort ? config.HOST : "127.0.0.1",
-    port: config.STRIPE_EMULATOR_PORT,
+    host: "127.0.0.1",
+    port: exposed ? 0 : config.STRIPE_EMULATOR_PORT,
+    publicListener: exposed ? { host: config.HOST, port: config.STRIPE_EMULATOR_PORT } : undefined,
     publicUrl: fixedPort ? `http://${new URL(config.appUrl).hostname}:${config.STRIPE_EMULATOR_PORT}` : undefined,
     dbPath: path.join(config.DATA_DIR, "stripe-emulator.sqlite"),
     webhookUrl: `http://127.0.0.1:${config.PORT}/api/stripe/webhook`,

@@ -1,8 +1,8 @@
 import { z } from "zod";
-import type { EmulatedAccount } from "./account.server";
+import { CUSTOMER_ACTION, type EmulatedAccount } from "./account.server";
 import { StripeApiError, invalidRequest, resourceMissing } from "./errors.server";
 import { parseStripeForm } from "./form-encoding.server";
-import { DisputeCloseInput, DisputeCreateInput, PayInput, parseParams } from "./params.server";
+import { DisputeCloseInput, DisputeCreateInput, PayInput, UnrelatedPaymentInput, parseParams } from "./params.server";
 import { errorResult, header, jsonResult, matchPath, type HttpRequest, type HttpResult } from "./responses.server";
 import type { EmulatorStore } from "./store.server";
 import type { WebhookDispatcher } from "./webhooks.server";
@@ -10,13 +10,16 @@ import type { WebhookDispatcher } from "./webhooks.server";
 /**
  * Test driver endpoints under `/__emulator/` (JSON in, JSON out): things that happen outside the
  * merchant's API calls in real life (a customer paying, a bank opening a dispute) and a view of
- * the webhook deliveries. No authentication: the emulator is a local test tool.
+ * the webhook deliveries. No authentication, so it is served on the loopback listener only
+ * (http-server.server.ts). Inputs and answers: stripe-emulator/README.md, "Test driver".
  *
  *   GET  /__emulator/health
- *   POST /__emulator/checkout/sessions/:id/pay     {"outcome":"paid"|"delayed_success"|"delayed_failure"}
+ *   POST /__emulator/checkout/sessions/:id/pay     {"outcome":"paid"|"delayed_success"|"delayed_failure"|"no_payment_required"}
+ *   POST /__emulator/checkout/sessions/:id/expire  expire an open session now, as its time running out would
  *   POST /__emulator/async-payments/settle          settle every delayed payment now
- *   POST /__emulator/charges/:id/disputes           {"amount"?:int,"reason"?:string}
- *   POST /__emulator/disputes/:id/close             {"status":"won"|"lost"}
+ *   POST /__emulator/unrelated-payments             {"amount"?,"currency"?,"customer"?|"email"?,"description"?}
+ *   POST /__emulator/charges/:id/disputes           {"amount"?:int,"reason"?:string,"inquiry"?:boolean}
+ *   POST /__emulator/disputes/:id/close             {"status"?:"won"|"lost"} (none for an inquiry)
  *   GET  /__emulator/events?type=&limit=            events, newest first, with their delivery state
  *   POST /__emulator/events/:id/resend              deliver an event again
  *   GET  /__emulator/deliveries?event_id=           every delivery attempt, oldest first
@@ -34,6 +37,7 @@ const EventQuery = z
   })
   .strict();
 const DeliveryQuery = z.object({ event_id: z.string().optional() }).strict();
+const EmptyInput = z.object({}).strict();
 
 type DriverRoute = {
   method: "GET" | "POST";
@@ -67,8 +71,22 @@ export function createDriverHandler(deps: {
     },
     {
       method: "POST",
+      pattern: "/__emulator/checkout/sessions/:id/expire",
+      run: (input, { id }) => {
+        parseParams(EmptyInput, input);
+        // Stripe's own expiry: no request caused it, so its event's `request` is null.
+        return account.expireCheckoutSession(id, CUSTOMER_ACTION);
+      },
+    },
+    {
+      method: "POST",
       pattern: "/__emulator/async-payments/settle",
       run: () => ({ settled: account.settleAllAsyncPayments() }),
+    },
+    {
+      method: "POST",
+      pattern: "/__emulator/unrelated-payments",
+      run: (input) => account.createUnrelatedPayment(parseParams(UnrelatedPaymentInput, input)),
     },
     {
       method: "POST",
@@ -78,7 +96,7 @@ export function createDriverHandler(deps: {
     {
       method: "POST",
       pattern: "/__emulator/disputes/:id/close",
-      run: (input, { id }) => account.closeDispute(id, parseParams(DisputeCloseInput, input).status),
+      run: (input, { id }) => account.closeDispute(id, parseParams(DisputeCloseInput, input)),
     },
     {
       method: "GET",

@@ -19,7 +19,13 @@ const BUTTON_OUTCOMES: Record<string, PaymentOutcome> = {
   pay: "paid",
   delayed_success: "delayed_success",
   delayed_failure: "delayed_failure",
+  free_with_discount: "no_payment_required",
 };
+
+/** Stripe's page offers a promotion code field only when the session allows promotion codes. */
+function offersDiscount(session: Stripe.Checkout.Session): boolean {
+  return session.allow_promotion_codes === true;
+}
 
 export function createHostedPages(deps: { account: EmulatedAccount; asyncPaymentDelayMs: number }) {
   const { account, asyncPaymentDelayMs } = deps;
@@ -50,7 +56,7 @@ export function createHostedPages(deps: { account: EmulatedAccount; asyncPayment
       return session.cancel_url ? redirectResult(session.cancel_url) : closedSessionPage(session, 200, "cancelled");
     }
     const outcome = action ? BUTTON_OUTCOMES[action] : undefined;
-    if (!outcome) {
+    if (!outcome || (outcome === "no_payment_required" && !offersDiscount(session))) {
       return htmlResult(
         400,
         layout("Unknown action", `<h1>Unknown action</h1><p>Go back and choose one of the buttons.</p>`),
@@ -113,7 +119,9 @@ function closedSessionPage(
   const paymentState =
     session.payment_status === "paid"
       ? "The payment has been received."
-      : "The payment was made with a delayed method and is processing (or has failed); the shop will be told the outcome.";
+      : session.payment_status === "no_payment_required"
+        ? "A discount covered the whole amount; no payment was needed."
+        : "The payment was made with a delayed method and is processing (or has failed); the shop will be told the outcome.";
   const back = session.success_url
     ? `<p><a href="${escapeHtml(successUrlFor(session))}">Return to the shop</a></p>`
     : "";
@@ -170,8 +178,10 @@ ${email ? `<p>Receipt to: ${escapeHtml(email)}</p>` : ""}
     <button type="submit" name="action" value="pay" class="primary">Pay</button>
     <button type="submit" name="action" value="delayed_success" aria-describedby="delayed-help">Pay with a delayed method (succeeds)</button>
     <button type="submit" name="action" value="delayed_failure" aria-describedby="delayed-help">Pay with a delayed method (fails)</button>
+    ${offersDiscount(session) ? `<button type="submit" name="action" value="free_with_discount" aria-describedby="discount-help">Apply a 100% discount code and complete</button>` : ""}
     ${cancel}
   </div>
+  ${offersDiscount(session) ? `<p id="discount-help" class="help">As a promotion code that takes 100% off: the checkout completes with nothing to pay and no payment is made.</p>` : ""}
   <p id="delayed-help" class="help">A delayed method works like a bank debit: the checkout completes now, unpaid, and the payment succeeds or fails about ${delaySeconds} second${delaySeconds === 1 ? "" : "s"} later.</p>
 </form>`,
   );

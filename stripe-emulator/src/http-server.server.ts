@@ -4,7 +4,15 @@ import { jsonResult, matchPath, type HttpRequest, type HttpResult } from "./resp
 /**
  * node:http glue: reads the request, routes it to the API, the hosted pages or the test driver,
  * and writes the result. Everything interesting happens in those handlers.
+ *
+ * Two surfaces. The loopback listener serves everything. The public listener (only when a browser
+ * elsewhere must reach the hosted checkout, e.g. a demo container) serves only the pages that a
+ * visitor holds an unguessable id for: one Checkout Session's page and one charge's receipt. The
+ * API (which takes any test-mode key) and the driver (no auth at all) must never be reachable from
+ * the network, so the public surface does not route them, whatever the request's Host header says.
  */
+
+export type Surface = "loopback" | "public";
 
 const MAX_BODY_BYTES = 1024 * 1024;
 
@@ -22,6 +30,7 @@ export type EmulatorHandlers = {
 export function createRequestListener(
   getHandlers: () => EmulatorHandlers | null,
   log: (msg: string, fields?: Record<string, unknown>) => void,
+  surface: Surface,
 ) {
   return (req: IncomingMessage, res: ServerResponse): void => {
     const startedAt = Date.now();
@@ -29,12 +38,15 @@ export function createRequestListener(
       .then((request) => {
         const handlers = getHandlers();
         const result = handlers
-          ? route(handlers, request)
+          ? surface === "public"
+            ? routePublic(handlers, request)
+            : route(handlers, request)
           : jsonResult(503, { error: { type: "api_error", message: "The Stripe emulator is starting." } });
         send(res, result);
         log("stripe-emulator: request", {
           method: request.method,
           path: request.path,
+          surface,
           status: result.status,
           ms: Date.now() - startedAt,
         });
@@ -63,15 +75,18 @@ function route(handlers: EmulatorHandlers, request: HttpRequest): HttpResult {
   const { path, method } = request;
   if (path.startsWith("/v1/")) return handlers.api.handle(request);
   if (path.startsWith("/__emulator/")) return handlers.driver.handle(request);
+  if (path === "/" && method === "GET") return handlers.pages.indexPage();
+  return routePublic(handlers, request);
+}
 
+function routePublic(handlers: EmulatorHandlers, request: HttpRequest): HttpResult {
+  const { path, method } = request;
   const checkout = matchPath("/checkout/:id", path);
   if (checkout && method === "GET") return handlers.pages.checkoutPage(checkout.id);
   if (checkout && method === "POST") return handlers.pages.checkoutAction(checkout.id, request.body);
 
   const receipt = matchPath("/receipts/:id", path);
   if (receipt && method === "GET") return handlers.pages.receiptPage(receipt.id);
-
-  if (path === "/" && method === "GET") return handlers.pages.indexPage();
   return { status: 404, headers: { "Content-Type": "text/plain; charset=utf-8" }, body: "Not found\n" };
 }
 
@@ -101,4 +116,12 @@ function send(res: ServerResponse, result: HttpResult): void {
   if (res.headersSent) return;
   res.writeHead(result.status, { ...result.headers, "Content-Length": Buffer.byteLength(result.body) });
   res.end(result.body);
+}
+
+/** 127.0.0.0/8, ::1 (and its IPv4-mapped form) or `localhost`: reachable from this machine only. */
+export function isLoopbackAddress(host: string): boolean {
+  const bare = host.replace(/^\[|\]$/g, "").toLowerCase();
+  if (bare === "localhost" || bare === "::1") return true;
+  const v4 = bare.startsWith("::ffff:") ? bare.slice("::ffff:".length) : bare;
+  return /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(v4);
 }

@@ -25,6 +25,7 @@ export const newId = {
   charge: () => `ch_${randomToken(24)}`,
   refund: () => `re_${randomToken(24)}`,
   dispute: () => `dp_${randomToken(24)}`,
+  balanceTransaction: () => `txn_${randomToken(24)}`,
   event: () => `evt_${randomToken(24)}`,
   request: () => `req_${randomToken(14)}`,
   secret: () => randomToken(24),

@@ -6,11 +6,12 @@ import { createActivityTracker, createScheduler } from "./activity.server";
 import { createApiHandler } from "./api-routes.server";
 import { createDriverHandler } from "./driver-routes.server";
 import { createHostedPages } from "./hosted-pages.server";
-import { createRequestListener, type EmulatorHandlers } from "./http-server.server";
+import { createRequestListener, isLoopbackAddress, type EmulatorHandlers } from "./http-server.server";
 import { openEmulatorStore } from "./store.server";
 import { DEFAULT_RETRY_SCHEDULE_MS, createWebhookDispatcher } from "./webhooks.server";
 
 export { EMULATED_API_VERSION } from "./api-version.server";
+export { isLoopbackAddress } from "./http-server.server";
 
 /**
  * A local Stripe: the `/v1` API the stripe SDK calls (customers, Checkout Sessions, prices,
@@ -22,9 +23,15 @@ export { EMULATED_API_VERSION } from "./api-version.server";
 export type EmulatorPrice = { id: string; unitAmount: number; currency: string; productName: string };
 
 export type StripeEmulatorOptions = {
-  host?: string; // default 127.0.0.1
+  /** Where the API, the driver and the pages listen: a loopback address only (default 127.0.0.1). */
+  host?: string;
   port?: number; // 0 = pick a free port
-  publicUrl?: string; // base URL the browser uses to reach it (default http://host:port)
+  /**
+   * A second listener, for browsers on other machines: it serves only the hosted checkout and
+   * receipt pages (never `/v1` or `/__emulator`). Omit it when browsers run on this machine.
+   */
+  publicListener?: { host: string; port: number };
+  publicUrl?: string; // base URL the browser uses to reach the pages (default http://host:port)
   dbPath: string; // SQLite file or ':memory:'
   webhookUrl: string | null; // where to POST events (null = record only)
   webhookSecret: string; // whsec_...
@@ -41,6 +48,8 @@ export type StripeEmulator = {
   port: number;
   /** Base URL of the pages the browser sees (hosted checkout, receipts). */
   publicUrl: string;
+  /** The pages-only listener, when one was asked for. */
+  publicListener: { host: string; port: number } | null;
   close(): Promise<void>; // stops the server and pending retries
   waitForDeliveries(): Promise<void>; // resolves when no delivery is in flight or scheduled (for tests)
 };
@@ -48,8 +57,16 @@ export type StripeEmulator = {
 export const DEFAULT_ASYNC_PAYMENT_DELAY_MS = 2_000;
 
 const OptionsSchema = z.object({
-  host: z.string().min(1).default("127.0.0.1"),
+  host: z
+    .string()
+    .min(1)
+    .refine(isLoopbackAddress, "the API and the test driver listen on a loopback address only; use publicListener for browsers elsewhere")
+    .default("127.0.0.1"),
   port: z.number().int().min(0).max(65_535).default(0),
+  publicListener: z
+    .object({ host: z.string().min(1), port: z.number().int().min(0).max(65_535) })
+    .strict()
+    .optional(),
   publicUrl: z.string().url().optional(),
   dbPath: z.string().min(1),
   webhookUrl: z.string().url().nullable(),
@@ -86,16 +103,30 @@ export async function startStripeEmulator(options: StripeEmulatorOptions): Promi
 
   const store = openEmulatorStore(config.dbPath);
   let handlers: EmulatorHandlers | null = null;
-  const server = createServer(createRequestListener(() => handlers, log));
+  const server = createServer(createRequestListener(() => handlers, log, "loopback"));
+  const publicServer = config.publicListener
+    ? createServer(createRequestListener(() => handlers, log, "public"))
+    : null;
   try {
     await listen(server, config.port, config.host);
+    if (publicServer && config.publicListener) {
+      await listen(publicServer, config.publicListener.port, config.publicListener.host);
+    }
   } catch (error) {
+    await Promise.all([closeServer(server), publicServer ? closeServer(publicServer) : undefined]);
     store.close();
     throw error;
   }
   const { port } = server.address() as AddressInfo;
-  const url = `http://${config.host.includes(":") ? `[${config.host}]` : config.host}:${port}`;
-  const publicUrl = (config.publicUrl ?? url).replace(/\/+$/, "");
+  const url = baseUrl(config.host, port);
+  const publicListener =
+    publicServer && config.publicListener
+      ? { host: config.publicListener.host, port: (publicServer.address() as AddressInfo).port }
+      : null;
+  const publicUrl = (config.publicUrl ?? (publicListener ? baseUrl(publicListener.host, publicListener.port) : url)).replace(
+    /\/+$/,
+    "",
+  );
 
   const activity = createActivityTracker();
   const scheduler = createScheduler(activity, (key, error) =>
@@ -146,6 +177,7 @@ export async function startStripeEmulator(options: StripeEmulatorOptions): Promi
   log("stripe-emulator: started", {
     url,
     publicUrl,
+    publicListener,
     dbPath: config.dbPath,
     webhookUrl: config.webhookUrl,
     prices: config.prices.map((price) => price.id),
@@ -157,16 +189,14 @@ export async function startStripeEmulator(options: StripeEmulatorOptions): Promi
     host: config.host,
     port,
     publicUrl,
+    publicListener,
     waitForDeliveries: () => activity.whenIdle(),
     close() {
       closing ??= (async () => {
         clearInterval(sweep);
         scheduler.cancelAll();
         dispatcher.close();
-        await new Promise<void>((resolve) => {
-          server.close(() => resolve());
-          server.closeAllConnections();
-        });
+        await Promise.all([closeServer(server), publicServer ? closeServer(publicServer) : undefined]);
         await activity.whenIdle();
         store.close();
         log("stripe-emulator: stopped", { url });
@@ -185,4 +215,16 @@ function listen(server: Server, port: number, host: string): Promise<void> {
       resolve();
     });
   });
+}
+
+function closeServer(server: Server): Promise<void> {
+  if (!server.listening) return Promise.resolve();
+  return new Promise((resolve) => {
+    server.close(() => resolve());
+    server.closeAllConnections();
+  });
+}
+
+function baseUrl(host: string, port: number): string {
+  return `http://${host.includes(":") ? `[${host}]` : host}:${port}`;
 }

@@ -11,7 +11,7 @@ import { EMULATED_API_VERSION } from "./api-version.server";
 
 type Fixtures = typeof fixtureFile.resources;
 
-function fromFixture<K extends keyof Fixtures>(name: K): Fixtures[K] {
+export function fromFixture<K extends keyof Fixtures>(name: K): Fixtures[K] {
   return structuredClone(fixtureFile.resources[name]);
 }
 
@@ -438,7 +438,7 @@ function buildPaymentMethodDetails(kind: PaymentMethodKind, fingerprint: string)
 }
 
 // ---------------------------------------------------------------------------------------------
-// Refunds and disputes
+// Refunds (disputes: dispute-objects.server.ts)
 
 export function buildRefund(input: {
   id: string;
@@ -470,48 +470,6 @@ export function buildRefund(input: {
     reason: input.reason,
     receipt_number: null,
     status: "succeeded",
-  };
-}
-
-export function buildDispute(input: {
-  id: string;
-  created: number;
-  amount: number;
-  charge: Stripe.Charge;
-  reason: string;
-}): Stripe.Dispute {
-  const { charge } = input;
-  const fixture = fromFixture("dispute");
-  return {
-    ...fixture,
-    id: input.id,
-    object: "dispute",
-    created: input.created,
-    amount: input.amount,
-    balance_transactions: [],
-    charge: charge.id,
-    currency: charge.currency,
-    enhanced_eligibility_types: [],
-    evidence: { ...fixture.evidence, enhanced_evidence: {} },
-    evidence_details: {
-      due_by: input.created + 7 * 24 * 60 * 60,
-      enhanced_eligibility: {},
-      has_evidence: false,
-      past_due: false,
-      submission_count: 0,
-      submission_method: "not_submitted",
-    },
-    intended_submission_method: null,
-    is_charge_refundable: false,
-    livemode: false,
-    metadata: {},
-    payment_intent: typeof charge.payment_intent === "string" ? charge.payment_intent : (charge.payment_intent?.id ?? null),
-    payment_method_details:
-      charge.payment_method_details?.type === "card"
-        ? { type: "card", card: { brand: "visa", case_type: "chargeback", network: "visa", network_reason_code: "10.4" } }
-        : undefined,
-    reason: input.reason,
-    status: "needs_response",
   };
 }
 

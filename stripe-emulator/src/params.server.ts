@@ -121,10 +121,11 @@ export const RefundCreateParams = z
   .strict();
 export type RefundCreateParams = z.infer<typeof RefundCreateParams>;
 
-/** Test driver: open a dispute on a charge. */
+/** Test driver: open a dispute on a charge (an inquiry moves no money; a chargeback does). */
 export const DisputeCreateInput = z
   .object({
     amount: positiveInteger.optional(),
+    inquiry: formBoolean.optional(),
     reason: z
       .enum([
         "bank_cannot_process",
@@ -146,12 +147,34 @@ export const DisputeCreateInput = z
   .strict();
 export type DisputeCreateInput = z.infer<typeof DisputeCreateInput>;
 
-export const DisputeCloseInput = z.object({ status: z.enum(["won", "lost"]) }).strict();
+/** Test driver: the bank's decision. `won`/`lost` for a chargeback; an inquiry needs none. */
+export const DisputeCloseInput = z.object({ status: z.enum(["won", "lost", "warning_closed"]).optional() }).strict();
+export type DisputeCloseInput = z.infer<typeof DisputeCloseInput>;
 
-export const PaymentOutcome = z.enum(["paid", "delayed_success", "delayed_failure"]);
+export const PaymentOutcome = z.enum(["paid", "delayed_success", "delayed_failure", "no_payment_required"]);
 export type PaymentOutcome = z.infer<typeof PaymentOutcome>;
 
 export const PayInput = z.object({ outcome: PaymentOutcome.default("paid") }).strict();
+
+/** Test driver: a card payment for something the app never sold (another product, same account). */
+export const UnrelatedPaymentInput = z
+  .object({
+    amount: positiveInteger.default(2500),
+    currency: z
+      .string()
+      .regex(/^[a-zA-Z]{3}$/, "a three-letter ISO currency code")
+      .transform((value) => value.toLowerCase())
+      .default("usd"),
+    customer: z.string().min(1).optional(),
+    email: z.string().email().optional(),
+    description: z.string().max(1000).optional(),
+  })
+  .strict()
+  .refine((input) => !(input.customer && input.email), {
+    message: "give either customer (an existing one) or email (for a new one), not both",
+    path: ["email"],
+  });
+export type UnrelatedPaymentInput = z.infer<typeof UnrelatedPaymentInput>;
 
 /** Parses request parameters, answering a Stripe-shaped 400 that names the first bad parameter. */
 export function parseParams<S extends z.ZodTypeAny>(schema: S, params: unknown): z.infer<S> {

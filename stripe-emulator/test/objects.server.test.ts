@@ -47,6 +47,9 @@ test("the emulator's objects carry every field of Stripe's example objects", asy
   expectFieldsOf("refund", await h.stripe.refunds.create({ charge: charge.id, amount: 100 }));
   const dispute = (await (await h.driver(`/charges/${charge.id}/disputes`, {})).json()) as Stripe.Dispute;
   expectFieldsOf("dispute", dispute);
+  // A chargeback carries the balance transaction that withdrew its amount.
+  expect(dispute.balance_transactions).toHaveLength(1);
+  expectFieldsOf("balance_transaction", dispute.balance_transactions[0]);
 
   await h.emulator.waitForDeliveries();
   for (const { event } of h.receiver.received) expectFieldsOf("event", event);

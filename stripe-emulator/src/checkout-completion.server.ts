@@ -1,0 +1,120 @@
+import type Stripe from "stripe";
+import { CUSTOMER_ACTION, idOf, type AccountCore } from "./account-core.server";
+import type { AsyncPayments } from "./async-payments.server";
+import { sessionSettings } from "./checkout-sessions.server";
+import { buildCustomerDetails, type PaymentMethodKind } from "./objects.server";
+import type { PaymentOutcome } from "./params.server";
+import { recordNewCustomer, recordPayment } from "./payments.server";
+
+/**
+ * The customer finishing a Checkout Session on the hosted page (or the test driver doing it for
+ * them), in one of the ways Stripe completes a session:
+ *   paid                  a card payment that succeeds at once
+ *   delayed_success/_failure  a bank debit: complete and unpaid now, settled after a delay
+ *   no_payment_required   a 100% discount: complete with nothing to pay, no PaymentIntent at all
+ */
+
+/** The coupon a free session names in `discounts` (the emulator has no coupon objects). */
+export const FREE_COUPON_ID = "emulator_100_percent_off";
+
+export function createCheckoutCompletion(
+  core: AccountCore,
+  asyncPayments: AsyncPayments,
+  sessions: { getCheckoutSession(id: string): Stripe.Checkout.Session },
+) {
+  const { store, emit, retrieve, log } = core;
+
+  /** A session that is not open is left alone (`completed: false`): never a second payment. */
+  function completeCheckoutSession(
+    id: string,
+    outcome: PaymentOutcome,
+  ): { completed: boolean; session: Stripe.Checkout.Session } {
+    // Read first, outside the transaction: a session past its time expires (and says so) here.
+    const current = sessions.getCheckoutSession(id);
+    if (current.status !== "open") return { completed: false, session: current };
+
+    const result = store.transaction(() => {
+      const session = retrieve("checkout.session", id);
+      if (session.status !== "open") return { completed: false, session };
+      let customer = session.customer ? (store.getObject("customer", idOf(session.customer) ?? "") ?? null) : null;
+      if (!customer && session.customer_creation === "always") {
+        customer = recordNewCustomer(core, session.customer_email);
+      }
+      const email = customer?.email ?? session.customer_email;
+      const closed: Stripe.Checkout.Session = {
+        ...session,
+        status: "complete",
+        customer: customer?.id ?? null,
+        customer_details: buildCustomerDetails(email, customer?.name ?? null),
+        url: null,
+      };
+      const completed =
+        outcome === "no_payment_required" ? completeFree(closed) : completePaid(closed, outcome, customer, email);
+      emit("checkout.session.completed", completed, CUSTOMER_ACTION);
+      return { completed: true, session: completed };
+    });
+
+    if (result.completed && outcome.startsWith("delayed_")) {
+      asyncPayments.scheduleAsyncPayment(id, core.asyncPaymentDelayMs);
+    }
+    log("stripe-emulator: checkout session completed", { sessionId: id, outcome, completed: result.completed });
+    return result;
+  }
+
+  function completePaid(
+    session: Stripe.Checkout.Session,
+    outcome: Exclude<PaymentOutcome, "no_payment_required">,
+    customer: Stripe.Customer | null,
+    email: string | null,
+  ): Stripe.Checkout.Session {
+    const settled = outcome === "paid";
+    const kind: PaymentMethodKind = settled ? "card" : session.currency === "eur" ? "sepa_debit" : "us_bank_account";
+    const settings = sessionSettings(core, session.id);
+    const { charge, paymentIntent } = recordPayment(core, {
+      amount: session.amount_total ?? 0,
+      currency: session.currency ?? "usd",
+      customer,
+      email,
+      description: settings.paymentIntentDescription,
+      metadata: settings.paymentIntentMetadata,
+      kind,
+      settled,
+    });
+    const completed: Stripe.Checkout.Session = {
+      ...session,
+      payment_status: settled ? "paid" : "unpaid",
+      payment_intent: paymentIntent.id,
+    };
+    store.putObject(completed);
+    if (settled) {
+      emit("charge.succeeded", charge, CUSTOMER_ACTION);
+      emit("payment_intent.succeeded", paymentIntent, CUSTOMER_ACTION);
+    } else {
+      emit("charge.pending", charge, CUSTOMER_ACTION);
+      emit("payment_intent.processing", paymentIntent, CUSTOMER_ACTION);
+      asyncPayments.recordPendingAnswer(session.id, outcome === "delayed_success");
+    }
+    return completed;
+  }
+
+  /** As Stripe completes a session whose discount covers everything: no payment is made. */
+  function completeFree(session: Stripe.Checkout.Session): Stripe.Checkout.Session {
+    const subtotal = session.amount_subtotal ?? session.amount_total ?? 0;
+    for (const item of store.listChildren("item", session.id)) {
+      store.putObject({ ...item, amount_discount: item.amount_subtotal, amount_total: 0 }, session.id);
+    }
+    const completed: Stripe.Checkout.Session = {
+      ...session,
+      payment_status: "no_payment_required",
+      payment_intent: null,
+      amount_subtotal: subtotal,
+      amount_total: 0,
+      discounts: [{ coupon: FREE_COUPON_ID, promotion_code: null }],
+      total_details: { amount_discount: subtotal, amount_shipping: 0, amount_tax: 0 },
+    };
+    store.putObject(completed);
+    return completed;
+  }
+
+  return { completeCheckoutSession };
+}
