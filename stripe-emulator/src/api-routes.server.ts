@@ -9,6 +9,7 @@ import { EMULATED_API_VERSION } from "./api-version.server";
 import { buildList } from "./objects.server";
 import {
   CheckoutSessionCreateParams,
+  CheckoutSessionListParams,
   CustomerCreateParams,
   CustomerUpdateParams,
   EventListParams,
@@ -91,6 +92,20 @@ export function createApiHandler(deps: { account: EmulatedAccount; store: Emulat
       run: ({ params }) => {
         const parsed = parseParams(CheckoutSessionCreateParams, params);
         return expand(account.createCheckoutSession(parsed), parsed);
+      },
+    },
+    {
+      method: "GET",
+      pattern: "/v1/checkout/sessions",
+      run: ({ params }) => {
+        const parsed = parseParams(CheckoutSessionListParams, params);
+        // Newest first, as Stripe lists them.
+        const sessions = store
+          .listObjects("checkout.session")
+          .map((stored) => account.getCheckoutSession(stored.id))
+          .filter((s) => (!parsed.payment_intent || idOf(s.payment_intent) === parsed.payment_intent) && (!parsed.customer || idOf(s.customer) === parsed.customer))
+          .reverse();
+        return expand(paginate(sessions, parsed, "/v1/checkout/sessions"), parsed);
       },
     },
     retrieveRoute("/v1/checkout/sessions/:id", (id) => account.getCheckoutSession(id)),
@@ -315,4 +330,8 @@ function canonicalJson(value: unknown): string {
     return `{${entries.join(",")}}`;
   }
   return JSON.stringify(value);
+}
+
+function idOf(value: string | { id: string } | null): string | null {
+  return value === null ? null : typeof value === "string" ? value : value.id;
 }

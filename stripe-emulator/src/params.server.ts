@@ -47,6 +47,12 @@ export type ListParams = z.infer<typeof ListParams>;
 
 export const EventListParams = ListParams.extend({ type: z.string().optional() }).strict();
 
+/** GET /v1/checkout/sessions: Stripe's filters that the app uses (a refund finds its session). */
+export const CheckoutSessionListParams = ListParams.extend({
+  payment_intent: z.string().optional(),
+  customer: z.string().optional(),
+}).strict();
+
 export const CustomerCreateParams = z
   .object({
     email: z.string().max(512).optional(),
