@@ -1,7 +1,7 @@
 import { parseWithZod } from "@conform-to/zod";
 import type { ActionFunctionArgs, HeadersFunction, LoaderFunctionArgs, MetaFunction } from "@remix-run/node";
 import { json, redirect } from "@remix-run/node";
-import { Link, useActionData, useSearchParams } from "@remix-run/react";
+import { Link, useActionData, useLoaderData } from "@remix-run/react";
 import { AuthForm } from "~/components/auth-form";
 import { LoginSchema } from "~/utils/auth-schemas";
 import { getAuthRateLimiter, retryAfterHeaders } from "~/services/auth-rate-limit.server";
@@ -11,8 +11,8 @@ import {
   getAuthenticator,
   getUserId,
   InvalidCredentialsError,
-  safeRedirect,
 } from "~/services/auth.server";
+import { safeRedirectTarget } from "~/utils/safe-redirect";
 
 export const meta: MetaFunction = () => [{ title: "Log in · Credits Studio" }];
 
@@ -24,7 +24,9 @@ export const headers: HeadersFunction = ({ actionHeaders }) => {
 
 export async function loader({ request }: LoaderFunctionArgs) {
   if ((await getUserId(request)) !== null) throw redirect("/generate", { status: 303 });
-  return json({});
+  // Only a safe same-origin path is carried on in the form; anything else is dropped here.
+  const redirectTo = safeRedirectTarget(new URL(request.url).searchParams.get("redirectTo"), getRuntime().config.appUrl);
+  return json({ redirectTo });
 }
 
 export async function action({ request, context }: ActionFunctionArgs) {
@@ -47,7 +49,7 @@ export async function action({ request, context }: ActionFunctionArgs) {
   try {
     const user = await getAuthenticator().authenticate("login", request);
     await limiter.recordLoginSuccess(email);
-    return createUserSession(request, user, safeRedirect(submission.value.redirectTo));
+    return createUserSession(request, user, submission.value.redirectTo);
   } catch (error) {
     if (error instanceof InvalidCredentialsError) {
       const limit = await limiter.recordLoginFailure(ip, email);
@@ -65,13 +67,13 @@ export async function action({ request, context }: ActionFunctionArgs) {
 
 export default function Login() {
   const lastResult = useActionData<typeof action>();
-  const [searchParams] = useSearchParams();
-  const redirectTo = searchParams.get("redirectTo");
+  const { redirectTo } = useLoaderData<typeof loader>();
   return (
     <div className="space-y-4">
       <h1 className="text-2xl font-bold">Log in</h1>
       <AuthForm
         id="login"
+        action="/login"
         schema={LoginSchema}
         lastResult={lastResult}
         redirectTo={redirectTo}

@@ -1,10 +1,11 @@
 import { parseWithZod } from "@conform-to/zod";
 import type { ActionFunctionArgs, HeadersFunction, LoaderFunctionArgs, MetaFunction } from "@remix-run/node";
 import { json, redirect } from "@remix-run/node";
-import { Link, useActionData, useSearchParams } from "@remix-run/react";
+import { Link, useActionData, useLoaderData } from "@remix-run/react";
 import { AuthForm, HONEYPOT_FIELD } from "~/components/auth-form";
 import { SignupSchema } from "~/utils/auth-schemas";
-import { createUserSession, getAuthenticator, getUserId, safeRedirect } from "~/services/auth.server";
+import { createUserSession, getAuthenticator, getUserId } from "~/services/auth.server";
+import { safeRedirectTarget } from "~/utils/safe-redirect";
 import { getAuthRateLimiter, retryAfterHeaders } from "~/services/auth-rate-limit.server";
 import { logger } from "~/services/logger.server";
 import { getRuntime } from "~/services/runtime.server";
@@ -20,7 +21,9 @@ export const headers: HeadersFunction = ({ actionHeaders }) => {
 
 export async function loader({ request }: LoaderFunctionArgs) {
   if ((await getUserId(request)) !== null) throw redirect("/generate", { status: 303 });
-  return json({});
+  // Only a safe same-origin path is carried on in the form; anything else is dropped here.
+  const redirectTo = safeRedirectTarget(new URL(request.url).searchParams.get("redirectTo"), getRuntime().config.appUrl);
+  return json({ redirectTo });
 }
 
 export async function action({ request, context }: ActionFunctionArgs) {
@@ -47,7 +50,7 @@ export async function action({ request, context }: ActionFunctionArgs) {
   }
   try {
     const user = await getAuthenticator().authenticate("signup", request);
-    return createUserSession(request, user, safeRedirect(submission.value.redirectTo), {
+    return createUserSession(request, user, submission.value.redirectTo, {
       kind: "success",
       title: "Welcome!",
       description: `Your account is ready with ${user.credits} free credits.`,
@@ -64,13 +67,13 @@ export async function action({ request, context }: ActionFunctionArgs) {
 
 export default function Signup() {
   const lastResult = useActionData<typeof action>();
-  const [searchParams] = useSearchParams();
-  const redirectTo = searchParams.get("redirectTo");
+  const { redirectTo } = useLoaderData<typeof loader>();
   return (
     <div className="space-y-4">
       <h1 className="text-2xl font-bold">Create your account</h1>
       <AuthForm
         id="signup"
+        action="/signup"
         schema={SignupSchema}
         lastResult={lastResult}
         redirectTo={redirectTo}

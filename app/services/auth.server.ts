@@ -2,6 +2,7 @@ import { json, redirect } from "@remix-run/node";
 import { Authenticator } from "remix-auth";
 import { FormStrategy } from "remix-auth-form";
 import { LoginSchema, SignupSchema } from "~/utils/auth-schemas";
+import { safeRedirect, safeRedirectTarget } from "~/utils/safe-redirect";
 import type { User } from "#db/schema";
 import { getDummyHash, hashPassword, verifyPassword } from "./password.server";
 import { getRuntime } from "./runtime.server";
@@ -56,12 +57,6 @@ export async function commitSession(session: AppSession): Promise<string> {
   return getRuntime().sessionStorage.commitSession(session);
 }
 
-/** Only same-site paths: an open redirect after login would be a phishing tool. */
-export function safeRedirect(to: FormDataEntryValue | string | null | undefined, fallback = "/generate"): string {
-  if (typeof to !== "string" || !to.startsWith("/") || to.startsWith("//") || to.startsWith("/\\")) return fallback;
-  return to;
-}
-
 export async function getUserId(request: Request): Promise<number | null> {
   const session = await getSession(request);
   const userId = session.get("userId");
@@ -76,8 +71,8 @@ export async function getOptionalUser(request: Request): Promise<User | null> {
 
 function loginRedirect(request: Request): Response {
   const url = new URL(request.url);
-  const redirectTo = `${url.pathname}${url.search}`;
-  return redirect(`/login?${new URLSearchParams({ redirectTo })}`, { status: 303 });
+  const redirectTo = safeRedirectTarget(`${url.pathname}${url.search}`, getRuntime().config.appUrl);
+  return redirect(redirectTo ? `/login?${new URLSearchParams({ redirectTo })}` : "/login", { status: 303 });
 }
 
 /** Pages: anonymous visitors go to /login?redirectTo=… */
@@ -101,15 +96,18 @@ export async function requireApiUser(request: Request): Promise<User> {
   return user;
 }
 
-/** Starts a fresh session (a new id: no session fixation) for the user and redirects. */
-export async function createUserSession(request: Request, user: User, redirectTo: string, toast?: Toast) {
-  const { sessionStorage } = getRuntime();
+/**
+ * Starts a fresh session (a new id: no session fixation) for the user and redirects to
+ * `redirectTo` if it is a safe path of APP_URL (it comes from the request), else to /generate.
+ */
+export async function createUserSession(request: Request, user: User, redirectTo: unknown, toast?: Toast) {
+  const { sessionStorage, config } = getRuntime();
   const old = await getSession(request);
   if (old.id) await sessionStorage.destroySession(old);
   const session = await sessionStorage.getSession();
   session.set("userId", user.id);
   if (toast) session.flash("toast", toast);
-  return redirect(safeRedirect(redirectTo), {
+  return redirect(safeRedirect(redirectTo, config.appUrl), {
     status: 303,
     headers: { "Set-Cookie": await sessionStorage.commitSession(session) },
   });
