@@ -6,12 +6,7 @@ import { AuthForm } from "~/components/auth-form";
 import { LoginSchema } from "~/utils/auth-schemas";
 import { getAuthRateLimiter, retryAfterHeaders } from "~/services/auth-rate-limit.server";
 import { getRuntime } from "~/services/runtime.server";
-import {
-  createUserSession,
-  getAuthenticator,
-  getUserId,
-  InvalidCredentialsError,
-} from "~/services/auth.server";
+import { createUserSession, getUserId, logIn } from "~/services/auth.server";
 import { safeRedirectTarget } from "~/utils/safe-redirect";
 
 export const meta: MetaFunction = () => [{ title: "Log in · Credits Studio" }];
@@ -30,39 +25,18 @@ export async function loader({ request }: LoaderFunctionArgs) {
 }
 
 export async function action({ request, context }: ActionFunctionArgs) {
-  const formData = await request.clone().formData();
+  const formData = await request.formData();
   const submission = parseWithZod(formData, { schema: LoginSchema });
   if (submission.status !== "success") {
     return json(submission.reply({ hideFields: ["password"] }), { status: 400 });
   }
-  // Brute-force protection: a locked-out account or IP is refused before any password is checked.
-  const limiter = getAuthRateLimiter(getRuntime().config);
-  const ip = context.clientIp ?? "unknown";
-  const { email } = submission.value;
-  const locked = await limiter.checkLogin(ip, email);
-  if (locked) {
-    return json(submission.reply({ formErrors: [locked.message], hideFields: ["password"] }), {
-      status: 429,
-      headers: retryAfterHeaders(locked),
-    });
-  }
-  try {
-    const user = await getAuthenticator().authenticate("login", request);
-    await limiter.recordLoginSuccess(email);
-    return createUserSession(request, user, submission.value.redirectTo);
-  } catch (error) {
-    if (error instanceof InvalidCredentialsError) {
-      const limit = await limiter.recordLoginFailure(ip, email);
-      if (limit) {
-        return json(submission.reply({ formErrors: [`${error.message} ${limit.message}`], hideFields: ["password"] }), {
-          status: 429,
-          headers: retryAfterHeaders(limit),
-        });
-      }
-      return json(submission.reply({ formErrors: [error.message], hideFields: ["password"] }), { status: 400 });
-    }
-    throw error;
-  }
+  const { db, config } = getRuntime();
+  const { email, password, redirectTo } = submission.value;
+  const result = await logIn({ db, limiter: getAuthRateLimiter(config) }, { ip: context.clientIp ?? "unknown", email, password });
+  if (result.ok) return createUserSession(request, result.user, redirectTo);
+  const reply = submission.reply({ formErrors: [result.message], hideFields: ["password"] });
+  if (result.reason === "rate_limited") return json(reply, { status: 429, headers: retryAfterHeaders(result) });
+  return json(reply, { status: 400 });
 }
 
 export default function Login() {

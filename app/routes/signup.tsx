@@ -4,12 +4,11 @@ import { json, redirect } from "@remix-run/node";
 import { Link, useActionData, useLoaderData } from "@remix-run/react";
 import { AuthForm, HONEYPOT_FIELD } from "~/components/auth-form";
 import { SignupSchema } from "~/utils/auth-schemas";
-import { createUserSession, getAuthenticator, getUserId } from "~/services/auth.server";
+import { createUserSession, getUserId, signUp } from "~/services/auth.server";
 import { safeRedirectTarget } from "~/utils/safe-redirect";
 import { getAuthRateLimiter, retryAfterHeaders } from "~/services/auth-rate-limit.server";
 import { logger } from "~/services/logger.server";
 import { getRuntime } from "~/services/runtime.server";
-import { EmailTakenError } from "~/services/users.server";
 
 export const meta: MetaFunction = () => [{ title: "Sign up · Credits Studio" }];
 
@@ -27,41 +26,36 @@ export async function loader({ request }: LoaderFunctionArgs) {
 }
 
 export async function action({ request, context }: ActionFunctionArgs) {
-  const formData = await request.clone().formData();
+  const formData = await request.formData();
   const submission = parseWithZod(formData, { schema: SignupSchema });
   if (submission.status !== "success") {
     return json(submission.reply({ hideFields: ["password"] }), { status: 400 });
   }
+  const { db, config } = getRuntime();
   const ip = context.clientIp ?? "unknown";
-  const limited = await getAuthRateLimiter(getRuntime().config).consumeSignup(ip, submission.value.email);
-  if (limited) {
-    return json(submission.reply({ formErrors: [limited.message], hideFields: ["password"] }), {
-      status: 429,
-      headers: retryAfterHeaders(limited),
-    });
-  }
   // The honeypot: people never see this field; a bot that fills it in creates nothing.
   const honeypot = formData.get(HONEYPOT_FIELD);
-  if (typeof honeypot === "string" && honeypot.trim() !== "") {
-    logger.info({ reqId: context.requestId, ip }, "sign-up refused: honeypot field filled");
-    return json(submission.reply({ formErrors: ["The form was not submitted properly. Please try again."], hideFields: ["password"] }), {
-      status: 400,
-    });
-  }
-  try {
-    const user = await getAuthenticator().authenticate("signup", request);
-    return createUserSession(request, user, submission.value.redirectTo, {
+  const { email, password, redirectTo } = submission.value;
+  const result = await signUp(
+    { db, config, limiter: getAuthRateLimiter(config) },
+    { ip, email, password, honeypotFilled: typeof honeypot === "string" && honeypot.trim() !== "" },
+  );
+  if (result.ok) {
+    return createUserSession(request, result.user, redirectTo, {
       kind: "success",
       title: "Welcome!",
-      description: `Your account is ready with ${user.credits} free credits.`,
+      description: `Your account is ready with ${result.user.credits} free credits.`,
     });
-  } catch (error) {
-    if (error instanceof EmailTakenError) {
-      return json(submission.reply({ fieldErrors: { email: [error.message] }, hideFields: ["password"] }), {
-        status: 400,
-      });
-    }
-    throw error;
+  }
+  const hideFields = ["password"];
+  switch (result.reason) {
+    case "rate_limited":
+      return json(submission.reply({ formErrors: [result.message], hideFields }), { status: 429, headers: retryAfterHeaders(result) });
+    case "honeypot":
+      logger.info({ reqId: context.requestId, ip }, "sign-up refused: honeypot field filled");
+      return json(submission.reply({ formErrors: [result.message], hideFields }), { status: 400 });
+    case "email_taken":
+      return json(submission.reply({ fieldErrors: { email: [result.message] }, hideFields }), { status: 400 });
   }
 }
 

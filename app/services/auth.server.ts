@@ -1,52 +1,62 @@
 import { json, redirect } from "@remix-run/node";
-import { Authenticator } from "remix-auth";
-import { FormStrategy } from "remix-auth-form";
-import { LoginSchema, SignupSchema } from "~/utils/auth-schemas";
-import { safeRedirect, safeRedirectTarget } from "~/utils/safe-redirect";
+import type { AppDb } from "#db/client.server";
 import type { User } from "#db/schema";
+import { safeRedirect, safeRedirectTarget } from "~/utils/safe-redirect";
+import type { AuthRateLimiter, Refusal } from "./auth-rate-limit.server";
+import type { Config } from "./env.server";
 import { getDummyHash, hashPassword, verifyPassword } from "./password.server";
 import { getRuntime } from "./runtime.server";
 import type { AppSession, Toast } from "./session.server";
-import { createUser, findUserByEmail, findUserById } from "./users.server";
+import { createUser, EmailTakenError, findUserByEmail, findUserById } from "./users.server";
 
-export class InvalidCredentialsError extends Error {
-  constructor() {
-    super("Email or password is incorrect.");
-  }
+type AuthDeps = { db: AppDb; limiter: AuthRateLimiter };
+
+export type LoginResult = { ok: true; user: User } | Refusal | { ok: false; reason: "invalid_credentials"; message: string };
+
+/**
+ * Checks a log-in. The attempt takes its rate-limit points first, so past the limit the password
+ * is not even looked at; only a right password gives them back.
+ */
+export async function logIn(
+  { db, limiter }: AuthDeps,
+  input: { ip: string; email: string; password: string },
+): Promise<LoginResult> {
+  const attempt = await limiter.beginLogin(input.ip, input.email);
+  if (!attempt.ok) return attempt;
+  const user = findUserByEmail(db, input.email);
+  // Same work whether or not the account exists, so timing does not reveal registered emails.
+  const ok = await verifyPassword(input.password, user?.passwordHash ?? (await getDummyHash()));
+  if (!user || !ok) return { ok: false, reason: "invalid_credentials", message: "Email or password is incorrect." };
+  await attempt.succeeded();
+  return { ok: true, user };
 }
 
-let authenticator: Authenticator<User> | undefined;
+export type SignupResult =
+  | { ok: true; user: User }
+  | Refusal
+  | { ok: false; reason: "honeypot"; message: string }
+  | { ok: false; reason: "email_taken"; message: string };
 
-/** remix-auth with two form strategies: "login" checks a password, "signup" creates the account. */
-export function getAuthenticator(): Authenticator<User> {
-  if (authenticator) return authenticator;
-  authenticator = new Authenticator<User>();
-  authenticator.use(
-    new FormStrategy(async ({ form }) => {
-      const { email, password } = LoginSchema.parse(Object.fromEntries(form));
-      const { db } = getRuntime();
-      const user = findUserByEmail(db, email);
-      // Same work whether or not the account exists, so timing does not reveal registered emails.
-      const ok = await verifyPassword(password, user?.passwordHash ?? (await getDummyHash()));
-      if (!user || !ok) throw new InvalidCredentialsError();
-      return user;
-    }),
-    "login",
-  );
-  authenticator.use(
-    new FormStrategy(async ({ form }) => {
-      const { email, password } = SignupSchema.parse(Object.fromEntries(form));
-      const { db, config } = getRuntime();
-      return createUser(db, {
-        email,
-        passwordHash: await hashPassword(password),
-        signupBonus: config.SIGNUP_BONUS_CREDITS,
-        adminEmails: config.adminEmails,
-      });
-    }),
-    "signup",
-  );
-  return authenticator;
+/** Creates an account. Every well-formed attempt counts against the limits, bots' included. */
+export async function signUp(
+  { db, limiter, config }: AuthDeps & { config: Config },
+  input: { ip: string; email: string; password: string; honeypotFilled: boolean },
+): Promise<SignupResult> {
+  const refused = await limiter.consumeSignup(input.ip, input.email);
+  if (refused) return refused;
+  if (input.honeypotFilled) return { ok: false, reason: "honeypot", message: "The form was not submitted properly. Please try again." };
+  try {
+    const user = createUser(db, {
+      email: input.email,
+      passwordHash: await hashPassword(input.password),
+      signupBonus: config.SIGNUP_BONUS_CREDITS,
+      adminEmails: config.adminEmails,
+    });
+    return { ok: true, user };
+  } catch (error) {
+    if (error instanceof EmailTakenError) return { ok: false, reason: "email_taken", message: error.message };
+    throw error;
+  }
 }
 
 export async function getSession(request: Request): Promise<AppSession> {
