@@ -17,6 +17,10 @@ export const headers: HeadersFunction = ({ actionHeaders }) => {
   return retryAfter ? { "Retry-After": retryAfter, "Cache-Control": "no-store" } : new Headers();
 };
 
+// Never echoed back in the action's reply: the password, and redirectTo (it comes from the request
+// and only the loader's checked copy may reach the page).
+const HIDDEN_FIELDS = ["password", "redirectTo"];
+
 export async function loader({ request }: LoaderFunctionArgs) {
   if ((await getUserId(request)) !== null) throw redirect("/generate", { status: 303 });
   // Only a safe same-origin path is carried on in the form; anything else is dropped here.
@@ -28,13 +32,13 @@ export async function action({ request, context }: ActionFunctionArgs) {
   const formData = await request.formData();
   const submission = parseWithZod(formData, { schema: LoginSchema });
   if (submission.status !== "success") {
-    return json(submission.reply({ hideFields: ["password"] }), { status: 400 });
+    return json(submission.reply({ hideFields: HIDDEN_FIELDS }), { status: 400 });
   }
   const { db, config } = getRuntime();
   const { email, password, redirectTo } = submission.value;
   const result = await logIn({ db, limiter: getAuthRateLimiter(config) }, { ip: context.clientIp ?? "unknown", email, password });
   if (result.ok) return createUserSession(request, result.user, redirectTo);
-  const reply = submission.reply({ formErrors: [result.message], hideFields: ["password"] });
+  const reply = submission.reply({ formErrors: [result.message], hideFields: HIDDEN_FIELDS });
   if (result.reason === "rate_limited") return json(reply, { status: 429, headers: retryAfterHeaders(result) });
   return json(reply, { status: 400 });
 }

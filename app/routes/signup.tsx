@@ -18,6 +18,10 @@ export const headers: HeadersFunction = ({ actionHeaders }) => {
   return retryAfter ? { "Retry-After": retryAfter, "Cache-Control": "no-store" } : new Headers();
 };
 
+// Never echoed back in the action's reply: the password, and redirectTo (it comes from the request
+// and only the loader's checked copy may reach the page).
+const HIDDEN_FIELDS = ["password", "redirectTo"];
+
 export async function loader({ request }: LoaderFunctionArgs) {
   if ((await getUserId(request)) !== null) throw redirect("/generate", { status: 303 });
   // Only a safe same-origin path is carried on in the form; anything else is dropped here.
@@ -29,7 +33,7 @@ export async function action({ request, context }: ActionFunctionArgs) {
   const formData = await request.formData();
   const submission = parseWithZod(formData, { schema: SignupSchema });
   if (submission.status !== "success") {
-    return json(submission.reply({ hideFields: ["password"] }), { status: 400 });
+    return json(submission.reply({ hideFields: HIDDEN_FIELDS }), { status: 400 });
   }
   const { db, config } = getRuntime();
   const ip = context.clientIp ?? "unknown";
@@ -47,7 +51,7 @@ export async function action({ request, context }: ActionFunctionArgs) {
       description: `Your account is ready with ${result.user.credits} free credits.`,
     });
   }
-  const hideFields = ["password"];
+  const hideFields = HIDDEN_FIELDS;
   switch (result.reason) {
     case "rate_limited":
       return json(submission.reply({ formErrors: [result.message], hideFields }), { status: 429, headers: retryAfterHeaders(result) });

@@ -73,6 +73,29 @@ describe("redirectTo after sign-up and log-in", () => {
     expect(await res.text()).toMatch(/<input type="hidden" name="redirectTo" value="\/settings\/billing"\/>/);
   });
 
+  it("a wrong password keeps a safe target in the re-rendered form, and drops a hostile one", async () => {
+    const email = nextEmail();
+    await new HttpClient(server.url).signup(email);
+    const safe = await new HttpClient(server.url).post(`/login?${new URLSearchParams({ redirectTo: "/settings/billing" })}`, {
+      email,
+      password: "wrong-password",
+      redirectTo: "/settings/billing",
+    });
+    expect(safe.status).toBe(400);
+    const html = await safe.text();
+    expect(html).toContain('action="/login?redirectTo=%2Fsettings%2Fbilling"');
+    expect(html).toMatch(/<input type="hidden" name="redirectTo" value="\/settings\/billing"\/>/);
+    const hostile = await new HttpClient(server.url).post(`/login?${new URLSearchParams({ redirectTo: "/\t/evil.example" })}`, {
+      email,
+      password: "wrong-password",
+      redirectTo: "/\t/evil.example",
+    });
+    expect(hostile.status).toBe(400);
+    const page = await hostile.text();
+    expect(page).not.toMatch(/name="redirectTo"/);
+    expect(page).not.toContain("evil.example");
+  });
+
   it("a protected page sends an anonymous visitor to /login with its own path only", async () => {
     const res = await new HttpClient(server.url).get("/settings/billing?x=1");
     expect(res.status).toBe(303);
