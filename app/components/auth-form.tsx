@@ -13,6 +13,7 @@ export const HONEYPOT_FIELD = "website";
 /** The sign-up and log-in forms: a real POST form, validated on the client when JS is there. */
 export function AuthForm({
   id,
+  action,
   schema,
   lastResult,
   redirectTo,
@@ -22,6 +23,8 @@ export function AuthForm({
   honeypot = false,
 }: {
   id: string;
+  /** The route's own path: the form posts there, carrying only the checked redirectTo. */
+  action: string;
   schema: z.ZodTypeAny;
   lastResult: SubmissionResult<string[]> | undefined;
   redirectTo: string | null;
@@ -39,7 +42,9 @@ export function AuthForm({
     shouldRevalidate: "onBlur",
   });
   return (
-    <Form method="post" {...getFormProps(form)} className="card max-w-md space-y-4">
+    // An explicit action: left out, Remix would post to the current URL and keep whatever
+    // ?redirectTo= the link carried, hostile or not.
+    <Form method="post" action={redirectTo ? `${action}?${new URLSearchParams({ redirectTo })}` : action} {...getFormProps(form)} className="card max-w-md space-y-4">
       <FormErrors errors={form.errors} id={form.errorId} />
       <Field meta={fields.email} label="Email" type="email" autoComplete="email" />
       <Field

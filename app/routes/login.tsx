@@ -1,18 +1,13 @@
 import { parseWithZod } from "@conform-to/zod";
 import type { ActionFunctionArgs, HeadersFunction, LoaderFunctionArgs, MetaFunction } from "@remix-run/node";
 import { json, redirect } from "@remix-run/node";
-import { Link, useActionData, useSearchParams } from "@remix-run/react";
+import { Link, useActionData, useLoaderData } from "@remix-run/react";
 import { AuthForm } from "~/components/auth-form";
 import { LoginSchema } from "~/utils/auth-schemas";
 import { getAuthRateLimiter, retryAfterHeaders } from "~/services/auth-rate-limit.server";
 import { getRuntime } from "~/services/runtime.server";
-import {
-  createUserSession,
-  getAuthenticator,
-  getUserId,
-  InvalidCredentialsError,
-  safeRedirect,
-} from "~/services/auth.server";
+import { createUserSession, getUserId, logIn } from "~/services/auth.server";
+import { safeRedirectTarget } from "~/utils/safe-redirect";
 
 export const meta: MetaFunction = () => [{ title: "Log in · Credits Studio" }];
 
@@ -22,56 +17,41 @@ export const headers: HeadersFunction = ({ actionHeaders }) => {
   return retryAfter ? { "Retry-After": retryAfter, "Cache-Control": "no-store" } : new Headers();
 };
 
+// Never echoed back in the action's reply: the password, and redirectTo (it comes from the request
+// and only the loader's checked copy may reach the page).
+const HIDDEN_FIELDS = ["password", "redirectTo"];
+
 export async function loader({ request }: LoaderFunctionArgs) {
   if ((await getUserId(request)) !== null) throw redirect("/generate", { status: 303 });
-  return json({});
+  // Only a safe same-origin path is carried on in the form; anything else is dropped here.
+  const redirectTo = safeRedirectTarget(new URL(request.url).searchParams.get("redirectTo"), getRuntime().config.appUrl);
+  return json({ redirectTo });
 }
 
 export async function action({ request, context }: ActionFunctionArgs) {
-  const formData = await request.clone().formData();
+  const formData = await request.formData();
   const submission = parseWithZod(formData, { schema: LoginSchema });
   if (submission.status !== "success") {
-    return json(submission.reply({ hideFields: ["password"] }), { status: 400 });
+    return json(submission.reply({ hideFields: HIDDEN_FIELDS }), { status: 400 });
   }
-  // Brute-force protection: a locked-out account or IP is refused before any password is checked.
-  const limiter = getAuthRateLimiter(getRuntime().config);
-  const ip = context.clientIp ?? "unknown";
-  const { email } = submission.value;
-  const locked = await limiter.checkLogin(ip, email);
-  if (locked) {
-    return json(submission.reply({ formErrors: [locked.message], hideFields: ["password"] }), {
-      status: 429,
-      headers: retryAfterHeaders(locked),
-    });
-  }
-  try {
-    const user = await getAuthenticator().authenticate("login", request);
-    await limiter.recordLoginSuccess(email);
-    return createUserSession(request, user, safeRedirect(submission.value.redirectTo));
-  } catch (error) {
-    if (error instanceof InvalidCredentialsError) {
-      const limit = await limiter.recordLoginFailure(ip, email);
-      if (limit) {
-        return json(submission.reply({ formErrors: [`${error.message} ${limit.message}`], hideFields: ["password"] }), {
-          status: 429,
-          headers: retryAfterHeaders(limit),
-        });
-      }
-      return json(submission.reply({ formErrors: [error.message], hideFields: ["password"] }), { status: 400 });
-    }
-    throw error;
-  }
+  const { db, config } = getRuntime();
+  const { email, password, redirectTo } = submission.value;
+  const result = await logIn({ db, limiter: getAuthRateLimiter(config) }, { ip: context.clientIp ?? "unknown", email, password });
+  if (result.ok) return createUserSession(request, result.user, redirectTo);
+  const reply = submission.reply({ formErrors: [result.message], hideFields: HIDDEN_FIELDS });
+  if (result.reason === "rate_limited") return json(reply, { status: 429, headers: retryAfterHeaders(result) });
+  return json(reply, { status: 400 });
 }
 
 export default function Login() {
   const lastResult = useActionData<typeof action>();
-  const [searchParams] = useSearchParams();
-  const redirectTo = searchParams.get("redirectTo");
+  const { redirectTo } = useLoaderData<typeof loader>();
   return (
     <div className="space-y-4">
       <h1 className="text-2xl font-bold">Log in</h1>
       <AuthForm
         id="login"
+        action="/login"
         schema={LoginSchema}
         lastResult={lastResult}
         redirectTo={redirectTo}

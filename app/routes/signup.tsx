@@ -1,14 +1,14 @@
 import { parseWithZod } from "@conform-to/zod";
 import type { ActionFunctionArgs, HeadersFunction, LoaderFunctionArgs, MetaFunction } from "@remix-run/node";
 import { json, redirect } from "@remix-run/node";
-import { Link, useActionData, useSearchParams } from "@remix-run/react";
+import { Link, useActionData, useLoaderData } from "@remix-run/react";
 import { AuthForm, HONEYPOT_FIELD } from "~/components/auth-form";
 import { SignupSchema } from "~/utils/auth-schemas";
-import { createUserSession, getAuthenticator, getUserId, safeRedirect } from "~/services/auth.server";
+import { createUserSession, getUserId, signUp } from "~/services/auth.server";
+import { safeRedirectTarget } from "~/utils/safe-redirect";
 import { getAuthRateLimiter, retryAfterHeaders } from "~/services/auth-rate-limit.server";
 import { logger } from "~/services/logger.server";
 import { getRuntime } from "~/services/runtime.server";
-import { EmailTakenError } from "~/services/users.server";
 
 export const meta: MetaFunction = () => [{ title: "Sign up · Credits Studio" }];
 
@@ -18,59 +18,60 @@ export const headers: HeadersFunction = ({ actionHeaders }) => {
   return retryAfter ? { "Retry-After": retryAfter, "Cache-Control": "no-store" } : new Headers();
 };
 
+// Never echoed back in the action's reply: the password, and redirectTo (it comes from the request
+// and only the loader's checked copy may reach the page).
+const HIDDEN_FIELDS = ["password", "redirectTo"];
+
 export async function loader({ request }: LoaderFunctionArgs) {
   if ((await getUserId(request)) !== null) throw redirect("/generate", { status: 303 });
-  return json({});
+  // Only a safe same-origin path is carried on in the form; anything else is dropped here.
+  const redirectTo = safeRedirectTarget(new URL(request.url).searchParams.get("redirectTo"), getRuntime().config.appUrl);
+  return json({ redirectTo });
 }
 
 export async function action({ request, context }: ActionFunctionArgs) {
-  const formData = await request.clone().formData();
+  const formData = await request.formData();
   const submission = parseWithZod(formData, { schema: SignupSchema });
   if (submission.status !== "success") {
-    return json(submission.reply({ hideFields: ["password"] }), { status: 400 });
+    return json(submission.reply({ hideFields: HIDDEN_FIELDS }), { status: 400 });
   }
+  const { db, config } = getRuntime();
   const ip = context.clientIp ?? "unknown";
-  const limited = await getAuthRateLimiter(getRuntime().config).consumeSignup(ip, submission.value.email);
-  if (limited) {
-    return json(submission.reply({ formErrors: [limited.message], hideFields: ["password"] }), {
-      status: 429,
-      headers: retryAfterHeaders(limited),
-    });
-  }
   // The honeypot: people never see this field; a bot that fills it in creates nothing.
   const honeypot = formData.get(HONEYPOT_FIELD);
-  if (typeof honeypot === "string" && honeypot.trim() !== "") {
-    logger.info({ reqId: context.requestId, ip }, "sign-up refused: honeypot field filled");
-    return json(submission.reply({ formErrors: ["The form was not submitted properly. Please try again."], hideFields: ["password"] }), {
-      status: 400,
-    });
-  }
-  try {
-    const user = await getAuthenticator().authenticate("signup", request);
-    return createUserSession(request, user, safeRedirect(submission.value.redirectTo), {
+  const { email, password, redirectTo } = submission.value;
+  const result = await signUp(
+    { db, config, limiter: getAuthRateLimiter(config) },
+    { ip, email, password, honeypotFilled: typeof honeypot === "string" && honeypot.trim() !== "" },
+  );
+  if (result.ok) {
+    return createUserSession(request, result.user, redirectTo, {
       kind: "success",
       title: "Welcome!",
-      description: `Your account is ready with ${user.credits} free credits.`,
+      description: `Your account is ready with ${result.user.credits} free credits.`,
     });
-  } catch (error) {
-    if (error instanceof EmailTakenError) {
-      return json(submission.reply({ fieldErrors: { email: [error.message] }, hideFields: ["password"] }), {
-        status: 400,
-      });
-    }
-    throw error;
+  }
+  const hideFields = HIDDEN_FIELDS;
+  switch (result.reason) {
+    case "rate_limited":
+      return json(submission.reply({ formErrors: [result.message], hideFields }), { status: 429, headers: retryAfterHeaders(result) });
+    case "honeypot":
+      logger.info({ reqId: context.requestId, ip }, "sign-up refused: honeypot field filled");
+      return json(submission.reply({ formErrors: [result.message], hideFields }), { status: 400 });
+    case "email_taken":
+      return json(submission.reply({ fieldErrors: { email: [result.message] }, hideFields }), { status: 400 });
   }
 }
 
 export default function Signup() {
   const lastResult = useActionData<typeof action>();
-  const [searchParams] = useSearchParams();
-  const redirectTo = searchParams.get("redirectTo");
+  const { redirectTo } = useLoaderData<typeof loader>();
   return (
     <div className="space-y-4">
       <h1 className="text-2xl font-bold">Create your account</h1>
       <AuthForm
         id="signup"
+        action="/signup"
         schema={SignupSchema}
         lastResult={lastResult}
         redirectTo={redirectTo}

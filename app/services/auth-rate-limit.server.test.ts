@@ -12,41 +12,34 @@ const limits = (over: Partial<AuthLimits> = {}): AuthLimits => ({
 });
 
 describe("auth rate limiter", () => {
-  it("allows N-1 failures, locks the account on the Nth, and refuses even before a password check", async () => {
+  it("allows N attempts per account, then refuses before any password check, with the wait", async () => {
     const rl = createAuthRateLimiter(limits());
-    expect(await rl.recordLoginFailure("1.1.1.1", "a@x.test")).toBeNull();
-    expect(await rl.recordLoginFailure("2.2.2.2", "a@x.test")).toBeNull();
-    const locked = await rl.recordLoginFailure("3.3.3.3", "a@x.test");
-    expect(locked).toMatchObject({ retryAfterSeconds: 900 });
-    expect(locked!.message).toBe("Too many failed log-in attempts. Try again in 15 minutes.");
-    const again = await rl.checkLogin("4.4.4.4", "a@x.test");
-    expect(again!.retryAfterSeconds).toBeGreaterThan(890);
-    expect(await rl.checkLogin("4.4.4.4", "b@x.test")).toBeNull();
+    for (const ip of ["1.1.1.1", "2.2.2.2", "3.3.3.3"]) expect((await rl.beginLogin(ip, "a@x.test")).ok).toBe(true);
+    const locked = await rl.beginLogin("4.4.4.4", "a@x.test");
+    expect(locked).toMatchObject({ ok: false, reason: "rate_limited", retryAfterSeconds: 900 });
+    expect(!locked.ok && locked.message).toBe("Too many failed log-in attempts. Try again in 15 minutes.");
+    expect((await rl.beginLogin("4.4.4.4", "b@x.test")).ok).toBe(true);
   });
 
-  it("locks an IP that fails across many accounts", async () => {
-    const rl = createAuthRateLimiter(limits());
-    for (let i = 0; i < 4; i++) expect(await rl.recordLoginFailure("9.9.9.9", `u${i}@x.test`)).toBeNull();
-    expect(await rl.recordLoginFailure("9.9.9.9", "u4@x.test")).not.toBeNull();
-    expect(await rl.checkLogin("9.9.9.9", "fresh@x.test")).not.toBeNull();
-    expect(await rl.checkLogin("8.8.8.8", "fresh@x.test")).toBeNull();
+  it("holds under parallel attempts: N accepted per account, N per IP", async () => {
+    const rl = createAuthRateLimiter(limits({ loginFailuresPerAccount: 10, loginFailuresPerIp: 7 }));
+    const perAccount = await Promise.all(Array.from({ length: 41 }, (_, i) => rl.beginLogin(`10.0.0.${i}`, "victim@x.test")));
+    expect(perAccount.filter((a) => a.ok)).toHaveLength(10);
+    const perIp = await Promise.all(Array.from({ length: 41 }, (_, i) => rl.beginLogin("9.9.9.9", `u${i}@x.test`)));
+    expect(perIp.filter((a) => a.ok)).toHaveLength(7);
   });
 
-  it("a successful log-in forgives the account's failures", async () => {
-    const rl = createAuthRateLimiter(limits());
-    await rl.recordLoginFailure("1.1.1.1", "a@x.test");
-    await rl.recordLoginFailure("1.1.1.1", "a@x.test");
-    await rl.recordLoginSuccess("a@x.test");
-    expect(await rl.recordLoginFailure("1.1.1.1", "a@x.test")).toBeNull();
-    expect(await rl.recordLoginFailure("1.1.1.1", "a@x.test")).toBeNull();
-  });
-
-  it("unlocks when the window has passed", async () => {
-    const rl = createAuthRateLimiter(limits({ loginWindowSeconds: 1, loginFailuresPerAccount: 1 }));
-    expect(await rl.recordLoginFailure("1.1.1.1", "a@x.test")).toMatchObject({ retryAfterSeconds: 1 });
-    expect(await rl.checkLogin("1.1.1.1", "a@x.test")).not.toBeNull();
-    await new Promise((r) => setTimeout(r, 1100));
-    expect(await rl.checkLogin("1.1.1.1", "a@x.test")).toBeNull();
+  it("a successful log-in gives its points back (account and IP); failures keep theirs", async () => {
+    const rl = createAuthRateLimiter(limits({ loginFailuresPerAccount: 3, loginFailuresPerIp: 3 }));
+    await rl.beginLogin("1.1.1.1", "a@x.test"); // wrong password: keeps its point
+    await rl.beginLogin("1.1.1.1", "a@x.test"); // wrong password: keeps its point
+    for (let i = 0; i < 5; i++) {
+      const ok = await rl.beginLogin("1.1.1.1", "a@x.test");
+      expect(ok.ok).toBe(true);
+      if (ok.ok) await ok.succeeded();
+    }
+    expect((await rl.beginLogin("1.1.1.1", "a@x.test")).ok).toBe(true);
+    expect((await rl.beginLogin("1.1.1.1", "a@x.test")).ok).toBe(false);
   });
 
   it("counts sign-ups per IP and per email", async () => {
@@ -62,11 +55,16 @@ describe("auth rate limiter", () => {
     expect(await perEmail.consumeSignup("1.0.0.3", "same@x.test")).not.toBeNull();
   });
 
+  it("sign-ups hold under parallel attempts", async () => {
+    const rl = createAuthRateLimiter(limits({ signupsPerIpPerHour: 4 }));
+    const all = await Promise.all(Array.from({ length: 30 }, (_, i) => rl.consumeSignup("6.6.6.6", `s${i}@x.test`)));
+    expect(all.filter((r) => r === null)).toHaveLength(4);
+  });
+
   it("AUTH_RATE_LIMIT_DISABLED turns every check off", async () => {
     const rl = createAuthRateLimiter(limits({ disabled: true, loginFailuresPerAccount: 1, signupsPerIpPerHour: 1 }));
     for (let i = 0; i < 5; i++) {
-      expect(await rl.recordLoginFailure("1.1.1.1", "a@x.test")).toBeNull();
-      expect(await rl.checkLogin("1.1.1.1", "a@x.test")).toBeNull();
+      expect((await rl.beginLogin("1.1.1.1", "a@x.test")).ok).toBe(true);
       expect(await rl.consumeSignup("1.1.1.1", `s${i}@x.test`)).toBeNull();
     }
   });

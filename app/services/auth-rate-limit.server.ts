@@ -1,18 +1,20 @@
 /**
- * Brute-force protection for /login and /signup (rate-limiter-flexible, in memory: one process).
+ * Brute-force protection for /login and /signup, built on the attempt limiter.
  *
- * - Log-in FAILURES are counted per account (the email, whether or not it exists, so the limit
- *   says nothing about which emails are registered) and per client IP. Past either limit, every
- *   attempt is refused with 429 and Retry-After until the window has passed, even with the right
- *   password. A successful log-in clears the account's count.
- * - Sign-ups are counted per IP (every well-formed attempt) and per email address.
+ * - A log-in attempt takes a point per account (the email, whether or not it exists, so the limit
+ *   says nothing about which emails are registered) and per client IP BEFORE the password is
+ *   checked; a successful log-in gives both points back. So the points held are the failures plus
+ *   the attempts still in flight, and past either limit every attempt, the right password
+ *   included, is refused with 429 and Retry-After without checking anything, however many arrive
+ *   at once. The lock lasts the window.
+ * - Sign-ups take a point per IP and per email address; every well-formed attempt counts.
  *
  * Separate from the generation limits and from RATE_LIMIT_DISABLED on purpose: turning off the
  * capacity limits for a benchmark must not turn off a security control. AUTH_RATE_LIMIT_DISABLED
  * is its own switch (tests that create many accounts from one address use it).
- * See docs/decisions/008-security-headers-and-origin-check.md.
+ * See docs/decisions/013-auth-attempt-limits.md.
  */
-import { RateLimiterMemory, RateLimiterRes } from "rate-limiter-flexible";
+import { consumeAttempts, createAttemptLimiter, refundAttempts, type AttemptCheck } from "./attempt-limit.server";
 import type { Config } from "./env.server";
 import { logger } from "./logger.server";
 import { incrementCounter } from "./metrics.server";
@@ -24,11 +26,11 @@ export type AuthLimits = {
   signupsPerIpPerHour: number;
   /** Sign-up attempts for one email per hour. */
   signupsPerEmailPerHour: number;
-  /** Window and lock-out of the log-in failure counters, seconds. */
+  /** Window and lock-out of the log-in counters, seconds. */
   loginWindowSeconds: number;
 };
 
-export type Refusal = { retryAfterSeconds: number; message: string };
+export type Refusal = { ok: false; reason: "rate_limited"; retryAfterSeconds: number; message: string };
 
 const LOGIN_WINDOW_SECONDS = 15 * 60;
 
@@ -43,104 +45,62 @@ export function authLimitsFromConfig(config: Config): AuthLimits {
   };
 }
 
-function wait(ms: number): string {
-  const minutes = Math.ceil(ms / 60_000);
+function wait(seconds: number): string {
+  const minutes = Math.ceil(seconds / 60);
   return minutes <= 1 ? "a minute" : `${minutes} minutes`;
-}
-
-function refusal(ms: number, what: string): Refusal {
-  return { retryAfterSeconds: Math.max(1, Math.ceil(ms / 1000)), message: `${what} Try again in ${wait(ms)}.` };
 }
 
 const TOO_MANY_LOGINS = "Too many failed log-in attempts.";
 const TOO_MANY_SIGNUPS = "Too many sign-up attempts from this network.";
 
 export type AuthRateLimiter = ReturnType<typeof createAuthRateLimiter>;
+/** What a log-in attempt holds until it is known to have succeeded. */
+export type LoginAttempt = { ok: true; succeeded(): Promise<void> };
 
 export function createAuthRateLimiter(limits: AuthLimits) {
   const window = limits.loginWindowSeconds;
-  const loginByAccount = new RateLimiterMemory({ keyPrefix: "login-account", points: limits.loginFailuresPerAccount, duration: window });
-  const loginByIp = new RateLimiterMemory({ keyPrefix: "login-ip", points: limits.loginFailuresPerIp, duration: window });
-  const signupByIp = new RateLimiterMemory({ keyPrefix: "signup-ip", points: limits.signupsPerIpPerHour, duration: 3600 });
-  const signupByEmail = new RateLimiterMemory({ keyPrefix: "signup-email", points: limits.signupsPerEmailPerHour, duration: 3600 });
+  const loginByAccount = createAttemptLimiter({ name: "login-account", points: limits.loginFailuresPerAccount, windowSeconds: window });
+  const loginByIp = createAttemptLimiter({ name: "login-ip", points: limits.loginFailuresPerIp, windowSeconds: window });
+  const signupByIp = createAttemptLimiter({ name: "signup-ip", points: limits.signupsPerIpPerHour, windowSeconds: 3600 });
+  const signupByEmail = createAttemptLimiter({ name: "signup-email", points: limits.signupsPerEmailPerHour, windowSeconds: 3600 });
 
-  /** The longest wait among limiters that are already past their points (null: none is). */
-  async function blockedFor(checks: Array<[RateLimiterMemory, string]>): Promise<number | null> {
-    let longest: number | null = null;
-    for (const [limiter, key] of checks) {
-      const res = await limiter.get(key);
-      if (res && res.consumedPoints > limiter.points) longest = Math.max(longest ?? 0, res.msBeforeNext);
-    }
-    return longest;
-  }
-
-  /** Consumes one point from each; the longest wait if any went past its limit. */
-  async function consumeAll(checks: Array<[RateLimiterMemory, string]>): Promise<number | null> {
-    let longest: number | null = null;
-    for (const [limiter, key] of checks) {
-      try {
-        await limiter.consume(key);
-      } catch (error) {
-        if (!(error instanceof RateLimiterRes)) throw error;
-        longest = Math.max(longest ?? 0, error.msBeforeNext);
-      }
-    }
-    return longest;
-  }
-
-  function refused(kind: "login" | "signup", ip: string, ms: number, what: string): Refusal {
+  async function attempt(kind: "login" | "signup", ip: string, checks: AttemptCheck[], what: string): Promise<Refusal | null> {
+    const verdict = await consumeAttempts(checks);
+    if (verdict.ok) return null;
     incrementCounter("security_refusals_total", { reason: `${kind}_rate_limit` });
-    logger.warn({ ip, kind, retryAfterMs: ms }, "auth rate limit reached");
-    return refusal(ms, what);
+    logger.warn({ ip, kind, retryAfterSeconds: verdict.retryAfterSeconds }, "auth rate limit reached");
+    return { ...verdict, message: `${what} Try again in ${wait(verdict.retryAfterSeconds)}.` };
   }
 
   return {
     limits,
 
-    /** Before checking a password: refuse while the account or the IP is locked out. */
-    async checkLogin(ip: string, email: string): Promise<Refusal | null> {
-      if (limits.disabled) return null;
-      const ms = await blockedFor([
-        [loginByAccount, email],
-        [loginByIp, ip],
-      ]);
-      return ms === null ? null : refused("login", ip, ms, TOO_MANY_LOGINS);
-    },
-
     /**
-     * After a wrong password: counts it. The failure that reaches a limit locks the account (or the
-     * IP) for the window and is answered with the refusal: N allowed failures, then a lock-out.
+     * Before checking a password: takes the attempt's points, or refuses it. Call `succeeded()`
+     * once the password was right; a wrong one keeps its points.
      */
-    async recordLoginFailure(ip: string, email: string): Promise<Refusal | null> {
-      if (limits.disabled) return null;
-      let longest: number | null = null;
-      for (const [limiter, key] of [
+    async beginLogin(ip: string, email: string): Promise<LoginAttempt | Refusal> {
+      const checks: AttemptCheck[] = [
         [loginByAccount, email],
         [loginByIp, ip],
-      ] as const) {
-        const res = await limiter.penalty(key);
-        if (res.consumedPoints >= limiter.points) {
-          await limiter.block(key, window);
-          longest = Math.max(longest ?? 0, window * 1000);
-        }
-      }
-      return longest === null ? null : refused("login", ip, longest, TOO_MANY_LOGINS);
-    },
-
-    /** After a successful log-in: the account's failures are forgiven (the IP's are not). */
-    async recordLoginSuccess(email: string): Promise<void> {
-      if (limits.disabled) return;
-      await loginByAccount.delete(email);
+      ];
+      if (limits.disabled) return { ok: true, succeeded: async () => {} };
+      const refused = await attempt("login", ip, checks, TOO_MANY_LOGINS);
+      return refused ?? { ok: true, succeeded: () => refundAttempts(checks) };
     },
 
     /** Every well-formed sign-up attempt counts, per IP and per email. */
     async consumeSignup(ip: string, email: string): Promise<Refusal | null> {
       if (limits.disabled) return null;
-      const ms = await consumeAll([
-        [signupByIp, ip],
-        [signupByEmail, email],
-      ]);
-      return ms === null ? null : refused("signup", ip, ms, TOO_MANY_SIGNUPS);
+      return attempt(
+        "signup",
+        ip,
+        [
+          [signupByIp, ip],
+          [signupByEmail, email],
+        ],
+        TOO_MANY_SIGNUPS,
+      );
     },
   };
 }
@@ -154,7 +114,6 @@ export function getAuthRateLimiter(config: Config): AuthRateLimiter {
 }
 
 /** Headers of a 429 answer. */
-export function retryAfterHeaders(r: Refusal): HeadersInit {
+export function retryAfterHeaders(r: { retryAfterSeconds: number }): HeadersInit {
   return { "Retry-After": String(r.retryAfterSeconds), "Cache-Control": "no-store" };
 }
-

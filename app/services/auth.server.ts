@@ -1,51 +1,62 @@
 import { json, redirect } from "@remix-run/node";
-import { Authenticator } from "remix-auth";
-import { FormStrategy } from "remix-auth-form";
-import { LoginSchema, SignupSchema } from "~/utils/auth-schemas";
+import type { AppDb } from "#db/client.server";
 import type { User } from "#db/schema";
+import { safeRedirect, safeRedirectTarget } from "~/utils/safe-redirect";
+import type { AuthRateLimiter, Refusal } from "./auth-rate-limit.server";
+import type { Config } from "./env.server";
 import { getDummyHash, hashPassword, verifyPassword } from "./password.server";
 import { getRuntime } from "./runtime.server";
 import type { AppSession, Toast } from "./session.server";
-import { createUser, findUserByEmail, findUserById } from "./users.server";
+import { createUser, EmailTakenError, findUserByEmail, findUserById } from "./users.server";
 
-export class InvalidCredentialsError extends Error {
-  constructor() {
-    super("Email or password is incorrect.");
-  }
+type AuthDeps = { db: AppDb; limiter: AuthRateLimiter };
+
+export type LoginResult = { ok: true; user: User } | Refusal | { ok: false; reason: "invalid_credentials"; message: string };
+
+/**
+ * Checks a log-in. The attempt takes its rate-limit points first, so past the limit the password
+ * is not even looked at; only a right password gives them back.
+ */
+export async function logIn(
+  { db, limiter }: AuthDeps,
+  input: { ip: string; email: string; password: string },
+): Promise<LoginResult> {
+  const attempt = await limiter.beginLogin(input.ip, input.email);
+  if (!attempt.ok) return attempt;
+  const user = findUserByEmail(db, input.email);
+  // Same work whether or not the account exists, so timing does not reveal registered emails.
+  const ok = await verifyPassword(input.password, user?.passwordHash ?? (await getDummyHash()));
+  if (!user || !ok) return { ok: false, reason: "invalid_credentials", message: "Email or password is incorrect." };
+  await attempt.succeeded();
+  return { ok: true, user };
 }
 
-let authenticator: Authenticator<User> | undefined;
+export type SignupResult =
+  | { ok: true; user: User }
+  | Refusal
+  | { ok: false; reason: "honeypot"; message: string }
+  | { ok: false; reason: "email_taken"; message: string };
 
-/** remix-auth with two form strategies: "login" checks a password, "signup" creates the account. */
-export function getAuthenticator(): Authenticator<User> {
-  if (authenticator) return authenticator;
-  authenticator = new Authenticator<User>();
-  authenticator.use(
-    new FormStrategy(async ({ form }) => {
-      const { email, password } = LoginSchema.parse(Object.fromEntries(form));
-      const { db } = getRuntime();
-      const user = findUserByEmail(db, email);
-      // Same work whether or not the account exists, so timing does not reveal registered emails.
-      const ok = await verifyPassword(password, user?.passwordHash ?? (await getDummyHash()));
-      if (!user || !ok) throw new InvalidCredentialsError();
-      return user;
-    }),
-    "login",
-  );
-  authenticator.use(
-    new FormStrategy(async ({ form }) => {
-      const { email, password } = SignupSchema.parse(Object.fromEntries(form));
-      const { db, config } = getRuntime();
-      return createUser(db, {
-        email,
-        passwordHash: await hashPassword(password),
-        signupBonus: config.SIGNUP_BONUS_CREDITS,
-        adminEmails: config.adminEmails,
-      });
-    }),
-    "signup",
-  );
-  return authenticator;
+/** Creates an account. Every well-formed attempt counts against the limits, bots' included. */
+export async function signUp(
+  { db, limiter, config }: AuthDeps & { config: Config },
+  input: { ip: string; email: string; password: string; honeypotFilled: boolean },
+): Promise<SignupResult> {
+  const refused = await limiter.consumeSignup(input.ip, input.email);
+  if (refused) return refused;
+  if (input.honeypotFilled) return { ok: false, reason: "honeypot", message: "The form was not submitted properly. Please try again." };
+  try {
+    const user = createUser(db, {
+      email: input.email,
+      passwordHash: await hashPassword(input.password),
+      signupBonus: config.SIGNUP_BONUS_CREDITS,
+      adminEmails: config.adminEmails,
+    });
+    return { ok: true, user };
+  } catch (error) {
+    if (error instanceof EmailTakenError) return { ok: false, reason: "email_taken", message: error.message };
+    throw error;
+  }
 }
 
 export async function getSession(request: Request): Promise<AppSession> {
@@ -54,12 +65,6 @@ export async function getSession(request: Request): Promise<AppSession> {
 
 export async function commitSession(session: AppSession): Promise<string> {
   return getRuntime().sessionStorage.commitSession(session);
-}
-
-/** Only same-site paths: an open redirect after login would be a phishing tool. */
-export function safeRedirect(to: FormDataEntryValue | string | null | undefined, fallback = "/generate"): string {
-  if (typeof to !== "string" || !to.startsWith("/") || to.startsWith("//") || to.startsWith("/\\")) return fallback;
-  return to;
 }
 
 export async function getUserId(request: Request): Promise<number | null> {
@@ -76,8 +81,8 @@ export async function getOptionalUser(request: Request): Promise<User | null> {
 
 function loginRedirect(request: Request): Response {
   const url = new URL(request.url);
-  const redirectTo = `${url.pathname}${url.search}`;
-  return redirect(`/login?${new URLSearchParams({ redirectTo })}`, { status: 303 });
+  const redirectTo = safeRedirectTarget(`${url.pathname}${url.search}`, getRuntime().config.appUrl);
+  return redirect(redirectTo ? `/login?${new URLSearchParams({ redirectTo })}` : "/login", { status: 303 });
 }
 
 /** Pages: anonymous visitors go to /login?redirectTo=… */
@@ -101,15 +106,18 @@ export async function requireApiUser(request: Request): Promise<User> {
   return user;
 }
 
-/** Starts a fresh session (a new id: no session fixation) for the user and redirects. */
-export async function createUserSession(request: Request, user: User, redirectTo: string, toast?: Toast) {
-  const { sessionStorage } = getRuntime();
+/**
+ * Starts a fresh session (a new id: no session fixation) for the user and redirects to
+ * `redirectTo` if it is a safe path of APP_URL (it comes from the request), else to /generate.
+ */
+export async function createUserSession(request: Request, user: User, redirectTo: unknown, toast?: Toast) {
+  const { sessionStorage, config } = getRuntime();
   const old = await getSession(request);
   if (old.id) await sessionStorage.destroySession(old);
   const session = await sessionStorage.getSession();
   session.set("userId", user.id);
   if (toast) session.flash("toast", toast);
-  return redirect(safeRedirect(redirectTo), {
+  return redirect(safeRedirect(redirectTo, config.appUrl), {
     status: 303,
     headers: { "Set-Cookie": await sessionStorage.commitSession(session) },
   });
