@@ -2,7 +2,6 @@
 // build, serves HTTP, and shuts everything down cleanly on SIGTERM/SIGINT.
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { createRequestHandler } from "@remix-run/express";
 import express from "express";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -14,6 +13,8 @@ const {
   createRequestLogMiddleware,
   createSecurityHeadersMiddleware,
   createOriginCheckMiddleware,
+  createBodyLimitMiddleware,
+  createRemixHandler,
   trustProxySetting,
   securityWarnings,
   logger,
@@ -43,13 +44,16 @@ app.use((_req, res, next) => {
   next();
 });
 app.use(createSecurityHeadersMiddleware(config)); // CSP nonce in res.locals, HSTS, frame-ancestors...
+// 413 past 1 MB (webhook) / 64 KB (the rest), before a byte more is read; keeps the checked body.
+app.use(createBodyLimitMiddleware());
 app.use(createOriginCheckMiddleware(config)); // 403 for state-changing requests from another origin
 app.use("/build", express.static(path.join(here, "public/build"), { immutable: true, maxAge: "1y" }));
 app.use(express.static(path.join(here, "public"), { maxAge: "1h" }));
 app.get("/favicon.ico", (_req, res) => res.redirect(301, "/favicon.svg"));
 app.all(
   "*",
-  createRequestHandler({
+  // Not @remix-run/express's handler: that one lets Remix read the socket directly, past any limit.
+  createRemixHandler({
     build,
     mode: build.mode,
     getLoadContext: (req, res) => ({ cspNonce: res.locals.cspNonce, requestId: res.locals.requestId, clientIp: req.ip }),
@@ -59,6 +63,8 @@ app.all(
 const server = app.listen(config.PORT, config.HOST, () => {
   logger.info(`Credits Studio listening on ${config.appUrl} (port ${config.PORT}, database ${config.databasePath})`);
 });
+// Node would answer "Expect: 100-continue" itself, inviting any body; the body limit decides instead.
+server.on("checkContinue", app);
 
 // Graceful stop: refuse new connections, let in-flight requests finish (SHUTDOWN_TIMEOUT_SECONDS,
 // then cut), stop background work, checkpoint the WAL and close the database, exit 0.

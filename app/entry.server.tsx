@@ -19,6 +19,9 @@ export {
   trustProxySetting,
 } from "./services/security.server";
 export { logger } from "./services/logger.server";
+// Request bodies: the size limits, and the Remix handler that only sees checked bodies.
+export { createBodyLimitMiddleware } from "./http/body-limits.server";
+export { createRemixHandler } from "./http/remix-handler.server";
 import "./services/background.server";
 
 const ABORT_DELAY = 5_000;

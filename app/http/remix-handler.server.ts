@@ -1,0 +1,70 @@
+/**
+ * Express → Remix, in place of @remix-run/express's createRequestHandler. That adapter gives Remix
+ * a stream over the Node request itself (createReadableStreamFromReadable(req)), so whatever a route
+ * reads comes straight off the socket, with no limit. Here Remix gets the body that
+ * createBodyLimitMiddleware (body-limits.server.ts) has already read and checked; the socket is
+ * never read past the limit. The rest mirrors the adapter (v2.17): URL, headers, abort on close,
+ * response writing. Decision: docs/decisions/014-request-body-limits.md.
+ */
+import type { AppLoadContext, ServerBuild } from "@remix-run/node";
+import { createRequestHandler, writeReadableStreamToWritable } from "@remix-run/node";
+import type { NextFunction, Request as ExpressRequest, Response as ExpressResponse } from "express";
+import { declaresBody, takeCheckedBody, wasBodyChecked } from "./body-limits.server";
+
+type Options = {
+  build: ServerBuild;
+  mode?: string;
+  getLoadContext?: (req: ExpressRequest, res: ExpressResponse) => AppLoadContext | Promise<AppLoadContext>;
+};
+
+function headersOf(req: ExpressRequest): Headers {
+  const headers = new Headers();
+  for (const [key, value] of Object.entries(req.headers)) {
+    if (Array.isArray(value)) for (const v of value) headers.append(key, v);
+    else if (value) headers.set(key, value);
+  }
+  return headers;
+}
+
+function urlOf(req: ExpressRequest): URL {
+  // req.hostname honours "trust proxy" but drops the port; take it from X-Forwarded-Host or Host.
+  const portOf = (host: string | undefined) => Number.parseInt(host?.split(":")[1] ?? "", 10);
+  const forwardedPort = portOf(req.get("X-Forwarded-Host"));
+  const hostPort = portOf(req.get("host"));
+  const port = Number.isSafeInteger(forwardedPort) ? forwardedPort : Number.isSafeInteger(hostPort) ? hostPort : null;
+  return new URL(`${req.protocol}://${req.hostname}${port ? `:${port}` : ""}${req.originalUrl}`);
+}
+
+export function toRemixRequest(req: ExpressRequest, res: ExpressResponse): Request {
+  // A body nobody checked must not reach a route: the middleware is missing from server.js.
+  if (declaresBody(req.headers) && !wasBodyChecked(req)) throw new Error("request body not checked: mount createBodyLimitMiddleware before the Remix handler");
+  const controller = new AbortController();
+  // Loaders and actions are aborted when the response can no longer be written (closed unfinished).
+  let finished = false;
+  res.on("finish", () => (finished = true));
+  res.on("close", () => finished || controller.abort());
+  const body = req.method === "GET" || req.method === "HEAD" ? undefined : takeCheckedBody(req);
+  return new Request(urlOf(req).href, { method: req.method, headers: headersOf(req), signal: controller.signal, body });
+}
+
+async function sendRemixResponse(res: ExpressResponse, response: Response): Promise<void> {
+  res.statusMessage = response.statusText;
+  res.status(response.status);
+  for (const [key, value] of response.headers.entries()) res.append(key, value);
+  if (/text\/event-stream/i.test(response.headers.get("Content-Type") ?? "")) res.flushHeaders();
+  if (response.body) await writeReadableStreamToWritable(response.body, res);
+  else res.end();
+}
+
+export function createRemixHandler({ build, mode, getLoadContext }: Options) {
+  const handle = createRequestHandler(build, mode);
+  return async (req: ExpressRequest, res: ExpressResponse, next: NextFunction) => {
+    try {
+      const request = toRemixRequest(req, res);
+      const context = await getLoadContext?.(req, res);
+      await sendRemixResponse(res, await handle(request, context));
+    } catch (error) {
+      next(error);
+    }
+  };
+}
