@@ -4,13 +4,16 @@ import { requireApiUser } from "~/services/auth.server";
 import type { StartResult } from "~/services/generation.server";
 import { RequestKeySchema } from "~/utils/generation-schemas";
 import { apiError, methodNotAllowed, NO_STORE } from "./api-errors.server";
+import { BODY_LIMITS } from "./body-limits.server";
 
 // HTTP for the generation JSON API, shared by /api/generate-image and /api/generate-video: read a
 // JSON or form body, validate it, and map the service's answer to a status code. Every answer is
 // JSON with `Cache-Control: no-store`; every error is `{ error: <code>, message: <sentence> }`
 // (see api-errors.server.ts).
 
-const MAX_BODY_BYTES = 64 * 1024;
+// The server refuses larger bodies before Remix (body-limits.server.ts); this repeats the check for
+// callers that reach the handler another way (tests, a future server entry).
+const MAX_BODY_BYTES = BODY_LIMITS.default;
 
 type Body = { ok: true; data: Record<string, unknown> } | { ok: false; response: Response };
 
