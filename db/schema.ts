@@ -28,6 +28,12 @@ export const users = sqliteTable(
     // Set when a payment is disputed: the account may not buy or spend until an admin clears it.
     flaggedAt: integer("flagged_at"),
     flaggedReason: text("flagged_reason"),
+    // When the owner proved the address is theirs (the link in the verification mail). Until then
+    // no sign-up bonus and no admin role (ADMIN_EMAILS promotes verified addresses only).
+    emailVerifiedAt: integer("email_verified_at"),
+    // A deleted account keeps its row for the ledger (its rows are the accounting record), with
+    // the address and password removed so the address is free for a new sign-up.
+    deletedAt: integer("deleted_at"),
     createdAt: integer("created_at").notNull().default(now),
     updatedAt: integer("updated_at").notNull().default(now),
   },
@@ -47,6 +53,10 @@ export const sessions = sqliteTable(
     // Remix session data (flash messages and the like), JSON.
     data: text("data").notNull().default("{}"),
     expiresAt: integer("expires_at").notNull(),
+    // What the account page shows of each session ("sign out everywhere else").
+    userAgent: text("user_agent"),
+    ip: text("ip"),
+    lastSeenAt: integer("last_seen_at"),
     createdAt: integer("created_at").notNull().default(now),
   },
   (t) => [index("sessions_user_idx").on(t.userId), index("sessions_expires_idx").on(t.expiresAt)],
@@ -207,6 +217,55 @@ export const generations = sqliteTable(
   ],
 );
 
+// Single-use links sent by mail. Only the SHA-256 of the token is stored, so a copy of the
+// database cannot be used to verify an address or reset a password.
+export const EMAIL_TOKEN_PURPOSES = ["verify_email", "reset_password", "change_email"] as const;
+export type EmailTokenPurpose = (typeof EMAIL_TOKEN_PURPOSES)[number];
+
+export const emailTokens = sqliteTable(
+  "email_tokens",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    userId: integer("user_id")
+      .notNull()
+      .references(() => users.id, { onDelete: "cascade" }),
+    purpose: text("purpose", { enum: EMAIL_TOKEN_PURPOSES }).notNull(),
+    tokenHash: text("token_hash").notNull().unique(),
+    // The address the link was sent to (for change_email: the new address).
+    email: text("email").notNull(),
+    expiresAt: integer("expires_at").notNull(),
+    usedAt: integer("used_at"),
+    createdAt: integer("created_at").notNull().default(now),
+  },
+  (t) => [index("email_tokens_user_idx").on(t.userId, t.purpose)],
+);
+
+// Mail waiting to be sent, sent, or given up on. A message is queued in the same transaction as
+// what it announces (a token, a payment); a background sender delivers it with retries.
+export const MAIL_STATUSES = ["pending", "sent", "failed"] as const;
+export type MailStatus = (typeof MAIL_STATUSES)[number];
+
+export const mailQueue = sqliteTable(
+  "mail_queue",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    toAddress: text("to_address").notNull(),
+    subject: text("subject").notNull(),
+    textBody: text("text_body").notNull(),
+    htmlBody: text("html_body").notNull(),
+    // What kind of message (verify_email, reset_password, ...): for the admin view and the logs.
+    kind: text("kind").notNull(),
+    status: text("status", { enum: MAIL_STATUSES }).notNull().default("pending"),
+    attempts: integer("attempts").notNull().default(0),
+    nextAttemptAt: integer("next_attempt_at").notNull().default(now),
+    lastError: text("last_error"),
+    messageId: text("message_id"),
+    createdAt: integer("created_at").notNull().default(now),
+    sentAt: integer("sent_at"),
+  },
+  (t) => [index("mail_queue_due_idx").on(t.status, t.nextAttemptAt)],
+);
+
 // Every admin action (balance changes, refunds, clearing a flag): who, what, when, why.
 export const auditLog = sqliteTable(
   "audit_log",
@@ -230,4 +289,6 @@ export type Generation = typeof generations.$inferSelect;
 export type StripeEventRow = typeof stripeEvents.$inferSelect;
 export type CheckoutAttempt = typeof checkoutAttempts.$inferSelect;
 export type DisputeRow = typeof disputes.$inferSelect;
+export type EmailToken = typeof emailTokens.$inferSelect;
+export type QueuedMail = typeof mailQueue.$inferSelect;
 export type AuditEntry = typeof auditLog.$inferSelect;
