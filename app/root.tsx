@@ -1,4 +1,5 @@
 import type { LinksFunction, LoaderFunctionArgs, MetaFunction } from "@remix-run/node";
+import type { ShouldRevalidateFunction } from "@remix-run/react";
 import { json } from "@remix-run/node";
 import {
   Form,
@@ -42,6 +43,14 @@ export async function loader({ request }: LoaderFunctionArgs) {
     { headers: headers ?? undefined },
   );
 }
+
+/**
+ * The root loader runs on every navigation, not only after a form post (Remix's default): it is
+ * what consumes a flash message, so the next page gets none and a toast is shown on one page only.
+ * It also keeps the balance in the nav bar current. It is two small reads.
+ */
+export const shouldRevalidate: ShouldRevalidateFunction = ({ currentUrl, nextUrl, defaultShouldRevalidate }) =>
+  defaultShouldRevalidate || currentUrl.href !== nextUrl.href;
 
 export function useOptionalUser() {
   return useRouteLoaderData<typeof loader>("root")?.user ?? null;
@@ -132,7 +141,7 @@ export default function App() {
   return (
     <>
       <NavBar />
-      {toast ? <ToastMessage toast={toast} /> : null}
+      {toast ? <ToastMessage key={toast.id} toast={toast} /> : null}
       <main className="mx-auto max-w-5xl px-4 py-6">
         <Outlet />
       </main>
