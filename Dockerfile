@@ -46,8 +46,8 @@ COPY --from=prod-deps /app/node_modules ./node_modules
 COPY --from=build /app/build ./build
 COPY --from=build /app/public ./public
 COPY package.json package-lock.json server.js tsconfig.json ./
-# Migrations, and the sources the operational scripts run with tsx (db:backup, db:restore,
-# ledger:verify) inside the container. The server build already bundles the Stripe emulator;
+# Migrations, and the sources the operational scripts run with tsx (db:migrate, db:backup,
+# db:restore, ledger:verify) inside the container. The server build already bundles the Stripe emulator;
 # its sources are here for scripts/stripe-emulator.ts.
 COPY db ./db
 COPY app ./app

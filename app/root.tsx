@@ -1,4 +1,5 @@
 import type { LinksFunction, LoaderFunctionArgs, MetaFunction } from "@remix-run/node";
+import type { ShouldRevalidateFunction } from "@remix-run/react";
 import { json } from "@remix-run/node";
 import {
   Form,
@@ -14,6 +15,7 @@ import {
   useRouteError,
   useRouteLoaderData,
 } from "@remix-run/react";
+import { NotFoundPage, RefusedPage, ServerErrorPage } from "~/components/error-pages";
 import { useNonce } from "~/components/nonce-provider";
 import { ToastMessage } from "~/components/toast";
 import { getOptionalUser } from "~/services/auth.server";
@@ -42,6 +44,14 @@ export async function loader({ request }: LoaderFunctionArgs) {
     { headers: headers ?? undefined },
   );
 }
+
+/**
+ * The root loader runs on every navigation, not only after a form post (Remix's default): it is
+ * what consumes a flash message, so the next page gets none and a toast is shown on one page only.
+ * It also keeps the balance in the nav bar current. It is two small reads.
+ */
+export const shouldRevalidate: ShouldRevalidateFunction = ({ currentUrl, nextUrl, defaultShouldRevalidate }) =>
+  defaultShouldRevalidate || currentUrl.href !== nextUrl.href;
 
 export function useOptionalUser() {
   return useRouteLoaderData<typeof loader>("root")?.user ?? null;
@@ -132,7 +142,7 @@ export default function App() {
   return (
     <>
       <NavBar />
-      {toast ? <ToastMessage toast={toast} /> : null}
+      {toast ? <ToastMessage key={toast.id} toast={toast} /> : null}
       <main className="mx-auto max-w-5xl px-4 py-6">
         <Outlet />
       </main>
@@ -140,22 +150,28 @@ export default function App() {
   );
 }
 
+/**
+ * Errors thrown by any route end here, inside the layout (nav included). People get plain words;
+ * the error's own message and stack only in development (in production Remix does not even send
+ * them to the browser, and the server render must not print them either).
+ */
 export function ErrorBoundary() {
   const error = useRouteError();
-  const title = isRouteErrorResponse(error) ? `${error.status} ${error.statusText || "Error"}` : "Something went wrong";
-  const detail = isRouteErrorResponse(error) ? String(error.data ?? "") : "An unexpected error occurred.";
+  let page: React.ReactNode;
+  if (isRouteErrorResponse(error) && error.status === 404) page = <NotFoundPage />;
+  else if (isRouteErrorResponse(error) && error.status < 500) {
+    // Only our own refusals (requireAdmin's 403...) carry words meant for people; the router's 4xx
+    // texts ("You made a POST request to ...") are for developers.
+    const ours = (error.status === 401 || error.status === 403) && typeof error.data === "string" && error.data;
+    page = <RefusedPage status={error.status} message={ours || null} />;
+  } else {
+    const detail = process.env.NODE_ENV === "development" && error instanceof Error ? (error.stack ?? error.message) : undefined;
+    page = <ServerErrorPage detail={detail} />;
+  }
   return (
     <>
       <NavBar />
-      <main className="mx-auto max-w-5xl px-4 py-6">
-        <h1 className="text-2xl font-bold">{title}</h1>
-        <p className="mt-2 text-slate-700">{detail}</p>
-        <p className="mt-4">
-          <Link to="/" className="text-indigo-700 underline">
-            Back to the start page
-          </Link>
-        </p>
-      </main>
+      <main className="mx-auto max-w-5xl px-4 py-6">{page}</main>
     </>
   );
 }

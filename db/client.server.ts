@@ -27,8 +27,22 @@ export function openDatabase(file: string, options: { readonly?: boolean } = {})
   return { sqlite, orm: drizzle(sqlite, { schema }), path: file };
 }
 
-export function migrateDatabase(db: AppDb, migrationsFolder = MIGRATIONS_DIR): void {
+/** When each applied migration was generated (drizzle's bookkeeping table; empty on a new file). */
+function appliedMigrations(db: AppDb): Set<number> {
+  const table = db.sqlite.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '__drizzle_migrations'").get();
+  if (!table) return new Set();
+  return new Set((db.sqlite.prepare("SELECT created_at AS at FROM __drizzle_migrations").all() as Array<{ at: number }>).map((r) => Number(r.at)));
+}
+
+/** Applies pending migrations; answers the tags of those it applied (none: already up to date). */
+export function migrateDatabase(db: AppDb, migrationsFolder = MIGRATIONS_DIR): string[] {
+  const before = appliedMigrations(db);
   migrate(db.orm, { migrationsFolder });
+  const after = appliedMigrations(db);
+  const journal = JSON.parse(fs.readFileSync(path.join(migrationsFolder, "meta/_journal.json"), "utf8")) as {
+    entries: Array<{ when: number; tag: string }>;
+  };
+  return journal.entries.filter((e) => after.has(e.when) && !before.has(e.when)).map((e) => e.tag);
 }
 
 /** Opens and migrates: what the server, scripts and tests all do first. */

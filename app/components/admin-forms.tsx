@@ -11,7 +11,7 @@ import { getZodConstraint, parseWithZod } from "@conform-to/zod";
 import { Form, useNavigation } from "@remix-run/react";
 import { FormErrors } from "./forms";
 import { formatUtc } from "./history-table";
-import { AdjustCreditsSchema, LARGE_ADJUSTMENT, MAX_ADJUSTMENT, RefundPurchaseSchema } from "~/utils/admin-schemas";
+import { AdjustCreditsSchema, LARGE_ADJUSTMENT, MAX_ADJUSTMENT, refundPurchaseSchema } from "~/utils/admin-schemas";
 
 // The two forms of an admin's user page. Real POST forms (they work without JavaScript); with
 // JavaScript, Conform validates them in the browser with the schemas the server uses, and the
@@ -119,7 +119,16 @@ export function AdjustCreditsForm({ token, lastResult }: { token: string; lastRe
   );
 }
 
-export type RefundOption = { id: number; createdAt: number; credits: number; description: string; price: string | null; refundedCredits: number };
+export type RefundOption = {
+  id: number;
+  createdAt: number;
+  credits: number;
+  description: string;
+  price: string | null;
+  refundedCredits: number;
+  /** Money still refundable, in the currency's minor unit (null: the purchase did not record it). */
+  leftToRefund: number | null;
+};
 
 export function RefundPurchaseForm({
   token,
@@ -133,70 +142,92 @@ export function RefundPurchaseForm({
   lastResult?: SubmissionResult<string[]>;
 }) {
   const submitting = useSubmitting("refund");
+  const schema = refundPurchaseSchema(Object.fromEntries(purchases.map((p) => [p.id, p.leftToRefund])));
   const [form, fields] = useForm({
     id: "refund-purchase",
     lastResult,
-    constraint: getZodConstraint(RefundPurchaseSchema),
-    onValidate: ({ formData }) => parseWithZod(formData, { schema: RefundPurchaseSchema }),
+    constraint: getZodConstraint(schema),
+    onValidate: ({ formData }) => parseWithZod(formData, { schema }),
     shouldValidate: "onSubmit",
     shouldRevalidate: "onInput",
     defaultValue: { transactionId: selected ? String(selected) : "" },
   });
   const hint = `${form.id}-hint`;
+  const amountHint = `${fields.amount.id}-hint`;
+  // The anchor (#refund, from the ledger's "Refund" links) is on a wrapper: the form's own id is
+  // Conform's, and every field points at it with form="…", so it must not be overridden.
   return (
-    <Form method="post" {...getFormProps(form)} className="card space-y-4" aria-labelledby="refund-heading" id="refund">
-      <h2 id="refund-heading" className="text-lg font-semibold">
-        Refund a purchase
-      </h2>
-      <p id={hint} className="text-sm text-slate-700">
-        The payment is refunded in full through Stripe. The refund is requested now; the credits are taken back when Stripe
-        confirms it.
-      </p>
-      <FormErrors errors={form.errors} id={form.errorId} />
-      {purchases.length === 0 ? (
-        <p className="text-sm text-slate-800">No purchase of this user can be refunded.</p>
-      ) : (
-        <>
-          <input type="hidden" name="intent" value="refund" />
-          <input type="hidden" name="token" value={token} />
-          <div>
-            <label htmlFor={fields.transactionId.id} className="label">
-              Purchase
-            </label>
-            <select
-              {...getSelectProps(fields.transactionId, { ariaDescribedBy: describedBy(fields.transactionId) })}
-              key={`${fields.transactionId.key}-${selected ?? ""}`}
-              className="input mt-1"
-            >
-              <option value="">Choose a purchase…</option>
-              {purchases.map((p) => (
-                <option key={p.id} value={p.id}>
-                  #{p.id} · {formatUtc(p.createdAt, false)} · {p.credits.toLocaleString("en-US")} credits
-                  {p.price ? ` · ${p.price}` : ""}
-                  {p.refundedCredits ? ` · ${p.refundedCredits} already taken back` : ""}
-                </option>
-              ))}
-            </select>
-            <Problem meta={fields.transactionId} />
-          </div>
-          <div>
-            <label htmlFor={fields.reason.id} className="label">
-              Reason (required, kept in the audit log)
-            </label>
-            <textarea
-              {...getTextareaProps(fields.reason, { ariaDescribedBy: describedBy(fields.reason, hint) })}
-              key={fields.reason.key}
-              rows={2}
-              maxLength={500}
-              className="input mt-1"
-            />
-            <Problem meta={fields.reason} />
-          </div>
-          <button type="submit" className="btn-danger" disabled={submitting}>
-            {submitting ? "Requesting…" : "Request refund"}
-          </button>
-        </>
-      )}
-    </Form>
+    <div id="refund">
+      <Form method="post" {...getFormProps(form)} className="card space-y-4" aria-labelledby="refund-heading">
+        <h2 id="refund-heading" className="text-lg font-semibold">
+          Refund a purchase
+        </h2>
+        <p id={hint} className="text-sm text-slate-700">
+          The payment is refunded through Stripe, in full or the amount you enter. The refund is requested now; the credits are
+          taken back, in proportion to the money refunded, when Stripe confirms it.
+        </p>
+        <FormErrors errors={form.errors} id={form.errorId} />
+        {purchases.length === 0 ? (
+          <p className="text-sm text-slate-800">No purchase of this user can be refunded.</p>
+        ) : (
+          <>
+            <input type="hidden" name="intent" value="refund" />
+            <input type="hidden" name="token" value={token} />
+            <div>
+              <label htmlFor={fields.transactionId.id} className="label">
+                Purchase
+              </label>
+              <select
+                {...getSelectProps(fields.transactionId, { ariaDescribedBy: describedBy(fields.transactionId) })}
+                key={`${fields.transactionId.key}-${selected ?? ""}`}
+                className="input mt-1"
+              >
+                <option value="">Choose a purchase…</option>
+                {purchases.map((p) => (
+                  <option key={p.id} value={p.id}>
+                    #{p.id} · {formatUtc(p.createdAt, false)} · {p.credits.toLocaleString("en-US")} credits
+                    {p.price ? ` · ${p.price}` : ""}
+                    {p.refundedCredits ? ` · ${p.refundedCredits} already taken back` : ""}
+                  </option>
+                ))}
+              </select>
+              <Problem meta={fields.transactionId} />
+            </div>
+            <div>
+              <label htmlFor={fields.amount.id} className="label">
+                Amount to refund (optional)
+              </label>
+              <input
+                {...getInputProps(fields.amount, { type: "text", ariaDescribedBy: describedBy(fields.amount, amountHint) })}
+                key={fields.amount.key}
+                inputMode="decimal"
+                autoComplete="off"
+                className="input mt-1 sm:w-48"
+              />
+              <p id={amountHint} className="mt-1 text-sm text-slate-700">
+                In the payment&apos;s currency, e.g. 2.50. Leave it empty to refund all that is left of the payment.
+              </p>
+              <Problem meta={fields.amount} />
+            </div>
+            <div>
+              <label htmlFor={fields.reason.id} className="label">
+                Reason (required, kept in the audit log)
+              </label>
+              <textarea
+                {...getTextareaProps(fields.reason, { ariaDescribedBy: describedBy(fields.reason, hint) })}
+                key={fields.reason.key}
+                rows={2}
+                maxLength={500}
+                className="input mt-1"
+              />
+              <Problem meta={fields.reason} />
+            </div>
+            <button type="submit" className="btn-danger" disabled={submitting}>
+              {submitting ? "Requesting…" : "Request refund"}
+            </button>
+          </>
+        )}
+      </Form>
+    </div>
   );
 }

@@ -39,7 +39,10 @@ export function AuthForm({
     lastResult,
     constraint: getZodConstraint(schema),
     onValidate: ({ formData }) => parseWithZod(formData, { schema }),
-    shouldRevalidate: "onBlur",
+    // Not on blur: pressing the submit button blurs the field, and an error line vanishing at
+    // that moment moves the button from under the pointer, so the click is lost. While typing,
+    // the layout may move; at the click it stays put.
+    shouldRevalidate: "onInput",
   });
   return (
     // An explicit action: left out, Remix would post to the current URL and keep whatever

@@ -90,7 +90,10 @@ export function ImageForm({
     constraint: getZodConstraint(ImageFormSchema),
     onValidate: ({ formData }) => parseWithZod(formData, { schema: ImageFormSchema }),
     shouldValidate: "onSubmit",
-    shouldRevalidate: "onBlur",
+    // Not on blur: pressing the submit button blurs the field, and an error line vanishing at
+    // that moment moves the button from under the pointer, so the click is lost. While typing,
+    // the layout may move; at the click it stays put.
+    shouldRevalidate: "onInput",
     defaultValue: { size: DEFAULT_IMAGE_SIZE },
   });
   return (
@@ -143,7 +146,10 @@ export function VideoForm({
     constraint: getZodConstraint(VideoFormSchema),
     onValidate: ({ formData }) => parseWithZod(formData, { schema: VideoFormSchema }),
     shouldValidate: "onSubmit",
-    shouldRevalidate: "onBlur",
+    // Not on blur: pressing the submit button blurs the field, and an error line vanishing at
+    // that moment moves the button from under the pointer, so the click is lost. While typing,
+    // the layout may move; at the click it stays put.
+    shouldRevalidate: "onInput",
     defaultValue: { resolution: DEFAULT_VIDEO_RESOLUTION, durationSeconds: String(DEFAULT_VIDEO_SECONDS) },
   });
   return (

@@ -15,7 +15,7 @@ import { getRuntime } from "~/services/runtime.server";
 import { getStripeContext } from "~/services/stripe.server";
 import { redirectWithToast } from "~/services/toast.server";
 import { formatMoney } from "~/utils/format";
-import { AdjustCreditsSchema, RefundPurchaseSchema, UserIdSchema } from "~/utils/admin-schemas";
+import { AdjustCreditsSchema, refundPurchaseSchema, UserIdSchema } from "~/utils/admin-schemas";
 
 export const meta: MetaFunction<typeof loader> = ({ data }) => [
   { title: `${data && "user" in data && data.user ? data.user.email : "User"} · Admin · Credits Studio` },
@@ -71,7 +71,9 @@ export async function action({ request, params }: ActionFunctionArgs) {
   const here = `/admin/credits/${userId}`;
 
   if (intent === "refund") {
-    const submission = parseWithZod(formData, { schema: RefundPurchaseSchema });
+    const left = userId === null ? [] : listRefundablePurchases(db, userId);
+    const schema = refundPurchaseSchema(Object.fromEntries(left.map((p) => [p.id, p.leftToRefund])));
+    const submission = parseWithZod(formData, { schema });
     if (submission.status !== "success") return json({ intent, result: submission.reply() }, { status: 400 });
     if (userId === null) {
       return json({ intent, result: submission.reply({ formErrors: [`No user with id ${params.userId}: nothing was changed.`] }) }, { status: 400 });
@@ -82,9 +84,15 @@ export async function action({ request, params }: ActionFunctionArgs) {
       transactionId: submission.value.transactionId,
       reason: submission.value.reason,
       token: submission.value.token,
+      amountCents: submission.value.amount,
     });
     if (!result.ok) {
-      const reply = result.reason === "not_refundable" ? { fieldErrors: { transactionId: [result.message] } } : { formErrors: [result.message] };
+      const reply: { fieldErrors?: Record<string, string[]>; formErrors?: string[] } =
+        result.reason === "not_refundable"
+          ? { fieldErrors: { transactionId: [result.message] } }
+          : result.reason === "amount_too_large"
+            ? { fieldErrors: { amount: [result.message] } }
+            : { formErrors: [result.message] };
       return json({ intent, result: submission.reply(reply) }, { status: 400 });
     }
     return redirectWithToast(request, here, {

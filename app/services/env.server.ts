@@ -142,11 +142,11 @@ export class ConfigError extends Error {
   }
 }
 
-/** Parses an environment (process.env or a test's object). Throws ConfigError naming each bad variable. */
-export function parseEnv(env: Record<string, string | undefined>): Config {
+/** Validates `env` against `schema`, or throws ConfigError with one line per bad variable. */
+function parseWith<S extends z.ZodTypeAny>(schema: S, env: Record<string, string | undefined>): z.output<S> {
   // Empty strings mean "unset": .env files and compose files often write `FOO=`.
   const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ""));
-  const result = EnvSchema.safeParse(cleaned);
+  const result = schema.safeParse(cleaned);
   if (!result.success) {
     throw new ConfigError(
       result.error.issues.map((issue) => {
@@ -157,7 +157,24 @@ export function parseEnv(env: Record<string, string | undefined>): Config {
       }),
     );
   }
-  const e = result.data;
+  return result.data;
+}
+
+function databasePathOf(e: { DATA_DIR: string; DATABASE_PATH?: string }): string {
+  return e.DATABASE_PATH ?? `${e.DATA_DIR.replace(/\/+$/, "")}/app.sqlite`;
+}
+
+/**
+ * Only where the database is (DATA_DIR / DATABASE_PATH), read the way the server reads it: for
+ * operator commands such as `npm run db:migrate`, which must not need the server's secrets.
+ */
+export function parseDatabasePath(env: Record<string, string | undefined>): string {
+  return databasePathOf(parseWith(EnvSchema.pick({ DATA_DIR: true, DATABASE_PATH: true }), env));
+}
+
+/** Parses an environment (process.env or a test's object). Throws ConfigError naming each bad variable. */
+export function parseEnv(env: Record<string, string | undefined>): Config {
+  const e = parseWith(EnvSchema, env);
   const problems: string[] = [];
   const isProduction = e.NODE_ENV === "production";
 
@@ -196,7 +213,7 @@ export function parseEnv(env: Record<string, string | undefined>): Config {
     ...e,
     isProduction,
     appUrl: e.APP_URL ?? `http://localhost:${e.PORT}`,
-    databasePath: e.DATABASE_PATH ?? `${e.DATA_DIR.replace(/\/+$/, "")}/app.sqlite`,
+    databasePath: databasePathOf(e),
     adminEmails: new Set(
       e.ADMIN_EMAILS.split(",")
         .map((s) => s.trim().toLowerCase())

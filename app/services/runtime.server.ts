@@ -1,4 +1,4 @@
-import { closeDatabase, openMigratedDatabase, type AppDb } from "#db/client.server";
+import { closeDatabase, migrateDatabase, openDatabase, type AppDb } from "#db/client.server";
 import { initConfig, type Config } from "./env.server";
 import { logger } from "./logger.server";
 import { createAppSessionStorage, resolveSessionSecret, type AppSessionStorage } from "./session.server";
@@ -31,7 +31,9 @@ export function registerBackgroundStarter(name: string, start: Starter): void {
 export async function startRuntime(env: Record<string, string | undefined> = process.env): Promise<Runtime> {
   if (runtime) return runtime;
   const config = initConfig(env);
-  const db = openMigratedDatabase(config.databasePath);
+  const db = openDatabase(config.databasePath);
+  const applied = migrateDatabase(db);
+  if (applied.length) logger.info({ applied }, "database migrated");
   const roles = syncAdminRoles(db, config.adminEmails);
   if (roles.promoted || roles.demoted) logger.info(roles, "admin roles synced from ADMIN_EMAILS");
   const sessionStorage = createAppSessionStorage(db, config, resolveSessionSecret(config));

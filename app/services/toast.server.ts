@@ -1,3 +1,4 @@
+import crypto from "node:crypto";
 import { redirect } from "@remix-run/node";
 import { commitSession, getSession } from "./auth.server";
 import type { Toast } from "./session.server";
@@ -13,10 +14,14 @@ export async function redirectWithToast(request: Request, to: string, toast: Toa
   return redirect(to, { status: 303, ...init, headers });
 }
 
-/** Reads (and so consumes) the pending toast; the headers must go on the response. */
-export async function getToast(request: Request): Promise<{ toast: Toast | null; headers: Headers | null }> {
+/**
+ * Reads and consumes the pending toast: the flash is removed from the session store here, so the
+ * response that renders it is the only one that has it. The headers must go on that response.
+ * `id` tells two toasts apart, so a new message is shown even if the last one was dismissed.
+ */
+export async function getToast(request: Request): Promise<{ toast: (Toast & { id: string }) | null; headers: Headers | null }> {
   const session = await getSession(request);
   const toast = session.get("toast") ?? null;
   if (!toast) return { toast: null, headers: null };
-  return { toast, headers: new Headers({ "Set-Cookie": await commitSession(session) }) };
+  return { toast: { ...toast, id: crypto.randomUUID() }, headers: new Headers({ "Set-Cookie": await commitSession(session) }) };
 }

@@ -60,15 +60,50 @@ export const AdjustCreditsSchema = z
   });
 export type AdjustCredits = z.infer<typeof AdjustCreditsSchema>;
 
-export const RefundPurchaseSchema = z.object({
-  intent: z.literal("refund"),
-  token: FormTokenSchema,
-  transactionId: z
-    .number({ required_error: "Choose the purchase to refund.", invalid_type_error: "Choose the purchase to refund." })
-    .int()
-    .positive("Choose the purchase to refund."),
-  reason: ReasonSchema,
-});
+/** A refund amount as a person writes it, in the currency's major unit: "2.50", "3", "0.5". */
+const REFUND_AMOUNT_PATTERN = /^\d{1,9}(\.\d{1,2})?$/;
+
+/** "2.50" → 250. Parsed from the digits, not through a float, so "0.29" is 29 and never 28.999…. */
+export function majorToMinor(text: string): number {
+  const [whole, fraction = ""] = text.split(".");
+  return Number(whole) * 100 + Number(fraction.padEnd(2, "0"));
+}
+
+/**
+ * The refund form. `leftByPurchase` (minor units still refundable per purchase id) lets the same
+ * rule run in the browser and on the server; the service checks it again against the database.
+ * Amounts assume a currency with two decimals (the packs are priced in USD/EUR-like currencies).
+ */
+export function refundPurchaseSchema(leftByPurchase: Readonly<Record<number, number | null>> = {}) {
+  return z
+    .object({
+      intent: z.literal("refund"),
+      token: FormTokenSchema,
+      transactionId: z
+        .number({ required_error: "Choose the purchase to refund.", invalid_type_error: "Choose the purchase to refund." })
+        .int()
+        .positive("Choose the purchase to refund."),
+      amount: z
+        .string()
+        .trim()
+        .regex(REFUND_AMOUNT_PATTERN, "Enter an amount like 2.50 (at most 2 decimals, no currency sign), or leave it empty for a full refund.")
+        .transform(majorToMinor)
+        .refine((cents) => cents > 0, "The amount must be more than zero (leave it empty for a full refund).")
+        .optional(),
+      reason: ReasonSchema,
+    })
+    .superRefine((value, ctx) => {
+      const left = leftByPurchase[value.transactionId];
+      if (value.amount !== undefined && typeof left === "number" && value.amount > left) {
+        ctx.addIssue({
+          code: z.ZodIssueCode.custom,
+          path: ["amount"],
+          message: `At most ${(left / 100).toFixed(2)} is left to refund on this purchase.`,
+        });
+      }
+    });
+}
+export const RefundPurchaseSchema = refundPurchaseSchema();
 export type RefundPurchase = z.infer<typeof RefundPurchaseSchema>;
 
 /** What audit_log.action says for each kind of admin change. */

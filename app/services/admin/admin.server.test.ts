@@ -239,6 +239,48 @@ describe("refunds", () => {
     expect(refused).toMatchObject({ ok: false, reason: "stripe_error", message: expect.stringContaining("already been refunded") });
     expect(auditCount()).toBe(audits);
   });
+  it("a partial refund asks Stripe for that amount, records it, and never more than is left", async () => {
+    const userId = ids[12];
+    const purchase = grant(db, {
+      userId,
+      amount: 500,
+      type: "purchase",
+      key: "checkout:partial",
+      description: "Bought 500 credits",
+      stripePaymentId: "pi_partial",
+      meta: { amountTotal: 500, currency: "usd" },
+    }).transaction;
+    const { stripe, calls } = fakeStripe();
+    const base = { adminId, userId, transactionId: purchase.id, reason: "Half back" };
+    const first = await requestRefund(db, stripe, { ...base, token: "tok-pppppppppppppppp", amountCents: 250 });
+    expect(first).toMatchObject({ ok: true, replayed: false });
+    expect(calls.at(-1)!.params).toMatchObject({ payment_intent: "pi_partial", amount: 250 });
+    const details = JSON.parse(
+      (db.sqlite.prepare("select details from audit_log where target_user_id = ? order by id desc").get(userId) as { details: string }).details,
+    );
+    expect(details).toMatchObject({ transactionId: purchase.id, requestedAmount: 250 });
+
+    // Stripe confirms 2.50 refunded: 2.50 is left, so 2.51 is refused before Stripe is asked.
+    clawback(db, {
+      userId,
+      amount: 250,
+      key: "refund:ch_partial:250",
+      description: "Partial refund",
+      stripePaymentId: "pi_partial",
+      meta: { chargeId: "ch_partial", amountRefunded: 250, amount: 500 },
+    });
+    expect(listRefundablePurchases(db, userId)).toMatchObject([{ id: purchase.id, leftToRefund: 250, refundedCredits: 250 }]);
+    const asked = calls.length;
+    expect(await requestRefund(db, stripe, { ...base, token: "tok-qqqqqqqqqqqqqqqq", amountCents: 251 })).toMatchObject({
+      ok: false,
+      reason: "amount_too_large",
+      message: "At most 2.50 is left to refund on this purchase.",
+    });
+    expect(calls).toHaveLength(asked);
+    // A full refund (no amount) leaves the amount to Stripe: what is left of the payment.
+    await requestRefund(db, stripe, { ...base, token: "tok-rrrrrrrrrrrrrrrr" });
+    expect(calls.at(-1)!.params.amount).toBeUndefined();
+  });
 });
 
 describe("audit list and overview", () => {
@@ -261,7 +303,7 @@ describe("audit list and overview", () => {
     expect(overview.totals.given).toBe(sum("bonus"));
     expect(overview.totals.clawedBack).toBe(-sum("refund"));
     expect(overview.totals.adjusted).toBe(sum("adjustment"));
-    expect(overview.totals.revenue).toEqual({ usd: 500 });
+    expect(overview.totals.revenue).toEqual({ usd: 1000 }); // the two priced purchases of the refund tests
     expect(overview.days[29].sold).toBe(overview.totals.sold);
     expect(overview.onHold).toEqual({ credits: 50, holds: 1 });
     expect(overview.users).toBe(121);

@@ -14,8 +14,14 @@ import { requestStripeRefund } from "../money/refund-request.server";
 import type { Tx } from "../money/ledger.server";
 
 const stmts = perConnection((sqlite) => ({
-  purchase: sqlite.prepare<[number], Pick<Tx, "id" | "userId" | "type" | "amount" | "stripePaymentId">>(
-    `SELECT id, user_id AS userId, type, amount, stripe_payment_id AS stripePaymentId FROM transactions WHERE id = ?`,
+  purchase: sqlite.prepare<[number], Pick<Tx, "id" | "userId" | "type" | "amount" | "stripePaymentId" | "meta">>(
+    `SELECT id, user_id AS userId, type, amount, stripe_payment_id AS stripePaymentId, meta FROM transactions WHERE id = ?`,
+  ),
+  // The charge's cumulative refunded money, as the latest charge.refunded webhook reported it.
+  moneyRefunded: sqlite.prepare<[number], { cents: number | null }>(
+    `SELECT max(json_extract(r.meta, '$.amountRefunded')) AS cents
+     FROM transactions p JOIN transactions r ON r.stripe_payment_id = p.stripe_payment_id AND r.type = 'refund'
+     WHERE p.id = ?`,
   ),
   refundAudited: sqlite.prepare<[number, string, string], { id: number }>(
     `SELECT id FROM audit_log WHERE target_user_id = ? AND action = ? AND json_extract(details, '$.refundId') = ?`,
@@ -35,26 +41,46 @@ export type RefundablePurchase = {
   /** What the customer paid, in the currency's minor unit, when the purchase recorded it. */
   amountTotal: number | null;
   currency: string | null;
+  /** Money still refundable (minor unit): what was paid less what Stripe has confirmed refunded. */
+  leftToRefund: number | null;
 };
+
+/** Money of a payment not refunded yet, or null when the purchase did not record what was paid. */
+function moneyLeft(db: AppDb, purchaseId: number, amountTotal: number | null): number | null {
+  if (amountTotal === null) return null;
+  return Math.max(0, amountTotal - (stmts(db).moneyRefunded.get(purchaseId)?.cents ?? 0));
+}
 
 /** The user's most recent Stripe purchases that are not refunded in full yet. */
 export function listRefundablePurchases(db: AppDb, userId: number, limit = 20): RefundablePurchase[] {
   return listPurchasesWithRefunds(db, userId, limit)
     .filter((p) => refundabilityOf({ type: "purchase", amount: p.amount, stripePaymentId: "known" }, p.takenBack).ok)
-    .map((p) => ({
-      id: p.id,
-      createdAt: p.createdAt,
-      credits: p.amount,
-      description: p.description,
-      refundedCredits: p.takenBack,
-      ...amountPaidFor(p),
-    }));
+    .map((p) => {
+      const paid = amountPaidFor(p);
+      return {
+        id: p.id,
+        createdAt: p.createdAt,
+        credits: p.amount,
+        description: p.description,
+        refundedCredits: p.takenBack,
+        ...paid,
+        leftToRefund: moneyLeft(db, p.id, paid.amountTotal),
+      };
+    });
 }
 
-export type RefundInput = { adminId: number; userId: number; transactionId: number; reason: string; token: string };
+export type RefundInput = {
+  adminId: number;
+  userId: number;
+  transactionId: number;
+  reason: string;
+  token: string;
+  /** A partial refund (minor unit); absent refunds what is left of the payment. */
+  amountCents?: number;
+};
 export type RefundResult =
   | { ok: true; replayed: boolean; refundId: string; amount: number; currency: string; refundStatus: string | null }
-  | { ok: false; reason: "not_refundable" | "stripe_error"; message: string };
+  | { ok: false; reason: "not_refundable" | "amount_too_large" | "stripe_error"; message: string };
 
 /** The result a form token already produced, if it was sent before. */
 function earlierRequest(db: AppDb, input: RefundInput): RefundResult | undefined {
@@ -89,6 +115,8 @@ function auditRefund(db: AppDb, input: RefundInput, purchase: Pick<Tx, "id" | "s
           currency: refund.currency,
           refundStatus: refund.status,
           paymentIntent: purchase.stripePaymentId,
+          // What the admin asked for: null is "all that is left" (a full refund).
+          requestedAmount: input.amountCents ?? null,
           requestToken: input.token,
         }),
       })
@@ -99,7 +127,8 @@ function auditRefund(db: AppDb, input: RefundInput, purchase: Pick<Tx, "id" | "s
 }
 
 /**
- * Asks Stripe to refund one of the user's purchases (in full) and records who asked and why.
+ * Asks Stripe to refund one of the user's purchases (all that is left of it, or `amountCents`)
+ * and records who asked, how much and why.
  * The form token is the Stripe idempotency key: a double submit is one refund, and the same form
  * again answers its first result, even if Stripe has refunded the payment since.
  */
@@ -116,9 +145,18 @@ export async function requestRefund(db: AppDb, stripe: Stripe, input: RefundInpu
         : `Transaction #${input.transactionId} is not a Stripe purchase of this user.`;
     return { ok: false, reason: "not_refundable", message };
   }
+  if (input.amountCents !== undefined) {
+    const left = moneyLeft(db, mine!.id, amountPaidFor(mine!).amountTotal);
+    if (left !== null && input.amountCents > left) {
+      return { ok: false, reason: "amount_too_large", message: `At most ${(left / 100).toFixed(2)} is left to refund on this purchase.` };
+    }
+  }
   let refund: Stripe.Refund;
   try {
-    refund = await requestStripeRefund(stripe, mine!, refundable.paymentIntentId, { requestToken: input.token });
+    refund = await requestStripeRefund(stripe, mine!, refundable.paymentIntentId, {
+      requestToken: input.token,
+      amountCents: input.amountCents,
+    });
   } catch (error) {
     if (error instanceof Stripe.errors.StripeError) return { ok: false, reason: "stripe_error", message: `Stripe refused the refund: ${error.message}` };
     throw error;

@@ -1,0 +1,79 @@
+import { parseWithZod } from "@conform-to/zod";
+import { describe, expect, it } from "vitest";
+import { majorToMinor, refundPurchaseSchema } from "./admin-schemas";
+
+// The refund form's amount, parsed the way the route parses a POST (Conform's coercion of form
+// strings included): a person's "2.50" becomes 250 cents, anything else is refused with a message.
+
+const TOKEN = "tok-aaaaaaaaaaaaaaaa";
+
+const amountError = (s: ReturnType<typeof submit>) => (s.status === "error" ? s.error?.amount?.join(" ") : undefined);
+
+function submit(fields: Record<string, string>, left: Record<number, number | null> = { 7: 500 }) {
+  const form = new FormData();
+  for (const [k, v] of Object.entries({ intent: "refund", token: TOKEN, transactionId: "7", reason: "Customer asked", ...fields })) {
+    form.append(k, v);
+  }
+  return parseWithZod(form, { schema: refundPurchaseSchema(left) });
+}
+
+describe("refund amount", () => {
+  it("empty means a full refund", () => {
+    const s = submit({ amount: "" });
+    expect(s.status).toBe("success");
+    expect(s.status === "success" && s.value.amount).toBeUndefined();
+    expect(submit({}).status).toBe("success");
+  });
+
+  it.each([
+    ["2.50", 250],
+    ["2.5", 250],
+    ["3", 300],
+    [" 0.29 ", 29],
+    ["0.01", 1],
+    ["5.00", 500],
+  ])("%j is %i cents", (amount, cents) => {
+    const s = submit({ amount });
+    expect(s.status, amount).toBe("success");
+    expect(s.status === "success" && s.value.amount).toBe(cents);
+  });
+
+  it.each([
+    ["0", /more than zero/],
+    ["0.00", /more than zero/],
+    ["-1", /like 2\.50/],
+    ["+1", /like 2\.50/],
+    ["1.234", /at most 2 decimals/],
+    ["1,50", /like 2\.50/],
+    ["$2", /like 2\.50/],
+    ["2 USD", /like 2\.50/],
+    ["1e2", /like 2\.50/],
+    ["0x10", /like 2\.50/],
+    ["Infinity", /like 2\.50/],
+    ["NaN", /like 2\.50/],
+    [".5", /like 2\.50/],
+    ["5.", /like 2\.50/],
+    ["１", /like 2\.50/], // full-width digit
+    ["9".repeat(10), /like 2\.50/],
+    ["2.50; DROP TABLE users", /like 2\.50/],
+    ["5.01", /At most 5\.00 is left/],
+    ["600", /At most 5\.00 is left/],
+  ])("%j is refused", (amount, message) => {
+    const s = submit({ amount });
+    expect(s.status, amount).toBe("error");
+    expect(amountError(s), amount).toMatch(message);
+  });
+
+  it("the ceiling is what is left of that purchase, not of another one", () => {
+    expect(amountError(submit({ amount: "2.51" }, { 7: 250 }))).toMatch(/At most 2\.50 is left/);
+    expect(submit({ amount: "2.50" }, { 7: 250 }).status).toBe("success");
+    expect(submit({ amount: "400" }, { 8: 100 }).status).toBe("success"); // unknown here: the service decides
+    expect(submit({ amount: "400" }, { 7: null }).status).toBe("success"); // the purchase did not record its price
+  });
+
+  it("converts from the digits, never through a float", () => {
+    for (let cents = 0; cents < 1000; cents++) {
+      expect(majorToMinor(`${Math.floor(cents / 100)}.${String(cents % 100).padStart(2, "0")}`)).toBe(cents);
+    }
+  });
+});

@@ -1,0 +1,79 @@
+import { expect, test, type Locator, type Page } from "@playwright/test";
+import { signUp, uniqueEmail } from "./support";
+
+// After a field error, the user fixes the field and clicks the submit button once with a real
+// mouse. Pressing the button blurs the field; if that blur re-validates and the error line goes
+// away, the button moves up under the pointer before it is released and the click is lost.
+// The button must stay where it was pressed, and that one click must submit.
+
+/** A real click (move, press, release), checking the button does not move while pressed. */
+async function pressAndRelease(page: Page, button: Locator) {
+  const before = await button.boundingBox();
+  expect(before).not.toBeNull();
+  await page.mouse.move(before!.x + before!.width / 2, before!.y + before!.height / 2);
+  await page.mouse.down(); // the field loses focus here
+  await page.waitForTimeout(100); // let any re-render triggered by the blur land
+  const pressed = await button.boundingBox();
+  expect(pressed, "the button moved while it was pressed").toEqual(before);
+  await page.mouse.up();
+}
+
+function postTo(page: Page, pathname: string) {
+  return page.waitForRequest((r) => r.method() === "POST" && new URL(r.url()).pathname === pathname, { timeout: 5000 });
+}
+
+for (const javaScriptEnabled of [true, false]) {
+  test.describe(`one click after a field error submits ${javaScriptEnabled ? "with" : "without"} JavaScript`, () => {
+    test.use({ javaScriptEnabled });
+
+    test("sign-up", async ({ page }) => {
+      await page.goto("/signup");
+      await page.getByLabel("Email").fill("a@b"); // the browser accepts it, the schema does not
+      await page.getByLabel("Password").fill("correct-horse-1");
+      await page.getByRole("button", { name: "Sign up" }).click();
+      await expect(page.getByText("Enter a valid email address")).toBeVisible();
+
+      await page.getByLabel("Email").fill(uniqueEmail("oneclick"));
+      if (!javaScriptEnabled) await page.getByLabel("Password").fill("correct-horse-1"); // not kept by the server
+      await page.getByLabel("Email").focus();
+      await pressAndRelease(page, page.getByRole("button", { name: "Sign up" }));
+      await expect(page).toHaveURL(/\/generate$/);
+    });
+
+    test("log-in", async ({ page, browser }) => {
+      const other = await browser.newContext();
+      const { email, password } = await signUp(await other.newPage(), uniqueEmail("oneclick"));
+      await other.close();
+
+      await page.goto("/login");
+      await page.getByLabel("Email").fill("a@b");
+      await page.getByLabel("Password").fill(password);
+      await page.getByRole("button", { name: "Log in" }).click();
+      await expect(page.getByText("Enter a valid email address")).toBeVisible();
+
+      await page.getByLabel("Email").fill(email);
+      if (!javaScriptEnabled) await page.getByLabel("Password").fill(password);
+      await page.getByLabel("Email").focus();
+      await pressAndRelease(page, page.getByRole("button", { name: "Log in" }));
+      await expect(page).toHaveURL(/\/generate$/);
+    });
+
+    for (const [kind, label, button] of [
+      ["image", "Image prompt", "Generate image (5 credits)"],
+      ["video", "Video prompt", "Generate video"],
+    ] as const) {
+      test(`the ${kind} form on /generate`, async ({ page }) => {
+        await signUp(page);
+        await page.getByLabel(label).fill("   "); // not empty for the browser, empty for the schema
+        await page.getByRole("button", { name: button }).click();
+        await expect(page.getByText("The prompt must not be empty")).toBeVisible();
+
+        await page.getByLabel(label).fill("a lighthouse at dusk");
+        await page.getByLabel(label).focus();
+        const posted = postTo(page, "/generate");
+        await pressAndRelease(page, page.getByRole("button", { name: button }));
+        await posted; // the one click sent the form (the video may then be refused for its cost)
+      });
+    }
+  });
+}
