@@ -215,9 +215,12 @@ export default function AdminUser() {
             Account on hold since {formatUtc(user.flaggedAt)} UTC: {user.flaggedReason}
           </p>
         ) : null}
-        <p className="mt-3 text-sm">
+        <p className="mt-3 flex flex-wrap gap-4 text-sm">
           <Link to={`/admin/credits/audit?user=${user.id}`} className="text-indigo-700 underline">
             Audit log of this user
+          </Link>
+          <Link to={`/admin/credits/${user.id}/hold`} className="text-indigo-700 underline">
+            {user.flaggedAt ? "Lift the account hold" : "Put the account on hold"}
           </Link>
         </p>
       </section>

@@ -27,6 +27,8 @@ export async function loader({ request }: LoaderFunctionArgs) {
 const ACTION_LABELS: Record<string, string> = {
   [AUDIT_ACTIONS.adjust]: "Balance change",
   [AUDIT_ACTIONS.refund]: "Refund requested",
+  [AUDIT_ACTIONS.placeHold]: "Account put on hold",
+  [AUDIT_ACTIONS.liftHold]: "Account hold lifted",
 };
 
 export default function AuditLog() {

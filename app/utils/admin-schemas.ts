@@ -107,7 +107,12 @@ export const RefundPurchaseSchema = refundPurchaseSchema();
 export type RefundPurchase = z.infer<typeof RefundPurchaseSchema>;
 
 /** What audit_log.action says for each kind of admin change. */
-export const AUDIT_ACTIONS = { adjust: "credits.adjust", refund: "purchase.refund" } as const;
+export const AUDIT_ACTIONS = {
+  adjust: "credits.adjust",
+  refund: "purchase.refund",
+  placeHold: "account.hold",
+  liftHold: "account.lift_hold",
+} as const;
 
 /** The user page has two forms; the `intent` field says which one was sent. */
 export const ADMIN_USER_INTENTS = ["adjust", "refund"] as const;
@@ -142,3 +147,10 @@ export const AuditQuerySchema = z.object({
 });
 
 export const UserIdSchema = z.coerce.number().int().positive().max(Number.MAX_SAFE_INTEGER);
+
+/** Putting an account on hold, or lifting the hold: what and why (the reason is audited). */
+export const AccountHoldSchema = z.object({
+  intent: z.enum(["place", "lift"], { errorMap: () => ({ message: "Choose whether to put the account on hold or lift the hold." }) }),
+  reason: ReasonSchema,
+});
+export type AccountHoldInput = z.infer<typeof AccountHoldSchema>;

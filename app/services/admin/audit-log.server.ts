@@ -62,6 +62,8 @@ export function summarizeAudit(action: string, detailsText: string | null): stri
   if (action === AUDIT_ACTIONS.refund && typeof d.amount === "number" && typeof d.currency === "string") {
     return `Refund ${String(d.refundId)} of ${formatMoney(d.amount, d.currency)} requested for purchase #${String(d.transactionId ?? "?")}`;
   }
+  if (action === AUDIT_ACTIONS.placeHold) return "Account put on hold: no checkout, no generation";
+  if (action === AUDIT_ACTIONS.liftHold) return "Account hold lifted";
   return detailsText ?? "";
 }
 
