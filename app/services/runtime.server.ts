@@ -31,7 +31,7 @@ export function registerBackgroundStarter(name: string, start: Starter): void {
 export async function startRuntime(env: Record<string, string | undefined> = process.env): Promise<Runtime> {
   if (runtime) return runtime;
   const config = initConfig(env);
-  const db = openMigratedDatabase(config.databasePath);
+  const db = openMigratedDatabase(config.databasePath, { busyTimeoutMs: config.DATABASE_BUSY_TIMEOUT_MS });
   const roles = syncAdminRoles(db, config.adminEmails);
   if (roles.promoted || roles.demoted) logger.info(roles, "admin roles synced from ADMIN_EMAILS");
   const sessionStorage = createAppSessionStorage(db, config, resolveSessionSecret(config));
