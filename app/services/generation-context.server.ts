@@ -40,6 +40,8 @@ export type GenerationServiceOptions = {
   log?: WorkerLog;
   /** Worker tuning for tests. */
   pollIntervalMs?: (attempt: number) => number;
+  /** How long stop() lets in-flight provider calls run before aborting them (tests: short). */
+  stopGraceMs?: number;
   /** How writes that meet SQLITE_BUSY are retried (tests: fewer, shorter). */
   busyRetry?: BusyRetryPolicy;
   now?: () => number;
@@ -91,6 +93,7 @@ export function createGenerationContext(options: GenerationServiceOptions): Gene
     concurrency: config.VIDEO_CONCURRENCY,
     maxFailingMs: config.GENERATION_TIMEOUT_SECONDS * 1000,
     pollIntervalMs: options.pollIntervalMs,
+    stopGraceMs: options.stopGraceMs,
     log,
     now,
   });
