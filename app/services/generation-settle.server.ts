@@ -41,10 +41,6 @@ type Pending = { message: string; voidReason: string };
 export class UnsettledJobs {
   private readonly pending = new Map<string, Pending>();
 
-  get size(): number {
-    return this.pending.size;
-  }
-
   remember(id: string, message: string, voidReason: string): void {
     if (!this.pending.has(id)) this.pending.set(id, { message, voidReason });
   }
