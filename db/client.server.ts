@@ -17,13 +17,22 @@ export const MIGRATIONS_DIR = path.resolve(process.env.APP_ROOT ?? process.cwd()
  * synchronous=FULL: see docs/decisions/002-sqlite-durability.md — a committed purchase must
  * survive a power cut, and the cost (one extra fsync per commit) is small next to a Stripe call.
  */
-export function openDatabase(file: string, options: { readonly?: boolean } = {}): AppDb {
+export const DEFAULT_BUSY_TIMEOUT_MS = 5000;
+
+export type OpenOptions = {
+  readonly?: boolean;
+  /** How long a statement waits for another connection's write lock before SQLITE_BUSY. Every
+   * wait blocks this process' event loop (better-sqlite3 is synchronous), so it stays short. */
+  busyTimeoutMs?: number;
+};
+
+export function openDatabase(file: string, options: OpenOptions = {}): AppDb {
   if (file !== ":memory:") fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
   const sqlite = new Database(file, { readonly: options.readonly ?? false });
   if (!options.readonly) sqlite.pragma("journal_mode = WAL");
   sqlite.pragma("synchronous = FULL");
   sqlite.pragma("foreign_keys = ON");
-  sqlite.pragma("busy_timeout = 5000");
+  sqlite.pragma(`busy_timeout = ${Math.max(0, Math.trunc(options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS))}`);
   return { sqlite, orm: drizzle(sqlite, { schema }), path: file };
 }
 
@@ -46,8 +55,8 @@ export function migrateDatabase(db: AppDb, migrationsFolder = MIGRATIONS_DIR): s
 }
 
 /** Opens and migrates: what the server, scripts and tests all do first. */
-export function openMigratedDatabase(file: string): AppDb {
-  const db = openDatabase(file);
+export function openMigratedDatabase(file: string, options: Omit<OpenOptions, "readonly"> = {}): AppDb {
+  const db = openDatabase(file, options);
   migrateDatabase(db);
   return db;
 }
@@ -56,4 +65,16 @@ export function closeDatabase(db: AppDb): void {
   if (!db.sqlite.open) return;
   if (!db.sqlite.readonly && db.path !== ":memory:") db.sqlite.pragma("wal_checkpoint(TRUNCATE)");
   db.sqlite.close();
+}
+
+/**
+ * Whether an error is SQLite's "another connection holds the write lock" (SQLITE_BUSY and its
+ * extended codes), raw from better-sqlite3 or wrapped by drizzle (DrizzleQueryError.cause).
+ */
+export function isDatabaseBusy(error: unknown): boolean {
+  for (let e = error, depth = 0; e && typeof e === "object" && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === "string" && code.startsWith("SQLITE_BUSY")) return true;
+  }
+  return false;
 }

@@ -3,7 +3,7 @@ import type { z } from "zod";
 import { requireApiUser } from "~/services/auth.server";
 import type { StartResult } from "~/services/generation.server";
 import { RequestKeySchema } from "~/utils/generation-schemas";
-import { apiError, methodNotAllowed, NO_STORE } from "./api-errors.server";
+import { answeringBusyAs503, apiError, methodNotAllowed, NO_STORE } from "./api-errors.server";
 import { BODY_LIMITS } from "./body-limits.server";
 
 // HTTP for the generation JSON API, shared by /api/generate-image and /api/generate-video: read a
@@ -122,9 +122,10 @@ type StartGeneration<S extends z.ZodTypeAny> = (userId: number, input: z.output<
 /**
  * The whole POST action of a generation endpoint: POST only, a signed-in API user, the body read
  * and validated against `schema`, the optional Idempotency-Key, then `start` and its answer as HTTP.
+ * A busy database is 503 database_busy (the service leaves no job charged or running behind).
  */
 export function generationAction<S extends z.ZodTypeAny>(schema: S, start: StartGeneration<S>) {
-  return async function action({ request }: ActionFunctionArgs): Promise<Response> {
+  return answeringBusyAs503(async function action({ request }: ActionFunctionArgs): Promise<Response> {
     if (request.method !== "POST") return methodNotAllowed("POST");
     const user = await requireApiUser(request);
     const body = await readGenerationBody(request);
@@ -134,5 +135,5 @@ export function generationAction<S extends z.ZodTypeAny>(schema: S, start: Start
     const key = readIdempotencyKey(request);
     if (!key.ok) return key.response;
     return generationResponse(await start(user.id, input.value, { requestKey: key.value }));
-  };
+  });
 }

@@ -1,7 +1,7 @@
 // Registers every piece of in-process background work with the runtime. Imported once by the
 // server entry; each service owns its own start/stop.
 import { backupDirFor, startBackupSchedule } from "./backup.server";
-import { startGenerationBackground } from "./generation.server";
+import { getGenerationService, startGenerationBackground } from "./generation.server";
 import { startHoldSweeper } from "./money/hold-sweeper.server";
 import { logger } from "./logger.server";
 import { deleteExpiredSessions } from "./session.server";
@@ -26,10 +26,24 @@ registerBackgroundStarter("stripe", async ({ config }) => {
 // worker. Stopped before the database closes, letting in-flight provider calls end.
 registerBackgroundStarter("generation", (rt) => startGenerationBackground(rt));
 
+// Jobs whose hold already ended (a sweep outside this process, a failure that met a locked
+// database) are failed; a posted hold with an unfinished job is logged loudly.
+registerBackgroundStarter("generation-reconciler", (rt) =>
+  getGenerationService(rt).startReconciler(rt.config.GENERATION_RECONCILE_INTERVAL_SECONDS * 1000),
+);
+
 // Holds nobody posted or voided (a crash, a lost job) are given back after their timeout. Runs
-// once at start-up (after generation has settled what it can), then every interval.
-registerBackgroundStarter("hold-sweeper", ({ db, config }) => {
-  const sweeper = startHoldSweeper(db, { intervalMs: config.HOLD_SWEEP_INTERVAL_SECONDS * 1000, log: logger });
+// once at start-up (after generation has settled what it can), then every interval. The money
+// wing knows nothing of jobs: the generation service's hook fails the job of each voided hold in
+// the same transaction as the void.
+registerBackgroundStarter("hold-sweeper", (rt) => {
+  const { db, config } = rt;
+  const generation = getGenerationService(rt);
+  const sweeper = startHoldSweeper(db, {
+    intervalMs: config.HOLD_SWEEP_INTERVAL_SECONDS * 1000,
+    log: logger,
+    onVoided: (hold) => generation.onHoldVoided(hold),
+  });
   return { name: "hold-sweeper", stop: () => sweeper.stop() };
 });
 

@@ -61,6 +61,33 @@ describe("parseEnv", () => {
     expect(problemsOf({ STRIPE_SECRET_KEY: "sk_test_abc" })[0]).toMatch(/^STRIPE_WEBHOOK_SECRET is required/);
   });
 
+  it.each([
+    ["below", { GENERATION_HOLD_TTL_SECONDS: "60", GENERATION_TIMEOUT_SECONDS: "120" }, "60", "120"],
+    ["equal to", { GENERATION_HOLD_TTL_SECONDS: "120", GENERATION_TIMEOUT_SECONDS: "120" }, "120", "120"],
+    ["below the default", { GENERATION_HOLD_TTL_SECONDS: "100" }, "100", "120"],
+    ["above a raised", { GENERATION_TIMEOUT_SECONDS: "900" }, "900", "900"],
+  ])("refuses a hold TTL %s the provider timeout, in one line naming both", (_what, env, ttl, timeout) => {
+    const problems = problemsOf(env);
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toMatch(/^GENERATION_HOLD_TTL_SECONDS .*must be greater than GENERATION_TIMEOUT_SECONDS/);
+    expect(problems[0]).toContain(`(${ttl})`);
+    expect(problems[0]).toContain(`(${timeout})`);
+  });
+
+  it("accepts a hold TTL above the provider timeout", () => {
+    const config = parseEnv({ GENERATION_HOLD_TTL_SECONDS: "121", GENERATION_TIMEOUT_SECONDS: "120" });
+    expect(config.GENERATION_HOLD_TTL_SECONDS).toBe(121);
+    expect(parseEnv({ GENERATION_HOLD_TTL_SECONDS: "10", GENERATION_TIMEOUT_SECONDS: "2" }).GENERATION_HOLD_TTL_SECONDS).toBe(10);
+  });
+
+  it("reads the database busy timeout and the reconcile interval", () => {
+    expect(parseEnv({}).DATABASE_BUSY_TIMEOUT_MS).toBe(5000);
+    expect(parseEnv({ DATABASE_BUSY_TIMEOUT_MS: "150" }).DATABASE_BUSY_TIMEOUT_MS).toBe(150);
+    expect(problemsOf({ DATABASE_BUSY_TIMEOUT_MS: "-1" })[0]).toMatch(/^DATABASE_BUSY_TIMEOUT_MS must be a number of milliseconds/);
+    expect(parseEnv({}).GENERATION_RECONCILE_INTERVAL_SECONDS).toBe(30);
+    expect(problemsOf({ GENERATION_RECONCILE_INTERVAL_SECONDS: "0" })[0]).toMatch(/^GENERATION_RECONCILE_INTERVAL_SECONDS must be/);
+  });
+
   it("requires an API key for the openai provider", () => {
     expect(problemsOf({ GENERATION_PROVIDER: "openai" })[0]).toMatch(/^OPENAI_API_KEY is required/);
   });

@@ -54,6 +54,9 @@ const EnvSchema = z.object({
   APP_URL: url().optional(),
   DATA_DIR: z.string().trim().min(1, "must be a folder path").default("./data"),
   DATABASE_PATH: z.string().trim().min(1, "must be a file path").optional(),
+  // How long a write waits for another process' lock (a script, a backup) before the API answers
+  // 503 database_busy. The wait blocks the event loop, so keep it short.
+  DATABASE_BUSY_TIMEOUT_MS: int("a number of milliseconds from 0 to 60000", 0, 60_000).default("5000"),
   SESSION_SECRET: z.string().min(32, "must be at least 32 characters (e.g. `openssl rand -hex 32`)").optional(),
   ADMIN_EMAILS: z.string().default(""),
   SIGNUP_BONUS_CREDITS: int("a whole number from 0 to 1000000", 0, 1_000_000).default("10"),
@@ -84,6 +87,7 @@ const EnvSchema = z.object({
   GENERATION_TIMEOUT_SECONDS: int("a number of seconds from 1 to 3600", 1, 3600).default("120"),
   GENERATION_HOLD_TTL_SECONDS: int("a number of seconds from 10 to 86400", 10, 86_400).default("900"),
   HOLD_SWEEP_INTERVAL_SECONDS: int("a number of seconds from 1 to 3600", 1, 3600).default("30"),
+  GENERATION_RECONCILE_INTERVAL_SECONDS: int("a number of seconds from 1 to 3600", 1, 3600).default("30"),
   LOCAL_VIDEO_DURATION_MS: int("a number of milliseconds from 0 to 600000", 0, 600_000).default("4000"),
   VIDEO_CONCURRENCY: int("a number from 1 to 32", 1, 32).default("2"),
 
@@ -191,6 +195,13 @@ export function parseEnv(env: Record<string, string | undefined>): Config {
   }
   if (e.GENERATION_PROVIDER === "instant" && isProduction) {
     problems.push("GENERATION_PROVIDER=instant is a benchmark stand-in and is refused in production (use local or openai)");
+  }
+  // A hold must outlive the provider call it pays for, or the sweeper voids it mid-call and a
+  // finished generation can no longer be charged.
+  if (e.GENERATION_HOLD_TTL_SECONDS <= e.GENERATION_TIMEOUT_SECONDS) {
+    problems.push(
+      `GENERATION_HOLD_TTL_SECONDS (${e.GENERATION_HOLD_TTL_SECONDS}) must be greater than GENERATION_TIMEOUT_SECONDS (${e.GENERATION_TIMEOUT_SECONDS}): a hold must outlive the provider call it pays for`,
+    );
   }
   if (e.GENERATION_PROVIDER === "openai" && !e.OPENAI_API_KEY) {
     problems.push("OPENAI_API_KEY is required when GENERATION_PROVIDER=openai");

@@ -4,6 +4,7 @@ import type { Config } from "./env.server";
 import { logger } from "./logger.server";
 import { createProvider } from "./providers/index.server";
 import type { GenerationProvider } from "./providers/types";
+import { DEFAULT_BUSY_RETRY, UnsettledJobs, type BusyRetryPolicy, type Settler } from "./generation-settle.server";
 import { createGenerationRateLimiter, type GenerationRateLimiter } from "./rate-limit.server";
 import { VideoWorker, type WorkerLog } from "./video-worker.server";
 
@@ -39,6 +40,10 @@ export type GenerationServiceOptions = {
   log?: WorkerLog;
   /** Worker tuning for tests. */
   pollIntervalMs?: (attempt: number) => number;
+  /** How long stop() lets in-flight provider calls run before aborting them (tests: short). */
+  stopGraceMs?: number;
+  /** How writes that meet SQLITE_BUSY are retried (tests: fewer, shorter). */
+  busyRetry?: BusyRetryPolicy;
   now?: () => number;
 };
 
@@ -51,6 +56,8 @@ export type GenerationContext = {
   log: WorkerLog;
   now: () => number;
   costs: GenerationCosts;
+  /** Ending jobs through a busy database: the retry policy and the failures still to write. */
+  settler: Settler;
 };
 
 function providerFor(config: GenerationConfig): GenerationProvider {
@@ -76,15 +83,19 @@ export function createGenerationContext(options: GenerationServiceOptions): Gene
     videosPerMinute: config.RATE_LIMIT_VIDEOS_PER_MINUTE,
     runningVideos: config.RATE_LIMIT_RUNNING_VIDEOS,
   });
+  const settler: Settler = { db, busyRetry: options.busyRetry ?? DEFAULT_BUSY_RETRY, unsettled: new UnsettledJobs(), log, now };
   const worker = new VideoWorker({
     db,
+    settler,
+    holdTtlMs: config.GENERATION_HOLD_TTL_SECONDS * 1000,
     provider,
     dataDir: config.DATA_DIR,
     concurrency: config.VIDEO_CONCURRENCY,
     maxFailingMs: config.GENERATION_TIMEOUT_SECONDS * 1000,
     pollIntervalMs: options.pollIntervalMs,
+    stopGraceMs: options.stopGraceMs,
     log,
     now,
   });
-  return { db, config, provider, rateLimiter, worker, log, now, costs: generationCosts(config) };
+  return { db, config, provider, rateLimiter, worker, log, now, costs: generationCosts(config), settler };
 }

@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from "node:crypto";
 import { and, desc, eq, inArray, lt, or, sql } from "drizzle-orm";
 import type { AppDb } from "#db/client.server";
-import { prepared } from "#db/prepared.server";
+import { perConnection, prepared } from "#db/prepared.server";
 import { generations, type Generation, type GenerationKind, type GenerationStatus } from "#db/schema";
 
 // The `generations` table, read side: job ids, and the queries that find and list jobs. Every
@@ -81,4 +81,20 @@ export function listUnfinishedGenerations(db: AppDb): Generation[] {
     .where(inArray(generations.status, UNFINISHED))
     .orderBy(generations.createdAt, generations.id)
     .all();
+}
+
+/** An unfinished job whose hold is no longer pending: the two disagree (the reconciler's work). */
+export type UnsettledPair = { id: string; kind: GenerationKind; status: GenerationStatus; holdId: number; hold: "posted" | "voided"; voidReason: string | null };
+
+const reconcileStatements = perConnection((sqlite) => ({
+  settledHolds: sqlite.prepare<[number], UnsettledPair>(
+    `SELECT g.id, g.kind, g.status, g.hold_id AS holdId, t.status AS hold, json_extract(t.meta, '$.voidReason') AS voidReason
+     FROM generations g JOIN transactions t ON t.id = g.hold_id
+     WHERE g.status IN ('queued', 'running') AND t.status IN ('posted', 'voided')
+     ORDER BY g.created_at, g.id LIMIT ?`,
+  ),
+}));
+
+export function listJobsWithSettledHolds(db: AppDb, limit = 500): UnsettledPair[] {
+  return reconcileStatements(db).settledHolds.all(limit);
 }

@@ -2,7 +2,7 @@ import { and, eq, inArray, sql } from "drizzle-orm";
 import type { AppDb } from "#db/client.server";
 import { prepared } from "#db/prepared.server";
 import { generations, users, type Generation, type GenerationKind, type GenerationStatus } from "#db/schema";
-import { hold, LedgerError, postHold, voidHold, type Insufficient } from "./money/ledger.server";
+import { hold, LedgerError, postHold, voidHold, type Insufficient, type Tx } from "./money/ledger.server";
 import { ledgerKeys } from "./money/ledger-keys.server";
 import { countUnfinishedVideos, findGeneration, newGenerationId, UNFINISHED } from "./generation-job-reads.server";
 import { incrementCounter } from "./metrics.server";
@@ -15,6 +15,7 @@ import { isProviderError } from "./providers/types";
 //   openGeneration:      hold placed      + row inserted (queued or running)
 //   completeGeneration:  hold posted      + row succeeded      (hold already voided? → failed)
 //   failGeneration:      hold voided      + row failed
+//   failJobOfVoidedHold: (the sweeper voided an expired hold) + row failed
 //
 //   queued ──► running ──► succeeded   (hold posted: the credits are spent)
 //      │          │
@@ -213,6 +214,31 @@ export function failGeneration(db: AppDb, id: string, error: string, voidReason:
     .immediate();
   if (failedNow && job) incrementCounter("generations_total", { kind: job.kind, status: "failed" });
   return job;
+}
+
+/**
+ * The hold sweeper's onVoided hook: runs INSIDE the sweep's transaction, so the job an expired
+ * hold paid for fails in the same commit as the void (it cannot linger `running`, counting
+ * against the running-videos limit). The hold names its job in meta.generationId.
+ */
+export function failJobOfVoidedHold(db: AppDb, voided: Tx, now: number): void {
+  const id = generationIdOf(voided.meta);
+  if (!id) return;
+  const job = findGeneration(db, id);
+  if (!job || job.holdId !== voided.id) return;
+  if (markFailed(db, id, "The credit hold expired before the job finished.", now)) {
+    incrementCounter("generations_total", { kind: job.kind, status: "failed" });
+  }
+}
+
+function generationIdOf(meta: string | null): string | undefined {
+  if (!meta) return undefined;
+  try {
+    const id = (JSON.parse(meta) as { generationId?: unknown }).generationId;
+    return typeof id === "string" ? id : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Ends a message with a full stop, so "… No credits were charged." reads well after it. */

@@ -1,10 +1,12 @@
+import { isDatabaseBusy } from "#db/client.server";
 import type { GenerationKind } from "#db/schema";
 import type { ImageInput, VideoInput } from "~/utils/generation-schemas";
 import { getBalance } from "./money/ledger.server";
 import type { GenerationContext } from "./generation-context.server";
 import { removeJobFiles, writeResultFile } from "./generation-files.server";
 import { findGeneration, findUserGeneration, generationIdForKey, type Generation } from "./generation-job-reads.server";
-import { completeGeneration, failGeneration, failureOf, openGeneration, type OpenRefusal } from "./generation-job-writes.server";
+import { failureOf, openGeneration, type OpenArgs, type OpenRefusal } from "./generation-job-writes.server";
+import { completeJob, failJob } from "./generation-settle.server";
 import { toGenerationView, type GenerationView } from "./generation-view.server";
 
 // Starting a job: the rate limit, then the hold and the job row (openJob); an image then runs
@@ -27,7 +29,7 @@ type Opened = { ok: true; job: Generation; replayed: boolean } | StartRefusal;
 
 /** Rate limit, then hold + job row. A refusal gives the rate-limit point back and spends nothing. */
 export async function openJob(ctx: GenerationContext, userId: number, kind: GenerationKind, args: OpenJobArgs): Promise<Opened> {
-  const { db, config, rateLimiter } = ctx;
+  const { db, rateLimiter } = ctx;
   const id = args.requestKey ? generationIdForKey(userId, args.requestKey) : undefined;
   // A replay is answered before the rate limiter: a retry must not be refused or counted.
   const known = id ? findUserGeneration(db, userId, id) : undefined;
@@ -41,7 +43,27 @@ export async function openJob(ctx: GenerationContext, userId: number, kind: Gene
       message: `Too many ${kind} requests: at most ${limit.limit} a minute. Try again in ${limit.retryAfterSeconds} s.`,
     };
   }
-  const opened = openGeneration(db, {
+  let opened: ReturnType<typeof openGeneration>;
+  try {
+    opened = openGeneration(db, openArgs(ctx, userId, kind, args, id));
+  } catch (error) {
+    // Nothing was written (SQLITE_BUSY, say): the request did not count.
+    await rateLimiter.refund(userId, kind);
+    throw error;
+  }
+  if (opened.ok) {
+    if (opened.replayed) await rateLimiter.refund(userId, kind);
+    // A concurrent request with the same key made the job first: it must have asked the same.
+    if (opened.replayed && !sameRequest(opened.job, kind, args)) return keyReused();
+    return opened;
+  }
+  await rateLimiter.refund(userId, kind);
+  return refusalOf(opened);
+}
+
+function openArgs(ctx: GenerationContext, userId: number, kind: GenerationKind, args: OpenJobArgs, id: string | undefined): OpenArgs {
+  const { config } = ctx;
+  return {
     id,
     userId,
     kind,
@@ -54,15 +76,7 @@ export async function openJob(ctx: GenerationContext, userId: number, kind: Gene
     holdDescription: args.description,
     maxUnfinishedVideos: config.RATE_LIMIT_DISABLED ? null : config.RATE_LIMIT_RUNNING_VIDEOS,
     now: ctx.now(),
-  });
-  if (opened.ok) {
-    if (opened.replayed) await rateLimiter.refund(userId, kind);
-    // A concurrent request with the same key made the job first: it must have asked the same.
-    if (opened.replayed && !sameRequest(opened.job, kind, args)) return keyReused();
-    return opened;
-  }
-  await rateLimiter.refund(userId, kind);
-  return refusalOf(opened);
+  };
 }
 
 /** Whether a job is what this request asks for: the same endpoint (kind), prompt and options.
@@ -114,23 +128,29 @@ function started(ctx: GenerationContext, userId: number, id: string, replayed = 
 
 /** The provider call, then the file and the posted hold; any failure voids the hold instead. */
 async function runImage(ctx: GenerationContext, userId: number, job: Generation, input: ImageInput): Promise<void> {
-  const { db, config, log, now } = ctx;
+  const { config, log, settler } = ctx;
   try {
     const file = await ctx.provider.generateImage(
       { prompt: input.prompt, size: input.size },
       { signal: AbortSignal.timeout(config.GENERATION_TIMEOUT_SECONDS * 1000) },
     );
     const resultPath = await writeResultFile(config.DATA_DIR, userId, job.id, file);
-    const done = completeGeneration(db, job.id, { resultPath, mimeType: file.mimeType }, now());
+    const done = await completeJob(settler, job.id, { resultPath, mimeType: file.mimeType });
     if (!done.ok) {
       removeJobFiles(config.DATA_DIR, userId, job.id);
-      failGeneration(db, job.id, "The credit hold expired before the image was ready.", "hold_expired", now());
+      await failJob(settler, job.id, "The credit hold expired before the image was ready.", "hold_expired");
     }
   } catch (error) {
+    removeJobFiles(config.DATA_DIR, userId, job.id);
+    if (isDatabaseBusy(error)) {
+      // The lock outlasted every retry of the post. The caller answers 503, so the job must not
+      // be charged: it fails (its hold voided) as soon as the reconciler can write.
+      settler.unsettled.remember(job.id, "The database was busy, so the image could not be saved.", "database_busy");
+      throw error;
+    }
     const failure = failureOf(error);
     if (failure.unexpected) log.error({ err: error, generationId: job.id }, "image generation failed unexpectedly");
-    removeJobFiles(config.DATA_DIR, userId, job.id);
-    failGeneration(db, job.id, failure.message, failure.voidReason, now());
+    await failJob(settler, job.id, failure.message, failure.voidReason);
   }
 }
 

@@ -181,7 +181,7 @@ describe("images", () => {
           return local.generateImage(req);
         },
       }),
-      env: { GENERATION_HOLD_TTL_SECONDS: "10" },
+      env: { GENERATION_HOLD_TTL_SECONDS: "10", GENERATION_TIMEOUT_SECONDS: "5" },
     });
     const result = await s.generateImage(userId, image());
     expect(result.ok && result.job).toMatchObject({ status: "failed", hold: "voided" });
@@ -428,7 +428,7 @@ describe("videos", () => {
 
   it("a hold that expires while the video renders is voided by the sweeper and never posted", async () => {
     const userId = userWith(100);
-    const s = service({ provider: createLocalProvider({ videoDurationMs: 300 }), env: { GENERATION_HOLD_TTL_SECONDS: "10" } });
+    const s = service({ provider: createLocalProvider({ videoDurationMs: 300 }), env: { GENERATION_HOLD_TTL_SECONDS: "10", GENERATION_TIMEOUT_SECONDS: "5" } });
     const started = await s.startVideo(userId, video());
     await new Promise((r) => setTimeout(r, 40));
     expect(sweepExpiredHolds(db, Date.now() + 11_000)).toBe(1);

@@ -17,9 +17,12 @@ import type { ImageInput, VideoInput } from "~/utils/generation-schemas";
 import { createGenerationContext, type GenerationContext, type GenerationServiceOptions } from "./generation-context.server";
 import { removeTempFiles, statResultFile } from "./generation-files.server";
 import { findUserGeneration, listUserGenerations } from "./generation-job-reads.server";
+import { failJobOfVoidedHold } from "./generation-job-writes.server";
+import { reconcileJobs, startGenerationReconciler, type ReconcileReport } from "./generation-reconciler.server";
 import { queueVideo, startImage, type StartResult } from "./generation-start.server";
 import { toGenerationView, type GenerationView } from "./generation-view.server";
 import { logger } from "./logger.server";
+import type { Tx } from "./money/ledger.server";
 import { getRuntime, type BackgroundTask, type Runtime } from "./runtime.server";
 
 export type { GenerationConfig, GenerationServiceOptions } from "./generation-context.server";
@@ -72,6 +75,22 @@ export function createGenerationService(options: GenerationServiceOptions) {
     /** The owner's finished file, or null (not theirs, not finished, or missing on disk). */
     resultFile(userId: number, id: string): Promise<ResultFile | null> {
       return findResultFile(ctx, userId, id);
+    },
+
+    /** The hold sweeper's onVoided hook (background.server.ts): inside the sweep's transaction. */
+    onHoldVoided(hold: Tx): void {
+      failJobOfVoidedHold(db, hold, ctx.now());
+    },
+
+    /** One reconciler pass (the background task runs it on a timer). */
+    reconcile(): ReconcileReport {
+      return reconcileJobs(ctx);
+    },
+
+    /** The reconciler's timer; stopped with the runtime. */
+    startReconciler(intervalMs: number): BackgroundTask {
+      const reconciler = startGenerationReconciler(ctx, { intervalMs });
+      return { name: "generation-reconciler", stop: () => reconciler.stop() };
     },
 
     /** Start-up: clears half-written files, fails or resumes unfinished jobs. */

@@ -31,7 +31,7 @@ export function registerBackgroundStarter(name: string, start: Starter): void {
 export async function startRuntime(env: Record<string, string | undefined> = process.env): Promise<Runtime> {
   if (runtime) return runtime;
   const config = initConfig(env);
-  const db = openDatabase(config.databasePath);
+  const db = openDatabase(config.databasePath, { busyTimeoutMs: config.DATABASE_BUSY_TIMEOUT_MS });
   const applied = migrateDatabase(db);
   if (applied.length) logger.info({ applied }, "database migrated");
   const roles = syncAdminRoles(db, config.adminEmails);

@@ -1,16 +1,20 @@
-import type { AppDb } from "#db/client.server";
-import { holdStatus } from "./money/ledger.server";
+import { isDatabaseBusy, type AppDb } from "#db/client.server";
+import { extendHold, holdStatus } from "./money/ledger.server";
 import { removeJobFiles, writeResultFile } from "./generation-files.server";
 import { findGeneration, listUnfinishedGenerations, UNFINISHED, type Generation } from "./generation-job-reads.server";
-import { asSentence, completeGeneration, failGeneration, failureOf, markRunning, updateProgress } from "./generation-job-writes.server";
+import { asSentence, failGeneration, failureOf, markRunning, updateProgress } from "./generation-job-writes.server";
+import { completeJob, failJob, retryWhenBusy, type Settler } from "./generation-settle.server";
 import { isProviderError, type GeneratedFile, type GenerationProvider, type VideoRequest } from "./providers/types";
 
 // The in-process video worker: at most `concurrency` jobs at once, each one
 //   start (provider.startVideo; the provider's job id is stored at once)
 //   → poll (provider.getVideo, with a growing interval; progress stored)
 //   → download → store the file → post the hold (completeGeneration).
-// Any end other than success voids the hold (failGeneration). Everything it needs to resume is in
-// the database, so after a crash or a restart `recover()` picks every unfinished job up again.
+// Any end other than success voids the hold (failGeneration), an unexpected throw included: no job
+// is left `running` without a worker. While the provider reports progress the hold's timeout is
+// pushed forward, so a long video is not voided mid-render. Writes that meet a busy database are
+// retried (generation-settle.server.ts). Everything it needs to resume is in the database, so
+// after a crash or a restart `recover()` picks every unfinished job up again.
 
 export type WorkerLog = {
   info: (obj: Record<string, unknown>, msg?: string) => void;
@@ -20,6 +24,10 @@ export type WorkerLog = {
 
 export type VideoWorkerOptions = {
   db: AppDb;
+  /** Retries writes through a busy database; remembers failures it could not write. */
+  settler: Settler;
+  /** A progress report moves the job's hold timeout to now + this. */
+  holdTtlMs: number;
   provider: GenerationProvider;
   dataDir: string;
   concurrency: number;
@@ -131,7 +139,7 @@ export class VideoWorker {
     while (!this.stopping && this.active.size < this.options.concurrency && this.queue.length > 0) {
       const id = this.queue.shift()!;
       const run = this.run(id)
-        .catch((error: unknown) => this.options.log?.error({ err: error, generationId: id }, "video job crashed"))
+        .catch((error: unknown) => this.crashed(id, error))
         .finally(() => {
           this.active.delete(id);
           this.pump();
@@ -157,10 +165,38 @@ export class VideoWorker {
     });
   }
 
-  private fail(job: Generation, error: unknown): void {
+  private failJob(id: string, message: string, voidReason: string): Promise<void> {
+    return failJob(this.options.settler, id, message, voidReason);
+  }
+
+  private fail(job: Generation, error: unknown): Promise<void> {
     const failure = failureOf(error);
     if (failure.unexpected) this.options.log?.error({ err: error, generationId: job.id }, "video job failed unexpectedly");
-    failGeneration(this.options.db, job.id, failure.message, failure.voidReason, this.now());
+    return this.failJob(job.id, failure.message, failure.voidReason);
+  }
+
+  /** A throw nobody caught: the job has no worker any more, so it ends here and costs nothing. */
+  private async crashed(id: string, error: unknown): Promise<void> {
+    this.options.log?.error({ err: error, generationId: id }, "video job crashed; failing it");
+    await this.failJob(id, "The job failed because of an internal error.", "internal_error");
+  }
+
+  /** Progress, and the hold kept alive with it (one transaction). A busy database skips this
+   * report: the next poll writes the next one. */
+  private reportProgress(job: Generation, progress: number): void {
+    const { db, holdTtlMs } = this.options;
+    try {
+      db.sqlite
+        .transaction(() => {
+          const now = this.now();
+          updateProgress(db, job.id, progress, now);
+          extendHold(db, job.holdId!, now + holdTtlMs);
+        })
+        .immediate();
+    } catch (error) {
+      if (!isDatabaseBusy(error)) throw error;
+      this.options.log?.warn({ err: error, generationId: job.id }, "database busy: progress not recorded this time");
+    }
   }
 
   private abortedByStop(error: unknown): boolean {
@@ -168,41 +204,45 @@ export class VideoWorker {
   }
 
   private async run(id: string): Promise<void> {
-    const { db, provider } = this.options;
+    const { db } = this.options;
     const job = findGeneration(db, id);
     if (!job || !UNFINISHED.includes(job.status)) return;
     if (job.holdId === null || holdStatus(db, job.holdId) !== "pending") {
-      failGeneration(db, id, "The credit hold expired before the video started.", "hold_expired", this.now());
+      await this.failJob(id, "The credit hold expired before the video started.", "hold_expired");
       return;
     }
-
-    let providerJobId = job.providerJobId;
-    if (!providerJobId) {
-      if (job.status === "running") {
-        failGeneration(db, id, "The job was interrupted before the generator accepted it.", "restart", this.now());
-        return;
-      }
-      // Marked running first: if we die while the provider is asked, the next start knows it
-      // cannot resume this job (there is no id to poll) and gives the credits back.
-      markRunning(db, id, this.now());
-      const options = JSON.parse(job.options) as Partial<VideoRequest>;
-      try {
-        ({ providerJobId } = await provider.startVideo(
-          { prompt: job.prompt, resolution: options.resolution!, durationSeconds: options.durationSeconds! },
-          { signal: this.controller.signal },
-        ));
-      } catch (error) {
-        this.fail(job, error);
-        return;
-      }
-      markRunning(db, id, this.now(), providerJobId);
-    }
-
+    const providerJobId = job.providerJobId ?? (await this.begin(job));
+    if (!providerJobId) return;
     const outcome = await this.poll(job, providerJobId);
     if (outcome !== "completed") return;
     const file = await this.download(job, providerJobId);
     if (!file) return;
     await this.store(job, file);
+  }
+
+  /** Asks the provider to start; its job id, or null when the job ended instead. */
+  private async begin(job: Generation): Promise<string | null> {
+    const { db, provider, settler } = this.options;
+    if (job.status === "running") {
+      await this.failJob(job.id, "The job was interrupted before the generator accepted it.", "restart");
+      return null;
+    }
+    // Marked running first: if we die while the provider is asked, the next start knows it
+    // cannot resume this job (there is no id to poll) and gives the credits back.
+    await retryWhenBusy(() => markRunning(db, job.id, this.now()), settler.busyRetry);
+    const options = JSON.parse(job.options) as Partial<VideoRequest>;
+    let providerJobId: string;
+    try {
+      ({ providerJobId } = await provider.startVideo(
+        { prompt: job.prompt, resolution: options.resolution!, durationSeconds: options.durationSeconds! },
+        { signal: this.controller.signal },
+      ));
+    } catch (error) {
+      await this.fail(job, error);
+      return null;
+    }
+    await retryWhenBusy(() => markRunning(db, job.id, this.now(), providerJobId), settler.busyRetry);
+    return providerJobId;
   }
 
   /** Polls until the provider says completed ("completed"), or the job ended or we stop ("done"). */
@@ -213,7 +253,7 @@ export class VideoWorker {
       await this.sleep(this.pollInterval(attempt));
       if (this.stopping) return "done";
       if (holdStatus(db, job.holdId!) !== "pending") {
-        failGeneration(db, job.id, "The credit hold expired before the video finished.", "hold_expired", this.now());
+        await this.failJob(job.id, "The credit hold expired before the video finished.", "hold_expired");
         return "done";
       }
       let state;
@@ -228,16 +268,16 @@ export class VideoWorker {
             continue;
           }
         }
-        this.fail(job, error);
+        await this.fail(job, error);
         return "done";
       }
       failingSince = null;
       if (state.status === "completed") return "completed";
       if (state.status === "failed") {
-        failGeneration(db, job.id, asSentence(`The video failed: ${state.error.slice(0, 400)}`), "provider_failed", this.now());
+        await this.failJob(job.id, asSentence(`The video failed: ${state.error.slice(0, 400)}`), "provider_failed");
         return "done";
       }
-      updateProgress(db, job.id, state.progress, this.now());
+      this.reportProgress(job, state.progress);
     }
   }
 
@@ -252,27 +292,33 @@ export class VideoWorker {
           await this.sleep(this.pollInterval(attempt));
           continue;
         }
-        this.fail(job, error);
+        await this.fail(job, error);
         return null;
       }
     }
   }
 
   private async store(job: Generation, file: GeneratedFile): Promise<void> {
-    const { db, dataDir, log } = this.options;
+    const { dataDir, log } = this.options;
     let resultPath: string;
     try {
       resultPath = await writeResultFile(dataDir, job.userId, job.id, file);
     } catch (error) {
       log?.error({ err: error, generationId: job.id }, "could not store a finished video");
-      failGeneration(db, job.id, "The video could not be stored.", "storage_error", this.now());
+      await this.failJob(job.id, "The video could not be stored.", "storage_error");
       return;
     }
-    const done = completeGeneration(db, job.id, { resultPath, mimeType: file.mimeType }, this.now());
+    let done;
+    try {
+      done = await completeJob(this.options.settler, job.id, { resultPath, mimeType: file.mimeType });
+    } catch (error) {
+      removeJobFiles(dataDir, job.userId, job.id);
+      throw error; // crashed(): the job fails, nothing is charged
+    }
     if (done.ok) return;
     removeJobFiles(dataDir, job.userId, job.id);
     if (done.reason === "hold_voided") {
-      failGeneration(db, job.id, "The credit hold expired before the video finished.", "hold_expired", this.now());
+      await this.failJob(job.id, "The credit hold expired before the video finished.", "hold_expired");
     }
   }
 }

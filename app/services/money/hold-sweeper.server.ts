@@ -5,7 +5,7 @@
  * never keeps the process alive on its own.
  */
 import type { AppDb } from "../../../db/client.server";
-import { sweepExpiredHolds } from "./ledger.server";
+import { sweepExpiredHolds, type SweepOptions } from "./ledger.server";
 
 /** Structural, so a pino logger or the console both fit. */
 export type SweeperLog = {
@@ -15,14 +15,22 @@ export type SweeperLog = {
 
 export type HoldSweeper = { stop(): void; sweepNow(): number };
 
-export function startHoldSweeper(db: AppDb, options: { intervalMs: number; log?: SweeperLog }): HoldSweeper {
-  const { intervalMs, log } = options;
+export type HoldSweeperOptions = {
+  intervalMs: number;
+  log?: SweeperLog;
+  /** Run for each voided hold inside the void's transaction (the generation service fails the job
+   * the hold paid for there; this wing does not know about jobs). */
+  onVoided?: SweepOptions["onVoided"];
+};
+
+export function startHoldSweeper(db: AppDb, options: HoldSweeperOptions): HoldSweeper {
+  const { intervalMs, log, onVoided } = options;
   if (!Number.isFinite(intervalMs) || intervalMs <= 0) throw new Error(`hold sweeper: intervalMs must be > 0, got ${intervalMs}`);
   let stopped = false;
 
   const sweepNow = (): number => {
     if (stopped || !db.sqlite.open) return 0;
-    const voided = sweepExpiredHolds(db);
+    const voided = sweepExpiredHolds(db, undefined, { onVoided });
     if (voided > 0) log?.info({ voided }, "hold sweeper voided expired holds");
     return voided;
   };

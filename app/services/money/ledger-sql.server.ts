@@ -59,6 +59,13 @@ function prepareStatements(sqlite: Database.Database) {
       `UPDATE transactions SET status = 'voided', settled_at = ?, meta = ?
        WHERE id = ? AND status = 'pending' AND type = 'usage' RETURNING ${TX_COLUMNS}`,
     ),
+    // Forward only, and never past the cap counted from the hold's creation.
+    extend: sqlite.prepare<{ id: number; expiresAt: number; maxLifetimeMs: number }, Tx>(
+      `UPDATE transactions SET expires_at = min(@expiresAt, created_at + @maxLifetimeMs)
+       WHERE id = @id AND status = 'pending' AND type = 'usage'
+         AND expires_at < min(@expiresAt, created_at + @maxLifetimeMs)
+       RETURNING ${TX_COLUMNS}`,
+    ),
     maxId: sqlite.prepare<[], { maxId: number }>(`SELECT coalesce(max(id), 0) AS maxId FROM transactions`),
     onHold: sqlite.prepare<[number], { onHold: number }>(
       `SELECT coalesce(sum(-amount), 0) AS onHold FROM transactions
@@ -235,10 +242,21 @@ function prepareTransactions(l: Ledger) {
 
   const voidHold = sqlite.transaction(voidOne);
 
-  const sweep = sqlite.transaction((now: number, batch: number): number => {
+  // onVoided runs inside this transaction: what it writes commits with the void, or neither does.
+  const sweep = sqlite.transaction((now: number, batch: number, onVoided?: (hold: Tx) => void): number => {
     const due = l.expired.all(now, batch);
-    for (const { id } of due) voidOne(id, "expired", now);
+    for (const { id } of due) {
+      const { transaction, replayed } = voidOne(id, "expired", now);
+      if (!replayed) onVoided?.(transaction);
+    }
     return due.length;
+  });
+
+  const extend = sqlite.transaction((holdId: number, expiresAt: number, maxLifetimeMs: number): { extended: boolean; transaction: Tx } => {
+    const current = l.byId.get(holdId);
+    if (!current || current.type !== "usage") throw new LedgerError("hold_not_found", `hold ${holdId} not found`);
+    const extended = l.extend.get({ id: holdId, expiresAt, maxLifetimeMs });
+    return extended ? { extended: true, transaction: extended } : { extended: false, transaction: current };
   });
 
   const balance = sqlite.transaction((userId: number) => {
@@ -247,7 +265,7 @@ function prepareTransactions(l: Ledger) {
     return { balance: row.credits, onHold: l.onHold.get(userId)!.onHold };
   });
 
-  return { spend, credit, reverse, guardedDebit, post, voidHold, sweep, balance };
+  return { spend, credit, reverse, guardedDebit, post, voidHold, sweep, extend, balance };
 }
 
 /** postHold / voidHold on a row that is no longer pending: a replay, or a refusal. */

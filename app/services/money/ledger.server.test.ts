@@ -13,6 +13,8 @@ import {
   hold,
   listHistory,
   postHold,
+  extendHold,
+  MAX_HOLD_LIFETIME_MS,
   sweepExpiredHolds,
   voidHold,
   voidRecordOf,
@@ -360,8 +362,40 @@ describe("sweepExpiredHolds and the sweeper", () => {
     const t0 = 2_100_000_000_000;
     sweepExpiredHolds(db, t0 - 1);
     for (let i = 0; i < 25; i++) ok(hold(db, { userId, cost: 2, key: `batch-${i}`, description: "x", ttlSeconds: 1, now: t0 }));
-    expect(sweepExpiredHolds(db, t0 + 1000, 10)).toBe(25);
+    expect(sweepExpiredHolds(db, t0 + 1000, { batchSize: 10 })).toBe(25);
     expect(getBalance(db, userId)).toEqual({ balance: 1000, onHold: 0 });
+    expectLedgerOk();
+  });
+
+  it("runs onVoided for each hold it voids, inside the same transaction", () => {
+    const userId = userWith(100);
+    const t0 = 2_150_000_000_000;
+    sweepExpiredHolds(db, t0 - 1);
+    const a = ok(hold(db, { userId, cost: 10, key: "hook-a", description: "a", ttlSeconds: 1, now: t0 }));
+    ok(hold(db, { userId, cost: 10, key: "hook-b", description: "b", ttlSeconds: 60, now: t0 }));
+    const seen: Array<{ id: number; status: string; inTransaction: boolean }> = [];
+    expect(
+      sweepExpiredHolds(db, t0 + 1000, { onVoided: (h) => seen.push({ id: h.id, status: h.status, inTransaction: db.sqlite.inTransaction }) }),
+    ).toBe(1);
+    expect(seen).toEqual([{ id: a.transaction.id, status: "voided", inTransaction: true }]);
+    expectLedgerOk();
+  });
+
+  it("a throwing onVoided rolls the void back with it: hold and hook never disagree", () => {
+    const userId = userWith(100);
+    const t0 = 2_160_000_000_000;
+    sweepExpiredHolds(db, t0 - 1);
+    const a = ok(hold(db, { userId, cost: 10, key: "hook-throw", description: "a", ttlSeconds: 1, now: t0 }));
+    expect(() =>
+      sweepExpiredHolds(db, t0 + 1000, {
+        onVoided: () => {
+          throw new Error("the job could not be failed");
+        },
+      }),
+    ).toThrow(/could not be failed/);
+    expect(listHistory(db, { userId, type: "usage", limit: 1 }).items[0]).toMatchObject({ id: a.transaction.id, status: "pending" });
+    expect(getBalance(db, userId)).toEqual({ balance: 90, onHold: 10 });
+    expect(sweepExpiredHolds(db, t0 + 1000)).toBe(1);
     expectLedgerOk();
   });
 
@@ -451,6 +485,64 @@ describe("reads", () => {
     clawback(db, { userId, amount: 100, key: "re_find", description: "refund", stripePaymentId: "pi_find" });
     expect(findPurchaseByPaymentId(db, "pi_find")).toEqual(p.transaction);
     expect(findPurchaseByPaymentId(db, "pi_missing")).toBeUndefined();
+  });
+});
+
+describe("extendHold", () => {
+  const usageRow = (id: number) => listHistory(db, { userId: creditsOwner(id), type: "usage", limit: 100 }).items.find((r) => r.id === id)!;
+  const creditsOwner = (id: number) => (db.sqlite.prepare("select user_id as u from transactions where id = ?").get(id) as { u: number }).u;
+
+  it("moves a pending hold's timeout forward, never backward, and the sweeper honours it", () => {
+    const userId = userWith(50);
+    const t0 = 2_200_000_000_000;
+    sweepExpiredHolds(db, t0 - 1);
+    const h = ok(hold(db, { userId, cost: 10, key: "ext-1", description: "x", ttlSeconds: 10, now: t0 }));
+    expect(h.transaction.expiresAt).toBe(t0 + 10_000);
+
+    expect(extendHold(db, h.transaction.id, t0 + 60_000)).toMatchObject({ extended: true, transaction: { expiresAt: t0 + 60_000, status: "pending" } });
+    expect(extendHold(db, h.transaction.id, t0 + 30_000)).toMatchObject({ extended: false, transaction: { expiresAt: t0 + 60_000 } });
+    expect(extendHold(db, h.transaction.id, t0 + 60_000).extended).toBe(false);
+    expect(usageRow(h.transaction.id).expiresAt).toBe(t0 + 60_000);
+
+    expect(sweepExpiredHolds(db, t0 + 59_999)).toBe(0);
+    expect(getBalance(db, userId)).toEqual({ balance: 40, onHold: 10 });
+    expect(sweepExpiredHolds(db, t0 + 60_000)).toBe(1);
+    expect(getBalance(db, userId)).toEqual({ balance: 50, onHold: 0 });
+    expectLedgerOk();
+  });
+
+  it("changes nothing on a posted or voided hold, or a row that is not a hold", () => {
+    const userId = userWith(50);
+    const t0 = 2_210_000_000_000;
+    const posted = ok(hold(db, { userId, cost: 5, key: "ext-posted", description: "x", ttlSeconds: 10, now: t0 }));
+    postHold(db, posted.transaction.id, t0 + 1);
+    const voided = ok(hold(db, { userId, cost: 5, key: "ext-voided", description: "x", ttlSeconds: 10, now: t0 }));
+    voidHold(db, voided.transaction.id, "failed", t0 + 1);
+    for (const id of [posted.transaction.id, voided.transaction.id]) {
+      const before = usageRow(id);
+      expect(extendHold(db, id, t0 + 3_600_000)).toEqual({ extended: false, transaction: before });
+      expect(usageRow(id)).toEqual(before);
+    }
+    const grantRow = listHistory(db, { userId, type: "bonus", limit: 1 }).items[0];
+    expectLedgerError(() => extendHold(db, grantRow.id, t0 + 3_600_000), "hold_not_found");
+    expectLedgerError(() => extendHold(db, 987_654_321, t0 + 3_600_000), "hold_not_found");
+    expectLedgerError(() => extendHold(db, posted.transaction.id, Number.NaN), "invalid_request");
+    expect(getBalance(db, userId)).toEqual({ balance: 45, onHold: 0 });
+    expectLedgerOk();
+  });
+
+  it("never moves a timeout past the cap counted from when the hold was placed", () => {
+    const userId = userWith(50);
+    const t0 = 2_220_000_000_000;
+    const h = ok(hold(db, { userId, cost: 10, key: "ext-cap", description: "x", ttlSeconds: 10, now: t0 }));
+    expect(extendHold(db, h.transaction.id, t0 + 10 * MAX_HOLD_LIFETIME_MS)).toMatchObject({
+      extended: true,
+      transaction: { expiresAt: t0 + MAX_HOLD_LIFETIME_MS },
+    });
+    expect(extendHold(db, h.transaction.id, t0 + 10 * MAX_HOLD_LIFETIME_MS).extended).toBe(false);
+    expect(usageRow(h.transaction.id).expiresAt).toBe(t0 + MAX_HOLD_LIFETIME_MS);
+    voidHold(db, h.transaction.id, "done", t0 + 1);
+    expect(verifyLedger(db, { sweepGraceMs: 0, now: t0 + 2, integrity: true }).violations).toEqual([]);
   });
 });
 

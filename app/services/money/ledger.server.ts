@@ -260,14 +260,41 @@ export function reverseClawback(
   }));
 }
 
-/** Voids every pending hold whose timeout has passed (reason 'expired'). Returns how many.
- * Works in batches so a large backlog never holds the write lock for long. */
-export function sweepExpiredHolds(db: AppDb, now?: number, batchSize = 200): number {
+/** A hold's timeout is never extended past this long after it was placed: a job that keeps
+ * reporting progress for a day is stuck, and its credits go back. */
+export const MAX_HOLD_LIFETIME_MS = 24 * 60 * 60 * 1000;
+
+/**
+ * Moves a pending hold's timeout forward to `expiresAt` (a long job that is still making
+ * progress). Never backwards, never past MAX_HOLD_LIFETIME_MS after the hold was placed, and only
+ * while the hold is pending: `extended` is false when nothing changed.
+ */
+export function extendHold(db: AppDb, holdId: number, expiresAt: number): { extended: boolean; transaction: Tx } {
+  const l = ledgerOf(db);
+  if (typeof expiresAt !== "number" || !Number.isSafeInteger(expiresAt) || expiresAt <= 0) {
+    throw new LedgerError("invalid_request", `expiresAt must be a time in milliseconds, got ${String(expiresAt)}`);
+  }
+  const result = l.tx.extend.immediate(checkId(holdId, "holdId"), expiresAt, MAX_HOLD_LIFETIME_MS);
+  incrementCounter("ledger_writes_total", { op: "extend", outcome: result.extended ? "written" : "unchanged" });
+  return result;
+}
+
+export type SweepOptions = {
+  /** Holds voided per transaction, so a large backlog never holds the write lock for long. */
+  batchSize?: number;
+  /** Called for each hold this sweep voids, INSIDE its SQLite transaction: the caller's writes
+   * (the generation job the hold paid for) commit with the void, or neither does. */
+  onVoided?: (hold: Tx) => void;
+};
+
+/** Voids every pending hold whose timeout has passed (reason 'expired'). Returns how many. */
+export function sweepExpiredHolds(db: AppDb, now?: number, options: SweepOptions = {}): number {
   const l = ledgerOf(db);
   const at = now ?? Date.now();
+  const batchSize = options.batchSize ?? 200;
   let total = 0;
   for (;;) {
-    const n = l.tx.sweep.immediate(at, batchSize);
+    const n = l.tx.sweep.immediate(at, batchSize, options.onVoided);
     total += n;
     if (n < batchSize) return total;
   }
