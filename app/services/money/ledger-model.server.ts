@@ -64,3 +64,34 @@ export function voidRecordOf(tx: Pick<Tx, "meta">): VoidRecord | undefined {
   }
   return { voidReason: meta.voidReason, voidBalanceAfter: meta.voidBalanceAfter, voidAfterId: meta.voidAfterId };
 }
+
+// Argument checks: every public ledger function runs them before it touches the database.
+
+export function checkAmount(value: unknown, what: string): number {
+  if (typeof value !== "number" || !Number.isSafeInteger(value) || value <= 0 || value > MAX_AMOUNT) {
+    throw new LedgerError("invalid_amount", `${what} must be an integer between 1 and ${MAX_AMOUNT}, got ${String(value)}`);
+  }
+  return value;
+}
+
+export function checkKey(key: unknown): string {
+  if (typeof key !== "string" || key.length === 0 || key.length > 255) {
+    throw new LedgerError("invalid_request", "an idempotency key (1-255 characters) is required");
+  }
+  return key;
+}
+
+export function checkId(id: unknown, what: string): number {
+  if (typeof id !== "number" || !Number.isSafeInteger(id) || id <= 0) {
+    throw new LedgerError("invalid_request", `${what} must be a positive integer id, got ${String(id)}`);
+  }
+  return id;
+}
+
+export function checkText(value: unknown, what: string): string {
+  if (typeof value !== "string") throw new LedgerError("invalid_request", `${what} must be a string`);
+  return value;
+}
+
+
+/** The same key again: the first row if it is the same write, a conflict otherwise. */

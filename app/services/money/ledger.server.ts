@@ -23,9 +23,12 @@ import type { AppDb } from "../../../db/client.server";
 import type { TransactionType } from "../../../db/schema";
 import { incrementCounter } from "../metrics.server";
 import {
+  checkAmount,
+  checkId,
+  checkKey,
+  checkText,
   encodeMeta,
   LedgerError,
-  MAX_AMOUNT,
   type GrantType,
   type Insufficient,
   type Meta,
@@ -49,37 +52,6 @@ export {
 
 const MAX_HISTORY_PAGE = 100;
 
-// ---------------------------------------------------------------------------------------------
-// Validation
-
-function checkAmount(value: unknown, what: string): number {
-  if (typeof value !== "number" || !Number.isSafeInteger(value) || value <= 0 || value > MAX_AMOUNT) {
-    throw new LedgerError("invalid_amount", `${what} must be an integer between 1 and ${MAX_AMOUNT}, got ${String(value)}`);
-  }
-  return value;
-}
-
-function checkKey(key: unknown): string {
-  if (typeof key !== "string" || key.length === 0 || key.length > 255) {
-    throw new LedgerError("invalid_request", "an idempotency key (1-255 characters) is required");
-  }
-  return key;
-}
-
-function checkId(id: unknown, what: string): number {
-  if (typeof id !== "number" || !Number.isSafeInteger(id) || id <= 0) {
-    throw new LedgerError("invalid_request", `${what} must be a positive integer id, got ${String(id)}`);
-  }
-  return id;
-}
-
-function checkText(value: unknown, what: string): string {
-  if (typeof value !== "string") throw new LedgerError("invalid_request", `${what} must be a string`);
-  return value;
-}
-
-
-/** The same key again: the first row if it is the same write, a conflict otherwise. */
 // ---------------------------------------------------------------------------------------------
 // Reads
 
