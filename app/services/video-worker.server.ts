@@ -15,6 +15,8 @@ import { isProviderError, type GeneratedFile, type GenerationProvider, type Vide
 // pushed forward, so a long video is not voided mid-render. Writes that meet a busy database are
 // retried (generation-settle.server.ts). Everything it needs to resume is in the database, so
 // after a crash or a restart `recover()` picks every unfinished job up again.
+// It is one class of ~320 lines on purpose: the queue and the steps of a job share its state (the
+// running set, the stop signal, the settler), and splitting them would pass that state around.
 
 export type WorkerLog = {
   info: (obj: Record<string, unknown>, msg?: string) => void;
