@@ -40,6 +40,9 @@ export async function loader({ request }: LoaderFunctionArgs) {
       toast,
       stripeTestMode: config.stripeEmulated || (config.STRIPE_SECRET_KEY?.includes("_test_") ?? false),
       stripeEmulated: config.stripeEmulated,
+      // Error pages show a crash's stack in development only. Read here, never from process.env in
+      // a module the browser loads (tests/integration/security-secrets.test.ts checks that).
+      showErrorDetails: config.NODE_ENV === "development",
     },
     { headers: headers ?? undefined },
   );
@@ -157,6 +160,8 @@ export default function App() {
  */
 export function ErrorBoundary() {
   const error = useRouteError();
+  // When the root loader itself failed there is no data: no details, the safe default.
+  const showDetails = useRouteLoaderData<typeof loader>("root")?.showErrorDetails === true;
   let page: React.ReactNode;
   if (isRouteErrorResponse(error) && error.status === 404) page = <NotFoundPage />;
   else if (isRouteErrorResponse(error) && error.status < 500) {
@@ -165,7 +170,7 @@ export function ErrorBoundary() {
     const ours = (error.status === 401 || error.status === 403) && typeof error.data === "string" && error.data;
     page = <RefusedPage status={error.status} message={ours || null} />;
   } else {
-    const detail = process.env.NODE_ENV === "development" && error instanceof Error ? (error.stack ?? error.message) : undefined;
+    const detail = showDetails && error instanceof Error ? (error.stack ?? error.message) : undefined;
     page = <ServerErrorPage detail={detail} />;
   }
   return (
