@@ -40,8 +40,8 @@ export async function loader({ request }: LoaderFunctionArgs) {
       toast,
       stripeTestMode: config.stripeEmulated || (config.STRIPE_SECRET_KEY?.includes("_test_") ?? false),
       stripeEmulated: config.stripeEmulated,
-      // Error pages show a crash's stack in development only. Read here, never from process.env in
-      // a module the browser loads (tests/integration/security-secrets.test.ts checks that).
+      // Error pages show a crash's stack in development only. Read here from the config, never from the
+      // environment in a module the browser loads (tests/integration/security-secrets.test.ts checks).
       showErrorDetails: config.NODE_ENV === "development",
     },
     { headers: headers ?? undefined },
