@@ -6,7 +6,7 @@ import { DeadLink, ValidatedForm } from "~/components/account-forms";
 import { Field } from "~/components/forms";
 import { checkResetLink, resetPassword } from "~/services/accounts/password-reset.server";
 import { getRuntime } from "~/services/runtime.server";
-import { redirectWithToast } from "~/services/toast.server";
+import { redirectWithToastInNewSession } from "~/services/toast.server";
 import { ResetPasswordSchema } from "~/utils/account-schemas";
 
 export const meta: MetaFunction = () => [{ title: "Choose a new password · Credits Studio" }];
@@ -27,7 +27,7 @@ export async function action({ request }: ActionFunctionArgs) {
   const result = await resetPassword({ db, config }, submission.value);
   if (!result.ok) return json({ problem: result.reason, result: submission.reply({ hideFields: HIDDEN_FIELDS }) }, { status: 400 });
   // Every session of the account has ended, this browser's too: the new password is proved at log-in.
-  return redirectWithToast(request, "/login", {
+  return redirectWithToastInNewSession("/login", {
     kind: "success",
     title: "Your password was changed.",
     description: "Every session was signed out. Log in with your new password.",

@@ -13,7 +13,7 @@ import { getSession, requireUser } from "~/services/auth.server";
 import { getAuthRateLimiter, retryAfterHeaders, type Refusal } from "~/services/auth-rate-limit.server";
 import { getRuntime } from "~/services/runtime.server";
 import { listUserSessions, revokeOtherSessions } from "~/services/session.server";
-import { redirectWithToast } from "~/services/toast.server";
+import { redirectWithToast, redirectWithToastInNewSession } from "~/services/toast.server";
 import { ChangeEmailSchema, ChangePasswordSchema, DELETE_CONFIRMATION, DeleteAccountSchema } from "~/utils/account-schemas";
 
 export const meta: MetaFunction = () => [{ title: "Account · Credits Studio" }];
@@ -78,7 +78,7 @@ export async function action({ request, context }: ActionFunctionArgs) {
     const submission = parseWithZod(formData, { schema: DeleteAccountSchema });
     if (submission.status !== "success") return refused(intent, submission.reply({ hideFields: PASSWORDS }), 400);
     const result = await deleteAccount({ db, limiter, dataDir: config.DATA_DIR }, { ip, user, password: submission.value.password });
-    if (result.ok) return redirectWithToast(request, "/", { kind: "success", title: "Your account was deleted.", description: "We sent a last message to its address." });
+    if (result.ok) return redirectWithToastInNewSession("/", { kind: "success", title: "Your account was deleted.", description: "We sent a last message to its address." });
     if (result.reason === "rate_limited") return limited(intent, submission.reply({ formErrors: [result.message], hideFields: PASSWORDS }), result);
     if (result.reason === "already_deleted") return redirectWithToast(request, "/", { kind: "info", title: "This account was already deleted." });
     return refused(intent, submission.reply({ fieldErrors: { password: [result.message] }, hideFields: PASSWORDS }), 400);

@@ -47,9 +47,11 @@ describe("password reset", () => {
     expect(page.status).toBe(200);
     expect(await page.text()).toContain("New password");
 
-    const res = await setPassword(link, "new-password-2");
+    // Reset from the browser that is still signed in: its session ends too, and the message shows at log-in.
+    const res = await setPassword(link, "new-password-2", owner);
     expect(res.status).toBe(303);
     expect(res.headers.get("location")).toBe("/login");
+    expect(await (await owner.get("/login")).text()).toContain("Your password was changed.");
     expect(await canLogIn(email, "old-password-1")).toBe(false);
     expect(await canLogIn(email, "new-password-2")).toBe(true);
     expect(await isSignedIn(laptop)).toBe(false);
