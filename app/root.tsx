@@ -93,6 +93,9 @@ function NavBar() {
                 Admin
               </NavLink>
             ) : null}
+            <NavLink to="/settings/account" className={linkClass} aria-label={`Account: ${user.email}`} data-testid="nav-account">
+              <span className="inline-block max-w-[16rem] truncate align-bottom">{user.email}</span>
+            </NavLink>
             <span
               className="rounded-full bg-emerald-100 px-3 py-1 text-sm font-semibold text-emerald-900"
               data-testid="credit-balance"

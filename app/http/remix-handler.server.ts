@@ -9,6 +9,7 @@
 import type { AppLoadContext, ServerBuild } from "@remix-run/node";
 import { createRequestHandler, writeReadableStreamToWritable } from "@remix-run/node";
 import type { NextFunction, Request as ExpressRequest, Response as ExpressResponse } from "express";
+import { CLIENT_IP_HEADER } from "~/services/security.server";
 import { declaresBody, takeCheckedBody, wasBodyChecked } from "./body-limits.server";
 
 type Options = {
@@ -23,6 +24,9 @@ function headersOf(req: ExpressRequest): Headers {
     if (Array.isArray(value)) for (const v of value) headers.append(key, v);
     else if (value) headers.set(key, value);
   }
+  // Ours, never the client's: req.ip honours TRUST_PROXY, a header from outside would not.
+  headers.delete(CLIENT_IP_HEADER);
+  if (req.ip) headers.set(CLIENT_IP_HEADER, req.ip);
   return headers;
 }
 

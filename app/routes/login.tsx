@@ -59,6 +59,11 @@ export default function Login() {
         passwordAutoComplete="current-password"
       />
       <p className="text-sm text-slate-700">
+        <Link className="text-indigo-700 underline" to="/forgot-password">
+          Forgot your password?
+        </Link>
+      </p>
+      <p className="text-sm text-slate-700">
         New here?{" "}
         <Link className="text-indigo-700 underline" to={{ pathname: "/signup", search: redirectTo ? `?redirectTo=${encodeURIComponent(redirectTo)}` : "" }}>
           Create an account

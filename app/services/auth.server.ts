@@ -6,7 +6,8 @@ import type { AuthRateLimiter, Refusal } from "./auth-rate-limit.server";
 import type { Config } from "./env.server";
 import { getDummyHash, hashPassword, verifyPassword } from "./password.server";
 import { getRuntime } from "./runtime.server";
-import type { AppSession, Toast } from "./session.server";
+import { clientIpOf } from "./security.server";
+import { recordSessionUse, type AppSession, type SessionClient, type Toast } from "./session.server";
 import { createUser, EmailTakenError, findUserByEmail, findUserById } from "./users.server";
 
 type AuthDeps = { db: AppDb; limiter: AuthRateLimiter };
@@ -26,7 +27,8 @@ export async function logIn(
   const user = findUserByEmail(db, input.email);
   // Same work whether or not the account exists, so timing does not reveal registered emails.
   const ok = await verifyPassword(input.password, user?.passwordHash ?? (await getDummyHash()));
-  if (!user || !ok) return { ok: false, reason: "invalid_credentials", message: "Email or password is incorrect." };
+  // A deleted account has a placeholder address and an unusable hash; the check is belt and braces.
+  if (!user || user.deletedAt !== null || !ok) return { ok: false, reason: "invalid_credentials", message: "Email or password is incorrect." };
   await attempt.succeeded();
   return { ok: true, user };
 }
@@ -73,10 +75,20 @@ export async function getUserId(request: Request): Promise<number | null> {
   return typeof userId === "number" ? userId : null;
 }
 
+export function sessionClientOf(request: Request): SessionClient {
+  return { userAgent: request.headers.get("User-Agent"), ip: clientIpOf(request) };
+}
+
 export async function getOptionalUser(request: Request): Promise<User | null> {
-  const userId = await getUserId(request);
-  if (userId === null) return null;
-  return findUserById(getRuntime().db, userId) ?? null;
+  const session = await getSession(request);
+  const userId = session.get("userId");
+  if (typeof userId !== "number") return null;
+  const { db } = getRuntime();
+  const user = findUserById(db, userId);
+  if (!user || user.deletedAt !== null) return null;
+  // The account page lists sessions with where and when they were last used.
+  if (session.id) recordSessionUse(db, session.id, sessionClientOf(request));
+  return user;
 }
 
 function loginRedirect(request: Request): Response {
@@ -117,10 +129,11 @@ export async function createUserSession(request: Request, user: User, redirectTo
   const session = await sessionStorage.getSession();
   session.set("userId", user.id);
   if (toast) session.flash("toast", toast);
-  return redirect(safeRedirect(redirectTo, config.appUrl), {
-    status: 303,
-    headers: { "Set-Cookie": await sessionStorage.commitSession(session) },
-  });
+  const setCookie = await sessionStorage.commitSession(session);
+  // commitSession created the row but does not hand back its id: read it from the cookie just made.
+  const created = await sessionStorage.getSession(setCookie.split(";")[0]);
+  if (created.id) recordSessionUse(getRuntime().db, created.id, sessionClientOf(request), Date.now(), true);
+  return redirect(safeRedirect(redirectTo, config.appUrl), { status: 303, headers: { "Set-Cookie": setCookie } });
 }
 
 /** Ends the session server-side (the row is deleted), so a copied cookie is worthless afterwards. */

@@ -22,6 +22,17 @@ declare module "@remix-run/server-runtime" {
   }
 }
 
+/**
+ * The client's address as Express sees it (req.ip, so TRUST_PROXY applies), carried to code that
+ * has only the Request (the session bookkeeping). The Remix handler removes any copy the client
+ * sent and sets its own, so the value cannot be forged.
+ */
+export const CLIENT_IP_HEADER = "x-credits-client-ip";
+
+export function clientIpOf(request: Request): string | null {
+  return request.headers.get(CLIENT_IP_HEADER) || null;
+}
+
 /** Server-to-server endpoints that authenticate by signature, never by cookie: no Origin check. */
 export const ORIGIN_CHECK_EXEMPT_PATHS: ReadonlySet<string> = new Set(["/api/stripe/webhook"]);
 

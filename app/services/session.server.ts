@@ -2,7 +2,7 @@ import crypto from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { createCookie, createSessionStorage, type Session } from "@remix-run/node";
-import { eq, lt, sql } from "drizzle-orm";
+import { and, desc, eq, gt, lt, ne, sql } from "drizzle-orm";
 import type { AppDb } from "#db/client.server";
 import { prepared } from "#db/prepared.server";
 import { sessions } from "#db/schema";
@@ -92,4 +92,46 @@ export function deleteExpiredSessions(db: AppDb, now = Date.now()): number {
 
 export function revokeUserSessions(db: AppDb, userId: number): number {
   return db.orm.delete(sessions).where(eq(sessions.userId, userId)).run().changes;
+}
+
+/** A session as the account page lists it. */
+export type SessionSummary = { id: string; userAgent: string | null; ip: string | null; lastSeenAt: number | null; createdAt: number };
+export type SessionClient = { userAgent: string | null; ip: string | null };
+
+// Every page view reads the session; writing last_seen_at each time would turn reads into writes.
+export const LAST_SEEN_RESOLUTION_MS = 60_000;
+
+const USER_AGENT_MAX = 512;
+
+/**
+ * Notes who uses a session and when: at creation (`force`) and at most once a minute after that.
+ * The read comes first so a page view within the minute writes nothing.
+ */
+export function recordSessionUse(db: AppDb, sessionId: string, client: SessionClient, now = Date.now(), force = false): boolean {
+  const row = prepared(db, "sessionLastSeen", (d) =>
+    d.orm.select({ lastSeenAt: sessions.lastSeenAt }).from(sessions).where(eq(sessions.id, sql.placeholder("id"))).prepare(),
+  ).get({ id: sessionId });
+  if (!row) return false;
+  if (!force && row.lastSeenAt !== null && now - row.lastSeenAt < LAST_SEEN_RESOLUTION_MS) return false;
+  db.orm
+    .update(sessions)
+    .set({ userAgent: client.userAgent?.slice(0, USER_AGENT_MAX) ?? null, ip: client.ip?.slice(0, 64) ?? null, lastSeenAt: now })
+    .where(eq(sessions.id, sessionId))
+    .run();
+  return true;
+}
+
+export function listUserSessions(db: AppDb, userId: number, now = Date.now()): SessionSummary[] {
+  return db.orm
+    .select({ id: sessions.id, userAgent: sessions.userAgent, ip: sessions.ip, lastSeenAt: sessions.lastSeenAt, createdAt: sessions.createdAt })
+    .from(sessions)
+    .where(and(eq(sessions.userId, userId), gt(sessions.expiresAt, now)))
+    .orderBy(desc(sessions.lastSeenAt), desc(sessions.createdAt))
+    .all();
+}
+
+/** "Sign out everywhere else": every session of the user but `keepId` ends for good. */
+export function revokeOtherSessions(db: AppDb, userId: number, keepId: string | null): number {
+  const mine = eq(sessions.userId, userId);
+  return db.orm.delete(sessions).where(keepId ? and(mine, ne(sessions.id, keepId)) : mine).run().changes;
 }

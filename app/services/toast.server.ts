@@ -1,6 +1,7 @@
 import crypto from "node:crypto";
 import { redirect } from "@remix-run/node";
 import { commitSession, getSession } from "./auth.server";
+import { getRuntime } from "./runtime.server";
 import type { Toast } from "./session.server";
 
 export type { Toast };
@@ -12,6 +13,17 @@ export async function redirectWithToast(request: Request, to: string, toast: Toa
   const headers = new Headers(init.headers);
   headers.append("Set-Cookie", await commitSession(session));
   return redirect(to, { status: 303, ...init, headers });
+}
+
+/**
+ * The same, in a new anonymous session: for answers after the request's own session row was
+ * deleted (account deleted, every session signed out), where a flash on the old id would be lost.
+ */
+export async function redirectWithToastInNewSession(to: string, toast: Toast) {
+  const { sessionStorage } = getRuntime();
+  const session = await sessionStorage.getSession();
+  session.flash("toast", toast);
+  return redirect(to, { status: 303, headers: { "Set-Cookie": await sessionStorage.commitSession(session) } });
 }
 
 /**

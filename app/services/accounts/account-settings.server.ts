@@ -1,0 +1,124 @@
+/**
+ * The account page's changes: password, address (effective only once the new address confirms),
+ * and the password check the other forms share.
+ */
+import type { AppDb } from "#db/client.server";
+import type { User } from "#db/schema";
+import type { AuthRateLimiter, Refusal } from "../auth-rate-limit.server";
+import type { Config } from "../env.server";
+import { enqueueMail } from "../mail/mail-queue.server";
+import { hashPassword, verifyPassword } from "../password.server";
+import { revokeOtherSessions } from "../session.server";
+import { findUserByEmail, findUserById, normalizeEmail } from "../users.server";
+import type { AccountMailLimiter } from "./account-limits.server";
+import { confirmEmailChangeMail, emailChangedMail, emailChangeRequestedMail, passwordChangedMail } from "./account-mail.server";
+import { consume, issue, peek, revokeUnused, type TokenRefusal } from "./reset-tokens.server";
+
+export const EMAIL_CHANGE_TTL_MS = 24 * 60 * 60 * 1000;
+
+type Deps = { db: AppDb; config: Pick<Config, "appUrl">; limiter: AuthRateLimiter };
+export type WrongPassword = { ok: false; reason: "wrong_password"; message: string };
+
+/**
+ * Checks the signed-in user's password with the log-in limits: the point is taken before the hash
+ * is checked and given back only when it was right, so the forms cannot be used to guess it.
+ */
+export async function checkCurrentPassword(
+  limiter: AuthRateLimiter,
+  input: { ip: string; user: User; password: string },
+): Promise<{ ok: true } | Refusal | WrongPassword> {
+  const attempt = await limiter.beginLogin(input.ip, input.user.email);
+  if (!attempt.ok) return attempt;
+  if (!(await verifyPassword(input.password, input.user.passwordHash))) {
+    return { ok: false, reason: "wrong_password", message: "The current password is not right." };
+  }
+  await attempt.succeeded();
+  return { ok: true };
+}
+
+/** New password; every other session of the account ends; the owner is told. */
+export async function changePassword(
+  { db, config, limiter }: Deps,
+  input: { ip: string; user: User; sessionId: string | null; currentPassword: string; newPassword: string },
+  now = Date.now(),
+): Promise<{ ok: true } | Refusal | WrongPassword> {
+  const checked = await checkCurrentPassword(limiter, { ip: input.ip, user: input.user, password: input.currentPassword });
+  if (!checked.ok) return checked;
+  const passwordHash = await hashPassword(input.newPassword);
+  db.sqlite
+    .transaction(() => {
+      db.sqlite.prepare("UPDATE users SET password_hash = ?, updated_at = ? WHERE id = ?").run(passwordHash, now, input.user.id);
+      revokeOtherSessions(db, input.user.id, input.sessionId);
+      revokeUnused(db, input.user.id, "reset_password", now);
+      enqueueMail(db, input.user.email, "password_changed", passwordChangedMail(config.appUrl), now);
+    })
+    .immediate();
+  return { ok: true };
+}
+
+export type EmailChangeRequest = { ok: true } | Refusal | WrongPassword | { ok: false; reason: "same_email"; message: string };
+
+/**
+ * Asks the NEW address to confirm and tells the old one. If the new address already has an
+ * account, nothing is sent to it and no token exists, but the answer is the same: the requester
+ * learns no more than the owner of that address would let them.
+ */
+export async function requestEmailChange(
+  { db, config, limiter, mailLimiter }: Deps & { mailLimiter: AccountMailLimiter },
+  input: { ip: string; user: User; password: string; newEmail: string },
+  now = Date.now(),
+): Promise<EmailChangeRequest> {
+  const newEmail = normalizeEmail(input.newEmail);
+  if (newEmail === input.user.email) return { ok: false, reason: "same_email", message: "That is already your address." };
+  const refused = await mailLimiter.consumeEmailChange(input.ip, input.user.id);
+  if (refused) return refused;
+  const checked = await checkCurrentPassword(limiter, { ip: input.ip, user: input.user, password: input.password });
+  if (!checked.ok) return checked;
+  db.sqlite
+    .transaction(() => {
+      // Only the latest request counts: an older link to another address stops working.
+      revokeUnused(db, input.user.id, "change_email", now);
+      if (!findUserByEmail(db, newEmail)) {
+        const raw = issue(db, { userId: input.user.id, purpose: "change_email", email: newEmail, ttlMs: EMAIL_CHANGE_TTL_MS }, now);
+        enqueueMail(db, newEmail, "change_email", confirmEmailChangeMail(config.appUrl, raw), now);
+      }
+      enqueueMail(db, input.user.email, "email_change_requested", emailChangeRequestedMail(config.appUrl, newEmail), now);
+    })
+    .immediate();
+  return { ok: true };
+}
+
+/** For the GET page: whether the link still works, and the address it would set. */
+export function checkEmailChangeLink(db: AppDb, rawToken: unknown, now = Date.now()): { ok: true; email: string } | TokenRefusal {
+  const verdict = peek(db, "change_email", rawToken, now);
+  return verdict.ok ? { ok: true, email: verdict.token.email } : verdict;
+}
+
+export type EmailChangeResult = { ok: true; user: User } | TokenRefusal | { ok: false; reason: "unavailable" };
+
+/**
+ * The new address confirmed: swap it in, verified, if it is still free (the UNIQUE index decides
+ * a race with a sign-up). The token is used either way, and the old address is told.
+ */
+export function confirmEmailChange({ db, config }: Omit<Deps, "limiter">, rawToken: unknown, now = Date.now()): EmailChangeResult {
+  return db.sqlite
+    .transaction((): EmailChangeResult => {
+      const used = consume(db, "change_email", rawToken, now);
+      if (!used.ok) return used;
+      const user = findUserById(db, used.token.userId);
+      if (!user || user.deletedAt !== null) return { ok: false, reason: "invalid" };
+      try {
+        db.sqlite
+          .prepare("UPDATE users SET email = ?, email_verified_at = ?, updated_at = ? WHERE id = ?")
+          .run(used.token.email, now, now, user.id);
+      } catch (error) {
+        if (error instanceof Error && /UNIQUE constraint failed: users\.email/.test(error.message)) return { ok: false, reason: "unavailable" };
+        throw error;
+      }
+      // Reset links mailed to the old address must not open the account any more.
+      revokeUnused(db, user.id, "reset_password", now);
+      enqueueMail(db, user.email, "email_changed", emailChangedMail(config.appUrl, used.token.email), now);
+      return { ok: true, user: findUserById(db, user.id)! };
+    })
+    .immediate();
+}
