@@ -27,6 +27,7 @@ export async function loader({ request }: LoaderFunctionArgs) {
 const ACTION_LABELS: Record<string, string> = {
   [AUDIT_ACTIONS.adjust]: "Balance change",
   [AUDIT_ACTIONS.refund]: "Refund requested",
+  [AUDIT_ACTIONS.mailRetry]: "Mail retried",
 };
 
 export default function AuditLog() {

@@ -62,6 +62,9 @@ export function summarizeAudit(action: string, detailsText: string | null): stri
   if (action === AUDIT_ACTIONS.refund && typeof d.amount === "number" && typeof d.currency === "string") {
     return `Refund ${String(d.refundId)} of ${formatMoney(d.amount, d.currency)} requested for purchase #${String(d.transactionId ?? "?")}`;
   }
+  if (action === AUDIT_ACTIONS.mailRetry && typeof d.mailId === "number") {
+    return `Message #${d.mailId} (${String(d.kind ?? "mail")}) to ${String(d.to ?? "?")} queued again after ${String(d.failedAttempts ?? "?")} failed attempts`;
+  }
   return detailsText ?? "";
 }
 
