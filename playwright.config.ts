@@ -71,6 +71,7 @@ export default defineConfig({
       DATA_DIR,
       SESSION_SECRET: "e2e-secret-e2e-secret-e2e-secret-0000",
       STRIPE_EMULATOR: "on",
+      MAIL_OUTBOX: "on",
       ADMIN_EMAILS: E2E_ADMIN_EMAIL,
       RATE_LIMIT_DISABLED: "1",
       AUTH_RATE_LIMIT_DISABLED: "1", // many sign-ups from one address; the limits have their own tests

@@ -29,6 +29,7 @@ const ACTION_LABELS: Record<string, string> = {
   [AUDIT_ACTIONS.refund]: "Refund requested",
   [AUDIT_ACTIONS.placeHold]: "Account put on hold",
   [AUDIT_ACTIONS.liftHold]: "Account hold lifted",
+  [AUDIT_ACTIONS.mailRetry]: "Mail retried",
 };
 
 export default function AuditLog() {

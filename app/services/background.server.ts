@@ -4,6 +4,8 @@ import { backupDirFor, startBackupSchedule } from "./backup.server";
 import { getGenerationService, startGenerationBackground } from "./generation.server";
 import { startHoldSweeper } from "./money/hold-sweeper.server";
 import { logger } from "./logger.server";
+import { startMailSender } from "./mail/mail-sender.server";
+import { createMailTransport, redactSmtpSecret } from "./mail/mail-transport.server";
 import { deleteExpiredSessions } from "./session.server";
 import { registerBackgroundStarter } from "./runtime.server";
 import { startStripe, stopStripe } from "./stripe.server";
@@ -45,6 +47,23 @@ registerBackgroundStarter("hold-sweeper", (rt) => {
     onVoided: (hold) => generation.onHoldVoided(hold),
   });
   return { name: "hold-sweeper", stop: () => sweeper.stop() };
+});
+
+// Mail: delivers what the flows queued (mail_queue), with retries and backoff. Stopped after the
+// HTTP server closed and before the database does, letting a send in progress finish.
+registerBackgroundStarter("mail-sender", ({ db, config }) => {
+  const transport = createMailTransport(config.mail, { timeoutMs: config.MAIL_SEND_TIMEOUT });
+  const smtpUrl = config.mail.transport === "smtp" ? config.mail.smtpUrl : undefined;
+  if (config.mail.transport === "outbox") logger.info({ dir: config.mail.dir }, "mail goes to the local outbox, not SMTP (see /dev/outbox)");
+  const sender = startMailSender(db, {
+    transport,
+    retrySchedule: config.MAIL_RETRY_SCHEDULE,
+    intervalMs: config.MAIL_SEND_INTERVAL,
+    sendTimeoutMs: config.MAIL_SEND_TIMEOUT,
+    log: logger,
+    redact: (text) => redactSmtpSecret(text, smtpUrl),
+  });
+  return { name: "mail-sender", stop: () => sender.stop() };
 });
 
 // Daily online backup (BACKUP_SCHEDULE, off by default). Registered last so it stops first: a

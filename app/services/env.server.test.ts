@@ -51,7 +51,7 @@ describe("parseEnv", () => {
   });
 
   it("runs the emulator in production only when asked explicitly", () => {
-    const config = parseEnv({ NODE_ENV: "production", SESSION_SECRET: "x".repeat(32), STRIPE_EMULATOR: "on" });
+    const config = parseEnv({ NODE_ENV: "production", SESSION_SECRET: "x".repeat(32), STRIPE_EMULATOR: "on", MAIL_OUTBOX: "on" });
     expect(config.stripeEmulated).toBe(true);
   });
 
@@ -110,5 +110,86 @@ describe("parseEnv", () => {
     expect(problemsOf({ CREDIT_PACKS: "nope" })[0]).toMatch(/^CREDIT_PACKS must be a JSON array/);
     expect(problemsOf({ CREDIT_PACKS: '[{"id":"big","priceId":"price_credits_pack","credits":900}]' })).toEqual([expect.stringMatching(/must not repeat a price id.*price_credits_pack/)]);
     expect(problemsOf({ CREDIT_PACKS: '[{"id":"a","priceId":"price_x","credits":1},{"id":"b","priceId":"price_x","credits":2}]' })).toEqual([expect.stringMatching(/price_x/)]);
+  });
+
+  describe("mail", () => {
+    const PROD = { NODE_ENV: "production", SESSION_SECRET: "x".repeat(32), STRIPE_EMULATOR: "on" };
+
+    it("writes to the local outbox with a default sender on a bare development machine", () => {
+      expect(parseEnv({ DATA_DIR: "/data/" }).mail).toEqual({ transport: "outbox", dir: "/data/outbox", from: "Credits Studio <no-reply@localhost>" });
+      expect(parseEnv({}).MAIL_RETRY_SCHEDULE).toEqual([30_000, 120_000, 600_000, 3_600_000, 21_600_000, 43_200_000, 86_400_000]);
+    });
+
+    it("uses SMTP when SMTP_URL is set", () => {
+      const config = parseEnv({ SMTP_URL: "smtps://u:p@smtp.example.com:465", MAIL_FROM: "Studio <hi@example.com>" });
+      expect(config.mail).toEqual({ transport: "smtp", smtpUrl: "smtps://u:p@smtp.example.com:465", from: "Studio <hi@example.com>" });
+    });
+
+    it("refuses production without SMTP_URL in one line naming SMTP_URL and MAIL_OUTBOX", () => {
+      const problems = problemsOf(PROD);
+      expect(problems).toHaveLength(1);
+      expect(problems[0]).toMatch(/^SMTP_URL is required in production .*MAIL_OUTBOX=on/);
+      expect(problems[0]).not.toContain("\n");
+    });
+
+    it("runs the outbox in production only when asked explicitly", () => {
+      expect(parseEnv({ ...PROD, MAIL_OUTBOX: "on" }).mail.transport).toBe("outbox");
+      expect(parseEnv({ ...PROD, SMTP_URL: "smtp://smtp.example.com", MAIL_FROM: "a@example.com", MAIL_OUTBOX: "on" }).mail.transport).toBe("outbox");
+      expect(problemsOf({ MAIL_OUTBOX: "off" })).toEqual(["SMTP_URL is required when MAIL_OUTBOX=off"]);
+    });
+
+    it("requires MAIL_FROM with SMTP in production", () => {
+      expect(problemsOf({ ...PROD, SMTP_URL: "smtp://smtp.example.com:587" })).toEqual([expect.stringMatching(/^MAIL_FROM is required/)]);
+      expect(parseEnv({ ...PROD, SMTP_URL: "smtp://smtp.example.com:587", MAIL_FROM: "no-reply@example.com" }).mail.transport).toBe("smtp");
+    });
+
+    it.each([
+      "http://smtp.example.com",
+      "smtp:/nohost",
+      "smtp://",
+      "ftp://u:p@example.com",
+      "smtp.example.com:587",
+      "javascript:alert(1)",
+      "mailto:a@example.com",
+    ])("refuses SMTP_URL=%s", (value) => {
+      const problems = problemsOf({ SMTP_URL: value });
+      expect(problems[0]).toMatch(/^SMTP_URL must be an smtp:\/\/ or smtps:\/\/ URL/);
+    });
+
+    it("never echoes the SMTP password in a config error", () => {
+      const problems = problemsOf({ SMTP_URL: "smtpx://mailer:hunter2-smtp@smtp.example.com:587" });
+      expect(problems[0]).toMatch(/^SMTP_URL must be/);
+      expect(problems.join("\n")).not.toContain("hunter2");
+    });
+
+    it.each([
+      "not an address",
+      "Name <no-at-sign>",
+      "a@b.c\r\nBcc: victim@example.com",
+      "Name <a@example.com>\nBcc: x@example.com",
+      "<a@example.com>",
+      "a@example.com, b@example.com",
+      "Name <a@example.com> trailing",
+    ])("refuses MAIL_FROM=%j", (value) => {
+      expect(problemsOf({ MAIL_FROM: value })[0]).toMatch(/^MAIL_FROM must be an address/);
+    });
+
+    it.each(["Credits Studio <no-reply@example.com>", "no-reply@example.com", "Ops Team <ops+mail@mail.example.co.uk>"])("accepts MAIL_FROM=%s", (value) => {
+      expect(parseEnv({ MAIL_FROM: value }).mail.from).toBe(value);
+    });
+
+    it.each([["MAIL_RETRY_SCHEDULE", "30s,,2m"], ["MAIL_RETRY_SCHEDULE", "5"], ["MAIL_RETRY_SCHEDULE", "1s,-2m"], ["MAIL_RETRY_SCHEDULE", "9999h"], ["MAIL_SEND_INTERVAL", "0ms"], ["MAIL_SEND_INTERVAL", "2 s"], ["MAIL_SEND_TIMEOUT", "1d"], ["MAIL_OUTBOX", "yes"]])(
+      "refuses %s=%s",
+      (name, value) => {
+        expect(problemsOf({ [name]: value })[0]).toMatch(new RegExp(`^${name} must be`));
+      },
+    );
+
+    it("reads durations as an operator writes them", () => {
+      const config = parseEnv({ MAIL_RETRY_SCHEDULE: "200ms, 1s,2m,1h", MAIL_SEND_INTERVAL: "100ms", MAIL_SEND_TIMEOUT: "10s" });
+      expect(config.MAIL_RETRY_SCHEDULE).toEqual([200, 1000, 120_000, 3_600_000]);
+      expect(config.MAIL_SEND_INTERVAL).toBe(100);
+      expect(config.MAIL_SEND_TIMEOUT).toBe(10_000);
+    });
   });
 });

@@ -31,6 +31,50 @@ const url = (what = "an absolute http(s) URL") =>
     }, `must be ${what}`)
     .transform((v) => v.replace(/\/+$/, ""));
 
+/** "30s", "2m", "1h", "500ms": a duration as an operator writes it, in milliseconds. */
+const DURATION = /^(\d{1,9})(ms|s|m|h)$/;
+const UNIT_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 } as const;
+export function parseDuration(text: string): number | null {
+  const m = DURATION.exec(text.trim());
+  return m ? Number(m[1]) * UNIT_MS[m[2] as keyof typeof UNIT_MS] : null;
+}
+const duration = (what: string, minMs: number, maxMs: number) =>
+  z
+    .string()
+    .trim()
+    .refine((v) => {
+      const ms = parseDuration(v);
+      return ms !== null && ms >= minMs && ms <= maxMs;
+    }, `must be ${what}`)
+    .transform((v) => parseDuration(v)!);
+const durationList = z
+  .string()
+  .trim()
+  .refine((v) => {
+    const parts = v.split(",").map((p) => parseDuration(p));
+    return parts.length >= 1 && parts.length <= 20 && parts.every((ms) => ms !== null && ms >= 10 && ms <= 7 * 86_400_000);
+  }, "must be 1 to 20 comma-separated delays between attempts, each 10ms to 168h (e.g. 30s,2m,10m,1h,6h)")
+  .transform((v) => v.split(",").map((p) => parseDuration(p)!));
+
+const smtpUrl = z
+  .string()
+  .trim()
+  .refine((v) => {
+    try {
+      const u = new URL(v);
+      return ["smtp:", "smtps:"].includes(u.protocol) && u.hostname !== "";
+    } catch {
+      return false;
+    }
+  }, "must be an smtp:// or smtps:// URL such as smtp://user:pass@smtp.example.com:587");
+
+// "Name <address>" or a bare address; no line breaks (a header), one address.
+const MAILBOX = /^(?:[^<>\r\n"]{1,100} <[^\s<>@"]{1,64}@[^\s<>@"]{1,253}>|[^\s<>@"]{1,64}@[^\s<>@"]{1,253})$/;
+const mailFrom = z
+  .string()
+  .trim()
+  .regex(MAILBOX, 'must be an address such as "Credits Studio <no-reply@example.com>" or no-reply@example.com');
+
 const PackSchema = z.object({
   id: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,31}$/, "pack id: lower-case letters, digits, - or _"),
   priceId: z.string().min(1),
@@ -122,6 +166,17 @@ const EnvSchema = z.object({
     .default("off"),
   BACKUP_RETENTION: int("a number of backups to keep from 1 to 1000", 1, 1000).default("7"),
   BACKUP_DIR: z.string().trim().min(1, "must be a folder path").optional(),
+
+  // Mail: SMTP when SMTP_URL is set; otherwise (outside production, or MAIL_OUTBOX=on) one .eml
+  // file per message in $DATA_DIR/outbox.
+  SMTP_URL: smtpUrl.optional(),
+  MAIL_FROM: mailFrom.optional(),
+  MAIL_OUTBOX: z.enum(["auto", "on", "off"], { message: "must be auto, on or off" }).default("auto"),
+  // Delays between delivery attempts; after the last one fails the message is marked failed.
+  MAIL_RETRY_SCHEDULE: durationList.default("30s,2m,10m,1h,6h,12h,24h"),
+  MAIL_SEND_INTERVAL: duration("a duration from 50ms to 1h (e.g. 2s)", 50, 3_600_000).default("2s"),
+  // The longest one SMTP exchange may take; a message being sent is not picked again before it ends.
+  MAIL_SEND_TIMEOUT: duration("a duration from 100ms to 10m (e.g. 30s)", 100, 600_000).default("30s"),
 });
 
 export type RawEnv = z.input<typeof EnvSchema>;
@@ -137,6 +192,8 @@ export type Config = ParsedEnv & {
   packs: readonly CreditPack[];
   /** True when Stripe calls go to the in-process emulator (no real keys). */
   stripeEmulated: boolean;
+  /** SMTP, or the local outbox folder (one .eml per message). */
+  mail: { transport: "smtp"; smtpUrl: string; from: string } | { transport: "outbox"; dir: string; from: string };
 };
 
 export class ConfigError extends Error {
@@ -156,7 +213,7 @@ function parseWith<S extends z.ZodTypeAny>(schema: S, env: Record<string, string
       result.error.issues.map((issue) => {
         const name = String(issue.path[0] ?? "environment");
         const got = cleaned[name];
-        const shown = got === undefined || /SECRET|KEY|TOKEN/.test(name) ? "" : ` (got "${got}")`;
+        const shown = got === undefined || /SECRET|KEY|TOKEN|PASSWORD|SMTP_URL/.test(name) ? "" : ` (got "${got}")`;
         return `${name} ${issue.message}${shown}`;
       }),
     );
@@ -206,6 +263,7 @@ export function parseEnv(env: Record<string, string | undefined>): Config {
   if (e.GENERATION_PROVIDER === "openai" && !e.OPENAI_API_KEY) {
     problems.push("OPENAI_API_KEY is required when GENERATION_PROVIDER=openai");
   }
+  const mail = mailConfigOf(e, isProduction, problems);
   const packs: CreditPack[] = [
     { id: "default", priceId: e.STRIPE_PRICE_ID_CREDITS_PACK, credits: e.CREDITS_PER_PACK, name: `${e.CREDITS_PER_PACK} credits` },
     ...(e.CREDIT_PACKS ?? []).map((p) => ({ ...p, name: p.name ?? `${p.credits} credits` })),
@@ -232,7 +290,25 @@ export function parseEnv(env: Record<string, string | undefined>): Config {
     ),
     packs,
     stripeEmulated,
+    mail,
   };
+}
+
+const DEV_MAIL_FROM = "Credits Studio <no-reply@localhost>";
+
+function mailConfigOf(e: ParsedEnv, isProduction: boolean, problems: string[]): Config["mail"] {
+  const outbox = e.MAIL_OUTBOX === "on" || (e.MAIL_OUTBOX === "auto" && !e.SMTP_URL);
+  const from = e.MAIL_FROM ?? DEV_MAIL_FROM;
+  if (isProduction && outbox && e.MAIL_OUTBOX !== "on") {
+    problems.push("SMTP_URL is required in production (smtp://user:pass@host:587), or set MAIL_OUTBOX=on to write mail to $DATA_DIR/outbox on purpose");
+  } else if (!outbox && !e.SMTP_URL) {
+    problems.push("SMTP_URL is required when MAIL_OUTBOX=off");
+  }
+  if (isProduction && !outbox && !e.MAIL_FROM) {
+    problems.push('MAIL_FROM is required with SMTP in production (e.g. "Credits Studio <no-reply@example.com>")');
+  }
+  if (outbox || !e.SMTP_URL) return { transport: "outbox", dir: `${e.DATA_DIR.replace(/\/+$/, "")}/outbox`, from };
+  return { transport: "smtp", smtpUrl: e.SMTP_URL, from };
 }
 
 let current: Config | undefined;

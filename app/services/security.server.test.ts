@@ -45,7 +45,7 @@ describe("checkRequestOrigin", () => {
 
 describe("security headers by environment", () => {
   const dev = parseEnv({});
-  const prod = parseEnv({ NODE_ENV: "production", SESSION_SECRET: "s".repeat(32), STRIPE_EMULATOR: "on", APP_URL: "https://credits.example.com" });
+  const prod = parseEnv({ NODE_ENV: "production", SESSION_SECRET: "s".repeat(32), STRIPE_EMULATOR: "on", MAIL_OUTBOX: "on", APP_URL: "https://credits.example.com" });
 
   it("sends HSTS only in production", () => {
     expect(staticSecurityHeaders(dev)["Strict-Transport-Security"]).toBeUndefined();
@@ -66,7 +66,7 @@ describe("security headers by environment", () => {
   });
 
   it("warns about weak production settings at start", () => {
-    const weak = parseEnv({ NODE_ENV: "production", SESSION_SECRET: "s".repeat(32), STRIPE_EMULATOR: "on", AUTH_RATE_LIMIT_DISABLED: "1" });
+    const weak = parseEnv({ NODE_ENV: "production", SESSION_SECRET: "s".repeat(32), STRIPE_EMULATOR: "on", MAIL_OUTBOX: "on", AUTH_RATE_LIMIT_DISABLED: "1" });
     const warnings = securityWarnings(weak).join("\n");
     expect(warnings).toContain("APP_URL is not set");
     expect(warnings).toContain("AUTH_RATE_LIMIT_DISABLED=1");

@@ -12,7 +12,7 @@ afterEach(() => db.remove());
 function storage(production = false) {
   const config = parseEnv(
     production
-      ? { NODE_ENV: "production", SESSION_SECRET: "s".repeat(32), STRIPE_EMULATOR: "on", APP_URL: "https://credits.example" }
+      ? { NODE_ENV: "production", SESSION_SECRET: "s".repeat(32), STRIPE_EMULATOR: "on", MAIL_OUTBOX: "on", APP_URL: "https://credits.example" }
       : { DATA_DIR: db.dir },
   );
   return createAppSessionStorage(db, config, resolveSessionSecret(config));

@@ -112,7 +112,18 @@ export const AUDIT_ACTIONS = {
   refund: "purchase.refund",
   placeHold: "account.hold",
   liftHold: "account.lift_hold",
+  mailRetry: "mail.retry",
 } as const;
+
+/** The "retry now" form of /admin/mail: which failed message to queue again. */
+export const MailRetrySchema = z.object({
+  intent: z.literal("retry"),
+  mailId: z.coerce
+    .number({ invalid_type_error: "Choose a message to retry." })
+    .int("Choose a message to retry.")
+    .positive("Choose a message to retry.")
+    .max(Number.MAX_SAFE_INTEGER, "Choose a message to retry."),
+});
 
 /** The user page has two forms; the `intent` field says which one was sent. */
 export const ADMIN_USER_INTENTS = ["adjust", "refund"] as const;

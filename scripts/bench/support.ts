@@ -33,6 +33,7 @@ export async function startBenchServer(env: Record<string, string>, dataDir: str
       NODE_ENV: "production",
       SESSION_SECRET: "bench-secret-bench-secret-bench-secret-00",
       STRIPE_EMULATOR: "on",
+      MAIL_OUTBOX: "on",
       LOG_LEVEL: "error",
       HOST: "127.0.0.1",
       PORT: String(port),

@@ -35,6 +35,7 @@ async function containerEnv(extra: Record<string, string> = {}): Promise<Record<
     APP_URL: `http://127.0.0.1:${port}`,
     SESSION_SECRET: "container-test-secret-0123456789abcdef",
     STRIPE_EMULATOR: "on",
+    MAIL_OUTBOX: "on",
     AUTH_RATE_LIMIT_DISABLED: "1",
     LOG_LEVEL: "info",
     ...extra,

@@ -42,6 +42,8 @@ export async function startServer(env: Record<string, string> = {}, opts: { data
       NODE_ENV: "production",
       SESSION_SECRET: "test-secret-test-secret-test-secret-000",
       STRIPE_EMULATOR: "on",
+      // No SMTP server by default: mail goes to $DATA_DIR/outbox (the mail tests start a real one).
+      MAIL_OUTBOX: "on",
       RATE_LIMIT_DISABLED: "1",
       // Tests sign up many accounts from 127.0.0.1; the auth brute-force limits have their own tests.
       AUTH_RATE_LIMIT_DISABLED: "1",

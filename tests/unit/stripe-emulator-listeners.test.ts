@@ -19,6 +19,7 @@ async function demoConfig(host: string) {
   const config = parseEnv({
     NODE_ENV: "production",
     STRIPE_EMULATOR: "on",
+    MAIL_OUTBOX: "on",
     SESSION_SECRET: "test-secret-test-secret-test-secret-000",
     HOST: host,
     PORT: "3000",

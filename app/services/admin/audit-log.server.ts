@@ -64,6 +64,9 @@ export function summarizeAudit(action: string, detailsText: string | null): stri
   }
   if (action === AUDIT_ACTIONS.placeHold) return "Account put on hold: no checkout, no generation";
   if (action === AUDIT_ACTIONS.liftHold) return "Account hold lifted";
+  if (action === AUDIT_ACTIONS.mailRetry && typeof d.mailId === "number") {
+    return `Message #${d.mailId} (${String(d.kind ?? "mail")}) to ${String(d.to ?? "?")} queued again after ${String(d.failedAttempts ?? "?")} failed attempts`;
+  }
   return detailsText ?? "";
 }
 
