@@ -107,10 +107,10 @@ export const RefundPurchaseSchema = refundPurchaseSchema();
 export type RefundPurchase = z.infer<typeof RefundPurchaseSchema>;
 
 /** What audit_log.action says for each kind of admin change. */
-export const AUDIT_ACTIONS = { adjust: "credits.adjust", refund: "purchase.refund" } as const;
+export const AUDIT_ACTIONS = { adjust: "credits.adjust", refund: "purchase.refund", resendVerification: "email.verification_resent" } as const;
 
 /** The user page has two forms; the `intent` field says which one was sent. */
-export const ADMIN_USER_INTENTS = ["adjust", "refund"] as const;
+export const ADMIN_USER_INTENTS = ["adjust", "refund", "resend_verification"] as const;
 
 // ---------------------------------------------------------------------------------------------
 // Query strings (links and GET forms). A bad value falls back to the default instead of failing.

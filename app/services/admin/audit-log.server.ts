@@ -62,6 +62,9 @@ export function summarizeAudit(action: string, detailsText: string | null): stri
   if (action === AUDIT_ACTIONS.refund && typeof d.amount === "number" && typeof d.currency === "string") {
     return `Refund ${String(d.refundId)} of ${formatMoney(d.amount, d.currency)} requested for purchase #${String(d.transactionId ?? "?")}`;
   }
+  if (action === AUDIT_ACTIONS.resendVerification && typeof d.email === "string") {
+    return `Verification e-mail sent again to ${d.email}`;
+  }
   return detailsText ?? "";
 }
 
