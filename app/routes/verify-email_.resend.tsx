@@ -1,5 +1,5 @@
 import type { ActionFunctionArgs, HeadersFunction, MetaFunction } from "@remix-run/node";
-import { json, redirect } from "@remix-run/node";
+import { json } from "@remix-run/node";
 import { Link, useActionData } from "@remix-run/react";
 import { resendVerification } from "~/services/accounts/verification.server";
 import { getResendLimiter } from "~/services/accounts/verification-limits.server";
@@ -16,9 +16,9 @@ export const headers: HeadersFunction = ({ actionHeaders }) => {
   return retryAfter ? { "Retry-After": retryAfter, "Cache-Control": "no-store" } : new Headers();
 };
 
-// The banner's form posts here; there is nothing to see on a GET.
+// Not a redirect: after a refused POST Remix runs this loader to render the refusal.
 export async function loader() {
-  return redirect("/generate", { status: 303 });
+  return json(null);
 }
 
 /** The banner's "resend the e-mail" button (a real form: works without JavaScript). */
@@ -39,8 +39,8 @@ export default function ResendVerification() {
   const data = useActionData<typeof action>();
   return (
     <div className="card max-w-xl space-y-4">
-      <h1 className="text-2xl font-bold">No e-mail sent</h1>
-      <p role="alert">{data?.message ?? "Nothing was sent."}</p>
+      <h1 className="text-2xl font-bold">{data ? "No e-mail sent" : "Confirmation e-mail"}</h1>
+      {data ? <p role="alert">{data.message}</p> : <p>Use the “Resend the e-mail” button at the top of the page to get a new confirmation link.</p>}
       <p>
         <Link to={data?.back ?? "/generate"} className="text-indigo-700 underline">Back</Link>
       </p>
