@@ -284,3 +284,30 @@ describe("ADMIN_EMAILS", () => {
     expect((await client.get("/admin/credits")).status).toBe(200);
   });
 });
+
+describe("the admin user page", () => {
+  it("shows the verification state and resends the mail with a real form, audited", async () => {
+    const admin = new HttpClient(server.url);
+    if (userOf("boss@example.com")) await admin.login("boss@example.com");
+    else await admin.signup("boss@example.com");
+    const { email } = await unverified("admin-target");
+    const { id } = userOf(email);
+    const page = await (await admin.get(`/admin/credits/${id}`)).text();
+    expect(page).toContain("Not confirmed");
+    expect(page).toContain('name="intent" value="resend_verification"');
+    const res = await admin.post(`/admin/credits/${id}`, { intent: "resend_verification" });
+    expect(res.status).toBe(303);
+    expect(mailsTo(server.dataDir, email, "verify_email")).toHaveLength(2);
+    const audit = db.prepare("select action, actor_id as actorId from audit_log where target_user_id = ?").all(id);
+    expect(audit).toEqual([{ action: "email.verification_resent", actorId: userOf("boss@example.com").id }]);
+    await new HttpClient(server.url).verifyEmail(email);
+    expect(await (await admin.get(`/admin/credits/${id}`)).text()).toContain("Confirmed ");
+    // Verified: nothing more is sent, nothing audited.
+    await admin.post(`/admin/credits/${id}`, { intent: "resend_verification" });
+    expect(mailsTo(server.dataDir, email, "verify_email")).toHaveLength(2);
+    expect(db.prepare("select count(*) n from audit_log where target_user_id = ?").get(id)).toEqual({ n: 1 });
+    // Not for non-admins.
+    const { client } = await unverified("not-admin");
+    expect((await client.post(`/admin/credits/${id}`, { intent: "resend_verification" })).status).toBe(403);
+  });
+});
