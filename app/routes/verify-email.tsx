@@ -11,7 +11,9 @@ import { redirectWithToast } from "~/services/toast.server";
 export const meta: MetaFunction = () => [{ title: "Confirm your e-mail address · Credits Studio" }];
 
 // The token is in the URL: it must not leak to other sites through Referer, nor sit in a cache.
-const PRIVATE = { "Cache-Control": "no-store", "Referrer-Policy": "no-referrer" };
+// same-origin, not no-referrer: with no-referrer the browser sends "Origin: null" on the form
+// post, which the Origin check (rightly) refuses.
+const PRIVATE = { "Cache-Control": "no-store", "Referrer-Policy": "same-origin" };
 export const headers: HeadersFunction = ({ actionHeaders, loaderHeaders }) => {
   const h = new Headers(PRIVATE);
   const retryAfter = actionHeaders.get("Retry-After") ?? loaderHeaders.get("Retry-After");

@@ -5,5 +5,5 @@ import { redirect } from "@remix-run/node";
 // query strings); the GET only shows the button, so forwarding it changes nothing.
 export async function loader({ params }: LoaderFunctionArgs) {
   const token = (params.token ?? "").slice(0, 200);
-  return redirect(`/verify-email?${new URLSearchParams({ token })}`, { status: 303, headers: { "Cache-Control": "no-store", "Referrer-Policy": "no-referrer" } });
+  return redirect(`/verify-email?${new URLSearchParams({ token })}`, { status: 303, headers: { "Cache-Control": "no-store", "Referrer-Policy": "same-origin" } });
 }
