@@ -18,6 +18,7 @@ import {
 import { NotFoundPage, RefusedPage, ServerErrorPage } from "~/components/error-pages";
 import { useNonce } from "~/components/nonce-provider";
 import { ToastMessage } from "~/components/toast";
+import { VerifyEmailBanner } from "~/components/verify-banner";
 import { getOptionalUser } from "~/services/auth.server";
 import { getRuntime } from "~/services/runtime.server";
 import { getToast } from "~/services/toast.server";
@@ -36,7 +37,8 @@ export async function loader({ request }: LoaderFunctionArgs) {
   const { config } = getRuntime();
   return json(
     {
-      user: user ? { id: user.id, email: user.email, role: user.role, credits: user.credits } : null,
+      user: user ? { id: user.id, email: user.email, role: user.role, credits: user.credits, emailVerified: user.emailVerifiedAt !== null } : null,
+      signupBonus: config.SIGNUP_BONUS_CREDITS,
       toast,
       stripeTestMode: config.stripeEmulated || (config.STRIPE_SECRET_KEY?.includes("_test_") ?? false),
       stripeEmulated: config.stripeEmulated,
@@ -120,6 +122,7 @@ function NavBar() {
           </>
         )}
       </nav>
+      {user && !user.emailVerified ? <VerifyEmailBanner bonus={data?.signupBonus ?? 0} /> : null}
     </header>
   );
 }

@@ -3,9 +3,10 @@ import { parseWithZod } from "@conform-to/zod";
 import type { ActionFunctionArgs, LoaderFunctionArgs, MetaFunction } from "@remix-run/node";
 import type { ShouldRevalidateFunction } from "@remix-run/react";
 import { json } from "@remix-run/node";
-import { Link, useActionData, useLoaderData, useLocation } from "@remix-run/react";
+import { Form, Link, useActionData, useLoaderData, useLocation } from "@remix-run/react";
 import { AdjustCreditsForm, RefundPurchaseForm } from "~/components/admin-forms";
 import { formatCredits, formatUtc, HistoryTable, Pager, withParams } from "~/components/history-table";
+import { adminResendVerification } from "~/services/accounts/verification.server";
 import { adjustCredits } from "~/services/admin/adjustments.server";
 import { listRefundablePurchases, requestRefund } from "~/services/admin/refunds.server";
 import { getUserSummary } from "~/services/admin/user-list.server";
@@ -65,10 +66,23 @@ export async function action({ request, params }: ActionFunctionArgs) {
   const admin = await requireAdmin(request);
   const { db } = getRuntime();
   const formData = await request.formData();
-  const intent = formData.get("intent") === "refund" ? "refund" : "adjust";
+  const rawIntent = formData.get("intent");
+  const intent = rawIntent === "refund" ? "refund" : rawIntent === "resend_verification" ? "resend_verification" : "adjust";
   const parsedId = UserIdSchema.safeParse(params.userId);
   const userId = parsedId.success && getUserSummary(db, parsedId.data) ? parsedId.data : null;
   const here = `/admin/credits/${userId}`;
+
+  if (intent === "resend_verification") {
+    if (userId === null) return json({ intent, result: { status: "error" as const, error: { "": [`No user with id ${params.userId}: nothing was sent.`] } } }, { status: 400 });
+    const result = adminResendVerification(db, getRuntime().config, { adminId: admin.id, userId });
+    return redirectWithToast(
+      request,
+      here,
+      result.ok
+        ? { kind: "success", title: "Verification e-mail queued", description: `A new confirmation link goes to ${result.email}.` }
+        : { kind: "info", title: "Nothing sent", description: result.message },
+    );
+  }
 
   if (intent === "refund") {
     const left = userId === null ? [] : listRefundablePurchases(db, userId);
@@ -209,7 +223,21 @@ export default function AdminUser() {
             <dt className="text-sm text-slate-700">Role</dt>
             <dd>{user.role}</dd>
           </div>
+          <div>
+            <dt className="text-sm text-slate-700">E-mail address</dt>
+            <dd data-testid="admin-user-verified">
+              {user.emailVerifiedAt ? `Confirmed ${formatUtc(user.emailVerifiedAt)} UTC` : "Not confirmed"}
+            </dd>
+          </div>
         </dl>
+        {user.emailVerifiedAt ? null : (
+          <Form method="post" className="mt-3">
+            <input type="hidden" name="intent" value="resend_verification" />
+            <button type="submit" className="btn-secondary">
+              Send the verification e-mail again
+            </button>
+          </Form>
+        )}
         {user.flaggedAt ? (
           <p className="mt-3 text-sm font-semibold text-red-800">
             Account on hold since {formatUtc(user.flaggedAt)} UTC: {user.flaggedReason}

@@ -4,7 +4,8 @@ import { json, redirect } from "@remix-run/node";
 import { Link, useActionData, useLoaderData } from "@remix-run/react";
 import { AuthForm, HONEYPOT_FIELD } from "~/components/auth-form";
 import { SignupSchema } from "~/utils/auth-schemas";
-import { createUserSession, getUserId, signUp } from "~/services/auth.server";
+import { signUp } from "~/services/accounts/signup.server";
+import { getUserId } from "~/services/auth.server";
 import { safeRedirectTarget } from "~/utils/safe-redirect";
 import { getAuthRateLimiter, retryAfterHeaders } from "~/services/auth-rate-limit.server";
 import { logger } from "~/services/logger.server";
@@ -44,11 +45,13 @@ export async function action({ request, context }: ActionFunctionArgs) {
     { db, config, limiter: getAuthRateLimiter(config) },
     { ip, email, password, honeypotFilled: typeof honeypot === "string" && honeypot.trim() !== "" },
   );
+  // A new address and a taken one get this very answer (decision 018): nobody is logged in, and
+  // only the mail that goes to the address tells the two apart.
   if (result.ok) {
-    return createUserSession(request, result.user, redirectTo, {
-      kind: "success",
-      title: "Welcome!",
-      description: `Your account is ready with ${result.user.credits} free credits.`,
+    const target = safeRedirectTarget(redirectTo, config.appUrl);
+    return redirect(target ? `/signup/check-inbox?${new URLSearchParams({ redirectTo: target })}` : "/signup/check-inbox", {
+      status: 303,
+      headers: { "Cache-Control": "no-store" },
     });
   }
   const hideFields = HIDDEN_FIELDS;
@@ -58,8 +61,6 @@ export async function action({ request, context }: ActionFunctionArgs) {
     case "honeypot":
       logger.info({ reqId: context.requestId, ip }, "sign-up refused: honeypot field filled");
       return json(submission.reply({ formErrors: [result.message], hideFields }), { status: 400 });
-    case "email_taken":
-      return json(submission.reply({ fieldErrors: { email: [result.message] }, hideFields }), { status: 400 });
   }
 }
 

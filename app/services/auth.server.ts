@@ -3,12 +3,11 @@ import type { AppDb } from "#db/client.server";
 import type { User } from "#db/schema";
 import { safeRedirect, safeRedirectTarget } from "~/utils/safe-redirect";
 import type { AuthRateLimiter, Refusal } from "./auth-rate-limit.server";
-import type { Config } from "./env.server";
-import { getDummyHash, hashPassword, verifyPassword } from "./password.server";
+import { getDummyHash, verifyPassword } from "./password.server";
 import { getRuntime } from "./runtime.server";
 import { clientIpOf } from "./security.server";
 import { recordSessionUse, type AppSession, type SessionClient, type Toast } from "./session.server";
-import { createUser, EmailTakenError, findUserByEmail, findUserById } from "./users.server";
+import { findUserByEmail, findUserById } from "./users.server";
 
 type AuthDeps = { db: AppDb; limiter: AuthRateLimiter };
 
@@ -31,34 +30,6 @@ export async function logIn(
   if (!user || user.deletedAt !== null || !ok) return { ok: false, reason: "invalid_credentials", message: "Email or password is incorrect." };
   await attempt.succeeded();
   return { ok: true, user };
-}
-
-export type SignupResult =
-  | { ok: true; user: User }
-  | Refusal
-  | { ok: false; reason: "honeypot"; message: string }
-  | { ok: false; reason: "email_taken"; message: string };
-
-/** Creates an account. Every well-formed attempt counts against the limits, bots' included. */
-export async function signUp(
-  { db, limiter, config }: AuthDeps & { config: Config },
-  input: { ip: string; email: string; password: string; honeypotFilled: boolean },
-): Promise<SignupResult> {
-  const refused = await limiter.consumeSignup(input.ip, input.email);
-  if (refused) return refused;
-  if (input.honeypotFilled) return { ok: false, reason: "honeypot", message: "The form was not submitted properly. Please try again." };
-  try {
-    const user = createUser(db, {
-      email: input.email,
-      passwordHash: await hashPassword(input.password),
-      signupBonus: config.SIGNUP_BONUS_CREDITS,
-      adminEmails: config.adminEmails,
-    });
-    return { ok: true, user };
-  } catch (error) {
-    if (error instanceof EmailTakenError) return { ok: false, reason: "email_taken", message: error.message };
-    throw error;
-  }
 }
 
 export async function getSession(request: Request): Promise<AppSession> {

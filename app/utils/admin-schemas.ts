@@ -113,6 +113,7 @@ export const AUDIT_ACTIONS = {
   placeHold: "account.hold",
   liftHold: "account.lift_hold",
   mailRetry: "mail.retry",
+  resendVerification: "email.verification_resent",
 } as const;
 
 /** The "retry now" form of /admin/mail: which failed message to queue again. */
@@ -126,7 +127,7 @@ export const MailRetrySchema = z.object({
 });
 
 /** The user page has two forms; the `intent` field says which one was sent. */
-export const ADMIN_USER_INTENTS = ["adjust", "refund"] as const;
+export const ADMIN_USER_INTENTS = ["adjust", "refund", "resend_verification"] as const;
 
 // ---------------------------------------------------------------------------------------------
 // Query strings (links and GET forms). A bad value falls back to the default instead of failing.

@@ -37,7 +37,7 @@ for (const javaScriptEnabled of [true, false]) {
       if (!javaScriptEnabled) await page.getByLabel("Password").fill("correct-horse-1"); // not kept by the server
       await page.getByLabel("Email").focus();
       await pressAndRelease(page, page.getByRole("button", { name: "Sign up" }));
-      await expect(page).toHaveURL(/\/generate$/);
+      await expect(page).toHaveURL(/\/signup\/check-inbox$/);
     });
 
     test("log-in", async ({ page, browser }) => {

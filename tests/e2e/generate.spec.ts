@@ -2,6 +2,7 @@ import path from "node:path";
 import { expect, test, type Page } from "@playwright/test";
 import { openDatabase } from "../../db/client.server";
 import { grant } from "../../app/services/money/ledger.server";
+import { signUp } from "./support";
 
 // /generate with the built-in local provider (LOCAL_VIDEO_DURATION_MS=1500 in playwright.config):
 // an image and a video, with and without JavaScript, and the balance falls by exactly the costs
@@ -24,11 +25,7 @@ function topUp(email: string, amount: number) {
 
 async function signUpWithCredits(page: Page, tag: string) {
   const email = uniqueEmail(tag);
-  await page.goto("/signup");
-  await page.getByLabel("Email").fill(email);
-  await page.getByLabel("Password").fill("correct-horse-1");
-  await page.getByRole("button", { name: "Sign up" }).click();
-  await expect(page).toHaveURL(/\/generate$/);
+  await signUp(page, email);
   await expect(page.getByTestId("credit-balance")).toHaveText("10 credits");
   topUp(email, 100);
   await page.goto("/generate");
@@ -106,10 +103,7 @@ test.describe("generate without JavaScript", () => {
   });
 
   test("asking for more than the balance is refused with a clear message", async ({ page }) => {
-    await page.goto("/signup");
-    await page.getByLabel("Email").fill(uniqueEmail("gen-poor"));
-    await page.getByLabel("Password").fill("correct-horse-1");
-    await page.getByRole("button", { name: "Sign up" }).click();
+    await signUp(page, uniqueEmail("gen-poor"));
     await page.getByLabel("Video prompt").fill("an epic");
     await page.getByRole("button", { name: "Generate video" }).click();
     await expect(page.getByText("Not enough credits: this costs 50 and your balance is 10.")).toBeVisible();

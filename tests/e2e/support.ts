@@ -2,18 +2,45 @@ import path from "node:path";
 import AxeBuilder from "@axe-core/playwright";
 import { expect, type Page } from "@playwright/test";
 import { openDatabase, type AppDb } from "../../db/client.server";
+import { linkPathFrom } from "../support/mailbox";
 
 export function uniqueEmail(tag: string) {
   return `${tag}-${Date.now()}-${Math.random().toString(36).slice(2, 8)}@e2e.test`;
 }
 
-/** Signs up through the real form and lands on /generate with the sign-up bonus. */
-export async function signUp(page: Page, email = uniqueEmail("user"), password = "correct-horse-1") {
+/** Fills in and sends the sign-up form; lands on the neutral "check your inbox" page. */
+export async function submitSignup(page: Page, email: string, password = "correct-horse-1") {
   await page.goto("/signup");
   await page.getByLabel("Email").fill(email);
   await page.getByLabel("Password").fill(password);
   await page.getByRole("button", { name: "Sign up" }).click();
+  await expect(page).toHaveURL(/\/signup\/check-inbox$/);
+}
+
+/** The path of the newest verification link mailed to `email` (read where the app queued it). */
+export function verificationLinkOf(email: string): string {
+  return linkPathFrom(process.env.E2E_DATA_DIR!, email.toLowerCase(), "verify_email");
+}
+
+/** Opens the newest verification link and presses its button, signed in: lands on /generate. */
+export async function confirmEmail(page: Page, email: string) {
+  await page.goto(verificationLinkOf(email));
+  await page.getByRole("button", { name: "Confirm my address" }).click();
   await expect(page).toHaveURL(/\/generate$/);
+}
+
+/**
+ * Signs up as a person does: the form, "check your inbox", log in, then the link of the
+ * verification mail and its button. Lands on /generate, verified, with the sign-up bonus.
+ */
+export async function signUp(page: Page, email = uniqueEmail("user"), password = "correct-horse-1") {
+  await submitSignup(page, email, password);
+  await page.getByRole("main").getByRole("link", { name: "Log in" }).click();
+  await page.getByLabel("Email").fill(email);
+  await page.getByLabel("Password").fill(password);
+  await page.getByRole("button", { name: "Log in" }).click();
+  await expect(page).toHaveURL(/\/generate$/);
+  await confirmEmail(page, email);
   return { email, password };
 }
 

@@ -34,10 +34,14 @@ let n = 0;
 const nextEmail = () => `redir-${process.pid}-${n++}@example.com`;
 
 describe("redirectTo after sign-up and log-in", () => {
-  it.each(HOSTILE.map((v) => [JSON.stringify(v).slice(0, 40), v]))("POST /signup with %s goes to /generate", async (_l, value) => {
+  // Sign-up lands on "check your inbox" (decision 018); a safe target rides along to its log-in link.
+  it.each(HOSTILE.map((v) => [JSON.stringify(v).slice(0, 40), v]))("POST /signup with %s drops the target", async (_l, value) => {
     const res = await new HttpClient(server.url).post("/signup", { email: nextEmail(), password: "password123", redirectTo: value });
     expect(res.status).toBe(303);
-    expect(res.headers.get("location")).toBe("/generate");
+    expect(res.headers.get("location")).toBe("/signup/check-inbox");
+    const page = await (await fetch(`${server.url}/signup/check-inbox?${new URLSearchParams({ redirectTo: value })}`)).text();
+    expect(page).not.toContain("evil.example");
+    expect(page).toContain('href="/login"');
   });
 
   it.each(HOSTILE.map((v) => [JSON.stringify(v).slice(0, 40), v]))("POST /login with %s goes to /generate", async (_l, value) => {
@@ -54,7 +58,9 @@ describe("redirectTo after sign-up and log-in", () => {
     const res = await new HttpClient(server.url).post("/login", { email, password: "password123", redirectTo: "/settings/billing?tab=history" });
     expect(res.headers.get("location")).toBe("/settings/billing?tab=history");
     const signup = await new HttpClient(server.url).post("/signup", { email: nextEmail(), password: "password123", redirectTo: "/settings/billing" });
-    expect(signup.headers.get("location")).toBe("/settings/billing");
+    expect(signup.headers.get("location")).toBe("/signup/check-inbox?redirectTo=%2Fsettings%2Fbilling");
+    const page = await (await fetch(`${server.url}${signup.headers.get("location")}`)).text();
+    expect(page).toContain('href="/login?redirectTo=%2Fsettings%2Fbilling"');
   });
 
   it.each([["/login"], ["/signup"]])("GET %s?redirectTo=<hostile> does not put the value into the form", async (page) => {

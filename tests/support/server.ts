@@ -3,6 +3,7 @@ import fs from "node:fs";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
+import { linkPathFrom } from "./mailbox";
 
 export const ROOT = path.resolve(import.meta.dirname, "../..");
 
@@ -15,6 +16,15 @@ export function freePort(): Promise<number> {
       srv.close(() => resolve(port));
     });
   });
+}
+
+/** The data folder of each running server, so a client of its URL can read the mail it queued. */
+const dataDirs = new Map<string, string>();
+
+export function dataDirOf(url: string): string {
+  const dir = dataDirs.get(url);
+  if (!dir) throw new Error(`no server started at ${url} by this test process`);
+  return dir;
 }
 
 export type RunningServer = {
@@ -75,6 +85,7 @@ export async function startServer(env: Record<string, string> = {}, opts: { data
     }
     await new Promise((r) => setTimeout(r, 100));
   }
+  dataDirs.set(url, dataDir);
   return {
     url,
     port,
@@ -126,9 +137,39 @@ export class HttpClient {
     return this.request(pathname, { ...init, method: "POST", form });
   }
 
+  /**
+   * Signs up as a person does: the form ("check your inbox"), log in, then the link of the
+   * verification mail (its page, then its confirm button). Ends logged in, verified, with the
+   * sign-up bonus. Returns the final (confirm) response.
+   */
   async signup(email: string, password = "password123") {
     const res = await this.post("/signup", { email, password });
     if (res.status !== 303) throw new Error(`signup failed: ${res.status} ${await res.text()}`);
+    await this.login(email, password);
+    return this.verifyEmail(email);
+  }
+
+  /** Signs up without confirming the address (the account stays unverified); logged in. */
+  async signupUnverified(email: string, password = "password123") {
+    const res = await this.post("/signup", { email, password });
+    if (res.status !== 303) throw new Error(`signup failed: ${res.status} ${await res.text()}`);
+    return this.login(email, password);
+  }
+
+  async login(email: string, password = "password123") {
+    const res = await this.post("/login", { email, password });
+    if (res.status !== 303) throw new Error(`login failed: ${res.status} ${await res.text()}`);
+    return res;
+  }
+
+  /** Opens the newest verification link sent to `email` and presses its confirm button. */
+  async verifyEmail(email: string) {
+    const page = await this.get(linkPathFrom(dataDirOf(this.base), email.trim().toLowerCase(), "verify_email"));
+    const html = await page.text();
+    const token = /name="token" value="([^"]+)"/.exec(html)?.[1];
+    if (page.status !== 200 || !token) throw new Error(`verification page without a confirm button: ${page.status} ${html.slice(0, 300)}`);
+    const res = await this.post("/verify-email", { token });
+    if (res.status !== 303 && res.status !== 200) throw new Error(`confirm failed: ${res.status} ${await res.text()}`);
     return res;
   }
 }

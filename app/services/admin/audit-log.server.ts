@@ -67,6 +67,9 @@ export function summarizeAudit(action: string, detailsText: string | null): stri
   if (action === AUDIT_ACTIONS.mailRetry && typeof d.mailId === "number") {
     return `Message #${d.mailId} (${String(d.kind ?? "mail")}) to ${String(d.to ?? "?")} queued again after ${String(d.failedAttempts ?? "?")} failed attempts`;
   }
+  if (action === AUDIT_ACTIONS.resendVerification && typeof d.email === "string") {
+    return `Verification e-mail sent again to ${d.email}`;
+  }
   return detailsText ?? "";
 }
 

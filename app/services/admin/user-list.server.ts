@@ -12,10 +12,10 @@ export const USER_PAGE_SIZE = 50;
 /** A search matching at least this many users is "broad": walk the sort index instead of sorting matches. */
 const BROAD_SEARCH = 2_000;
 
-type UserBase = { id: number; email: string; role: UserRole; credits: number; createdAt: number; flaggedAt: number | null };
+type UserBase = { id: number; email: string; role: UserRole; credits: number; createdAt: number; flaggedAt: number | null; emailVerifiedAt: number | null };
 type UserFigures = { id: number; onHold: number; purchased: number; lastActivity: number | null };
 
-const USER_COLUMNS = "id, email, role, credits, created_at AS createdAt, flagged_at AS flaggedAt";
+const USER_COLUMNS = "id, email, role, credits, created_at AS createdAt, flagged_at AS flaggedAt, email_verified_at AS emailVerifiedAt";
 
 const stmts = perConnection((sqlite) => ({
   // Per-user figures for the users of one page only, each from a (user_id, ...) index.
