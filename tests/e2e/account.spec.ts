@@ -1,5 +1,5 @@
 import { expect, test, type Page } from "@playwright/test";
-import { latestMailTo, linkIn } from "../support/queued-mail";
+import { latestMailTo, linkIn } from "../support/mailbox";
 import { expectNoSeriousA11yViolations, logIn, signUp, uniqueEmail, withAppDb } from "./support";
 
 const dataDir = () => process.env.E2E_DATA_DIR!;

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { grant } from "../../app/services/money/ledger.server";
 import { verifyLedger } from "../../app/services/money/ledger-verify.server";
 import { isSignedIn, loggedInClient, stableHtml, uniqueAddress, userIdByEmail, userRow, withServerDb } from "../support/accounts";
-import { latestMailTo, linkIn, mailsTo } from "../support/queued-mail";
+import { latestMailTo, linkIn, mailsTo } from "../support/mailbox";
 import { HttpClient, startServer, type RunningServer } from "../support/server";
 import { balanceOf, postJson } from "./generation-support";
 
@@ -68,7 +68,7 @@ describe("the account page", () => {
     expect(res.status).toBe(303);
     expect(await (await client.get("/settings/account")).text()).toContain("We sent a link to the new address.");
     expect(userRow(server.dataDir, id)!.email).toBe(email);
-    expect(latestMailTo(server.dataDir, email, "email_change_requested")!.textBody).toContain(newEmail);
+    expect(latestMailTo(server.dataDir, email, "email_change_requested")!.text).toContain(newEmail);
     const link = linkIn(latestMailTo(server.dataDir, newEmail, "change_email")!, "/confirm-email-change");
     expect(link.origin).toBe(server.url);
 
@@ -81,7 +81,7 @@ describe("the account page", () => {
     const row = userRow(server.dataDir, id)!;
     expect(row.email).toBe(newEmail);
     expect(row.emailVerifiedAt).not.toBeNull();
-    expect(latestMailTo(server.dataDir, email, "email_changed")!.textBody).toContain(newEmail);
+    expect(latestMailTo(server.dataDir, email, "email_changed")!.text).toContain(newEmail);
     expect((await new HttpClient(server.url).post("/login", { email, password: PW })).status).toBe(400);
     expect((await new HttpClient(server.url).post("/login", { email: newEmail, password: PW })).status).toBe(303);
     const reused = await new HttpClient(server.url).post(`/confirm-email-change${link.search}`, { token: link.searchParams.get("token")! });

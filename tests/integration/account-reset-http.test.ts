@@ -1,7 +1,7 @@
 import crypto from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { isSignedIn, loggedInClient, stableHtml, uniqueAddress, userIdByEmail, withServerDb } from "../support/accounts";
-import { latestMailTo, linkIn, mailsTo } from "../support/queued-mail";
+import { latestMailTo, linkIn, mailsTo } from "../support/mailbox";
 import { HttpClient, startServer, type RunningServer } from "../support/server";
 
 const SENT = "If an account exists for that address, we sent a link to reset its password.";

@@ -49,3 +49,12 @@ export function linkPathFrom(dataDir: string, address: string, kind: string): st
   const url = new URL(link);
   return `${url.pathname}${url.search}`;
 }
+
+/** The first absolute link in a message's text that goes to `pathname` of the app. */
+export function linkIn(mail: Pick<CapturedMail, "text">, pathname: string): URL {
+  for (const match of mail.text.matchAll(/https?:\/\/\S+/g)) {
+    const url = new URL(match[0]);
+    if (url.pathname === pathname) return url;
+  }
+  throw new Error(`no link to ${pathname} in:\n${mail.text}`);
+}

@@ -12,11 +12,12 @@ import { revokeOtherSessions } from "../session.server";
 import { findUserByEmail, findUserById, normalizeEmail } from "../users.server";
 import type { AccountMailLimiter } from "./account-limits.server";
 import { confirmEmailChangeMail, emailChangedMail, emailChangeRequestedMail, passwordChangedMail } from "./account-mail.server";
-import { consume, issue, peek, revokeUnused, type TokenRefusal } from "./reset-tokens.server";
+import { consumeToken, issueToken, peekToken, revokeUnusedTokens, type TokenRefusal } from "./email-tokens.server";
+import { markAddressVerified } from "./verification.server";
 
 export const EMAIL_CHANGE_TTL_MS = 24 * 60 * 60 * 1000;
 
-type Deps = { db: AppDb; config: Pick<Config, "appUrl">; limiter: AuthRateLimiter };
+type Deps = { db: AppDb; config: Pick<Config, "appUrl" | "adminEmails" | "SIGNUP_BONUS_CREDITS">; limiter: AuthRateLimiter };
 export type WrongPassword = { ok: false; reason: "wrong_password"; message: string };
 
 /**
@@ -49,7 +50,7 @@ export async function changePassword(
     .transaction(() => {
       db.sqlite.prepare("UPDATE users SET password_hash = ?, updated_at = ? WHERE id = ?").run(passwordHash, now, input.user.id);
       revokeOtherSessions(db, input.user.id, input.sessionId);
-      revokeUnused(db, input.user.id, "reset_password", now);
+      revokeUnusedTokens(db, input.user.id, "reset_password", now);
       enqueueMail(db, input.user.email, "password_changed", passwordChangedMail(config.appUrl), now);
     })
     .immediate();
@@ -77,9 +78,9 @@ export async function requestEmailChange(
   db.sqlite
     .transaction(() => {
       // Only the latest request counts: an older link to another address stops working.
-      revokeUnused(db, input.user.id, "change_email", now);
+      revokeUnusedTokens(db, input.user.id, "change_email", now);
       if (!findUserByEmail(db, newEmail)) {
-        const raw = issue(db, { userId: input.user.id, purpose: "change_email", email: newEmail, ttlMs: EMAIL_CHANGE_TTL_MS }, now);
+        const raw = issueToken(db, { userId: input.user.id, purpose: "change_email", email: newEmail, ttlMs: EMAIL_CHANGE_TTL_MS , now });
         enqueueMail(db, newEmail, "change_email", confirmEmailChangeMail(config.appUrl, raw), now);
       }
       enqueueMail(db, input.user.email, "email_change_requested", emailChangeRequestedMail(config.appUrl, newEmail), now);
@@ -90,7 +91,7 @@ export async function requestEmailChange(
 
 /** For the GET page: whether the link still works, and the address it would set. */
 export function checkEmailChangeLink(db: AppDb, rawToken: unknown, now = Date.now()): { ok: true; email: string } | TokenRefusal {
-  const verdict = peek(db, "change_email", rawToken, now);
+  const verdict = peekToken(db, "change_email", rawToken, now);
   return verdict.ok ? { ok: true, email: verdict.token.email } : verdict;
 }
 
@@ -103,20 +104,20 @@ export type EmailChangeResult = { ok: true; user: User } | TokenRefusal | { ok: 
 export function confirmEmailChange({ db, config }: Omit<Deps, "limiter">, rawToken: unknown, now = Date.now()): EmailChangeResult {
   return db.sqlite
     .transaction((): EmailChangeResult => {
-      const used = consume(db, "change_email", rawToken, now);
+      const used = consumeToken(db, "change_email", rawToken, now);
       if (!used.ok) return used;
       const user = findUserById(db, used.token.userId);
       if (!user || user.deletedAt !== null) return { ok: false, reason: "invalid" };
       try {
-        db.sqlite
-          .prepare("UPDATE users SET email = ?, email_verified_at = ?, updated_at = ? WHERE id = ?")
-          .run(used.token.email, now, now, user.id);
+        db.sqlite.prepare("UPDATE users SET email = ?, updated_at = ? WHERE id = ?").run(used.token.email, now, user.id);
       } catch (error) {
         if (error instanceof Error && /UNIQUE constraint failed: users\.email/.test(error.message)) return { ok: false, reason: "unavailable" };
         throw error;
       }
+      // The new address is proven the owner's: verified, with what that brings (role, bonus).
+      markAddressVerified(db, config, findUserById(db, user.id)!, now);
       // Reset links mailed to the old address must not open the account any more.
-      revokeUnused(db, user.id, "reset_password", now);
+      revokeUnusedTokens(db, user.id, "reset_password", now);
       enqueueMail(db, user.email, "email_changed", emailChangedMail(config.appUrl, used.token.email), now);
       return { ok: true, user: findUserById(db, user.id)! };
     })

@@ -13,7 +13,8 @@ import type { AppDb } from "#db/client.server";
 import { emailTokens, type EmailToken, type EmailTokenPurpose } from "#db/schema";
 
 export type TokenRefusalReason = "invalid" | "used" | "expired";
-export type TokenCheck = { ok: true; token: EmailToken } | { ok: false; reason: TokenRefusalReason };
+export type TokenRefusal = { ok: false; reason: TokenRefusalReason };
+export type TokenCheck = { ok: true; token: EmailToken } | TokenRefusal;
 
 /** What a raw token looks like; anything else is refused before touching the database. */
 const RAW_TOKEN = /^[A-Za-z0-9_-]{43}$/;
@@ -93,4 +94,14 @@ export function consumeToken(db: AppDb, purpose: EmailTokenPurpose, raw: unknown
     .get(now, tokenHash, purpose, now);
   if (used) return { ok: true, token: used };
   return classify(lookup(db, purpose, raw), now);
+}
+
+/** Ends a user's unused tokens of one purpose (a newer link replaces them, or they lost their point:
+ * a changed password ends the reset links, a changed address ends the links sent to the old one). */
+export function revokeUnusedTokens(db: AppDb, userId: number, purpose: EmailTokenPurpose, now = Date.now()): number {
+  return db.orm
+    .update(emailTokens)
+    .set({ usedAt: now })
+    .where(and(eq(emailTokens.userId, userId), eq(emailTokens.purpose, purpose), isNull(emailTokens.usedAt)))
+    .run().changes;
 }

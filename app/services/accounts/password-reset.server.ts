@@ -16,7 +16,7 @@ import { revokeUserSessions } from "../session.server";
 import { findUserByEmail, findUserById } from "../users.server";
 import type { AccountMailLimiter } from "./account-limits.server";
 import { passwordChangedMail, resetPasswordMail } from "./account-mail.server";
-import { consume, issue, peek, revokeUnused, type TokenRefusal } from "./reset-tokens.server";
+import { consumeToken, issueToken, peekToken, revokeUnusedTokens, type TokenRefusal } from "./email-tokens.server";
 
 export const RESET_TOKEN_TTL_MS = 60 * 60 * 1000;
 
@@ -37,7 +37,7 @@ export async function requestPasswordReset(
     .transaction(() => {
       const user = findUserByEmail(db, input.email);
       if (!user || user.deletedAt !== null) return;
-      const raw = issue(db, { userId: user.id, purpose: "reset_password", email: user.email, ttlMs: RESET_TOKEN_TTL_MS }, now);
+      const raw = issueToken(db, { userId: user.id, purpose: "reset_password", email: user.email, ttlMs: RESET_TOKEN_TTL_MS , now });
       enqueueMail(db, user.email, "reset_password", resetPasswordMail(config.appUrl, raw), now);
     })
     .immediate();
@@ -46,7 +46,7 @@ export async function requestPasswordReset(
 
 /** For the GET page: whether the link still works (it is not used by looking). */
 export function checkResetLink(db: AppDb, rawToken: unknown, now = Date.now()): { ok: true } | TokenRefusal {
-  const verdict = peek(db, "reset_password", rawToken, now);
+  const verdict = peekToken(db, "reset_password", rawToken, now);
   return verdict.ok ? { ok: true } : verdict;
 }
 
@@ -57,13 +57,13 @@ export async function resetPassword({ db, config }: Deps, input: { token: unknow
   const passwordHash = await hashPassword(input.password);
   return db.sqlite
     .transaction((): ResetResult => {
-      const used = consume(db, "reset_password", input.token, now);
+      const used = consumeToken(db, "reset_password", input.token, now);
       if (!used.ok) return used;
       const user = findUserById(db, used.token.userId);
       // A link sent to an address the account no longer has (changed, or deleted) opens nothing.
       if (!user || user.deletedAt !== null || user.email !== used.token.email) return { ok: false, reason: "invalid" };
       db.sqlite.prepare("UPDATE users SET password_hash = ?, updated_at = ? WHERE id = ?").run(passwordHash, now, user.id);
-      revokeUnused(db, user.id, "reset_password", now);
+      revokeUnusedTokens(db, user.id, "reset_password", now);
       revokeUserSessions(db, user.id);
       enqueueMail(db, user.email, "password_changed", passwordChangedMail(config.appUrl), now);
       return { ok: true, user: findUserById(db, user.id)! };

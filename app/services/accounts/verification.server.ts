@@ -38,6 +38,31 @@ export function checkVerificationLink(db: AppDb, raw: unknown, now = Date.now())
   return { ok: false, reason: peek.reason, alreadyVerified: verified, canResend: !verified };
 }
 
+/**
+ * What follows from an address being proven the owner's, wherever that happens (the sign-up link,
+ * or confirming a changed address): verified, the admin role if ADMIN_EMAILS lists it, and the
+ * sign-up bonus once per account (a replay of its key if it was granted before). Call it inside the
+ * transaction that consumed the proof, with the user as it is now (its current address).
+ */
+export function markAddressVerified(db: AppDb, config: Pick<Config, "adminEmails" | "SIGNUP_BONUS_CREDITS">, user: User, now: number): { bonusGranted: number; admin: boolean } {
+  const verifiedAt = user.emailVerifiedAt ?? now;
+  const admin = isAdminEligible({ ...user, emailVerifiedAt: verifiedAt }, config.adminEmails);
+  db.orm
+    .update(users)
+    .set({ emailVerifiedAt: verifiedAt, role: admin ? "admin" : user.role, updatedAt: now })
+    .where(eq(users.id, user.id))
+    .run();
+  if (config.SIGNUP_BONUS_CREDITS <= 0) return { bonusGranted: 0, admin };
+  const written = grant(db, {
+    userId: user.id,
+    amount: config.SIGNUP_BONUS_CREDITS,
+    type: "bonus",
+    key: ledgerKeys.signupBonus(user.id),
+    description: "Sign-up bonus",
+  });
+  return { bonusGranted: written.replayed ? 0 : written.transaction.amount, admin };
+}
+
 export type ConfirmResult =
   | { ok: true; userId: number; bonusGranted: number; admin: boolean }
   | { ok: false; reason: TokenRefusalReason; alreadyVerified: boolean; canResend: boolean };
@@ -49,24 +74,7 @@ export function confirmEmail(db: AppDb, config: Config, raw: unknown, now = Date
       if (!used.ok) return null;
       const user = findUserById(db, used.token.userId);
       if (!usableAccount(user, used.token.email)) return { ok: false, reason: "invalid", alreadyVerified: false, canResend: false };
-      const verifiedAt = user.emailVerifiedAt ?? now;
-      const admin = isAdminEligible({ ...user, emailVerifiedAt: verifiedAt }, config.adminEmails);
-      db.orm
-        .update(users)
-        .set({ emailVerifiedAt: verifiedAt, role: admin ? "admin" : user.role, updatedAt: now })
-        .where(eq(users.id, user.id))
-        .run();
-      let bonusGranted = 0;
-      if (config.SIGNUP_BONUS_CREDITS > 0) {
-        const written = grant(db, {
-          userId: user.id,
-          amount: config.SIGNUP_BONUS_CREDITS,
-          type: "bonus",
-          key: ledgerKeys.signupBonus(user.id),
-          description: "Sign-up bonus",
-        });
-        if (!written.replayed) bonusGranted = written.transaction.amount;
-      }
+      const { bonusGranted, admin } = markAddressVerified(db, config, user, now);
       return { ok: true, userId: user.id, bonusGranted, admin };
     })
     .immediate();
