@@ -63,7 +63,7 @@ describe("hold through an API key", () => {
   });
 
   it("allows holds up to exactly the limit and refuses the one past it, changing nothing", () => {
-    const { userId, keyId, apiKey } = userWithKey(100, 10);
+    const { userId, apiKey } = userWithKey(100, 10);
     expect(held(userId, apiKey, 4, MAY).ok).toBe(true);
     expect(held(userId, apiKey, 6, MAY).ok).toBe(true);
     const before = getBalance(db, userId);
