@@ -160,7 +160,7 @@ export function HistoryTable({
                     {row.description}
                     {row.apiKeyName !== null ? (
                       <span className="block text-xs text-slate-700" data-testid="via-key">
-                        via key {row.apiKeyName}
+                        {`via key ${row.apiKeyName}`}
                       </span>
                     ) : null}
                   </Cell>
