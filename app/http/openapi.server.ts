@@ -163,7 +163,7 @@ const paths = {
     },
   },
   "/api/openapi.json": {
-    get: { summary: "This document", security: [], responses: { "200": { description: "OpenAPI 3.1", content: { "application/json": {} } } } },
+    get: { summary: "This document", security: [], responses: { "200": json({ type: "object", required: ["openapi", "info", "paths", "components"] }, "OpenAPI 3.1") } },
   },
 };
 
