@@ -90,6 +90,9 @@ function NavBar() {
             <NavLink to="/settings/billing" className={linkClass}>
               Billing
             </NavLink>
+            <NavLink to="/settings/api-keys" className={linkClass}>
+              API keys
+            </NavLink>
             {user.role === "admin" ? (
               <NavLink to="/admin/credits" className={linkClass}>
                 Admin

@@ -62,6 +62,28 @@ export const sessions = sqliteTable(
   (t) => [index("sessions_user_idx").on(t.userId), index("sessions_expires_idx").on(t.expiresAt)],
 );
 
+// A key per integration for the JSON API (docs/decisions/021-api-keys.md). Only the SHA-256 of
+// the key is stored; `prefix` is its first characters, so its owner can tell keys apart. A revoked
+// key keeps its row: the ledger rows it spent still name it.
+export const apiKeys = sqliteTable(
+  "api_keys",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    userId: integer("user_id")
+      .notNull()
+      .references(() => users.id, { onDelete: "restrict" }),
+    name: text("name").notNull(),
+    prefix: text("prefix").notNull(),
+    keyHash: text("key_hash").notNull().unique(),
+    // Credits the key may spend per UTC calendar month (null: no limit but the balance).
+    monthlyCreditLimit: integer("monthly_credit_limit"),
+    createdAt: integer("created_at").notNull().default(now),
+    lastUsedAt: integer("last_used_at"),
+    revokedAt: integer("revoked_at"),
+  },
+  (t) => [index("api_keys_user_idx").on(t.userId, t.createdAt)],
+);
+
 export const TRANSACTION_TYPES = ["purchase", "topup", "usage", "bonus", "refund", "adjustment"] as const;
 export type TransactionType = (typeof TRANSACTION_TYPES)[number];
 // pending: a hold, already taken from the spendable balance; posted: final; voided: a hold given
@@ -96,6 +118,8 @@ export const transactions = sqliteTable(
     createdAt: integer("created_at").notNull().default(now),
     // When a pending row was posted or voided.
     settledAt: integer("settled_at"),
+    // Usage spent through an API key: which one (null for the forms and every other type).
+    apiKeyId: integer("api_key_id").references(() => apiKeys.id, { onDelete: "restrict" }),
   },
   (t) => [
     index("transactions_user_history_idx").on(t.userId, t.id),
@@ -113,6 +137,10 @@ export const transactions = sqliteTable(
     index("transactions_pending_user_idx")
       .on(t.userId, t.type, t.amount)
       .where(sql`${t.status} = 'pending'`),
+    // A key's spend this month (the monthly limit, checked inside the hold): one range, covering.
+    index("transactions_api_key_idx")
+      .on(t.apiKeyId, t.createdAt, t.status, t.amount)
+      .where(sql`${t.apiKeyId} is not null`),
     check(
       "transactions_hold_shape",
       sql`${t.status} = 'posted' or (${t.type} = 'usage' and ${t.amount} < 0)`,
@@ -292,3 +320,4 @@ export type DisputeRow = typeof disputes.$inferSelect;
 export type EmailToken = typeof emailTokens.$inferSelect;
 export type QueuedMail = typeof mailQueue.$inferSelect;
 export type AuditEntry = typeof auditLog.$inferSelect;
+export type ApiKeyRow = typeof apiKeys.$inferSelect;

@@ -1,6 +1,7 @@
 import { json, type ActionFunctionArgs } from "@remix-run/node";
 import type { z } from "zod";
-import { requireApiUser } from "~/services/auth.server";
+import type { ApiKeyRef } from "~/services/api-keys/api-keys.server";
+import { requireApiCaller } from "~/services/auth.server";
 import type { StartResult } from "~/services/generation.server";
 import { RequestKeySchema } from "~/utils/generation-schemas";
 import { answeringBusyAs503, apiError, methodNotAllowed, NO_STORE } from "./api-errors.server";
@@ -92,12 +93,15 @@ export function readIdempotencyKey(request: Request): { ok: true; value: string 
   return { ok: false, response: apiError(422, "invalid_request", message, { issues: [{ field: "Idempotency-Key", message }] }) };
 }
 
-/** The service's answer as HTTP: 201/202 with the job, 502 for a failed image, 402/403/429 refusals. */
+/** The service's answer as HTTP: 201/202 with the job, 502 for a failed image, 402/403/429 refusals
+ * (402 also when an API key's monthly limit is reached). */
 export function generationResponse(result: StartResult): Response {
   if (!result.ok) {
     switch (result.reason) {
       case "insufficient_credits":
         return apiError(402, result.reason, result.message, { balance: result.balance, needed: result.needed });
+      case "key_limit_reached":
+        return apiError(402, result.reason, result.message, { limit: result.limit, spentThisMonth: result.spentThisMonth, needed: result.needed });
       case "account_flagged":
         return apiError(403, result.reason, result.message);
       case "idempotency_key_reused":
@@ -117,7 +121,11 @@ export function generationResponse(result: StartResult): Response {
   return json({ job, balance }, { status, headers: { ...NO_STORE, Location: job.statusUrl } });
 }
 
-type StartGeneration<S extends z.ZodTypeAny> = (userId: number, input: z.output<S>, opts: { requestKey?: string }) => Promise<StartResult>;
+type StartGeneration<S extends z.ZodTypeAny> = (
+  userId: number,
+  input: z.output<S>,
+  opts: { requestKey?: string; apiKey?: ApiKeyRef | null },
+) => Promise<StartResult>;
 
 /**
  * The whole POST action of a generation endpoint: POST only, a signed-in API user, the body read
@@ -127,13 +135,13 @@ type StartGeneration<S extends z.ZodTypeAny> = (userId: number, input: z.output<
 export function generationAction<S extends z.ZodTypeAny>(schema: S, start: StartGeneration<S>) {
   return answeringBusyAs503(async function action({ request }: ActionFunctionArgs): Promise<Response> {
     if (request.method !== "POST") return methodNotAllowed("POST");
-    const user = await requireApiUser(request);
+    const { user, apiKey } = await requireApiCaller(request);
     const body = await readGenerationBody(request);
     if (!body.ok) return body.response;
     const input = parseGenerationInput(schema, body.data);
     if (!input.ok) return input.response;
     const key = readIdempotencyKey(request);
     if (!key.ok) return key.response;
-    return generationResponse(await start(user.id, input.value, { requestKey: key.value }));
+    return generationResponse(await start(user.id, input.value, { requestKey: key.value, apiKey }));
   });
 }

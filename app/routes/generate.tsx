@@ -58,6 +58,8 @@ export async function loader({ request }: LoaderFunctionArgs) {
 
 const REFUSAL_STATUS: Record<Exclude<StartResult, { ok: true }>["reason"], number> = {
   insufficient_credits: 402,
+  // Only requests made with an API key have a key limit; the page never sends one.
+  key_limit_reached: 402,
   account_flagged: 403,
   idempotency_key_reused: 422,
   rate_limited: 429,

@@ -2,6 +2,8 @@ import { json, redirect } from "@remix-run/node";
 import type { AppDb } from "#db/client.server";
 import type { User } from "#db/schema";
 import { safeRedirect, safeRedirectTarget } from "~/utils/safe-redirect";
+import { apiKeyRateLimiterFor, authenticateBearer } from "./api-keys/api-key-auth.server";
+import type { ApiKeyRef } from "./api-keys/api-keys.server";
 import type { AuthRateLimiter, Refusal } from "./auth-rate-limit.server";
 import { getDummyHash, verifyPassword } from "./password.server";
 import { getRuntime } from "./runtime.server";
@@ -82,11 +84,48 @@ export async function requireAdmin(request: Request): Promise<User> {
   return user;
 }
 
-/** JSON API: 401 JSON instead of a redirect. */
-export async function requireApiUser(request: Request): Promise<User> {
+/** Who calls the JSON API, and through which key (null: a browser session). */
+export type ApiCaller = { user: User; apiKey: ApiKeyRef | null };
+
+const apiRefusal = (status: number, error: string, message: string, extra: Record<string, unknown> = {}, headers: Record<string, string> = {}) =>
+  json({ error, message, ...extra }, { status, headers: { "Cache-Control": "no-store", ...headers } });
+
+const invalidKey = () =>
+  apiRefusal(401, "invalid_api_key", "The API key is missing, malformed, unknown or revoked. Send Authorization: Bearer csk_….", {}, {
+    "WWW-Authenticate": 'Bearer realm="api", error="invalid_token"',
+  });
+
+/**
+ * JSON API: an `Authorization: Bearer csk_…` key, or else the session cookie; 401 JSON instead of
+ * a redirect. A present Authorization header decides alone: a bad key is refused even when a
+ * session cookie comes with it.
+ */
+export async function requireApiCaller(request: Request): Promise<ApiCaller> {
+  const header = request.headers.get("Authorization");
+  if (header !== null) {
+    const { db, config } = getRuntime();
+    const auth = await authenticateBearer({ db, limiter: apiKeyRateLimiterFor(config) }, header);
+    if (auth.ok) return { user: auth.user, apiKey: auth.apiKey };
+    if (auth.reason === "invalid_api_key") throw invalidKey();
+    throw apiRefusal(429, "rate_limited", `Too many requests with this API key: at most ${auth.limit} a minute. Try again in ${auth.retryAfterSeconds} s.`, {
+      retryAfterSeconds: auth.retryAfterSeconds,
+    }, { "Retry-After": String(auth.retryAfterSeconds) });
+  }
   const user = await getOptionalUser(request);
-  if (!user) throw json({ error: "unauthorized", message: "Sign in first." }, { status: 401 });
-  return user;
+  if (!user) throw apiRefusal(401, "unauthorized", "Sign in first, or send an API key (Authorization: Bearer csk_…).");
+  return { user, apiKey: null };
+}
+
+/** JSON API, when only the caller's account matters. */
+export async function requireApiUser(request: Request): Promise<User> {
+  return (await requireApiCaller(request)).user;
+}
+
+/** Managing keys (/api/keys) needs the browser session: a key cannot mint, list or revoke keys. */
+export async function requireSessionApiUser(request: Request): Promise<User> {
+  const caller = await requireApiCaller(request);
+  if (caller.apiKey) throw apiRefusal(403, "session_required", "API keys are managed with a signed-in browser session, not with an API key.");
+  return caller.user;
 }
 
 /**

@@ -49,6 +49,8 @@ export type HistoryRow = {
   hasReceipt: boolean;
   /** Credits already taken back for this purchase (refund rows with its payment id). */
   refundedCredits: number;
+  /** Usage spent through an API key: the key's name ("via key <name>"); null otherwise. */
+  apiKeyName: string | null;
   /** Admin view only: who made a manual change and why. */
   adminEmail?: string | null;
   reason?: string | null;
@@ -73,10 +75,13 @@ type RawRow = {
   stripePaymentId: string | null;
   adminId: number | null;
   reason: string | null;
+  apiKeyName: string | null;
 };
 
+// The key's name by primary key, only for the few rows of a page that name one.
 const COLUMNS = `id, created_at AS createdAt, type, status, description, amount, balance_after AS balanceAfter,
-  stripe_payment_id AS stripePaymentId, admin_id AS adminId, reason`;
+  stripe_payment_id AS stripePaymentId, admin_id AS adminId, reason,
+  CASE WHEN api_key_id IS NULL THEN NULL ELSE (SELECT name FROM api_keys k WHERE k.id = api_key_id) END AS apiKeyName`;
 
 function prepare(sqlite: Database.Database) {
   const ofType = (where: string, order: "ASC" | "DESC") =>
@@ -144,6 +149,7 @@ function toHistoryRows(db: AppDb, raw: RawRow[], forAdmin: boolean): HistoryRow[
       balanceAfter: r.balanceAfter,
       hasReceipt: r.type === "purchase" && r.stripePaymentId !== null,
       refundedCredits,
+      apiKeyName: r.apiKeyName,
     };
     if (forAdmin) {
       row.adminEmail = r.adminId === null ? null : (emails.get(r.adminId) ?? `user ${r.adminId}`);
@@ -202,7 +208,7 @@ function csvRow(row: HistoryRow): string {
     new Date(row.createdAt).toISOString(),
     csvText(row.type),
     csvText(row.displayStatus),
-    csvText(row.description),
+    csvText(row.apiKeyName === null ? row.description : `${row.description} (via key ${row.apiKeyName})`),
     String(row.amount),
     String(row.balanceAfter),
   ].join(",");

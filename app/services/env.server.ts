@@ -139,6 +139,8 @@ const EnvSchema = z.object({
   RATE_LIMIT_IMAGES_PER_MINUTE: int("a number from 1 to 100000", 1, 100_000).default("10"),
   RATE_LIMIT_VIDEOS_PER_MINUTE: int("a number from 1 to 100000", 1, 100_000).default("2"),
   RATE_LIMIT_RUNNING_VIDEOS: int("a number from 1 to 1000", 1, 1000).default("2"),
+  // Requests per minute through one API key, on top of the per-user generation limits.
+  RATE_LIMIT_KEY_REQUESTS_PER_MINUTE: int("a number from 1 to 100000", 1, 100_000).default("60"),
 
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   METRICS_TOKEN: z.string().min(16, "must be at least 16 characters").optional(),

@@ -2,7 +2,7 @@ import { and, eq, inArray, sql } from "drizzle-orm";
 import type { AppDb } from "#db/client.server";
 import { prepared } from "#db/prepared.server";
 import { generations, users, type Generation, type GenerationKind, type GenerationStatus } from "#db/schema";
-import { hold, LedgerError, postHold, voidHold, type Insufficient, type Tx } from "./money/ledger.server";
+import { hold, LedgerError, postHold, voidHold, type Insufficient, type KeyLimitReached, type SpendingKey, type Tx } from "./money/ledger.server";
 import { ledgerKeys } from "./money/ledger-keys.server";
 import { countUnfinishedVideos, findGeneration, newGenerationId, UNFINISHED } from "./generation-job-reads.server";
 import { incrementCounter } from "./metrics.server";
@@ -104,6 +104,7 @@ export function markFailed(db: AppDb, id: string, error: string, now: number): b
 
 export type OpenRefusal =
   | Insufficient
+  | KeyLimitReached
   | { ok: false; reason: "account_flagged" }
   | { ok: false; reason: "too_many_running"; running: number; limit: number };
 
@@ -121,6 +122,8 @@ export type OpenArgs = {
   holdDescription: string;
   /** Refuse a video when the user already has this many unfinished (null: no limit). */
   maxUnfinishedVideos: number | null;
+  /** The API key the request came through (null: a browser session); the hold checks its limit. */
+  apiKey?: SpendingKey | null;
   now: number;
 };
 
@@ -152,6 +155,7 @@ export function openGeneration(db: AppDb, args: OpenArgs): { ok: true; job: Gene
         ttlSeconds: args.holdTtlSeconds,
         meta: { generationId: id, kind: args.kind },
         now: args.now,
+        apiKey: args.apiKey,
       });
       if (!held.ok) return held;
       const job = insertGeneration(db, {

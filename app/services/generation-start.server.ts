@@ -1,6 +1,7 @@
 import { isDatabaseBusy } from "#db/client.server";
 import type { GenerationKind } from "#db/schema";
 import type { ImageInput, VideoInput } from "~/utils/generation-schemas";
+import type { ApiKeyRef } from "./api-keys/api-keys.server";
 import { getBalance } from "./money/ledger.server";
 import type { GenerationContext } from "./generation-context.server";
 import { removeJobFiles, writeResultFile } from "./generation-files.server";
@@ -14,6 +15,7 @@ import { toGenerationView, type GenerationView } from "./generation-view.server"
 
 export type StartRefusal =
   | { ok: false; reason: "insufficient_credits"; message: string; balance: number; needed: number }
+  | { ok: false; reason: "key_limit_reached"; message: string; limit: number; spentThisMonth: number; needed: number }
   | { ok: false; reason: "rate_limited"; message: string; retryAfterSeconds: number }
   | { ok: false; reason: "account_flagged"; message: string }
   | { ok: false; reason: "idempotency_key_reused"; message: string };
@@ -24,7 +26,10 @@ export type StartResult = { ok: true; job: GenerationView; balance: number; repl
 /** Seconds a client should wait when the running-videos limit is reached (no exact time is known). */
 const RUNNING_LIMIT_RETRY_SECONDS = 10;
 
-type OpenJobArgs = { prompt: string; options: Record<string, unknown>; cost: number; description: string; requestKey?: string };
+/** `requestKey`: the client's Idempotency-Key; `apiKey`: the API key the request came through. */
+export type StartOptions = { requestKey?: string; apiKey?: ApiKeyRef | null };
+
+type OpenJobArgs = { prompt: string; options: Record<string, unknown>; cost: number; description: string } & StartOptions;
 type Opened = { ok: true; job: Generation; replayed: boolean } | StartRefusal;
 
 /** Rate limit, then hold + job row. A refusal gives the rate-limit point back and spends nothing. */
@@ -75,6 +80,7 @@ function openArgs(ctx: GenerationContext, userId: number, kind: GenerationKind, 
     holdTtlSeconds: config.GENERATION_HOLD_TTL_SECONDS,
     holdDescription: args.description,
     maxUnfinishedVideos: config.RATE_LIMIT_DISABLED ? null : config.RATE_LIMIT_RUNNING_VIDEOS,
+    apiKey: args.apiKey ? { id: args.apiKey.id, monthlyLimit: args.apiKey.monthlyCreditLimit } : null,
     now: ctx.now(),
   };
 }
@@ -117,6 +123,15 @@ function refusalOf(refusal: OpenRefusal): StartRefusal {
         needed: refusal.needed,
         message: `Not enough credits: this costs ${refusal.needed} and your balance is ${refusal.balance}.`,
       };
+    case "key_limit_reached":
+      return {
+        ok: false,
+        reason: refusal.reason,
+        limit: refusal.limit,
+        spentThisMonth: refusal.spentThisMonth,
+        needed: refusal.needed,
+        message: `This API key's monthly limit is reached: it spent ${refusal.spentThisMonth} of its ${refusal.limit} credits this month (UTC) and this costs ${refusal.needed}.`,
+      };
   }
 }
 
@@ -155,13 +170,13 @@ async function runImage(ctx: GenerationContext, userId: number, job: Generation,
 }
 
 /** An image within the request: `succeeded` (hold posted), `failed` (hold voided) or a refusal. */
-export async function startImage(ctx: GenerationContext, userId: number, input: ImageInput, requestKey?: string): Promise<StartResult> {
+export async function startImage(ctx: GenerationContext, userId: number, input: ImageInput, opts: StartOptions = {}): Promise<StartResult> {
   const opened = await openJob(ctx, userId, "image", {
     prompt: input.prompt,
     options: { size: input.size },
     cost: ctx.costs.image,
     description: `Image generation (${input.size})`,
-    requestKey,
+    ...opts,
   });
   if (!opened.ok) return opened;
   if (opened.replayed) return started(ctx, userId, opened.job.id, true);
@@ -170,13 +185,13 @@ export async function startImage(ctx: GenerationContext, userId: number, input: 
 }
 
 /** Places the hold and queues the video; the worker does the rest. */
-export async function queueVideo(ctx: GenerationContext, userId: number, input: VideoInput, requestKey?: string): Promise<StartResult> {
+export async function queueVideo(ctx: GenerationContext, userId: number, input: VideoInput, opts: StartOptions = {}): Promise<StartResult> {
   const opened = await openJob(ctx, userId, "video", {
     prompt: input.prompt,
     options: { resolution: input.resolution, durationSeconds: input.durationSeconds },
     cost: ctx.costs.video[input.resolution],
     description: `Video generation (${input.resolution}, ${input.durationSeconds} s)`,
-    requestKey,
+    ...opts,
   });
   if (!opened.ok) return opened;
   if (opened.replayed) return started(ctx, userId, opened.job.id, true);

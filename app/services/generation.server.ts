@@ -19,14 +19,14 @@ import { removeTempFiles, statResultFile } from "./generation-files.server";
 import { findUserGeneration, listUserGenerations } from "./generation-job-reads.server";
 import { failJobOfVoidedHold } from "./generation-job-writes.server";
 import { reconcileJobs, startGenerationReconciler, type ReconcileReport } from "./generation-reconciler.server";
-import { queueVideo, startImage, type StartResult } from "./generation-start.server";
+import { queueVideo, startImage, type StartOptions, type StartResult } from "./generation-start.server";
 import { toGenerationView, type GenerationView } from "./generation-view.server";
 import { logger } from "./logger.server";
 import type { Tx } from "./money/ledger.server";
 import { getRuntime, type BackgroundTask, type Runtime } from "./runtime.server";
 
 export type { GenerationConfig, GenerationServiceOptions } from "./generation-context.server";
-export type { StartRefusal, StartResult } from "./generation-start.server";
+export type { StartOptions, StartRefusal, StartResult } from "./generation-start.server";
 
 export type ResultFile = { fullPath: string; size: number; mimeType: string; fileName: string };
 
@@ -53,13 +53,13 @@ export function createGenerationService(options: GenerationServiceOptions) {
      * Generates an image within the request. Resolves with the finished job: `succeeded` (the hold
      * posted) or `failed` (the hold voided, nothing charged); or with a refusal that changed nothing.
      */
-    generateImage(userId: number, input: ImageInput, opts: { requestKey?: string } = {}): Promise<StartResult> {
-      return startImage(ctx, userId, input, opts.requestKey);
+    generateImage(userId: number, input: ImageInput, opts: StartOptions = {}): Promise<StartResult> {
+      return startImage(ctx, userId, input, opts);
     },
 
     /** Places the hold and queues the video; the worker does the rest. Resolves at once. */
-    startVideo(userId: number, input: VideoInput, opts: { requestKey?: string } = {}): Promise<StartResult> {
-      return queueVideo(ctx, userId, input, opts.requestKey);
+    startVideo(userId: number, input: VideoInput, opts: StartOptions = {}): Promise<StartResult> {
+      return queueVideo(ctx, userId, input, opts);
     },
 
     getJob(userId: number, id: string): GenerationView | undefined {

@@ -53,3 +53,31 @@ export function createGenerationRateLimiter(settings: RateLimitSettings): Genera
     },
   };
 }
+
+// ---------------------------------------------------------------------------------------------
+// Per API key: every request made with a key takes a point, whatever the route, so one leaked or
+// runaway integration is slowed down on its own before it reaches the user's limits.
+
+export type ApiKeyRateLimiter = {
+  readonly requestsPerMinute: number;
+  consume(apiKeyId: number): Promise<RateLimitDecision>;
+};
+
+export function createApiKeyRateLimiter(settings: { disabled: boolean; requestsPerMinute: number }): ApiKeyRateLimiter {
+  const limiter = new RateLimiterMemory({ keyPrefix: "api-key", points: settings.requestsPerMinute, duration: 60 });
+  return {
+    requestsPerMinute: settings.requestsPerMinute,
+    async consume(apiKeyId) {
+      if (settings.disabled) return { ok: true };
+      try {
+        await limiter.consume(String(apiKeyId), 1);
+        return { ok: true };
+      } catch (error) {
+        if (error instanceof RateLimiterRes) {
+          return { ok: false, retryAfterSeconds: Math.max(1, Math.ceil(error.msBeforeNext / 1000)), limit: settings.requestsPerMinute, window: "minute" };
+        }
+        throw error;
+      }
+    },
+  };
+}

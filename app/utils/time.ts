@@ -5,3 +5,10 @@ export const DAY_MS = 86_400_000;
 export function dayLabel(dayNumber: number): string {
   return new Date(dayNumber * DAY_MS).toISOString().slice(0, 10);
 }
+
+/** The first millisecond of the UTC calendar month that contains `ms`: where a key's monthly
+ * credit limit starts counting again. */
+export function utcMonthStart(ms: number): number {
+  const d = new Date(ms);
+  return Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), 1);
+}

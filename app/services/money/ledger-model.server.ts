@@ -8,6 +8,8 @@ export type Tx = typeof transactions.$inferSelect;
 /** `replayed: true` means the key already existed: nothing changed, this is the first result. */
 export type Written = { transaction: Tx; replayed: boolean };
 export type Insufficient = { ok: false; reason: "insufficient_credits"; balance: number; needed: number };
+/** A hold through an API key that would take the key past its monthly credit limit. */
+export type KeyLimitReached = { ok: false; reason: "key_limit_reached"; limit: number; spentThisMonth: number; needed: number };
 
 export type LedgerErrorCode =
   | "user_not_found"

@@ -7,12 +7,12 @@
 import type Database from "better-sqlite3";
 import type { AppDb } from "../../../db/client.server";
 import type { TransactionType } from "../../../db/schema";
-import { LedgerError, parseMeta, type Insufficient, type Tx, type VoidRecord, type Written } from "./ledger-model.server";
+import { LedgerError, parseMeta, type Insufficient, type KeyLimitReached, type Tx, type VoidRecord, type Written } from "./ledger-model.server";
 
 const TX_COLUMNS = `id, user_id AS userId, amount, type, status, idempotency_key AS idempotencyKey,
   description, stripe_payment_id AS stripePaymentId, balance_after AS balanceAfter,
   expires_at AS expiresAt, admin_id AS adminId, reason, meta, created_at AS createdAt,
-  settled_at AS settledAt`;
+  settled_at AS settledAt, api_key_id AS apiKeyId`;
 
 type InsertRow = {
   userId: number;
@@ -29,6 +29,7 @@ type InsertRow = {
   meta: string | null;
   createdAt: number;
   settledAt: number | null;
+  apiKeyId: number | null;
 };
 
 function prepareStatements(sqlite: Database.Database) {
@@ -46,9 +47,9 @@ function prepareStatements(sqlite: Database.Database) {
     ),
     insert: sqlite.prepare<InsertRow, Tx>(
       `INSERT INTO transactions (user_id, amount, type, status, idempotency_key, description,
-         stripe_payment_id, balance_after, expires_at, admin_id, reason, meta, created_at, settled_at)
+         stripe_payment_id, balance_after, expires_at, admin_id, reason, meta, created_at, settled_at, api_key_id)
        VALUES (@userId, @amount, @type, @status, @key, @description, @stripePaymentId, @balanceAfter,
-         @expiresAt, @adminId, @reason, @meta, @createdAt, @settledAt)
+         @expiresAt, @adminId, @reason, @meta, @createdAt, @settledAt, @apiKeyId)
        RETURNING ${TX_COLUMNS}`,
     ),
     post: sqlite.prepare<[number, number], Tx>(
@@ -65,6 +66,12 @@ function prepareStatements(sqlite: Database.Database) {
        WHERE id = @id AND status = 'pending' AND type = 'usage'
          AND expires_at < min(@expiresAt, created_at + @maxLifetimeMs)
        RETURNING ${TX_COLUMNS}`,
+    ),
+    // What a key has spent since `since` (the month start): its holds still pending and its
+    // posted usage; voided holds gave their credits back, so they never count.
+    keySpend: sqlite.prepare<[number, number], { spent: number }>(
+      `SELECT coalesce(sum(-amount), 0) AS spent FROM transactions
+       WHERE api_key_id = ? AND created_at >= ? AND status IN ('pending', 'posted')`,
     ),
     maxId: sqlite.prepare<[], { maxId: number }>(`SELECT coalesce(max(id), 0) AS maxId FROM transactions`),
     onHold: sqlite.prepare<[number], { onHold: number }>(
@@ -130,7 +137,8 @@ function requireUser(l: Ledger, userId: number, what = "user"): void {
 // ---------------------------------------------------------------------------------------------
 // The writes, each one SQLite transaction (run with .immediate()).
 
-export type PostedArgs = Omit<InsertRow, "status" | "balanceAfter" | "expiresAt" | "settledAt">;
+// Only holds are spent through a key, so a posted row never names one.
+export type PostedArgs = Omit<InsertRow, "status" | "balanceAfter" | "expiresAt" | "settledAt" | "apiKeyId">;
 
 /** A literal with every column (no spread): better-sqlite3 binds named parameters faster from an
  * object of one fixed shape. */
@@ -150,18 +158,40 @@ function postedRow(row: PostedArgs, balanceAfter: number): InsertRow {
     meta: row.meta,
     createdAt: row.createdAt,
     settledAt: row.createdAt,
+    apiKeyId: null,
   };
 }
 
-export type HoldArgs = { userId: number; cost: number; key: string; description: string; expiresAt: number; meta: string | null; now: number };
+/** `apiKey`: the key spending it, its limit (null: none) and where its month starts. */
+export type HoldArgs = {
+  userId: number;
+  cost: number;
+  key: string;
+  description: string;
+  expiresAt: number;
+  meta: string | null;
+  now: number;
+  apiKey: { id: number; monthlyLimit: number | null; monthStart: number } | null;
+};
 type Debit = ({ ok: true } & Written) | Insufficient;
+
+/** The key's monthly limit, read inside the hold's own write transaction, so parallel holds
+ * through one key are counted one after the other and can never pass it together. */
+function keyLimitRefusal(l: Ledger, a: HoldArgs): KeyLimitReached | undefined {
+  if (!a.apiKey || a.apiKey.monthlyLimit === null) return undefined;
+  const spentThisMonth = l.keySpend.get(a.apiKey.id, a.apiKey.monthStart)!.spent;
+  if (spentThisMonth + a.cost <= a.apiKey.monthlyLimit) return undefined;
+  return { ok: false, reason: "key_limit_reached", limit: a.apiKey.monthlyLimit, spentThisMonth, needed: a.cost };
+}
 
 function prepareTransactions(l: Ledger) {
   const { sqlite } = l;
 
-  const spend = sqlite.transaction((a: HoldArgs): Debit => {
+  const spend = sqlite.transaction((a: HoldArgs): Debit | KeyLimitReached => {
     const replay = replayOf(l, a.key, a.userId, "usage", -a.cost);
     if (replay) return { ok: true, ...replay };
+    const overLimit = keyLimitRefusal(l, a);
+    if (overLimit) return overLimit;
     const debited = l.debit.get(a.cost, a.now, a.userId, a.cost);
     if (!debited) return insufficientOrMissing(l, a.userId, a.cost);
     const transaction = l.insert.get({
@@ -179,6 +209,7 @@ function prepareTransactions(l: Ledger) {
       meta: a.meta,
       createdAt: a.now,
       settledAt: null,
+      apiKeyId: a.apiKey?.id ?? null,
     })!;
     return { ok: true, transaction, replayed: false };
   });
@@ -265,7 +296,9 @@ function prepareTransactions(l: Ledger) {
     return { balance: row.credits, onHold: l.onHold.get(userId)!.onHold };
   });
 
-  return { spend, credit, reverse, guardedDebit, post, voidHold, sweep, extend, balance };
+  const keySpent = sqlite.transaction((apiKeyId: number, since: number): number => l.keySpend.get(apiKeyId, since)!.spent);
+
+  return { spend, credit, reverse, guardedDebit, post, voidHold, sweep, extend, balance, keySpent };
 }
 
 /** postHold / voidHold on a row that is no longer pending: a replay, or a refusal. */

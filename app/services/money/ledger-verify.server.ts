@@ -13,6 +13,8 @@
  * - bad_amount: integer amounts whose sign fits the type;
  * - bad_reversal: a positive refund row gives back no more than the clawback it names (meta.reverses);
  * - bad_hold: pending and voided rows are negative usage rows with a timeout / a void record;
+ * - bad_key_usage: a row naming an API key is a usage row of the key's own user, and no key spent
+ *   more than its monthly limit in any UTC month (pending + posted usage);
  * - orphan_row, integrity: rows without a user; SQLite's own quick_check (with `integrity: true`).
  */
 import type { AppDb } from "../../../db/client.server";
@@ -27,6 +29,7 @@ export type ViolationKind =
   | "bad_amount"
   | "bad_hold"
   | "bad_reversal"
+  | "bad_key_usage"
   | "orphan_row"
   | "integrity";
 
@@ -126,6 +129,8 @@ export function verifyLedger(db: AppDb, options: VerifyOptions): LedgerReport {
           });
         }
       }
+
+      violations.push(...keyUsageViolations(db));
 
       if (options.integrity) {
         const result = sqlite.pragma("quick_check", { simple: true });
@@ -245,4 +250,30 @@ function parseReverses(meta: string | null): unknown {
   } catch {
     return undefined;
   }
+}
+
+/** Rows spent through an API key: the key's own user, usage only, and never past its monthly limit. */
+function keyUsageViolations({ sqlite }: AppDb): Violation[] {
+  const violations: Violation[] = [];
+  for (const r of sqlite
+    .prepare<[], { id: number; userId: number; type: string; keyUser: number | null }>(
+      `SELECT t.id AS id, t.user_id AS userId, t.type AS type, k.user_id AS keyUser
+       FROM transactions t LEFT JOIN api_keys k ON k.id = t.api_key_id
+       WHERE t.api_key_id IS NOT NULL AND (t.type != 'usage' OR k.user_id IS NOT t.user_id)`,
+    )
+    .all()) {
+    violations.push({ kind: "bad_key_usage", userId: r.userId, transactionId: r.id, detail: `a ${r.type} row names an API key of user ${r.keyUser}` });
+  }
+  for (const m of sqlite
+    .prepare<[], { keyId: number; userId: number; month: string; spent: number; limit: number }>(
+      `SELECT k.id AS keyId, k.user_id AS userId, strftime('%Y-%m', t.created_at / 1000, 'unixepoch') AS month,
+         sum(-t.amount) AS spent, k.monthly_credit_limit AS "limit"
+       FROM api_keys k JOIN transactions t ON t.api_key_id = k.id
+       WHERE k.monthly_credit_limit IS NOT NULL AND t.status IN ('pending', 'posted')
+       GROUP BY k.id, month HAVING sum(-t.amount) > k.monthly_credit_limit`,
+    )
+    .all()) {
+    violations.push({ kind: "bad_key_usage", userId: m.userId, detail: `API key ${m.keyId} spent ${m.spent} in ${m.month}, past its limit of ${m.limit}` });
+  }
+  return violations;
 }

@@ -21,6 +21,7 @@
  */
 import type { AppDb } from "../../../db/client.server";
 import type { TransactionType } from "../../../db/schema";
+import { utcMonthStart } from "../../utils/time";
 import { incrementCounter } from "../metrics.server";
 import {
   checkAmount,
@@ -29,8 +30,10 @@ import {
   checkText,
   encodeMeta,
   LedgerError,
+  MAX_AMOUNT,
   type GrantType,
   type Insufficient,
+  type KeyLimitReached,
   type Meta,
   type Tx,
   type Written,
@@ -43,6 +46,7 @@ export {
   voidRecordOf,
   type GrantType,
   type Insufficient,
+  type KeyLimitReached,
   type LedgerErrorCode,
   type Meta,
   type Tx,
@@ -96,10 +100,11 @@ export function findPurchaseByPaymentId(db: AppDb, stripePaymentId: string): Tx 
 // ---------------------------------------------------------------------------------------------
 // Metrics: every write is counted by operation and outcome (/metrics, ledger_writes_total).
 
-type Outcome = Written | ({ ok: true } & Written) | Insufficient;
+type Outcome = Written | ({ ok: true } & Written) | Insufficient | KeyLimitReached;
 
 function counted<T extends Outcome>(op: string, result: T): T {
-  const outcome = "replayed" in result ? (result.replayed ? "replayed" : "written") : "insufficient";
+  const refusal = (r: Insufficient | KeyLimitReached) => (r.reason === "insufficient_credits" ? "insufficient" : "key_limit");
+  const outcome = "replayed" in result ? (result.replayed ? "replayed" : "written") : refusal(result);
   incrementCounter("ledger_writes_total", { op, outcome });
   return result;
 }
@@ -137,12 +142,25 @@ export function grant(
   return counted("grant", l.tx.credit.immediate(systemRow(args, args.type, checkAmount(args.amount, "amount"))));
 }
 
+/** The API key a hold is spent through: its id and its monthly credit limit (null: none). */
+export type SpendingKey = { id: number; monthlyLimit: number | null };
+
+function checkSpendingKey(key: SpendingKey | null | undefined, now: number) {
+  if (!key) return null;
+  const limit = key.monthlyLimit;
+  if (limit !== null && (typeof limit !== "number" || !Number.isSafeInteger(limit) || limit <= 0 || limit > MAX_AMOUNT)) {
+    throw new LedgerError("invalid_amount", `a key's monthly limit must be an integer between 1 and ${MAX_AMOUNT} or null, got ${String(limit)}`);
+  }
+  return { id: checkId(key.id, "apiKey.id"), monthlyLimit: limit, monthStart: utcMonthStart(now) };
+}
+
 /** Places a hold: the cost leaves the spendable balance now; post or void it later. The same key
- * returns the existing hold whatever its status. */
-export function hold(
-  db: AppDb,
-  args: { userId: number; cost: number; key: string; description: string; ttlSeconds: number; meta?: Meta; now?: number },
-): ({ ok: true } & Written) | Insufficient {
+ * returns the existing hold whatever its status. Through an API key (`apiKey`) the row records the
+ * key, and a hold that would take the key past its monthly limit is refused (key_limit_reached). */
+type HoldInput = { userId: number; cost: number; key: string; description: string; ttlSeconds: number; meta?: Meta; now?: number };
+export function hold(db: AppDb, args: HoldInput & { apiKey?: null }): ({ ok: true } & Written) | Insufficient;
+export function hold(db: AppDb, args: HoldInput & { apiKey?: SpendingKey | null }): ({ ok: true } & Written) | Insufficient | KeyLimitReached;
+export function hold(db: AppDb, args: HoldInput & { apiKey?: SpendingKey | null }): ({ ok: true } & Written) | Insufficient | KeyLimitReached {
   const l = ledgerOf(db);
   const { ttlSeconds } = args;
   if (typeof ttlSeconds !== "number" || !Number.isFinite(ttlSeconds) || ttlSeconds <= 0 || ttlSeconds > 366 * 86_400) {
@@ -157,7 +175,14 @@ export function hold(
     expiresAt: now + Math.ceil(ttlSeconds * 1000),
     meta: encodeMeta(args.meta),
     now,
+    apiKey: checkSpendingKey(args.apiKey, now),
   }));
+}
+
+/** Credits spent through a key in the UTC calendar month of `now`: its pending and posted usage
+ * (the figure its monthly limit is checked against). */
+export function keySpendThisMonth(db: AppDb, apiKeyId: number, now: number = Date.now()): number {
+  return ledgerOf(db).tx.keySpent.deferred(checkId(apiKeyId, "apiKeyId"), utcMonthStart(now));
 }
 
 /** Makes a hold final. Posting a posted hold is a replay; posting a voided one is refused. */
