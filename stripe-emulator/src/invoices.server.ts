@@ -1,6 +1,7 @@
 import type Stripe from "stripe";
 import { CUSTOMER_ACTION, type AccountCore } from "./account-core.server";
-import { buildInvoice, buildInvoiceLine, buildInvoicePayment, type Period } from "./billing-objects.server";
+import type { Period } from "./billing-objects.server";
+import { buildInvoice, buildInvoiceLine, buildInvoicePayment } from "./invoice-objects.server";
 import { newId } from "./ids.server";
 import { formatAmount } from "./money.server";
 import { recordPayment } from "./payments.server";
