@@ -16,7 +16,8 @@
  *   STRIPE_EMULATOR_CURRENCY=usd
  *   STRIPE_EMULATOR_PRODUCT_NAME="Credit pack"
  *   STRIPE_EMULATOR_PRICES='[{"id":"price_a","unitAmount":500,"currency":"usd","productName":"Small"}]'
- *                                               several prices at once (replaces the four above)
+ *                                               several prices at once (replaces the four above);
+ *                                               a plan: add "recurring":{"interval":"month"}
  *   STRIPE_EMULATOR_ASYNC_DELAY_MS=2000         how long a delayed payment takes to settle
  */
 import { z } from "zod";
@@ -28,6 +29,9 @@ const PriceList = z.array(
     unitAmount: z.number().int().min(0),
     currency: z.string().length(3),
     productName: z.string().min(1),
+    recurring: z
+      .object({ interval: z.enum(["day", "week", "month", "year"]), interval_count: z.number().int().min(1).optional() })
+      .optional(),
   }),
 );
 

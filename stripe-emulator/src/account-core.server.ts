@@ -37,6 +37,10 @@ const OBJECT_NAMES: Record<StoredObjectType, string> = {
   charge: "charge",
   refund: "refund",
   dispute: "dispute",
+  subscription: "subscription",
+  invoice: "invoice",
+  invoice_payment: "invoice_payment",
+  "billing_portal.session": "billing_portal.session",
 };
 
 export type AccountCore = ReturnType<typeof createAccountCore>;

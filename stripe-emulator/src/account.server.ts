@@ -14,7 +14,10 @@ import { derivedId, newId } from "./ids.server";
 import { buildCustomer, buildPrice, buildProduct } from "./objects.server";
 import type { CustomerCreateParams, CustomerUpdateParams } from "./params.server";
 import { createUnrelatedPayments } from "./payments.server";
+import { createInvoices } from "./invoices.server";
+import { createPortalSessions } from "./portal-sessions.server";
 import { createRefunds } from "./refunds.server";
+import { createSubscriptions } from "./subscriptions.server";
 
 /**
  * The emulated Stripe account: its objects and every state change, each one a single SQLite
@@ -25,7 +28,13 @@ import { createRefunds } from "./refunds.server";
 
 export { CUSTOMER_ACTION, type RequestContext } from "./account-core.server";
 
-export type CatalogPrice = { id: string; unitAmount: number; currency: string; productName: string };
+export type CatalogPrice = {
+  id: string;
+  unitAmount: number;
+  currency: string;
+  productName: string;
+  recurring?: { interval: "day" | "week" | "month" | "year"; interval_count: number };
+};
 
 export type EmulatedAccount = ReturnType<typeof createEmulatedAccount>;
 
@@ -33,7 +42,9 @@ export function createEmulatedAccount(deps: AccountDeps) {
   const core = createAccountCore(deps);
   const sessions = createCheckoutSessions(core);
   const asyncPayments = createAsyncPayments(core);
-  const completion = createCheckoutCompletion(core, asyncPayments, sessions);
+  const invoices = createInvoices(core);
+  const subscriptions = createSubscriptions(core, invoices);
+  const completion = createCheckoutCompletion(core, asyncPayments, sessions, subscriptions);
   const customers = createCustomers(core);
   return {
     syncCatalog: (prices: CatalogPrice[]) => syncCatalog(core, prices),
@@ -47,6 +58,13 @@ export function createEmulatedAccount(deps: AccountDeps) {
     ...createUnrelatedPayments(core),
     ...createRefunds(core),
     ...createDisputes(core),
+    listInvoices: invoices.listInvoices,
+    listInvoicePayments: invoices.listInvoicePayments,
+    listSubscriptions: subscriptions.listSubscriptions,
+    updateSubscription: subscriptions.updateSubscription,
+    cancelSubscription: subscriptions.cancelSubscription,
+    advanceSubscription: subscriptions.advanceSubscription,
+    ...createPortalSessions(core, subscriptions),
   };
 }
 
@@ -59,7 +77,14 @@ function syncCatalog(core: AccountCore, prices: CatalogPrice[]): void {
       const created = store.getObject("price", price.id)?.created ?? nowSeconds();
       store.putObject(buildProduct({ id: productId, created, name: price.productName, defaultPrice: price.id }));
       store.putObject(
-        buildPrice({ id: price.id, created, unitAmount: price.unitAmount, currency: price.currency, product: productId }),
+        buildPrice({
+          id: price.id,
+          created,
+          unitAmount: price.unitAmount,
+          currency: price.currency,
+          product: productId,
+          recurring: price.recurring ?? null,
+        }),
       );
     }
   });

@@ -6,6 +6,8 @@ import { expandObject, type ExpandSources } from "./expand.server";
 import { parseStripeForm, type FormObject } from "./form-encoding.server";
 import { newId } from "./ids.server";
 import { EMULATED_API_VERSION } from "./api-version.server";
+import { billingRoutes } from "./billing-routes.server";
+import { paginate } from "./lists.server";
 import { buildList } from "./objects.server";
 import {
   CheckoutSessionCreateParams,
@@ -27,14 +29,14 @@ import type { EmulatorStore } from "./store.server";
  * shape.
  */
 
-type ApiCall = {
+export type ApiCall = {
   params: FormObject;
   pathParams: Record<string, string>;
   context: RequestContext;
 };
 
-type ApiRoute = {
-  method: "GET" | "POST";
+export type ApiRoute = {
+  method: "GET" | "POST" | "DELETE";
   pattern: string;
   run: (call: ApiCall) => unknown;
 };
@@ -53,6 +55,9 @@ export function createApiHandler(deps: { account: EmulatedAccount; store: Emulat
       }
       if (objectType === "charge" && field === "refunds") {
         return { url: `/v1/charges/${parentId}/refunds`, data: account.listRefunds(parentId) };
+      }
+      if (objectType === "invoice" && field === "payments") {
+        return { url: `/v1/invoice_payments?invoice=${parentId}`, data: account.listInvoicePayments({ invoice: parentId }) };
       }
       return undefined;
     },
@@ -173,6 +178,7 @@ export function createApiHandler(deps: { account: EmulatedAccount; store: Emulat
         return buildList("/v1/events", data, records.length > limit);
       },
     },
+    ...billingRoutes({ account, expand, retrieveRoute }),
   ];
 
   function authenticate(request: HttpRequest): string {
@@ -286,22 +292,6 @@ export function createApiHandler(deps: { account: EmulatedAccount; store: Emulat
   }
 
   return { handle };
-}
-
-function paginate<T extends { id: string }>(items: T[], params: ListParams, url: string): Stripe.ApiList<T> {
-  const limit = params.limit ?? 10;
-  let start = 0;
-  if (params.starting_after) {
-    const index = items.findIndex((item) => item.id === params.starting_after);
-    if (index < 0) throw invalidRequest(`No such object: '${params.starting_after}'`, { param: "starting_after" });
-    start = index + 1;
-  } else if (params.ending_before) {
-    const index = items.findIndex((item) => item.id === params.ending_before);
-    if (index < 0) throw invalidRequest(`No such object: '${params.ending_before}'`, { param: "ending_before" });
-    start = Math.max(0, index - limit);
-    return buildList(url, items.slice(start, index), start > 0);
-  }
-  return buildList(url, items.slice(start, start + limit), start + limit < items.length);
 }
 
 function withPendingWebhooks(event: Stripe.Event, pending: number): Stripe.Event {

@@ -1,10 +1,14 @@
 import type Stripe from "stripe";
 import { CUSTOMER_ACTION, idOf, type AccountCore } from "./account-core.server";
+import { invalidRequest } from "./errors.server";
 import type { AsyncPayments } from "./async-payments.server";
 import { sessionSettings } from "./checkout-sessions.server";
 import { buildCustomerDetails, type PaymentMethodKind } from "./objects.server";
 import type { PaymentOutcome } from "./params.server";
 import { recordNewCustomer, recordPayment } from "./payments.server";
+import type { createSubscriptions } from "./subscriptions.server";
+
+type Subscriptions = ReturnType<typeof createSubscriptions>;
 
 /**
  * The customer finishing a Checkout Session on the hosted page (or the test driver doing it for
@@ -21,6 +25,7 @@ export function createCheckoutCompletion(
   core: AccountCore,
   asyncPayments: AsyncPayments,
   sessions: { getCheckoutSession(id: string): Stripe.Checkout.Session },
+  subscriptions: Pick<Subscriptions, "startSubscription">,
 ) {
   const { store, emit, retrieve, log } = core;
 
@@ -32,12 +37,18 @@ export function createCheckoutCompletion(
     // Read first, outside the transaction: a session past its time expires (and says so) here.
     const current = sessions.getCheckoutSession(id);
     if (current.status !== "open") return { completed: false, session: current };
+    if (current.mode === "subscription" && outcome !== "paid") {
+      throw invalidRequest(
+        `The Stripe emulator completes a subscription-mode Checkout Session only with a card payment (outcome "paid"), not "${outcome}".`,
+        { param: "outcome" },
+      );
+    }
 
     const result = store.transaction(() => {
       const session = retrieve("checkout.session", id);
       if (session.status !== "open") return { completed: false, session };
       let customer = session.customer ? (store.getObject("customer", idOf(session.customer) ?? "") ?? null) : null;
-      if (!customer && session.customer_creation === "always") {
+      if (!customer && (session.customer_creation === "always" || session.mode === "subscription")) {
         customer = recordNewCustomer(core, session.customer_email);
       }
       const email = customer?.email ?? session.customer_email;
@@ -49,7 +60,11 @@ export function createCheckoutCompletion(
         url: null,
       };
       const completed =
-        outcome === "no_payment_required" ? completeFree(closed) : completePaid(closed, outcome, customer, email);
+        session.mode === "subscription" && customer
+          ? completeSubscription(closed, customer)
+          : outcome === "no_payment_required"
+            ? completeFree(closed)
+            : completePaid(closed, outcome, customer, email);
       emit("checkout.session.completed", completed, CUSTOMER_ACTION);
       return { completed: true, session: completed };
     });
@@ -94,6 +109,35 @@ export function createCheckoutCompletion(
       emit("payment_intent.processing", paymentIntent, CUSTOMER_ACTION);
       asyncPayments.recordPendingAnswer(session.id, outcome === "delayed_success");
     }
+    return completed;
+  }
+
+  /**
+   * Subscription mode: `customer.subscription.created`, then the first invoice's events (created,
+   * finalized, charge and PaymentIntent succeeded, invoice_payment.paid, paid, payment_succeeded);
+   * the caller then sends `checkout.session.completed`. The session names the subscription and the
+   * invoice; its `payment_intent` stays null (the invoice's payment has it).
+   */
+  function completeSubscription(session: Stripe.Checkout.Session, customer: Stripe.Customer): Stripe.Checkout.Session {
+    const [item] = store.listChildren("item", session.id);
+    const price = item?.price;
+    if (!price) throw new Error(`subscription session ${session.id} has no price`);
+    const settings = sessionSettings(core, session.id);
+    const { subscription, invoice } = subscriptions.startSubscription({
+      customer,
+      price: retrieve("price", price.id),
+      quantity: item.quantity ?? 1,
+      metadata: settings.subscriptionMetadata ?? {},
+      description: settings.subscriptionDescription ?? null,
+    });
+    const completed: Stripe.Checkout.Session = {
+      ...session,
+      payment_status: "paid",
+      payment_intent: null,
+      subscription: subscription.id,
+      invoice: invoice.id,
+    };
+    store.putObject(completed);
     return completed;
   }
 

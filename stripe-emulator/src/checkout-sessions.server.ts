@@ -12,7 +12,13 @@ const SESSION_LIFETIME_S = 24 * 60 * 60;
 const SESSION_MIN_LIFETIME_S = 30 * 60;
 
 /** What a session was created with that shows only once it is paid (on its PaymentIntent). */
-export type SessionSettings = { paymentIntentDescription: string | null; paymentIntentMetadata: Stripe.Metadata };
+export type SessionSettings = {
+  paymentIntentDescription: string | null;
+  paymentIntentMetadata: Stripe.Metadata;
+  /** `subscription_data` (subscription mode): what the subscription is created with. */
+  subscriptionDescription?: string | null;
+  subscriptionMetadata?: Stripe.Metadata;
+};
 
 export function sessionSettings(core: AccountCore, sessionId: string): SessionSettings {
   return (
@@ -21,6 +27,31 @@ export function sessionSettings(core: AccountCore, sessionId: string): SessionSe
       paymentIntentMetadata: {},
     }
   );
+}
+
+/** Stripe's rules for what each mode takes (and the emulator's one-item limit for subscriptions). */
+function checkMode(params: CheckoutSessionCreateParams, items: Array<{ price: Stripe.Price }>): void {
+  const onlyIn = (param: string, mode: string) =>
+    invalidRequest(`You can only specify \`${param}\` in \`${mode}\` mode.`, { param });
+  if (params.mode === "payment") {
+    if (params.subscription_data) throw onlyIn("subscription_data", "subscription");
+    const recurring = items.findIndex((item) => item.price.recurring);
+    if (recurring >= 0) {
+      throw invalidRequest(
+        "You specified `payment` mode but passed a recurring price. Either switch to `subscription` mode or use only one-time prices.",
+        { param: `line_items[${recurring}][price]` },
+      );
+    }
+    return;
+  }
+  if (params.payment_intent_data) throw onlyIn("payment_intent_data", "payment");
+  if (params.customer_creation) throw onlyIn("customer_creation", "payment");
+  if (items.length !== 1 || !items[0].price.recurring) {
+    throw invalidRequest(
+      "In `subscription` mode the Stripe emulator takes exactly one line item, with a recurring price.",
+      { param: "line_items" },
+    );
+  }
 }
 
 export function createCheckoutSessions(core: AccountCore) {
@@ -41,6 +72,7 @@ export function createCheckoutSessions(core: AccountCore) {
       }
       return { price, quantity: item.quantity };
     });
+    checkMode(params, items);
     const currency = items[0].price.currency;
     if (items.some((item) => item.price.currency !== currency)) {
       throw invalidRequest("All line items must use prices with the same currency.", { param: "line_items" });
@@ -74,11 +106,15 @@ export function createCheckoutSessions(core: AccountCore) {
       submitType: params.submit_type ?? null,
       billingAddressCollection: params.billing_address_collection ?? null,
       allowPromotionCodes: params.allow_promotion_codes ?? null,
-      customerCreation: params.customer_creation ?? (customer ? null : "if_required"),
+      customerCreation:
+        params.mode === "subscription" ? null : (params.customer_creation ?? (customer ? null : "if_required")),
+      mode: params.mode,
     });
     const settings: SessionSettings = {
       paymentIntentDescription: params.payment_intent_data?.description ?? null,
       paymentIntentMetadata: params.payment_intent_data?.metadata ?? {},
+      subscriptionDescription: params.subscription_data?.description ?? null,
+      subscriptionMetadata: params.subscription_data?.metadata ?? {},
     };
     return store.transaction(() => {
       store.putObject(session);

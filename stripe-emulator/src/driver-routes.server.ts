@@ -2,6 +2,7 @@ import { z } from "zod";
 import { CUSTOMER_ACTION, type EmulatedAccount } from "./account.server";
 import { StripeApiError, invalidRequest, resourceMissing } from "./errors.server";
 import { parseStripeForm } from "./form-encoding.server";
+import { AdvanceInput } from "./billing-params.server";
 import { DisputeCloseInput, DisputeCreateInput, PayInput, UnrelatedPaymentInput, parseParams } from "./params.server";
 import { errorResult, header, jsonResult, matchPath, type HttpRequest, type HttpResult } from "./responses.server";
 import type { EmulatorStore } from "./store.server";
@@ -20,6 +21,7 @@ import type { WebhookDispatcher } from "./webhooks.server";
  *   POST /__emulator/unrelated-payments             {"amount"?,"currency"?,"customer"?|"email"?,"description"?}
  *   POST /__emulator/charges/:id/disputes           {"amount"?:int,"reason"?:string,"inquiry"?:boolean}
  *   POST /__emulator/disputes/:id/close             {"status"?:"won"|"lost"} (none for an inquiry)
+ *   POST /__emulator/subscriptions/:id/advance     {"outcome"?:"paid"|"payment_failed"} the next period (a test clock)
  *   GET  /__emulator/events?type=&limit=            events, newest first, with their delivery state
  *   POST /__emulator/events/:id/resend              deliver an event again
  *   GET  /__emulator/deliveries?event_id=           every delivery attempt, oldest first
@@ -97,6 +99,11 @@ export function createDriverHandler(deps: {
       method: "POST",
       pattern: "/__emulator/disputes/:id/close",
       run: (input, { id }) => account.closeDispute(id, parseParams(DisputeCloseInput, input)),
+    },
+    {
+      method: "POST",
+      pattern: "/__emulator/subscriptions/:id/advance",
+      run: (input, { id }) => account.advanceSubscription(id, parseParams(AdvanceInput, input).outcome),
     },
     {
       method: "GET",

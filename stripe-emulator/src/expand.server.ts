@@ -10,7 +10,11 @@ import type { StoredObject } from "./store.server";
 
 /** Fields the emulator can expand, per object type. */
 const EXPANDABLE: Record<string, readonly string[]> = {
-  "checkout.session": ["customer", "line_items", "payment_intent"],
+  "checkout.session": ["customer", "invoice", "line_items", "payment_intent", "subscription"],
+  subscription: ["customer", "latest_invoice"],
+  invoice: ["customer", "payments"],
+  invoice_payment: ["invoice"],
+  "billing_portal.session": [],
   payment_intent: ["customer", "latest_charge"],
   charge: ["customer", "payment_intent", "refunds"],
   refund: ["charge", "payment_intent"],

@@ -4,6 +4,7 @@ import { StripeApiError } from "./errors.server";
 import { parseStripeForm } from "./form-encoding.server";
 import { formatAmount } from "./money.server";
 import type { PaymentOutcome } from "./params.server";
+import { escapeHtml, layout } from "./page-layout.server";
 import { htmlResult, redirectResult, type HttpResult } from "./responses.server";
 
 /**
@@ -11,8 +12,6 @@ import { htmlResult, redirectResult, type HttpResult } from "./responses.server"
  * page for a session that is no longer open, and a charge's receipt. Every page says plainly that
  * this is test mode.
  */
-
-const TEST_MODE_LABEL = "Test mode — no real payments";
 
 /** The value of each payment button (`name="action"`) and what it does. */
 const BUTTON_OUTCOMES: Record<string, PaymentOutcome> = {
@@ -24,7 +23,8 @@ const BUTTON_OUTCOMES: Record<string, PaymentOutcome> = {
 
 /** Stripe's page offers a promotion code field only when the session allows promotion codes. */
 function offersDiscount(session: Stripe.Checkout.Session): boolean {
-  return session.allow_promotion_codes === true;
+  // The emulator's 100% discount is for one-time payments only.
+  return session.allow_promotion_codes === true && session.mode !== "subscription";
 }
 
 export function createHostedPages(deps: { account: EmulatedAccount; asyncPaymentDelayMs: number }) {
@@ -56,7 +56,8 @@ export function createHostedPages(deps: { account: EmulatedAccount; asyncPayment
       return session.cancel_url ? redirectResult(session.cancel_url) : closedSessionPage(session, 200, "cancelled");
     }
     const outcome = action ? BUTTON_OUTCOMES[action] : undefined;
-    if (!outcome || (outcome === "no_payment_required" && !offersDiscount(session))) {
+    const offered = outcome === "paid" || (session.mode !== "subscription" && (outcome !== "no_payment_required" || offersDiscount(session)));
+    if (!outcome || !offered) {
       return htmlResult(
         400,
         layout("Unknown action", `<h1>Unknown action</h1><p>Go back and choose one of the buttons.</p>`),
@@ -157,6 +158,11 @@ function renderCheckout(
     .join("\n");
   const total = formatAmount(session.amount_total ?? 0, currency);
   const delaySeconds = Math.max(1, Math.round(delayMs / 1000));
+  const subscription = session.mode === "subscription";
+  const recurring = items[0]?.price?.recurring;
+  const renews = subscription && recurring
+    ? `<p>Then ${escapeHtml(total)} every ${recurring.interval_count > 1 ? `${recurring.interval_count} ${recurring.interval}s` : recurring.interval} until you cancel.</p>`
+    : "";
   const cancel = session.cancel_url
     ? `<button type="submit" name="action" value="cancel" class="secondary">Cancel</button>`
     : "";
@@ -172,17 +178,18 @@ ${rows}
   </tbody>
   <tfoot><tr><th scope="row" colspan="2">Total</th><td class="num">${escapeHtml(total)}</td></tr></tfoot>
 </table>
+${renews}
 ${email ? `<p>Receipt to: ${escapeHtml(email)}</p>` : ""}
 <form method="post">
   <div class="actions">
     <button type="submit" name="action" value="pay" class="primary">Pay</button>
-    <button type="submit" name="action" value="delayed_success" aria-describedby="delayed-help">Pay with a delayed method (succeeds)</button>
-    <button type="submit" name="action" value="delayed_failure" aria-describedby="delayed-help">Pay with a delayed method (fails)</button>
+    ${subscription ? "" : `<button type="submit" name="action" value="delayed_success" aria-describedby="delayed-help">Pay with a delayed method (succeeds)</button>
+    <button type="submit" name="action" value="delayed_failure" aria-describedby="delayed-help">Pay with a delayed method (fails)</button>`}
     ${offersDiscount(session) ? `<button type="submit" name="action" value="free_with_discount" aria-describedby="discount-help">Apply a 100% discount code and complete</button>` : ""}
     ${cancel}
   </div>
   ${offersDiscount(session) ? `<p id="discount-help" class="help">As a promotion code that takes 100% off: the checkout completes with nothing to pay and no payment is made.</p>` : ""}
-  <p id="delayed-help" class="help">A delayed method works like a bank debit: the checkout completes now, unpaid, and the payment succeeds or fails about ${delaySeconds} second${delaySeconds === 1 ? "" : "s"} later.</p>
+  ${subscription ? "" : `<p id="delayed-help" class="help">A delayed method works like a bank debit: the checkout completes now, unpaid, and the payment succeeds or fails about ${delaySeconds} second${delaySeconds === 1 ? "" : "s"} later.</p>`}
 </form>`,
   );
 }
@@ -206,49 +213,4 @@ function renderReceipt(charge: Stripe.Charge): string {
   </tbody>
 </table>`,
   );
-}
-
-function layout(title: string, main: string): string {
-  return `<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>${escapeHtml(title)} · Stripe emulator (test mode)</title>
-<style>
-  body { margin: 0; font: 16px/1.5 system-ui, sans-serif; color: #1a1a1a; background: #f6f7f9; }
-  .test-mode { margin: 0; padding: .6rem 1rem; background: #ffe08a; color: #3d2e00; font-weight: 700; text-align: center; }
-  main { max-width: 32rem; margin: 2rem auto; padding: 1.5rem; background: #fff; border-radius: .5rem; box-shadow: 0 1px 3px rgba(0,0,0,.15); }
-  h1 { font-size: 1.5rem; margin-top: 0; }
-  table { width: 100%; border-collapse: collapse; margin: 1rem 0; }
-  caption { text-align: left; font-weight: 600; padding-bottom: .25rem; }
-  th, td { text-align: left; padding: .4rem .25rem; border-bottom: 1px solid #e3e5e8; }
-  .num { text-align: right; }
-  .total { font-size: 1.25rem; }
-  .actions { display: flex; flex-direction: column; gap: .6rem; }
-  button { font: inherit; padding: .7rem 1rem; border-radius: .4rem; border: 1px solid #4a4f57; background: #fff; color: #1a1a1a; cursor: pointer; }
-  button.primary { background: #1f4fd1; border-color: #1f4fd1; color: #fff; font-weight: 700; }
-  button.secondary { background: #f0f1f3; }
-  button:focus-visible, a:focus-visible { outline: 3px solid #ff9f1c; outline-offset: 2px; }
-  .help { color: #4a4f57; font-size: .9rem; }
-  a { color: #1f4fd1; }
-</style>
-</head>
-<body>
-<p class="test-mode" role="note">${TEST_MODE_LABEL}</p>
-<main>
-${main}
-</main>
-</body>
-</html>
-`;
-}
-
-export function escapeHtml(value: string): string {
-  return value
-    .replace(/&/g, "&amp;")
-    .replace(/</g, "&lt;")
-    .replace(/>/g, "&gt;")
-    .replace(/"/g, "&quot;")
-    .replace(/'/g, "&#39;");
 }

@@ -7,7 +7,8 @@ import { jsonResult, matchPath, type HttpRequest, type HttpResult } from "./resp
  *
  * Two surfaces. The loopback listener serves everything. The public listener (only when a browser
  * elsewhere must reach the hosted checkout, e.g. a demo container) serves only the pages that a
- * visitor holds an unguessable id for: one Checkout Session's page and one charge's receipt. The
+ * visitor holds an unguessable id for: one Checkout Session's page, one charge's receipt and one
+ * Customer Portal session's page (that session's customer's subscriptions only). The
  * API (which takes any test-mode key) and the driver (no auth at all) must never be reachable from
  * the network, so the public surface does not route them, whatever the request's Host header says.
  */
@@ -24,6 +25,13 @@ export type EmulatorHandlers = {
     checkoutAction(sessionId: string, body: string): HttpResult;
     receiptPage(chargeId: string): HttpResult;
     indexPage(): HttpResult;
+  };
+  billingPages: {
+    portalPage(sessionId: string, query: string): HttpResult;
+    portalActionPage(sessionId: string, body: string): HttpResult;
+    subscriptionsPage(): HttpResult;
+    subscriptionPage(id: string, query: string): HttpResult;
+    subscriptionAction(id: string, body: string): HttpResult;
   };
 };
 
@@ -74,6 +82,10 @@ export function createRequestListener(
 function route(handlers: EmulatorHandlers, request: HttpRequest): HttpResult {
   const { path, method } = request;
   if (path.startsWith("/v1/")) return handlers.api.handle(request);
+  if (path === "/__emulator/pages/subscriptions" && method === "GET") return handlers.billingPages.subscriptionsPage();
+  const clock = matchPath("/__emulator/pages/subscriptions/:id", path);
+  if (clock && method === "GET") return handlers.billingPages.subscriptionPage(clock.id, request.query);
+  if (clock && method === "POST") return handlers.billingPages.subscriptionAction(clock.id, request.body);
   if (path.startsWith("/__emulator/")) return handlers.driver.handle(request);
   if (path === "/" && method === "GET") return handlers.pages.indexPage();
   return routePublic(handlers, request);
@@ -84,6 +96,10 @@ function routePublic(handlers: EmulatorHandlers, request: HttpRequest): HttpResu
   const checkout = matchPath("/checkout/:id", path);
   if (checkout && method === "GET") return handlers.pages.checkoutPage(checkout.id);
   if (checkout && method === "POST") return handlers.pages.checkoutAction(checkout.id, request.body);
+
+  const portal = matchPath("/portal/:id", path);
+  if (portal && method === "GET") return handlers.billingPages.portalPage(portal.id, request.query);
+  if (portal && method === "POST") return handlers.billingPages.portalActionPage(portal.id, request.body);
 
   const receipt = matchPath("/receipts/:id", path);
   if (receipt && method === "GET") return handlers.pages.receiptPage(receipt.id);

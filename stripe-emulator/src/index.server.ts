@@ -5,6 +5,7 @@ import { createEmulatedAccount } from "./account.server";
 import { createActivityTracker, createScheduler } from "./activity.server";
 import { createApiHandler } from "./api-routes.server";
 import { createDriverHandler } from "./driver-routes.server";
+import { createBillingPages } from "./billing-pages.server";
 import { createHostedPages } from "./hosted-pages.server";
 import { createRequestListener, isLoopbackAddress, type EmulatorHandlers } from "./http-server.server";
 import { openEmulatorStore } from "./store.server";
@@ -20,7 +21,16 @@ export { isLoopbackAddress } from "./http-server.server";
  * no real Stripe keys are configured. Why and what it covers: docs/decisions/005-stripe-emulator.md.
  */
 
-export type EmulatorPrice = { id: string; unitAmount: number; currency: string; productName: string };
+export type EmulatorPrice = {
+  id: string;
+  unitAmount: number;
+  currency: string;
+  productName: string;
+  /** A subscription's price (Checkout `mode=subscription`); omitted for a one-time price. */
+  recurring?: { interval: RecurringInterval; interval_count?: number };
+};
+
+export type RecurringInterval = "day" | "week" | "month" | "year";
 
 export type StripeEmulatorOptions = {
   /** Where the API, the driver and the pages listen: a loopback address only (default 127.0.0.1). */
@@ -81,6 +91,13 @@ const OptionsSchema = z.object({
           .regex(/^[a-zA-Z]{3}$/, "a three-letter ISO currency code")
           .transform((value) => value.toLowerCase()),
         productName: z.string().min(1),
+        recurring: z
+          .object({
+            interval: z.enum(["day", "week", "month", "year"]),
+            interval_count: z.number().int().min(1).max(12).default(1),
+          })
+          .strict()
+          .optional(),
       }),
     )
     .refine((prices) => new Set(prices.map((price) => price.id)).size === prices.length, "price ids must be unique"),
@@ -159,6 +176,7 @@ export async function startStripeEmulator(options: StripeEmulatorOptions): Promi
     api: createApiHandler({ account, store, now }),
     driver: createDriverHandler({ account, store, dispatcher }),
     pages: createHostedPages({ account, asyncPaymentDelayMs: config.asyncPaymentDelayMs }),
+    billingPages: createBillingPages({ account }),
   };
 
   // Pick up where a previous run stopped.

@@ -94,6 +94,7 @@ export function buildPrice(input: {
   unitAmount: number;
   currency: string;
   product: string;
+  recurring: { interval: Stripe.Price.Recurring.Interval; interval_count: number } | null;
 }): Stripe.Price {
   return {
     ...fromFixture("price"),
@@ -104,11 +105,17 @@ export function buildPrice(input: {
     currency: input.currency,
     custom_unit_amount: null,
     product: input.product,
-    recurring: null,
+    recurring: input.recurring && {
+      interval: input.recurring.interval,
+      interval_count: input.recurring.interval_count,
+      meter: null,
+      trial_period_days: null,
+      usage_type: "licensed",
+    },
     tax_behavior: "unspecified",
     tiers_mode: null,
     transform_quantity: null,
-    type: "one_time",
+    type: input.recurring ? "recurring" : "one_time",
     unit_amount: input.unitAmount,
     unit_amount_decimal: decimalOnTheWire(String(input.unitAmount)),
     livemode: false,
@@ -165,6 +172,7 @@ export function buildCheckoutSession(input: {
   billingAddressCollection: Stripe.Checkout.Session.BillingAddressCollection | null;
   allowPromotionCodes: boolean | null;
   customerCreation: Stripe.Checkout.Session.CustomerCreation | null;
+  mode: "payment" | "subscription";
 }): Stripe.Checkout.Session {
   return {
     ...fromFixture("checkout.session"),
@@ -213,7 +221,7 @@ export function buildCheckoutSession(input: {
     locale: input.locale,
     managed_payments: null,
     metadata: input.metadata,
-    mode: "payment",
+    mode: input.mode,
     origin_context: null,
     payment_intent: null,
     payment_link: null,

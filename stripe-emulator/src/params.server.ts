@@ -17,17 +17,17 @@ const formInteger = z.union([
     .transform(Number),
 ]);
 const positiveInteger = formInteger.pipe(z.number().int().min(1, "Invalid positive integer"));
-const formBoolean = z.union([z.boolean(), z.enum(["true", "false"]).transform((value) => value === "true")]);
+export const formBoolean = z.union([z.boolean(), z.enum(["true", "false"]).transform((value) => value === "true")]);
 
 /** `metadata[0]=x` would decode as an array; metadata is always a map. */
-const metadata = z.preprocess(
+export const metadata = z.preprocess(
   (value) => (Array.isArray(value) ? Object.fromEntries(value.map((v, i) => [String(i), v])) : value),
   z
     .record(z.string().max(40, "Metadata keys can be at most 40 characters"), z.string().max(500, "Metadata values can be at most 500 characters"))
     .refine((value) => Object.keys(value).length <= 50, "Metadata can have at most 50 keys"),
 );
-const expand = z.array(z.string().min(1)).max(20);
-const httpUrl = z.string().refine((value) => {
+export const expand = z.array(z.string().min(1)).max(20);
+export const httpUrl = z.string().refine((value) => {
   if (!URL.canParse(value)) return false;
   const { protocol } = new URL(value);
   return protocol === "http:" || protocol === "https:";
@@ -70,8 +70,8 @@ export type CustomerUpdateParams = CustomerCreateParams;
 
 export const CheckoutSessionCreateParams = z
   .object({
-    mode: z.literal("payment", {
-      errorMap: () => ({ message: "The Stripe emulator supports only mode=payment" }),
+    mode: z.enum(["payment", "subscription"], {
+      errorMap: () => ({ message: "The Stripe emulator supports only mode=payment and mode=subscription" }),
     }),
     line_items: z
       .array(
@@ -95,6 +95,13 @@ export const CheckoutSessionCreateParams = z
     payment_intent_data: z
       .object({
         description: z.string().max(1000).optional(),
+        metadata: metadata.optional(),
+      })
+      .strict()
+      .optional(),
+    subscription_data: z
+      .object({
+        description: z.string().max(500).optional(),
         metadata: metadata.optional(),
       })
       .strict()

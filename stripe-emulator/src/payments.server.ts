@@ -20,6 +20,8 @@ export type PaymentInput = {
   kind: PaymentMethodKind;
   /** A card settles at once; a bank debit is processing until the bank answers. */
   settled: boolean;
+  /** The saved card a renewal charges again (default: a new payment method). */
+  paymentMethod?: string;
 };
 
 /** Stores a new PaymentIntent and Charge (no events: each caller emits its own sequence). */
@@ -30,7 +32,7 @@ export function recordPayment(
   const created = core.nowSeconds();
   const paymentIntentId = newId.paymentIntent();
   const chargeId = newId.charge();
-  const paymentMethod = newId.paymentMethod();
+  const paymentMethod = input.paymentMethod ?? newId.paymentMethod();
   const charge = buildCharge({
     id: chargeId,
     created,

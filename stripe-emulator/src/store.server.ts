@@ -18,6 +18,10 @@ export type StoredObjects = {
   charge: Stripe.Charge;
   refund: Stripe.Refund;
   dispute: Stripe.Dispute;
+  subscription: Stripe.Subscription;
+  invoice: Stripe.Invoice;
+  invoice_payment: Stripe.InvoicePayment;
+  "billing_portal.session": Stripe.BillingPortal.Session;
 };
 export type StoredObjectType = keyof StoredObjects;
 export type StoredObject = StoredObjects[StoredObjectType];

@@ -120,12 +120,12 @@ describe("HTTP conventions", () => {
   });
 
   test("an unknown URL is a 404 in Stripe's shape", async () => {
-    const response = await fetch(`${h.emulator.url}/v1/subscriptions`, {
+    const response = await fetch(`${h.emulator.url}/v1/subscription_schedules`, {
       headers: { Authorization: "Bearer sk_test_emulator" },
     });
     expect(response.status).toBe(404);
     expect(await response.json()).toMatchObject({
-      error: { type: "invalid_request_error", message: expect.stringContaining("Unrecognized request URL (GET: /v1/subscriptions)") },
+      error: { type: "invalid_request_error", message: expect.stringContaining("Unrecognized request URL (GET: /v1/subscription_schedules)") },
     });
   });
 

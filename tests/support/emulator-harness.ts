@@ -19,6 +19,21 @@ export const API_VERSION = EMULATED_API_VERSION;
 export const WEBHOOK_SECRET = "whsec_emulator_test_secret";
 export const PRICE = { id: "price_test_credits_100", unitAmount: 1000, currency: "usd", productName: "100 credits" };
 export const EUR_PRICE = { id: "price_test_credits_eur", unitAmount: 900, currency: "eur", productName: "100 credits (EUR)" };
+/** Monthly plans (recurring prices) for subscription-mode Checkout and the Customer Portal. */
+export const PLAN_BASIC = {
+  id: "price_test_plan_basic",
+  unitAmount: 900,
+  currency: "usd",
+  productName: "Basic plan",
+  recurring: { interval: "month" as const, interval_count: 1 },
+};
+export const PLAN_PRO = {
+  id: "price_test_plan_pro",
+  unitAmount: 2900,
+  currency: "usd",
+  productName: "Pro plan",
+  recurring: { interval: "month" as const, interval_count: 1 },
+};
 export const SUCCESS_URL = "https://app.example/billing/success?session_id={CHECKOUT_SESSION_ID}";
 export const CANCEL_URL = "https://app.example/billing?cancelled=1";
 
@@ -93,6 +108,8 @@ export type Harness = {
   /** Pays a session through the hosted page and waits for every webhook. */
   paySession(params?: Partial<Stripe.Checkout.SessionCreateParams>): Promise<Stripe.Checkout.Session>;
   driver(path: string, body?: unknown): Promise<Response>;
+  /** Every event recorded so far, oldest first (the order the emulator emitted them in). */
+  eventLog(): Promise<Stripe.Event[]>;
   close(): Promise<void>;
 };
 
@@ -107,7 +124,7 @@ export async function startHarness(
     dbPath: ":memory:",
     webhookUrl: receiver.url,
     webhookSecret: WEBHOOK_SECRET,
-    prices: [PRICE, EUR_PRICE],
+    prices: [PRICE, EUR_PRICE, PLAN_BASIC, PLAN_PRO],
     // Delayed payments settle only when a test asks (driver) or sets a short delay itself.
     asyncPaymentDelayMs: 60_000,
     retryScheduleMs: [100, 200, 400],
@@ -153,6 +170,11 @@ export async function startHarness(
         headers: { "Content-Type": "application/json" },
         body: body === undefined ? undefined : JSON.stringify(body),
       });
+    },
+    async eventLog() {
+      const response = await fetch(`${emulator.url}/__emulator/events?limit=1000`);
+      const body = (await response.json()) as { data: Array<{ event: Stripe.Event }> };
+      return body.data.map((record) => record.event).reverse();
     },
     async close() {
       await emulator.close();
