@@ -22,9 +22,8 @@ afterAll(async () => {
 
 async function account(tag: string, userAgent?: string) {
   const email = uniqueAddress(tag);
-  const client = new HttpClient(server.url);
-  const res = await client.post("/signup", { email, password: PW }, userAgent ? { headers: { "User-Agent": userAgent } } : {});
-  expect(res.status).toBe(303);
+  const client = new HttpClient(server.url, userAgent ? { "User-Agent": userAgent } : {});
+  await client.signup(email, PW);
   return { email, client, id: userIdByEmail(server.dataDir, email)! };
 }
 

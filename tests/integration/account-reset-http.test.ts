@@ -40,7 +40,7 @@ describe("password reset", () => {
     expect(link.origin).toBe(server.url);
     const raw = link.searchParams.get("token")!;
     expect(raw).toMatch(/^[A-Za-z0-9_-]{43}$/);
-    const stored = withServerDb(server.dataDir, (db) => db.sqlite.prepare("SELECT token_hash AS h, purpose, expires_at - created_at AS ttl FROM email_tokens WHERE email = ?").all(email));
+    const stored = withServerDb(server.dataDir, (db) => db.sqlite.prepare("SELECT token_hash AS h, purpose, expires_at - created_at AS ttl FROM email_tokens WHERE email = ? AND purpose = 'reset_password'").all(email));
     expect(stored).toEqual([{ h: crypto.createHash("sha256").update(raw).digest("hex"), purpose: "reset_password", ttl: 3_600_000 }]);
 
     const page = await new HttpClient(server.url).get(`/reset-password${link.search}`);

@@ -111,7 +111,7 @@ describe("the container's start command, outside Docker", () => {
     expect(down.code).toBe(1);
     expect(down.out).toContain("unreachable");
 
-    await new HttpClient(c.url).signup("first@example.com");
+    await new HttpClient(c.url).signupUnverified("first@example.com");
 
     // `docker stop` sends SIGTERM to the command's process (npm here): it must reach the server.
     c.child.kill("SIGTERM");
@@ -126,7 +126,7 @@ describe("the container's start command, outside Docker", () => {
     fs.copyFileSync(path.join(dataDir, "app.sqlite"), backup); // checkpointed and closed: a whole copy
 
     const second = await startContainer();
-    await new HttpClient(second.url).signup("second@example.com");
+    await new HttpClient(second.url).signupUnverified("second@example.com");
     second.child.kill("SIGTERM");
     expect(await second.exited).toBe(0);
     expect(users(path.join(dataDir, "app.sqlite"))).toEqual(["first@example.com", "second@example.com"]);

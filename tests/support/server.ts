@@ -102,14 +102,18 @@ export async function startServer(env: Record<string, string> = {}, opts: { data
 /** A tiny cookie-keeping HTTP client for tests that speak to the server like a browser without JS. */
 export class HttpClient {
   cookies = new Map<string, string>();
-  constructor(readonly base: string) {}
+  /** `headers` go with every request (a User-Agent, say, for the sessions list). */
+  constructor(
+    readonly base: string,
+    readonly headers: Record<string, string> = {},
+  ) {}
 
   cookieHeader(): string {
     return [...this.cookies].map(([k, v]) => `${k}=${v}`).join("; ");
   }
 
   async request(pathname: string, init: RequestInit & { form?: Record<string, string> } = {}): Promise<Response> {
-    const headers = new Headers(init.headers);
+    const headers = new Headers({ ...this.headers, ...Object.fromEntries(new Headers(init.headers)) });
     if (this.cookies.size) headers.set("Cookie", this.cookieHeader());
     let body = init.body;
     if (init.form) {
