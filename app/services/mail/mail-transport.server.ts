@@ -59,21 +59,18 @@ export function redactSmtpSecret(text: string, smtpUrl: string | undefined): str
   return out;
 }
 
+/** The message as nodemailer takes it: both parts, and the same Message-ID on every attempt. */
+function envelopeOf(m: Parameters<MailTransport["send"]>[0], from: string) {
+  return { from, to: m.to, subject: m.subject, text: m.text, html: m.html, messageId: messageIdOf(m, from), date: new Date() };
+}
+
 export function createMailTransport(mail: Config["mail"], options: TransportOptions): MailTransport {
   if (mail.transport === "smtp") {
     const transporter = nodemailer.createTransport(smtpOptions(mail.smtpUrl, options.timeoutMs));
     return {
       kind: "smtp",
       async send(m) {
-        const info = await transporter.sendMail({
-          from: mail.from,
-          to: m.to,
-          subject: m.subject,
-          text: m.text,
-          html: m.html,
-          messageId: messageIdOf(m, mail.from),
-          date: new Date(),
-        });
+        const info = await transporter.sendMail(envelopeOf(m, mail.from));
         return { messageId: info.messageId };
       },
       close: () => transporter.close(),
@@ -83,15 +80,7 @@ export function createMailTransport(mail: Config["mail"], options: TransportOpti
   return {
     kind: "outbox",
     async send(m) {
-      const info = await composer.sendMail({
-        from: mail.from,
-        to: m.to,
-        subject: m.subject,
-        text: m.text,
-        html: m.html,
-        messageId: messageIdOf(m, mail.from),
-        date: new Date(),
-      });
+      const info = await composer.sendMail(envelopeOf(m, mail.from));
       fs.mkdirSync(mail.dir, { recursive: true });
       // Named after the queue row: a retry after a crash rewrites the same file, never a second one.
       const file = path.join(mail.dir, outboxFileName(m.id));
