@@ -24,6 +24,7 @@ export const TYPE_LABELS: Record<HistoryRow["type"], string> = {
   bonus: "Bonus",
   refund: "Refund",
   adjustment: "Adjustment",
+  expire: "Credits expired",
 };
 
 const STATUS: Record<DisplayStatus, { label: string; className: string; hint: string }> = {

@@ -300,7 +300,7 @@ function runSequence(ops: Op[]): void {
     const checkInvariants = (op: Op, balancesBefore: Map<number, number>) => {
       for (const userId of userIds) {
         const balance = model.balance.get(userId)!;
-        expect(getBalance(db, userId)).toEqual({ balance, onHold: model.onHold(userId) });
+        expect(getBalance(db, userId)).toMatchObject({ balance, onHold: model.onHold(userId) });
         // No balance goes negative except through a clawback (spending is guarded; nothing else
         // takes credits away).
         const before = balancesBefore.get(userId)!;
