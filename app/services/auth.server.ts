@@ -50,6 +50,7 @@ export async function signUp(
       email: input.email,
       passwordHash: await hashPassword(input.password),
       signupBonus: config.SIGNUP_BONUS_CREDITS,
+      signupBonusExpiresAfterMs: config.SIGNUP_BONUS_EXPIRES_AFTER,
       adminEmails: config.adminEmails,
     });
     return { ok: true, user };

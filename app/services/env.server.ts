@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { DURATION_HINT, parseDuration } from "~/utils/duration";
 
 // Every environment variable the app reads, validated once at start-up. A bad value stops the
 // process with one line per variable that names it and says what it expects.
@@ -31,18 +32,28 @@ const url = (what = "an absolute http(s) URL") =>
     }, `must be ${what}`)
     .transform((v) => v.replace(/\/+$/, ""));
 
+/** A credit lifetime (app/utils/duration.ts): milliseconds, or null for never. */
+const duration = z.string().transform((v, ctx) => {
+  const parsed = parseDuration(v);
+  if (parsed.ok) return parsed.ms;
+  ctx.addIssue({ code: z.ZodIssueCode.custom, message: `must be ${DURATION_HINT}` });
+  return z.NEVER;
+});
+
 const PackSchema = z.object({
   id: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,31}$/, "pack id: lower-case letters, digits, - or _"),
   priceId: z.string().min(1),
   credits: z.number().int().positive().max(1_000_000),
   name: z.string().min(1).max(60).optional(),
+  // How long the credits of this pack stay spendable; omitted: they never expire.
+  expiresAfter: duration.optional(),
 });
 
 const packsJson = z.string().transform((v, ctx) => {
   try {
     return z.array(PackSchema).parse(JSON.parse(v));
   } catch {
-    ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'must be a JSON array of {"id","priceId","credits","name"?}' });
+    ctx.addIssue({ code: z.ZodIssueCode.custom, message: `must be a JSON array of {"id","priceId","credits","name"?,"expiresAfter"?} (expiresAfter: ${DURATION_HINT})` });
     return z.NEVER;
   }
 });
@@ -60,6 +71,7 @@ const EnvSchema = z.object({
   SESSION_SECRET: z.string().min(32, "must be at least 32 characters (e.g. `openssl rand -hex 32`)").optional(),
   ADMIN_EMAILS: z.string().default(""),
   SIGNUP_BONUS_CREDITS: int("a whole number from 0 to 1000000", 0, 1_000_000).default("10"),
+  SIGNUP_BONUS_EXPIRES_AFTER: duration.default("30d"),
 
   STRIPE_SECRET_KEY: z
     .string()
@@ -127,7 +139,8 @@ const EnvSchema = z.object({
 export type RawEnv = z.input<typeof EnvSchema>;
 type ParsedEnv = z.output<typeof EnvSchema>;
 
-export type CreditPack = { id: string; priceId: string; credits: number; name: string };
+/** expiresAfterMs: how long a purchase's credits stay spendable (null: never). */
+export type CreditPack = { id: string; priceId: string; credits: number; name: string; expiresAfterMs: number | null };
 
 export type Config = ParsedEnv & {
   isProduction: boolean;
@@ -207,8 +220,8 @@ export function parseEnv(env: Record<string, string | undefined>): Config {
     problems.push("OPENAI_API_KEY is required when GENERATION_PROVIDER=openai");
   }
   const packs: CreditPack[] = [
-    { id: "default", priceId: e.STRIPE_PRICE_ID_CREDITS_PACK, credits: e.CREDITS_PER_PACK, name: `${e.CREDITS_PER_PACK} credits` },
-    ...(e.CREDIT_PACKS ?? []).map((p) => ({ ...p, name: p.name ?? `${p.credits} credits` })),
+    { id: "default", priceId: e.STRIPE_PRICE_ID_CREDITS_PACK, credits: e.CREDITS_PER_PACK, name: `${e.CREDITS_PER_PACK} credits`, expiresAfterMs: null },
+    ...(e.CREDIT_PACKS ?? []).map(({ expiresAfter, ...p }) => ({ ...p, name: p.name ?? `${p.credits} credits`, expiresAfterMs: expiresAfter ?? null })),
   ];
   const ids = packs.map((p) => p.id);
   if (new Set(ids).size !== ids.length) problems.push('CREDIT_PACKS must not repeat a pack id (and "default" is taken)');

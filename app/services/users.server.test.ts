@@ -20,6 +20,16 @@ describe("accounts and roles", () => {
     expect(rows).toEqual([{ amount: 10, type: "bonus", status: "posted" }]);
   });
 
+  it("grants the sign-up bonus with its expiry (SIGNUP_BONUS_EXPIRES_AFTER), or none", () => {
+    const before = Date.now();
+    const a = createUser(db, { email: "exp@example.com", passwordHash: "h", signupBonus: 10, adminEmails: admins, signupBonusExpiresAfterMs: 86_400_000 });
+    const b = createUser(db, { email: "noexp@example.com", passwordHash: "h", signupBonus: 10, adminEmails: admins, signupBonusExpiresAfterMs: null });
+    const expiry = (id: number) => (db.sqlite.prepare("select expires_at as e from credit_grants where user_id = ?").get(id) as { e: number | null }).e;
+    expect(expiry(a.id)).toBeGreaterThanOrEqual(before + 86_400_000);
+    expect(expiry(a.id)).toBeLessThanOrEqual(Date.now() + 86_400_000);
+    expect(expiry(b.id)).toBeNull();
+  });
+
   it("refuses a duplicate email whatever its case, and changes nothing", () => {
     createUser(db, { email: "dup@example.com", passwordHash: "h", signupBonus: 10, adminEmails: admins });
     expect(() =>

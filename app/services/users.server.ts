@@ -2,6 +2,7 @@ import { and, eq, inArray, ne, notInArray, sql } from "drizzle-orm";
 import type { AppDb } from "#db/client.server";
 import { prepared } from "#db/prepared.server";
 import { users, type User, type UserRole } from "#db/schema";
+import { expiryAfter } from "~/utils/duration";
 import { grant } from "./money/ledger.server";
 import { ledgerKeys } from "./money/ledger-keys.server";
 
@@ -32,7 +33,11 @@ export function findUserById(db: AppDb, id: number): User | undefined {
  */
 export function createUser(
   db: AppDb,
-  input: { email: string; passwordHash: string; signupBonus: number; adminEmails: ReadonlySet<string> },
+  input: {
+    email: string; passwordHash: string; signupBonus: number; adminEmails: ReadonlySet<string>;
+    /** How long the bonus stays spendable (SIGNUP_BONUS_EXPIRES_AFTER; null: never). */
+    signupBonusExpiresAfterMs?: number | null;
+  },
 ): User {
   const email = normalizeEmail(input.email);
   const role: UserRole = input.adminEmails.has(email) ? "admin" : "user";
@@ -41,7 +46,10 @@ export function createUser(
     if (existing) throw new EmailTakenError();
     const user = db.orm.insert(users).values({ email, passwordHash: input.passwordHash, role }).returning().get();
     if (input.signupBonus > 0) {
+      const now = Date.now();
       grant(db, {
+        now,
+        expiresAt: expiryAfter(now, input.signupBonusExpiresAfterMs ?? null),
         userId: user.id,
         amount: input.signupBonus,
         type: "bonus",

@@ -165,6 +165,35 @@ describe("spending order and expiry", () => {
   });
 });
 
+describe("an expiry racing spending", () => {
+  it("no hold at or after the expiry instant draws from the expired grant, whichever connection writes", () => {
+    const other = openMigratedDatabase(db.path); // a second writer on the same file
+    try {
+      const userId = newUser();
+      const expiresAt = Date.now() + 40;
+      const expiring = grantOf(grant(db, { userId, amount: 1_000, type: "bonus", key: `race-${++n}`, description: "x", expiresAt }).transaction.id).id;
+      grant(db, { userId, amount: 100_000, type: "bonus", key: `race-${++n}`, description: "x" });
+      const late: number[] = [];
+      let i = 0;
+      // A tight loop across the expiry instant, both connections, the real clock; the sweep runs
+      // in the middle of it so some holds land before it has noticed the expiry and some after.
+      while (Date.now() < expiresAt + 40) {
+        const conn = i++ % 2 === 0 ? db : other;
+        const h = hold(conn, { userId, cost: 1, key: `race-h-${++n}`, description: "x", ttlSeconds: 60 });
+        if (!h.ok) throw new Error("refused");
+        if (h.transaction.createdAt >= expiresAt) late.push(h.transaction.id);
+        if (i % 7 === 0) expireDueGrants(other);
+      }
+      expect(late.length).toBeGreaterThan(0);
+      const fromExpired = db.sqlite.prepare("select count(*) as c from grant_draws where grant_id = ? and tx_id in (select value from json_each(?))").get(expiring, JSON.stringify(late));
+      expect(fromExpired).toEqual({ c: 0 });
+      expect(verifyLedger(db, { sweepGraceMs: Number.MAX_SAFE_INTEGER }).violations).toEqual([]);
+    } finally {
+      closeDatabase(other);
+    }
+  });
+});
+
 describe("clawbacks", () => {
   it("take from the purchase's own grant first, then in spending order, the rest from a debt grant", () => {
     const userId = newUser();
