@@ -157,7 +157,14 @@ export function HistoryTable({
                 <tr key={row.id} data-testid="history-row" className={trClass}>
                   <Cell label="Date (UTC)" className="whitespace-nowrap font-semibold tabular-nums sm:font-normal">{formatUtc(row.createdAt)}</Cell>
                   <Cell label="Type" className="whitespace-nowrap">{TYPE_LABELS[row.type]}</Cell>
-                  <Cell label="Description">{row.description}</Cell>
+                  <Cell label="Description">
+                    {row.description}
+                    {row.expiresAt !== null ? (
+                      <span className="mt-1 block text-xs text-slate-700" data-testid="grant-expiry">
+                        {row.expired ? "expired" : `expires ${formatUtc(row.expiresAt, false)}`}
+                      </span>
+                    ) : null}
+                  </Cell>
                   <Cell
                     label="Amount"
                     className={`whitespace-nowrap text-right font-semibold tabular-nums ${

@@ -12,6 +12,7 @@ import { z } from "zod";
 import type { AppDb } from "#db/client.server";
 import { TRANSACTION_TYPES, type TransactionStatus, type TransactionType } from "#db/schema";
 import { DAY_MS, dayLabel } from "~/utils/time";
+import { grantsOfRows } from "./money/ledger.server";
 import { creditsTakenBackByPayment } from "./money/payment-queries.server";
 
 export const HISTORY_PAGE_SIZE = 25;
@@ -49,6 +50,10 @@ export type HistoryRow = {
   hasReceipt: boolean;
   /** Credits already taken back for this purchase (refund rows with its payment id). */
   refundedCredits: number;
+  /** A row that gave credits: when they expire (null: never, or not a grant), and whether they
+   * have (past the expiry, or closed by its `expire` row). */
+  expiresAt: number | null;
+  expired: boolean;
   /** Admin view only: who made a manual change and why. */
   adminEmail?: string | null;
   reason?: string | null;
@@ -131,7 +136,11 @@ function toHistoryRows(db: AppDb, raw: RawRow[], forAdmin: boolean): HistoryRow[
   const refunded = refundedByPayment(db, raw);
   const adminIds = forAdmin ? [...new Set(raw.map((r) => r.adminId).filter((id): id is number => id !== null))] : [];
   const emails = new Map(adminIds.length ? stmts(db).emails.all(JSON.stringify(adminIds)).map((u) => [u.id, u.email]) : []);
+  const grants = grantsOfRows(db, raw.filter((r) => r.amount > 0).map((r) => r.id));
+  const now = Date.now();
   return raw.map((r) => {
+    const g = grants.get(r.id);
+    const expiresAt = g?.expiresAt ?? null;
     const refundedCredits = r.stripePaymentId && r.type === "purchase" ? (refunded.get(r.stripePaymentId) ?? 0) : 0;
     const row: HistoryRow = {
       id: r.id,
@@ -144,6 +153,8 @@ function toHistoryRows(db: AppDb, raw: RawRow[], forAdmin: boolean): HistoryRow[
       balanceAfter: r.balanceAfter,
       hasReceipt: r.type === "purchase" && r.stripePaymentId !== null,
       refundedCredits,
+      expiresAt,
+      expired: expiresAt !== null && (g!.closed || expiresAt <= now),
     };
     if (forAdmin) {
       row.adminEmail = r.adminId === null ? null : (emails.get(r.adminId) ?? `user ${r.adminId}`);
@@ -184,7 +195,7 @@ export function listHistoryPage(
 // ---------------------------------------------------------------------------------------------
 // CSV
 
-const CSV_HEADER = ["id", "date_utc", "type", "status", "description", "amount", "balance_after"];
+const CSV_HEADER = ["id", "date_utc", "type", "status", "description", "amount", "balance_after", "expires_at"];
 
 /**
  * A text cell: quoted when needed (RFC 4180), and defused against formula injection — a cell a
@@ -205,6 +216,7 @@ function csvRow(row: HistoryRow): string {
     csvText(row.description),
     String(row.amount),
     String(row.balanceAfter),
+    row.expiresAt === null ? "" : new Date(row.expiresAt).toISOString(),
   ].join(",");
 }
 

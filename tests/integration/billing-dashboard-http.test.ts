@@ -77,7 +77,7 @@ describe("CSV export", () => {
     expect(res.headers.get("content-length")).toBeNull();
     const lines = (await res.text()).trimEnd().split("\r\n");
     expect(lines).toHaveLength(1 + 3002);
-    expect(lines[0]).toBe("id,date_utc,type,status,description,amount,balance_after");
+    expect(lines[0]).toBe("id,date_utc,type,status,description,amount,balance_after,expires_at");
     expect(lines[1]).toMatch(/^\d+,\d{4}-\d\d-\d\dT[\d:.]+Z,usage,posted,Image 2999,-5,5010$/);
     expect(lines[2]).toMatch(/,usage,posted,'=cmd\|' \/C calc'!A0 2998,-5,5015$/);
     expect(lines[3001]).toMatch(/,bonus,posted,"Top-up, with a comma",20000,20010$/);
