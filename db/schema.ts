@@ -3,8 +3,10 @@ import {
   check,
   index,
   integer,
+  primaryKey,
   sqliteTable,
   text,
+  uniqueIndex,
 } from "drizzle-orm/sqlite-core";
 
 // Timestamps are integer milliseconds since the epoch: sortable, cheap to compare in the sweeper,
@@ -84,7 +86,8 @@ export const apiKeys = sqliteTable(
   (t) => [index("api_keys_user_idx").on(t.userId, t.createdAt)],
 );
 
-export const TRANSACTION_TYPES = ["purchase", "topup", "usage", "bonus", "refund", "adjustment"] as const;
+// expire: the unspent rest of a grant that reached its expiry (negative, meta.grantId names it).
+export const TRANSACTION_TYPES = ["purchase", "topup", "usage", "bonus", "refund", "adjustment", "expire"] as const;
 export type TransactionType = (typeof TRANSACTION_TYPES)[number];
 // pending: a hold, already taken from the spendable balance; posted: final; voided: a hold given
 // back (the row stays for the history but no longer counts).
@@ -145,6 +148,71 @@ export const transactions = sqliteTable(
       "transactions_hold_shape",
       sql`${t.status} = 'posted' or (${t.type} = 'usage' and ${t.amount} < 0)`,
     ),
+  ],
+);
+
+// Every credit that arrives is a grant: what it gave, what is left, and until when it may be spent.
+// Written only by the ledger (ledger-grants.server.ts), in the same transaction as its row.
+// users.credits == SUM(remaining) of the user's unclosed grants; the spendable balance counts only
+// the live ones (unclosed and not past expires_at). See docs/decisions/022-grants-and-expiry.md.
+export const GRANT_KINDS = ["purchase", "topup", "bonus", "admin", "reversal", "opening", "debt"] as const;
+export type GrantKind = (typeof GRANT_KINDS)[number];
+
+export const creditGrants = sqliteTable(
+  "credit_grants",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    userId: integer("user_id")
+      .notNull()
+      .references(() => users.id, { onDelete: "restrict" }),
+    // The ledger row that created it (null: the opening balance of the migration, a debt grant,
+    // or credits a pre-grant hold gave back).
+    sourceTxId: integer("source_tx_id")
+      .unique()
+      .references(() => transactions.id, { onDelete: "restrict" }),
+    kind: text("kind", { enum: GRANT_KINDS }).notNull(),
+    amount: integer("amount").notNull(),
+    // Below zero only for the user's one debt grant (a clawback that found too little).
+    remaining: integer("remaining").notNull(),
+    expiresAt: integer("expires_at"),
+    createdAt: integer("created_at").notNull().default(now),
+    // Set when its expiry row is written: a closed grant is never spent from again.
+    closedAt: integer("closed_at"),
+  },
+  (t) => [
+    // Live grants of a user in spending order. Partial: a spent grant (remaining 0, no expiry)
+    // stays unclosed for ever (a void may give back to it), and must not slow every hold.
+    index("credit_grants_live_idx")
+      .on(t.userId, t.closedAt, t.expiresAt, t.id)
+      .where(sql`${t.closedAt} is null and ${t.remaining} <> 0`),
+    // The expiry sweep: unclosed grants by expiry.
+    index("credit_grants_due_idx")
+      .on(t.expiresAt)
+      .where(sql`${t.closedAt} is null and ${t.expiresAt} is not null`),
+    index("credit_grants_user_idx").on(t.userId, t.id),
+    // One debt grant per user: every clawback that finds too little adds to the same one.
+    uniqueIndex("credit_grants_one_debt_idx").on(t.userId).where(sql`${t.kind} = 'debt'`),
+    check("credit_grants_remaining", sql`${t.remaining} >= 0 or ${t.kind} = 'debt'`),
+  ],
+);
+
+// Which grants a spending row (a hold, a negative adjustment, a clawback) took its credits from.
+// A void gives each draw back to its grant and deletes it.
+export const grantDraws = sqliteTable(
+  "grant_draws",
+  {
+    txId: integer("tx_id")
+      .notNull()
+      .references(() => transactions.id, { onDelete: "restrict" }),
+    grantId: integer("grant_id")
+      .notNull()
+      .references(() => creditGrants.id, { onDelete: "restrict" }),
+    amount: integer("amount").notNull(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.txId, t.grantId] }),
+    index("grant_draws_grant_idx").on(t.grantId),
+    check("grant_draws_positive", sql`${t.amount} > 0`),
   ],
 );
 
@@ -321,3 +389,4 @@ export type EmailToken = typeof emailTokens.$inferSelect;
 export type QueuedMail = typeof mailQueue.$inferSelect;
 export type AuditEntry = typeof auditLog.$inferSelect;
 export type ApiKeyRow = typeof apiKeys.$inferSelect;
+export type CreditGrant = typeof creditGrants.$inferSelect;

@@ -84,6 +84,22 @@ export function AdjustCreditsForm({ token, lastResult }: { token: string; lastRe
         <Problem meta={fields.type} />
       </div>
       <div>
+        <label htmlFor={fields.expiresAfter.id} className="label">
+          Expires after (optional, bonus only)
+        </label>
+        <input
+          {...getInputProps(fields.expiresAfter, { type: "text", ariaDescribedBy: describedBy(fields.expiresAfter, `${fields.expiresAfter.id}-hint`) })}
+          key={fields.expiresAfter.key}
+          autoComplete="off"
+          placeholder="e.g. 30d"
+          className="input mt-1 sm:w-48"
+        />
+        <p id={`${fields.expiresAfter.id}-hint`} className="mt-1 text-sm text-slate-700">
+          Like 30d, 12h or 90s. Empty: the credits never expire.
+        </p>
+        <Problem meta={fields.expiresAfter} />
+      </div>
+      <div>
         <label htmlFor={fields.reason.id} className="label">
           Reason (required, kept in the audit log)
         </label>

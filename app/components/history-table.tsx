@@ -24,6 +24,7 @@ export const TYPE_LABELS: Record<HistoryRow["type"], string> = {
   bonus: "Bonus",
   refund: "Refund",
   adjustment: "Adjustment",
+  expire: "Credits expired",
 };
 
 const STATUS: Record<DisplayStatus, { label: string; className: string; hint: string }> = {
@@ -161,6 +162,11 @@ export function HistoryTable({
                     {row.apiKeyName !== null ? (
                       <span className="block text-xs text-slate-700" data-testid="via-key">
                         {`via key ${row.apiKeyName}`}
+                      </span>
+                    ) : null}
+                    {row.expiresAt !== null ? (
+                      <span className="mt-1 block text-xs text-slate-700" data-testid="grant-expiry">
+                        {row.expired ? "expired" : `expires ${formatUtc(row.expiresAt, false)}`}
                       </span>
                     ) : null}
                   </Cell>

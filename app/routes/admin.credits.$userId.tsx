@@ -121,8 +121,8 @@ export async function action({ request, params }: ActionFunctionArgs) {
   if (userId === null) {
     return json({ intent, result: submission.reply({ formErrors: [`No user with id ${params.userId}: nothing was changed.`] }) }, { status: 400 });
   }
-  const { amount, type, reason, token } = submission.value;
-  const result = adjustCredits(db, { adminId: admin.id, userId, amount, type, reason, token });
+  const { amount, type, reason, token, expiresAfter } = submission.value;
+  const result = adjustCredits(db, { adminId: admin.id, userId, amount, type, reason, token, expiresAfterMs: expiresAfter });
   if (result.ok) {
     const tx = result.transaction;
     const what = `${formatCredits(tx.amount, true)} credits (${tx.type}), balance ${formatCredits(tx.balanceAfter)}`;

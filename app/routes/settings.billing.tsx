@@ -3,7 +3,7 @@ import type { LoaderFunctionArgs, MetaFunction } from "@remix-run/node";
 import { json } from "@remix-run/node";
 import { Form, useLoaderData, useLocation, useNavigation } from "@remix-run/react";
 import { CreditsChart } from "~/components/credits-chart";
-import { formatCredits, HistoryTable, Pager, TYPE_LABELS, withParams } from "~/components/history-table";
+import { formatCredits, formatUtc, HistoryTable, Pager, TYPE_LABELS, withParams } from "~/components/history-table";
 import { requireUser } from "~/services/auth.server";
 import { listPacksWithPrices } from "~/services/money/pack-prices.server";
 import { getCreditsChart, listHistoryPage, parseHistoryQuery } from "~/services/billing-dashboard.server";
@@ -19,12 +19,13 @@ export async function loader({ request }: LoaderFunctionArgs) {
   const user = await requireUser(request);
   const { db, config } = getRuntime();
   const query = parseHistoryQuery(new URL(request.url));
-  const { balance, onHold } = getBalance(db, user.id);
+  const { balance, onHold, nextExpiry } = getBalance(db, user.id);
   const packs = await listPacksWithPrices(getStripeContext().stripe, config);
   return json(
     {
       balance,
       onHold,
+      nextExpiry,
       flagged: Boolean(user.flaggedAt),
       packs,
       payments: listUnsettledCheckouts(db, user.id).map((p) => ({
@@ -50,7 +51,7 @@ function formatPrice(unitAmount: number | null, currency: string | null) {
 }
 
 export default function Billing() {
-  const { balance, onHold, packs, payments, checkoutToken, flagged, history, chart, type } = useLoaderData<typeof loader>();
+  const { balance, onHold, nextExpiry, packs, payments, checkoutToken, flagged, history, chart, type } = useLoaderData<typeof loader>();
   const navigation = useNavigation();
   const location = useLocation();
   const buying = navigation.state !== "idle" && navigation.formAction === "/api/stripe/checkout";
@@ -68,6 +69,11 @@ export default function Billing() {
         <p className="mt-1 text-sm text-slate-700" data-testid="billing-on-hold">
           {formatCredits(onHold)} credits on hold{onHold > 0 ? " for running generations (given back if they fail)" : ""}
         </p>
+        {nextExpiry ? (
+          <p className="mt-1 text-sm font-medium text-amber-900" data-testid="billing-next-expiry">
+            {formatCredits(nextExpiry.amount)} credits expire on {formatUtc(nextExpiry.expiresAt, false)}
+          </p>
+        ) : null}
         {flagged ? (
           <p className="mt-2 text-sm font-semibold text-red-800" role="alert">
             This account is on hold because of a disputed payment. Contact support.

@@ -110,11 +110,11 @@ describe("CSV", () => {
     const { text, chunks } = await readAll(streamHistoryCsv(db, userId, 10));
     const lines = text.trimEnd().split("\r\n");
     const count = (db.sqlite.prepare("select count(*) as n from transactions where user_id = ?").get(userId) as { n: number }).n;
-    expect(lines[0]).toBe("id,date_utc,type,status,description,amount,balance_after");
+    expect(lines[0]).toBe("id,date_utc,type,status,description,amount,balance_after,expires_at");
     expect(lines).toHaveLength(count + 1);
     expect(chunks).toBeGreaterThanOrEqual(Math.ceil(count / 10));
     expect(lines.some((l) => /,usage,refunded,Video,-50,/.test(l))).toBe(true);
-    expect(lines.some((l) => /,purchase,partly_refunded,Bought 500 credits,500,510$/.test(l))).toBe(true);
+    expect(lines.some((l) => /,purchase,partly_refunded,Bought 500 credits,500,510,$/.test(l))).toBe(true);
   });
 
   it("escapes quotes and separators and defuses formulas", async () => {
@@ -160,5 +160,24 @@ describe("receipts", () => {
     const bonus = listHistoryPage(db, { userId, type: "bonus" }).rows[0];
     expect(await findReceiptUrl(db, stripe, { userId, transactionId: bonus.id })).toBeNull();
     expect(await findReceiptUrl(db, stripe, { userId, transactionId: 999_999 })).toBeNull();
+  });
+});
+
+describe("grant expiries in the history", () => {
+  it("shows when each grant expires, whether it has, and writes it in the CSV", async () => {
+    const id = insertUser(db, "expiring@example.com");
+    const now = Date.now();
+    const soon = grant(db, { userId: id, amount: 5, type: "bonus", key: "exp:soon", description: "Promo", expiresAt: now + 86_400_000, now }).transaction.id;
+    const past = grant(db, { userId: id, amount: 3, type: "bonus", key: "exp:past", description: "Old promo", expiresAt: now - 1000, now: now - 2000 }).transaction.id;
+    const never = grant(db, { userId: id, amount: 2, type: "purchase", key: "exp:never", description: "Bought" }).transaction.id;
+    const rows = new Map(listHistoryPage(db, { userId: id }).rows.map((r) => [r.id, r]));
+    expect(rows.get(soon)).toMatchObject({ expiresAt: now + 86_400_000, expired: false });
+    expect(rows.get(past)).toMatchObject({ expiresAt: now - 1000, expired: true });
+    expect(rows.get(never)).toMatchObject({ expiresAt: null, expired: false });
+    const reader = streamHistoryCsv(db, id).getReader();
+    let text = "";
+    for (let r = await reader.read(); !r.done; r = await reader.read()) text += new TextDecoder().decode(r.value);
+    expect(text).toContain(`,Promo,5,5,${new Date(now + 86_400_000).toISOString()}`);
+    expect(text).toMatch(/,Bought,2,10,\r\n/);
   });
 });

@@ -12,6 +12,7 @@ import { z } from "zod";
 import type { AppDb } from "#db/client.server";
 import { TRANSACTION_TYPES, type TransactionStatus, type TransactionType } from "#db/schema";
 import { DAY_MS, dayLabel } from "~/utils/time";
+import { grantsOfRows } from "./money/ledger.server";
 import { creditsTakenBackByPayment } from "./money/payment-queries.server";
 
 export const HISTORY_PAGE_SIZE = 25;
@@ -51,6 +52,10 @@ export type HistoryRow = {
   refundedCredits: number;
   /** Usage spent through an API key: the key's name ("via key <name>"); null otherwise. */
   apiKeyName: string | null;
+  /** A row that gave credits: when they expire (null: never, or not a grant), and whether they
+   * have (past the expiry, or closed by its `expire` row). */
+  expiresAt: number | null;
+  expired: boolean;
   /** Admin view only: who made a manual change and why. */
   adminEmail?: string | null;
   reason?: string | null;
@@ -136,7 +141,11 @@ function toHistoryRows(db: AppDb, raw: RawRow[], forAdmin: boolean): HistoryRow[
   const refunded = refundedByPayment(db, raw);
   const adminIds = forAdmin ? [...new Set(raw.map((r) => r.adminId).filter((id): id is number => id !== null))] : [];
   const emails = new Map(adminIds.length ? stmts(db).emails.all(JSON.stringify(adminIds)).map((u) => [u.id, u.email]) : []);
+  const grants = grantsOfRows(db, raw.filter((r) => r.amount > 0).map((r) => r.id));
+  const now = Date.now();
   return raw.map((r) => {
+    const g = grants.get(r.id);
+    const expiresAt = g?.expiresAt ?? null;
     const refundedCredits = r.stripePaymentId && r.type === "purchase" ? (refunded.get(r.stripePaymentId) ?? 0) : 0;
     const row: HistoryRow = {
       id: r.id,
@@ -150,6 +159,8 @@ function toHistoryRows(db: AppDb, raw: RawRow[], forAdmin: boolean): HistoryRow[
       hasReceipt: r.type === "purchase" && r.stripePaymentId !== null,
       refundedCredits,
       apiKeyName: r.apiKeyName,
+      expiresAt,
+      expired: expiresAt !== null && (g!.closed || expiresAt <= now),
     };
     if (forAdmin) {
       row.adminEmail = r.adminId === null ? null : (emails.get(r.adminId) ?? `user ${r.adminId}`);
@@ -190,7 +201,7 @@ export function listHistoryPage(
 // ---------------------------------------------------------------------------------------------
 // CSV
 
-const CSV_HEADER = ["id", "date_utc", "type", "status", "description", "amount", "balance_after"];
+const CSV_HEADER = ["id", "date_utc", "type", "status", "description", "amount", "balance_after", "expires_at"];
 
 /**
  * A text cell: quoted when needed (RFC 4180), and defused against formula injection — a cell a
@@ -211,6 +222,7 @@ function csvRow(row: HistoryRow): string {
     csvText(row.apiKeyName === null ? row.description : `${row.description} (via key ${row.apiKeyName})`),
     String(row.amount),
     String(row.balanceAfter),
+    row.expiresAt === null ? "" : new Date(row.expiresAt).toISOString(),
   ].join(",");
 }
 

@@ -23,7 +23,7 @@ describe("parseEnv", () => {
     expect(config.GENERATION_PROVIDER).toBe("local");
     expect(config.stripeEmulated).toBe(true);
     expect(config.RATE_LIMIT_DISABLED).toBe(false);
-    expect(config.packs).toEqual([{ id: "default", priceId: "price_credits_pack", credits: 500, name: "500 credits" }]);
+    expect(config.packs).toEqual([{ id: "default", priceId: "price_credits_pack", credits: 500, name: "500 credits", expiresAfterMs: null }]);
   });
 
   it("names a malformed variable and what it expects", () => {
@@ -101,6 +101,18 @@ describe("parseEnv", () => {
 
   it("lets DATABASE_PATH override the file inside DATA_DIR", () => {
     expect(parseEnv({ DATA_DIR: "/data", DATABASE_PATH: "/db/x.sqlite" }).databasePath).toBe("/db/x.sqlite");
+  });
+
+  it("reads credit lifetimes with the one duration parser, and names a bad one", () => {
+    expect(parseEnv({}).SIGNUP_BONUS_EXPIRES_AFTER).toBe(30 * 86_400_000);
+    expect(parseEnv({ SIGNUP_BONUS_EXPIRES_AFTER: "never" }).SIGNUP_BONUS_EXPIRES_AFTER).toBeNull();
+    expect(parseEnv({ SIGNUP_BONUS_EXPIRES_AFTER: "12h" }).SIGNUP_BONUS_EXPIRES_AFTER).toBe(43_200_000);
+    for (const bad of ["30", "30 days", "-1d", "1.5d", "1e9s"]) {
+      expect(problemsOf({ SIGNUP_BONUS_EXPIRES_AFTER: bad })[0]).toMatch(/^SIGNUP_BONUS_EXPIRES_AFTER must be a duration like 30d/);
+    }
+    const config = parseEnv({ CREDIT_PACKS: '[{"id":"trial","priceId":"price_trial","credits":50,"expiresAfter":"90d"}]' });
+    expect(config.packs.map((p) => [p.id, p.expiresAfterMs])).toEqual([["default", null], ["trial", 90 * 86_400_000]]);
+    expect(problemsOf({ CREDIT_PACKS: '[{"id":"trial","priceId":"price_trial","credits":50,"expiresAfter":"soon"}]' })[0]).toMatch(/^CREDIT_PACKS must be a JSON array.*expiresAfter/);
   });
 
   it("accepts extra packs and refuses a repeated id", () => {

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { DURATION_HINT, parseDuration } from "~/utils/duration";
 
 // Every environment variable the app reads, validated once at start-up. A bad value stops the
 // process with one line per variable that names it and says what it expects.
@@ -31,30 +32,28 @@ const url = (what = "an absolute http(s) URL") =>
     }, `must be ${what}`)
     .transform((v) => v.replace(/\/+$/, ""));
 
-/** "30s", "2m", "1h", "500ms": a duration as an operator writes it, in milliseconds. */
-const DURATION = /^(\d{1,9})(ms|s|m|h)$/;
-const UNIT_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 } as const;
-export function parseDuration(text: string): number | null {
-  const m = DURATION.exec(text.trim());
-  return m ? Number(m[1]) * UNIT_MS[m[2] as keyof typeof UNIT_MS] : null;
+/** "30s", "2m", "1h", "500ms": an operational delay, in milliseconds (the one duration parser). */
+function delayMs(text: string): number | null {
+  const parsed = parseDuration(text);
+  return parsed.ok && parsed.ms !== null ? parsed.ms : null;
 }
-const duration = (what: string, minMs: number, maxMs: number) =>
+const delay = (what: string, minMs: number, maxMs: number) =>
   z
     .string()
     .trim()
     .refine((v) => {
-      const ms = parseDuration(v);
+      const ms = delayMs(v);
       return ms !== null && ms >= minMs && ms <= maxMs;
     }, `must be ${what}`)
-    .transform((v) => parseDuration(v)!);
+    .transform((v) => delayMs(v)!);
 const durationList = z
   .string()
   .trim()
   .refine((v) => {
-    const parts = v.split(",").map((p) => parseDuration(p));
+    const parts = v.split(",").map((p) => delayMs(p));
     return parts.length >= 1 && parts.length <= 20 && parts.every((ms) => ms !== null && ms >= 10 && ms <= 7 * 86_400_000);
   }, "must be 1 to 20 comma-separated delays between attempts, each 10ms to 168h (e.g. 30s,2m,10m,1h,6h)")
-  .transform((v) => v.split(",").map((p) => parseDuration(p)!));
+  .transform((v) => v.split(",").map((p) => delayMs(p)!));
 
 const smtpUrl = z
   .string()
@@ -74,19 +73,28 @@ const mailFrom = z
   .string()
   .trim()
   .regex(MAILBOX, 'must be an address such as "Credits Studio <no-reply@example.com>" or no-reply@example.com');
+/** A credit lifetime (app/utils/duration.ts): milliseconds, or null for never. */
+const creditLifetime = z.string().transform((v, ctx) => {
+  const parsed = parseDuration(v);
+  if (parsed.ok) return parsed.ms;
+  ctx.addIssue({ code: z.ZodIssueCode.custom, message: `must be ${DURATION_HINT}` });
+  return z.NEVER;
+});
 
 const PackSchema = z.object({
   id: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,31}$/, "pack id: lower-case letters, digits, - or _"),
   priceId: z.string().min(1),
   credits: z.number().int().positive().max(1_000_000),
   name: z.string().min(1).max(60).optional(),
+  // How long the credits of this pack stay spendable; omitted: they never expire.
+  expiresAfter: creditLifetime.optional(),
 });
 
 const packsJson = z.string().transform((v, ctx) => {
   try {
     return z.array(PackSchema).parse(JSON.parse(v));
   } catch {
-    ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'must be a JSON array of {"id","priceId","credits","name"?}' });
+    ctx.addIssue({ code: z.ZodIssueCode.custom, message: `must be a JSON array of {"id","priceId","credits","name"?,"expiresAfter"?} (expiresAfter: ${DURATION_HINT})` });
     return z.NEVER;
   }
 });
@@ -104,6 +112,7 @@ const EnvSchema = z.object({
   SESSION_SECRET: z.string().min(32, "must be at least 32 characters (e.g. `openssl rand -hex 32`)").optional(),
   ADMIN_EMAILS: z.string().default(""),
   SIGNUP_BONUS_CREDITS: int("a whole number from 0 to 1000000", 0, 1_000_000).default("10"),
+  SIGNUP_BONUS_EXPIRES_AFTER: creditLifetime.default("30d"),
 
   STRIPE_SECRET_KEY: z
     .string()
@@ -176,15 +185,16 @@ const EnvSchema = z.object({
   MAIL_OUTBOX: z.enum(["auto", "on", "off"], { message: "must be auto, on or off" }).default("auto"),
   // Delays between delivery attempts; after the last one fails the message is marked failed.
   MAIL_RETRY_SCHEDULE: durationList.default("30s,2m,10m,1h,6h,12h,24h"),
-  MAIL_SEND_INTERVAL: duration("a duration from 50ms to 1h (e.g. 2s)", 50, 3_600_000).default("2s"),
+  MAIL_SEND_INTERVAL: delay("a duration from 50ms to 1h (e.g. 2s)", 50, 3_600_000).default("2s"),
   // The longest one SMTP exchange may take; a message being sent is not picked again before it ends.
-  MAIL_SEND_TIMEOUT: duration("a duration from 100ms to 10m (e.g. 30s)", 100, 600_000).default("30s"),
+  MAIL_SEND_TIMEOUT: delay("a duration from 100ms to 10m (e.g. 30s)", 100, 600_000).default("30s"),
 });
 
 export type RawEnv = z.input<typeof EnvSchema>;
 type ParsedEnv = z.output<typeof EnvSchema>;
 
-export type CreditPack = { id: string; priceId: string; credits: number; name: string };
+/** expiresAfterMs: how long a purchase's credits stay spendable (null: never). */
+export type CreditPack = { id: string; priceId: string; credits: number; name: string; expiresAfterMs: number | null };
 
 export type Config = ParsedEnv & {
   isProduction: boolean;
@@ -267,8 +277,8 @@ export function parseEnv(env: Record<string, string | undefined>): Config {
   }
   const mail = mailConfigOf(e, isProduction, problems);
   const packs: CreditPack[] = [
-    { id: "default", priceId: e.STRIPE_PRICE_ID_CREDITS_PACK, credits: e.CREDITS_PER_PACK, name: `${e.CREDITS_PER_PACK} credits` },
-    ...(e.CREDIT_PACKS ?? []).map((p) => ({ ...p, name: p.name ?? `${p.credits} credits` })),
+    { id: "default", priceId: e.STRIPE_PRICE_ID_CREDITS_PACK, credits: e.CREDITS_PER_PACK, name: `${e.CREDITS_PER_PACK} credits`, expiresAfterMs: null },
+    ...(e.CREDIT_PACKS ?? []).map(({ expiresAfter, ...p }) => ({ ...p, name: p.name ?? `${p.credits} credits`, expiresAfterMs: expiresAfter ?? null })),
   ];
   const ids = packs.map((p) => p.id);
   if (new Set(ids).size !== ids.length) problems.push('CREDIT_PACKS must not repeat a pack id (and "default" is taken)');

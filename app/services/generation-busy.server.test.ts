@@ -74,7 +74,7 @@ function jobAndHold(id: string) {
 }
 
 function expectWhole(userId: number, credits: number) {
-  expect(getBalance(db, userId)).toEqual({ balance: credits, onHold: 0 });
+  expect(getBalance(db, userId)).toEqual({ balance: credits, onHold: 0, nextExpiry: null });
   expect(verifyLedger(db, { sweepGraceMs: 60_000, integrity: true }).violations).toEqual([]);
   const stuck = db.sqlite
     .prepare(`select g.id from generations g join transactions t on t.id = g.hold_id where g.status in ('queued','running') and t.status = 'pending'`)
@@ -105,7 +105,7 @@ describe("a busy database at completion", () => {
     });
     const result = await s.generateImage(userId, image);
     expect(result.ok && result.job).toMatchObject({ status: "succeeded", hold: "posted" });
-    expect(getBalance(db, userId)).toEqual({ balance: 15, onHold: 0 });
+    expect(getBalance(db, userId)).toEqual({ balance: 15, onHold: 0, nextExpiry: null });
   });
 
   it("a lock that outlasts the retries: the request fails busy, and the job is failed and voided once the lock frees", async () => {
@@ -146,7 +146,7 @@ describe("a busy database at completion", () => {
     const started = await s.startVideo(userId, video);
     await s.worker.idle();
     expect(jobAndHold(started.ok ? started.job.id : "")).toMatchObject({ status: "succeeded", hold: "posted" });
-    expect(getBalance(db, userId)).toEqual({ balance: 50, onHold: 0 });
+    expect(getBalance(db, userId)).toEqual({ balance: 50, onHold: 0, nextExpiry: null });
   });
 });
 
@@ -266,6 +266,6 @@ describe("the video worker", () => {
     await until(() => expiresAt() >= placed + 4_000, "a progress report to extend the hold");
     await s.worker.idle();
     expect(jobAndHold(id)).toMatchObject({ status: "succeeded", hold: "posted" });
-    expect(getBalance(db, userId)).toEqual({ balance: 50, onHold: 0 });
+    expect(getBalance(db, userId)).toEqual({ balance: 50, onHold: 0, nextExpiry: null });
   });
 });

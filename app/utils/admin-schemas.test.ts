@@ -1,6 +1,6 @@
 import { parseWithZod } from "@conform-to/zod";
 import { describe, expect, it } from "vitest";
-import { majorToMinor, refundPurchaseSchema } from "./admin-schemas";
+import { AdjustCreditsSchema, majorToMinor, refundPurchaseSchema } from "./admin-schemas";
 
 // The refund form's amount, parsed the way the route parses a POST (Conform's coercion of form
 // strings included): a person's "2.50" becomes 250 cents, anything else is refused with a message.
@@ -75,5 +75,31 @@ describe("refund amount", () => {
     for (let cents = 0; cents < 1000; cents++) {
       expect(majorToMinor(`${Math.floor(cents / 100)}.${String(cents % 100).padStart(2, "0")}`)).toBe(cents);
     }
+  });
+});
+
+describe("adjust form: expires after", () => {
+  const adjustForm = (fields: Record<string, string>) => {
+    const form = new FormData();
+    for (const [k, v] of Object.entries({ intent: "adjust", token: TOKEN, amount: "50", type: "bonus", reason: "Goodwill", ...fields })) form.append(k, v);
+    return parseWithZod(form, { schema: AdjustCreditsSchema });
+  };
+
+  it("reads a duration for a bonus; empty means never", () => {
+    const s = adjustForm({ expiresAfter: "30d" });
+    expect(s.status === "success" && s.value.expiresAfter).toBe(30 * 86_400_000);
+    const none = adjustForm({});
+    expect(none.status === "success" && none.value.expiresAfter).toBeNull();
+  });
+
+  it.each(["30", "soon", "-5d", "1.5h"])("refuses %j", (expiresAfter) => {
+    const s = adjustForm({ expiresAfter });
+    expect(s.status).toBe("error");
+    expect(s.status === "error" && s.error?.expiresAfter?.join(" ")).toMatch(/duration like 30d/);
+  });
+
+  it("refuses an expiry on an adjustment", () => {
+    const s = adjustForm({ type: "adjustment", expiresAfter: "30d" });
+    expect(s.status === "error" && s.error?.expiresAfter?.join(" ")).toMatch(/Only a bonus/);
   });
 });

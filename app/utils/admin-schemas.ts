@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { DURATION_HINT, parseDuration } from "./duration";
 
 // The admin console's forms and query strings. Shared by the server (actions, loaders) and the
 // browser (Conform's client-side validation), so this module must not import server code.
@@ -41,8 +42,22 @@ export const AdjustCreditsSchema = z
     }),
     reason: ReasonSchema,
     confirmLarge: z.boolean().optional(),
+    // A bonus may expire: "30d", "12h"; empty: never. Milliseconds (null: never) after parsing.
+    expiresAfter: z
+      .string()
+      .optional()
+      .transform((v, ctx) => {
+        if (v === undefined || v.trim() === "") return null;
+        const parsed = parseDuration(v);
+        if (parsed.ok) return parsed.ms;
+        ctx.addIssue({ code: z.ZodIssueCode.custom, message: `Expires after: ${DURATION_HINT}.` });
+        return z.NEVER;
+      }),
   })
   .superRefine((value, ctx) => {
+    if (value.expiresAfter != null && value.type !== "bonus") {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, path: ["expiresAfter"], message: "Only a bonus can expire: leave this empty for an adjustment." });
+    }
     if (value.type === "bonus" && value.amount < 0) {
       ctx.addIssue({
         code: z.ZodIssueCode.custom,

@@ -2,7 +2,8 @@
  * npm run bench:ledger — what the ledger module costs over raw better-sqlite3.
  *
  * Measures hold+post pairs per second through app/services/money/ledger.server.ts against a baseline
- * that runs the same SQL statements in the same transactions (BEGIN IMMEDIATE via
+ * that runs the same SQL statements (grant-aware: a hold reads the user's live grants, draws from
+ * them and records its draws; a grant opens a grant row) in the same transactions (BEGIN IMMEDIATE via
  * better-sqlite3's transaction().immediate()) with no module around them: same pragmas
  * (openMigratedDatabase: WAL, synchronous=FULL), same schema, same kind of file (two files side
  * by side in one directory), same run, interleaved in chunks of 10 so disk drift hits both alike.
@@ -86,15 +87,44 @@ function baselineRunners(sqlite: Database.Database, userIds: number[]) {
     `UPDATE transactions SET status = 'posted', settled_at = ?
      WHERE id = ? AND status = 'pending' AND type = 'usage' RETURNING ${COLUMNS}`,
   );
+  // The grant statements, as ledger-grants.server.ts runs them.
+  const live = sqlite.prepare(
+    `SELECT id, remaining, expires_at AS expiresAt FROM credit_grants
+     WHERE user_id = @userId AND closed_at IS NULL AND remaining <> 0 AND (expires_at IS NULL OR expires_at > @now)
+     ORDER BY expires_at IS NULL, expires_at, id`,
+  );
+  const take = sqlite.prepare(`UPDATE credit_grants SET remaining = remaining - ? WHERE id = ?`);
+  const draw = sqlite.prepare(
+    `INSERT INTO grant_draws (tx_id, grant_id, amount) VALUES (?, ?, ?)
+     ON CONFLICT (tx_id, grant_id) DO UPDATE SET amount = amount + excluded.amount`,
+  );
+  const open = sqlite.prepare(
+    `INSERT INTO credit_grants (user_id, source_tx_id, kind, amount, remaining, expires_at, created_at)
+     VALUES (@userId, @sourceTxId, @kind, @amount, @amount, @expiresAt, @now) RETURNING id`,
+  );
 
   const holdTx = sqlite.transaction((userId: number, key: string, now: number) => {
     if (byKey.get(key)) throw new Error("bench: key exists");
+    const grants = live.all({ userId, now }) as Array<{ id: number; remaining: number }>;
+    let spendable = 0;
+    for (const g of grants) spendable += g.remaining;
+    if (spendable < COST) throw new Error("bench: hold refused");
     const debited = debit.get(COST, now, userId, COST) as { credits: number } | undefined;
     if (!debited) throw new Error("bench: hold refused");
-    return insert.get({
+    const row = insert.get({
       userId, amount: -COST, type: "usage", status: "pending", key, description: "Image", stripePaymentId: null,
       balanceAfter: debited.credits, expiresAt: now + 600_000, adminId: null, reason: null, meta: null, createdAt: now, settledAt: null,
     }) as { id: number };
+    let left = COST;
+    for (const g of grants) {
+      if (left === 0) break;
+      const n = Math.min(left, g.remaining);
+      if (n <= 0) continue;
+      take.run(n, g.id);
+      draw.run(row.id, g.id, n);
+      left -= n;
+    }
+    return row;
   });
   const postTx = sqlite.transaction((id: number, now: number) => {
     if (!post.get(now, id)) throw new Error("bench: post failed");
@@ -102,10 +132,12 @@ function baselineRunners(sqlite: Database.Database, userIds: number[]) {
   const grantTx = sqlite.transaction((userId: number, key: string, paymentId: string, now: number) => {
     if (byKey.get(key)) throw new Error("bench: key exists");
     const changed = change.get(100, now, userId) as { credits: number };
-    return insert.get({
+    const row = insert.get({
       userId, amount: 100, type: "purchase", status: "posted", key, description: "Bought credits", stripePaymentId: paymentId,
       balanceAfter: changed.credits, expiresAt: null, adminId: null, reason: null, meta: null, createdAt: now, settledAt: now,
-    });
+    }) as { id: number };
+    open.get({ userId, sourceTxId: row.id, kind: "purchase", amount: 100, expiresAt: null, now });
+    return row;
   });
 
   let seq = 0;

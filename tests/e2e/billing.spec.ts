@@ -47,7 +47,8 @@ async function readPageThroughHistory(page: Page) {
   await page.getByRole("link", { name: "Older →" }).click();
   await expect(cell(0, "Image #11")).toBeVisible();
   await expect(rows).toHaveCount(seeded.rows - 50);
-  await expect(cell(seeded.rows - 51, "Sign-up bonus")).toBeVisible();
+  // The sign-up bonus expires (30 days by default): its row says when.
+  await expect(rows.nth(seeded.rows - 51).getByRole("cell", { name: /^Sign-up bonus\s*expires \d{4}-\d\d-\d\d$/ })).toBeVisible();
   await expect(page.getByRole("link", { name: "Older →" })).toHaveCount(0);
 
   await page.getByRole("link", { name: "← Newer" }).click();
@@ -61,17 +62,17 @@ async function readPageThroughHistory(page: Page) {
   await expect(page).toHaveURL(/type=bonus/);
   await expect(rows).toHaveCount(2);
   await expect(cell(0, "e2e top-up")).toBeVisible();
-  await expect(cell(1, "Sign-up bonus")).toBeVisible();
+  await expect(rows.nth(1).getByRole("cell", { name: /^Sign-up bonus\s*expires / })).toBeVisible();
 
   // The whole history as CSV.
   const [download] = await Promise.all([page.waitForEvent("download"), page.getByRole("link", { name: /Download CSV/ }).click()]);
   expect(download.suggestedFilename()).toMatch(/^credits-history-\d{4}-\d{2}-\d{2}\.csv$/);
   const lines = fs.readFileSync((await download.path())!, "utf8").trimEnd().split("\r\n");
-  expect(lines[0]).toBe("id,date_utc,type,status,description,amount,balance_after");
+  expect(lines[0]).toBe("id,date_utc,type,status,description,amount,balance_after,expires_at");
   expect(lines).toHaveLength(seeded.rows + 1);
   expect(lines[1]).toMatch(/,usage,pending,Video still running,-50,/);
   expect(lines[2]).toMatch(/,usage,refunded,Video that failed,-50,/);
-  expect(lines[seeded.rows]).toMatch(/,bonus,posted,Sign-up bonus,10,10$/);
+  expect(lines[seeded.rows]).toMatch(/,bonus,posted,Sign-up bonus,10,10,\d{4}-\d\d-\d\dT[\d:.]+Z$/);
 }
 
 test.describe("billing dashboard with JavaScript", () => {

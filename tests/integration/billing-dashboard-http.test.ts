@@ -48,6 +48,15 @@ describe("history page", () => {
     }
   });
 
+  it("says when the next credits expire, and when each grant expires", async () => {
+    const { client, id } = await newCustomer();
+    const { e } = db.sqlite.prepare("select expires_at as e from credit_grants where user_id = ?").get(id) as { e: number };
+    const day = new Date(e).toISOString().slice(0, 10);
+    const html = await (await client.get("/settings/billing")).text();
+    expect(html).toContain(`10<!-- --> credits expire on <!-- -->${day}`);
+    expect(html).toContain(`expires ${day}`);
+  });
+
   it("sends an anonymous visitor to log in, and never shows another user's rows", async () => {
     const anon = await new HttpClient(server.url).get("/settings/billing/history.csv");
     expect(anon.status).toBe(303);
@@ -77,11 +86,12 @@ describe("CSV export", () => {
     expect(res.headers.get("content-length")).toBeNull();
     const lines = (await res.text()).trimEnd().split("\r\n");
     expect(lines).toHaveLength(1 + 3002);
-    expect(lines[0]).toBe("id,date_utc,type,status,description,amount,balance_after");
-    expect(lines[1]).toMatch(/^\d+,\d{4}-\d\d-\d\dT[\d:.]+Z,usage,posted,Image 2999,-5,5010$/);
-    expect(lines[2]).toMatch(/,usage,posted,'=cmd\|' \/C calc'!A0 2998,-5,5015$/);
-    expect(lines[3001]).toMatch(/,bonus,posted,"Top-up, with a comma",20000,20010$/);
-    expect(lines[3002]).toMatch(/,bonus,posted,Sign-up bonus,10,10$/);
+    expect(lines[0]).toBe("id,date_utc,type,status,description,amount,balance_after,expires_at");
+    expect(lines[1]).toMatch(/^\d+,\d{4}-\d\d-\d\dT[\d:.]+Z,usage,posted,Image 2999,-5,5010,$/);
+    expect(lines[2]).toMatch(/,usage,posted,'=cmd\|' \/C calc'!A0 2998,-5,5015,$/);
+    expect(lines[3001]).toMatch(/,bonus,posted,"Top-up, with a comma",20000,20010,$/);
+    // The sign-up bonus expires (SIGNUP_BONUS_EXPIRES_AFTER, 30 days by default): the CSV says when.
+    expect(lines[3002]).toMatch(/,bonus,posted,Sign-up bonus,10,10,\d{4}-\d\d-\d\dT[\d:.]+Z$/);
     const ids = lines.slice(1).map((l) => Number(l.split(",")[0]));
     expect(new Set(ids).size).toBe(3002);
     expect([...ids].sort((x, y) => y - x)).toEqual(ids);

@@ -123,7 +123,7 @@ it(
       for (const userId of userIds) {
         const done = reports.reduce((sum, r) => sum + r.net[userId], 0);
         const expected = initial + done + (expiredBack.get(userId) ?? 0);
-        expect(getBalance(db, userId), `user ${userId}`).toEqual({ balance: expected, onHold: 0 });
+        expect(getBalance(db, userId), `user ${userId}`).toEqual({ balance: expected, onHold: 0, nextExpiry: null });
         if (userId !== clawbackUserId) expect(expected).toBeGreaterThanOrEqual(0);
       }
       // No doubled write: one row per write the workers made, no more.

@@ -17,7 +17,7 @@ import { markAddressVerified } from "./verification.server";
 
 export const EMAIL_CHANGE_TTL_MS = 24 * 60 * 60 * 1000;
 
-type Deps = { db: AppDb; config: Pick<Config, "appUrl" | "adminEmails" | "SIGNUP_BONUS_CREDITS">; limiter: AuthRateLimiter };
+type Deps = { db: AppDb; config: Pick<Config, "appUrl" | "adminEmails" | "SIGNUP_BONUS_CREDITS" | "SIGNUP_BONUS_EXPIRES_AFTER">; limiter: AuthRateLimiter };
 export type WrongPassword = { ok: false; reason: "wrong_password"; message: string };
 
 /**

@@ -10,6 +10,7 @@ import { eq } from "drizzle-orm";
 import type { AppDb } from "#db/client.server";
 import { auditLog, users, type User } from "#db/schema";
 import { AUDIT_ACTIONS } from "~/utils/admin-schemas";
+import { expiryAfter } from "~/utils/duration";
 import type { Config } from "../env.server";
 import { grant } from "../money/ledger.server";
 import { ledgerKeys } from "../money/ledger-keys.server";
@@ -44,7 +45,12 @@ export function checkVerificationLink(db: AppDb, raw: unknown, now = Date.now())
  * sign-up bonus once per account (a replay of its key if it was granted before). Call it inside the
  * transaction that consumed the proof, with the user as it is now (its current address).
  */
-export function markAddressVerified(db: AppDb, config: Pick<Config, "adminEmails" | "SIGNUP_BONUS_CREDITS">, user: User, now: number): { bonusGranted: number; admin: boolean } {
+export function markAddressVerified(
+  db: AppDb,
+  config: Pick<Config, "adminEmails" | "SIGNUP_BONUS_CREDITS" | "SIGNUP_BONUS_EXPIRES_AFTER">,
+  user: User,
+  now: number,
+): { bonusGranted: number; admin: boolean } {
   const verifiedAt = user.emailVerifiedAt ?? now;
   const admin = isAdminEligible({ ...user, emailVerifiedAt: verifiedAt }, config.adminEmails);
   db.orm
@@ -54,6 +60,9 @@ export function markAddressVerified(db: AppDb, config: Pick<Config, "adminEmails
     .run();
   if (config.SIGNUP_BONUS_CREDITS <= 0) return { bonusGranted: 0, admin };
   const written = grant(db, {
+    now,
+    // The bonus is spendable for SIGNUP_BONUS_EXPIRES_AFTER from the moment it arrives.
+    expiresAt: expiryAfter(now, config.SIGNUP_BONUS_EXPIRES_AFTER),
     userId: user.id,
     amount: config.SIGNUP_BONUS_CREDITS,
     type: "bonus",

@@ -7,6 +7,7 @@ import type { AppDb } from "#db/client.server";
 import { perConnection } from "#db/prepared.server";
 import { auditLog } from "#db/schema";
 import { AUDIT_ACTIONS, type AdjustmentType } from "~/utils/admin-schemas";
+import { expiryAfter } from "~/utils/duration";
 import { adjust, LedgerError, type Tx } from "../money/ledger.server";
 import { ledgerKeys } from "../money/ledger-keys.server";
 
@@ -22,6 +23,8 @@ export type AdjustInput = {
   reason: string;
   /** The form's token: the ledger key is `admin-adjust:<token>`, so a double submit is a replay. */
   token: string;
+  /** A bonus only: how long its credits stay spendable (null or omitted: never). */
+  expiresAfterMs?: number | null;
 };
 
 export type AdjustResult =
@@ -38,7 +41,10 @@ export type AdjustResult =
 export function adjustCredits(db: AppDb, input: AdjustInput): AdjustResult {
   const run = db.sqlite.transaction((): AdjustResult => {
     if (!stmts(db).userExists.get(input.userId)) return { ok: false, reason: "user_not_found" };
+    const now = Date.now();
     const result = adjust(db, {
+      now,
+      expiresAt: expiryAfter(now, input.expiresAfterMs ?? null),
       userId: input.userId,
       amount: input.amount,
       adminId: input.adminId,
@@ -60,6 +66,7 @@ export function adjustCredits(db: AppDb, input: AdjustInput): AdjustResult {
           type: input.type,
           amount: input.amount,
           balanceAfter: result.transaction.balanceAfter,
+          expiresAfterMs: input.expiresAfterMs ?? null,
           key: result.transaction.idempotencyKey,
         }),
         createdAt: result.transaction.createdAt,

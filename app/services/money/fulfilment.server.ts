@@ -14,7 +14,7 @@ import { logger } from "../logger.server";
 import { markCheckout } from "./checkout-attempts.server";
 import { grant, type Tx } from "./ledger.server";
 import { ledgerKeys } from "./ledger-keys.server";
-import { creditsForCheckout, findPack } from "./pricing.server";
+import { creditsForCheckout, findPack, purchaseExpiry } from "./pricing.server";
 
 export type FulfilmentResult =
   | { status: "granted" | "already_granted"; userId: number; credits: number; transaction: Tx }
@@ -49,7 +49,10 @@ export function grantCheckout(db: AppDb, config: Config, session: Stripe.Checkou
   const credits = creditsForCheckout(config, session);
   if (credits <= 0) throw new Error(`Checkout Session ${session.id} is paid but maps to no credit pack`);
   const pack = findPack(config, session.metadata?.pack ?? "");
+  const now = Date.now();
   const written = grant(db, {
+    now,
+    expiresAt: purchaseExpiry(config, session, now),
     userId,
     amount: credits,
     type: "purchase",

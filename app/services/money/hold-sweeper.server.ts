@@ -1,11 +1,13 @@
 /**
- * Voids holds nobody finished: a generation that crashed, a process killed mid-job. Started by the
+ * Voids holds nobody finished: a generation that crashed, a process killed mid-job; and closes
+ * grants past their expiry (their `expire` rows; spending ignores expired grants already, so this
+ * only brings the rows and users.credits up to date). Started by the
  * server entry with the other background work and stopped on SIGTERM. Runs once at start (holds
  * left by the previous process are due already), then every intervalMs on an unref'd timer so it
  * never keeps the process alive on its own.
  */
 import type { AppDb } from "../../../db/client.server";
-import { sweepExpiredHolds, type SweepOptions } from "./ledger.server";
+import { expireDueGrants, sweepExpiredHolds, type SweepOptions } from "./ledger.server";
 
 /** Structural, so a pino logger or the console both fit. */
 export type SweeperLog = {
@@ -30,8 +32,12 @@ export function startHoldSweeper(db: AppDb, options: HoldSweeperOptions): HoldSw
 
   const sweepNow = (): number => {
     if (stopped || !db.sqlite.open) return 0;
-    const voided = sweepExpiredHolds(db, undefined, { onVoided });
+    const now = Date.now();
+    const voided = sweepExpiredHolds(db, now, { onVoided });
     if (voided > 0) log?.info({ voided }, "hold sweeper voided expired holds");
+    // After the holds: a void may give credits back to a grant that is due, which this closes.
+    const expired = expireDueGrants(db, now);
+    if (expired > 0) log?.info({ expired }, "hold sweeper closed expired grants");
     return voided;
   };
 

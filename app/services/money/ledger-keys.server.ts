@@ -27,6 +27,10 @@ export const ledgerKeys = {
   signupBonus: (userId: number) => `signup-bonus:${userId}`,
   /** An admin's manual change, keyed on the form's token: a double submit is a replay. */
   adminAdjustment: (formToken: string) => `admin-adjust:${formToken}`,
+  /** The `expire` row that closes a grant past its expiry (its unspent rest). */
+  grantExpiry: (grantId: number) => `grant-expiry:${grantId}`,
+  /** The `expire` row for credits a void gave back to a grant that had already closed. */
+  grantExpiryAfterVoid: (grantId: number, holdId: number) => `grant-expiry:${grantId}:void:${holdId}`,
   /** Synthetic rows written by scripts/seed-large.ts (benchmark data, never a real movement). */
   seeded: (rowId: number) => `seed:${rowId}`,
 } as const;

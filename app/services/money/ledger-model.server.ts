@@ -96,4 +96,19 @@ export function checkText(value: unknown, what: string): string {
 }
 
 
-/** The same key again: the first row if it is the same write, a conflict otherwise. */
+export function checkTime(value: unknown, what: string): number {
+  if (typeof value !== "number" || !Number.isSafeInteger(value) || value <= 0) {
+    throw new LedgerError("invalid_request", `${what} must be a time in milliseconds, got ${String(value)}`);
+  }
+  return value;
+}
+
+/** A grant's expiry: null or omitted for never, else a time after `now` (a grant that is born
+ * expired would be a credit nobody can ever spend). */
+export function checkExpiry(value: unknown, now: number): number | null {
+  if (value === undefined || value === null) return null;
+  if (checkTime(value, "expiresAt") <= now) {
+    throw new LedgerError("invalid_request", `expiresAt must be after now (${now}), got ${String(value)}`);
+  }
+  return value as number;
+}

@@ -7,14 +7,16 @@
 import type Database from "better-sqlite3";
 import type { AppDb } from "../../../db/client.server";
 import type { TransactionType } from "../../../db/schema";
-import { LedgerError, parseMeta, type Insufficient, type KeyLimitReached, type Tx, type VoidRecord, type Written } from "./ledger-model.server";
+import { prepareGrants, type Grants } from "./ledger-grants.server";
+import type { Tx } from "./ledger-model.server";
+import { prepareTransactions } from "./ledger-writes.server";
 
 const TX_COLUMNS = `id, user_id AS userId, amount, type, status, idempotency_key AS idempotencyKey,
   description, stripe_payment_id AS stripePaymentId, balance_after AS balanceAfter,
   expires_at AS expiresAt, admin_id AS adminId, reason, meta, created_at AS createdAt,
   settled_at AS settledAt, api_key_id AS apiKeyId`;
 
-type InsertRow = {
+export type InsertRow = {
   userId: number;
   amount: number;
   type: TransactionType;
@@ -87,7 +89,7 @@ function prepareStatements(sqlite: Database.Database) {
     purchaseByPayment: sqlite.prepare<[string], Tx>(
       `SELECT ${TX_COLUMNS} FROM transactions WHERE stripe_payment_id = ? AND type = 'purchase' ORDER BY id LIMIT 1`,
     ),
-    expired: sqlite.prepare<[number, number], { id: number }>(
+    expiredHolds: sqlite.prepare<[number, number], { id: number }>(
       `SELECT id FROM transactions WHERE status = 'pending' AND expires_at <= ? ORDER BY expires_at, id LIMIT ?`,
     ),
   };
@@ -95,7 +97,7 @@ function prepareStatements(sqlite: Database.Database) {
 
 
 type Statements = ReturnType<typeof prepareStatements>;
-export type Ledger = Statements & { sqlite: Database.Database; tx: ReturnType<typeof prepareTransactions> };
+export type Ledger = Statements & { sqlite: Database.Database; grants: Grants; tx: ReturnType<typeof prepareTransactions> };
 
 const ledgers = new WeakMap<Database.Database, Ledger>();
 
@@ -104,210 +106,23 @@ export function ledgerOf(db: AppDb): Ledger {
   let ledger = ledgers.get(db.sqlite);
   if (!ledger) {
     const statements = prepareStatements(db.sqlite);
-    ledger = { ...statements, sqlite: db.sqlite, tx: undefined as never };
+    ledger = { ...statements, sqlite: db.sqlite, grants: undefined as never, tx: undefined as never };
+    ledger.grants = prepareGrants(db.sqlite, expireRowWriter(ledger));
     ledger.tx = prepareTransactions(ledger);
     ledgers.set(db.sqlite, ledger);
   }
   return ledger;
 }
 
-function replayOf(l: Ledger, key: string, userId: number, type: TransactionType, amount: number): Written | undefined {
-  const existing = l.byKey.get(key);
-  if (!existing) return undefined;
-  if (existing.userId !== userId || existing.type !== type || existing.amount !== amount) {
-    throw new LedgerError(
-      "key_conflict",
-      `key ${JSON.stringify(key)} already names a different write ` +
-        `(user ${existing.userId}, ${existing.type} ${existing.amount}; asked: user ${userId}, ${type} ${amount})`,
-    );
-  }
-  return { transaction: existing, replayed: true };
-}
-
-function insufficientOrMissing(l: Ledger, userId: number, needed: number): Insufficient {
-  const row = l.userCredits.get(userId);
-  if (!row) throw new LedgerError("user_not_found", `user ${userId} not found`);
-  return { ok: false, reason: "insufficient_credits", balance: row.credits, needed };
-}
-
-function requireUser(l: Ledger, userId: number, what = "user"): void {
-  if (!l.userCredits.get(userId)) throw new LedgerError("user_not_found", `${what} ${userId} not found`);
-}
-
-// ---------------------------------------------------------------------------------------------
-// The writes, each one SQLite transaction (run with .immediate()).
-
-// Only holds are spent through a key, so a posted row never names one.
-export type PostedArgs = Omit<InsertRow, "status" | "balanceAfter" | "expiresAt" | "settledAt" | "apiKeyId">;
-
-/** A literal with every column (no spread): better-sqlite3 binds named parameters faster from an
- * object of one fixed shape. */
-function postedRow(row: PostedArgs, balanceAfter: number): InsertRow {
-  return {
-    userId: row.userId,
-    amount: row.amount,
-    type: row.type,
-    status: "posted",
-    key: row.key,
-    description: row.description,
-    stripePaymentId: row.stripePaymentId,
-    balanceAfter,
-    expiresAt: null,
-    adminId: row.adminId,
-    reason: row.reason,
-    meta: row.meta,
-    createdAt: row.createdAt,
-    settledAt: row.createdAt,
-    apiKeyId: null,
-  };
-}
-
-/** `apiKey`: the key spending it, its limit (null: none) and where its month starts. */
-export type HoldArgs = {
-  userId: number;
-  cost: number;
-  key: string;
-  description: string;
-  expiresAt: number;
-  meta: string | null;
-  now: number;
-  apiKey: { id: number; monthlyLimit: number | null; monthStart: number } | null;
-};
-type Debit = ({ ok: true } & Written) | Insufficient;
-
-/** The key's monthly limit, read inside the hold's own write transaction, so parallel holds
- * through one key are counted one after the other and can never pass it together. */
-function keyLimitRefusal(l: Ledger, a: HoldArgs): KeyLimitReached | undefined {
-  if (!a.apiKey || a.apiKey.monthlyLimit === null) return undefined;
-  const spentThisMonth = l.keySpend.get(a.apiKey.id, a.apiKey.monthStart)!.spent;
-  if (spentThisMonth + a.cost <= a.apiKey.monthlyLimit) return undefined;
-  return { ok: false, reason: "key_limit_reached", limit: a.apiKey.monthlyLimit, spentThisMonth, needed: a.cost };
-}
-
-function prepareTransactions(l: Ledger) {
-  const { sqlite } = l;
-
-  const spend = sqlite.transaction((a: HoldArgs): Debit | KeyLimitReached => {
-    const replay = replayOf(l, a.key, a.userId, "usage", -a.cost);
-    if (replay) return { ok: true, ...replay };
-    const overLimit = keyLimitRefusal(l, a);
-    if (overLimit) return overLimit;
-    const debited = l.debit.get(a.cost, a.now, a.userId, a.cost);
-    if (!debited) return insufficientOrMissing(l, a.userId, a.cost);
-    const transaction = l.insert.get({
-      userId: a.userId,
-      amount: -a.cost,
-      type: "usage",
-      status: "pending",
-      key: a.key,
-      description: a.description,
-      stripePaymentId: null,
-      balanceAfter: debited.credits,
-      expiresAt: a.expiresAt,
-      adminId: null,
-      reason: null,
-      meta: a.meta,
-      createdAt: a.now,
-      settledAt: null,
-      apiKeyId: a.apiKey?.id ?? null,
-    })!;
-    return { ok: true, transaction, replayed: false };
-  });
-
-  /** A posted row that moves credits without a guard (grants, clawbacks, positive adjustments). */
-  const credit = sqlite.transaction((row: PostedArgs): Written => {
-    const replay = replayOf(l, row.key, row.userId, row.type, row.amount);
-    if (replay) return replay;
-    if (row.adminId !== null) requireUser(l, row.adminId, "admin");
-    const changed = l.change.get(row.amount, row.createdAt, row.userId);
-    if (!changed) throw new LedgerError("user_not_found", `user ${row.userId} not found`);
-    const transaction = l.insert.get(postedRow(row, changed.credits))!;
-    return { transaction, replayed: false };
-  });
-
-  /** Gives back what one clawback took, once: a posted refund row of the opposite sign that
-   * names the clawback in meta.reverses (the verifier checks the pair). */
-  const reverse = sqlite.transaction((reversesKey: string, row: Omit<PostedArgs, "userId" | "amount" | "type" | "stripePaymentId">): Written => {
-    const original = l.byKey.get(reversesKey);
-    if (!original || original.type !== "refund" || original.amount >= 0) {
-      throw new LedgerError("invalid_request", `no clawback keyed ${JSON.stringify(reversesKey)} to reverse`);
-    }
-    return credit({
-      ...row,
-      userId: original.userId,
-      amount: -original.amount,
-      type: "refund",
-      stripePaymentId: original.stripePaymentId,
-      meta: JSON.stringify({ ...parseMeta(row.meta), reverses: reversesKey }),
+/** The `expire` row a grant's closing writes: posted, negative, meta.grantId naming the grant. */
+function expireRowWriter(l: Ledger) {
+  return (a: { userId: number; grantId: number; amount: number; key: string; now: number }): void => {
+    const changed = l.change.get(-a.amount, a.now, a.userId)!;
+    l.insert.get({
+      userId: a.userId, amount: -a.amount, type: "expire", status: "posted", key: a.key, description: "Credits expired",
+      stripePaymentId: null, balanceAfter: changed.credits, expiresAt: null, adminId: null, reason: null,
+      meta: JSON.stringify({ grantId: a.grantId }), createdAt: a.now, settledAt: a.now, apiKeyId: null,
     });
-  });
-
-  /** A guarded debit that is final at once (negative admin adjustment). */
-  const guardedDebit = sqlite.transaction((row: PostedArgs): Debit => {
-    const replay = replayOf(l, row.key, row.userId, row.type, row.amount);
-    if (replay) return { ok: true, ...replay };
-    if (row.adminId !== null) requireUser(l, row.adminId, "admin");
-    const needed = -row.amount;
-    const debited = l.debit.get(needed, row.createdAt, row.userId, needed);
-    if (!debited) return insufficientOrMissing(l, row.userId, needed);
-    const transaction = l.insert.get(postedRow(row, debited.credits))!;
-    return { ok: true, transaction, replayed: false };
-  });
-
-  const post = sqlite.transaction((holdId: number, now: number): Written => {
-    const posted = l.post.get(now, holdId);
-    if (posted) return { transaction: posted, replayed: false };
-    return settledAlready(l, holdId, "posted");
-  });
-
-  const voidOne = (holdId: number, reason: string, now: number): Written => {
-    const hold = l.byId.get(holdId);
-    if (!hold || hold.type !== "usage") throw new LedgerError("hold_not_found", `hold ${holdId} not found`);
-    if (hold.status !== "pending") return settledAlready(l, holdId, "voided");
-    const refunded = l.change.get(-hold.amount, now, hold.userId)!;
-    const record: VoidRecord = { voidReason: reason, voidBalanceAfter: refunded.credits, voidAfterId: l.maxId.get()!.maxId };
-    const meta = JSON.stringify({ ...parseMeta(hold.meta), ...record });
-    const voided = l.void.get(now, meta, holdId)!;
-    return { transaction: voided, replayed: false };
   };
-
-  const voidHold = sqlite.transaction(voidOne);
-
-  // onVoided runs inside this transaction: what it writes commits with the void, or neither does.
-  const sweep = sqlite.transaction((now: number, batch: number, onVoided?: (hold: Tx) => void): number => {
-    const due = l.expired.all(now, batch);
-    for (const { id } of due) {
-      const { transaction, replayed } = voidOne(id, "expired", now);
-      if (!replayed) onVoided?.(transaction);
-    }
-    return due.length;
-  });
-
-  const extend = sqlite.transaction((holdId: number, expiresAt: number, maxLifetimeMs: number): { extended: boolean; transaction: Tx } => {
-    const current = l.byId.get(holdId);
-    if (!current || current.type !== "usage") throw new LedgerError("hold_not_found", `hold ${holdId} not found`);
-    const extended = l.extend.get({ id: holdId, expiresAt, maxLifetimeMs });
-    return extended ? { extended: true, transaction: extended } : { extended: false, transaction: current };
-  });
-
-  const balance = sqlite.transaction((userId: number) => {
-    const row = l.userCredits.get(userId);
-    if (!row) throw new LedgerError("user_not_found", `user ${userId} not found`);
-    return { balance: row.credits, onHold: l.onHold.get(userId)!.onHold };
-  });
-
-  const keySpent = sqlite.transaction((apiKeyId: number, since: number): number => l.keySpend.get(apiKeyId, since)!.spent);
-
-  return { spend, credit, reverse, guardedDebit, post, voidHold, sweep, extend, balance, keySpent };
 }
 
-/** postHold / voidHold on a row that is no longer pending: a replay, or a refusal. */
-function settledAlready(l: Ledger, holdId: number, wanted: "posted" | "voided"): Written {
-  const hold = l.byId.get(holdId);
-  if (!hold || hold.type !== "usage") throw new LedgerError("hold_not_found", `hold ${holdId} not found`);
-  if (hold.status === wanted) return { transaction: hold, replayed: true };
-  if (hold.status === "voided") throw new LedgerError("hold_voided", `hold ${holdId} was voided; it cannot be posted`);
-  if (hold.status === "posted") throw new LedgerError("hold_posted", `hold ${holdId} was posted; it cannot be voided`);
-  // Pending here means the caller raced nobody (we hold the write lock): cannot happen.
-  throw new LedgerError("hold_not_found", `hold ${holdId} is in an unexpected state ${hold.status}`);
-}

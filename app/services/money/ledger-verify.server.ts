@@ -16,9 +16,18 @@
  * - bad_key_usage: a row naming an API key is a usage row of the key's own user, and no key spent
  *   more than its monthly limit in any UTC month (pending + posted usage);
  * - orphan_row, integrity: rows without a user; SQLite's own quick_check (with `integrity: true`).
+ * Grants (docs/decisions/022-grants-and-expiry.md), in ledger-verify-grants.server.ts:
+ * - grant_mismatch: users.credits == SUM(remaining) of the user's unclosed grants;
+ * - bad_grant: remaining == amount − its draws − its expire rows; never below zero but for the
+ *   debt grant; a closed grant has nothing left;
+ * - bad_draw: draws only by counting spending rows (never by a voided hold), adding up to the
+ *   row's amount, and never from a grant that had expired when the row was written;
+ * - stale_grant: no unclosed grant stays past its expiry more than sweepGraceMs (the sweeper runs);
+ * - bad_expire: every `expire` row names a grant of its user.
  */
 import type { AppDb } from "../../../db/client.server";
 import { voidRecordOf, type Tx } from "./ledger.server";
+import { checkGrants } from "./ledger-verify-grants.server";
 
 export type ViolationKind =
   | "balance_mismatch"
@@ -31,7 +40,12 @@ export type ViolationKind =
   | "bad_reversal"
   | "bad_key_usage"
   | "orphan_row"
-  | "integrity";
+  | "integrity"
+  | "grant_mismatch"
+  | "bad_grant"
+  | "bad_draw"
+  | "stale_grant"
+  | "bad_expire";
 
 export type Violation = { kind: ViolationKind; userId?: number; transactionId?: number; detail: string };
 export type LedgerReport = { users: number; transactions: number; pendingHolds: number; violations: Violation[] };
@@ -131,6 +145,7 @@ export function verifyLedger(db: AppDb, options: VerifyOptions): LedgerReport {
       }
 
       violations.push(...keyUsageViolations(db));
+      checkGrants(sqlite, staleBefore, now, violations);
 
       if (options.integrity) {
         const result = sqlite.pragma("quick_check", { simple: true });
@@ -176,6 +191,9 @@ function checkRow(row: Row, violations: Violation[]): boolean {
       if (amount > 0 && typeof parseReverses(row.meta) !== "string") return bad("bad_amount", `refund of ${amount}: must be negative, or reverse a clawback`);
       break;
     case "adjustment":
+      break;
+    case "expire":
+      if (amount > 0) return bad("bad_amount", `${type} of ${amount}: must be negative`);
       break;
     default:
       return bad("bad_amount", `unknown type ${String(type)}`);

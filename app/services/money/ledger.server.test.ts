@@ -156,12 +156,12 @@ describe("hold, postHold, voidHold", () => {
       createdAt: now,
       settledAt: null,
     });
-    expect(getBalance(db, userId)).toEqual({ balance: 50, onHold: 50 });
+    expect(getBalance(db, userId)).toEqual({ balance: 50, onHold: 50, nextExpiry: null });
 
     const posted = postHold(db, held.transaction.id, now + 5);
     expect(posted.replayed).toBe(false);
     expect(posted.transaction).toMatchObject({ id: held.transaction.id, status: "posted", settledAt: now + 5, balanceAfter: 50 });
-    expect(getBalance(db, userId)).toEqual({ balance: 50, onHold: 0 });
+    expect(getBalance(db, userId)).toEqual({ balance: 50, onHold: 0, nextExpiry: null });
 
     const again = postHold(db, held.transaction.id, now + 10);
     expect(again).toEqual({ transaction: posted.transaction, replayed: true });
@@ -181,7 +181,7 @@ describe("hold, postHold, voidHold", () => {
     const meta = JSON.parse(voided.transaction.meta!);
     expect(meta).toMatchObject({ jobId: "img-1", voidReason: "generation_failed", voidBalanceAfter: 110 });
     expect(voidRecordOf(voided.transaction)?.voidAfterId).toBeGreaterThan(held.transaction.id);
-    expect(getBalance(db, userId)).toEqual({ balance: 110, onHold: 0 });
+    expect(getBalance(db, userId)).toEqual({ balance: 110, onHold: 0, nextExpiry: null });
 
     const again = voidHold(db, held.transaction.id, "another reason");
     expect(again).toEqual({ transaction: voided.transaction, replayed: true });
@@ -207,7 +207,7 @@ describe("hold, postHold, voidHold", () => {
     // The refused key was not used up: once there is money, the same key goes through.
     grant(db, { userId, amount: 100, type: "purchase", key: `refill-${userId}`, description: "refill" });
     expect(ok(hold(db, { userId, cost: 30, key: "h-b", description: "b", ttlSeconds: 60 })).replayed).toBe(false);
-    expect(getBalance(db, userId)).toEqual({ balance: 80, onHold: 60 });
+    expect(getBalance(db, userId)).toEqual({ balance: 80, onHold: 60, nextExpiry: null });
   });
 
   it("the same hold key returns the existing hold whatever its status", () => {
@@ -349,10 +349,10 @@ describe("sweepExpiredHolds and the sweeper", () => {
     expect(voidRecordOf(byId.get(a.transaction.id)!)?.voidReason).toBe("expired");
     expect(byId.get(b.transaction.id)?.status).toBe("pending");
     expect(byId.get(c.transaction.id)?.status).toBe("posted");
-    expect(getBalance(db, userId)).toEqual({ balance: 80, onHold: 10 });
+    expect(getBalance(db, userId)).toEqual({ balance: 80, onHold: 10, nextExpiry: null });
     expect(sweepExpiredHolds(db, t0 + 10_000)).toBe(0);
     expect(sweepExpiredHolds(db, t0 + 20_000)).toBe(1);
-    expect(getBalance(db, userId)).toEqual({ balance: 90, onHold: 0 });
+    expect(getBalance(db, userId)).toEqual({ balance: 90, onHold: 0, nextExpiry: null });
     expectLedgerError(() => postHold(db, b.transaction.id), "hold_voided");
     expectLedgerOk();
   });
@@ -363,7 +363,7 @@ describe("sweepExpiredHolds and the sweeper", () => {
     sweepExpiredHolds(db, t0 - 1);
     for (let i = 0; i < 25; i++) ok(hold(db, { userId, cost: 2, key: `batch-${i}`, description: "x", ttlSeconds: 1, now: t0 }));
     expect(sweepExpiredHolds(db, t0 + 1000, { batchSize: 10 })).toBe(25);
-    expect(getBalance(db, userId)).toEqual({ balance: 1000, onHold: 0 });
+    expect(getBalance(db, userId)).toEqual({ balance: 1000, onHold: 0, nextExpiry: null });
     expectLedgerOk();
   });
 
@@ -394,7 +394,7 @@ describe("sweepExpiredHolds and the sweeper", () => {
       }),
     ).toThrow(/could not be failed/);
     expect(listHistory(db, { userId, type: "usage", limit: 1 }).items[0]).toMatchObject({ id: a.transaction.id, status: "pending" });
-    expect(getBalance(db, userId)).toEqual({ balance: 90, onHold: 10 });
+    expect(getBalance(db, userId)).toEqual({ balance: 90, onHold: 10, nextExpiry: null });
     expect(sweepExpiredHolds(db, t0 + 1000)).toBe(1);
     expectLedgerOk();
   });
@@ -443,7 +443,7 @@ describe("reads", () => {
   it("getBalance, and whether it covers a cost", () => {
     const userId = userWith(30);
     ok(hold(db, { userId, cost: 5, key: `gb-${userId}`, description: "x", ttlSeconds: 60 }));
-    expect(getBalance(db, userId)).toEqual({ balance: 25, onHold: 5 });
+    expect(getBalance(db, userId)).toEqual({ balance: 25, onHold: 5, nextExpiry: null });
     expect(canSpend(db, userId, 25)).toBe(true);
     expect(canSpend(db, userId, 26)).toBe(false);
     expectLedgerError(() => getBalance(db, 999_999), "user_not_found");
@@ -505,9 +505,9 @@ describe("extendHold", () => {
     expect(usageRow(h.transaction.id).expiresAt).toBe(t0 + 60_000);
 
     expect(sweepExpiredHolds(db, t0 + 59_999)).toBe(0);
-    expect(getBalance(db, userId)).toEqual({ balance: 40, onHold: 10 });
+    expect(getBalance(db, userId)).toEqual({ balance: 40, onHold: 10, nextExpiry: null });
     expect(sweepExpiredHolds(db, t0 + 60_000)).toBe(1);
-    expect(getBalance(db, userId)).toEqual({ balance: 50, onHold: 0 });
+    expect(getBalance(db, userId)).toEqual({ balance: 50, onHold: 0, nextExpiry: null });
     expectLedgerOk();
   });
 
@@ -527,7 +527,7 @@ describe("extendHold", () => {
     expectLedgerError(() => extendHold(db, grantRow.id, t0 + 3_600_000), "hold_not_found");
     expectLedgerError(() => extendHold(db, 987_654_321, t0 + 3_600_000), "hold_not_found");
     expectLedgerError(() => extendHold(db, posted.transaction.id, Number.NaN), "invalid_request");
-    expect(getBalance(db, userId)).toEqual({ balance: 45, onHold: 0 });
+    expect(getBalance(db, userId)).toEqual({ balance: 45, onHold: 0, nextExpiry: null });
     expectLedgerOk();
   });
 

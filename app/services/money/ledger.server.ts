@@ -10,8 +10,15 @@
  * - a *clawback* is a `refund` row taking credits back after a refunded or disputed payment; its
  *   *reversal* (a dispute won) is a positive `refund` row naming the clawback in meta.reverses.
  *
- * Invariant (checked by ledger-verify.server.ts and by the tests after every step):
- *   users.credits == SUM(amount) of the user's rows with status in ('pending', 'posted').
+ * - every credit that arrives is a *grant* (credit_grants: amount, remaining, optional expiry);
+ *   spending draws from live grants, soonest expiry first, and records its draws (grant_draws);
+ *   an *expiry* closes a grant with an `expire` row for its unspent rest (expireDueGrants).
+ *
+ * Invariants (checked by ledger-verify.server.ts and by the tests after every step):
+ *   users.credits == SUM(amount) of the user's rows with status in ('pending', 'posted')
+ *                 == SUM(remaining) of the user's unclosed grants;
+ *   the spendable balance (getBalance) == SUM(remaining) of LIVE grants: an expired credit is
+ *   never spendable, whether or not its expire row has been written yet.
  *
  * Every write runs inside BEGIN IMMEDIATE, carries the caller's idempotency key, and uses
  * prepared statements cached per connection (ledger-sql.server.ts: no query building on any path;
@@ -27,7 +34,9 @@ import {
   checkAmount,
   checkId,
   checkKey,
+  checkExpiry,
   checkText,
+  checkTime,
   encodeMeta,
   LedgerError,
   MAX_AMOUNT,
@@ -38,6 +47,7 @@ import {
   type Tx,
   type Written,
 } from "./ledger-model.server";
+import type { NextExpiry } from "./ledger-grants.server";
 import { ledgerOf } from "./ledger-sql.server";
 
 export {
@@ -59,9 +69,19 @@ const MAX_HISTORY_PAGE = 100;
 // ---------------------------------------------------------------------------------------------
 // Reads
 
-export function getBalance(db: AppDb, userId: number): { balance: number; onHold: number } {
-  // One read transaction, so both numbers come from the same snapshot.
-  return ledgerOf(db).tx.balance.deferred(checkId(userId, "userId"));
+export type Balance = { balance: number; onHold: number; nextExpiry: NextExpiry };
+
+/** The spendable balance (live grants only), what is on hold, and the next credits to expire. */
+export function getBalance(db: AppDb, userId: number, now?: number): Balance {
+  // One read transaction, so all three come from the same snapshot.
+  return ledgerOf(db).tx.balance.deferred(checkId(userId, "userId"), checkTime(now ?? Date.now(), "now"));
+}
+
+/** For rows that opened a grant: when it expires (null: never) and whether it has closed. */
+export function grantsOfRows(db: AppDb, txIds: readonly number[]): Map<number, { expiresAt: number | null; closed: boolean }> {
+  const out = new Map<number, { expiresAt: number | null; closed: boolean }>();
+  for (const g of ledgerOf(db).grants.ofRows(txIds)) out.set(g.txId, { expiresAt: g.expiresAt, closed: g.closedAt !== null });
+  return out;
 }
 
 /** Keyset pagination, newest first. Pass the returned nextCursor to get the next page. */
@@ -114,10 +134,10 @@ function counted<T extends Outcome>(op: string, result: T): T {
 
 const GRANT_TYPES: ReadonlySet<string> = new Set<GrantType>(["purchase", "topup", "bonus"]);
 
-type SystemWrite = { userId: number; key: string; description: string; stripePaymentId?: string | null; meta?: Meta };
+type SystemWrite = { userId: number; key: string; description: string; stripePaymentId?: string | null; meta?: Meta; now?: number };
 
 /** A posted row written by the app itself (no admin, no reason), its arguments checked. */
-function systemRow(args: SystemWrite, type: TransactionType, amount: number) {
+function systemRow(args: SystemWrite, type: TransactionType, amount: number, now: number) {
   return {
     userId: checkId(args.userId, "userId"),
     amount,
@@ -128,18 +148,22 @@ function systemRow(args: SystemWrite, type: TransactionType, amount: number) {
     adminId: null,
     reason: null,
     meta: encodeMeta(args.meta),
-    createdAt: Date.now(),
+    createdAt: now,
   };
 }
 
-/** Adds credits (a paid purchase, a topup, a bonus). Posted at once. */
+/** Adds credits (a paid purchase, a topup, a bonus): a posted row and its grant, which expires
+ * at `expiresAt` (milliseconds; omitted or null: never). A replay returns the first row whatever
+ * expiry it is asked for. */
 export function grant(
   db: AppDb,
-  args: { userId: number; amount: number; type: GrantType; key: string; description: string; stripePaymentId?: string | null; meta?: Meta },
+  args: SystemWrite & { amount: number; type: GrantType; expiresAt?: number | null },
 ): Written {
   const l = ledgerOf(db);
   if (!GRANT_TYPES.has(args.type)) throw new LedgerError("invalid_request", `grant type must be purchase, topup or bonus, got ${String(args.type)}`);
-  return counted("grant", l.tx.credit.immediate(systemRow(args, args.type, checkAmount(args.amount, "amount"))));
+  const now = checkTime(args.now ?? Date.now(), "now");
+  const row = systemRow(args, args.type, checkAmount(args.amount, "amount"), now);
+  return counted("grant", l.tx.credit.immediate(row, checkExpiry(args.expiresAt, now)));
 }
 
 /** The API key a hold is spent through: its id and its monthly credit limit (null: none). */
@@ -202,7 +226,12 @@ export function voidHold(db: AppDb, holdId: number, reason: string, now?: number
  * Positive: type 'adjustment' (a correction) or 'bonus' (an admin grant). */
 export function adjust(
   db: AppDb,
-  args: { userId: number; amount: number; adminId: number; reason: string; key: string; type?: "adjustment" | "bonus"; description?: string },
+  args: {
+    userId: number; amount: number; adminId: number; reason: string; key: string; type?: "adjustment" | "bonus"; description?: string;
+    /** Positive only: when the credits granted expire (null or omitted: never). */
+    expiresAt?: number | null;
+    now?: number;
+  },
 ): ({ ok: true } & Written) | Insufficient {
   const l = ledgerOf(db);
   const type = args.type ?? "adjustment";
@@ -213,6 +242,9 @@ export function adjust(
   if (type === "bonus" && amount < 0) throw new LedgerError("invalid_amount", "a bonus must be positive");
   const reason = typeof args.reason === "string" ? args.reason.trim() : "";
   if (!reason) throw new LedgerError("invalid_request", "an adjustment needs a reason");
+  const now = checkTime(args.now ?? Date.now(), "now");
+  const expiresAt = checkExpiry(args.expiresAt, now);
+  if (amount < 0 && expiresAt !== null) throw new LedgerError("invalid_request", "only credits given can expire");
   const row = {
     userId: checkId(args.userId, "userId"),
     amount,
@@ -223,20 +255,24 @@ export function adjust(
     adminId: checkId(args.adminId, "adminId"),
     reason,
     meta: null,
-    createdAt: Date.now(),
+    createdAt: now,
   };
-  return counted("adjust", amount > 0 ? { ok: true, ...l.tx.credit.immediate(row) } : l.tx.guardedDebit.immediate(row));
+  return counted("adjust", amount > 0 ? { ok: true, ...l.tx.credit.immediate(row, expiresAt) } : l.tx.guardedDebit.immediate(row));
 }
 
 /** Takes credits back after a refunded or disputed payment (type 'refund', negative amount).
  * Unlike spending it is not guarded: the money is already gone, so the balance may go below zero
- * and spending is refused until it is positive again. */
+ * and spending is refused until it is positive again. It takes first from the grant the purchase
+ * opened (`purchaseTransactionId`, or the purchase found by `stripePaymentId`), then from the other
+ * live grants in spending order, and the rest from the user's debt grant. */
 export function clawback(
   db: AppDb,
-  args: { userId: number; amount: number; key: string; description: string; stripePaymentId?: string | null; meta?: Meta },
+  args: SystemWrite & { amount: number; purchaseTransactionId?: number },
 ): Written {
   const l = ledgerOf(db);
-  return counted("clawback", l.tx.credit.immediate(systemRow(args, "refund", -checkAmount(args.amount, "amount"))));
+  const now = checkTime(args.now ?? Date.now(), "now");
+  const purchase = args.purchaseTransactionId === undefined ? null : checkId(args.purchaseTransactionId, "purchaseTransactionId");
+  return counted("clawback", l.tx.clawback.immediate(systemRow(args, "refund", -checkAmount(args.amount, "amount"), now), purchase));
 }
 
 /** Gives back everything one clawback took (a dispute won, its funds reinstated): a posted
@@ -244,7 +280,7 @@ export function clawback(
  * again is a replay; the amount is always the clawback's own, so it can never give back more. */
 export function reverseClawback(
   db: AppDb,
-  args: { reversesKey: string; key: string; description: string; meta?: Meta },
+  args: { reversesKey: string; key: string; description: string; meta?: Meta; now?: number },
 ): Written {
   const l = ledgerOf(db);
   return counted("reverse", l.tx.reverse.immediate(checkKey(args.reversesKey), {
@@ -253,7 +289,7 @@ export function reverseClawback(
     adminId: null,
     reason: null,
     meta: encodeMeta(args.meta),
-    createdAt: Date.now(),
+    createdAt: checkTime(args.now ?? Date.now(), "now"),
   }));
 }
 
@@ -297,4 +333,20 @@ export function sweepExpiredHolds(db: AppDb, now?: number, options: SweepOptions
   }
 }
 
-/** The void record voidHold stored in a voided row's meta, if any. */
+/**
+ * Closes every grant past its expiry: one `expire` row (−its unspent rest, meta.grantId) each,
+ * in batches so a backlog never holds the write lock for long. Returns how many grants it closed.
+ * Spending already ignores expired grants; this makes the ledger's rows say so.
+ */
+export function expireDueGrants(db: AppDb, now?: number, options: { batchSize?: number } = {}): number {
+  const l = ledgerOf(db);
+  const at = checkTime(now ?? Date.now(), "now");
+  const batchSize = options.batchSize ?? 200;
+  let total = 0;
+  for (;;) {
+    const n = l.tx.expireGrants.immediate(at, batchSize);
+    total += n;
+    incrementCounter("ledger_writes_total", { op: "expire", outcome: n > 0 ? "written" : "unchanged" });
+    if (n < batchSize) return total;
+  }
+}

@@ -42,9 +42,24 @@ export function creditsForCheckout(config: Pick<Config, "packs">, session: Strip
   return total;
 }
 
-/** What a new Checkout Session records about the purchase, read back by creditsForCheckout. */
+/** What a new Checkout Session records about the purchase, read back by creditsForCheckout and
+ * purchaseExpiry: the credits and their lifetime are the pack's as it was when the buyer chose it. */
 export function checkoutMetadata(userId: number, pack: CreditPack): Record<string, string> {
-  return { userId: String(userId), pack: pack.id, credits: String(pack.credits) };
+  return { userId: String(userId), pack: pack.id, credits: String(pack.credits), expiresAfterMs: pack.expiresAfterMs === null ? "never" : String(pack.expiresAfterMs) };
+}
+
+/**
+ * When the credits of a paid session granted at `now` expire (null: never): the lifetime recorded
+ * at checkout, else (older sessions) the configured pack's; purchased credits never expire unless
+ * the pack says so.
+ */
+export function purchaseExpiry(config: Pick<Config, "packs">, session: Stripe.Checkout.Session, now: number): number | null {
+  const recorded = session.metadata?.expiresAfterMs;
+  if (recorded === "never") return null;
+  const ms = Number(recorded);
+  if (recorded && Number.isSafeInteger(ms) && ms > 0) return now + ms;
+  const pack = findPack(config, session.metadata?.pack ?? "");
+  return pack?.expiresAfterMs ? now + pack.expiresAfterMs : null;
 }
 
 /**
