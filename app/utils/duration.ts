@@ -18,7 +18,7 @@ export function parseDuration(value: unknown): ParsedDuration {
   if (typeof value !== "string") return { ok: false, message: `expected ${DURATION_HINT}` };
   const text = value.trim().toLowerCase();
   if (text === "0" || text === "never") return { ok: true, ms: null };
-  const match = /^([1-9][0-9]{0,8})(ms|s|m|h|d)$/.exec(text);
+  const match = /^([1-9][0-9]{0,6})(ms|s|m|h|d)$/.exec(text);
   if (!match) return { ok: false, message: `expected ${DURATION_HINT}, got ${JSON.stringify(value)}` };
   const ms = Number(match[1]) * UNIT_MS[match[2] as keyof typeof UNIT_MS];
   if (ms > MAX_DURATION_MS) return { ok: false, message: `a duration may be at most 3650d, got ${JSON.stringify(value)}` };

@@ -144,7 +144,7 @@ describe("spending order and expiry", () => {
     give(userId, 10, null);
     const h = placeHold(userId, 6, T);
     if (!h.ok) throw new Error("refused");
-    // As if from before 0004: no draws, and the backfill's opening grant holds what was left.
+    // As if from before 0005: no draws, and the backfill's opening grant holds what was left.
     db.sqlite.prepare("delete from grant_draws where tx_id = ?").run(h.transaction.id);
     db.sqlite.prepare("update credit_grants set amount = remaining, kind = 'opening', source_tx_id = null where user_id = ?").run(userId);
     voidHold(db, h.transaction.id, "failed", T + 1);
@@ -270,20 +270,20 @@ describe("the verifier's grant checks", () => {
   });
 });
 
-describe("the 0004 backfill", () => {
+describe("the 0005 backfill", () => {
   it("turns each balance into an opening grant, and a negative one into a debt grant", () => {
-    const folder = path.join(dir, "migrations-0003");
+    const folder = path.join(dir, "migrations-0004");
     fs.cpSync(MIGRATIONS_DIR, folder, { recursive: true });
     const journalFile = path.join(folder, "meta/_journal.json");
     const journal = JSON.parse(fs.readFileSync(journalFile, "utf8")) as { entries: Array<{ tag: string }> };
-    journal.entries = journal.entries.filter((e) => e.tag < "0004");
+    journal.entries = journal.entries.filter((e) => e.tag < "0005");
     fs.writeFileSync(journalFile, JSON.stringify(journal));
     const old = openDatabase(path.join(dir, "old.sqlite"));
     try {
       migrateDatabase(old, folder);
       const insert = old.sqlite.prepare("insert into users(email, password_hash, credits) values (?, 'x', ?)");
       for (const [email, c] of [["rich@x.com", 50], ["debt@x.com", -20], ["zero@x.com", 0]] as const) insert.run(email, c);
-      expect(migrateDatabase(old)).toEqual(["0004_credit_grants"]);
+      expect(migrateDatabase(old)).toEqual(["0005_credit_grants"]);
       expect(old.sqlite.prepare("select u.email, g.kind, g.amount, g.remaining, g.expires_at as e from credit_grants g join users u on u.id = g.user_id order by u.id").all()).toEqual([
         { email: "rich@x.com", kind: "opening", amount: 50, remaining: 50, e: null },
         { email: "debt@x.com", kind: "debt", amount: 0, remaining: -20, e: null },
