@@ -24,6 +24,8 @@ test.describe("accounts with JavaScript", () => {
 
   test("a bad form shows field errors and signs nobody up", async ({ page }) => {
     await page.goto("/signup");
+    // Wait for hydration: before it, the browser's own validation (a bubble, no text) answers.
+    await page.waitForLoadState("networkidle");
     await page.getByLabel("Email").fill("nope");
     await page.getByLabel("Password").fill("short");
     await page.getByRole("button", { name: "Sign up" }).click();
