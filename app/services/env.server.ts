@@ -2,7 +2,9 @@ import { z } from "zod";
 import { DURATION_HINT, parseDuration } from "~/utils/duration";
 
 // Every environment variable the app reads, validated once at start-up. A bad value stops the
-// process with one line per variable that names it and says what it expects.
+// process with one line per variable that names it and says what it expects. It is one file of
+// ~340 lines on purpose: one schema is the single list of what can be configured (.env.example
+// and the README follow it), and cross-variable rules need every variable in one place.
 
 const int = (what: string, min: number, max: number) =>
   z

@@ -1,0 +1,68 @@
+/**
+ * The ledger's reads: the spendable balance (live grants only), the history, one row by id or key,
+ * and an API key's spend this month. Re-exported by ledger.server.ts, which callers import.
+ */
+import type { AppDb } from "../../../db/client.server";
+import type { TransactionType } from "../../../db/schema";
+import { utcMonthStart } from "../../utils/time";
+import { checkId, checkKey, checkTime, LedgerError, type Tx } from "./ledger-model.server";
+import type { NextExpiry } from "./ledger-grants.server";
+import { ledgerOf } from "./ledger-sql.server";
+
+const MAX_HISTORY_PAGE = 100;
+
+
+export type Balance = { balance: number; onHold: number; nextExpiry: NextExpiry };
+
+/** The spendable balance (live grants only), what is on hold, and the next credits to expire. */
+export function getBalance(db: AppDb, userId: number, now?: number): Balance {
+  // One read transaction, so all three come from the same snapshot.
+  return ledgerOf(db).tx.balance.deferred(checkId(userId, "userId"), checkTime(now ?? Date.now(), "now"));
+}
+
+/** For rows that opened a grant: when it expires (null: never) and whether it has closed. */
+export function grantsOfRows(db: AppDb, txIds: readonly number[]): Map<number, { expiresAt: number | null; closed: boolean }> {
+  const out = new Map<number, { expiresAt: number | null; closed: boolean }>();
+  for (const g of ledgerOf(db).grants.ofRows(txIds)) out.set(g.txId, { expiresAt: g.expiresAt, closed: g.closedAt !== null });
+  return out;
+}
+
+/** Keyset pagination, newest first. Pass the returned nextCursor to get the next page. */
+export function listHistory(
+  db: AppDb,
+  opts: { userId: number; type?: TransactionType; cursor?: number | null; limit: number },
+): { items: Tx[]; nextCursor: number | null } {
+  const l = ledgerOf(db);
+  const limit = Math.max(1, Math.min(MAX_HISTORY_PAGE, Math.trunc(opts.limit) || 1));
+  if (opts.cursor != null && !Number.isSafeInteger(opts.cursor)) {
+    throw new LedgerError("invalid_request", `cursor must be a transaction id, got ${String(opts.cursor)}`);
+  }
+  // Ids are below 2^53, so "no cursor" is a cursor past every id: one statement shape per filter.
+  const before = opts.cursor ?? Number.MAX_SAFE_INTEGER;
+  const rows = opts.type
+    ? l.historyOfType.all(opts.userId, opts.type, before, limit + 1)
+    : l.history.all(opts.userId, before, limit + 1);
+  const items = rows.slice(0, limit);
+  return { items, nextCursor: rows.length > limit ? items[items.length - 1].id : null };
+}
+
+/** The state of a hold: pending, posted or voided (undefined: no such row). */
+export function holdStatus(db: AppDb, holdId: number): Tx["status"] | undefined {
+  return ledgerOf(db).byId.get(checkId(holdId, "holdId"))?.status;
+}
+
+/** The row an idempotency key names, if any. */
+export function findByKey(db: AppDb, key: string): Tx | undefined {
+  return ledgerOf(db).byKey.get(checkKey(key));
+}
+
+export function findPurchaseByPaymentId(db: AppDb, stripePaymentId: string): Tx | undefined {
+  return ledgerOf(db).purchaseByPayment.get(stripePaymentId);
+}
+
+
+/** Credits spent through a key in the UTC calendar month of `now`: its pending and posted usage
+ * (the figure its monthly limit is checked against). */
+export function keySpendThisMonth(db: AppDb, apiKeyId: number, now: number = Date.now()): number {
+  return ledgerOf(db).tx.keySpent.deferred(checkId(apiKeyId, "apiKeyId"), utcMonthStart(now));
+}
