@@ -87,7 +87,9 @@ export const apiKeys = sqliteTable(
 );
 
 // expire: the unspent rest of a grant that reached its expiry (negative, meta.grantId names it).
-export const TRANSACTION_TYPES = ["purchase", "topup", "usage", "bonus", "refund", "adjustment", "expire"] as const;
+// plan: a subscription period's credits (one per paid invoice) or the rest rolled over into the
+// next period; redeem: the credits of a redeem code.
+export const TRANSACTION_TYPES = ["purchase", "topup", "usage", "bonus", "refund", "adjustment", "expire", "plan", "redeem"] as const;
 export type TransactionType = (typeof TRANSACTION_TYPES)[number];
 // pending: a hold, already taken from the spendable balance; posted: final; voided: a hold given
 // back (the row stays for the history but no longer counts).
@@ -155,7 +157,7 @@ export const transactions = sqliteTable(
 // Written only by the ledger (ledger-grants.server.ts), in the same transaction as its row.
 // users.credits == SUM(remaining) of the user's unclosed grants; the spendable balance counts only
 // the live ones (unclosed and not past expires_at). See docs/decisions/022-grants-and-expiry.md.
-export const GRANT_KINDS = ["purchase", "topup", "bonus", "admin", "reversal", "opening", "debt"] as const;
+export const GRANT_KINDS = ["purchase", "topup", "bonus", "admin", "reversal", "opening", "debt", "plan", "redeem"] as const;
 export type GrantKind = (typeof GRANT_KINDS)[number];
 
 export const creditGrants = sqliteTable(
@@ -178,6 +180,8 @@ export const creditGrants = sqliteTable(
     createdAt: integer("created_at").notNull().default(now),
     // Set when its expiry row is written: a closed grant is never spent from again.
     closedAt: integer("closed_at"),
+    // When the owner was mailed that this grant expires soon (once per grant).
+    expiryWarnedAt: integer("expiry_warned_at"),
   },
   (t) => [
     // Live grants of a user in spending order. Partial: a spent grant (remaining 0, no expiry)
@@ -379,6 +383,106 @@ export const auditLog = sqliteTable(
   (t) => [index("audit_log_created_idx").on(t.createdAt), index("audit_log_target_idx").on(t.targetUserId)],
 );
 
+// A user's Stripe subscription as the customer.subscription.* events describe it (the billing page
+// shows it). Credits come only from paid invoices (subscription_periods), never from this row.
+export const subscriptions = sqliteTable(
+  "subscriptions",
+  {
+    id: text("id").primaryKey(), // Stripe's sub_…
+    userId: integer("user_id")
+      .notNull()
+      .references(() => users.id, { onDelete: "restrict" }),
+    stripeCustomerId: text("stripe_customer_id").notNull(),
+    // The configured plan of its price (null: a price no longer in CREDIT_PLANS).
+    planId: text("plan_id"),
+    priceId: text("price_id").notNull(),
+    // Stripe's status: active, past_due, canceled, incomplete, unpaid, trialing...
+    status: text("status").notNull(),
+    currentPeriodStart: integer("current_period_start"),
+    currentPeriodEnd: integer("current_period_end"),
+    cancelAtPeriodEnd: integer("cancel_at_period_end", { mode: "boolean" }).notNull().default(false),
+    canceledAt: integer("canceled_at"),
+    endedAt: integer("ended_at"),
+    // Stripe's `created` (seconds) of the event this row was last written from: an older event
+    // delivered late never overwrites a newer state.
+    stripeEventCreated: integer("stripe_event_created").notNull().default(0),
+    createdAt: integer("created_at").notNull().default(now),
+    updatedAt: integer("updated_at").notNull().default(now),
+  },
+  (t) => [index("subscriptions_user_idx").on(t.userId, t.createdAt)],
+);
+
+// One row per invoice of a subscription the app has seen paid or failed: the period it pays for
+// and the plan grant it made (once per invoice).
+export const subscriptionPeriods = sqliteTable(
+  "subscription_periods",
+  {
+    invoiceId: text("invoice_id").primaryKey(), // Stripe's in_…
+    subscriptionId: text("subscription_id").notNull(),
+    userId: integer("user_id")
+      .notNull()
+      .references(() => users.id, { onDelete: "restrict" }),
+    planId: text("plan_id"),
+    // paid: its credits were granted (txId); failed: invoice.payment_failed, nothing granted yet.
+    status: text("status", { enum: ["paid", "failed"] }).notNull(),
+    periodStart: integer("period_start").notNull(),
+    periodEnd: integer("period_end").notNull(),
+    txId: integer("tx_id").references(() => transactions.id, { onDelete: "restrict" }),
+    paymentIntentId: text("payment_intent_id"),
+    amountPaid: integer("amount_paid"),
+    currency: text("currency"),
+    createdAt: integer("created_at").notNull().default(now),
+    updatedAt: integer("updated_at").notNull().default(now),
+  },
+  (t) => [
+    index("subscription_periods_sub_idx").on(t.subscriptionId, t.periodStart),
+    index("subscription_periods_user_idx").on(t.userId, t.createdAt),
+    index("subscription_periods_payment_idx").on(t.paymentIntentId),
+  ],
+);
+
+// Promotional codes an admin creates; a user redeems one once for credits (a `redeem` grant).
+export const redeemCodes = sqliteTable(
+  "redeem_codes",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    // Stored upper-case; redemption compares case-insensitively.
+    code: text("code").notNull().unique(),
+    credits: integer("credits").notNull(),
+    // How long the redeemed credits stay spendable (null: never).
+    creditsExpireAfterMs: integer("credits_expire_after_ms"),
+    maxRedemptions: integer("max_redemptions").notNull(),
+    // Counted inside the redemption's own transaction, never past max_redemptions.
+    redemptionCount: integer("redemption_count").notNull().default(0),
+    // The code can be redeemed until then (null: no end).
+    redeemableUntil: integer("redeemable_until"),
+    createdBy: integer("created_by")
+      .notNull()
+      .references(() => users.id, { onDelete: "restrict" }),
+    disabledAt: integer("disabled_at"),
+    createdAt: integer("created_at").notNull().default(now),
+  },
+  (t) => [check("redeem_codes_count", sql`${t.redemptionCount} >= 0 and ${t.redemptionCount} <= ${t.maxRedemptions}`)],
+);
+
+export const redemptions = sqliteTable(
+  "redemptions",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    codeId: integer("code_id")
+      .notNull()
+      .references(() => redeemCodes.id, { onDelete: "restrict" }),
+    userId: integer("user_id")
+      .notNull()
+      .references(() => users.id, { onDelete: "restrict" }),
+    txId: integer("tx_id")
+      .notNull()
+      .references(() => transactions.id, { onDelete: "restrict" }),
+    createdAt: integer("created_at").notNull().default(now),
+  },
+  (t) => [uniqueIndex("redemptions_once_idx").on(t.codeId, t.userId), index("redemptions_user_idx").on(t.userId)],
+);
+
 export type User = typeof users.$inferSelect;
 export type Transaction = typeof transactions.$inferSelect;
 export type Generation = typeof generations.$inferSelect;
@@ -390,3 +494,7 @@ export type QueuedMail = typeof mailQueue.$inferSelect;
 export type AuditEntry = typeof auditLog.$inferSelect;
 export type ApiKeyRow = typeof apiKeys.$inferSelect;
 export type CreditGrant = typeof creditGrants.$inferSelect;
+export type SubscriptionRow = typeof subscriptions.$inferSelect;
+export type SubscriptionPeriod = typeof subscriptionPeriods.$inferSelect;
+export type RedeemCode = typeof redeemCodes.$inferSelect;
+export type Redemption = typeof redemptions.$inferSelect;

@@ -25,6 +25,8 @@ export const TYPE_LABELS: Record<HistoryRow["type"], string> = {
   refund: "Refund",
   adjustment: "Adjustment",
   expire: "Credits expired",
+  plan: "Plan credits",
+  redeem: "Redeemed code",
 };
 
 const STATUS: Record<DisplayStatus, { label: string; className: string; hint: string }> = {

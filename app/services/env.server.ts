@@ -101,6 +101,33 @@ const packsJson = z.string().transform((v, ctx) => {
   }
 });
 
+const PlanSchema = z.object({
+  id: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,31}$/, "plan id: lower-case letters, digits, - or _"),
+  name: z.string().min(1).max(60),
+  priceId: z.string().min(1),
+  // Credits granted by each paid invoice, spendable until the end of the period it pays for.
+  credits: z.number().int().positive().max(1_000_000),
+  // At a paid renewal, up to this many unspent credits of the ending period move into the new one.
+  rolloverCap: z.number().int().min(0).max(1_000_000).optional(),
+});
+
+const plansJson = z.string().transform((v, ctx) => {
+  try {
+    return z.array(PlanSchema).parse(JSON.parse(v));
+  } catch {
+    ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'must be a JSON array of {"id","name","priceId","credits","rolloverCap"?}' });
+    return z.NEVER;
+  }
+});
+
+/** Plans offered when the emulator stands in for Stripe and CREDIT_PLANS is not set, so the
+ * two-command start shows subscriptions too. With real Stripe there are no default plans: a
+ * plan needs a recurring price that exists in the operator's account. */
+export const EMULATOR_DEFAULT_PLANS = [
+  { id: "starter", name: "Starter", priceId: "price_plan_starter", credits: 1_000, rolloverCap: 500 },
+  { id: "pro", name: "Pro", priceId: "price_plan_pro", credits: 5_000, rolloverCap: 2_500 },
+] as const;
+
 const EnvSchema = z.object({
   NODE_ENV: z.enum(["development", "production", "test"]).default("development"),
   PORT: int("a TCP port (1-65535)", 1, 65535).default("3000"),
@@ -129,6 +156,7 @@ const EnvSchema = z.object({
   STRIPE_EMULATOR_PORT: int("a TCP port (0 = any free port)", 0, 65535).default("0"),
   CREDITS_PER_PACK: int("a whole number of credits from 1 to 1000000", 1, 1_000_000).default("500"),
   CREDIT_PACKS: packsJson.optional(),
+  CREDIT_PLANS: plansJson.optional(),
 
   IMAGE_COST: int("a whole number of credits from 1 to 100000", 1, 100_000).default("5"),
   VIDEO_COST: int("a whole number of credits from 1 to 100000", 1, 100_000).default("50"),
@@ -195,6 +223,10 @@ const EnvSchema = z.object({
 export type RawEnv = z.input<typeof EnvSchema>;
 type ParsedEnv = z.output<typeof EnvSchema>;
 
+/** A plan sold by subscription: each paid invoice grants `credits`, spendable until the end of
+ * the period it pays for; `rolloverCap` (0: none) of the unspent rest moves on at a paid renewal. */
+export type CreditPlan = { id: string; name: string; priceId: string; credits: number; rolloverCap: number };
+
 /** expiresAfterMs: how long a purchase's credits stay spendable (null: never). */
 export type CreditPack = { id: string; priceId: string; credits: number; name: string; expiresAfterMs: number | null };
 
@@ -204,6 +236,7 @@ export type Config = ParsedEnv & {
   databasePath: string;
   adminEmails: ReadonlySet<string>;
   packs: readonly CreditPack[];
+  plans: readonly CreditPlan[];
   /** True when Stripe calls go to the in-process emulator (no real keys). */
   stripeEmulated: boolean;
   /** SMTP, or the local outbox folder (one .eml per message). */
@@ -290,6 +323,11 @@ export function parseEnv(env: Record<string, string | undefined>): Config {
   if (repeated.length) {
     problems.push(`CREDIT_PACKS must not repeat a price id (STRIPE_PRICE_ID_CREDITS_PACK is the default pack's): ${repeated.join(", ")}`);
   }
+  const plans: CreditPlan[] = (e.CREDIT_PLANS ?? (stripeEmulated ? EMULATOR_DEFAULT_PLANS : [])).map((p) => ({ ...p, rolloverCap: p.rolloverCap ?? 0 }));
+  if (new Set(plans.map((p) => p.id)).size !== plans.length) problems.push("CREDIT_PLANS must not repeat a plan id");
+  const planPrices = plans.map((p) => p.priceId);
+  const shared = planPrices.filter((id, i) => planPrices.indexOf(id) !== i || priceIds.includes(id));
+  if (shared.length) problems.push(`CREDIT_PLANS must not repeat a price id, nor use a pack's: ${[...new Set(shared)].join(", ")}`);
   if (problems.length) throw new ConfigError(problems);
 
   return {
@@ -303,6 +341,7 @@ export function parseEnv(env: Record<string, string | undefined>): Config {
         .filter(Boolean),
     ),
     packs,
+    plans,
     stripeEmulated,
     mail,
   };

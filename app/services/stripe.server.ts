@@ -38,11 +38,20 @@ export function createStripeClient(secretKey: string, apiBase?: string): Stripe 
 }
 
 /**
- * The emulator's catalogue mirrors the configured packs: one cent per credit, so the default
- * 500-credit pack costs $5.00 in test mode.
+ * The emulator's catalogue mirrors the configured packs and plans: one cent per credit for a pack,
+ * so the default 500-credit pack costs $5.00 in test mode; a plan's month costs 80% of that.
  */
-export function emulatorPrices(config: Config): EmulatorPrice[] {
-  return config.packs.map((p) => ({ id: p.priceId, unitAmount: p.credits, currency: "usd", productName: p.name }));
+export function emulatorPrices(config: Pick<Config, "packs" | "plans">): EmulatorPrice[] {
+  return [
+    ...config.packs.map((p) => ({ id: p.priceId, unitAmount: p.credits, currency: "usd", productName: p.name })),
+    ...config.plans.map((p) => ({
+      id: p.priceId,
+      unitAmount: Math.max(50, Math.round(p.credits * 0.8)),
+      currency: "usd",
+      productName: `${p.name} plan`,
+      recurring: { interval: "month" as const },
+    })),
+  ];
 }
 
 let current: StripeContext | undefined;

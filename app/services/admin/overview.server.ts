@@ -110,6 +110,7 @@ export function getOverview(db: AppDb, opts: { days?: number; now?: number } = {
       switch (r.type) {
         case "purchase":
         case "topup":
+        case "plan":
           target.sold += r.total;
           if (r.currency && r.revenue) target.revenue[r.currency] = (target.revenue[r.currency] ?? 0) + r.revenue;
           break;
@@ -117,6 +118,7 @@ export function getOverview(db: AppDb, opts: { days?: number; now?: number } = {
           if (r.status === "posted") target.spent += -r.total;
           break;
         case "bonus":
+        case "redeem":
           target.given += r.total;
           break;
         case "refund":

@@ -283,7 +283,7 @@ describe("the 0005 backfill", () => {
       migrateDatabase(old, folder);
       const insert = old.sqlite.prepare("insert into users(email, password_hash, credits) values (?, 'x', ?)");
       for (const [email, c] of [["rich@x.com", 50], ["debt@x.com", -20], ["zero@x.com", 0]] as const) insert.run(email, c);
-      expect(migrateDatabase(old)).toEqual(["0005_credit_grants"]);
+      expect(migrateDatabase(old)[0]).toBe("0005_credit_grants");
       expect(old.sqlite.prepare("select u.email, g.kind, g.amount, g.remaining, g.expires_at as e from credit_grants g join users u on u.id = g.user_id order by u.id").all()).toEqual([
         { email: "rich@x.com", kind: "opening", amount: 50, remaining: 50, e: null },
         { email: "debt@x.com", kind: "debt", amount: 0, remaining: -20, e: null },

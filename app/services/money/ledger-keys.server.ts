@@ -31,6 +31,12 @@ export const ledgerKeys = {
   grantExpiry: (grantId: number) => `grant-expiry:${grantId}`,
   /** The `expire` row for credits a void gave back to a grant that had already closed. */
   grantExpiryAfterVoid: (grantId: number, holdId: number) => `grant-expiry:${grantId}:void:${holdId}`,
+  /** The plan credits one paid subscription invoice grants (once, whatever the events). */
+  planInvoice: (invoiceId: string) => `invoice:${invoiceId}`,
+  /** The unspent rest of a period's plan credits moved into the period a paid invoice starts. */
+  planRollover: (invoiceId: string) => `rollover:${invoiceId}`,
+  /** The credits of a redeem code for one user (a code is redeemed once per user). */
+  redemption: (codeId: number, userId: number) => `redeem:${codeId}:${userId}`,
   /** Synthetic rows written by scripts/seed-large.ts (benchmark data, never a real movement). */
   seeded: (rowId: number) => `seed:${rowId}`,
 } as const;
@@ -43,6 +49,10 @@ export const stripeRequestKeys = {
   customerForUser: (userId: number) => `customer-for-user-${userId}`,
   /** One Checkout Session per submitted form (its token), per user and pack. */
   checkoutSession: (userId: number, packId: string, formToken: string) => `checkout-${userId}-${packId}-${formToken}`,
+  /** One subscription Checkout Session per submitted form, per user and plan. */
+  planCheckoutSession: (userId: number, planId: string, formToken: string) => `plan-checkout-${userId}-${planId}-${formToken}`,
+  /** One Customer Portal session per click (the form's token). */
+  portalSession: (userId: number, formToken: string) => `portal-${userId}-${formToken}`,
   /** One refund per admin form submission for a purchase. */
   adminRefund: (purchaseTransactionId: number, formToken: string) => `admin-refund-${purchaseTransactionId}-${formToken}`,
 } as const;

@@ -32,7 +32,7 @@ export class LedgerError extends Error {
 /** Largest amount a single write may move; far above any real pack, far below 2^53. */
 export const MAX_AMOUNT = 1_000_000_000;
 
-export type GrantType = Extract<TransactionType, "purchase" | "topup" | "bonus">;
+export type GrantType = Extract<TransactionType, "purchase" | "topup" | "bonus" | "plan" | "redeem">;
 export type Meta = Record<string, unknown>;
 
 /** What voidHold merges into the row's meta: why, and where the void sits in the history, so

@@ -181,6 +181,8 @@ function checkRow(row: Row, violations: Violation[]): boolean {
     case "purchase":
     case "topup":
     case "bonus":
+    case "plan":
+    case "redeem":
       if (amount < 0) return bad("bad_amount", `${type} of ${amount}: must be positive`);
       break;
     case "usage":

@@ -86,6 +86,8 @@ function kindOf(row: PostedArgs): GrantKind {
   switch (row.type) {
     case "purchase":
     case "topup":
+    case "plan":
+    case "redeem":
       return row.type;
     case "bonus":
       return row.adminId === null ? "bonus" : "admin";

@@ -79,7 +79,7 @@ function counted<T extends Outcome>(op: string, result: T): T {
 // ---------------------------------------------------------------------------------------------
 // Writes
 
-const GRANT_TYPES: ReadonlySet<string> = new Set<GrantType>(["purchase", "topup", "bonus"]);
+const GRANT_TYPES: ReadonlySet<string> = new Set<GrantType>(["purchase", "topup", "bonus", "plan", "redeem"]);
 
 type SystemWrite = { userId: number; key: string; description: string; stripePaymentId?: string | null; meta?: Meta; now?: number };
 
@@ -99,7 +99,7 @@ function systemRow(args: SystemWrite, type: TransactionType, amount: number, now
   };
 }
 
-/** Adds credits (a paid purchase, a topup, a bonus): a posted row and its grant, which expires
+/** Adds credits (a paid purchase, a topup, a bonus, a plan period, a redeemed code): a posted row and its grant, which expires
  * at `expiresAt` (milliseconds; omitted or null: never). A replay returns the first row whatever
  * expiry it is asked for. */
 export function grant(
@@ -107,7 +107,7 @@ export function grant(
   args: SystemWrite & { amount: number; type: GrantType; expiresAt?: number | null },
 ): Written {
   const l = ledgerOf(db);
-  if (!GRANT_TYPES.has(args.type)) throw new LedgerError("invalid_request", `grant type must be purchase, topup or bonus, got ${String(args.type)}`);
+  if (!GRANT_TYPES.has(args.type)) throw new LedgerError("invalid_request", `grant type must be purchase, topup, bonus, plan or redeem, got ${String(args.type)}`);
   const now = checkTime(args.now ?? Date.now(), "now");
   const row = systemRow(args, args.type, checkAmount(args.amount, "amount"), now);
   return counted("grant", l.tx.credit.immediate(row, checkExpiry(args.expiresAt, now)));

@@ -4,7 +4,7 @@
  * env.server.ts); the rules that turn them into a price or a grant live here and nowhere else.
  */
 import type Stripe from "stripe";
-import type { Config, CreditPack } from "../env.server";
+import type { Config, CreditPack, CreditPlan } from "../env.server";
 import { stripeIdOf } from "~/utils/stripe-ids";
 import type { VideoResolution } from "~/utils/generation-options";
 
@@ -22,6 +22,17 @@ export function generationCosts(config: PricingConfig): GenerationCosts {
 /** The configured pack with this id, or undefined. */
 export function findPack(config: Pick<Config, "packs">, packId: string): CreditPack | undefined {
   return config.packs.find((p) => p.id === packId);
+}
+
+/** The configured plan with this id, or undefined. */
+export function findPlan(config: Pick<Config, "plans">, planId: string): CreditPlan | undefined {
+  return config.plans.find((p) => p.id === planId);
+}
+
+/** The configured plan sold at this (recurring) price, or undefined: what a subscription's
+ * invoice is for is read from its line's price, never from metadata a plan change leaves stale. */
+export function planForPrice(config: Pick<Config, "plans">, priceId: string | null | undefined): CreditPlan | undefined {
+  return priceId ? config.plans.find((p) => p.priceId === priceId) : undefined;
 }
 
 /**
