@@ -161,6 +161,9 @@ const EnvSchema = z.object({
   IMAGE_COST: int("a whole number of credits from 1 to 100000", 1, 100_000).default("5"),
   VIDEO_COST: int("a whole number of credits from 1 to 100000", 1, 100_000).default("50"),
   VIDEO_COST_1080P: int("a whole number of credits from 1 to 100000", 1, 100_000).optional(),
+  // VIDEO_COST (and VIDEO_COST_1080P) is the price of a clip this many seconds long; other
+  // lengths cost pro rata, rounded up.
+  VIDEO_COST_SECONDS: int("a whole number of seconds from 1 to 60", 1, 60).default("8"),
   // "instant" answers with a 1×1 PNG at once: for benchmarks only, refused in production.
   GENERATION_PROVIDER: z.enum(["local", "openai", "instant"], { message: "must be local or openai" }).default("local"),
   OPENAI_BASE_URL: url().default("https://api.openai.com/v1"),

@@ -17,6 +17,7 @@ export type GenerationConfig = Pick<
   | "IMAGE_COST"
   | "VIDEO_COST"
   | "VIDEO_COST_1080P"
+  | "VIDEO_COST_SECONDS"
   | "GENERATION_PROVIDER"
   | "OPENAI_BASE_URL"
   | "OPENAI_API_KEY"

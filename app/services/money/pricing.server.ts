@@ -8,7 +8,7 @@ import type { Config, CreditPack, CreditPlan } from "../env.server";
 import { stripeIdOf } from "~/utils/stripe-ids";
 import type { VideoResolution } from "~/utils/generation-options";
 
-export type PricingConfig = Pick<Config, "IMAGE_COST" | "VIDEO_COST" | "VIDEO_COST_1080P">;
+export type PricingConfig = Pick<Config, "IMAGE_COST" | "VIDEO_COST" | "VIDEO_COST_1080P" | "VIDEO_COST_SECONDS">;
 export type GenerationCosts = { image: number; video: Record<VideoResolution, number> };
 
 /** What each kind costs; a 1080p video costs VIDEO_COST_1080P, by default twice VIDEO_COST. */
@@ -17,6 +17,15 @@ export function generationCosts(config: PricingConfig): GenerationCosts {
     image: config.IMAGE_COST,
     video: { "720p": config.VIDEO_COST, "1080p": config.VIDEO_COST_1080P ?? 2 * config.VIDEO_COST },
   };
+}
+
+/**
+ * What a clip of `seconds` at `resolution` costs: the resolution's price is that of
+ * VIDEO_COST_SECONDS seconds, other lengths pro rata, rounded up to a whole credit (never 0).
+ */
+export function videoCost(config: PricingConfig, resolution: VideoResolution, seconds: number): number {
+  const perClip = generationCosts(config).video[resolution];
+  return Math.max(1, Math.ceil((perClip * seconds) / config.VIDEO_COST_SECONDS));
 }
 
 /** The configured pack with this id, or undefined. */
