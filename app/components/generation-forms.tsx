@@ -9,6 +9,8 @@ import {
 } from "@conform-to/react";
 import { getZodConstraint, parseWithZod } from "@conform-to/zod";
 import { Form, useNavigation } from "@remix-run/react";
+import { useEffect, useState } from "react";
+import type { VideoPrices } from "~/services/money/pricing.server";
 import { FormErrors } from "./forms";
 import {
   DEFAULT_IMAGE_SIZE,
@@ -26,7 +28,20 @@ import {
 // The two forms of /generate. Real POST forms (they work without JavaScript); with JavaScript,
 // Conform validates them in the browser with the same schemas the server uses.
 
-export type Costs = { image: number; video: Record<(typeof VIDEO_RESOLUTIONS)[number], number> };
+/** The price of the length and resolution chosen now, or null while the field holds no valid
+ * length (the server's schema answers that on submit). */
+function chosenVideoCost(prices: VideoPrices, resolution: unknown, seconds: unknown): number | null {
+  const r = VIDEO_RESOLUTIONS.find((v) => v === resolution) ?? DEFAULT_VIDEO_RESOLUTION;
+  const s = typeof seconds === "string" && /^\d{1,2}$/.test(seconds.trim()) ? Number(seconds) : NaN;
+  return prices.bySeconds[r][s - 1] ?? null;
+}
+
+/** "50 credits per 8 s at 720p, 100 at 1080p": the rule, true whatever length is typed. */
+function videoRule(prices: VideoPrices): string {
+  const [first, ...rest] = VIDEO_RESOLUTIONS;
+  const others = rest.map((r) => `, ${prices.perClip[r]} at ${r}`).join("");
+  return `${prices.perClip[first]} credits per ${prices.perSeconds} s at ${first}${others}; other lengths pro rata, rounded up`;
+}
 
 function Problem({ meta }: { meta: FieldMetadata<unknown> }) {
   if (!meta.errors?.length) return null;
@@ -128,13 +143,13 @@ export function ImageForm({
 
 export function VideoForm({
   lastResult,
-  costs,
+  prices,
   balance,
   previewNote,
   requestKey,
 }: {
   lastResult: SubmissionResult<string[]> | undefined;
-  costs: Costs["video"];
+  prices: VideoPrices;
   balance: number;
   previewNote: string | null;
   requestKey: string;
@@ -152,12 +167,22 @@ export function VideoForm({
     shouldRevalidate: "onInput",
     defaultValue: { resolution: DEFAULT_VIDEO_RESOLUTION, durationSeconds: String(DEFAULT_VIDEO_SECONDS) },
   });
+  // Without JavaScript the page cannot follow the length typed, so it states the rule only; once
+  // hydrated, the price of the chosen clip is shown and follows every change.
+  const [hydrated, setHydrated] = useState(false);
+  useEffect(() => setHydrated(true), []);
+  const cost = hydrated ? chosenVideoCost(prices, fields.resolution.value, fields.durationSeconds.value) : null;
   return (
     <Form method="post" {...getFormProps(form)} className="card space-y-4" aria-labelledby="video-form-title">
       <h2 id="video-form-title" className="text-lg font-semibold">
         Video
       </h2>
-      <CostLine cost={VIDEO_RESOLUTIONS.map((r) => `${costs[r]} credits (${r})`).join(" or ")} balance={balance} />
+      <CostLine cost={videoRule(prices)} balance={balance} />
+      {cost !== null ? (
+        <p className="text-sm text-slate-700" data-testid="video-cost" aria-live="polite">
+          This video costs <strong>{cost} credits</strong>.
+        </p>
+      ) : null}
       {previewNote ? <p className="text-sm text-slate-600">{previewNote}</p> : null}
       <FormErrors errors={form.errors} id={form.errorId} />
       <input type="hidden" name="intent" value="video" />
@@ -171,7 +196,7 @@ export function VideoForm({
           <select {...getSelectProps(fields.resolution)} key={fields.resolution.key} className="input mt-1">
             {VIDEO_RESOLUTIONS.map((r) => (
               <option key={r} value={r}>
-                {r} — {costs[r]} credits
+                {r} — {prices.perClip[r]} credits per {prices.perSeconds} s
               </option>
             ))}
           </select>
@@ -194,7 +219,7 @@ export function VideoForm({
         </div>
       </div>
       <button type="submit" className="btn-primary w-full" disabled={submitting}>
-        {submitting ? "Starting…" : "Generate video"}
+        {submitting ? "Starting…" : cost !== null ? `Generate video (${cost} credits)` : "Generate video"}
       </button>
     </Form>
   );

@@ -3,7 +3,7 @@
 // validates real answers against them, so a change of an answer that is not made here fails.
 
 import { API_KEY_MONTHLY_LIMIT_MAX, API_KEY_NAME_MAX } from "~/utils/api-key-schemas";
-import { IMAGE_SIZES, MAX_VIDEO_SECONDS, PROMPT_MAX_LENGTH, VIDEO_RESOLUTIONS } from "~/utils/generation-schemas";
+import { DEFAULT_VIDEO_SECONDS, IMAGE_SIZES, MAX_VIDEO_SECONDS, PROMPT_MAX_LENGTH, VIDEO_RESOLUTIONS } from "~/utils/generation-schemas";
 
 const str = { type: "string" } as const;
 const int = { type: "integer" } as const;
@@ -63,7 +63,7 @@ export const schemas = {
       kind: { enum: ["image", "video"] },
       status: { enum: ["queued", "running", "succeeded", "failed"] },
       progress: { type: "integer", minimum: 0, maximum: 100 },
-      cost: int,
+      cost: { ...int, description: "Credits this job holds and, if it succeeds, is charged: a video's price follows its length and resolution (see POST /api/generate-video)." },
       hold: { enum: ["pending", "posted", "voided"], description: "The job's credit hold: posted = charged, voided = given back." },
       prompt: str,
       options: { type: "object", properties: { size: str, resolution: str, durationSeconds: int } },
@@ -129,7 +129,7 @@ export const schemas = {
     properties: {
       prompt: { type: "string", minLength: 1, maxLength: PROMPT_MAX_LENGTH },
       resolution: { enum: [...VIDEO_RESOLUTIONS] },
-      durationSeconds: { type: "integer", minimum: 1, maximum: MAX_VIDEO_SECONDS },
+      durationSeconds: { type: "integer", minimum: 1, maximum: MAX_VIDEO_SECONDS, default: DEFAULT_VIDEO_SECONDS, description: "The clip's length; its price is pro rata (see the operation)." },
     },
   },
   Checkout: { type: "object", required: ["url", "id"], properties: { url: str, id: str } },

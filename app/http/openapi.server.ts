@@ -1,3 +1,4 @@
+import type { VideoPrices } from "~/services/money/pricing.server";
 import { schemas } from "./openapi-schemas.server";
 
 // The OpenAPI 3.1 description of the JSON API, served at /api/openapi.json. The one place the
@@ -46,7 +47,16 @@ function generationAnswers(created: "201" | "202") {
   };
 }
 
-const paths = {
+/** How a video is priced, with this server's figures (VIDEO_COST, VIDEO_COST_1080P, VIDEO_COST_SECONDS). */
+function videoPricing(prices: Pick<VideoPrices, "perSeconds" | "perClip">): string {
+  const figures = Object.entries(prices.perClip).map(([r, credits]) => `${credits} credits at ${r}`).join(", ");
+  return (
+    `The price follows the clip's length: here ${figures} per ${prices.perSeconds} seconds, other lengths pro rata, ` +
+    "rounded up to a whole credit. The answer's `job.cost` is what this clip holds, and is charged only if it succeeds; a failed video costs nothing."
+  );
+}
+
+const paths = (prices: Pick<VideoPrices, "perSeconds" | "perClip">) => ({
   "/api/credits": {
     get: {
       summary: "The caller's balance and credits on hold",
@@ -66,6 +76,7 @@ const paths = {
   "/api/generate-video": {
     post: {
       summary: "Queue a video",
+      description: videoPricing(prices),
       security: either,
       parameters: [idempotencyKey],
       requestBody: generationBody("VideoRequest"),
@@ -165,9 +176,9 @@ const paths = {
   "/api/openapi.json": {
     get: { summary: "This document", security: [], responses: { "200": json({ type: "object", required: ["openapi", "info", "paths", "components"] }, "OpenAPI 3.1") } },
   },
-};
+});
 
-export function openApiDocument(serverUrl: string) {
+export function openApiDocument(serverUrl: string, prices: Pick<VideoPrices, "perSeconds" | "perClip">) {
   return {
     openapi: "3.1.0",
     info: {
@@ -180,7 +191,7 @@ export function openApiDocument(serverUrl: string) {
     },
     servers: [{ url: serverUrl }],
     security: either,
-    paths,
+    paths: paths(prices),
     components: {
       securitySchemes: {
         bearerAuth: { type: "http", scheme: "bearer", bearerFormat: "csk_ followed by 43 URL-safe characters", description: "An API key. A bad, unknown or revoked key is 401 `invalid_api_key`, even with a session cookie." },

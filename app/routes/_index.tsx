@@ -12,17 +12,18 @@ export async function loader({ request }: LoaderFunctionArgs) {
     bonus: config.SIGNUP_BONUS_CREDITS,
     imageCost: config.IMAGE_COST,
     videoCost: config.VIDEO_COST,
+    videoSeconds: config.VIDEO_COST_SECONDS,
   });
 }
 
 export default function Index() {
-  const { signedIn, bonus, imageCost, videoCost } = useLoaderData<typeof loader>();
+  const { signedIn, bonus, imageCost, videoCost, videoSeconds } = useLoaderData<typeof loader>();
   return (
     <div className="space-y-6">
       <h1 className="text-3xl font-bold">Generate images and videos with credits</h1>
       <p className="max-w-prose text-slate-700">
         Buy a credit pack, then spend credits on generations: an image costs {imageCost} credits, a 720p video{" "}
-        {videoCost}. A generation that fails costs nothing. New accounts start with {bonus} free credits.
+        {videoCost} per {videoSeconds} seconds (shorter clips cost less). A generation that fails costs nothing. New accounts start with {bonus} free credits.
       </p>
       <p className="flex gap-3">
         {signedIn ? (

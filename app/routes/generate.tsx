@@ -43,6 +43,7 @@ export async function loader({ request }: LoaderFunctionArgs) {
     {
       balance: getBalance(getRuntime().db, user.id),
       costs: service.costs,
+      videoPrices: service.videoPrices,
       localPreview: service.provider.name === "local",
       current,
       gallery: gallery.items,
@@ -149,7 +150,7 @@ export default function Generate() {
         />
         <VideoForm
           lastResult={actionData?.intent === "video" ? actionData.result : undefined}
-          costs={data.costs.video}
+          prices={data.videoPrices}
           balance={data.balance.balance}
           previewNote={previewNote}
           requestKey={data.requestKey}

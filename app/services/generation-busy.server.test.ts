@@ -60,7 +60,8 @@ const unlock = () => locker.sqlite.exec("COMMIT");
 const local = createLocalProvider({ videoDurationMs: 30 });
 const stub = (overrides: Partial<GenerationProvider>): GenerationProvider => ({ ...local, name: "stub", ...overrides });
 const image = { prompt: "a lighthouse", size: "256x256" as const };
-const video = { prompt: "waves", resolution: "720p" as const, durationSeconds: 2 };
+// 8 s, the length VIDEO_COST prices: this clip costs 50.
+const video = { prompt: "waves", resolution: "720p" as const, durationSeconds: 8 };
 
 /** Never answers until the worker stops (aborts): the worker sits in startVideo. */
 const hungStart = stub({

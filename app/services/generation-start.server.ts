@@ -3,6 +3,7 @@ import type { GenerationKind } from "#db/schema";
 import type { ImageInput, VideoInput } from "~/utils/generation-schemas";
 import type { ApiKeyRef } from "./api-keys/api-keys.server";
 import { getBalance } from "./money/ledger.server";
+import { videoCost } from "./money/pricing.server";
 import type { GenerationContext } from "./generation-context.server";
 import { removeJobFiles, writeResultFile } from "./generation-files.server";
 import { findGeneration, findUserGeneration, generationIdForKey, type Generation } from "./generation-job-reads.server";
@@ -189,7 +190,7 @@ export async function queueVideo(ctx: GenerationContext, userId: number, input: 
   const opened = await openJob(ctx, userId, "video", {
     prompt: input.prompt,
     options: { resolution: input.resolution, durationSeconds: input.durationSeconds },
-    cost: ctx.costs.video[input.resolution],
+    cost: videoCost(ctx.config, input.resolution, input.durationSeconds),
     description: `Video generation (${input.resolution}, ${input.durationSeconds} s)`,
     ...opts,
   });

@@ -91,7 +91,9 @@ function stubProvider(overrides: Partial<GenerationProvider>): GenerationProvide
 }
 
 const image = (prompt = "a lighthouse at dusk") => ({ prompt, size: "256x256" as const });
-const video = (prompt = "waves", resolution: "720p" | "1080p" = "720p") => ({ prompt, resolution, durationSeconds: 2 });
+// 8 s: the length VIDEO_COST (50) and the 1080p price (100) are for, so the figures below read as
+// the configured prices; the pro-rata rule itself is tested in pricing.server.test.ts and over HTTP.
+const video = (prompt = "waves", resolution: "720p" | "1080p" = "720p") => ({ prompt, resolution, durationSeconds: 8 });
 
 describe("costs", () => {
   it("a 1080p video costs VIDEO_COST_1080P, by default twice VIDEO_COST", () => {

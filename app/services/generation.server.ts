@@ -23,6 +23,7 @@ import { queueVideo, startImage, type StartOptions, type StartResult } from "./g
 import { toGenerationView, type GenerationView } from "./generation-view.server";
 import { logger } from "./logger.server";
 import type { Tx } from "./money/ledger.server";
+import { videoPrices } from "./money/pricing.server";
 import { getRuntime, type BackgroundTask, type Runtime } from "./runtime.server";
 
 export type { GenerationConfig, GenerationServiceOptions } from "./generation-context.server";
@@ -48,6 +49,8 @@ export function createGenerationService(options: GenerationServiceOptions) {
     worker,
     rateLimiter,
     costs,
+    /** Every video length's price, for the generate page. */
+    videoPrices: videoPrices(config),
 
     /**
      * Generates an image within the request. Resolves with the finished job: `succeeded` (the hold

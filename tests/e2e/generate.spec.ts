@@ -6,7 +6,8 @@ import { signUp } from "./support";
 
 // /generate with the built-in local provider (LOCAL_VIDEO_DURATION_MS=1500 in playwright.config):
 // an image and a video, with and without JavaScript, and the balance falls by exactly the costs
-// (IMAGE_COST 5, VIDEO_COST 50 at 720p — the defaults).
+// (IMAGE_COST 5; VIDEO_COST 50 per VIDEO_COST_SECONDS 8 at 720p, pro rata — the defaults: a 12 s
+// clip costs 75).
 
 function uniqueEmail(tag: string) {
   return `${tag}-${Date.now()}-${Math.random().toString(36).slice(2, 8)}@e2e.test`;
@@ -38,7 +39,7 @@ async function expectLoaded(page: Page) {
   await expect.poll(() => img.evaluate((el: HTMLImageElement) => el.complete && el.naturalWidth > 0)).toBe(true);
 }
 
-async function generateImageAndVideo(page: Page) {
+async function generateImageAndVideo(page: Page, { javaScript }: { javaScript: boolean }) {
   const balance = page.getByTestId("credit-balance");
   const current = page.getByTestId("current-job");
   await expect(page.getByText("Costs 5 credits.")).toBeVisible();
@@ -54,16 +55,33 @@ async function generateImageAndVideo(page: Page) {
 
   await page.getByLabel("Video prompt").fill("waves on a pier");
   await page.getByLabel("Resolution").selectOption("720p");
-  await page.getByLabel("Duration (seconds)").fill("2");
-  await page.getByRole("button", { name: "Generate video" }).click();
+  await page.getByLabel("Duration (seconds)").fill("12");
+  // The rule is stated either way; the price of the chosen clip follows the fields only with JS.
+  await expect(page.getByText("50 credits per 8 s at 720p, 100 at 1080p")).toBeVisible();
+  const videoButton = page.getByRole("button", { name: /^Generate video/ });
+  if (javaScript) {
+    await expect(videoButton).toHaveText("Generate video (75 credits)");
+    await expect(page.getByTestId("video-cost")).toHaveText("This video costs 75 credits.");
+    await page.getByLabel("Resolution").selectOption("1080p");
+    await expect(videoButton).toHaveText("Generate video (150 credits)");
+    await page.getByLabel("Duration (seconds)").fill("1");
+    await expect(videoButton).toHaveText("Generate video (13 credits)");
+    await page.getByLabel("Resolution").selectOption("720p");
+    await page.getByLabel("Duration (seconds)").fill("12");
+    await expect(videoButton).toHaveText("Generate video (75 credits)");
+  } else {
+    await expect(videoButton).toHaveText("Generate video");
+    await expect(page.getByTestId("video-cost")).toHaveCount(0);
+  }
+  await videoButton.click();
   await expect(current).toHaveAttribute("data-status", /queued|running/);
-  await expect(current.getByTestId("job-credits")).toHaveText("50 credits on hold");
-  await expect(balance).toHaveText("55 credits");
+  await expect(current.getByTestId("job-credits")).toHaveText("75 credits on hold");
+  await expect(balance).toHaveText("30 credits");
   // The page follows the job by itself (revalidation with JS, a meta refresh without).
   await expect(current.getByTestId("job-status")).toHaveText("Done", { timeout: 20_000 });
-  await expect(current.getByTestId("job-credits")).toHaveText("50 credits charged");
+  await expect(current.getByTestId("job-credits")).toHaveText("75 credits charged");
   await expectLoaded(page); // the local provider's animated GIF preview
-  await expect(balance).toHaveText("55 credits");
+  await expect(balance).toHaveText("30 credits");
 
   const gallery = page.getByTestId("gallery-item");
   await expect(gallery).toHaveCount(2);
@@ -72,9 +90,9 @@ async function generateImageAndVideo(page: Page) {
 }
 
 test.describe("generate with JavaScript", () => {
-  test("an image and a video: the balance falls by 5 and 50", async ({ page }) => {
+  test("an image and a 12 s video: the balance falls by 5 and 75; the price follows the length", async ({ page }) => {
     await signUpWithCredits(page, "gen-js");
-    await generateImageAndVideo(page);
+    await generateImageAndVideo(page, { javaScript: true });
   });
 
   test("a failed generation says so and costs nothing; a bad form shows its error", async ({ page }) => {
@@ -97,16 +115,17 @@ test.describe("generate with JavaScript", () => {
 test.describe("generate without JavaScript", () => {
   test.use({ javaScriptEnabled: false });
 
-  test("an image and a video: the balance falls by 5 and 50", async ({ page }) => {
+  test("an image and a 12 s video: the balance falls by 5 and 75; the page states the rule", async ({ page }) => {
     await signUpWithCredits(page, "gen-nojs");
-    await generateImageAndVideo(page);
+    await generateImageAndVideo(page, { javaScript: false });
   });
 
   test("asking for more than the balance is refused with a clear message", async ({ page }) => {
     await signUp(page, uniqueEmail("gen-poor"));
     await page.getByLabel("Video prompt").fill("an epic");
     await page.getByRole("button", { name: "Generate video" }).click();
-    await expect(page.getByText("Not enough credits: this costs 50 and your balance is 10.")).toBeVisible();
+    // The default 4 s clip: half of 50.
+    await expect(page.getByText("Not enough credits: this costs 25 and your balance is 10.")).toBeVisible();
     await expect(page.getByTestId("credit-balance")).toHaveText("10 credits");
   });
 });

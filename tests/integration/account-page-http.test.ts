@@ -164,7 +164,8 @@ describe("deleting an account", () => {
     expect(image.status).toBeLessThan(300);
     const video = await postJson(client, "/api/generate-video", { prompt: "waves", options: { resolution: "720p", durationSeconds: 5 } });
     expect(video.status).toBe(202);
-    expect(await balanceOf(client)).toMatchObject({ onHold: 10 });
+    // 5 s at VIDEO_COST 10 per 8 s: 6.25, rounded up.
+    expect(await balanceOf(client)).toMatchObject({ onHold: 7 });
     const userDir = path.join(server.dataDir, "generations", String(id));
     const deadline = Date.now() + 10_000;
     while (!(fs.existsSync(userDir) && fs.readdirSync(userDir).length > 0) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));

@@ -2,6 +2,8 @@ import path from "node:path";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { openDatabase } from "../../db/client.server";
 import { startFakeOpenAI, type FakeOpenAI } from "../mocks/openai-server";
+import { grant } from "../../app/services/money/ledger.server";
+import { withServerDb } from "../support/accounts";
 import { startServer, type RunningServer } from "../support/server";
 import {
   balanceOf,
@@ -17,6 +19,12 @@ import {
 // The generation API over HTTP, against the BUILT app and a fake OpenAI-compatible server
 // (GENERATION_PROVIDER=openai). Rate limits are off here (startServer's default); they have their
 // own file.
+
+/** VIDEO_COST (10 here, at 720p; 1080p twice that) is the price of 8 seconds; other lengths pro rata,
+ * rounded up. Written out here as the test's own oracle for the rule in pricing.server.ts. */
+const VIDEO_COST = 10;
+const priceOf = (seconds: number, resolution: "720p" | "1080p" = "720p") =>
+  Math.ceil(((resolution === "1080p" ? 2 : 1) * VIDEO_COST * seconds) / 8);
 
 let fake: FakeOpenAI;
 let server: RunningServer;
@@ -184,8 +192,10 @@ describe("videos", () => {
     const res = await postJson(client, "/api/generate-video", { prompt: "a river", options: { resolution: "720p", durationSeconds: 5 } });
     expect(res.status).toBe(202);
     const { job } = (await res.json()) as { job: JobJson };
-    expect(job).toMatchObject({ kind: "video", cost: 10, hold: "pending" });
-    expect(await balanceOf(client)).toMatchObject({ balance: 13, onHold: 10 });
+    // 5 s of 8: 6.25 → 7 credits.
+    expect(job).toMatchObject({ kind: "video", cost: 7, hold: "pending" });
+    expect(priceOf(5)).toBe(7);
+    expect(await balanceOf(client)).toMatchObject({ balance: 16, onHold: 7 });
     const done = await waitForJob(client, job.id, finished);
     expect(done).toMatchObject({ status: "succeeded", hold: "posted", mimeType: "video/mp4" });
     const file = await client.get(done.resultUrl!);
@@ -194,9 +204,50 @@ describe("videos", () => {
     const ranged = await client.get(done.resultUrl!, { headers: { Range: "bytes=0-3" } });
     expect(ranged.status).toBe(206);
     expect(ranged.headers.get("content-range")).toMatch(/^bytes 0-3\/\d+$/);
-    expect(await balanceOf(client)).toMatchObject({ balance: 13, onHold: 0 });
+    expect(await balanceOf(client)).toMatchObject({ balance: 16, onHold: 0 });
     const created = fake.requests.filter((r) => r.method === "POST" && r.path === "/videos");
     expect(created.at(-1)!.body).toMatchObject({ prompt: "a river", seconds: "8", size: "1280x720" });
+  });
+
+  it("the price follows the length: a 1 s and a 20 s video cost what the rule says; a failed one costs nothing", async () => {
+    const client = await signedIn(server.url, "video-length");
+    const { userId } = await balanceOf(client);
+    withServerDb(server.dataDir, (db) => grant(db, { userId, amount: 100, type: "bonus", key: `test-grant:${userId}`, description: "test credits" }));
+    let expected = 123;
+    // [seconds, resolution, credits]: 1 s of 8 is 1.25 → 2; 20 s is 25; 1080p doubles before rounding.
+    const cases = [
+      [1, "720p", 2],
+      [20, "720p", 25],
+      [1, "1080p", 3],
+    ] as const;
+    fake.setBehaviour({});
+    for (const [durationSeconds, resolution, credits] of cases) {
+      expect(priceOf(durationSeconds, resolution)).toBe(credits);
+      const res = await postJson(client, "/api/generate-video", { prompt: `a ${durationSeconds} s clip`, resolution, durationSeconds });
+      expect(res.status).toBe(202);
+      const { job, balance } = (await res.json()) as { job: JobJson & { options: { durationSeconds: number } }; balance: number };
+      expect(job).toMatchObject({ cost: credits, hold: "pending", options: { durationSeconds, resolution } });
+      expect(balance).toBe(expected - credits);
+      const done = await waitForJob(client, job.id, finished);
+      // sora-2 has no 1080p size: that one is refused at the provider and voided, costing nothing.
+      if (resolution === "1080p") {
+        expect(done).toMatchObject({ status: "failed", hold: "voided" });
+      } else {
+        expect(done).toMatchObject({ status: "succeeded", hold: "posted" });
+        expected -= credits;
+      }
+      expect(await balanceOf(client)).toMatchObject({ balance: expected, onHold: 0 });
+    }
+    expect(expected).toBe(123 - 2 - 25);
+
+    // A 20 s clip the provider fails: held at its price while it runs, then given back in full.
+    fake.setBehaviour({ failVideos: "content policy violation" });
+    const failing = (await (await postJson(client, "/api/generate-video", { prompt: "a long storm", durationSeconds: 20 })).json()) as { job: JobJson };
+    expect(failing.job.cost).toBe(25);
+    expect(await waitForJob(client, failing.job.id, finished)).toMatchObject({ status: "failed", hold: "voided" });
+    fake.setBehaviour({});
+    expect(await balanceOf(client)).toMatchObject({ balance: expected, onHold: 0 });
+    expectLedgerConsistent(server.dataDir);
   });
 
   it("a video that fails at the provider, or cannot start, costs nothing", async () => {
@@ -211,25 +262,27 @@ describe("videos", () => {
     const second = (await (await postJson(client, "/api/generate-video", { prompt: "calm" })).json()) as { job: JobJson };
     expect(await waitForJob(client, second.job.id, finished)).toMatchObject({ status: "failed", hold: "voided" });
 
-    // 1080p costs 2 × VIDEO_COST; sora-2 has no 1080p size, so the provider refuses it: voided.
+    // 1080p costs 2 × VIDEO_COST per 8 s (the default 4 s: 10); sora-2 has no 1080p size, so the
+    // provider refuses it: voided.
     fake.setBehaviour({});
     const third = await postJson(client, "/api/generate-video", { prompt: "wide", resolution: "1080p" });
     expect(third.status).toBe(202);
     const wide = ((await third.json()) as { job: JobJson }).job;
-    expect(wide.cost).toBe(20);
+    expect(wide.cost).toBe(priceOf(4, "1080p"));
+    expect(wide.cost).toBe(10);
     const refused = await waitForJob(client, wide.id, finished);
     expect(refused).toMatchObject({ status: "failed", hold: "voided" });
     expect(refused.error).toMatch(/refused the request/);
 
-    // While a 720p video holds 10 credits, a 1080p one (20) is more than the 13 left: 402 at once.
+    // While a 4 s 720p video holds 5 credits, a 20 s 1080p one (50) is more than the 18 left: 402 at once.
     const small = await postJson(client, "/api/generate-video", { prompt: "narrow" });
     expect(small.status).toBe(202);
-    const big = await postJson(client, "/api/generate-video", { prompt: "wide again", resolution: "1080p" });
+    const big = await postJson(client, "/api/generate-video", { prompt: "wide again", resolution: "1080p", durationSeconds: 20 });
     expect(big.status).toBe(402);
-    expect(await big.json()).toMatchObject({ error: "insufficient_credits", balance: 13, needed: 20 });
+    expect(await big.json()).toMatchObject({ error: "insufficient_credits", balance: 23 - priceOf(4), needed: priceOf(20, "1080p") });
     const narrow = await waitForJob(client, ((await small.json()) as { job: JobJson }).job.id, finished);
     expect(narrow.status).toBe("succeeded");
-    expect(await balanceOf(client)).toMatchObject({ balance: 13, onHold: 0 });
+    expect(await balanceOf(client)).toMatchObject({ balance: 23 - priceOf(4), onHold: 0 });
     expect((await getJob(client, second.job.id)).status).toBe("failed");
     expectLedgerConsistent(server.dataDir);
   });

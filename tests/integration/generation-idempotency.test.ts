@@ -84,7 +84,8 @@ describe("idempotent generation requests", () => {
     expect(b.status).toBe(303);
     expect(a.headers.get("location")).toBe(b.headers.get("location"));
     expect(jobsOf(`idem${n}@example.com`)).toHaveLength(1);
-    expect(await balance(client)).toMatchObject({ balance: 150, onHold: 50 });
+    // A 4 s clip at 720p: half of VIDEO_COST (50 per 8 s).
+    expect(await balance(client)).toMatchObject({ balance: 175, onHold: 25 });
   });
 
   it("refuses a malformed key with 422 and changes nothing", async () => {

@@ -64,7 +64,8 @@ describe("generation rate limits", () => {
     expect(second.status).toBe(429);
     expect(Number(second.headers.get("retry-after"))).toBeGreaterThan(0);
     expect(await second.json()).toMatchObject({ error: "rate_limited", message: expect.stringMatching(/1 video in progress/) });
-    expect(await balanceOf(client)).toMatchObject({ balance: 150, onHold: 50 });
+    // The default 4 s clip at 720p holds half of VIDEO_COST (50 per 8 s).
+    expect(await balanceOf(client)).toMatchObject({ balance: 175, onHold: 25 });
     expectLedgerConsistent(server.dataDir);
   });
 });

@@ -16,6 +16,8 @@ const env = () => ({
   SIGNUP_BONUS_CREDITS: "100",
   VIDEO_COST: "30",
 });
+// Every clip here is 4 s (the default length): 30 credits per 8 s makes it 15.
+const CLIP = 15;
 
 beforeAll(async () => {
   fake = await startFakeOpenAI({ videoDurationMs: 2500 });
@@ -60,7 +62,7 @@ describe("kill -9 during a video job", () => {
     expect(res.status).toBe(202);
     const { job } = (await res.json()) as { job: JobJson };
     await waitForJob(client, job.id, (j) => j.status === "running" && j.progress > 0);
-    expect(await balanceOf(client)).toMatchObject({ balance: 70, onHold: 30 });
+    expect(await balanceOf(client)).toMatchObject({ balance: 100 - CLIP, onHold: CLIP });
 
     const before = await restart();
     const row = jobRow(before.dataDir, job.id);
@@ -71,14 +73,14 @@ describe("kill -9 during a video job", () => {
     const done = await waitForJob(client, job.id, finished);
     expect(done).toMatchObject({ status: "succeeded", hold: "posted", mimeType: "video/mp4" });
     expect((await client.get(done.resultUrl!)).status).toBe(200);
-    expect(await balanceOf(client)).toMatchObject({ balance: 70, onHold: 0 });
+    expect(await balanceOf(client)).toMatchObject({ balance: 100 - CLIP, onHold: 0 });
 
     // One remote job, one ledger row, posted.
     expect(fake.requests.filter((r) => r.method === "POST" && r.path === "/videos" && (r.body as { prompt?: string })?.prompt === "a train at night")).toHaveLength(1);
     const usage = readDb(before.dataDir, ({ sqlite }) =>
       sqlite.prepare("select amount, status from transactions where idempotency_key = ?").all(`generation:${job.id}`),
     );
-    expect(usage).toEqual([{ amount: -30, status: "posted" }]);
+    expect(usage).toEqual([{ amount: -CLIP, status: "posted" }]);
     expectLedgerConsistent(before.dataDir);
   });
 
@@ -94,7 +96,7 @@ describe("kill -9 during a video job", () => {
       await new Promise((r) => setTimeout(r, 20));
     }
     expect(jobRow(server!.dataDir, job.id)).toMatchObject({ status: "running", providerJobId: null, hold: "pending" });
-    expect(await balanceOf(client)).toMatchObject({ balance: 70, onHold: 30 });
+    expect(await balanceOf(client)).toMatchObject({ balance: 100 - CLIP, onHold: CLIP });
 
     fake.setBehaviour({});
     const after = await restart();
@@ -116,7 +118,7 @@ describe("kill -9 during a video job", () => {
     expect(before.output()).not.toMatch(/failed to stop cleanly/);
     client = follow(client, after);
     expect(await waitForJob(client, job.id, finished)).toMatchObject({ status: "succeeded", hold: "posted" });
-    expect(await balanceOf(client)).toMatchObject({ balance: 70, onHold: 0 });
+    expect(await balanceOf(client)).toMatchObject({ balance: 100 - CLIP, onHold: 0 });
     expectLedgerConsistent(after.dataDir);
   });
 });

@@ -77,6 +77,9 @@ const json = (body: unknown, headers: Record<string, string> = {}) => ({
 describe("every answer is described by /api/openapi.json", () => {
   it("is an OpenAPI 3.1 document with both ways to authenticate", () => {
     expect(doc.openapi).toBe("3.1.0");
+    // The video price is described with this server's figures (VIDEO_COST 5, 1080p twice that).
+    const video = (doc as unknown as { paths: Record<string, { post: { description: string } }> }).paths["/api/generate-video"].post;
+    expect(video.description).toContain("5 credits at 720p, 10 credits at 1080p per 8 seconds, other lengths pro rata");
     const d = doc as unknown as { components: { securitySchemes: Record<string, { type: string; scheme?: string }> } };
     expect(d.components.securitySchemes.bearerAuth).toMatchObject({ type: "http", scheme: "bearer" });
     expect(d.components.securitySchemes.sessionCookie).toMatchObject({ type: "apiKey" });

@@ -1,7 +1,7 @@
 import type Stripe from "stripe";
 import { describe, expect, it } from "vitest";
 import type { CreditPack } from "../env.server";
-import { checkoutMetadata, purchaseExpiry } from "./pricing.server";
+import { checkoutMetadata, purchaseExpiry, videoCost, videoPrices, type PricingConfig } from "./pricing.server";
 
 const DAY = 86_400_000;
 const packs: CreditPack[] = [
@@ -22,5 +22,47 @@ describe("purchaseExpiry", () => {
     expect(purchaseExpiry({ packs }, session({ pack: "default" }), 1_000)).toBeNull();
     expect(purchaseExpiry({ packs }, session({}), 1_000)).toBeNull();
     expect(purchaseExpiry({ packs }, session({ pack: "trial", expiresAfterMs: "garbage" }), 1_000)).toBe(1_000 + 90 * DAY);
+  });
+});
+
+describe("videoCost: VIDEO_COST is the price of VIDEO_COST_SECONDS at 720p, other lengths pro rata, rounded up", () => {
+  const config = (VIDEO_COST: number, VIDEO_COST_SECONDS: number, VIDEO_COST_1080P?: number): PricingConfig => ({
+    IMAGE_COST: 5,
+    VIDEO_COST,
+    VIDEO_COST_1080P,
+    VIDEO_COST_SECONDS,
+  });
+  // seconds, resolution, VIDEO_COST, VIDEO_COST_SECONDS, (VIDEO_COST_1080P), expected
+  const table: [number, "720p" | "1080p", number, number, number | undefined, number][] = [
+    [1, "720p", 50, 8, undefined, 7], // 6.25 → 7
+    [4, "720p", 50, 8, undefined, 25], // the default length
+    [7, "720p", 50, 8, undefined, 44], // 43.75 → 44
+    [8, "720p", 50, 8, undefined, 50],
+    [9, "720p", 50, 8, undefined, 57], // 56.25 → 57
+    [20, "720p", 50, 8, undefined, 125],
+    [1, "1080p", 50, 8, undefined, 13], // 1080p defaults to 2 × VIDEO_COST: 12.5 → 13
+    [8, "1080p", 50, 8, undefined, 100],
+    [9, "1080p", 50, 8, undefined, 113], // 112.5 → 113
+    [20, "1080p", 50, 8, undefined, 250],
+    [7, "1080p", 50, 8, 70, 62], // VIDEO_COST_1080P is the 8-second price: 61.25 → 62
+    [1, "720p", 1, 8, undefined, 1], // 0.125 → 1: a clip never costs nothing
+    [1, "720p", 1, 60, undefined, 1],
+    [20, "720p", 10, 1, undefined, 200], // VIDEO_COST_SECONDS=1: a price per second
+    [9, "720p", 30, 4, undefined, 68], // 67.5 → 68
+    [20, "720p", 100_000, 1, undefined, 2_000_000], // the largest figures stay exact integers
+  ];
+  it.each(table)("%i s at %s, VIDEO_COST %i per %i s (1080p: %s) → %i", (seconds, resolution, cost, perSeconds, cost1080, expected) => {
+    expect(videoCost(config(cost, perSeconds, cost1080), resolution, seconds)).toBe(expected);
+  });
+
+  it("the page's price list is the same rule for every length a caller may ask for", () => {
+    const c = config(50, 8);
+    const prices = videoPrices(c);
+    expect(prices.perSeconds).toBe(8);
+    expect(prices.perClip).toEqual({ "720p": 50, "1080p": 100 });
+    for (const r of ["720p", "1080p"] as const) {
+      expect(prices.bySeconds[r]).toHaveLength(20);
+      prices.bySeconds[r].forEach((credits, i) => expect(credits).toBe(videoCost(c, r, i + 1)));
+    }
   });
 });

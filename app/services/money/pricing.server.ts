@@ -6,12 +6,13 @@
 import type Stripe from "stripe";
 import type { Config, CreditPack, CreditPlan } from "../env.server";
 import { stripeIdOf } from "~/utils/stripe-ids";
-import type { VideoResolution } from "~/utils/generation-options";
+import { MAX_VIDEO_SECONDS, VIDEO_RESOLUTIONS, type VideoResolution } from "~/utils/generation-options";
 
 export type PricingConfig = Pick<Config, "IMAGE_COST" | "VIDEO_COST" | "VIDEO_COST_1080P" | "VIDEO_COST_SECONDS">;
 export type GenerationCosts = { image: number; video: Record<VideoResolution, number> };
 
-/** What each kind costs; a 1080p video costs VIDEO_COST_1080P, by default twice VIDEO_COST. */
+/** What each kind costs; a video's figure is for VIDEO_COST_SECONDS seconds (videoCost prices a
+ * clip), and 1080p costs VIDEO_COST_1080P, by default twice VIDEO_COST. */
 export function generationCosts(config: PricingConfig): GenerationCosts {
   return {
     image: config.IMAGE_COST,
@@ -26,6 +27,19 @@ export function generationCosts(config: PricingConfig): GenerationCosts {
 export function videoCost(config: PricingConfig, resolution: VideoResolution, seconds: number): number {
   const perClip = generationCosts(config).video[resolution];
   return Math.max(1, Math.ceil((perClip * seconds) / config.VIDEO_COST_SECONDS));
+}
+
+/**
+ * What the generate page shows: the rule in words (`perClip` credits per `perSeconds` s) and, for
+ * the browser to look up as the length changes, the price of every length a caller may ask for
+ * (`bySeconds[r][s - 1]`), computed here so the page holds no copy of the rule.
+ */
+export type VideoPrices = { perSeconds: number; perClip: Record<VideoResolution, number>; bySeconds: Record<VideoResolution, number[]> };
+
+export function videoPrices(config: PricingConfig): VideoPrices {
+  const lengths = Array.from({ length: MAX_VIDEO_SECONDS }, (_, i) => i + 1);
+  const bySeconds = Object.fromEntries(VIDEO_RESOLUTIONS.map((r) => [r, lengths.map((s) => videoCost(config, r, s))])) as VideoPrices["bySeconds"];
+  return { perSeconds: config.VIDEO_COST_SECONDS, perClip: generationCosts(config).video, bySeconds };
 }
 
 /** The configured pack with this id, or undefined. */
