@@ -154,6 +154,8 @@ const EnvSchema = z.object({
   STRIPE_API_BASE: url("a URL such as http://127.0.0.1:12111").optional(),
   STRIPE_EMULATOR: z.enum(["auto", "on", "off"], { message: "must be auto, on or off" }).default("auto"),
   STRIPE_EMULATOR_PORT: int("a TCP port (0 = any free port)", 0, 65535).default("0"),
+  // Whether Checkout offers Stripe's promotion-code field (codes are made in the Stripe Dashboard).
+  STRIPE_ALLOW_PROMOTION_CODES: z.enum(["on", "off"], { message: "must be on or off" }).default("off"),
   CREDITS_PER_PACK: int("a whole number of credits from 1 to 1000000", 1, 1_000_000).default("500"),
   CREDIT_PACKS: packsJson.optional(),
   CREDIT_PLANS: plansJson.optional(),

@@ -124,6 +124,18 @@ describe("checkout", () => {
     expect(session.client_reference_id).toBe(session.metadata!.userId);
     expect(session.success_url).toContain("/settings/billing/success?session_id={CHECKOUT_SESSION_ID}");
     expect(session.line_items!.data[0]!.quantity).toBe(1);
+    // STRIPE_ALLOW_PROMOTION_CODES is off by default: no code field, and the hosted page's
+    // discount is refused (stripe-promotion-codes.test.ts has it on).
+    expect(session.allow_promotion_codes).not.toBe(true);
+    expect(await (await fetch(location)).text()).not.toContain("discount code");
+    const discounted = await fetch(location, {
+      method: "POST",
+      headers: { "Content-Type": "application/x-www-form-urlencoded" },
+      body: "action=free_with_discount",
+      redirect: "manual",
+    });
+    expect(discounted.status).toBe(400);
+    expect((await stripe.checkout.sessions.retrieve(sessionId)).status).toBe("open");
 
     // The same form token (a double submit) returns the same session; the customer is reused.
     const again = await client.post("/api/stripe/checkout", { pack: "default", token: "t1" });

@@ -11,6 +11,7 @@ import { recordCheckoutStarted } from "./checkout-attempts.server";
 import { stripeRequestKeys } from "./ledger-keys.server";
 import { appPaymentMetadata } from "./ownership.server";
 import { checkoutMetadata, findPack } from "./pricing.server";
+import { promotionCodeOptions } from "./promotion-codes.server";
 
 /** Reuses the user's Stripe Customer or creates one (idempotently) and remembers it. */
 export async function ensureStripeCustomer(db: AppDb, stripe: Stripe, user: User): Promise<string> {
@@ -62,6 +63,7 @@ export async function createCheckoutSession(
       payment_intent_data: { metadata: appPaymentMetadata(input.user.id, pack.id) },
       success_url: `${config.appUrl}/settings/billing/success?session_id={CHECKOUT_SESSION_ID}`,
       cancel_url: `${config.appUrl}/settings/billing/cancelled`,
+      ...promotionCodeOptions(config),
     },
     { idempotencyKey: stripeRequestKeys.checkoutSession(input.user.id, pack.id, token) },
   );
