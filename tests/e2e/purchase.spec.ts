@@ -43,6 +43,23 @@ test.describe("buying credits with JavaScript", () => {
   });
 });
 
+test.describe("a promotion code (STRIPE_ALLOW_PROMOTION_CODES=on)", () => {
+  test("a 100% discount on the emulator's page: nothing to pay, the pack arrives once", async ({ page }) => {
+    await signUp(page);
+    await page.goto("/settings/billing");
+    await page.getByRole("button", { name: "Buy 500 credits" }).click();
+    await expect(page.getByText("Total due: $5.00")).toBeVisible();
+    await page.getByRole("button", { name: "Apply a 100% discount code and complete" }).click();
+
+    await expect(page).toHaveURL(/\/settings\/billing$/);
+    await expect(page.getByTestId("toast")).toContainText("500 credits added");
+    await expect(page.getByTestId("billing-balance")).toHaveText("510 credits");
+    await page.reload();
+    await expect(page.getByTestId("credit-balance")).toHaveText("510 credits");
+    await expect(page.getByTestId("history").getByTestId("history-row").filter({ hasText: "500" })).toHaveCount(1);
+  });
+});
+
 test.describe("buying credits without JavaScript", () => {
   test.use({ javaScriptEnabled: false });
 
