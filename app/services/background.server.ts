@@ -1,6 +1,7 @@
 // Registers every piece of in-process background work with the runtime. Imported once by the
 // server entry; each service owns its own start/stop.
 import { backupDirFor, startBackupSchedule } from "./backup.server";
+import { startExpiryWarnings } from "./expiry-warnings.server";
 import { getGenerationService, startGenerationBackground } from "./generation.server";
 import { startHoldSweeper } from "./money/hold-sweeper.server";
 import { logger } from "./logger.server";
@@ -64,6 +65,21 @@ registerBackgroundStarter("mail-sender", ({ db, config }) => {
     redact: (text) => redactSmtpSecret(text, smtpUrl),
   });
   return { name: "mail-sender", stop: () => sender.stop() };
+});
+
+// Credit expiry warnings (decision 025): queued with the mail, so registered after the sender and
+// stopped before it. Off with EXPIRY_WARNING_MIN_CREDITS=0.
+registerBackgroundStarter("expiry-warnings", ({ db, config }) => {
+  const warnings = config.EXPIRY_WARNING_MIN_CREDITS > 0
+    ? startExpiryWarnings(db, {
+        appUrl: config.appUrl,
+        minCredits: config.EXPIRY_WARNING_MIN_CREDITS,
+        beforeMs: config.EXPIRY_WARNING_BEFORE,
+        intervalMs: config.EXPIRY_WARNING_INTERVAL,
+        log: logger,
+      })
+    : null;
+  return { name: "expiry-warnings", stop: () => warnings?.stop() };
 });
 
 // Daily online backup (BACKUP_SCHEDULE, off by default). Registered last so it stops first: a

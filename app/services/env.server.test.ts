@@ -204,4 +204,44 @@ describe("parseEnv", () => {
       expect(config.MAIL_SEND_TIMEOUT).toBe(10_000);
     });
   });
+
+  describe("video pricing, promotion codes and expiry warnings (decision 025)", () => {
+    it("defaults: 8-second video prices, no promotion codes, warnings 7 days ahead from 50 credits, hourly", () => {
+      const config = parseEnv({});
+      expect(config.VIDEO_COST_SECONDS).toBe(8);
+      expect(config.STRIPE_ALLOW_PROMOTION_CODES).toBe("off");
+      expect(config.EXPIRY_WARNING_MIN_CREDITS).toBe(50);
+      expect(config.EXPIRY_WARNING_BEFORE).toBe(7 * 86_400_000);
+      expect(config.EXPIRY_WARNING_INTERVAL).toBe(3_600_000);
+    });
+
+    it("reads what an operator writes", () => {
+      const config = parseEnv({ VIDEO_COST_SECONDS: "4", STRIPE_ALLOW_PROMOTION_CODES: "on", EXPIRY_WARNING_MIN_CREDITS: "0", EXPIRY_WARNING_BEFORE: "36h", EXPIRY_WARNING_INTERVAL: "15m" });
+      expect(config).toMatchObject({ VIDEO_COST_SECONDS: 4, STRIPE_ALLOW_PROMOTION_CODES: "on", EXPIRY_WARNING_MIN_CREDITS: 0, EXPIRY_WARNING_BEFORE: 36 * 3_600_000, EXPIRY_WARNING_INTERVAL: 900_000 });
+    });
+
+    it.each([
+      ["VIDEO_COST_SECONDS", "0"],
+      ["VIDEO_COST_SECONDS", "61"],
+      ["VIDEO_COST_SECONDS", "8.5"],
+      ["VIDEO_COST_SECONDS", "8s"],
+      ["STRIPE_ALLOW_PROMOTION_CODES", "yes"],
+      ["STRIPE_ALLOW_PROMOTION_CODES", "true"],
+      ["STRIPE_ALLOW_PROMOTION_CODES", "ON "],
+      ["EXPIRY_WARNING_MIN_CREDITS", "-1"],
+      ["EXPIRY_WARNING_MIN_CREDITS", "fifty"],
+      ["EXPIRY_WARNING_MIN_CREDITS", "1000001"],
+      ["EXPIRY_WARNING_BEFORE", "0"],
+      ["EXPIRY_WARNING_BEFORE", "never"],
+      ["EXPIRY_WARNING_BEFORE", "30m"],
+      ["EXPIRY_WARNING_BEFORE", "91d"],
+      ["EXPIRY_WARNING_BEFORE", "7"],
+      ["EXPIRY_WARNING_INTERVAL", "500ms"],
+      ["EXPIRY_WARNING_INTERVAL", "2d"],
+    ])("refuses %s=%j, naming it", (name, value) => {
+      const problems = problemsOf({ [name]: value });
+      expect(problems).toHaveLength(1);
+      expect(problems[0]).toMatch(new RegExp(`^${name} must be`));
+    });
+  });
 });

@@ -142,6 +142,11 @@ const EnvSchema = z.object({
   ADMIN_EMAILS: z.string().default(""),
   SIGNUP_BONUS_CREDITS: int("a whole number from 0 to 1000000", 0, 1_000_000).default("10"),
   SIGNUP_BONUS_EXPIRES_AFTER: creditLifetime.default("30d"),
+  // A mail warns the owner of a grant holding at least this many credits (0: no warnings) that
+  // expires within EXPIRY_WARNING_BEFORE; the job looks every EXPIRY_WARNING_INTERVAL.
+  EXPIRY_WARNING_MIN_CREDITS: int("a whole number of credits from 0 (off) to 1000000", 0, 1_000_000).default("50"),
+  EXPIRY_WARNING_BEFORE: delay("a duration from 1h to 90d (e.g. 7d)", 3_600_000, 90 * 86_400_000).default("7d"),
+  EXPIRY_WARNING_INTERVAL: delay("a duration from 1s to 24h (e.g. 1h)", 1_000, 86_400_000).default("1h"),
 
   STRIPE_SECRET_KEY: z
     .string()
