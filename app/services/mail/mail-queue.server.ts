@@ -16,6 +16,7 @@ export type MailKind =
   | "change_email"
   | "email_changed"
   | "account_deleted"
+  | "credits_expiring"
   | (string & {});
 
 /** Queues one message. Synchronous: call it inside the transaction of what it announces. */
