@@ -52,8 +52,9 @@ function checkMode(params: CheckoutSessionCreateParams, items: Array<{ price: St
     if (params.subscription_data) throw onlyIn("subscription_data", "subscription");
     if (params.customer_creation) throw onlyIn("customer_creation", "payment");
     if (params.allow_promotion_codes) throw onlyIn("allow_promotion_codes", "payment` or `subscription");
-    if (!params.currency && !params.payment_method_types) {
-      throw invalidRequest("Missing required param: currency. In `setup` mode, pass `currency` or `payment_method_types`.", {
+    // Stripe also takes `allowed_payment_method_types` instead, which the emulator does not model.
+    if (!params.currency) {
+      throw invalidRequest("Missing required param: currency.", {
         param: "currency",
         code: "parameter_missing",
       });

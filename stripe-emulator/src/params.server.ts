@@ -68,7 +68,7 @@ export type CustomerCreateParams = z.infer<typeof CustomerCreateParams>;
 
 /** A default card is set once the card is saved (attached), so only an update takes one; "" unsets it. */
 export const CustomerUpdateParams = CustomerCreateParams.extend({
-  invoice_settings: z.object({ default_payment_method: z.string() }).strict().optional(),
+  invoice_settings: z.object({ default_payment_method: z.string().optional() }).strict().optional(),
 }).strict();
 export type CustomerUpdateParams = z.infer<typeof CustomerUpdateParams>;
 
