@@ -29,15 +29,10 @@ export function createOffSessionPayments(core: AccountCore, paymentMethods: Paym
 
   /** Stripe's rules for a create that confirms at once, and the emulator's: off-session cards only. */
   function checkParams(params: PaymentIntentCreateParams): Stripe.PaymentIntent.AutomaticPaymentMethods | null {
-    if (params.automatic_payment_methods && params.payment_method_types) {
-      throw invalidRequest("You may only specify one of these parameters: automatic_payment_methods, payment_method_types.", {
-        param: "automatic_payment_methods",
-        code: "parameters_exclusive",
-      });
-    }
-    if (params.payment_method_types && params.payment_method_types.some((type) => type !== "card")) {
-      throw invalidRequest("The Stripe emulator's PaymentIntents take card payments only (payment_method_types[]=card).", {
-        param: "payment_method_types",
+    const allowed = params.allowed_payment_method_types;
+    if (allowed && !allowed.includes("card")) {
+      throw invalidRequest("The Stripe emulator's PaymentIntents take card payments only: allowed_payment_method_types must include card.", {
+        param: "allowed_payment_method_types",
       });
     }
     const offSession = params.off_session !== undefined && params.off_session !== false;
@@ -59,12 +54,17 @@ export function createOffSessionPayments(core: AccountCore, paymentMethods: Paym
         { param: "payment_method", code: "payment_intent_unexpected_state" },
       );
     }
-    // Since API version 2023-08-16 a PaymentIntent without payment_method_types accepts the
-    // Dashboard's methods, some of which redirect: confirming one needs somewhere to come back to.
-    if (params.payment_method_types) return null;
-    const automatic = { enabled: params.automatic_payment_methods?.enabled ?? true, allow_redirects: params.automatic_payment_methods?.allow_redirects ?? "always" };
+    // A PaymentIntent accepts the Dashboard's methods unless told otherwise, some of which
+    // redirect: confirming one needs somewhere to come back to, unless redirects are ruled out
+    // (`allow_redirects=never`) or the allowed methods are cards only (the emulator's reading of
+    // the `allowed_payment_method_types` filter: a card never redirects off-session).
+    const automatic = {
+      enabled: params.automatic_payment_methods?.enabled ?? true,
+      allow_redirects: params.automatic_payment_methods?.allow_redirects ?? "always",
+    };
     if (!automatic.enabled) return null;
-    if (automatic.allow_redirects !== "never" && !params.return_url) {
+    const cardsOnly = allowed !== undefined && allowed.every((type) => type === "card");
+    if (automatic.allow_redirects !== "never" && !cardsOnly && !params.return_url) {
       throw invalidRequest(RETURN_URL_REQUIRED, { param: "return_url" });
     }
     return automatic;
@@ -92,6 +92,7 @@ export function createOffSessionPayments(core: AccountCore, paymentMethods: Paym
       const shaped: Stripe.PaymentIntent = {
         ...recorded.paymentIntent,
         automatic_payment_methods: automatic,
+        allowed_payment_method_types: params.allowed_payment_method_types ?? null,
         receipt_email: params.receipt_email ?? null,
       };
       // The object as it was created, before the confirmation that the same request asked for.

@@ -34,7 +34,8 @@ export const PaymentIntentCreateParams = z
     metadata: metadata.optional(),
     description: z.string().max(1000).optional(),
     receipt_email: z.string().email().optional(),
-    payment_method_types: z.array(z.string().min(1)).min(1).optional(),
+    // Since 2026-09-30 a filter on the methods Stripe picks (`payment_method_types` is gone from this version).
+    allowed_payment_method_types: z.array(z.string().min(1)).min(1).optional(),
     automatic_payment_methods: z
       .object({ enabled: formBoolean, allow_redirects: z.enum(["always", "never"]).optional() })
       .strict()
