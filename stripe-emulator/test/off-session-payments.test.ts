@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
 import Stripe from "stripe";
 import { afterEach, beforeEach, describe, expect, test } from "vitest";
 import { CANCEL_URL, SUCCESS_URL, startHarness, type Harness } from "../../tests/support/emulator-harness";
@@ -304,5 +307,38 @@ describe("what Stripe refuses", () => {
 
     // Only the ones that ran made a PaymentIntent; refusals leave nothing behind.
     expect((await h.stripe.paymentIntents.list({ customer: customer.id })).data).toHaveLength(2);
+  });
+});
+
+describe("after a restart", () => {
+  test("a saved card is still saved, still set up, and a refused payment still replays for its key", async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), "stripe-emulator-"));
+    try {
+      const dbPath = path.join(dir, "stripe.sqlite");
+      await h.close();
+      h = await startHarness({ emulator: { dbPath } });
+      const setUp = await customerWithCard("4000002500003155");
+      const alwaysAuth = await customerWithCard("4000002760003184");
+      const refused = await h.stripe.paymentIntents
+        .create(recharge(alwaysAuth.customer.id, alwaysAuth.paymentMethod), { idempotencyKey: "before-restart" })
+        .catch((e: unknown) => e);
+      expect(refused).toBeInstanceOf(Stripe.errors.StripeCardError);
+      await h.close();
+
+      h = await startHarness({ emulator: { dbPath } });
+      const listed = await h.stripe.customers.listPaymentMethods(setUp.customer.id);
+      expect(listed.data.map((pm) => pm.id)).toEqual([setUp.paymentMethod]);
+      expect((await h.stripe.paymentIntents.create(recharge(setUp.customer.id, setUp.paymentMethod))).status).toBe("succeeded");
+      const replay = await h.stripe.paymentIntents
+        .create(recharge(alwaysAuth.customer.id, alwaysAuth.paymentMethod), { idempotencyKey: "before-restart" })
+        .catch((e: unknown) => e);
+      expect((replay as Stripe.errors.StripeCardError).payment_intent?.id).toBe(
+        (refused as Stripe.errors.StripeCardError).payment_intent?.id,
+      );
+    } finally {
+      await h.close();
+      h = await startHarness();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -262,6 +262,13 @@ describe("a purchase that saves the card (payment_intent_data[setup_future_usage
     // The card it paid with exists, but belongs to no one.
     expect((await h.stripe.paymentMethods.retrieve(plainIntent.payment_method as string)).customer).toBeNull();
     expect(h.receiver.eventsOfType("payment_method.attached")).toHaveLength(1);
+
+    // A customer Checkout creates (customer_creation=always) gets the card.
+    const created = await h.createSession({ customer_creation: "always", payment_intent_data: { setup_future_usage: "off_session" } });
+    const completed = (await (await h.driver(`/checkout/sessions/${created.id}/pay`, {})).json()) as Stripe.Checkout.Session;
+    const newCustomer = completed.customer as string;
+    expect(newCustomer).toMatch(/^cus_/);
+    expect((await h.stripe.customers.listPaymentMethods(newCustomer)).data).toHaveLength(1);
   });
 
   test("a declined card (9995) is refused on the page; the session stays open and nothing is charged", async () => {
