@@ -37,21 +37,15 @@ export function createHostedPages(deps: { account: EmulatedAccount; asyncPayment
     const session = account.findCheckoutSession(sessionId);
     if (!session) return notFound("Checkout session not found", "This checkout link is not valid.");
     if (session.status !== "open") return closedSessionPage(session, 200);
-    const customer = typeof session.customer === "string" ? account.findObject(session.customer) : undefined;
-    const email = session.customer_email ?? (customer?.object === "customer" ? customer.email : null);
-    return htmlResult(200, renderCheckout(session, account.listLineItems(session.id), email, asyncPaymentDelayMs, account.setupFutureUsageOf(session.id)));
+    return openSessionPage(session, 200);
   }
 
-  function declinedPage(session: Stripe.Checkout.Session, message: string, card: TestCard): HttpResult {
+  /** The page of an open session, again with the bank's refusal when a card was declined. */
+  function openSessionPage(session: Stripe.Checkout.Session, status: number, error?: { message: string; card: TestCard }): HttpResult {
     const customer = typeof session.customer === "string" ? account.findObject(session.customer) : undefined;
     const email = session.customer_email ?? (customer?.object === "customer" ? customer.email : null);
-    return htmlResult(
-      402,
-      renderCheckout(session, account.listLineItems(session.id), email, asyncPaymentDelayMs, account.setupFutureUsageOf(session.id), {
-        message,
-        card,
-      }),
-    );
+    const items = account.listLineItems(session.id);
+    return htmlResult(status, renderCheckout(session, items, email, asyncPaymentDelayMs, account.setupFutureUsageOf(session.id), error));
   }
 
   /** The form's buttons: pay now, pay with a delayed method that succeeds or fails, or cancel. */
@@ -88,7 +82,7 @@ export function createHostedPages(deps: { account: EmulatedAccount; asyncPayment
     // Subscriptions and bank debits take no card from the select.
     const paysByCard = outcome === "paid" && session.mode !== "subscription";
     const result = account.completeCheckoutSession(session.id, outcome, paysByCard ? card : undefined);
-    if (result.decline) return declinedPage(result.session, result.decline.message, card);
+    if (result.decline) return openSessionPage(result.session, 402, { message: result.decline.message, card });
     if (!result.completed) return closedSessionPage(result.session, 409);
     return result.session.success_url
       ? redirectResult(successUrlFor(result.session))
