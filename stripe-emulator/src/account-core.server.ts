@@ -34,6 +34,8 @@ const OBJECT_NAMES: Record<StoredObjectType, string> = {
   "checkout.session": "checkout.session",
   item: "line item",
   payment_intent: "payment_intent",
+  payment_method: "PaymentMethod",
+  setup_intent: "setupintent",
   charge: "charge",
   refund: "refund",
   dispute: "dispute",

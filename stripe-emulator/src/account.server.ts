@@ -1,6 +1,7 @@
 import type Stripe from "stripe";
 import {
   createAccountCore,
+  idOf,
   mergeMetadata,
   type AccountCore,
   type AccountDeps,
@@ -8,8 +9,9 @@ import {
 } from "./account-core.server";
 import { createAsyncPayments } from "./async-payments.server";
 import { createCheckoutCompletion } from "./checkout-completion.server";
-import { createCheckoutSessions } from "./checkout-sessions.server";
+import { createCheckoutSessions, sessionSettings } from "./checkout-sessions.server";
 import { createDisputes } from "./disputes.server";
+import { invalidRequest } from "./errors.server";
 import { derivedId, newId } from "./ids.server";
 import { buildCustomer, buildPrice, buildProduct } from "./objects.server";
 import type { CustomerCreateParams, CustomerUpdateParams } from "./params.server";
@@ -17,6 +19,8 @@ import { createUnrelatedPayments } from "./payments.server";
 import { createInvoices } from "./invoices.server";
 import { createPortalSessions } from "./portal-sessions.server";
 import { createRefunds } from "./refunds.server";
+import { createOffSessionPayments } from "./off-session-payments.server";
+import { createPaymentMethods } from "./payment-methods.server";
 import { createSubscriptions } from "./subscriptions.server";
 
 /**
@@ -44,7 +48,9 @@ export function createEmulatedAccount(deps: AccountDeps) {
   const asyncPayments = createAsyncPayments(core);
   const invoices = createInvoices(core);
   const subscriptions = createSubscriptions(core, invoices);
-  const completion = createCheckoutCompletion(core, asyncPayments, sessions, subscriptions);
+  const paymentMethods = createPaymentMethods(core);
+  const completion = createCheckoutCompletion(core, asyncPayments, sessions, subscriptions, paymentMethods);
+  const offSession = createOffSessionPayments(core, paymentMethods);
   const customers = createCustomers(core);
   return {
     syncCatalog: (prices: CatalogPrice[]) => syncCatalog(core, prices),
@@ -53,9 +59,16 @@ export function createEmulatedAccount(deps: AccountDeps) {
     ...customers,
     ...sessions,
     completeCheckoutSession: completion.completeCheckoutSession,
+    /** What the hosted page tells the customer about saving the card. */
+    setupFutureUsageOf: (sessionId: string) => sessionSettings(core, sessionId).setupFutureUsage ?? null,
     settleAllAsyncPayments: asyncPayments.settleAllAsyncPayments,
     resumeAsyncPayments: asyncPayments.resumeAsyncPayments,
     ...createUnrelatedPayments(core),
+    detachPaymentMethod: paymentMethods.detachPaymentMethod,
+    listPaymentMethods: paymentMethods.listPaymentMethods,
+    retrieveCustomerPaymentMethod: paymentMethods.retrieveCustomerPaymentMethod,
+    createPaymentIntent: offSession.createPaymentIntent,
+    listPaymentIntents: offSession.listPaymentIntents,
     ...createRefunds(core),
     ...createDisputes(core),
     listInvoices: invoices.listInvoices,
@@ -121,15 +134,36 @@ function createCustomers(core: AccountCore) {
         description: params.description === undefined ? before.description : params.description || null,
         phone: params.phone === undefined ? before.phone : params.phone || null,
         metadata: mergeMetadata(before.metadata, params.metadata),
+        invoice_settings: {
+          ...before.invoice_settings,
+          default_payment_method: defaultPaymentMethod(before, params.invoice_settings?.default_payment_method),
+        },
       };
       store.putObject(after);
       const previous: Record<string, unknown> = {};
       for (const key of ["email", "name", "description", "phone", "metadata"] as const) {
         if (JSON.stringify(before[key]) !== JSON.stringify(after[key])) previous[key] = before[key];
       }
+      if (idOf(before.invoice_settings.default_payment_method) !== idOf(after.invoice_settings.default_payment_method)) {
+        previous.invoice_settings = { default_payment_method: before.invoice_settings.default_payment_method };
+      }
       if (Object.keys(previous).length > 0) emit("customer.updated", after, context, previous);
       return after;
     });
+  }
+
+  /** `invoice_settings[default_payment_method]`: one of the customer's own saved cards, or "" for none. */
+  function defaultPaymentMethod(customer: Stripe.Customer, update: string | undefined): string | Stripe.PaymentMethod | null {
+    if (update === undefined) return customer.invoice_settings.default_payment_method;
+    if (update === "") return null;
+    const paymentMethod = store.getObject("payment_method", update);
+    if (!paymentMethod || idOf(paymentMethod.customer) !== customer.id) {
+      throw invalidRequest(
+        `The customer does not have a payment method with the ID ${update}. The payment method must be attached to the customer.`,
+        { param: "invoice_settings[default_payment_method]" },
+      );
+    }
+    return paymentMethod.id;
   }
 
   return { createCustomer, updateCustomer };

@@ -8,6 +8,7 @@ import { newId } from "./ids.server";
 import { EMULATED_API_VERSION } from "./api-version.server";
 import { billingRoutes } from "./billing-routes.server";
 import { paginate } from "./lists.server";
+import { paymentRoutes } from "./payment-routes.server";
 import { buildList } from "./objects.server";
 import {
   CheckoutSessionCreateParams,
@@ -179,6 +180,7 @@ export function createApiHandler(deps: { account: EmulatedAccount; store: Emulat
       },
     },
     ...billingRoutes({ account, expand, retrieveRoute }),
+    ...paymentRoutes({ account, expand, retrieveRoute }),
   ];
 
   function authenticate(request: HttpRequest): string {
@@ -262,13 +264,19 @@ export function createApiHandler(deps: { account: EmulatedAccount; store: Emulat
           body: stored.body,
         };
       }
-      const result = jsonResult(
-        200,
-        route.route.run({ params, pathParams: route.pathParams, context: { requestId, idempotencyKey } }),
-        baseHeaders,
-      );
-      // Only successful results are kept: a failed request changed nothing, so running it again
-      // gives the same answer anyway.
+      let result: HttpResult;
+      try {
+        result = jsonResult(
+          200,
+          route.route.run({ params, pathParams: route.pathParams, context: { requestId, idempotencyKey } }),
+          baseHeaders,
+        );
+      } catch (error) {
+        // A request refused before it ran changed nothing, so running it again gives the same
+        // answer anyway; one that ran and then failed (a declined payment) is kept like a success.
+        if (!(error instanceof StripeApiError) || !error.executed) throw error;
+        result = errorResult(error, baseHeaders);
+      }
       store.putStoredResponse(
         scope,
         idempotencyKey,

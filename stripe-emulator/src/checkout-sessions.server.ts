@@ -15,6 +15,11 @@ const SESSION_MIN_LIFETIME_S = 30 * 60;
 export type SessionSettings = {
   paymentIntentDescription: string | null;
   paymentIntentMetadata: Stripe.Metadata;
+  /** `payment_intent_data[setup_future_usage]` (payment mode): the card is saved for later. */
+  setupFutureUsage?: "off_session" | "on_session" | null;
+  /** `setup_intent_data` (setup mode): what the SetupIntent is created with. */
+  setupIntentDescription?: string | null;
+  setupIntentMetadata?: Stripe.Metadata;
   /** `subscription_data` (subscription mode): what the subscription is created with. */
   subscriptionDescription?: string | null;
   subscriptionMetadata?: Stripe.Metadata;
@@ -33,6 +38,32 @@ export function sessionSettings(core: AccountCore, sessionId: string): SessionSe
 function checkMode(params: CheckoutSessionCreateParams, items: Array<{ price: Stripe.Price }>): void {
   const onlyIn = (param: string, mode: string) =>
     invalidRequest(`You can only specify \`${param}\` in \`${mode}\` mode.`, { param });
+  if (params.setup_intent_data && params.mode !== "setup") throw onlyIn("setup_intent_data", "setup");
+  if (params.currency && params.mode !== "setup") {
+    throw invalidRequest("The Stripe emulator takes `currency` in setup mode only; in the other modes the prices set it.", {
+      param: "currency",
+    });
+  }
+  if (params.mode === "setup") {
+    if (params.line_items) {
+      throw invalidRequest("You cannot pass `line_items` in `setup` mode.", { param: "line_items" });
+    }
+    if (params.payment_intent_data) throw onlyIn("payment_intent_data", "payment");
+    if (params.subscription_data) throw onlyIn("subscription_data", "subscription");
+    if (params.customer_creation) throw onlyIn("customer_creation", "payment");
+    if (params.allow_promotion_codes) throw onlyIn("allow_promotion_codes", "payment` or `subscription");
+    // Stripe also takes `allowed_payment_method_types` instead, which the emulator does not model.
+    if (!params.currency) {
+      throw invalidRequest("Missing required param: currency.", {
+        param: "currency",
+        code: "parameter_missing",
+      });
+    }
+    return;
+  }
+  if (items.length === 0) {
+    throw invalidRequest("Missing required param: line_items.", { param: "line_items", code: "parameter_missing" });
+  }
   if (params.mode === "payment") {
     if (params.subscription_data) throw onlyIn("subscription_data", "subscription");
     const recurring = items.findIndex((item) => item.price.recurring);
@@ -65,7 +96,7 @@ export function createCheckoutSessions(core: AccountCore) {
       });
     }
     const customer = params.customer ? lookup("customer", params.customer, "customer") : null;
-    const items = params.line_items.map((item, index) => {
+    const items = (params.line_items ?? []).map((item, index) => {
       const price = lookup("price", item.price, `line_items[${index}][price]`);
       if (!price.active) {
         throw invalidRequest(`The price specified is inactive: '${price.id}'.`, { param: `line_items[${index}][price]` });
@@ -73,7 +104,7 @@ export function createCheckoutSessions(core: AccountCore) {
       return { price, quantity: item.quantity };
     });
     checkMode(params, items);
-    const currency = items[0].price.currency;
+    const currency = items[0]?.price.currency ?? params.currency ?? null;
     if (items.some((item) => item.price.currency !== currency)) {
       throw invalidRequest("All line items must use prices with the same currency.", { param: "line_items" });
     }
@@ -93,7 +124,8 @@ export function createCheckoutSessions(core: AccountCore) {
       created,
       expiresAt: params.expires_at ?? created + SESSION_LIFETIME_S,
       url: `${publicUrl}/checkout/${id}`,
-      amountTotal: items.reduce((sum, item) => sum + (item.price.unit_amount ?? 0) * item.quantity, 0),
+      amountTotal:
+        params.mode === "setup" ? null : items.reduce((sum, item) => sum + (item.price.unit_amount ?? 0) * item.quantity, 0),
       currency,
       customer: customer?.id ?? null,
       customerEmail: params.customer_email ?? null,
@@ -107,12 +139,15 @@ export function createCheckoutSessions(core: AccountCore) {
       billingAddressCollection: params.billing_address_collection ?? null,
       allowPromotionCodes: params.allow_promotion_codes ?? null,
       customerCreation:
-        params.mode === "subscription" ? null : (params.customer_creation ?? (customer ? null : "if_required")),
+        params.mode === "payment" ? (params.customer_creation ?? (customer ? null : "if_required")) : null,
       mode: params.mode,
     });
     const settings: SessionSettings = {
       paymentIntentDescription: params.payment_intent_data?.description ?? null,
       paymentIntentMetadata: params.payment_intent_data?.metadata ?? {},
+      setupFutureUsage: params.payment_intent_data?.setup_future_usage ?? null,
+      setupIntentDescription: params.setup_intent_data?.description ?? null,
+      setupIntentMetadata: params.setup_intent_data?.metadata ?? {},
       subscriptionDescription: params.subscription_data?.description ?? null,
       subscriptionMetadata: params.subscription_data?.metadata ?? {},
     };

@@ -4,6 +4,7 @@ import { StripeApiError, invalidRequest, resourceMissing } from "./errors.server
 import { parseStripeForm } from "./form-encoding.server";
 import { AdvanceInput } from "./billing-params.server";
 import { DisputeCloseInput, DisputeCreateInput, PayInput, UnrelatedPaymentInput, parseParams } from "./params.server";
+import { findTestCard } from "./test-cards.server";
 import { errorResult, header, jsonResult, matchPath, type HttpRequest, type HttpResult } from "./responses.server";
 import type { EmulatorStore } from "./store.server";
 import type { WebhookDispatcher } from "./webhooks.server";
@@ -15,7 +16,7 @@ import type { WebhookDispatcher } from "./webhooks.server";
  * (http-server.server.ts). Inputs and answers: stripe-emulator/README.md, "Test driver".
  *
  *   GET  /__emulator/health
- *   POST /__emulator/checkout/sessions/:id/pay     {"outcome":"paid"|"delayed_success"|"delayed_failure"|"no_payment_required"}
+ *   POST /__emulator/checkout/sessions/:id/pay     {"outcome":"paid"|"delayed_success"|"delayed_failure"|"no_payment_required","card"?}
  *   POST /__emulator/checkout/sessions/:id/expire  expire an open session now, as its time running out would
  *   POST /__emulator/async-payments/settle          settle every delayed payment now
  *   POST /__emulator/unrelated-payments             {"amount"?,"currency"?,"customer"?|"email"?,"description"?}
@@ -60,8 +61,18 @@ export function createDriverHandler(deps: {
       method: "POST",
       pattern: "/__emulator/checkout/sessions/:id/pay",
       run: (input, { id }) => {
-        const { outcome } = parseParams(PayInput, input);
-        const result = account.completeCheckoutSession(id, outcome);
+        const { outcome, card } = parseParams(PayInput, input);
+        const result = account.completeCheckoutSession(id, outcome, card ? findTestCard(card) : undefined);
+        if (result.decline) {
+          // As the hosted page shows it: the bank said no, the session stays open for another card.
+          throw new StripeApiError(402, {
+            type: "card_error",
+            code: result.decline.code,
+            decline_code: result.decline.declineCode,
+            message: result.decline.message,
+            param: "card",
+          });
+        }
         if (!result.completed) {
           throw invalidRequest(
             `Checkout Session ${id} is not open (status: ${result.session.status}); it cannot be paid again.`,

@@ -1,3 +1,5 @@
+import type Stripe from "stripe";
+
 /**
  * Stripe's error shape, as the emulator answers it:
  * `{"error":{"type":"invalid_request_error","message":"...","param":"...","code":"resource_missing"}}`.
@@ -15,18 +17,31 @@ export type StripeErrorBody = {
   type: StripeErrorType;
   message: string;
   code?: string;
+  decline_code?: string;
   param?: string;
   doc_url?: string;
+  /** Card errors: the failed charge, and the PaymentIntent and PaymentMethod as they are now. */
+  charge?: string;
+  payment_intent?: Stripe.PaymentIntent;
+  payment_method?: Stripe.PaymentMethod;
+  setup_intent?: Stripe.SetupIntent;
 };
 
 export class StripeApiError extends Error {
   readonly status: number;
   readonly body: StripeErrorBody;
+  /**
+   * The request ran and changed the account before it failed (a declined payment leaves its
+   * PaymentIntent and events behind): Stripe keeps such an answer for its idempotency key, so a
+   * retry gets the same error instead of a second attempt.
+   */
+  readonly executed: boolean;
 
-  constructor(status: number, body: StripeErrorBody) {
+  constructor(status: number, body: StripeErrorBody, options: { executed?: boolean } = {}) {
     super(body.message);
     this.name = "StripeApiError";
     this.status = status;
+    this.executed = options.executed ?? false;
     this.body = body.code
       ? { ...body, doc_url: `https://stripe.com/docs/error-codes/${body.code.replace(/_/g, "-")}` }
       : body;
@@ -64,4 +79,9 @@ export function resourceMissing(
 
 export function idempotencyError(message: string): StripeApiError {
   return new StripeApiError(400, { type: "idempotency_error", message });
+}
+
+/** A 402 card error after the payment was attempted (see `executed`). */
+export function cardError(body: Omit<StripeErrorBody, "type">): StripeApiError {
+  return new StripeApiError(402, { type: "card_error", ...body }, { executed: true });
 }

@@ -10,12 +10,14 @@ import type { StoredObject } from "./store.server";
 
 /** Fields the emulator can expand, per object type. */
 const EXPANDABLE: Record<string, readonly string[]> = {
-  "checkout.session": ["customer", "invoice", "line_items", "payment_intent", "subscription"],
+  "checkout.session": ["customer", "invoice", "line_items", "payment_intent", "setup_intent", "subscription"],
   subscription: ["customer", "latest_invoice"],
   invoice: ["customer", "payments"],
   invoice_payment: ["invoice"],
   "billing_portal.session": [],
-  payment_intent: ["customer", "latest_charge"],
+  payment_intent: ["customer", "latest_charge", "payment_method"],
+  payment_method: ["customer"],
+  setup_intent: ["customer", "payment_method"],
   charge: ["customer", "payment_intent", "refunds"],
   refund: ["charge", "payment_intent"],
   dispute: ["charge", "payment_intent"],

@@ -5,6 +5,7 @@ import { parseStripeForm } from "./form-encoding.server";
 import { formatAmount } from "./money.server";
 import type { PaymentOutcome } from "./params.server";
 import { escapeHtml, layout } from "./page-layout.server";
+import { DEFAULT_TEST_CARD, TEST_CARDS, findTestCard, type TestCard } from "./test-cards.server";
 import { htmlResult, redirectResult, type HttpResult } from "./responses.server";
 
 /**
@@ -16,6 +17,8 @@ import { htmlResult, redirectResult, type HttpResult } from "./responses.server"
 /** The value of each payment button (`name="action"`) and what it does. */
 const BUTTON_OUTCOMES: Record<string, PaymentOutcome> = {
   pay: "paid",
+  // Setup mode's one button: a card is saved, nothing is paid.
+  save: "paid",
   delayed_success: "delayed_success",
   delayed_failure: "delayed_failure",
   free_with_discount: "no_payment_required",
@@ -34,9 +37,15 @@ export function createHostedPages(deps: { account: EmulatedAccount; asyncPayment
     const session = account.findCheckoutSession(sessionId);
     if (!session) return notFound("Checkout session not found", "This checkout link is not valid.");
     if (session.status !== "open") return closedSessionPage(session, 200);
+    return openSessionPage(session, 200);
+  }
+
+  /** The page of an open session, again with the bank's refusal when a card was declined. */
+  function openSessionPage(session: Stripe.Checkout.Session, status: number, error?: { message: string; card: TestCard }): HttpResult {
     const customer = typeof session.customer === "string" ? account.findObject(session.customer) : undefined;
     const email = session.customer_email ?? (customer?.object === "customer" ? customer.email : null);
-    return htmlResult(200, renderCheckout(session, account.listLineItems(session.id), email, asyncPaymentDelayMs));
+    const items = account.listLineItems(session.id);
+    return htmlResult(status, renderCheckout(session, items, email, asyncPaymentDelayMs, account.setupFutureUsageOf(session.id), error));
   }
 
   /** The form's buttons: pay now, pay with a delayed method that succeeds or fails, or cancel. */
@@ -44,9 +53,11 @@ export function createHostedPages(deps: { account: EmulatedAccount; asyncPayment
     const session = account.findCheckoutSession(sessionId);
     if (!session) return notFound("Checkout session not found", "This checkout link is not valid.");
     let action: string | undefined;
+    let cardField: string | undefined;
     try {
-      const value = parseStripeForm(body).action;
-      action = typeof value === "string" ? value : undefined;
+      const form = parseStripeForm(body);
+      action = typeof form.action === "string" ? form.action : undefined;
+      cardField = typeof form.card === "string" ? form.card : undefined;
     } catch (error) {
       if (!(error instanceof StripeApiError)) throw error;
     }
@@ -56,14 +67,22 @@ export function createHostedPages(deps: { account: EmulatedAccount; asyncPayment
       return session.cancel_url ? redirectResult(session.cancel_url) : closedSessionPage(session, 200, "cancelled");
     }
     const outcome = action ? BUTTON_OUTCOMES[action] : undefined;
-    const offered = outcome === "paid" || (session.mode !== "subscription" && (outcome !== "no_payment_required" || offersDiscount(session)));
-    if (!outcome || !offered) {
+    const offered =
+      session.mode === "setup"
+        ? action === "save"
+        : action === "pay" || (session.mode === "payment" && action !== "save" && (outcome !== "no_payment_required" || offersDiscount(session)));
+    // The card field is the page's own select: a value it never offered is a bad request, not a default.
+    const card = cardField === undefined ? DEFAULT_TEST_CARD : findTestCard(cardField);
+    if (!outcome || !offered || !card) {
       return htmlResult(
         400,
         layout("Unknown action", `<h1>Unknown action</h1><p>Go back and choose one of the buttons.</p>`),
       );
     }
-    const result = account.completeCheckoutSession(session.id, outcome);
+    // Subscriptions and bank debits take no card from the select.
+    const paysByCard = outcome === "paid" && session.mode !== "subscription";
+    const result = account.completeCheckoutSession(session.id, outcome, paysByCard ? card : undefined);
+    if (result.decline) return openSessionPage(result.session, 402, { message: result.decline.message, card });
     if (!result.completed) return closedSessionPage(result.session, 409);
     return result.session.success_url
       ? redirectResult(successUrlFor(result.session))
@@ -118,7 +137,9 @@ function closedSessionPage(
     );
   }
   const paymentState =
-    session.payment_status === "paid"
+    session.mode === "setup"
+      ? "The card has been saved."
+      : session.payment_status === "paid"
       ? "The payment has been received."
       : session.payment_status === "no_payment_required"
         ? "A discount covered the whole amount; no payment was needed."
@@ -140,12 +161,47 @@ function notFound(title: string, message: string): HttpResult {
   return htmlResult(404, layout(title, `<h1>${escapeHtml(title)}</h1><p>${escapeHtml(message)}</p>`));
 }
 
+/** The test card select: Stripe's page takes a card number; the emulator offers its test cards. */
+function cardChoice(selected: TestCard): string {
+  const options = TEST_CARDS.map(
+    (card) =>
+      `<option value="${card.number}"${card === selected ? " selected" : ""}>${escapeHtml(card.label)}</option>`,
+  ).join("\n      ");
+  return `<p><label for="card">Test card</label><br>
+    <select id="card" name="card">
+      ${options}
+    </select></p>`;
+}
+
+function renderSetup(session: Stripe.Checkout.Session, email: string | null, error: { message: string; card: TestCard } | undefined): string {
+  const cancel = session.cancel_url
+    ? `<button type="submit" name="action" value="cancel" class="secondary">Cancel</button>`
+    : "";
+  return layout(
+    "Save a card",
+    `<h1>Save a card for later</h1>
+<p>Nothing is charged now. The card is saved so that future payments can be taken without you.</p>
+${email ? `<p>Account: ${escapeHtml(email)}</p>` : ""}
+${error ? `<p class="warning" role="alert">${escapeHtml(error.message)}</p>` : ""}
+<form method="post">
+  ${cardChoice(error?.card ?? DEFAULT_TEST_CARD)}
+  <div class="actions">
+    <button type="submit" name="action" value="save" class="primary">Save card</button>
+    ${cancel}
+  </div>
+</form>`,
+  );
+}
+
 function renderCheckout(
   session: Stripe.Checkout.Session,
   items: Stripe.LineItem[],
   email: string | null,
   delayMs: number,
+  futureUsage: "off_session" | "on_session" | null,
+  error?: { message: string; card: TestCard },
 ): string {
+  if (session.mode === "setup") return renderSetup(session, email, error);
   const currency = session.currency ?? "usd";
   const rows = items
     .map(
@@ -159,6 +215,7 @@ function renderCheckout(
   const total = formatAmount(session.amount_total ?? 0, currency);
   const delaySeconds = Math.max(1, Math.round(delayMs / 1000));
   const subscription = session.mode === "subscription";
+  const savesCard = session.mode === "payment" ? futureUsage : null;
   const recurring = items[0]?.price?.recurring;
   const renews = subscription && recurring
     ? `<p>Then ${escapeHtml(total)} every ${recurring.interval_count > 1 ? `${recurring.interval_count} ${recurring.interval}s` : recurring.interval} until you cancel.</p>`
@@ -180,7 +237,10 @@ ${rows}
 </table>
 ${renews}
 ${email ? `<p>Receipt to: ${escapeHtml(email)}</p>` : ""}
+${error ? `<p class="warning" role="alert">${escapeHtml(error.message)}</p>` : ""}
 <form method="post">
+  ${subscription ? "" : cardChoice(error?.card ?? DEFAULT_TEST_CARD)}
+  ${savesCard ? `<p class="help">Your card will be saved for future payments${savesCard === "off_session" ? ", including ones taken while you are away" : ""}.</p>` : ""}
   <div class="actions">
     <button type="submit" name="action" value="pay" class="primary">Pay</button>
     ${subscription ? "" : `<button type="submit" name="action" value="delayed_success" aria-describedby="delayed-help">Pay with a delayed method (succeeds)</button>

@@ -22,6 +22,7 @@ export const newId = {
   lineItem: () => `li_${randomToken(24)}`,
   paymentIntent: () => `pi_${randomToken(24)}`,
   paymentMethod: () => `pm_${randomToken(24)}`,
+  setupIntent: () => `seti_${randomToken(24)}`,
   charge: () => `ch_${randomToken(24)}`,
   refund: () => `re_${randomToken(24)}`,
   dispute: () => `dp_${randomToken(24)}`,

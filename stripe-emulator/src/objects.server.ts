@@ -158,8 +158,9 @@ export function buildCheckoutSession(input: {
   created: number;
   expiresAt: number;
   url: string;
-  amountTotal: number;
-  currency: string;
+  /** null in setup mode: nothing is paid. */
+  amountTotal: number | null;
+  currency: string | null;
   customer: string | null;
   customerEmail: string | null;
   clientReferenceId: string | null;
@@ -172,7 +173,7 @@ export function buildCheckoutSession(input: {
   billingAddressCollection: Stripe.Checkout.Session.BillingAddressCollection | null;
   allowPromotionCodes: boolean | null;
   customerCreation: Stripe.Checkout.Session.CustomerCreation | null;
-  mode: "payment" | "subscription";
+  mode: "payment" | "setup" | "subscription";
 }): Stripe.Checkout.Session {
   return {
     ...fromFixture("checkout.session"),
@@ -229,7 +230,7 @@ export function buildCheckoutSession(input: {
     payment_method_configuration_details: null,
     payment_method_options: {},
     payment_method_types: input.paymentMethodTypes,
-    payment_status: "unpaid",
+    payment_status: input.mode === "setup" ? "no_payment_required" : "unpaid",
     permissions: null,
     phone_number_collection: { enabled: false },
     recovered_from: null,
@@ -242,7 +243,7 @@ export function buildCheckoutSession(input: {
     submit_type: input.submitType,
     subscription: null,
     success_url: input.successUrl,
-    total_details: { amount_discount: 0, amount_shipping: 0, amount_tax: 0 },
+    total_details: input.mode === "setup" ? null : { amount_discount: 0, amount_shipping: 0, amount_tax: 0 },
     ui_mode: "hosted_page",
     wallet_options: null,
   };
@@ -280,6 +281,8 @@ export function buildPaymentIntent(input: {
   latestCharge: string;
   status: "succeeded" | "processing";
   clientSecret: string;
+  /** `setup_future_usage` the payment was made with (it saves the card). */
+  setupFutureUsage?: Stripe.PaymentIntent.SetupFutureUsage | null;
 }): Stripe.PaymentIntent {
   return {
     ...fromFixture("payment_intent"),
@@ -314,6 +317,7 @@ export function buildPaymentIntent(input: {
     payment_method_types: [input.paymentMethodKind],
     payment_record: null,
     processing: null,
+    setup_future_usage: input.setupFutureUsage ?? null,
     shipping: null,
     status: input.status,
     transfer_data: null,
@@ -336,6 +340,8 @@ export function buildCharge(input: {
   fingerprint: string;
   receiptUrl: string;
   status: "succeeded" | "pending";
+  /** The card's details (brand, last4, expiry) when the payment method is a known card. */
+  card?: Stripe.PaymentMethod.Card;
 }): Stripe.Charge {
   const succeeded = input.status === "succeeded";
   return {
@@ -379,7 +385,7 @@ export function buildCharge(input: {
     paid: succeeded,
     payment_intent: input.paymentIntent,
     payment_method: input.paymentMethod,
-    payment_method_details: buildPaymentMethodDetails(input.paymentMethodKind, input.fingerprint),
+    payment_method_details: buildPaymentMethodDetails(input.paymentMethodKind, input.fingerprint, input.card),
     receipt_email: null,
     receipt_number: null,
     receipt_url: input.receiptUrl,
@@ -394,7 +400,11 @@ export function buildCharge(input: {
   };
 }
 
-function buildPaymentMethodDetails(kind: PaymentMethodKind, fingerprint: string): Stripe.Charge.PaymentMethodDetails {
+function buildPaymentMethodDetails(
+  kind: PaymentMethodKind,
+  fingerprint: string,
+  saved: Stripe.PaymentMethod.Card | undefined,
+): Stripe.Charge.PaymentMethodDetails {
   if (kind === "sepa_debit") {
     return {
       type: "sepa_debit",
@@ -428,10 +438,20 @@ function buildPaymentMethodDetails(kind: PaymentMethodKind, fingerprint: string)
     card: {
       ...card,
       amount_authorized: null,
-      brand: "visa",
+      brand: saved?.brand ?? "visa",
+      ...(saved
+        ? {
+            country: saved.country,
+            exp_month: saved.exp_month,
+            exp_year: saved.exp_year,
+            funding: saved.funding,
+            last4: saved.last4,
+            network: saved.brand,
+          }
+        : {}),
       checks: { address_line1_check: null, address_postal_code_check: null, cvc_check: "pass" },
       extended_authorization: { status: "disabled" },
-      fingerprint,
+      fingerprint: saved?.fingerprint ?? fingerprint,
       incremental_authorization: { status: "unavailable" },
       installments: null,
       multicapture: { status: "unavailable" },

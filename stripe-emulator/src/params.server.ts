@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { invalidRequest } from "./errors.server";
 import { paramName } from "./form-encoding.server";
+import { TEST_CARDS, findTestCard } from "./test-cards.server";
 
 /**
  * The request parameters the emulator understands, one zod schema per endpoint; the types the
@@ -65,13 +66,16 @@ export const CustomerCreateParams = z
   .strict();
 export type CustomerCreateParams = z.infer<typeof CustomerCreateParams>;
 
-export const CustomerUpdateParams = CustomerCreateParams;
-export type CustomerUpdateParams = CustomerCreateParams;
+/** A default card is set once the card is saved (attached), so only an update takes one; "" unsets it. */
+export const CustomerUpdateParams = CustomerCreateParams.extend({
+  invoice_settings: z.object({ default_payment_method: z.string().optional() }).strict().optional(),
+}).strict();
+export type CustomerUpdateParams = z.infer<typeof CustomerUpdateParams>;
 
 export const CheckoutSessionCreateParams = z
   .object({
-    mode: z.enum(["payment", "subscription"], {
-      errorMap: () => ({ message: "The Stripe emulator supports only mode=payment and mode=subscription" }),
+    mode: z.enum(["payment", "setup", "subscription"], {
+      errorMap: () => ({ message: "The Stripe emulator supports only mode=payment, mode=setup and mode=subscription" }),
     }),
     line_items: z
       .array(
@@ -83,7 +87,15 @@ export const CheckoutSessionCreateParams = z
           .strict(),
       )
       .min(1)
-      .max(100),
+      .max(100)
+      // Required in payment and subscription mode, refused in setup mode (checkout-sessions.server.ts).
+      .optional(),
+    // Setup mode only: the currency of the payment methods to offer.
+    currency: z
+      .string()
+      .regex(/^[a-zA-Z]{3}$/, "Invalid currency")
+      .transform((value) => value.toLowerCase())
+      .optional(),
     customer: z.string().min(1).optional(),
     customer_email: z.string().email().optional(),
     customer_creation: z.enum(["always", "if_required"]).optional(),
@@ -93,6 +105,15 @@ export const CheckoutSessionCreateParams = z
     cancel_url: httpUrl.optional(),
     expires_at: formInteger.optional(),
     payment_intent_data: z
+      .object({
+        description: z.string().max(1000).optional(),
+        metadata: metadata.optional(),
+        // Saves the card to the customer for later payments (on_session: with them present).
+        setup_future_usage: z.enum(["off_session", "on_session"]).optional(),
+      })
+      .strict()
+      .optional(),
+    setup_intent_data: z
       .object({
         description: z.string().max(1000).optional(),
         metadata: metadata.optional(),
@@ -167,7 +188,14 @@ export type DisputeCloseInput = z.infer<typeof DisputeCloseInput>;
 export const PaymentOutcome = z.enum(["paid", "delayed_success", "delayed_failure", "no_payment_required"]);
 export type PaymentOutcome = z.infer<typeof PaymentOutcome>;
 
-export const PayInput = z.object({ outcome: PaymentOutcome.default("paid") }).strict();
+/** A test card by number (`4000002760003184`) or by Stripe's test PaymentMethod id (`pm_card_visa`). */
+export const TestCardInput = z
+  .string()
+  .refine((value) => findTestCard(value) !== undefined, {
+    message: `not one of the emulator's test cards (${TEST_CARDS.map((card) => card.number).join(", ")})`,
+  });
+
+export const PayInput = z.object({ outcome: PaymentOutcome.default("paid"), card: TestCardInput.optional() }).strict();
 
 /** Test driver: a card payment for something the app never sold (another product, same account). */
 export const UnrelatedPaymentInput = z

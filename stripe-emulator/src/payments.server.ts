@@ -22,6 +22,9 @@ export type PaymentInput = {
   settled: boolean;
   /** The saved card a renewal charges again (default: a new payment method). */
   paymentMethod?: string;
+  /** That payment method's card, for the charge's `payment_method_details`. */
+  card?: Stripe.PaymentMethod.Card;
+  setupFutureUsage?: Stripe.PaymentIntent.SetupFutureUsage | null;
 };
 
 /** Stores a new PaymentIntent and Charge (no events: each caller emits its own sequence). */
@@ -49,6 +52,7 @@ export function recordPayment(
     fingerprint: newId.fingerprint(),
     receiptUrl: `${core.publicUrl}/receipts/${chargeId}`,
     status: input.settled ? "succeeded" : "pending",
+    card: input.card,
   });
   const paymentIntent = buildPaymentIntent({
     id: paymentIntentId,
@@ -63,6 +67,7 @@ export function recordPayment(
     latestCharge: chargeId,
     status: input.settled ? "succeeded" : "processing",
     clientSecret: `${paymentIntentId}_secret_${newId.secret()}`,
+    setupFutureUsage: input.setupFutureUsage,
   });
   core.store.putObject(paymentIntent);
   core.store.putObject(charge, paymentIntentId);

@@ -15,6 +15,8 @@ export type StoredObjects = {
   "checkout.session": Stripe.Checkout.Session;
   item: Stripe.LineItem;
   payment_intent: Stripe.PaymentIntent;
+  payment_method: Stripe.PaymentMethod;
+  setup_intent: Stripe.SetupIntent;
   charge: Stripe.Charge;
   refund: Stripe.Refund;
   dispute: Stripe.Dispute;

@@ -74,3 +74,13 @@ describe("subscription pages pass axe", () => {
     expect(await seriousViolations(`${h.emulator.url}/__emulator/pages/subscriptions/${subscription}?done=advance`)).toEqual([]);
   }, 60_000);
 });
+
+describe("saved-card pages pass axe", () => {
+  test("setup-mode checkout (Save card) and a purchase that saves the card, each with its test card select", async () => {
+    const customer = await h.stripe.customers.create({ email: "ada@example.com" });
+    const setup = await h.stripe.checkout.sessions.create({ mode: "setup", currency: "usd", customer: customer.id, cancel_url: CANCEL_URL });
+    expect(await seriousViolations(setup.url ?? "")).toEqual([]);
+    const purchase = await h.createSession({ customer: customer.id, payment_intent_data: { setup_future_usage: "off_session" } });
+    expect(await seriousViolations(purchase.url ?? "")).toEqual([]);
+  }, 60_000);
+});

@@ -116,9 +116,9 @@ describe("creating Checkout Sessions", () => {
     expect(error).toBeInstanceOf(Stripe.errors.StripeInvalidRequestError);
     expect(error).toMatchObject({ param: "automatic_tax", code: "parameter_unknown" });
 
-    const setup = await h.createSession({ mode: "setup" }).catch((e: unknown) => e);
-    expect(setup).toBeInstanceOf(Stripe.errors.StripeInvalidRequestError);
-    expect(setup).toMatchObject({ param: "mode" });
+    const embedded = await h.createSession({ ui_mode: "embedded_page" }).catch((e: unknown) => e);
+    expect(embedded).toBeInstanceOf(Stripe.errors.StripeInvalidRequestError);
+    expect(embedded).toMatchObject({ param: "ui_mode" });
   });
 
   test("refuses a session without line items, or with both customer and customer_email", async () => {

@@ -51,6 +51,27 @@ test("the emulator's objects carry every field of Stripe's example objects", asy
   expect(dispute.balance_transactions).toHaveLength(1);
   expectFieldsOf("balance_transaction", dispute.balance_transactions[0]);
 
+  const setup = await h.stripe.checkout.sessions.create({ mode: "setup", currency: "usd", customer: customer.id });
+  const saved = (await (await h.driver(`/checkout/sessions/${setup.id}/pay`, {})).json()) as Stripe.Checkout.Session;
+  expectFieldsOf("checkout.session", saved);
+  const setupIntent = await h.stripe.setupIntents.retrieve(saved.setup_intent as string);
+  expectFieldsOf("setup_intent", setupIntent);
+  const paymentMethod = await h.stripe.paymentMethods.retrieve(setupIntent.payment_method as string);
+  expectFieldsOf("payment_method", paymentMethod);
+  const fixtureCard = fixtures.payment_method.card as Record<string, unknown>;
+  expect(Object.keys(paymentMethod.card ?? {})).toEqual(expect.arrayContaining(Object.keys(fixtureCard)));
+  const offSession = await h.stripe.paymentIntents.create({
+    amount: 500,
+    currency: "usd",
+    customer: customer.id,
+    payment_method: paymentMethod.id,
+    off_session: true,
+    confirm: true,
+    allowed_payment_method_types: ["card"],
+  });
+  expectFieldsOf("payment_intent", offSession);
+  expectFieldsOf("charge", await h.stripe.charges.retrieve(offSession.latest_charge as string), ["refunds"]);
+
   await h.emulator.waitForDeliveries();
   for (const { event } of h.receiver.received) expectFieldsOf("event", event);
 });

@@ -103,8 +103,11 @@ export type Harness = {
   stripe: Stripe;
   receiver: WebhookReceiver;
   createSession(params?: Partial<Stripe.Checkout.SessionCreateParams>): Promise<Stripe.Checkout.Session>;
-  /** Presses a button of the hosted checkout page, as a browser without JavaScript would. */
-  pressButton(session: Stripe.Checkout.Session, action: string): Promise<Response>;
+  /**
+   * Presses a button of the hosted checkout page, as a browser without JavaScript would, with the
+   * form's other fields (`{ card: "4000002760003184" }`, the page's test card select).
+   */
+  pressButton(session: Stripe.Checkout.Session, action: string, fields?: Record<string, string>): Promise<Response>;
   /** Pays a session through the hosted page and waits for every webhook. */
   paySession(params?: Partial<Stripe.Checkout.SessionCreateParams>): Promise<Stripe.Checkout.Session>;
   driver(path: string, body?: unknown): Promise<Response>;
@@ -143,11 +146,11 @@ export async function startHarness(
       ...params,
     });
 
-  const pressButton: Harness["pressButton"] = (session, action) =>
+  const pressButton: Harness["pressButton"] = (session, action, fields = {}) =>
     fetch(session.url ?? `${emulator.publicUrl}/checkout/${session.id}`, {
       method: "POST",
       headers: { "Content-Type": "application/x-www-form-urlencoded" },
-      body: new URLSearchParams({ action }).toString(),
+      body: new URLSearchParams({ ...fields, action }).toString(),
       redirect: "manual",
     });
 
