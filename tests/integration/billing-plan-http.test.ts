@@ -74,7 +74,7 @@ describe("Manage subscription (POST /settings/billing/portal)", () => {
             body: new URLSearchParams({ token: TOKEN }).toString(),
             headers: { "Content-Type": "application/x-www-form-urlencoded", Referer: headers.Referer },
           })
-        : await client.post("/settings/billing/portal", { token: TOKEN }, { headers: { Origin: headers.Origin } });
+        : await client.post("/settings/billing/portal", { token: TOKEN }, { headers: { Origin: headers.Origin ?? "" } });
     expect(res.status).toBe(403);
     expect(await portalSessionsCreated()).toBe(before);
   });
