@@ -222,6 +222,8 @@ export function prepareTransactions(l: Ledger) {
     return due.length;
   });
 
+  const closeGrant = sqlite.transaction((sourceTxId: number, now: number): number => grants.closeNow(sourceTxId, now, ledgerKeys.grantExpiry));
+
   const expireGrants = sqlite.transaction((now: number, batch: number): number => grants.expireDue(now, batch, ledgerKeys.grantExpiry));
 
   const extend = sqlite.transaction((holdId: number, expiresAt: number, maxLifetimeMs: number): { extended: boolean; transaction: Tx } => {
@@ -238,7 +240,7 @@ export function prepareTransactions(l: Ledger) {
 
   const keySpent = sqlite.transaction((apiKeyId: number, since: number): number => l.keySpend.get(apiKeyId, since)!.spent);
 
-  return { spend, credit, clawback, reverse, guardedDebit, post, voidHold, sweep, expireGrants, extend, balance, keySpent };
+  return { spend, credit, clawback, reverse, guardedDebit, post, voidHold, sweep, expireGrants, closeGrant, extend, balance, keySpent };
 }
 
 /** postHold / voidHold on a row that is no longer pending: a replay, or a refusal. */
