@@ -222,7 +222,15 @@ export function prepareTransactions(l: Ledger) {
     return due.length;
   });
 
-  const closeGrant = sqlite.transaction((sourceTxId: number, now: number): number => grants.closeNow(sourceTxId, now, ledgerKeys.grantExpiry));
+  // A grant closed before (by the expiry sweep, or an earlier call) answers what its expire row
+  // took then: a renewal that arrives after the sweep still learns the period's unspent rest.
+  const closeGrant = sqlite.transaction((sourceTxId: number, now: number): number => {
+    const g = grants.ofSource(sourceTxId);
+    if (!g) return 0;
+    if (g.closedAt === null) return grants.closeNow(sourceTxId, now, ledgerKeys.grantExpiry);
+    const expireRow = l.byKey.get(ledgerKeys.grantExpiry(g.id));
+    return expireRow ? -expireRow.amount : 0;
+  });
 
   const expireGrants = sqlite.transaction((now: number, batch: number): number => grants.expireDue(now, batch, ledgerKeys.grantExpiry));
 

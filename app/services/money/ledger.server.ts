@@ -296,8 +296,9 @@ export function expireDueGrants(db: AppDb, now?: number, options: { batchSize?: 
 /**
  * Closes the grant that row `sourceTxId` opened, now, before its expiry (a subscription period
  * that a paid renewal ended): its unspent rest gets its own `expire` row (key grant-expiry:<grant>,
- * the same as a due expiry, so the two can never both write). Returns the rest it expired; a grant
- * already closed (or a row that opened none) is a replay that returns 0.
+ * the same as a due expiry, so the two can never both write). Returns the rest its expire row
+ * took: now, or, for a grant closed already (by the sweep at its expiry, or an earlier call),
+ * then; 0 for a spent grant or a row that opened none. Calling it again changes nothing.
  */
 export function closeGrant(db: AppDb, args: { sourceTxId: number; now?: number }): { expired: number } {
   const l = ledgerOf(db);
