@@ -1,4 +1,5 @@
-import { Form, Link, useNavigation } from "@remix-run/react";
+import { useEffect } from "react";
+import { Form, Link, useNavigation, useRevalidator } from "@remix-run/react";
 import type { Catalogue } from "~/services/money/catalogue.server";
 import type { SubscriptionView } from "~/services/money/subscription-view.server";
 import { formatUtc } from "./history-table";
@@ -22,6 +23,44 @@ const STATUS_LABELS: Record<string, { label: string; className: string }> = {
 /** A subscription that bills no more: the user may subscribe again. */
 export function hasEnded(status: string): boolean {
   return status === "canceled" || status === "incomplete_expired";
+}
+
+/** How many times the page looks again for a new subscription (every 2 s) before it stops. */
+const ARRIVAL_ROUNDS = 15;
+const ARRIVAL_POLL_MS = 2000;
+
+/**
+ * Back from a paid subscription checkout before its webhooks: says the plan is on its way and
+ * looks again, with JavaScript by revalidating, without it by a meta refresh that counts its
+ * rounds in the URL, so neither runs for ever if Stripe's events are late.
+ */
+export function SubscriptionArriving({ round }: { round: number }) {
+  const revalidator = useRevalidator();
+  const more = round < ARRIVAL_ROUNDS;
+  useEffect(() => {
+    if (!more) return;
+    let left = ARRIVAL_ROUNDS - round;
+    const timer = setInterval(() => {
+      if (left-- <= 0) return clearInterval(timer);
+      if (revalidator.state === "idle") revalidator.revalidate();
+    }, ARRIVAL_POLL_MS);
+    return () => clearInterval(timer);
+  }, [more, round, revalidator]);
+  return (
+    <div role="status" className="rounded-md bg-sky-50 p-3 text-sm text-sky-900 ring-1 ring-sky-300" data-testid="subscription-arriving">
+      {more ? (
+        <noscript>
+          <meta httpEquiv="refresh" content={`${ARRIVAL_POLL_MS / 1000};url=/settings/billing?subscribed=${round + 1}`} />
+        </noscript>
+      ) : null}
+      <p className="font-semibold">Thank you: your subscription is being set up.</p>
+      <p>
+        {more
+          ? "It appears here as soon as Stripe confirms the payment, usually within seconds."
+          : "Stripe has not confirmed it yet. Reload this page in a minute; you are not charged twice."}
+      </p>
+    </div>
+  );
 }
 
 function ManageSubscriptionForm({ token }: { token: string }) {

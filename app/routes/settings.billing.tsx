@@ -3,7 +3,7 @@ import type { LoaderFunctionArgs, MetaFunction } from "@remix-run/node";
 import { json } from "@remix-run/node";
 import { Form, useLoaderData, useLocation, useNavigation } from "@remix-run/react";
 import { PackCheckoutForm } from "~/components/checkout-forms";
-import { PlanSection } from "~/components/plan-section";
+import { hasEnded, PlanSection, SubscriptionArriving } from "~/components/plan-section";
 import { CreditsChart } from "~/components/credits-chart";
 import { formatCredits, formatUtc, HistoryTable, Pager, TYPE_LABELS, withParams } from "~/components/history-table";
 import { requireUser } from "~/services/auth.server";
@@ -25,6 +25,10 @@ export async function loader({ request }: LoaderFunctionArgs) {
   const { balance, onHold, nextExpiry } = getBalance(db, user.id);
   const { packs, plans } = await getCatalogue(getStripeContext().stripe, config);
   const { subscription, lastFailedInvoice } = getSubscriptionView(db, config, user.id);
+  // Stripe sends a new subscriber back with ?subscribed=<n>; the subscription arrives by webhook,
+  // usually within a second or two. Until then the page says so and looks again (n: how often).
+  const subscribedParam = new URL(request.url).searchParams.get("subscribed");
+  const waitingRound = subscribedParam && /^[1-9][0-9]?$/.test(subscribedParam) && !(subscription && !hasEnded(subscription.status)) ? Number(subscribedParam) : null;
   return json(
     {
       balance,
@@ -34,6 +38,7 @@ export async function loader({ request }: LoaderFunctionArgs) {
       packs,
       plans,
       subscriptionView: { subscription, lastFailedInvoice },
+      waitingRound,
       payments: listUnsettledCheckouts(db, user.id).map((p) => ({
         sessionId: p.sessionId,
         status: p.status,
@@ -58,7 +63,7 @@ function formatPrice(unitAmount: number | null, currency: string | null) {
 }
 
 export default function Billing() {
-  const { balance, onHold, nextExpiry, packs, plans, subscriptionView, payments, checkoutToken, flagged, history, chart, type } = useLoaderData<typeof loader>();
+  const { balance, onHold, nextExpiry, packs, plans, subscriptionView, waitingRound, payments, checkoutToken, flagged, history, chart, type } = useLoaderData<typeof loader>();
   const navigation = useNavigation();
   const location = useLocation();
   const loadingHistory = navigation.state === "loading" && navigation.location.pathname === location.pathname;
@@ -103,6 +108,7 @@ export default function Billing() {
           </ul>
         </section>
       ) : null}
+      {waitingRound !== null ? <SubscriptionArriving round={waitingRound} /> : null}
       <PlanSection view={subscriptionView} plans={plans} token={checkoutToken} flagged={flagged} />
       <section aria-labelledby="packs-heading">
         <h2 id="packs-heading" className="text-lg font-semibold">
