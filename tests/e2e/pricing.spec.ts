@@ -82,6 +82,25 @@ for (const javaScriptEnabled of [true, false]) {
     });
   });
 
+  test.describe(`subscribing from pricing ${how} JavaScript`, () => {
+    test.use({ javaScriptEnabled });
+
+    test("Subscribe opens the emulator's subscription checkout; cancelling it charges nothing", async ({ page }) => {
+      await signUp(page);
+      await page.goto("/pricing");
+      if (javaScriptEnabled) await page.waitForLoadState("networkidle");
+      await page.getByRole("button", { name: "Subscribe to Pro" }).click();
+      await expect(page.getByRole("heading", { name: "Checkout" })).toBeVisible();
+      await expect(page.getByText("Pro plan").first()).toBeVisible();
+      await expect(page.getByText("$40.00").first()).toBeVisible();
+      await page.getByRole("button", { name: "Cancel" }).click();
+      await expect(page).toHaveURL(/\/settings\/billing$/);
+      await expect(page.getByTestId("toast")).toContainText("Checkout cancelled");
+      await expect(page.getByTestId("billing-balance")).toHaveText("10 credits");
+      await expect(page.getByTestId("plan-section").getByRole("button", { name: "Subscribe to Pro" })).toBeVisible();
+    });
+  });
+
   test.describe(`pricing ${how} JavaScript, 390 px phone`, () => {
     test.use({ javaScriptEnabled, viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
 
