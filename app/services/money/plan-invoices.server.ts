@@ -151,8 +151,9 @@ export type PlanGrantResult =
 
 /**
  * Grants a paid invoice's credits once. An invoice older than a period already granted (a late
- * delivery) extends nothing: its credits end no later than the newer period's start, so they may
- * expire at once (the ledger shows both rows). Synchronous: run inside the webhook's transaction.
+ * delivery) extends nothing: the newer period's renewal is what ended it, so its grant (dated to
+ * end no later than the newer period's start) is closed at once, and the ledger shows both rows.
+ * Synchronous: run inside the webhook's transaction.
  */
 export function grantPlanInvoice(db: AppDb, inv: PlanInvoice, now = Date.now()): PlanGrantResult {
   if (inv.status !== "paid") return { status: "not_paid", userId: inv.userId, credits: 0 };
@@ -183,7 +184,7 @@ export function grantPlanInvoice(db: AppDb, inv: PlanInvoice, now = Date.now()):
     },
     now,
   });
-  if (endsAt <= now) closeGrant(db, { sourceTxId: written.transaction.id, now });
+  if (newer || endsAt <= now) closeGrant(db, { sourceTxId: written.transaction.id, now });
   const rolled = !newer && inv.billingReason === "subscription_cycle" ? rollOver(db, inv, now) : { expired: 0, rolledOver: 0 };
   db.orm
     .insert(subscriptionPeriods)
