@@ -82,6 +82,9 @@ function NavBar() {
         <Link to="/" className="mr-auto text-lg font-bold text-slate-900">
           Credits Studio
         </Link>
+        <NavLink to="/pricing" className={linkClass}>
+          Pricing
+        </NavLink>
         {user ? (
           <>
             <NavLink to="/generate" className={linkClass}>

@@ -30,6 +30,8 @@ const ERROR_CODES = [
   "not_found",
   "generation_failed",
   "unknown_pack",
+  "unknown_plan",
+  "already_subscribed",
   "database_busy",
   "method_not_allowed",
 ];
@@ -133,7 +135,7 @@ export const schemas = {
     },
   },
   Checkout: { type: "object", required: ["url", "id"], properties: { url: str, id: str } },
-  CheckoutError: { type: "object", required: ["error", "message"], properties: { error: { enum: ["invalid_request", "unknown_pack", "account_on_hold", "cross_origin_request"] }, message: str } },
+  CheckoutError: { type: "object", required: ["error", "message"], properties: { error: { enum: ["invalid_request", "unknown_pack", "unknown_plan", "account_on_hold", "already_subscribed", "cross_origin_request"] }, message: str } },
   WebhookReceived: { type: "object", required: ["received", "outcome"], properties: { received: { const: true }, outcome: str } },
   WebhookError: { type: "object", required: ["error"], properties: { error: { enum: ["invalid_signature", "handler_failed", "payload_too_large"] }, message: str, eventId: str } },
 } as const;

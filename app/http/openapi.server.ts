@@ -56,6 +56,15 @@ function videoPricing(prices: Pick<VideoPrices, "perSeconds" | "perClip">): stri
   );
 }
 
+const checkoutBody = {
+  type: "object",
+  properties: {
+    pack: { type: "string", maxLength: 32, description: "A pack id; not with plan." },
+    plan: { type: "string", maxLength: 32, description: "A plan id; not with pack." },
+    token: { type: "string", maxLength: 100 },
+  },
+};
+
 const paths = (prices: Pick<VideoPrices, "perSeconds" | "perClip">) => ({
   "/api/credits": {
     get: {
@@ -142,20 +151,24 @@ const paths = (prices: Pick<VideoPrices, "perSeconds" | "perClip">) => ({
   },
   "/api/stripe/checkout": {
     post: {
-      summary: "Start a Stripe Checkout for a pack (the billing page's form; JSON with Accept: application/json)",
+      summary: "Start a Stripe Checkout for a pack, or a subscription to a plan (the billing page's forms; JSON with Accept: application/json)",
+      description:
+        "Exactly one of `pack` (a one-time purchase, CREDIT_PACKS) or `plan` (a monthly subscription, CREDIT_PLANS). " +
+        "The same `token` again (a double-submitted form) returns the same session.",
       security: sessionOnly,
       requestBody: {
         required: true,
         content: {
-          "application/x-www-form-urlencoded": { schema: { type: "object", required: ["pack"], properties: { pack: { type: "string" }, token: { type: "string" } } } },
-          "application/json": { schema: { type: "object", required: ["pack"], properties: { pack: { type: "string" }, token: { type: "string" } } } },
+          "application/x-www-form-urlencoded": { schema: checkoutBody },
+          "application/json": { schema: checkoutBody },
         },
       },
       responses: {
         "200": json(ref("Checkout"), "JSON: the Checkout Session to send the buyer to."),
         "303": { description: "A form post: to Stripe's page; signed out: to /login." },
-        "400": json(ref("CheckoutError"), "`invalid_request` or `unknown_pack`."),
+        "400": json(ref("CheckoutError"), "`invalid_request` (neither or both of pack and plan, or a malformed value), `unknown_pack` or `unknown_plan`."),
         "403": json(ref("CheckoutError"), `\`account_on_hold\`. ${crossOrigin}`),
+        "409": json(ref("CheckoutError"), "`already_subscribed`: a subscription is active or past due; change plan in the Customer Portal."),
       },
     },
   },

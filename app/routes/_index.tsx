@@ -22,8 +22,14 @@ export default function Index() {
     <div className="space-y-6">
       <h1 className="text-3xl font-bold">Generate images and videos with credits</h1>
       <p className="max-w-prose text-slate-700">
-        Buy a credit pack, then spend credits on generations: an image costs {imageCost} credits, a 720p video{" "}
-        {videoCost} per {videoSeconds} seconds (shorter clips cost less). A generation that fails costs nothing. New accounts start with {bonus} free credits.
+        Subscribe to a plan or buy a credit pack, then spend credits on generations: an image costs {imageCost} credits, a 720p
+        video {videoCost} per {videoSeconds} seconds (shorter clips cost less). A generation that fails costs nothing. New accounts
+        start with {bonus} free credits.
+      </p>
+      <p>
+        <Link to="/pricing" className="text-indigo-700 underline">
+          See plans, packs and what a credit buys
+        </Link>
       </p>
       <p className="flex gap-3">
         {signedIn ? (

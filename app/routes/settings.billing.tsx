@@ -2,13 +2,16 @@ import crypto from "node:crypto";
 import type { LoaderFunctionArgs, MetaFunction } from "@remix-run/node";
 import { json } from "@remix-run/node";
 import { Form, useLoaderData, useLocation, useNavigation } from "@remix-run/react";
+import { PackCheckoutForm } from "~/components/checkout-forms";
+import { hasEnded, PlanSection, SubscriptionArriving } from "~/components/plan-section";
 import { CreditsChart } from "~/components/credits-chart";
 import { formatCredits, formatUtc, HistoryTable, Pager, TYPE_LABELS, withParams } from "~/components/history-table";
 import { requireUser } from "~/services/auth.server";
-import { listPacksWithPrices } from "~/services/money/pack-prices.server";
+import { getCatalogue } from "~/services/money/catalogue.server";
 import { getCreditsChart, listHistoryPage, parseHistoryQuery } from "~/services/billing-dashboard.server";
 import { listUnsettledCheckouts } from "~/services/money/checkout-attempts.server";
 import { getBalance } from "~/services/money/ledger.server";
+import { getSubscriptionView } from "~/services/money/subscription-view.server";
 import { getRuntime } from "~/services/runtime.server";
 import { getStripeContext } from "~/services/stripe.server";
 import { formatMoney } from "~/utils/format";
@@ -20,7 +23,12 @@ export async function loader({ request }: LoaderFunctionArgs) {
   const { db, config } = getRuntime();
   const query = parseHistoryQuery(new URL(request.url));
   const { balance, onHold, nextExpiry } = getBalance(db, user.id);
-  const packs = await listPacksWithPrices(getStripeContext().stripe, config);
+  const { packs, plans } = await getCatalogue(getStripeContext().stripe, config);
+  const { subscription, lastFailedInvoice } = getSubscriptionView(db, config, user.id);
+  // Stripe sends a new subscriber back with ?subscribed=<n>; the subscription arrives by webhook,
+  // usually within a second or two. Until then the page says so and looks again (n: how often).
+  const subscribedParam = new URL(request.url).searchParams.get("subscribed");
+  const waitingRound = subscribedParam && /^[1-9][0-9]?$/.test(subscribedParam) && !(subscription && !hasEnded(subscription.status)) ? Number(subscribedParam) : null;
   return json(
     {
       balance,
@@ -28,6 +36,9 @@ export async function loader({ request }: LoaderFunctionArgs) {
       nextExpiry,
       flagged: Boolean(user.flaggedAt),
       packs,
+      plans,
+      subscriptionView: { subscription, lastFailedInvoice },
+      waitingRound,
       payments: listUnsettledCheckouts(db, user.id).map((p) => ({
         sessionId: p.sessionId,
         status: p.status,
@@ -35,7 +46,8 @@ export async function loader({ request }: LoaderFunctionArgs) {
         price: p.amountTotal !== null && p.currency ? formatMoney(p.amountTotal, p.currency) : null,
         createdAt: p.createdAt,
       })),
-      // One token per page view: a double-submitted Buy form reuses the same Checkout Session.
+      // One token per page view: a double-submitted Buy or Subscribe form reuses the same Checkout
+      // Session, a double-submitted Manage subscription form the same portal session.
       checkoutToken: crypto.randomBytes(12).toString("base64url"),
       type: query.type ?? null,
       history: listHistoryPage(db, { userId: user.id, type: query.type, older: query.older, newer: query.newer }),
@@ -51,10 +63,9 @@ function formatPrice(unitAmount: number | null, currency: string | null) {
 }
 
 export default function Billing() {
-  const { balance, onHold, nextExpiry, packs, payments, checkoutToken, flagged, history, chart, type } = useLoaderData<typeof loader>();
+  const { balance, onHold, nextExpiry, packs, plans, subscriptionView, waitingRound, payments, checkoutToken, flagged, history, chart, type } = useLoaderData<typeof loader>();
   const navigation = useNavigation();
   const location = useLocation();
-  const buying = navigation.state !== "idle" && navigation.formAction === "/api/stripe/checkout";
   const loadingHistory = navigation.state === "loading" && navigation.location.pathname === location.pathname;
   return (
     <div className="space-y-8">
@@ -97,6 +108,8 @@ export default function Billing() {
           </ul>
         </section>
       ) : null}
+      {waitingRound !== null ? <SubscriptionArriving round={waitingRound} /> : null}
+      <PlanSection view={subscriptionView} plans={plans} token={checkoutToken} flagged={flagged} />
       <section aria-labelledby="packs-heading">
         <h2 id="packs-heading" className="text-lg font-semibold">
           Credit packs
@@ -110,13 +123,7 @@ export default function Billing() {
                   {pack.credits} credits · {formatPrice(pack.unitAmount, pack.currency)}
                 </p>
               </div>
-              <Form method="post" action="/api/stripe/checkout" reloadDocument>
-                <input type="hidden" name="pack" value={pack.id} />
-                <input type="hidden" name="token" value={checkoutToken} />
-                <button type="submit" className="btn-primary" disabled={buying || flagged} aria-label={`Buy ${pack.name}`}>
-                  Buy credits
-                </button>
-              </Form>
+              <PackCheckoutForm pack={pack} token={checkoutToken} disabled={flagged} />
             </li>
           ))}
         </ul>

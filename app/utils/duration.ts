@@ -29,3 +29,25 @@ export function parseDuration(value: unknown): ParsedDuration {
 export function expiryAfter(from: number, ms: number | null): number | null {
   return ms === null ? null : from + ms;
 }
+
+const UNIT_WORDS = [
+  [UNIT_MS.d, "day"],
+  [UNIT_MS.h, "hour"],
+  [UNIT_MS.m, "minute"],
+  [UNIT_MS.s, "second"],
+  [UNIT_MS.ms, "millisecond"],
+] as const;
+
+/**
+ * A lifetime as people read it ("30 days", "12 hours", "1 minute"), in the largest unit that
+ * divides it exactly, so what the pricing page says is the configured figure, never a rounding.
+ */
+export function describeDuration(ms: number): string {
+  for (const [unit, word] of UNIT_WORDS) {
+    if (ms >= unit && ms % unit === 0) {
+      const n = ms / unit;
+      return `${n.toLocaleString("en-US")} ${word}${n === 1 ? "" : "s"}`;
+    }
+  }
+  return `${ms} milliseconds`;
+}

@@ -7,3 +7,10 @@ export function formatMoney(minor: number, currency: string): string {
     return `${minor} ${currency}`;
   }
 }
+
+/** How often a recurring price is billed, after its amount: "month", "3 months". */
+export function formatInterval(interval: string | null, count: number | null): string {
+  if (!interval) return "";
+  const n = count ?? 1;
+  return n === 1 ? interval : `${n} ${interval}s`;
+}

@@ -184,6 +184,9 @@ describe("every answer is described by /api/openapi.json", () => {
     await expectDescribed(checkout, "post", await client.post(checkout, { pack: "nope" }, { headers: { Accept: "application/json" } }), 400);
     await expectDescribed(checkout, "post", await client.post(checkout, { pack: "" }, { headers: { Accept: "application/json" } }), 400);
     await expectDescribed(checkout, "post", await client.post(checkout, { pack: "default" }), 303);
+    await expectDescribed(checkout, "post", await client.post(checkout, { plan: "starter" }, { headers: { Accept: "application/json" } }), 200);
+    await expectDescribed(checkout, "post", await client.post(checkout, { plan: "nope" }, { headers: { Accept: "application/json" } }), 400);
+    await expectDescribed(checkout, "post", await client.post(checkout, { plan: "starter", pack: "default" }, { headers: { Accept: "application/json" } }), 400);
     const hook = "/api/stripe/webhook";
     await expectDescribed(hook, "post", await fetch(`${server.url}${hook}`, json({ id: "evt_1" }, { "Stripe-Signature": "t=1,v1=bad" })), 400);
     await expectDescribed(hook, "post", await fetch(`${server.url}${hook}`, json("x".repeat(1100 * 1024), { "Stripe-Signature": "t=1,v1=bad" })), 413);

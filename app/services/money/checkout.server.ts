@@ -1,6 +1,7 @@
 /**
- * Starting a purchase: the Stripe Customer of a user and the Checkout Session for a pack. Nothing
- * here grants credits; fulfilment.server.ts does, once Stripe says the session is paid.
+ * Starting a purchase: the Stripe Customer of a user and the Checkout Session for a pack (mode
+ * `payment`) or a plan (mode `subscription`). Nothing here grants credits: fulfilment.server.ts
+ * does once Stripe says a pack's session is paid, plan-invoices.server.ts for each paid invoice.
  */
 import { and, eq, isNull } from "drizzle-orm";
 import type Stripe from "stripe";
@@ -9,9 +10,10 @@ import { users, type User } from "#db/schema";
 import type { Config } from "../env.server";
 import { recordCheckoutStarted } from "./checkout-attempts.server";
 import { stripeRequestKeys } from "./ledger-keys.server";
-import { appPaymentMetadata } from "./ownership.server";
-import { checkoutMetadata, findPack } from "./pricing.server";
+import { appPaymentMetadata, appSubscriptionMetadata } from "./ownership.server";
+import { checkoutMetadata, findPack, findPlan } from "./pricing.server";
 import { promotionCodeOptions } from "./promotion-codes.server";
+import { hasLiveSubscription } from "./subscriptions.server";
 
 /** Reuses the user's Stripe Customer or creates one (idempotently) and remembers it. */
 export async function ensureStripeCustomer(db: AppDb, stripe: Stripe, user: User): Promise<string> {
@@ -34,6 +36,17 @@ export type CheckoutStarted = { ok: true; id: string; url: string };
 export type CheckoutRefusal =
   | { ok: false; reason: "unknown_pack"; message: string }
   | { ok: false; reason: "account_flagged"; message: string };
+export type PlanCheckoutRefusal =
+  | { ok: false; reason: "unknown_plan"; message: string }
+  | { ok: false; reason: "account_flagged"; message: string }
+  | { ok: false; reason: "already_subscribed"; message: string };
+
+const ACCOUNT_ON_HOLD = "This account is on hold because of a disputed payment. Contact support.";
+
+/** A double-submitted form carries the same token; without one, requests in the same minute share. */
+function formTokenOr(requestToken: string | undefined): string {
+  return requestToken ?? `minute-${Math.floor(Date.now() / 60_000)}`;
+}
 
 /**
  * Creates a Checkout Session for a pack. `requestToken` (a random token rendered in the form)
@@ -49,10 +62,10 @@ export async function createCheckoutSession(
   const pack = findPack(config, input.packId);
   if (!pack) return { ok: false, reason: "unknown_pack", message: `Unknown pack "${input.packId}".` };
   if (input.user.flaggedAt) {
-    return { ok: false, reason: "account_flagged", message: "This account is on hold because of a disputed payment. Contact support." };
+    return { ok: false, reason: "account_flagged", message: ACCOUNT_ON_HOLD };
   }
   const customer = await ensureStripeCustomer(db, stripe, input.user);
-  const token = input.requestToken ?? `minute-${Math.floor(Date.now() / 60_000)}`;
+  const token = formTokenOr(input.requestToken);
   const session = await stripe.checkout.sessions.create(
     {
       mode: "payment",
@@ -61,9 +74,9 @@ export async function createCheckoutSession(
       line_items: [{ price: pack.priceId, quantity: 1 }],
       metadata: checkoutMetadata(input.user.id, pack),
       payment_intent_data: { metadata: appPaymentMetadata(input.user.id, pack.id) },
+      ...promotionCodeOptions(config),
       success_url: `${config.appUrl}/settings/billing/success?session_id={CHECKOUT_SESSION_ID}`,
       cancel_url: `${config.appUrl}/settings/billing/cancelled`,
-      ...promotionCodeOptions(config),
     },
     { idempotencyKey: stripeRequestKeys.checkoutSession(input.user.id, pack.id, token) },
   );
@@ -76,5 +89,43 @@ export async function createCheckoutSession(
     amountTotal: session.amount_total,
     currency: session.currency,
   });
+  return { ok: true, id: session.id, url: session.url };
+}
+
+/**
+ * Creates a Checkout Session (mode `subscription`) for a plan. The user is on the session's
+ * metadata and on the subscription's, where every invoice of it names them
+ * (`parent.subscription_details.metadata`). A user whose subscription is active or past due
+ * already is refused: they change plan in the Customer Portal, so a user never pays two plans.
+ */
+export async function createPlanCheckoutSession(
+  db: AppDb,
+  stripe: Stripe,
+  config: Config,
+  input: { user: User; planId: string; requestToken?: string },
+): Promise<CheckoutStarted | PlanCheckoutRefusal> {
+  const plan = findPlan(config, input.planId);
+  if (!plan) return { ok: false, reason: "unknown_plan", message: `Unknown plan "${input.planId}".` };
+  if (input.user.flaggedAt) return { ok: false, reason: "account_flagged", message: ACCOUNT_ON_HOLD };
+  const customer = await ensureStripeCustomer(db, stripe, input.user);
+  if (await hasLiveSubscription(db, stripe, input.user.id, customer)) {
+    return { ok: false, reason: "already_subscribed", message: "You already have a subscription: change your plan from Manage subscription." };
+  }
+  const metadata = appSubscriptionMetadata(input.user.id, plan.id);
+  const session = await stripe.checkout.sessions.create(
+    {
+      mode: "subscription",
+      customer,
+      client_reference_id: String(input.user.id),
+      line_items: [{ price: plan.priceId, quantity: 1 }],
+      metadata,
+      subscription_data: { metadata },
+      ...promotionCodeOptions(config),
+      success_url: `${config.appUrl}/settings/billing?subscribed=1`,
+      cancel_url: `${config.appUrl}/settings/billing/cancelled`,
+    },
+    { idempotencyKey: stripeRequestKeys.planCheckoutSession(input.user.id, plan.id, formTokenOr(input.requestToken)) },
+  );
+  if (!session.url) throw new Error(`Stripe returned Checkout Session ${session.id} without a URL`);
   return { ok: true, id: session.id, url: session.url };
 }

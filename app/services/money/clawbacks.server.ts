@@ -1,6 +1,7 @@
 /**
  * What a refund takes back: the same share of the purchase's credits as the share of its money
- * refunded (pricing.server.ts `creditsShare`), never more than what is left of the purchase, keyed
+ * refunded (pricing.server.ts `creditsShare`), never more than what is left of the purchase (for a
+ * plan period: of its grant, payment-queries.server.ts `takeBackLimit`), keyed
  * on the charge's cumulative refunded amount so that a replayed or late event takes nothing twice.
  * Disputes have their own lifecycle (disputes.server.ts).
  */
@@ -8,7 +9,7 @@ import type Stripe from "stripe";
 import type { AppDb } from "#db/client.server";
 import { clawback, type Tx } from "./ledger.server";
 import { ledgerKeys } from "./ledger-keys.server";
-import { amountPaidFor, creditsTakenBack } from "./payment-queries.server";
+import { amountPaidFor, creditsTakenBack, takeBackLimit } from "./payment-queries.server";
 import { creditsShare } from "./pricing.server";
 
 /**
@@ -18,7 +19,7 @@ import { creditsShare } from "./pricing.server";
 export function applyChargeRefunded(db: AppDb, charge: Stripe.Charge, purchase: Tx, paymentIntentId: string): { clawedBack: number } {
   const paid = amountPaidFor(purchase).amountTotal ?? charge.amount;
   const target = creditsShare(purchase.amount, charge.amount_refunded, paid);
-  const delta = target - creditsTakenBack(db, paymentIntentId);
+  const delta = takeBackLimit(db, purchase, target - creditsTakenBack(db, paymentIntentId));
   if (delta <= 0) return { clawedBack: 0 };
   clawback(db, {
     userId: purchase.userId,

@@ -16,7 +16,7 @@ import { disputes, type DisputeRow } from "#db/schema";
 import { disputeHoldReason, liftDisputeHold, placeAccountHold } from "./account-holds.server";
 import { clawback, findByKey, reverseClawback, type Tx } from "./ledger.server";
 import { ledgerKeys } from "./ledger-keys.server";
-import { amountPaidFor, creditsTakenBack } from "./payment-queries.server";
+import { amountPaidFor, creditsTakenBack, takeBackLimit } from "./payment-queries.server";
 import { creditsShare } from "./pricing.server";
 
 export type DisputeState = { fundsWithdrawn: boolean; fundsReinstated: boolean; inquiry: boolean };
@@ -46,7 +46,7 @@ function takeDisputed(db: AppDb, dispute: Stripe.Dispute, purchase: Tx, paymentI
   if (earlier) return -earlier.amount;
   const paid = amountPaidFor(purchase).amountTotal ?? dispute.amount;
   const disputed = creditsShare(purchase.amount, dispute.amount, paid);
-  const delta = Math.min(disputed, purchase.amount - creditsTakenBack(db, paymentIntentId));
+  const delta = takeBackLimit(db, purchase, Math.min(disputed, purchase.amount - creditsTakenBack(db, paymentIntentId)));
   if (delta <= 0) return 0;
   clawback(db, {
     userId: purchase.userId,

@@ -163,6 +163,22 @@ export function prepareGrants(sqlite: Database.Database, writeExpireRow: ExpireR
       }
     },
 
+    /** The grant a row opened (undefined: none). */
+    ofSource: (sourceTxId: number): (GrantState & { closedAt: number | null }) | undefined => s.bySource.get(sourceTxId),
+
+    /**
+     * Closes the grant row `sourceTxId` opened, now, whatever its expiry says: its unspent rest
+     * gets its `expire` row (key: `key(grantId)`). Returns the rest expired, 0 when the grant was
+     * closed already (a replay) or spent.
+     */
+    closeNow(sourceTxId: number, now: number, key: (grantId: number) => string): number {
+      const g = s.bySource.get(sourceTxId);
+      if (!g || g.closedAt !== null) return 0;
+      const rest = Math.max(0, g.remaining);
+      expire(g, key(g.id), now);
+      return rest;
+    },
+
     /** Closes up to `batch` grants past their expiry; returns how many it closed. */
     expireDue(now: number, batch: number, key: (grantId: number) => string): number {
       const due = s.due.all(now, batch);

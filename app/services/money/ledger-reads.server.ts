@@ -56,6 +56,15 @@ export function findByKey(db: AppDb, key: string): Tx | undefined {
   return ledgerOf(db).byKey.get(checkKey(key));
 }
 
+/** What is left to spend of the grant row `sourceTxId` opened: 0 once it is closed or expired. */
+export function grantLeftOf(db: AppDb, sourceTxId: number, now: number = Date.now()): number {
+  const g = ledgerOf(db).grants.ofSource(checkId(sourceTxId, "sourceTxId"));
+  if (!g || g.closedAt !== null || (g.expiresAt !== null && g.expiresAt <= now)) return 0;
+  return Math.max(0, g.remaining);
+}
+
+/** The row a Stripe payment granted: a pack's purchase or a plan period (type `plan`, whose
+ * payment is the invoice's PaymentIntent), so refunds and disputes find either. */
 export function findPurchaseByPaymentId(db: AppDb, stripePaymentId: string): Tx | undefined {
   return ledgerOf(db).purchaseByPayment.get(stripePaymentId);
 }

@@ -222,6 +222,16 @@ export function prepareTransactions(l: Ledger) {
     return due.length;
   });
 
+  // A grant closed before (by the expiry sweep, or an earlier call) answers what its expire row
+  // took then: a renewal that arrives after the sweep still learns the period's unspent rest.
+  const closeGrant = sqlite.transaction((sourceTxId: number, now: number): number => {
+    const g = grants.ofSource(sourceTxId);
+    if (!g) return 0;
+    if (g.closedAt === null) return grants.closeNow(sourceTxId, now, ledgerKeys.grantExpiry);
+    const expireRow = l.byKey.get(ledgerKeys.grantExpiry(g.id));
+    return expireRow ? -expireRow.amount : 0;
+  });
+
   const expireGrants = sqlite.transaction((now: number, batch: number): number => grants.expireDue(now, batch, ledgerKeys.grantExpiry));
 
   const extend = sqlite.transaction((holdId: number, expiresAt: number, maxLifetimeMs: number): { extended: boolean; transaction: Tx } => {
@@ -238,7 +248,7 @@ export function prepareTransactions(l: Ledger) {
 
   const keySpent = sqlite.transaction((apiKeyId: number, since: number): number => l.keySpend.get(apiKeyId, since)!.spent);
 
-  return { spend, credit, clawback, reverse, guardedDebit, post, voidHold, sweep, expireGrants, extend, balance, keySpent };
+  return { spend, credit, clawback, reverse, guardedDebit, post, voidHold, sweep, expireGrants, closeGrant, extend, balance, keySpent };
 }
 
 /** postHold / voidHold on a row that is no longer pending: a replay, or a refusal. */

@@ -49,7 +49,7 @@ import {
 } from "./ledger-model.server";
 import { ledgerOf } from "./ledger-sql.server";
 
-export { findByKey, findPurchaseByPaymentId, getBalance, grantsOfRows, holdStatus, keySpendThisMonth, listHistory, type Balance } from "./ledger-reads.server";
+export { findByKey, findPurchaseByPaymentId, getBalance, grantLeftOf, grantsOfRows, holdStatus, keySpendThisMonth, listHistory, type Balance } from "./ledger-reads.server";
 export {
   LedgerError,
   MAX_AMOUNT,
@@ -291,4 +291,18 @@ export function expireDueGrants(db: AppDb, now?: number, options: { batchSize?: 
     incrementCounter("ledger_writes_total", { op: "expire", outcome: n > 0 ? "written" : "unchanged" });
     if (n < batchSize) return total;
   }
+}
+
+/**
+ * Closes the grant that row `sourceTxId` opened, now, before its expiry (a subscription period
+ * that a paid renewal ended): its unspent rest gets its own `expire` row (key grant-expiry:<grant>,
+ * the same as a due expiry, so the two can never both write). Returns the rest its expire row
+ * took: now, or, for a grant closed already (by the sweep at its expiry, or an earlier call),
+ * then; 0 for a spent grant or a row that opened none. Calling it again changes nothing.
+ */
+export function closeGrant(db: AppDb, args: { sourceTxId: number; now?: number }): { expired: number } {
+  const l = ledgerOf(db);
+  const expired = l.tx.closeGrant.immediate(checkId(args.sourceTxId, "sourceTxId"), checkTime(args.now ?? Date.now(), "now"));
+  incrementCounter("ledger_writes_total", { op: "close_grant", outcome: expired > 0 ? "written" : "unchanged" });
+  return { expired };
 }

@@ -12,6 +12,21 @@ export function appPaymentMetadata(userId: number, packId: string): Record<strin
   return { ...APP_MARKER, userId: String(userId), pack: packId };
 }
 
+/** The metadata of a plan's Checkout Session and of the subscription it creates: every invoice
+ * of the subscription carries it (`parent.subscription_details.metadata`). */
+export function appSubscriptionMetadata(userId: number, planId: string): Record<string, string> {
+  return { ...APP_MARKER, userId: String(userId), plan: planId };
+}
+
+/** The user a subscription's metadata names, when the subscription is the app's (its marker and
+ * a user id); null for another product's subscription. */
+export function appSubscriptionUser(metadata: Stripe.Metadata | null | undefined): number | null {
+  const m = metadata ?? {};
+  if (m.app !== APP_MARKER.app || typeof m.userId !== "string" || !/^[1-9]\d{0,15}$/.test(m.userId)) return null;
+  const id = Number(m.userId);
+  return Number.isSafeInteger(id) ? id : null;
+}
+
 /** True for a PaymentIntent the app created through Checkout (the marker, or, for payments taken
  * before the marker existed, the user and pack the app has always set). */
 export function isAppPayment(intent: Pick<Stripe.PaymentIntent, "metadata">): boolean {

@@ -7,7 +7,7 @@
 import type { AppDb } from "#db/client.server";
 import { perConnection } from "#db/prepared.server";
 import { parseJsonObject } from "~/utils/json";
-import type { Tx } from "./ledger.server";
+import { grantLeftOf, type Tx } from "./ledger.server";
 
 export type PurchaseWithRefunds = Pick<Tx, "id" | "createdAt" | "amount" | "description" | "meta"> & {
   /** Credits already taken back for this purchase's payment. */
@@ -70,4 +70,15 @@ export function refundabilityOf(
   if (!purchase || purchase.type !== "purchase" || !purchase.stripePaymentId) return { ok: false, reason: "not_a_stripe_purchase" };
   if (takenBack >= purchase.amount) return { ok: false, reason: "refunded_in_full" };
   return { ok: true, paymentIntentId: purchase.stripePaymentId };
+}
+
+/**
+ * How much of `wanted` a refund or dispute may take back from what a payment granted. A plan
+ * period's credits are taken only from what its own grant has left: the credits already spent
+ * were the service of that period, and the rest expires with it anyway. A pack's clawback is not
+ * capped here (what was spent comes from other grants, then the debt grant: decision 020).
+ */
+export function takeBackLimit(db: AppDb, purchase: Pick<Tx, "id" | "type">, wanted: number, now = Date.now()): number {
+  if (purchase.type !== "plan") return wanted;
+  return Math.min(wanted, grantLeftOf(db, purchase.id, now));
 }

@@ -1,7 +1,7 @@
 import type Stripe from "stripe";
 import { describe, expect, it } from "vitest";
 import type { CreditPack } from "../env.server";
-import { checkoutMetadata, purchaseExpiry, videoCost, videoPrices, type PricingConfig } from "./pricing.server";
+import { checkoutMetadata, purchaseExpiry, videoCost, videoPrices, videoSecondsFor, whatCreditsBuy, type PricingConfig } from "./pricing.server";
 
 const DAY = 86_400_000;
 const packs: CreditPack[] = [
@@ -64,5 +64,38 @@ describe("videoCost: VIDEO_COST is the price of VIDEO_COST_SECONDS at 720p, othe
       expect(prices.bySeconds[r]).toHaveLength(20);
       prices.bySeconds[r].forEach((credits, i) => expect(credits).toBe(videoCost(c, r, i + 1)));
     }
+  });
+});
+
+describe("videoSecondsFor / whatCreditsBuy", () => {
+  const config = { IMAGE_COST: 5, VIDEO_COST: 50, VIDEO_COST_1080P: undefined, VIDEO_COST_SECONDS: 8 };
+
+  it.each([
+    [0, 0],
+    [6, 0], // one second costs ceil(50/8) = 7
+    [7, 1],
+    [50, 8],
+    [51, 8],
+    [1000, 160],
+    [1_000_000, 160_000],
+  ])("%i credits buy %i s at 720p", (credits, seconds) => {
+    expect(videoSecondsFor(config, "720p", credits)).toBe(seconds);
+  });
+
+  it("never promises a length that videoCost prices above the credits, nor leaves a second out", () => {
+    for (const c of [{ ...config }, { ...config, VIDEO_COST: 3, VIDEO_COST_SECONDS: 7 }, { ...config, VIDEO_COST_1080P: 333, VIDEO_COST_SECONDS: 1 }]) {
+      for (let credits = 0; credits < 2000; credits += 37) {
+        for (const resolution of ["720p", "1080p"] as const) {
+          const s = videoSecondsFor(c, resolution, credits);
+          if (s > 0) expect(videoCost(c, resolution, s)).toBeLessThanOrEqual(credits);
+          expect(videoCost(c, resolution, s + 1)).toBeGreaterThan(credits);
+        }
+      }
+    }
+  });
+
+  it("counts whole images and both resolutions (1080p twice 720p by default)", () => {
+    expect(whatCreditsBuy(config, 1000)).toEqual({ images: 200, videoSeconds: { "720p": 160, "1080p": 80 } });
+    expect(whatCreditsBuy({ ...config, IMAGE_COST: 3 }, 10)).toEqual({ images: 3, videoSeconds: { "720p": 1, "1080p": 0 } });
   });
 });

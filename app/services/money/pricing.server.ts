@@ -42,6 +42,35 @@ export function videoPrices(config: PricingConfig): VideoPrices {
   return { perSeconds: config.VIDEO_COST_SECONDS, perClip: generationCosts(config).video, bySeconds };
 }
 
+/**
+ * The most seconds of video at `resolution` that `credits` pay for, at videoCost's rate: the
+ * pricing page's "≈ M seconds of video". Found with videoCost itself (monotone in seconds), so the
+ * page can never promise a length the generation would price higher.
+ */
+export function videoSecondsFor(config: PricingConfig, resolution: VideoResolution, credits: number): number {
+  if (credits < videoCost(config, resolution, 1)) return 0;
+  let low = 1; // affordable
+  let high = 2;
+  while (videoCost(config, resolution, high) <= credits) {
+    low = high;
+    high *= 2;
+  }
+  while (high - low > 1) {
+    const mid = Math.floor((low + high) / 2);
+    if (videoCost(config, resolution, mid) <= credits) low = mid;
+    else high = mid;
+  }
+  return low;
+}
+
+/** What `credits` buy: whole images at IMAGE_COST, or seconds of video at each resolution. */
+export function whatCreditsBuy(config: PricingConfig, credits: number): { images: number; videoSeconds: Record<VideoResolution, number> } {
+  return {
+    images: Math.floor(credits / generationCosts(config).image),
+    videoSeconds: { "720p": videoSecondsFor(config, "720p", credits), "1080p": videoSecondsFor(config, "1080p", credits) },
+  };
+}
+
 /** The configured pack with this id, or undefined. */
 export function findPack(config: Pick<Config, "packs">, packId: string): CreditPack | undefined {
   return config.packs.find((p) => p.id === packId);

@@ -15,6 +15,8 @@ import { applyDispute } from "./disputes.server";
 import { grantCheckout, retrieveCheckout } from "./fulfilment.server";
 import { findPurchaseByPaymentId, type Tx } from "./ledger.server";
 import { isAppPayment } from "./ownership.server";
+import { grantPlanInvoice, readPlanInvoice, recordFailedInvoice } from "./plan-invoices.server";
+import { applySubscription, subscriptionOwner } from "./subscriptions.server";
 
 export type Plan = { kind: "apply"; apply: () => Record<string, unknown> } | { kind: "ignore"; why: string };
 
@@ -36,6 +38,13 @@ export const HANDLED_EVENTS = [
   "charge.dispute.closed",
   "charge.dispute.funds_withdrawn",
   "charge.dispute.funds_reinstated",
+  // invoice.paid, not invoice.payment_succeeded: Stripe sends both for every payment, and only
+  // invoice.paid also covers an invoice marked paid out of band. One grant either way (its key).
+  "invoice.paid",
+  "invoice.payment_failed",
+  "customer.subscription.created",
+  "customer.subscription.updated",
+  "customer.subscription.deleted",
 ] as const;
 
 type Deps = { db: AppDb; stripe: Stripe; config: Config };
@@ -65,7 +74,7 @@ async function purchaseFor(deps: Deps, paymentIntentId: string): Promise<{ ignor
   const known = findPurchaseByPaymentId(deps.db, paymentIntentId);
   if (known) return { purchase: () => known };
   const intent = await deps.stripe.paymentIntents.retrieve(paymentIntentId);
-  if (!isAppPayment(intent)) return { ignore: `payment ${paymentIntentId} was not made through this app` };
+  if (!isAppPayment(intent)) return planInvoiceFor(deps, paymentIntentId);
   const sessions = await deps.stripe.checkout.sessions.list({ payment_intent: paymentIntentId, limit: 1 });
   const sessionId = sessions.data[0]?.id;
   if (!sessionId) throw new PurchaseNotFoundYetError(paymentIntentId);
@@ -77,6 +86,55 @@ async function purchaseFor(deps: Deps, paymentIntentId: string): Promise<{ ignor
       return result.transaction;
     },
   };
+}
+
+/**
+ * The plan period a subscription's payment paid (its PaymentIntent carries no app metadata: the
+ * invoice, found through InvoicePayments, names the subscription). Granted first, in the same
+ * transaction, when its invoice.paid has not arrived yet.
+ */
+async function planInvoiceFor(deps: Deps, paymentIntentId: string): Promise<{ ignore: string } | { purchase: () => Tx }> {
+  const payments = await deps.stripe.invoicePayments.list({ payment: { type: "payment_intent", payment_intent: paymentIntentId }, limit: 1 });
+  const invoiceId = stripeIdOf(payments.data[0]?.invoice);
+  if (!invoiceId) return { ignore: `payment ${paymentIntentId} was not made through this app` };
+  const read = await readPlanInvoice(deps, invoiceId);
+  if ("ignore" in read) return read;
+  return {
+    purchase: () => {
+      const result = grantPlanInvoice(deps.db, read.invoice);
+      if (result.status === "not_paid") throw new PurchaseNotFoundYetError(paymentIntentId);
+      return result.transaction;
+    },
+  };
+}
+
+async function planPaidInvoice(deps: Deps, invoiceId: string): Promise<Plan> {
+  const read = await readPlanInvoice(deps, invoiceId);
+  if ("ignore" in read) return { kind: "ignore", why: read.ignore };
+  return {
+    kind: "apply",
+    apply: () => {
+      const result = grantPlanInvoice(deps.db, read.invoice);
+      const rolled = "expired" in result ? { expired: result.expired, rolledOver: result.rolledOver } : {};
+      return { invoiceId, status: result.status, userId: result.userId, credits: result.credits, ...rolled };
+    },
+  };
+}
+
+async function planFailedInvoice(deps: Deps, invoiceId: string): Promise<Plan> {
+  const read = await readPlanInvoice(deps, invoiceId);
+  if ("ignore" in read) return { kind: "ignore", why: read.ignore };
+  // Paid meanwhile (a retry succeeded): its invoice.paid grants; nothing failed any more.
+  if (read.invoice.status === "paid") return { kind: "ignore", why: `invoice ${invoiceId} is paid now` };
+  return { kind: "apply", apply: () => ({ invoiceId, ...recordFailedInvoice(deps.db, deps.config, read.invoice) }) };
+}
+
+async function planSubscription(deps: Deps, payload: Stripe.Subscription, eventCreated: number): Promise<Plan> {
+  // The subscription as it is now, not as this (possibly old, possibly reordered) event saw it.
+  const sub = await deps.stripe.subscriptions.retrieve(payload.id);
+  const userId = subscriptionOwner(deps.db, sub.metadata, stripeIdOf(sub.customer) ?? null);
+  if (userId === null) return { kind: "ignore", why: `subscription ${sub.id} is not this app's (or not this customer's)` };
+  return { kind: "apply", apply: () => applySubscription(deps.db, deps.config, sub, userId, eventCreated) };
 }
 
 async function planRefund(deps: Deps, charge: Stripe.Charge): Promise<Plan> {
@@ -117,6 +175,14 @@ export async function planReaction(deps: Deps, event: Stripe.Event): Promise<Pla
     case "charge.dispute.funds_withdrawn":
     case "charge.dispute.funds_reinstated":
       return planDispute(deps, event.data.object);
+    case "invoice.paid":
+      return planPaidInvoice(deps, event.data.object.id);
+    case "invoice.payment_failed":
+      return planFailedInvoice(deps, event.data.object.id);
+    case "customer.subscription.created":
+    case "customer.subscription.updated":
+    case "customer.subscription.deleted":
+      return planSubscription(deps, event.data.object, event.created);
     default:
       return { kind: "ignore", why: `event type ${event.type} is not handled` };
   }

@@ -1,0 +1,209 @@
+/**
+ * Subscription invoices → plan credits. Each paid invoice of an app subscription grants its plan's
+ * credits once (a `plan` row keyed `invoice:<id>`), spendable until the end of the service period
+ * it pays for (the LINE's period; the invoice's own period_start/end is the previous period). At a
+ * paid renewal the previous period's plan credits are closed in the same transaction: their rest
+ * expires, and up to the plan's rolloverCap of it comes back as a `plan` row (`rollover:<id>`)
+ * that lasts the new period. A failed payment grants nothing and is recorded (and mailed) so the
+ * billing page can say so; a later payment of the same invoice grants as usual.
+ *
+ * Facts are read from Stripe (readPlanInvoice: the invoice with its lines and payments, the
+ * subscription when the invoice is thin) and applied synchronously inside the webhook's
+ * transaction. Why this shape: docs/decisions/023-subscriptions.md.
+ */
+import { and, desc, eq, gt, lt } from "drizzle-orm";
+import type Stripe from "stripe";
+import type { AppDb } from "#db/client.server";
+import { subscriptionPeriods, users } from "#db/schema";
+import { stripeIdOf } from "~/utils/stripe-ids";
+import type { Config, CreditPlan } from "../env.server";
+import { enqueueMail } from "../mail/mail-queue.server";
+import { closeGrant, findByKey, grant, type Tx } from "./ledger.server";
+import { ledgerKeys } from "./ledger-keys.server";
+import { planForPrice } from "./pricing.server";
+import { paymentFailedMail } from "./subscription-mails.server";
+import { subscriptionOwner } from "./subscriptions.server";
+
+export type PlanInvoice = {
+  invoiceId: string;
+  subscriptionId: string;
+  userId: number;
+  plan: CreditPlan;
+  status: Stripe.Invoice["status"];
+  billingReason: Stripe.Invoice["billing_reason"];
+  /** The service period the invoice pays for (its line's), in milliseconds. */
+  periodStart: number;
+  periodEnd: number;
+  paymentIntentId: string | null;
+  amountPaid: number;
+  currency: string;
+};
+
+type Deps = { db: AppDb; stripe: Stripe; config: Config };
+
+/** The line that bills the subscription's item (the emulator's subscriptions have one). */
+async function subscriptionLine(stripe: Stripe, invoice: Stripe.Invoice): Promise<Stripe.InvoiceLineItem | undefined> {
+  const isItem = (l: Stripe.InvoiceLineItem) => l.parent?.type === "subscription_item_details";
+  const line = invoice.lines?.data.find(isItem);
+  if (line) return line;
+  const lines = await stripe.invoices.listLineItems(invoice.id, { limit: 100 });
+  return lines.data.find(isItem) ?? lines.data[0];
+}
+
+/** The PaymentIntent that paid the invoice (InvoicePayments: neither it nor its Charge names the invoice). */
+async function paymentIntentOf(stripe: Stripe, invoice: Stripe.Invoice): Promise<string | null> {
+  const payments = invoice.payments?.data ?? (await stripe.invoicePayments.list({ invoice: invoice.id, limit: 10 })).data;
+  const paid = payments.find((p) => p.status === "paid") ?? payments[0];
+  return stripeIdOf(paid?.payment.payment_intent) ?? null;
+}
+
+/**
+ * What an invoice is to the app, read from Stripe as it is now. `ignore` for an invoice that is
+ * not of an app subscription (no app metadata, a customer that is not the user's) or of a price
+ * that is no configured plan.
+ */
+export async function readPlanInvoice(deps: Deps, invoiceId: string): Promise<{ ignore: string } | { invoice: PlanInvoice }> {
+  const invoice = await deps.stripe.invoices.retrieve(invoiceId, { expand: ["payments"] });
+  const details = invoice.parent?.subscription_details;
+  const subscriptionId = stripeIdOf(details?.subscription);
+  if (!subscriptionId) return { ignore: `invoice ${invoiceId} is not a subscription's` };
+  const metadata = details?.metadata?.app ? details.metadata : (await deps.stripe.subscriptions.retrieve(subscriptionId)).metadata;
+  const userId = subscriptionOwner(deps.db, metadata, stripeIdOf(invoice.customer) ?? null);
+  if (userId === null) return { ignore: `subscription ${subscriptionId} is not this app's (or not this customer's)` };
+  const line = await subscriptionLine(deps.stripe, invoice);
+  const plan = planForPrice(deps.config, stripeIdOf(line?.pricing?.price_details?.price));
+  if (!line || !plan) return { ignore: `invoice ${invoiceId} bills no configured plan` };
+  return {
+    invoice: {
+      invoiceId,
+      subscriptionId,
+      userId,
+      plan,
+      status: invoice.status,
+      billingReason: invoice.billing_reason,
+      periodStart: line.period.start * 1000,
+      periodEnd: line.period.end * 1000,
+      paymentIntentId: await paymentIntentOf(deps.stripe, invoice),
+      amountPaid: invoice.amount_paid,
+      currency: invoice.currency,
+    },
+  };
+}
+
+function periodRow(inv: PlanInvoice, status: "paid" | "failed", txId: number | null, now: number) {
+  return {
+    invoiceId: inv.invoiceId,
+    subscriptionId: inv.subscriptionId,
+    userId: inv.userId,
+    planId: inv.plan.id,
+    status,
+    periodStart: inv.periodStart,
+    periodEnd: inv.periodEnd,
+    txId,
+    paymentIntentId: inv.paymentIntentId,
+    amountPaid: status === "paid" ? inv.amountPaid : 0,
+    currency: inv.currency,
+    updatedAt: now,
+  };
+}
+
+/** The paid period of this subscription that comes right before or after `inv` (by start). */
+function paidNeighbour(db: AppDb, inv: PlanInvoice, side: "before" | "after") {
+  const p = subscriptionPeriods;
+  return db.orm
+    .select()
+    .from(p)
+    .where(and(eq(p.subscriptionId, inv.subscriptionId), eq(p.status, "paid"), side === "after" ? gt(p.periodStart, inv.periodStart) : lt(p.periodStart, inv.periodStart)))
+    .orderBy(side === "after" ? p.periodStart : desc(p.periodStart))
+    .limit(1)
+    .get();
+}
+
+/**
+ * Closes the previous period's plan credits (its grant and what rolled into it) and rolls up to
+ * the cap of their unspent rest into the period `inv` starts.
+ */
+function rollOver(db: AppDb, inv: PlanInvoice, now: number): { expired: number; rolledOver: number } {
+  const previous = paidNeighbour(db, inv, "before");
+  if (!previous?.txId) return { expired: 0, rolledOver: 0 };
+  const sources = [previous.txId, findByKey(db, ledgerKeys.planRollover(previous.invoiceId))?.id].filter((id): id is number => typeof id === "number");
+  let expired = 0;
+  for (const sourceTxId of sources) expired += closeGrant(db, { sourceTxId, now }).expired;
+  const rolledOver = Math.min(expired, inv.plan.rolloverCap);
+  if (rolledOver > 0) {
+    grant(db, {
+      userId: inv.userId,
+      amount: rolledOver,
+      type: "plan",
+      key: ledgerKeys.planRollover(inv.invoiceId),
+      description: `${inv.plan.name} plan: ${rolledOver} unused credits rolled over`,
+      expiresAt: inv.periodEnd,
+      meta: { invoiceId: inv.invoiceId, fromInvoiceId: previous.invoiceId, expired, rolloverCap: inv.plan.rolloverCap },
+      now,
+    });
+  }
+  return { expired, rolledOver };
+}
+
+export type PlanGrantResult =
+  | { status: "granted" | "already_granted"; userId: number; credits: number; transaction: Tx; expired?: number; rolledOver?: number }
+  | { status: "not_paid"; userId: number; credits: 0 };
+
+/**
+ * Grants a paid invoice's credits once. An invoice older than a period already granted (a late
+ * delivery) extends nothing: the newer period's renewal is what ended it, so its grant (dated to
+ * end no later than the newer period's start) is closed at once, and the ledger shows both rows.
+ * Synchronous: run inside the webhook's transaction.
+ */
+export function grantPlanInvoice(db: AppDb, inv: PlanInvoice, now = Date.now()): PlanGrantResult {
+  if (inv.status !== "paid") return { status: "not_paid", userId: inv.userId, credits: 0 };
+  const key = ledgerKeys.planInvoice(inv.invoiceId);
+  const earlier = findByKey(db, key);
+  if (earlier) return { status: "already_granted", userId: inv.userId, credits: earlier.amount, transaction: earlier };
+  const newer = paidNeighbour(db, inv, "after");
+  const endsAt = newer ? Math.min(inv.periodEnd, newer.periodStart) : inv.periodEnd;
+  const written = grant(db, {
+    userId: inv.userId,
+    amount: inv.plan.credits,
+    type: "plan",
+    key,
+    description: `${inv.plan.name} plan: ${inv.plan.credits} credits for the period`,
+    stripePaymentId: inv.paymentIntentId,
+    // The ledger refuses a grant born expired; a superseded period's is closed right below.
+    expiresAt: Math.max(endsAt, now + 1),
+    meta: {
+      invoiceId: inv.invoiceId,
+      subscriptionId: inv.subscriptionId,
+      plan: inv.plan.id,
+      periodStart: inv.periodStart,
+      periodEnd: inv.periodEnd,
+      billingReason: inv.billingReason,
+      amountTotal: inv.amountPaid,
+      currency: inv.currency,
+      ...(newer ? { supersededBy: newer.invoiceId } : {}),
+    },
+    now,
+  });
+  if (newer || endsAt <= now) closeGrant(db, { sourceTxId: written.transaction.id, now });
+  const rolled = !newer && inv.billingReason === "subscription_cycle" ? rollOver(db, inv, now) : { expired: 0, rolledOver: 0 };
+  db.orm
+    .insert(subscriptionPeriods)
+    .values({ ...periodRow(inv, "paid", written.transaction.id, now), createdAt: now })
+    .onConflictDoUpdate({ target: subscriptionPeriods.invoiceId, set: periodRow(inv, "paid", written.transaction.id, now) })
+    .run();
+  return { status: "granted", userId: inv.userId, credits: inv.plan.credits, transaction: written.transaction, ...rolled };
+}
+
+/**
+ * Records a failed payment of an invoice and queues the mail that says so, together. A period
+ * already paid stays paid (a late failure event of an invoice paid since); a failure already
+ * recorded is not mailed twice.
+ */
+export function recordFailedInvoice(db: AppDb, config: Pick<Config, "appUrl">, inv: PlanInvoice, now = Date.now()): { recorded: boolean } {
+  const existing = db.orm.select({ status: subscriptionPeriods.status }).from(subscriptionPeriods).where(eq(subscriptionPeriods.invoiceId, inv.invoiceId)).get();
+  if (existing) return { recorded: false };
+  db.orm.insert(subscriptionPeriods).values({ ...periodRow(inv, "failed", null, now), createdAt: now }).run();
+  const user = db.orm.select({ email: users.email, deletedAt: users.deletedAt }).from(users).where(eq(users.id, inv.userId)).get();
+  if (user && user.deletedAt === null) enqueueMail(db, user.email, "plan_payment_failed", paymentFailedMail(config.appUrl, inv.plan.name), now);
+  return { recorded: true };
+}
