@@ -26,10 +26,6 @@ function Problem({ meta }: { meta: FieldMetadata<unknown> }) {
   );
 }
 
-function describedBy(meta: FieldMetadata<unknown>, hintId: string): string {
-  return [meta.errors?.length ? meta.errorId : null, hintId].filter(Boolean).join(" ");
-}
-
 function TextField({ meta, label, hint, placeholder }: { meta: FieldMetadata<unknown>; label: string; hint: string; placeholder?: string }) {
   const hintId = `${meta.id}-hint`;
   return (
@@ -38,7 +34,7 @@ function TextField({ meta, label, hint, placeholder }: { meta: FieldMetadata<unk
         {label}
       </label>
       <input
-        {...getInputProps(meta, { type: "text", ariaDescribedBy: describedBy(meta, hintId) })}
+        {...getInputProps(meta, { type: "text", ariaDescribedBy: hintId })}
         key={meta.key}
         autoComplete="off"
         placeholder={placeholder}
@@ -83,7 +79,7 @@ export function CreateRedeemCodeForm({ token, lastResult }: { token: string; las
       <div className="rounded-md bg-amber-50 p-3 ring-1 ring-amber-300">
         <div className="flex items-start gap-2">
           <input
-            {...getInputProps(fields.confirmLarge, { type: "checkbox", ariaDescribedBy: describedBy(fields.confirmLarge, confirmHint) })}
+            {...getInputProps(fields.confirmLarge, { type: "checkbox", ariaDescribedBy: confirmHint })}
             key={fields.confirmLarge.key}
             className="mt-1 h-4 w-4 rounded border-slate-400 text-indigo-700 focus-visible:ring-2 focus-visible:ring-indigo-600"
           />

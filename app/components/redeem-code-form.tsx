@@ -37,7 +37,7 @@ export function RedeemCodeForm({ disabled = false }: { disabled?: boolean }) {
             Code
           </label>
           <input
-            {...getInputProps(fields.code, { type: "text", ariaDescribedBy: [errors?.length ? fields.code.errorId : null, hintId].filter(Boolean).join(" ") })}
+            {...getInputProps(fields.code, { type: "text", ariaDescribedBy: hintId })}
             key={fields.code.key}
             autoComplete="off"
             autoCapitalize="characters"

@@ -40,9 +40,9 @@ const stmts = perConnection((sqlite) => ({
   byCode: sqlite.prepare<[string], { id: number }>(`SELECT id FROM redeem_codes WHERE code = ?`),
   byId: sqlite.prepare<[number], CodeRow>(`SELECT ${CODE_COLUMNS} FROM redeem_codes c WHERE c.id = ?`),
   // The audit row of a creation made with this form token (recent rows only: the created index).
-  createdWithToken: sqlite.prepare<[string, string, number], { codeId: number }>(
+  createdWithToken: sqlite.prepare<{ action: string; token: string; since: number }, { codeId: number }>(
     `SELECT details ->> '$.codeId' AS codeId FROM audit_log
-     WHERE created_at >= ?3 AND action = ?1 AND details ->> '$.token' = ?2 LIMIT 1`,
+     WHERE created_at >= @since AND action = @action AND details ->> '$.token' = @token LIMIT 1`,
   ),
   insert: sqlite.prepare<[string, number, number | null, number, number | null, number, number], { id: number }>(
     `INSERT INTO redeem_codes (code, credits, credits_expire_after_ms, max_redemptions, redeemable_until, created_by, created_at)
@@ -103,7 +103,7 @@ export function createRedeemCode(db: AppDb, input: CreateCodeInput, now = Date.n
   return db.sqlite
     .transaction((): CreateCodeResult => {
       if (!s.isAdmin.get(input.adminId)) return { ok: false, reason: "not_admin", message: "Only an administrator can create codes." };
-      const earlier = s.createdWithToken.get(AUDIT_ACTIONS.codeCreate, input.token, now - REPLAY_WINDOW_MS);
+      const earlier = s.createdWithToken.get({ action: AUDIT_ACTIONS.codeCreate, token: input.token, since: now - REPLAY_WINDOW_MS });
       if (earlier) return { ok: true, replayed: true, code: viewOf(db, s.byId.get(Number(earlier.codeId))!, now) };
       let code = input.code;
       if (code === null) {
