@@ -61,7 +61,9 @@ export const redeemApiAction = answeringBusyAs503(async ({ request, context }: A
   );
   if (!result.ok) {
     const extra = result.reason === "rate_limited" ? { retryAfterSeconds: result.retryAfterSeconds } : {};
-    return apiError(STATUS[result.reason], result.reason, result.message, extra, retryAfter(result));
+    // A deleted account has no session and no working key; if one got this far, it is signed out.
+    const error = result.reason === "user_not_found" ? "unauthorized" : result.reason;
+    return apiError(STATUS[result.reason], error, result.message, extra, retryAfter(result));
   }
   return json(
     { code: result.code, credits: result.credits, expiresAt: result.expiresAt === null ? null : new Date(result.expiresAt).toISOString(), balance: result.balance, transactionId: result.transaction.id },
