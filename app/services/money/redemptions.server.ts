@@ -12,6 +12,7 @@ import { perConnection } from "#db/prepared.server";
 import { AUDIT_ACTIONS } from "~/utils/admin-schemas";
 import { expiryAfter } from "~/utils/duration";
 import { formatCode } from "~/utils/redeem-code-schemas";
+import { incrementCounter } from "../metrics.server";
 import { getBalance, grant, type Tx } from "./ledger.server";
 import { ledgerKeys } from "./ledger-keys.server";
 import type { RedeemLimiter, RedeemRefused } from "./redemption-limits.server";
@@ -130,7 +131,10 @@ export type RedeemInput = {
 /** Redeems `code` for the user, or says why not. A try that did not work keeps its limit points. */
 export async function redeemCode(deps: { db: AppDb; limiter: RedeemLimiter }, input: RedeemInput): Promise<RedeemResult> {
   const attempt = await deps.limiter.begin(input.userId, input.ip);
-  if (!attempt.ok) return attempt;
+  if (!attempt.ok) {
+    incrementCounter("redemptions_total", { outcome: attempt.reason });
+    return attempt;
+  }
   let result: Applied | Refusal;
   try {
     result = applyRedemption(deps.db, { userId: input.userId, code: input.code, apiKeyId: input.apiKeyId ?? null }, input.now ?? Date.now());
@@ -139,6 +143,7 @@ export async function redeemCode(deps: { db: AppDb; limiter: RedeemLimiter }, in
     await attempt.release();
     throw error;
   }
+  incrementCounter("redemptions_total", { outcome: result.ok ? "redeemed" : result.reason });
   if (result.ok || ACCOUNT_REFUSALS.has(result.reason)) await attempt.release();
   if (!result.ok) return result;
   return { ...result, balance: getBalance(deps.db, input.userId).balance };
