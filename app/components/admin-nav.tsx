@@ -5,6 +5,7 @@ const SECTIONS = [
   // Users: the list and every user's page.
   { to: "/admin/credits", label: "Users", match: /^\/admin\/credits(\/\d+)?\/?$/ },
   { to: "/admin/credits/overview", label: "Overview", match: /^\/admin\/credits\/overview\/?$/ },
+  { to: "/admin/credits/codes", label: "Redeem codes", match: /^\/admin\/credits\/codes\/?$/ },
   { to: "/admin/credits/audit", label: "Audit log", match: /^\/admin\/credits\/audit\/?$/ },
   { to: "/admin/mail", label: "Mail delivery", match: /^\/admin\/mail\/?$/ },
 ];

@@ -34,6 +34,11 @@ const ERROR_CODES = [
   "already_subscribed",
   "database_busy",
   "method_not_allowed",
+  "unknown_code",
+  "code_expired",
+  "code_used_up",
+  "already_redeemed",
+  "email_not_verified",
 ];
 
 function errorOf(codes: string[], extra: Record<string, object> = {}, required: string[] = []) {
@@ -134,6 +139,25 @@ export const schemas = {
       durationSeconds: { type: "integer", minimum: 1, maximum: MAX_VIDEO_SECONDS, default: DEFAULT_VIDEO_SECONDS, description: "The clip's length; its price is pro rata (see the operation)." },
     },
   },
+  RedeemRequest: {
+    type: "object",
+    required: ["code"],
+    additionalProperties: false,
+    properties: { code: { type: "string", minLength: 1, maxLength: 100, description: "As printed (ABCD-EFGH-JKMN); case, dashes and spaces do not matter." } },
+  },
+  Redeemed: {
+    type: "object",
+    required: ["code", "credits", "expiresAt", "balance", "transactionId"],
+    additionalProperties: false,
+    properties: {
+      code: { type: "string", pattern: "^[A-Z0-9]{6,32}$", description: "The code as stored (upper case, no dashes)." },
+      credits: { type: "integer", minimum: 1 },
+      expiresAt: { ...nullable(time), description: "When these credits expire (null: never)." },
+      balance: { type: "integer", description: "The spendable balance after the redemption." },
+      transactionId: int,
+    },
+  },
+  RedeemRefused: errorOf(["unknown_code", "code_expired", "code_used_up", "already_redeemed", "email_not_verified", "account_on_hold", "cross_origin_request"]),
   Checkout: { type: "object", required: ["url", "id"], properties: { url: str, id: str } },
   CheckoutError: { type: "object", required: ["error", "message"], properties: { error: { enum: ["invalid_request", "unknown_pack", "unknown_plan", "account_on_hold", "already_subscribed", "cross_origin_request"] }, message: str } },
   WebhookReceived: { type: "object", required: ["received", "outcome"], properties: { received: { const: true }, outcome: str } },

@@ -149,6 +149,30 @@ const paths = (prices: Pick<VideoPrices, "perSeconds" | "perClip">) => ({
       },
     },
   },
+  "/api/redeem": {
+    post: {
+      summary: "Redeem a code for credits (once per account; decision 024)",
+      security: either,
+      requestBody: { required: true, content: { "application/json": { schema: ref("RedeemRequest") } } },
+      responses: {
+        "200": json(ref("Redeemed"), "Redeemed: the credits arrived as a `redeem` grant."),
+        "400": err("`invalid_json`."),
+        "401": unauthorized,
+        "403": json(ref("RedeemRefused"), `\`email_not_verified\` or \`account_on_hold\`: nothing was redeemed. ${crossOrigin}`),
+        "404": json(ref("RedeemRefused"), "`unknown_code`: no such code (a disabled code answers the same)."),
+        "409": json(ref("RedeemRefused"), "`already_redeemed`: this account redeemed the code before."),
+        "410": json(ref("RedeemRefused"), "`code_expired` (past its end date) or `code_used_up` (redeemed as often as it may be)."),
+        "413": tooLarge,
+        "415": err("`unsupported_media_type`: send JSON."),
+        "422": json(ref("ValidationError"), "`invalid_request`: not a code's shape (6–32 letters and digits; dashes and spaces ignored)."),
+        "429": {
+          ...err("`rate_limited`: too many codes that did not work from this account or address, or the per-key request limit. See Retry-After.", "RateLimited"),
+          headers: { "Retry-After": { schema: { type: "integer" } } },
+        },
+        "503": err("`database_busy`: nothing was redeemed. Retry after Retry-After."),
+      },
+    },
+  },
   "/api/stripe/checkout": {
     post: {
       summary: "Start a Stripe Checkout for a pack, or a subscription to a plan (the billing page's forms; JSON with Accept: application/json)",

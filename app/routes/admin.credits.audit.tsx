@@ -30,6 +30,9 @@ const ACTION_LABELS: Record<string, string> = {
   [AUDIT_ACTIONS.placeHold]: "Account put on hold",
   [AUDIT_ACTIONS.liftHold]: "Account hold lifted",
   [AUDIT_ACTIONS.mailRetry]: "Mail retried",
+  [AUDIT_ACTIONS.codeCreate]: "Redeem code created",
+  [AUDIT_ACTIONS.codeDisable]: "Redeem code disabled",
+  [AUDIT_ACTIONS.codeRedeem]: "Code redeemed",
 };
 
 export default function AuditLog() {
@@ -40,7 +43,7 @@ export default function AuditLog() {
     <div className="space-y-4">
       <h1 className="text-2xl font-bold">Audit log{target ? ` of ${target.email}` : ""}</h1>
       <p className="text-slate-800">
-        Every change an administrator made: who, when, why.{" "}
+        Every change an administrator made, and every redeem code used: who, when, why.{" "}
         {target ? (
           <Link to="/admin/credits/audit" className="text-indigo-700 underline">
             Show every user
@@ -50,7 +53,7 @@ export default function AuditLog() {
       <ScrollTable labelledBy="audit-caption">
         <table className={tableClass} data-testid="audit-log">
           <caption id="audit-caption" className={captionClass}>
-            Admin actions, newest first (times in UTC).
+            Admin actions and code redemptions, newest first (times in UTC).
           </caption>
           <thead className={theadClass}>
             <tr>
@@ -58,7 +61,7 @@ export default function AuditLog() {
                 When (UTC)
               </th>
               <th scope="col" className={th}>
-                Admin
+                By
               </th>
               <th scope="col" className={th}>
                 Action
@@ -85,7 +88,7 @@ export default function AuditLog() {
               entries.map((e) => (
                 <tr key={e.id} data-testid="audit-row" className={trClass}>
                   <Cell label="When (UTC)" className="whitespace-nowrap tabular-nums">{formatUtc(e.createdAt)}</Cell>
-                  <Cell label="Admin" className="break-all sm:whitespace-nowrap sm:break-normal">{e.actorEmail}</Cell>
+                  <Cell label="By" className="break-all sm:whitespace-nowrap sm:break-normal">{e.actorEmail}</Cell>
                   <Cell label="Action" className="whitespace-nowrap">{ACTION_LABELS[e.action] ?? e.action}</Cell>
                   <Cell label="User" className="break-all sm:whitespace-nowrap sm:break-normal">
                     {e.targetUserId ? (

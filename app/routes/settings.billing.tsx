@@ -1,11 +1,13 @@
 import crypto from "node:crypto";
-import type { LoaderFunctionArgs, MetaFunction } from "@remix-run/node";
+import type { ActionFunctionArgs, LoaderFunctionArgs, MetaFunction } from "@remix-run/node";
 import { json } from "@remix-run/node";
 import { Form, useLoaderData, useLocation, useNavigation } from "@remix-run/react";
 import { PackCheckoutForm } from "~/components/checkout-forms";
 import { hasEnded, PlanSection, SubscriptionArriving } from "~/components/plan-section";
 import { CreditsChart } from "~/components/credits-chart";
 import { formatCredits, formatUtc, HistoryTable, Pager, TYPE_LABELS, withParams } from "~/components/history-table";
+import { RedeemCodeForm } from "~/components/redeem-code-form";
+import { redeemFormAction } from "~/http/redeem.server";
 import { requireUser } from "~/services/auth.server";
 import { getCatalogue } from "~/services/money/catalogue.server";
 import { getCreditsChart, listHistoryPage, parseHistoryQuery } from "~/services/billing-dashboard.server";
@@ -57,6 +59,14 @@ export async function loader({ request }: LoaderFunctionArgs) {
   );
 }
 
+// Each form of the page says which it is with `intent`; redeeming a code is intent=redeem.
+export async function action(args: ActionFunctionArgs) {
+  const formData = await args.request.formData();
+  const redeemed = await redeemFormAction(args, formData);
+  if (redeemed) return redeemed;
+  throw new Response("Unknown form", { status: 400 });
+}
+
 function formatPrice(unitAmount: number | null, currency: string | null) {
   if (unitAmount === null || !currency) return "price unavailable";
   return formatMoney(unitAmount, currency);
@@ -91,6 +101,7 @@ export default function Billing() {
           </p>
         ) : null}
       </section>
+      <RedeemCodeForm disabled={flagged} />
       {payments.length > 0 ? (
         <section aria-labelledby="payments-heading" className="card" data-testid="unsettled-payments">
           <h2 id="payments-heading" className="text-lg font-semibold">

@@ -208,6 +208,10 @@ const EnvSchema = z.object({
   AUTH_LOGIN_FAILURES_PER_ACCOUNT: int("a number from 1 to 10000", 1, 10_000).default("10"),
   AUTH_LOGIN_FAILURES_PER_IP: int("a number from 1 to 100000", 1, 100_000).default("50"),
   AUTH_SIGNUPS_PER_IP_PER_HOUR: int("a number from 1 to 100000", 1, 100_000).default("20"),
+  // Redeem codes that did not work, per account and per client IP, in one hour (then locked for
+  // the rest of the hour): what stops guessing codes. Its own switch-free limits (decision 024).
+  REDEEM_FAILURES_PER_USER: int("a number from 1 to 100000", 1, 100_000).default("10"),
+  REDEEM_FAILURES_PER_IP: int("a number from 1 to 100000", 1, 100_000).default("50"),
   // Daily online backup: off, daily (03:00 UTC) or HH:MM (UTC); keeps BACKUP_RETENTION files in BACKUP_DIR.
   BACKUP_SCHEDULE: z
     .string()

@@ -11,6 +11,7 @@ const HELP: Record<string, string> = {
   stripe_webhooks_total: "Stripe webhook deliveries by event type and outcome",
   generations_total: "Generation jobs by kind and final status",
   ledger_writes_total: "Ledger writes by transaction type and outcome",
+  redemptions_total: "Redeem code tries by outcome (redeemed, or the refusal's reason)",
 };
 
 function labelKey(labels: Labels): string {

@@ -129,6 +129,11 @@ export const AUDIT_ACTIONS = {
   liftHold: "account.lift_hold",
   mailRetry: "mail.retry",
   resendVerification: "email.verification_resent",
+  // Redeem codes (decision 024): an admin creates or disables one; a user redeems one (the
+  // actor is then the user).
+  codeCreate: "redeem_code.create",
+  codeDisable: "redeem_code.disable",
+  codeRedeem: "redeem_code.redeem",
 } as const;
 
 /** The "retry now" form of /admin/mail: which failed message to queue again. */

@@ -193,6 +193,31 @@ describe("every answer is described by /api/openapi.json", () => {
     await expectDescribed("/api/openapi.json", "get", await fetch(`${server.url}/api/openapi.json`), 200);
   });
 
+  it("redeeming a code", async () => {
+    const client = await signedIn(server.url, "oa-redeem");
+    const { userId } = await balanceOf(client);
+    const db = openDatabase(path.join(server.dataDir, "app.sqlite"));
+    const insert = db.sqlite.prepare("insert into redeem_codes (code, credits, credits_expire_after_ms, max_redemptions, redeemable_until, created_by, disabled_at, redemption_count) values (?, 5, ?, ?, ?, ?, ?, ?)");
+    insert.run("OPENAPI001", 86_400_000, 10, null, userId, null, 0);
+    insert.run("OPENAPIOLD", null, 10, Date.now() - 1000, userId, null, 0);
+    insert.run("OPENAPIFUL", null, 1, null, userId, null, 1);
+    db.sqlite.close();
+    const redeem = "/api/redeem";
+    await expectDescribed(redeem, "post", await postJson(client, redeem, { code: "openapi-001" }), 200);
+    await expectDescribed(redeem, "post", await postJson(client, redeem, { code: "OPENAPI001" }), 409);
+    await expectDescribed(redeem, "post", await postJson(client, redeem, { code: "NOSUCHCODE" }), 404);
+    await expectDescribed(redeem, "post", await postJson(client, redeem, { code: "OPENAPIOLD" }), 410);
+    await expectDescribed(redeem, "post", await postJson(client, redeem, { code: "OPENAPIFUL" }), 410);
+    await expectDescribed(redeem, "post", await postJson(client, redeem, { code: "%%" }), 422);
+    await expectDescribed(redeem, "post", await postJson(client, redeem, "{nope"), 400);
+    await expectDescribed(redeem, "post", await client.request(redeem, { method: "POST", headers: { "Content-Type": "text/plain" }, body: "x" }), 415);
+    await expectDescribed(redeem, "post", await postJson(client, redeem, { code: "x".repeat(70 * 1024) }), 413);
+    await expectDescribed(redeem, "post", await fetch(`${server.url}${redeem}`, json({ code: "OPENAPI001" })), 401);
+    const held = await signedIn(server.url, "oa-redeem-held");
+    flag((await balanceOf(held)).userId);
+    await expectDescribed(redeem, "post", await postJson(held, redeem, { code: "OPENAPI001" }), 403);
+  });
+
   it("provoked every documented JSON route, and most of their statuses", () => {
     const routes = new Set(seen.map((s) => `${s.method} ${s.template}`));
     for (const [template, ops] of Object.entries(doc.paths)) {

@@ -7,6 +7,7 @@ import type { AppDb } from "#db/client.server";
 import { perConnection } from "#db/prepared.server";
 import { AUDIT_ACTIONS } from "~/utils/admin-schemas";
 import { formatMoney } from "~/utils/format";
+import { formatCode, formatLifetime } from "~/utils/redeem-code-schemas";
 import { parseJsonObject } from "~/utils/json";
 
 export const AUDIT_PAGE_SIZE = 50;
@@ -66,6 +67,19 @@ export function summarizeAudit(action: string, detailsText: string | null): stri
   if (action === AUDIT_ACTIONS.liftHold) return "Account hold lifted";
   if (action === AUDIT_ACTIONS.mailRetry && typeof d.mailId === "number") {
     return `Message #${d.mailId} (${String(d.kind ?? "mail")}) to ${String(d.to ?? "?")} queued again after ${String(d.failedAttempts ?? "?")} failed attempts`;
+  }
+  if (action === AUDIT_ACTIONS.codeCreate && typeof d.code === "string") {
+    const lifetime = typeof d.creditsExpireAfterMs === "number" ? `expire after ${formatLifetime(d.creditsExpireAfterMs)}` : "never expire";
+    const until = typeof d.redeemableUntil === "number" ? `, redeemable until ${new Date(d.redeemableUntil).toISOString().slice(0, 16).replace("T", " ")} UTC` : "";
+    return `Code ${formatCode(d.code)} (#${String(d.codeId)}): ${String(d.credits)} credits that ${lifetime}, up to ${String(d.maxRedemptions)} times${until}`;
+  }
+  if (action === AUDIT_ACTIONS.codeDisable && typeof d.code === "string") {
+    return `Code ${formatCode(d.code)} (#${String(d.codeId)}) disabled after ${String(d.redemptionCount)} of ${String(d.maxRedemptions)} redemptions`;
+  }
+  if (action === AUDIT_ACTIONS.codeRedeem && typeof d.code === "string") {
+    const expiry = typeof d.expiresAt === "number" ? `expire ${new Date(d.expiresAt).toISOString().slice(0, 10)}` : "never expire";
+    const via = typeof d.apiKeyId === "number" ? ` through API key #${d.apiKeyId}` : "";
+    return `Code ${formatCode(d.code)} redeemed${via}: +${String(d.credits)} credits (${expiry}), transaction #${String(d.transactionId)}, use ${String(d.redemptionCount)} of ${String(d.maxRedemptions)}`;
   }
   if (action === AUDIT_ACTIONS.resendVerification && typeof d.email === "string") {
     return `Verification e-mail sent again to ${d.email}`;
