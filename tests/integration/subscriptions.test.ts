@@ -363,6 +363,31 @@ describe("plan credits from paid invoices", () => {
     expect(ledgerViolations()).toEqual([]);
   });
 
+  it("the success page grants the first period before any webhook; the webhooks then add nothing", async () => {
+    const { client, userId } = await customer();
+    await newEvents();
+    const { id } = await startPlanCheckout(client, "basic");
+    const session = await stripe.checkout.sessions.retrieve(id);
+    expect(session.success_url).toBe(`${server.url}/settings/billing/success?session_id={CHECKOUT_SESSION_ID}`);
+    // Before paying: nothing to grant yet.
+    const early = await client.get(`/settings/billing/success?session_id=${id}`);
+    expect(early.status).toBe(303);
+    expect(await balanceOf(client)).toBe(0);
+    await driver(`/checkout/sessions/${id}/pay`, { outcome: "paid" });
+    const back = await Promise.all([1, 2, 3].map(() => client.get(`/settings/billing/success?session_id=${id}`)));
+    expect(back.map((r) => r.headers.get("location"))).toEqual(["/settings/billing", "/settings/billing", "/settings/billing"]);
+    expect(await balanceOf(client)).toBe(200);
+    const outcomes = await deliverAll(await newEvents());
+    expect(outcomes.find((o) => o.type === "checkout.session.completed")?.outcome).toBe("processed");
+    expect(await balanceOf(client)).toBe(200);
+    expect(rowsOf(userId).map((r) => [r.type, r.amount])).toEqual([["plan", 200]]);
+    // Another account cannot use the session.
+    const { client: stranger } = await customer();
+    await stranger.get(`/settings/billing/success?session_id=${id}`);
+    expect(await balanceOf(stranger)).toBe(0);
+    expect(ledgerViolations()).toEqual([]);
+  });
+
   it("renewal closes the first period: the rest expires and up to the cap rolls over; reordered events change nothing", async () => {
     const { client, userId } = await customer();
     const { subscriptionId, events } = await subscribe(client);
@@ -418,12 +443,13 @@ describe("plan credits from paid invoices", () => {
   it("a late older invoice, paid after a newer period was granted, extends nothing: its credits are closed at once", async () => {
     const { client, userId } = await customer();
     const first = await subscribe(client);
-    // Only the subscription's creation arrives; the first invoice.paid is held back.
-    await deliverAll(first.events.filter((e) => e.type !== "invoice.paid"));
+    // Only the subscription's creation arrives; what grants the first invoice is held back.
+    const grantsFirst = (e: Stripe.Event) => e.type === "invoice.paid" || e.type === "checkout.session.completed";
+    await deliverAll(first.events.filter((e) => !grantsFirst(e)));
     const renewal = await advance(first.subscriptionId);
     await deliverAll(renewal.events);
     expect(await balanceOf(client)).toBe(1000);
-    await deliverAll(ofType(first.events, "invoice.paid"));
+    await deliverAll(first.events.filter(grantsFirst));
     expect(await balanceOf(client)).toBe(1000);
     const late = rowsOf(userId).find((r) => r.key === `invoice:${first.invoiceId}`)!;
     expect(late.amount).toBe(1000);
@@ -545,12 +571,14 @@ describe("refunds and disputes of an invoice", () => {
   it("a refund that arrives before invoice.paid grants the period first, then takes back", async () => {
     const { client, userId } = await customer();
     const { invoiceId, events } = await subscribe(client);
-    await deliverAll(events.filter((e) => e.type !== "invoice.paid"));
+    const grantsFirst = (e: Stripe.Event) => e.type === "invoice.paid" || e.type === "checkout.session.completed";
+    await deliverAll(events.filter((e) => !grantsFirst(e)));
+    expect(await balanceOf(client)).toBe(0);
     const { paymentIntentId } = await paymentOfInvoice(invoiceId);
     await stripe.refunds.create({ payment_intent: paymentIntentId });
     await deliverAll(await newEvents());
     expect(await balanceOf(client)).toBe(0);
-    await deliverAll(ofType(events, "invoice.paid"));
+    await deliverAll(events.filter(grantsFirst));
     expect(await balanceOf(client)).toBe(0);
     expect(rowsOf(userId).map((r) => [r.type, r.amount])).toEqual([["plan", 1000], ["refund", -1000]]);
     expect(ledgerViolations()).toEqual([]);
