@@ -426,6 +426,34 @@ describe("plan credits from paid invoices", () => {
     expect(ledgerViolations()).toEqual([]);
   });
 
+  it("copies of one invoice.paid under many event ids, in parallel, grant once", async () => {
+    const { client, userId } = await customer();
+    const { events } = await subscribe(client);
+    const paid = ofType(events, "invoice.paid")[0]!;
+    const answers = await Promise.all(Array.from({ length: 10 }, (_, i) => deliver({ ...paid, id: `${paid.id}_parallel_${i}` })));
+    expect(answers.every((a) => a.outcome === "processed")).toBe(true);
+    expect(await balanceOf(client)).toBe(1000);
+    expect(rowsOf(userId).filter((r) => r.type === "plan")).toHaveLength(1);
+    expect(ledgerViolations()).toEqual([]);
+  });
+
+  it("a plan change counts from the invoice that bills the new price; credits granted stay", async () => {
+    const { client, userId } = await customer();
+    const { subscriptionId, events } = await subscribe(client, "starter");
+    await deliverAll(events);
+    const sub = await stripe.subscriptions.retrieve(subscriptionId);
+    await stripe.subscriptions.update(subscriptionId, { items: [{ id: sub.items.data[0]!.id, price: "price_plan_basic" }], proration_behavior: "none" });
+    await deliverAll(await newEvents());
+    expect(subscriptionRow(subscriptionId)?.plan_id).toBe("basic");
+    expect(await balanceOf(client)).toBe(1000);
+    const renewal = await advance(subscriptionId);
+    await deliverAll(renewal.events);
+    // Basic grants 200 and has no rolloverCap: the starter period's 1000 expire.
+    expect(await balanceOf(client)).toBe(200);
+    expect(rowsOf(userId).map((r) => [r.type, r.amount])).toEqual([["plan", 1000], ["plan", 200], ["expire", -1000]]);
+    expect(ledgerViolations()).toEqual([]);
+  });
+
   it("a plan without rolloverCap expires the whole rest at renewal", async () => {
     const { client, userId } = await customer();
     const { subscriptionId, events } = await subscribe(client, "basic");
