@@ -8,6 +8,7 @@ import Stripe from "stripe";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openDatabase } from "../../db/client.server";
 import { verifyLedger } from "../../app/services/money/ledger-verify.server";
+import { getSubscriptionView } from "../../app/services/money/subscription-view.server";
 import { STRIPE_API_VERSION } from "../../app/services/stripe.server";
 import { startStripeEmulator, type StripeEmulator } from "../../stripe-emulator/src/index.server";
 import { spendNow } from "../support/ledger";
@@ -563,6 +564,13 @@ describe("failed payments", () => {
     const mails = db.prepare("select kind, text_body as text from mail_queue where to_address = ? and kind = 'plan_payment_failed'").all(email) as Array<{ text: string }>;
     expect(mails).toHaveLength(1);
     expect(mails[0]!.text).toContain(`${server.url}/settings/billing`);
+    const plans = { plans: PLANS.map((p) => ({ ...p, rolloverCap: p.rolloverCap ?? 0 })) };
+    const failedView = withAppDb((app) => getSubscriptionView(app, plans, userId));
+    expect(failedView).toMatchObject({
+      subscription: { id: subscriptionId, planId: "starter", planName: "Starter", status: "past_due", cancelAtPeriodEnd: false },
+      lastFailedInvoice: { invoiceId: failed.invoice!.id, at: expect.any(Number) },
+    });
+    expect(failedView.periods.map((p) => [p.invoiceId, p.status])).toEqual([[failed.invoice!.id, "failed"], [periods[0]!.invoice_id, "paid"]]);
 
     const paid = await advance(subscriptionId, "paid");
     await deliverAll(paid.events);
@@ -570,6 +578,10 @@ describe("failed payments", () => {
     // The first period (never closed by the failed renewal) closes now: its 1000 expire, 300 roll over.
     expect(await balanceOf(client)).toBe(1300);
     expect(periodRows(subscriptionId).map((p) => p.status)).toEqual(["paid", "failed", "paid"]);
+    const paidView = withAppDb((app) => getSubscriptionView(app, plans, userId));
+    expect(paidView.lastFailedInvoice).toBeNull();
+    expect(paidView.subscription).toMatchObject({ status: "active", currentPeriodEnd: paid.invoice!.lines.data[0]!.period.end * 1000 });
+    expect(paidView.periods).toHaveLength(3);
     expect(ledgerViolations()).toEqual([]);
   });
 });
