@@ -586,6 +586,55 @@ describe("failed payments", () => {
   });
 });
 
+describe("with the emulator delivering on its own (Stripe's order and timing)", () => {
+  async function settled() {
+    await expect
+      .poll(async () => {
+        const res = await fetch(`${emulator.url}/__emulator/events?limit=100`);
+        const { data } = (await res.json()) as { data: Array<{ delivery: { status: string } }> };
+        return data.filter((d) => d.delivery.status === "pending").length;
+      }, { timeout: 20_000 })
+      .toBe(0);
+  }
+
+  it("subscribe, renew, fail, renew, cancel: the credits and the row follow, the ledger stays clean", async () => {
+    const { client, userId } = await customer();
+    await newEvents();
+    forwardTo = `${server.url}/api/stripe/webhook`;
+    try {
+      const { id } = await startPlanCheckout(client, "starter");
+      const session = (await driver(`/checkout/sessions/${id}/pay`, { outcome: "paid" })) as unknown as Stripe.Checkout.Session;
+      const subscriptionId = String(session.subscription);
+      await settled();
+      expect(await balanceOf(client)).toBe(1000);
+      withAppDb((app) => spendNow(app, userId, 100, "spent"));
+      await driver(`/subscriptions/${subscriptionId}/advance`, { outcome: "paid" });
+      await settled();
+      expect(await balanceOf(client)).toBe(1300);
+      await driver(`/subscriptions/${subscriptionId}/advance`, { outcome: "payment_failed" });
+      await settled();
+      expect(subscriptionRow(subscriptionId)?.status).toBe("past_due");
+      expect(await balanceOf(client)).toBe(1300);
+      await driver(`/subscriptions/${subscriptionId}/advance`, { outcome: "paid" });
+      await settled();
+      // Period 2 (1000) and what rolled into it (300) close: 300 of their 1300 roll over.
+      expect(await balanceOf(client)).toBe(1300);
+      expect(subscriptionRow(subscriptionId)?.status).toBe("active");
+      await stripe.subscriptions.update(subscriptionId, { cancel_at_period_end: true });
+      await driver(`/subscriptions/${subscriptionId}/advance`, {});
+      await settled();
+      expect(subscriptionRow(subscriptionId)).toMatchObject({ status: "canceled", cancel_at_period_end: 1 });
+      expect(await balanceOf(client)).toBe(1300);
+      expect(periodRows(subscriptionId).map((p) => p.status)).toEqual(["paid", "paid", "failed", "paid"]);
+      expect(rowsOf(userId).filter((r) => r.type === "expire").map((r) => r.amount)).toEqual([-900, -1000, -300]);
+      expect(ledgerViolations()).toEqual([]);
+    } finally {
+      forwardTo = null;
+      await newEvents();
+    }
+  });
+});
+
 describe("refunds and disputes of an invoice", () => {
   it("a refund of the invoice's charge takes back its share, never more than the period's grant has left", async () => {
     const { client, userId } = await customer();
