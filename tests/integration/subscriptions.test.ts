@@ -701,11 +701,23 @@ describe("refunds and disputes of an invoice", () => {
       subscription_data: { metadata: { userId: String(userId) } },
       success_url: "https://other.example/ok",
     });
+    // And one that carries our marker and user, on a customer that is not that user's.
+    const forged = await stripe.checkout.sessions.create({
+      mode: "subscription",
+      customer: other.id,
+      line_items: [{ price: "price_plan_basic", quantity: 1 }],
+      subscription_data: { metadata: { app: "credits", userId: String(userId), plan: "basic" } },
+      success_url: "https://other.example/ok",
+    });
     await newEvents();
     await driver(`/checkout/sessions/${sessions.id}/pay`, { outcome: "paid" });
+    await driver(`/checkout/sessions/${forged.id}/pay`, { outcome: "paid" });
     const outcomes = await deliverAll(await newEvents());
-    expect(outcomes.filter((o) => o.type.startsWith("invoice.") || o.type.startsWith("customer.subscription")).every((o) => o.outcome === "ignored")).toBe(true);
+    const billing = outcomes.filter((o) => o.type.startsWith("invoice.") || o.type.startsWith("customer.subscription") || o.type === "checkout.session.completed");
+    expect(billing.length).toBeGreaterThanOrEqual(8);
+    expect(billing.filter((o) => o.outcome !== "ignored")).toEqual([]);
     expect(rowsOf(userId)).toEqual([]);
+    expect(db.prepare("select count(*) as n from subscriptions where user_id = ?").get(userId)).toEqual({ n: 0 });
     expect(ledgerViolations()).toEqual([]);
   });
 });
