@@ -16,17 +16,19 @@ export async function loader({ request }: LoaderFunctionArgs) {
   const { db, config } = getRuntime();
   try {
     const result = await fulfillCheckout(db, getStripeContext().stripe, config, sessionId);
+    // The plan section waits (and looks again) for a subscription whose webhooks are still on the way.
+    const billing = result.subscription ? "/settings/billing?subscribed=1" : "/settings/billing";
     if (result.userId !== user.id) {
       return redirectWithToast(request, "/settings/billing", { kind: "error", title: "That checkout belongs to another account." });
     }
     if (result.status === "granted" || result.status === "already_granted") {
-      return redirectWithToast(request, "/settings/billing", {
+      return redirectWithToast(request, billing, {
         kind: "success",
         title: `Payment received: ${result.credits} credits added`,
       });
     }
     if (result.status === "awaiting_payment") {
-      return redirectWithToast(request, "/settings/billing", {
+      return redirectWithToast(request, billing, {
         kind: "info",
         title: "Payment processing",
         description: "Your credits arrive as soon as the payment is confirmed.",

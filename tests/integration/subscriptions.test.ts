@@ -8,6 +8,7 @@ import Stripe from "stripe";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openDatabase } from "../../db/client.server";
 import { verifyLedger } from "../../app/services/money/ledger-verify.server";
+import { getSubscriptionView } from "../../app/services/money/subscription-view.server";
 import { STRIPE_API_VERSION } from "../../app/services/stripe.server";
 import { startStripeEmulator, type StripeEmulator } from "../../stripe-emulator/src/index.server";
 import { spendNow } from "../support/ledger";
@@ -363,6 +364,31 @@ describe("plan credits from paid invoices", () => {
     expect(ledgerViolations()).toEqual([]);
   });
 
+  it("the success page grants the first period before any webhook; the webhooks then add nothing", async () => {
+    const { client, userId } = await customer();
+    await newEvents();
+    const { id } = await startPlanCheckout(client, "basic");
+    const session = await stripe.checkout.sessions.retrieve(id);
+    expect(session.success_url).toBe(`${server.url}/settings/billing/success?session_id={CHECKOUT_SESSION_ID}`);
+    // Before paying: nothing to grant yet.
+    const early = await client.get(`/settings/billing/success?session_id=${id}`);
+    expect(early.status).toBe(303);
+    expect(await balanceOf(client)).toBe(0);
+    await driver(`/checkout/sessions/${id}/pay`, { outcome: "paid" });
+    const back = await Promise.all([1, 2, 3].map(() => client.get(`/settings/billing/success?session_id=${id}`)));
+    expect(back.map((r) => r.headers.get("location"))).toEqual(["/settings/billing", "/settings/billing", "/settings/billing"]);
+    expect(await balanceOf(client)).toBe(200);
+    const outcomes = await deliverAll(await newEvents());
+    expect(outcomes.find((o) => o.type === "checkout.session.completed")?.outcome).toBe("processed");
+    expect(await balanceOf(client)).toBe(200);
+    expect(rowsOf(userId).map((r) => [r.type, r.amount])).toEqual([["plan", 200]]);
+    // Another account cannot use the session.
+    const { client: stranger } = await customer();
+    await stranger.get(`/settings/billing/success?session_id=${id}`);
+    expect(await balanceOf(stranger)).toBe(0);
+    expect(ledgerViolations()).toEqual([]);
+  });
+
   it("renewal closes the first period: the rest expires and up to the cap rolls over; reordered events change nothing", async () => {
     const { client, userId } = await customer();
     const { subscriptionId, events } = await subscribe(client);
@@ -401,6 +427,34 @@ describe("plan credits from paid invoices", () => {
     expect(ledgerViolations()).toEqual([]);
   });
 
+  it("copies of one invoice.paid under many event ids, in parallel, grant once", async () => {
+    const { client, userId } = await customer();
+    const { events } = await subscribe(client);
+    const paid = ofType(events, "invoice.paid")[0]!;
+    const answers = await Promise.all(Array.from({ length: 10 }, (_, i) => deliver({ ...paid, id: `${paid.id}_parallel_${i}` })));
+    expect(answers.every((a) => a.outcome === "processed")).toBe(true);
+    expect(await balanceOf(client)).toBe(1000);
+    expect(rowsOf(userId).filter((r) => r.type === "plan")).toHaveLength(1);
+    expect(ledgerViolations()).toEqual([]);
+  });
+
+  it("a plan change counts from the invoice that bills the new price; credits granted stay", async () => {
+    const { client, userId } = await customer();
+    const { subscriptionId, events } = await subscribe(client, "starter");
+    await deliverAll(events);
+    const sub = await stripe.subscriptions.retrieve(subscriptionId);
+    await stripe.subscriptions.update(subscriptionId, { items: [{ id: sub.items.data[0]!.id, price: "price_plan_basic" }], proration_behavior: "none" });
+    await deliverAll(await newEvents());
+    expect(subscriptionRow(subscriptionId)?.plan_id).toBe("basic");
+    expect(await balanceOf(client)).toBe(1000);
+    const renewal = await advance(subscriptionId);
+    await deliverAll(renewal.events);
+    // Basic grants 200 and has no rolloverCap: the starter period's 1000 expire.
+    expect(await balanceOf(client)).toBe(200);
+    expect(rowsOf(userId).map((r) => [r.type, r.amount])).toEqual([["plan", 1000], ["plan", 200], ["expire", -1000]]);
+    expect(ledgerViolations()).toEqual([]);
+  });
+
   it("a plan without rolloverCap expires the whole rest at renewal", async () => {
     const { client, userId } = await customer();
     const { subscriptionId, events } = await subscribe(client, "basic");
@@ -418,12 +472,13 @@ describe("plan credits from paid invoices", () => {
   it("a late older invoice, paid after a newer period was granted, extends nothing: its credits are closed at once", async () => {
     const { client, userId } = await customer();
     const first = await subscribe(client);
-    // Only the subscription's creation arrives; the first invoice.paid is held back.
-    await deliverAll(first.events.filter((e) => e.type !== "invoice.paid"));
+    // Only the subscription's creation arrives; what grants the first invoice is held back.
+    const grantsFirst = (e: Stripe.Event) => e.type === "invoice.paid" || e.type === "checkout.session.completed";
+    await deliverAll(first.events.filter((e) => !grantsFirst(e)));
     const renewal = await advance(first.subscriptionId);
     await deliverAll(renewal.events);
     expect(await balanceOf(client)).toBe(1000);
-    await deliverAll(ofType(first.events, "invoice.paid"));
+    await deliverAll(first.events.filter(grantsFirst));
     expect(await balanceOf(client)).toBe(1000);
     const late = rowsOf(userId).find((r) => r.key === `invoice:${first.invoiceId}`)!;
     expect(late.amount).toBe(1000);
@@ -509,6 +564,13 @@ describe("failed payments", () => {
     const mails = db.prepare("select kind, text_body as text from mail_queue where to_address = ? and kind = 'plan_payment_failed'").all(email) as Array<{ text: string }>;
     expect(mails).toHaveLength(1);
     expect(mails[0]!.text).toContain(`${server.url}/settings/billing`);
+    const plans = { plans: PLANS.map((p) => ({ ...p, rolloverCap: p.rolloverCap ?? 0 })) };
+    const failedView = withAppDb((app) => getSubscriptionView(app, plans, userId));
+    expect(failedView).toMatchObject({
+      subscription: { id: subscriptionId, planId: "starter", planName: "Starter", status: "past_due", cancelAtPeriodEnd: false },
+      lastFailedInvoice: { invoiceId: failed.invoice!.id, at: expect.any(Number) },
+    });
+    expect(failedView.periods.map((p) => [p.invoiceId, p.status])).toEqual([[failed.invoice!.id, "failed"], [periods[0]!.invoice_id, "paid"]]);
 
     const paid = await advance(subscriptionId, "paid");
     await deliverAll(paid.events);
@@ -516,7 +578,60 @@ describe("failed payments", () => {
     // The first period (never closed by the failed renewal) closes now: its 1000 expire, 300 roll over.
     expect(await balanceOf(client)).toBe(1300);
     expect(periodRows(subscriptionId).map((p) => p.status)).toEqual(["paid", "failed", "paid"]);
+    const paidView = withAppDb((app) => getSubscriptionView(app, plans, userId));
+    expect(paidView.lastFailedInvoice).toBeNull();
+    expect(paidView.subscription).toMatchObject({ status: "active", currentPeriodEnd: paid.invoice!.lines.data[0]!.period.end * 1000 });
+    expect(paidView.periods).toHaveLength(3);
     expect(ledgerViolations()).toEqual([]);
+  });
+});
+
+describe("with the emulator delivering on its own (Stripe's order and timing)", () => {
+  async function settled() {
+    await expect
+      .poll(async () => {
+        const res = await fetch(`${emulator.url}/__emulator/events?limit=100`);
+        const { data } = (await res.json()) as { data: Array<{ delivery: { status: string } }> };
+        return data.filter((d) => d.delivery.status === "pending").length;
+      }, { timeout: 20_000 })
+      .toBe(0);
+  }
+
+  it("subscribe, renew, fail, renew, cancel: the credits and the row follow, the ledger stays clean", async () => {
+    const { client, userId } = await customer();
+    await newEvents();
+    forwardTo = `${server.url}/api/stripe/webhook`;
+    try {
+      const { id } = await startPlanCheckout(client, "starter");
+      const session = (await driver(`/checkout/sessions/${id}/pay`, { outcome: "paid" })) as unknown as Stripe.Checkout.Session;
+      const subscriptionId = String(session.subscription);
+      await settled();
+      expect(await balanceOf(client)).toBe(1000);
+      withAppDb((app) => spendNow(app, userId, 100, "spent"));
+      await driver(`/subscriptions/${subscriptionId}/advance`, { outcome: "paid" });
+      await settled();
+      expect(await balanceOf(client)).toBe(1300);
+      await driver(`/subscriptions/${subscriptionId}/advance`, { outcome: "payment_failed" });
+      await settled();
+      expect(subscriptionRow(subscriptionId)?.status).toBe("past_due");
+      expect(await balanceOf(client)).toBe(1300);
+      await driver(`/subscriptions/${subscriptionId}/advance`, { outcome: "paid" });
+      await settled();
+      // Period 2 (1000) and what rolled into it (300) close: 300 of their 1300 roll over.
+      expect(await balanceOf(client)).toBe(1300);
+      expect(subscriptionRow(subscriptionId)?.status).toBe("active");
+      await stripe.subscriptions.update(subscriptionId, { cancel_at_period_end: true });
+      await driver(`/subscriptions/${subscriptionId}/advance`, {});
+      await settled();
+      expect(subscriptionRow(subscriptionId)).toMatchObject({ status: "canceled", cancel_at_period_end: 1 });
+      expect(await balanceOf(client)).toBe(1300);
+      expect(periodRows(subscriptionId).map((p) => p.status)).toEqual(["paid", "paid", "failed", "paid"]);
+      expect(rowsOf(userId).filter((r) => r.type === "expire").map((r) => r.amount)).toEqual([-900, -1000, -300]);
+      expect(ledgerViolations()).toEqual([]);
+    } finally {
+      forwardTo = null;
+      await newEvents();
+    }
   });
 });
 
@@ -545,12 +660,14 @@ describe("refunds and disputes of an invoice", () => {
   it("a refund that arrives before invoice.paid grants the period first, then takes back", async () => {
     const { client, userId } = await customer();
     const { invoiceId, events } = await subscribe(client);
-    await deliverAll(events.filter((e) => e.type !== "invoice.paid"));
+    const grantsFirst = (e: Stripe.Event) => e.type === "invoice.paid" || e.type === "checkout.session.completed";
+    await deliverAll(events.filter((e) => !grantsFirst(e)));
+    expect(await balanceOf(client)).toBe(0);
     const { paymentIntentId } = await paymentOfInvoice(invoiceId);
     await stripe.refunds.create({ payment_intent: paymentIntentId });
     await deliverAll(await newEvents());
     expect(await balanceOf(client)).toBe(0);
-    await deliverAll(ofType(events, "invoice.paid"));
+    await deliverAll(events.filter(grantsFirst));
     expect(await balanceOf(client)).toBe(0);
     expect(rowsOf(userId).map((r) => [r.type, r.amount])).toEqual([["plan", 1000], ["refund", -1000]]);
     expect(ledgerViolations()).toEqual([]);
@@ -584,11 +701,23 @@ describe("refunds and disputes of an invoice", () => {
       subscription_data: { metadata: { userId: String(userId) } },
       success_url: "https://other.example/ok",
     });
+    // And one that carries our marker and user, on a customer that is not that user's.
+    const forged = await stripe.checkout.sessions.create({
+      mode: "subscription",
+      customer: other.id,
+      line_items: [{ price: "price_plan_basic", quantity: 1 }],
+      subscription_data: { metadata: { app: "credits", userId: String(userId), plan: "basic" } },
+      success_url: "https://other.example/ok",
+    });
     await newEvents();
     await driver(`/checkout/sessions/${sessions.id}/pay`, { outcome: "paid" });
+    await driver(`/checkout/sessions/${forged.id}/pay`, { outcome: "paid" });
     const outcomes = await deliverAll(await newEvents());
-    expect(outcomes.filter((o) => o.type.startsWith("invoice.") || o.type.startsWith("customer.subscription")).every((o) => o.outcome === "ignored")).toBe(true);
+    const billing = outcomes.filter((o) => o.type.startsWith("invoice.") || o.type.startsWith("customer.subscription") || o.type === "checkout.session.completed");
+    expect(billing.length).toBeGreaterThanOrEqual(8);
+    expect(billing.filter((o) => o.outcome !== "ignored")).toEqual([]);
     expect(rowsOf(userId)).toEqual([]);
+    expect(db.prepare("select count(*) as n from subscriptions where user_id = ?").get(userId)).toEqual({ n: 0 });
     expect(ledgerViolations()).toEqual([]);
   });
 });

@@ -121,7 +121,8 @@ export async function createPlanCheckoutSession(
       metadata,
       subscription_data: { metadata },
       ...promotionCodeOptions(config),
-      success_url: `${config.appUrl}/settings/billing?subscribed=1`,
+      // The success page grants the first period at once (the webhook may be late), as for packs.
+      success_url: `${config.appUrl}/settings/billing/success?session_id={CHECKOUT_SESSION_ID}`,
       cancel_url: `${config.appUrl}/settings/billing/cancelled`,
     },
     { idempotencyKey: stripeRequestKeys.planCheckoutSession(input.user.id, plan.id, formTokenOr(input.requestToken)) },

@@ -14,11 +14,17 @@ import { logger } from "../logger.server";
 import { markCheckout } from "./checkout-attempts.server";
 import { grant, type Tx } from "./ledger.server";
 import { ledgerKeys } from "./ledger-keys.server";
+import { appSubscriptionUser } from "./ownership.server";
+import { grantPlanInvoice, readPlanCheckout } from "./plan-invoices.server";
 import { creditsForCheckout, findPack, purchaseExpiry } from "./pricing.server";
 
-export type FulfilmentResult =
+export type FulfilmentResult = (
   | { status: "granted" | "already_granted"; userId: number; credits: number; transaction: Tx }
-  | { status: "awaiting_payment" | "expired" | "not_ours"; userId: number | null; credits: 0 };
+  | { status: "awaiting_payment" | "expired" | "not_ours"; userId: number | null; credits: 0 }
+) & {
+  /** A subscription's checkout: its subscription row arrives by webhook, perhaps after the buyer. */
+  subscription?: true;
+};
 
 /** The session as Stripe has it now, with what it sold. */
 export function retrieveCheckout(stripe: Stripe, sessionId: string): Promise<Stripe.Checkout.Session> {
@@ -71,8 +77,20 @@ export function grantCheckout(db: AppDb, config: Config, session: Stripe.Checkou
   return { status: written.replayed ? "already_granted" : "granted", userId, credits, transaction: written.transaction };
 }
 
+/** A plan's session: its first invoice's credits, granted as invoice.paid grants them (once). */
+async function fulfillPlanCheckout(db: AppDb, stripe: Stripe, config: Config, session: Stripe.Checkout.Session): Promise<FulfilmentResult> {
+  const read = await readPlanCheckout({ db, stripe, config }, session);
+  if ("ignore" in read) return { status: "not_ours", userId: null, credits: 0 };
+  const awaiting = { status: "awaiting_payment", userId: appSubscriptionUser(session.metadata), credits: 0 } as const;
+  const invoice = read.invoice;
+  if (!invoice) return awaiting;
+  const result = db.sqlite.transaction(() => grantPlanInvoice(db, invoice)).immediate();
+  return result.status === "not_paid" ? awaiting : result;
+}
+
 /** Safe to call any number of times, from anywhere, concurrently. */
 export async function fulfillCheckout(db: AppDb, stripe: Stripe, config: Config, sessionId: string): Promise<FulfilmentResult> {
   const session = await retrieveCheckout(stripe, sessionId);
+  if (session.mode === "subscription") return { ...(await fulfillPlanCheckout(db, stripe, config, session)), subscription: true };
   return db.sqlite.transaction(() => grantCheckout(db, config, session)).immediate();
 }

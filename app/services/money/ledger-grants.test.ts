@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { closeDatabase, MIGRATIONS_DIR, migrateDatabase, openDatabase, openMigratedDatabase, type AppDb } from "../../../db/client.server";
 import { startHoldSweeper } from "./hold-sweeper.server";
 import { ledgerKeys } from "./ledger-keys.server";
-import { adjust, clawback, expireDueGrants, getBalance, grant, grantsOfRows, hold, LedgerError, postHold, voidHold } from "./ledger.server";
+import { adjust, clawback, closeGrant, expireDueGrants, findPurchaseByPaymentId, getBalance, grant, grantLeftOf, grantsOfRows, hold, LedgerError, postHold, voidHold } from "./ledger.server";
 import { verifyLedger, type ViolationKind } from "./ledger-verify.server";
 
 const T = 1_900_000_000_000;
@@ -267,6 +267,60 @@ describe("the verifier's grant checks", () => {
       closeDatabase(db);
       db = saved;
     }
+  });
+});
+
+describe("closing a grant before its expiry (a subscription renewal)", () => {
+  const planGrant = (userId: number, amount: number, expiresAt: number, stripePaymentId?: string) =>
+    grant(db, { userId, amount, type: "plan", key: `plan-${++n}`, description: "plan", expiresAt, now: T, stripePaymentId }).transaction.id;
+
+  it("expires the unspent rest now with its own row; again is a replay; the sweep later writes nothing", () => {
+    const u = newUser();
+    const tx = planGrant(u, 100, T + 30 * DAY);
+    placeHold(u, 30, T + 1);
+    expect(grantLeftOf(db, tx, T + 2)).toBe(70);
+    expect(closeGrant(db, { sourceTxId: tx, now: T + 2 })).toEqual({ expired: 70 });
+    expect(grantOf(tx)).toMatchObject({ remaining: 0, closedAt: T + 2, kind: "plan" });
+    expect(grantLeftOf(db, tx, T + 3)).toBe(0);
+    const rows = db.sqlite.prepare("select type, amount, idempotency_key as key from transactions where user_id = ? and type = 'expire'").all(u);
+    expect(rows).toEqual([{ type: "expire", amount: -70, key: ledgerKeys.grantExpiry(grantOf(tx).id) }]);
+    expect(closeGrant(db, { sourceTxId: tx, now: T + 3 })).toEqual({ expired: 70 });
+    expireDueGrants(db, T + 31 * DAY);
+    expect(db.sqlite.prepare("select count(*) as c from transactions where user_id = ? and type = 'expire'").get(u)).toEqual({ c: 1 });
+    expect(credits(u)).toBe(0);
+    expectClean(T + 31 * DAY);
+  });
+
+  it("after the sweep closed it, answers what the sweep expired (a renewal that arrives late still knows the rest)", () => {
+    const u = newUser();
+    const tx = planGrant(u, 40, T + DAY);
+    expect(grantLeftOf(db, tx, T + DAY)).toBe(0);
+    expireDueGrants(db, T + DAY + 1);
+    expect(closeGrant(db, { sourceTxId: tx, now: T + DAY + 2 })).toEqual({ expired: 40 });
+    expectClean(T + DAY + 2);
+  });
+
+  it("a spent grant, or a row that opened none, expires nothing", () => {
+    const u = newUser();
+    const tx = planGrant(u, 10, T + DAY);
+    placeHold(u, 10, T + 1);
+    expect(closeGrant(db, { sourceTxId: tx, now: T + 2 })).toEqual({ expired: 0 });
+    // Nothing was left to spend either.
+    expect(placeHold(u, 1, T + 3).ok).toBe(false);
+    expect(closeGrant(db, { sourceTxId: 9_999_999, now: T + 2 })).toEqual({ expired: 0 });
+    expect(() => closeGrant(db, { sourceTxId: 0 })).toThrow(LedgerError);
+    expectClean(T + 3);
+  });
+
+  it("a plan row is found by its payment, and a clawback takes from its grant first", () => {
+    const u = newUser();
+    give(u, 50, null);
+    const tx = planGrant(u, 100, T + DAY, "pi_plan_1");
+    expect(findPurchaseByPaymentId(db, "pi_plan_1")?.id).toBe(tx);
+    clawback(db, { userId: u, amount: 30, key: `claw-${++n}`, description: "refund", stripePaymentId: "pi_plan_1", now: T + 1 });
+    expect(grantOf(tx).remaining).toBe(70);
+    expect(getBalance(db, u, T + 1).balance).toBe(120);
+    expectClean(T + 1);
   });
 });
 

@@ -18,6 +18,7 @@ import {
   LedgerError,
   adjust,
   clawback,
+  closeGrant,
   expireDueGrants,
   getBalance,
   grant,
@@ -45,6 +46,7 @@ type Op =
   | { kind: "adjust"; user: number; amount: number; type: "adjustment" | "bonus" }
   | { kind: "sweep" }
   | { kind: "expire" }
+  | { kind: "close"; pick: number }
   | { kind: "tick"; ms: number }
   | { kind: "toExpiry"; pick: number }
   | { kind: "replay"; pick: number }
@@ -75,6 +77,7 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
   },
   { weight: 1, arbitrary: fc.constant({ kind: "sweep" as const }) },
   { weight: 1, arbitrary: fc.constant({ kind: "expire" as const }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant("close" as const), pick: fc.nat() }) },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant("tick" as const), ms: fc.integer({ min: 0, max: 8_000 }) }) },
   // The clock lands exactly on a grant's expiry: the instant it stops being spendable.
   { weight: 2, arbitrary: fc.record({ kind: fc.constant("toExpiry" as const), pick: fc.nat() }) },
@@ -86,7 +89,11 @@ type HoldState = { userId: number; cost: number; status: "pending" | "posted" | 
 type Result = Written | ({ ok: true } & Written) | Insufficient;
 type KeyedWrite = { key: string; userId: number; type: TransactionType; amount: number; id: number; call: () => Result };
 
-type ModelGrant = { id: number; userId: number; remaining: number; expiresAt: number | null; closed: boolean; debt: boolean };
+type ModelGrant = {
+  id: number; userId: number; remaining: number; expiresAt: number | null; closed: boolean; debt: boolean;
+  /** The row that opened it, and what its first closing expired (closeGrant answers it). */
+  sourceTxId?: number; expiredRest?: number;
+};
 type Draw = { grantId: number; amount: number };
 
 class Model {
@@ -151,6 +158,7 @@ class Model {
     this.draws.delete(txId);
   }
   close(g: ModelGrant): void {
+    if (!g.closed) g.expiredRest = Math.max(0, g.remaining);
     this.balance.set(g.userId, this.balance.get(g.userId)! - g.remaining);
     g.remaining = 0;
     g.closed = true;
@@ -246,7 +254,7 @@ function runSequence(ops: Op[]): void {
     const drawsOf = db.sqlite.prepare<[number], Draw>("select grant_id as grantId, amount from grant_draws where tx_id = ? order by rowid");
     /** A new positive row opened a grant: the model gets the same one. */
     const opened = (tx: Tx | undefined, expiresAt: number | null) => {
-      if (tx) model.grants.push({ id: grantIdOf.get(tx.id)!.id, userId: tx.userId, remaining: tx.amount, expiresAt, closed: false, debt: false });
+      if (tx) model.grants.push({ id: grantIdOf.get(tx.id)!.id, userId: tx.userId, remaining: tx.amount, expiresAt, closed: false, debt: false, sourceTxId: tx.id });
     };
     /** A new spending row: it drew exactly what the model draws, in the same order. */
     const drew = (tx: Tx | undefined, userId: number, amount: number) => {
@@ -378,6 +386,19 @@ function runSequence(ops: Op[]): void {
           }
           return;
         }
+        case "close": {
+          // A renewal closing a period's grant before its expiry: now, or a replay of a closing.
+          const closable = model.grants.filter((g) => g.sourceTxId !== undefined);
+          if (closable.length === 0) return;
+          const g = closable[op.pick % closable.length];
+          const before = snapshot(db);
+          const wasClosed = g.closed;
+          if (!wasClosed && g.remaining > 0) model.last.set(g.userId, { expired: true });
+          if (!wasClosed) model.close(g);
+          expect(closeGrant(db, { sourceTxId: g.sourceTxId!, now: model.now })).toEqual({ expired: g.expiredRest });
+          if (wasClosed) expect(snapshot(db)).toBe(before);
+          return;
+        }
         case "tick":
           model.now += op.ms;
           return;
@@ -429,9 +450,10 @@ function runSequence(ops: Op[]): void {
         const balance = model.balance.get(userId)!;
         expect(getBalance(db, userId, model.now)).toEqual({ balance: model.spendable(userId), onHold: model.onHold(userId), nextExpiry: model.nextExpiry(userId) });
         // No balance goes negative except through a clawback (spending is guarded), or further
-        // below zero as credits expire (a debt is not paid by credits that expired unspent).
+        // below zero as credits expire or are closed early (a debt is not paid by credits that
+        // expired unspent).
         const before = balancesBefore.get(userId)!;
-        if (balance < 0 && !["clawback", "expire", "void", "sweep"].includes(op.kind)) expect(balance).toBeGreaterThanOrEqual(before);
+        if (balance < 0 && !["clawback", "expire", "close", "void", "sweep"].includes(op.kind)) expect(balance).toBeGreaterThanOrEqual(before);
         // What last changed the balance recorded the balance it left.
         const last = model.last.get(userId);
         const newest = db.sqlite

@@ -12,7 +12,8 @@
  *
  * - every credit that arrives is a *grant* (credit_grants: amount, remaining, optional expiry);
  *   spending draws from live grants, soonest expiry first, and records its draws (grant_draws);
- *   an *expiry* closes a grant with an `expire` row for its unspent rest (expireDueGrants).
+ *   an *expiry* closes a grant with an `expire` row for its unspent rest (expireDueGrants), or
+ *   earlier, when a paid subscription renewal ends the period it lasted (closeGrant, decision 023).
  *
  * Invariants (checked by ledger-verify.server.ts and by the tests after every step):
  *   users.credits == SUM(amount) of the user's rows with status in ('pending', 'posted')

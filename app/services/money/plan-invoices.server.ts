@@ -90,6 +90,17 @@ export async function readPlanInvoice(deps: Deps, invoiceId: string): Promise<{ 
   };
 }
 
+/**
+ * The first invoice of a plan's Checkout Session (null: not paid yet), so the success page and
+ * checkout.session.completed can grant it without waiting for invoice.paid (the same key: once).
+ */
+export async function readPlanCheckout(deps: Deps, session: Stripe.Checkout.Session): Promise<{ ignore: string } | { invoice: PlanInvoice | null }> {
+  if (session.mode !== "subscription") return { ignore: `session ${session.id} is not a subscription's` };
+  const invoiceId = stripeIdOf(session.invoice);
+  if (!invoiceId) return { invoice: null };
+  return readPlanInvoice(deps, invoiceId);
+}
+
 function periodRow(inv: PlanInvoice, status: "paid" | "failed", txId: number | null, now: number) {
   return {
     invoiceId: inv.invoiceId,

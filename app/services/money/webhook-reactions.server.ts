@@ -15,7 +15,7 @@ import { applyDispute } from "./disputes.server";
 import { grantCheckout, retrieveCheckout } from "./fulfilment.server";
 import { findPurchaseByPaymentId, type Tx } from "./ledger.server";
 import { isAppPayment } from "./ownership.server";
-import { grantPlanInvoice, readPlanInvoice, recordFailedInvoice } from "./plan-invoices.server";
+import { grantPlanInvoice, readPlanCheckout, readPlanInvoice, recordFailedInvoice } from "./plan-invoices.server";
 import { applySubscription, subscriptionOwner } from "./subscriptions.server";
 
 export type Plan = { kind: "apply"; apply: () => Record<string, unknown> } | { kind: "ignore"; why: string };
@@ -51,6 +51,7 @@ type Deps = { db: AppDb; stripe: Stripe; config: Config };
 
 async function planCheckout(deps: Deps, sessionId: string): Promise<Plan> {
   const session = await retrieveCheckout(deps.stripe, sessionId);
+  if (session.mode === "subscription") return planSubscriptionCheckout(deps, session);
   return {
     kind: "apply",
     apply: () => {
@@ -58,6 +59,15 @@ async function planCheckout(deps: Deps, sessionId: string): Promise<Plan> {
       return { sessionId, status: result.status, userId: result.userId, credits: result.credits };
     },
   };
+}
+
+/** A plan's completed session grants its first invoice (as invoice.paid does, same key). */
+async function planSubscriptionCheckout(deps: Deps, session: Stripe.Checkout.Session): Promise<Plan> {
+  const read = await readPlanCheckout(deps, session);
+  if ("ignore" in read) return { kind: "ignore", why: read.ignore };
+  const invoice = read.invoice;
+  if (!invoice) return { kind: "ignore", why: `session ${session.id} has no invoice yet; invoice.paid grants it` };
+  return { kind: "apply", apply: () => ({ sessionId: session.id, invoiceId: invoice.invoiceId, status: grantPlanInvoice(deps.db, invoice).status }) };
 }
 
 function planCheckoutFate(deps: Deps, session: Stripe.Checkout.Session, status: "failed" | "expired"): Plan {
