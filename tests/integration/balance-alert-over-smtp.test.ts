@@ -14,17 +14,19 @@ import { expectLedgerConsistent } from "./generation-support";
 let smtp: TestSmtpServer;
 let server: RunningServer;
 
+const env = (smtpUrl: string) => ({
+  SMTP_URL: smtpUrl,
+  MAIL_FROM: "Credits Studio <no-reply@alerts.example>",
+  MAIL_OUTBOX: "off",
+  MAIL_SEND_INTERVAL: "200ms",
+  SIGNUP_BONUS_CREDITS: "100",
+  IMAGE_COST: "5",
+  RATE_LIMIT_DISABLED: "1",
+});
+
 beforeAll(async () => {
   smtp = await startSmtpServer();
-  server = await startServer({
-    SMTP_URL: smtp.url,
-    MAIL_FROM: "Credits Studio <no-reply@alerts.example>",
-    MAIL_OUTBOX: "off",
-    MAIL_SEND_INTERVAL: "200ms",
-    SIGNUP_BONUS_CREDITS: "100",
-    IMAGE_COST: "5",
-    RATE_LIMIT_DISABLED: "1",
-  });
+  server = await startServer(env(smtp.url));
 });
 afterAll(async () => {
   await server?.stop();
@@ -104,6 +106,27 @@ describe("balance alerts over HTTP and SMTP", () => {
     expect(alertsTo(email)).toHaveLength(3);
     expect(await bannerShown(client)).toBe(true);
     expectLedgerConsistent(server.dataDir);
+  });
+
+  it("two server processes on one database file, 20 spends split between them crossing at once: one mail", { timeout: 90_000 }, async () => {
+    const second = await startServer(env(smtp.url), { dataDir: server.dataDir });
+    try {
+      const { client, email } = await signedUp("two-processes");
+      expect((await putAlert(client, { thresholdCredits: 50 })).status).toBe(200);
+      const other = new HttpClient(second.url);
+      other.cookies = client.cookies; // sessions live in the database
+      const answers = await Promise.all(
+        Array.from({ length: 20 }, (_, i) =>
+          (i % 2 ? other : client).request("/api/generate-image", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ prompt: `heron ${i}`, size: "256x256" }) }),
+        ),
+      );
+      expect(answers.map((r) => r.status)).toEqual(Array(20).fill(201));
+      await waitForAlerts(email, 1);
+      expect(alertsTo(email)).toHaveLength(1);
+      expect(await alertOf(client)).toMatchObject({ state: "fired", balance: 0 });
+    } finally {
+      await second.stop();
+    }
   });
 
   it("an API key sets the alert and spends through it; a key's spends cross once", { timeout: 60_000 }, async () => {
