@@ -17,8 +17,10 @@ import {
 } from "@remix-run/react";
 import { NotFoundPage, RefusedPage, ServerErrorPage } from "~/components/error-pages";
 import { useNonce } from "~/components/nonce-provider";
+import { BalanceAlertBanner } from "~/components/balance-alert-banner";
 import { ToastMessage } from "~/components/toast";
 import { VerifyEmailBanner } from "~/components/verify-banner";
+import { balanceAlertBannerOf } from "~/services/alerts/balance-alert-banner.server";
 import { getOptionalUser } from "~/services/auth.server";
 import { getRuntime } from "~/services/runtime.server";
 import { getToast } from "~/services/toast.server";
@@ -39,6 +41,7 @@ export async function loader({ request }: LoaderFunctionArgs) {
     {
       user: user ? { id: user.id, email: user.email, role: user.role, credits: user.credits, emailVerified: user.emailVerifiedAt !== null } : null,
       signupBonus: config.SIGNUP_BONUS_CREDITS,
+      balanceAlert: user ? balanceAlertBannerOf(getRuntime().db, user.id, config.appUrl) : null,
       toast,
       stripeTestMode: config.stripeEmulated || (config.STRIPE_SECRET_KEY?.includes("_test_") ?? false),
       stripeEmulated: config.stripeEmulated,
@@ -129,6 +132,7 @@ function NavBar() {
         )}
       </nav>
       {user && !user.emailVerified ? <VerifyEmailBanner bonus={data?.signupBonus ?? 0} /> : null}
+      {user && data?.balanceAlert ? <BalanceAlertBanner {...data.balanceAlert} /> : null}
     </header>
   );
 }

@@ -483,6 +483,24 @@ export const redemptions = sqliteTable(
   (t) => [uniqueIndex("redemptions_once_idx").on(t.codeId, t.userId), index("redemptions_user_idx").on(t.userId)],
 );
 
+// Balance alerts (docs/decisions/028-balance-alerts.md): one row per user who set a threshold; no
+// row means off. `fired_at` null means armed; set, it is the time the mail was queued (or the
+// threshold was set while already below it), and `fired_tx_id` the user's last ledger row then:
+// a later row showing the balance at or above the threshold is what re-arms it.
+export const balanceAlerts = sqliteTable(
+  "balance_alerts",
+  {
+    userId: integer("user_id")
+      .primaryKey()
+      .references(() => users.id, { onDelete: "cascade" }),
+    thresholdCredits: integer("threshold_credits").notNull(),
+    firedAt: integer("fired_at"),
+    firedTxId: integer("fired_tx_id"),
+    updatedAt: integer("updated_at").notNull().default(now),
+  },
+  (t) => [check("balance_alerts_threshold_positive", sql`${t.thresholdCredits} > 0`)],
+);
+
 export type User = typeof users.$inferSelect;
 export type Transaction = typeof transactions.$inferSelect;
 export type Generation = typeof generations.$inferSelect;
@@ -498,3 +516,4 @@ export type SubscriptionRow = typeof subscriptions.$inferSelect;
 export type SubscriptionPeriod = typeof subscriptionPeriods.$inferSelect;
 export type RedeemCode = typeof redeemCodes.$inferSelect;
 export type Redemption = typeof redemptions.$inferSelect;
+export type BalanceAlertRow = typeof balanceAlerts.$inferSelect;

@@ -2,6 +2,7 @@
 // openapi.server.ts puts them under components.schemas; tests/integration/openapi.test.ts
 // validates real answers against them, so a change of an answer that is not made here fails.
 
+import { ALERT_THRESHOLD_MAX } from "~/utils/balance-alert-schemas";
 import { API_KEY_MONTHLY_LIMIT_MAX, API_KEY_NAME_MAX } from "~/utils/api-key-schemas";
 import { DEFAULT_VIDEO_SECONDS, IMAGE_SIZES, MAX_VIDEO_SECONDS, PROMPT_MAX_LENGTH, VIDEO_RESOLUTIONS } from "~/utils/generation-schemas";
 
@@ -137,6 +138,28 @@ export const schemas = {
       prompt: { type: "string", minLength: 1, maxLength: PROMPT_MAX_LENGTH },
       resolution: { enum: [...VIDEO_RESOLUTIONS] },
       durationSeconds: { type: "integer", minimum: 1, maximum: MAX_VIDEO_SECONDS, default: DEFAULT_VIDEO_SECONDS, description: "The clip's length; its price is pro rata (see the operation)." },
+    },
+  },
+  BalanceAlertRequest: {
+    type: "object",
+    required: ["thresholdCredits"],
+    additionalProperties: false,
+    properties: {
+      thresholdCredits: {
+        ...nullable({ type: "integer", minimum: 1, maximum: ALERT_THRESHOLD_MAX }),
+        description: "Mail once when the spendable balance falls below this many credits; null turns the alert off.",
+      },
+    },
+  },
+  BalanceAlert: {
+    type: "object",
+    required: ["thresholdCredits", "state", "balance", "below"],
+    additionalProperties: false,
+    properties: {
+      thresholdCredits: { ...nullable({ type: "integer", minimum: 1, maximum: ALERT_THRESHOLD_MAX }), description: "null: off (the default)." },
+      state: { enum: ["off", "armed", "fired"], description: "armed: the next fall below mails; fired: mailed (or set while below), re-armed once the balance is back at or above." },
+      balance: { type: "integer", description: "The spendable balance now." },
+      below: { type: "boolean", description: "The balance is below the threshold (the app shows a banner)." },
     },
   },
   RedeemRequest: {

@@ -149,6 +149,33 @@ const paths = (prices: Pick<VideoPrices, "perSeconds" | "perClip">) => ({
       },
     },
   },
+  "/api/balance-alert": {
+    get: {
+      summary: "The balance alert: its threshold (null: off), its state and the balance (decision 028)",
+      security: either,
+      responses: {
+        "200": json(ref("BalanceAlert"), "The setting as it is now."),
+        "401": unauthorized,
+      },
+    },
+    put: {
+      summary: "Set the balance alert's threshold, or turn it off with null",
+      description:
+        "One mail when the spendable balance first falls below the threshold; none again until the balance is back at or above it. " +
+        "A new threshold the balance is already below starts fired: no mail for that, the banner shows. The same value again changes nothing.",
+      security: either,
+      requestBody: { required: true, content: { "application/json": { schema: ref("BalanceAlertRequest") } } },
+      responses: {
+        "200": json(ref("BalanceAlert"), "Saved."),
+        "400": err("`invalid_json`."),
+        "401": unauthorized,
+        "403": err(crossOrigin),
+        "413": tooLarge,
+        "415": err("`unsupported_media_type`: send JSON."),
+        "422": json(ref("ValidationError"), `\`invalid_request\`: thresholdCredits must be a whole number from 1 to 1,000,000, or null; no other fields.`),
+      },
+    },
+  },
   "/api/redeem": {
     post: {
       summary: "Redeem a code for credits (once per account; decision 024)",

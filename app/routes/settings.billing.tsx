@@ -2,12 +2,15 @@ import crypto from "node:crypto";
 import type { ActionFunctionArgs, LoaderFunctionArgs, MetaFunction } from "@remix-run/node";
 import { json } from "@remix-run/node";
 import { Form, useLoaderData, useLocation, useNavigation } from "@remix-run/react";
+import { BalanceAlertForm } from "~/components/balance-alert-form";
 import { PackCheckoutForm } from "~/components/checkout-forms";
 import { hasEnded, PlanSection, SubscriptionArriving } from "~/components/plan-section";
 import { CreditsChart } from "~/components/credits-chart";
 import { formatCredits, formatUtc, HistoryTable, Pager, TYPE_LABELS, withParams } from "~/components/history-table";
 import { RedeemCodeForm } from "~/components/redeem-code-form";
+import { balanceAlertFormAction } from "~/http/balance-alert.server";
 import { redeemFormAction } from "~/http/redeem.server";
+import { getBalanceAlert } from "~/services/alerts/balance-alerts.server";
 import { requireUser } from "~/services/auth.server";
 import { getCatalogue } from "~/services/money/catalogue.server";
 import { getCreditsChart, listHistoryPage, parseHistoryQuery } from "~/services/billing-dashboard.server";
@@ -54,6 +57,7 @@ export async function loader({ request }: LoaderFunctionArgs) {
       type: query.type ?? null,
       history: listHistoryPage(db, { userId: user.id, type: query.type, older: query.older, newer: query.newer }),
       chart: getCreditsChart(db, user.id),
+      balanceAlert: getBalanceAlert(db, user.id),
     },
     { headers: { "Cache-Control": "private, no-store" } },
   );
@@ -64,6 +68,8 @@ export async function action(args: ActionFunctionArgs) {
   const formData = await args.request.formData();
   const redeemed = await redeemFormAction(args, formData);
   if (redeemed) return redeemed;
+  const alert = await balanceAlertFormAction(args, formData);
+  if (alert) return alert;
   throw new Response("Unknown form", { status: 400 });
 }
 
@@ -73,7 +79,7 @@ function formatPrice(unitAmount: number | null, currency: string | null) {
 }
 
 export default function Billing() {
-  const { balance, onHold, nextExpiry, packs, plans, subscriptionView, waitingRound, payments, checkoutToken, flagged, history, chart, type } = useLoaderData<typeof loader>();
+  const { balance, onHold, nextExpiry, packs, plans, subscriptionView, waitingRound, payments, checkoutToken, flagged, history, chart, type, balanceAlert } = useLoaderData<typeof loader>();
   const navigation = useNavigation();
   const location = useLocation();
   const loadingHistory = navigation.state === "loading" && navigation.location.pathname === location.pathname;
@@ -102,6 +108,7 @@ export default function Billing() {
         ) : null}
       </section>
       <RedeemCodeForm disabled={flagged} />
+      <BalanceAlertForm thresholdCredits={balanceAlert.thresholdCredits} below={balanceAlert.below} />
       {payments.length > 0 ? (
         <section aria-labelledby="payments-heading" className="card" data-testid="unsettled-payments">
           <h2 id="payments-heading" className="text-lg font-semibold">

@@ -1,5 +1,7 @@
 // Registers every piece of in-process background work with the runtime. Imported once by the
 // server entry; each service owns its own start/stop.
+import { checkBalanceAlert } from "./alerts/balance-alerts.server";
+import { onSpend } from "./alerts/spend-listeners.server";
 import { backupDirFor, startBackupSchedule } from "./backup.server";
 import { startExpiryWarnings } from "./expiry-warnings.server";
 import { getGenerationService, startGenerationBackground } from "./generation.server";
@@ -87,3 +89,9 @@ registerBackgroundStarter("expiry-warnings", ({ db, config }) => {
 registerBackgroundStarter("backup-schedule", ({ db, config }) =>
   startBackupSchedule(db, { schedule: config.BACKUP_SCHEDULE, retention: config.BACKUP_RETENTION, dir: backupDirFor(config) }),
 );
+
+// Balance alerts (decision 028): checked after every new hold, off the request's path.
+registerBackgroundStarter("balance-alerts", ({ config }) => {
+  const off = onSpend((db, userId) => void checkBalanceAlert(db, userId, { appUrl: config.appUrl }));
+  return { name: "balance-alerts", stop: off };
+});

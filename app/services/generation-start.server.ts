@@ -1,6 +1,7 @@
 import { isDatabaseBusy } from "#db/client.server";
 import type { GenerationKind } from "#db/schema";
 import type { ImageInput, VideoInput } from "~/utils/generation-schemas";
+import { announceSpend } from "./alerts/spend-listeners.server";
 import type { ApiKeyRef } from "./api-keys/api-keys.server";
 import { getBalance } from "./money/ledger.server";
 import { videoCost } from "./money/pricing.server";
@@ -59,6 +60,7 @@ export async function openJob(ctx: GenerationContext, userId: number, kind: Gene
   }
   if (opened.ok) {
     if (opened.replayed) await rateLimiter.refund(userId, kind);
+    else announceSpend(db, userId, ctx.log);
     // A concurrent request with the same key made the job first: it must have asked the same.
     if (opened.replayed && !sameRequest(opened.job, kind, args)) return keyReused();
     return opened;

@@ -218,6 +218,23 @@ describe("every answer is described by /api/openapi.json", () => {
     await expectDescribed(redeem, "post", await postJson(held, redeem, { code: "OPENAPI001" }), 403);
   });
 
+  it("the balance alert", async () => {
+    const client = await signedIn(server.url, "oa-alert");
+    const alert = "/api/balance-alert";
+    const put = (body: unknown, headers: Record<string, string> = { "Content-Type": "application/json" }) =>
+      client.request(alert, { method: "PUT", headers, body: typeof body === "string" ? body : JSON.stringify(body) });
+    await expectDescribed(alert, "get", await client.get(alert), 200);
+    await expectDescribed(alert, "put", await put({ thresholdCredits: 50 }), 200);
+    await expectDescribed(alert, "put", await put({ thresholdCredits: null }), 200);
+    await expectDescribed(alert, "put", await put({ thresholdCredits: 1.5 }), 422);
+    await expectDescribed(alert, "put", await put("{nope"), 400);
+    await expectDescribed(alert, "put", await put("x", { "Content-Type": "text/plain" }), 415);
+    await expectDescribed(alert, "put", await put({ thresholdCredits: 5, pad: "x".repeat(70 * 1024) }), 413);
+    await expectDescribed(alert, "get", await fetch(`${server.url}${alert}`), 401);
+    await expectDescribed(alert, "put", await fetch(`${server.url}${alert}`, { ...json({ thresholdCredits: 5 }), method: "PUT" }), 401);
+    await expectDescribed(alert, "put", await put({ thresholdCredits: 5 }, { "Content-Type": "application/json", Origin: "https://evil.example" }), 403);
+  });
+
   it("provoked every documented JSON route, and most of their statuses", () => {
     const routes = new Set(seen.map((s) => `${s.method} ${s.template}`));
     for (const [template, ops] of Object.entries(doc.paths)) {

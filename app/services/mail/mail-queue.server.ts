@@ -17,6 +17,7 @@ export type MailKind =
   | "email_changed"
   | "account_deleted"
   | "credits_expiring"
+  | "balance_low"
   | (string & {});
 
 /** Queues one message. Synchronous: call it inside the transaction of what it announces. */
