@@ -8,8 +8,8 @@ import {
   type SubmissionResult,
 } from "@conform-to/react";
 import { getZodConstraint, parseWithZod } from "@conform-to/zod";
-import { Form, useNavigation } from "@remix-run/react";
-import { FormErrors } from "./forms";
+import { Form } from "@remix-run/react";
+import { FormErrors, Problem, useSubmitting } from "./forms";
 import { formatUtc } from "./history-table";
 import { AdjustCreditsSchema, LARGE_ADJUSTMENT, MAX_ADJUSTMENT, refundPurchaseSchema } from "~/utils/admin-schemas";
 
@@ -17,22 +17,8 @@ import { AdjustCreditsSchema, LARGE_ADJUSTMENT, MAX_ADJUSTMENT, refundPurchaseSc
 // JavaScript, Conform validates them in the browser with the schemas the server uses, and the
 // submit button says what is happening. The hidden token is the idempotency key of the change.
 
-function Problem({ meta }: { meta: FieldMetadata<unknown> }) {
-  if (!meta.errors?.length) return null;
-  return (
-    <p id={meta.errorId} className="field-error" role="alert">
-      {meta.errors.join(" ")}
-    </p>
-  );
-}
-
 function describedBy(meta: FieldMetadata<unknown>, hintId?: string): string | undefined {
   return [meta.errors?.length ? meta.errorId : null, hintId].filter(Boolean).join(" ") || undefined;
-}
-
-function useSubmitting(intent: string): boolean {
-  const navigation = useNavigation();
-  return navigation.state === "submitting" && navigation.formData?.get("intent") === intent;
 }
 
 export function AdjustCreditsForm({ token, lastResult }: { token: string; lastResult?: SubmissionResult<string[]> }) {

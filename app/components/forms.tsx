@@ -1,5 +1,6 @@
 import type { FieldMetadata } from "@conform-to/react";
 import { getInputProps } from "@conform-to/react";
+import { useNavigation } from "@remix-run/react";
 
 /** A labelled input with its errors wired up for screen readers (Conform metadata). */
 export function Field({
@@ -53,4 +54,20 @@ export function FormErrors({ errors, id }: { errors?: string[]; id?: string }) {
       {errors.join(" ")}
     </div>
   );
+}
+
+/** A field's own errors, under it (its id is what the input's aria-describedby names). */
+export function Problem({ meta }: { meta: FieldMetadata<unknown> }) {
+  if (!meta.errors?.length) return null;
+  return (
+    <p id={meta.errorId} className="field-error" role="alert">
+      {meta.errors.join(" ")}
+    </p>
+  );
+}
+
+/** True while the form whose submit button carries this `intent` is being sent. */
+export function useSubmitting(intent: string): boolean {
+  const navigation = useNavigation();
+  return navigation.state === "submitting" && navigation.formData?.get("intent") === intent;
 }

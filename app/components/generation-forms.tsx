@@ -8,10 +8,10 @@ import {
   type SubmissionResult,
 } from "@conform-to/react";
 import { getZodConstraint, parseWithZod } from "@conform-to/zod";
-import { Form, useNavigation } from "@remix-run/react";
+import { Form } from "@remix-run/react";
 import { useEffect, useState } from "react";
 import type { VideoPrices } from "~/services/money/pricing.server";
-import { FormErrors } from "./forms";
+import { FormErrors, Problem, useSubmitting } from "./forms";
 import {
   DEFAULT_IMAGE_SIZE,
   DEFAULT_VIDEO_RESOLUTION,
@@ -22,7 +22,6 @@ import {
   PROMPT_MAX_LENGTH,
   VIDEO_RESOLUTIONS,
   VideoFormSchema,
-  type GenerateIntent,
 } from "~/utils/generation-schemas";
 
 // The two forms of /generate. Real POST forms (they work without JavaScript); with JavaScript,
@@ -41,15 +40,6 @@ function videoRule(prices: VideoPrices): string {
   const [first, ...rest] = VIDEO_RESOLUTIONS;
   const others = rest.map((r) => `, ${prices.perClip[r]} at ${r}`).join("");
   return `${prices.perClip[first]} credits per ${prices.perSeconds} s at ${first}${others}; other lengths pro rata, rounded up`;
-}
-
-function Problem({ meta }: { meta: FieldMetadata<unknown> }) {
-  if (!meta.errors?.length) return null;
-  return (
-    <p id={meta.errorId} className="field-error" role="alert">
-      {meta.errors.join(" ")}
-    </p>
-  );
 }
 
 function PromptField({ meta, label }: { meta: FieldMetadata<string>; label: string }) {
@@ -72,11 +62,6 @@ function PromptField({ meta, label }: { meta: FieldMetadata<string>; label: stri
       <Problem meta={meta} />
     </div>
   );
-}
-
-function useSubmitting(intent: GenerateIntent) {
-  const navigation = useNavigation();
-  return navigation.state === "submitting" && navigation.formData?.get("intent") === intent;
 }
 
 function CostLine({ cost, balance }: { cost: string; balance: number }) {

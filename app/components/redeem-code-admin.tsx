@@ -1,7 +1,7 @@
 import { getFormProps, getInputProps, useForm, type FieldMetadata, type SubmissionResult } from "@conform-to/react";
 import { getZodConstraint, parseWithZod } from "@conform-to/zod";
 import { Form, Link, useNavigation } from "@remix-run/react";
-import { FormErrors } from "./forms";
+import { FormErrors, Problem } from "./forms";
 import { captionClass, Cell, formatUtc, ScrollTable, tableClass, tbodyClass, th, theadClass, trClass } from "./history-table";
 import type { RedeemCodeView } from "~/services/money/redeem-codes.server";
 import {
@@ -16,15 +16,6 @@ import {
 // /admin/credits/codes: the create form, the list, and the confirm step of disabling a code.
 // Real POST forms (they work without JavaScript); with JavaScript, Conform checks the create form
 // in the browser with the server's schema. The hidden token makes a double submit one code.
-
-function Problem({ meta }: { meta: FieldMetadata<unknown> }) {
-  if (!meta.errors?.length) return null;
-  return (
-    <p id={meta.errorId} className="field-error" role="alert">
-      {meta.errors.join(" ")}
-    </p>
-  );
-}
 
 function TextField({ meta, label, hint, placeholder }: { meta: FieldMetadata<unknown>; label: string; hint: string; placeholder?: string }) {
   const hintId = `${meta.id}-hint`;
