@@ -9,7 +9,8 @@ import { startMailSender } from "./mail/mail-sender.server";
 import { createMailTransport, redactSmtpSecret } from "./mail/mail-transport.server";
 import { deleteExpiredSessions } from "./session.server";
 import { registerBackgroundStarter } from "./runtime.server";
-import { startStripe, stopStripe } from "./stripe.server";
+import { getStripeContext, startStripe, stopStripe } from "./stripe.server";
+import { startRechargeReconciler } from "./money/auto-recharge.server";
 
 registerBackgroundStarter("session-cleanup", ({ db }) => {
   deleteExpiredSessions(db);
@@ -82,8 +83,20 @@ registerBackgroundStarter("expiry-warnings", ({ db, config }) => {
   return { name: "expiry-warnings", stop: () => warnings?.stop() };
 });
 
+// Auto-recharge (decision 027): re-sends attempts claimed but never answered (a crash between the
+// claim and Stripe; the same Idempotency-Key, so the same PaymentIntent) and settles sent ones
+// whose webhook never came. Runs once at start-up, then every interval.
+registerBackgroundStarter("auto-recharge", ({ db, config }) => {
+  const job = startRechargeReconciler(
+    { db, stripe: getStripeContext().stripe, config, log: logger },
+    { intervalMs: config.AUTO_RECHARGE_RECONCILE_INTERVAL, claimedAfterMs: 10_000, sentAfterMs: 10 * 60_000 },
+  );
+  return { name: "auto-recharge", stop: () => job.stop() };
+});
+
 // Daily online backup (BACKUP_SCHEDULE, off by default). Registered last so it stops first: a
 // backup in progress finishes before the database is checkpointed and closed.
 registerBackgroundStarter("backup-schedule", ({ db, config }) =>
   startBackupSchedule(db, { schedule: config.BACKUP_SCHEDULE, retention: config.BACKUP_RETENTION, dir: backupDirFor(config) }),
 );
+

@@ -46,6 +46,9 @@ export type GenerationServiceOptions = {
   /** How writes that meet SQLITE_BUSY are retried (tests: fewer, shorter). */
   busyRetry?: BusyRetryPolicy;
   now?: () => number;
+  /** Called after a hold took credits from the balance (auto-recharge looks at the threshold);
+   * must not throw or wait: the generation answers without it. */
+  afterSpend?: (userId: number) => void;
 };
 
 export type GenerationContext = {
@@ -59,6 +62,7 @@ export type GenerationContext = {
   costs: GenerationCosts;
   /** Ending jobs through a busy database: the retry policy and the failures still to write. */
   settler: Settler;
+  afterSpend: (userId: number) => void;
 };
 
 function providerFor(config: GenerationConfig): GenerationProvider {
@@ -98,5 +102,5 @@ export function createGenerationContext(options: GenerationServiceOptions): Gene
     log,
     now,
   });
-  return { db, config, provider, rateLimiter, worker, log, now, costs: generationCosts(config), settler };
+  return { db, config, provider, rateLimiter, worker, log, now, costs: generationCosts(config), settler, afterSpend: options.afterSpend ?? (() => {}) };
 }

@@ -59,6 +59,7 @@ export async function openJob(ctx: GenerationContext, userId: number, kind: Gene
   }
   if (opened.ok) {
     if (opened.replayed) await rateLimiter.refund(userId, kind);
+    else ctx.afterSpend(userId);
     // A concurrent request with the same key made the job first: it must have asked the same.
     if (opened.replayed && !sameRequest(opened.job, kind, args)) return keyReused();
     return opened;
