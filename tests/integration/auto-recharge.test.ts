@@ -199,6 +199,14 @@ describe("saving a card", () => {
     expect(q("select * from saved_cards where user_id = ?", userId)).toHaveLength(1);
   });
 
+  it.each([["yes"], ["true"], ["1"], ["ON"], [""]])("savePaymentMethod=%j is refused (400) and starts no Checkout", async (value) => {
+    const { client, userId } = await customer();
+    const res = await api(client, "POST", "/api/stripe/checkout", { pack: "default", savePaymentMethod: value });
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as { error: string }).error).toBe("invalid_request");
+    expect(q("select * from checkout_attempts where user_id = ?", userId)).toHaveLength(0);
+  });
+
   it("the billing page's Add a card starts a setup-mode Checkout; completing it saves the card; Remove card detaches it at Stripe", async () => {
     const { client, userId } = await customer();
     await newEvents();
@@ -362,6 +370,12 @@ describe("the crossing", () => {
     expect(await balanceOf(await relogin(client))).toBe(995);
     expect(attemptsOf(userId)).toHaveLength(1);
     expect(attemptsOf(userId)[0]).toMatchObject({ id: attempt!.id, status: "succeeded" });
+    // A dispute of the top-up takes it back and puts the account on hold, as for a purchase.
+    const intent = await stripe.paymentIntents.retrieve(attempt!.payment_intent_id!);
+    await driver(`/charges/${String(intent.latest_charge)}/disputes`, {});
+    await deliverAll(await newEvents());
+    expect(await balanceOf(await relogin(client))).toBe(495);
+    expect(q<{ f: number | null }>("select flagged_at as f from users where id = ?", userId)[0]!.f).not.toBeNull();
 
     // A crash right after the claim: the row is there, Stripe never heard of it.
     const { client: c2, userId: u2 } = await customer();

@@ -19,6 +19,7 @@ import { autoRechargeAttempts, autoRechargeSettings, savedCards, users, type Aut
 import { utcMonthStart } from "~/utils/time";
 import type { Config } from "../env.server";
 import { enqueueMail } from "../mail/mail-queue.server";
+import { incrementCounter } from "../metrics.server";
 import { rechargeFailedMail } from "./auto-recharge-mails.server";
 import { getBalance, grant } from "./ledger.server";
 import { ledgerKeys, stripeRequestKeys } from "./ledger-keys.server";
@@ -137,6 +138,7 @@ export async function sendRecharge(deps: RechargeDeps, attempt: AutoRechargeAtte
       .set({ status: "sent", paymentIntentId: intent.id, updatedAt: Date.now() })
       .where(and(eq(autoRechargeAttempts.id, attempt.id), eq(autoRechargeAttempts.status, "claimed")))
       .run().changes;
+    if (changed > 0) incrementCounter("auto_recharge_total", { outcome: "sent" });
     return changed > 0 ? "sent" : "closed";
   } catch (error) {
     if (error instanceof Stripe.errors.StripeCardError) {
@@ -168,6 +170,7 @@ export async function maybeRecharge(deps: RechargeDeps, userId: number): Promise
   const claim = claimRecharge(db, userId, { packId: pack.id, credits: pack.credits, amount: priced.unitAmount, currency: priced.currency }, now);
   if (!claim.claimed) return claim;
   deps.log.info({ userId, attemptId: claim.attempt.id, balance: claim.attempt.balanceAtClaim }, "auto-recharge claimed");
+  incrementCounter("auto_recharge_total", { outcome: "claimed" });
   return { claimed: true, sent: await sendRecharge(deps, claim.attempt) };
 }
 
@@ -203,6 +206,7 @@ export function grantRecharge(deps: Pick<RechargeDeps, "db" | "config">, attempt
     .where(eq(autoRechargeAttempts.id, attempt.id))
     .run();
   if (!written.replayed) {
+    incrementCounter("auto_recharge_total", { outcome: "granted" });
     db.orm.update(autoRechargeSettings).set({ consecutiveFailures: 0, updatedAt: now }).where(eq(autoRechargeSettings.userId, attempt.userId)).run();
   }
   return { status: written.replayed ? ("already_granted" as const) : ("granted" as const), attemptId: attempt.id, userId: attempt.userId, credits: attempt.credits };
@@ -229,6 +233,7 @@ export function failAttempt(deps: Pick<RechargeDeps, "db" | "config">, attemptId
       .returning()
       .get();
     const switchedOff = Boolean(settings && settings.enabled && settings.consecutiveFailures >= MAX_CONSECUTIVE_FAILURES);
+    incrementCounter("auto_recharge_total", { outcome: switchedOff ? "switched_off" : "failed" });
     if (switchedOff) {
       db.orm.update(autoRechargeSettings).set({ enabled: false, disabledReason: SWITCHED_OFF_REASON }).where(eq(autoRechargeSettings.userId, closed.userId)).run();
     }

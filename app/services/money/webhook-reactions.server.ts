@@ -17,7 +17,7 @@ import { grantCheckout, retrieveCheckout } from "./fulfilment.server";
 import { findPurchaseByPaymentId, type Tx } from "./ledger.server";
 import { isAppPayment } from "./ownership.server";
 import { grantPlanInvoice, readPlanInvoice, recordFailedInvoice } from "./plan-invoices.server";
-import { forgetDetachedCard, recordAttachedCard } from "./saved-cards.server";
+import { forgetDetachedCard, recordAttachedCard, userOfCustomer } from "./saved-cards.server";
 import { applySubscription, subscriptionOwner } from "./subscriptions.server";
 
 export type Plan = { kind: "apply"; apply: () => Record<string, unknown> } | { kind: "ignore"; why: string };
@@ -188,6 +188,7 @@ async function planRecharge(deps: Deps, payload: Stripe.PaymentIntent): Promise<
 /** A card attached to or detached from a customer, as Stripe has it now. */
 async function planCard(deps: Deps, payload: Stripe.PaymentMethod): Promise<Plan> {
   const pm = await deps.stripe.paymentMethods.retrieve(payload.id);
+  if (pm.customer && userOfCustomer(deps.db, stripeIdOf(pm.customer)) === null) return { kind: "ignore", why: `card ${pm.id} is not saved to one of this app's customers` };
   if (!pm.customer) return { kind: "apply", apply: () => ({ paymentMethodId: pm.id, forgotten: forgetDetachedCard(deps.db, pm.id) }) };
   return { kind: "apply", apply: () => ({ paymentMethodId: pm.id, ...recordAttachedCard(deps.db, pm) }) };
 }
