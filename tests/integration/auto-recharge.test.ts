@@ -354,6 +354,29 @@ describe("the crossing", () => {
     expect(ledgerViolations()).toEqual([]);
   }, 60_000);
 
+  it("two server processes on one database file: 20 parallel spends split between them still make one PaymentIntent", async () => {
+    const { client, userId } = await customer();
+    await buy(client);
+    await settings(client, { thresholdCredits: 450 });
+    const second = await startServer({ ...ENV, STRIPE_API_BASE: emulator.url }, { dataDir: server.dataDir });
+    try {
+      const other = new HttpClient(second.url);
+      for (const [k, v] of client.cookies) other.cookies.set(k, v);
+      const otherApi = (i: number) => other.request("/api/generate-image", { method: "POST", headers: { "Content-Type": "application/json", Origin: second.url }, body: JSON.stringify({ prompt: `pier ${i}`, size: "256x256" }) });
+      const statuses = await Promise.all(Array.from({ length: 20 }, (_, i) => (i % 2 ? generate(client) : otherApi(i).then((r) => r.status))));
+      expect(statuses.every((s) => s === 201)).toBe(true);
+      await settledAttempts(userId, 1);
+      await new Promise((r) => setTimeout(r, 500));
+      expect(attemptsOf(userId)).toHaveLength(1);
+      expect(await rechargeIntents(customerOf(userId))).toHaveLength(1);
+      await deliverAll(await newEvents());
+      expect(topups(userId)).toHaveLength(1);
+      expect(await balanceOf(client)).toBe(900);
+    } finally {
+      await second.stop();
+    }
+  }, 60_000);
+
   it("a restart between the PaymentIntent and its webhook loses and doubles nothing; an attempt claimed but never sent is sent after a restart with the same key", async () => {
     const { client, userId } = await customer();
     await buy(client);

@@ -65,6 +65,17 @@ export function monthlyUse(db: AppDb, userId: number, now: number): { count: num
 
 /** Step 1. Synchronous and BEGIN IMMEDIATE: every check and the insert see the same state. */
 export function claimRecharge(db: AppDb, userId: number, price: { packId: string; credits: number; amount: number; currency: string }, now: number): ClaimOutcome {
+  try {
+    return claimInTransaction(db, userId, price, now);
+  } catch (error) {
+    // The in-flight index refused a second claim the check above it could not see (it cannot,
+    // inside BEGIN IMMEDIATE, but a hand-written row or a future change might): the same answer.
+    if ((error as { code?: string }).code === "SQLITE_CONSTRAINT_UNIQUE") return { claimed: false, reason: "in_flight" };
+    throw error;
+  }
+}
+
+function claimInTransaction(db: AppDb, userId: number, price: { packId: string; credits: number; amount: number; currency: string }, now: number): ClaimOutcome {
   return db.sqlite
     .transaction((): ClaimOutcome => {
       const settings = db.orm.select().from(autoRechargeSettings).where(eq(autoRechargeSettings.userId, userId)).get();
