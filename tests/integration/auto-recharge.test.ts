@@ -33,6 +33,8 @@ const ENV = {
   CREDITS_PER_PACK: "500",
   SIGNUP_BONUS_CREDITS: "0",
   IMAGE_COST: "5",
+  // The reconciler looks every second (it settles only attempts older than its own thresholds).
+  AUTO_RECHARGE_RECONCILE_INTERVAL: "1s",
 };
 
 beforeAll(async () => {
@@ -352,6 +354,24 @@ describe("the crossing", () => {
     await deliverAll(await newEvents());
     expect(await balanceOf(client)).toBe(395);
     expect(ledgerViolations()).toEqual([]);
+  }, 60_000);
+
+  it("a lost webhook: the reconciler reads the PaymentIntent from Stripe and grants once; the late webhook then grants nothing more", async () => {
+    const { client, userId } = await customer();
+    await buy(client);
+    await settings(client, { thresholdCredits: 498 });
+    await newEvents();
+    expect(await generate(client)).toBe(201);
+    const [attempt] = await settledAttempts(userId, 1);
+    expect(attempt!.status).toBe("sent");
+    const w = new Database(path.join(server.dataDir, "app.sqlite"));
+    w.prepare("update auto_recharge_attempts set updated_at = ? where id = ?").run(Date.now() - 11 * 60_000, attempt!.id);
+    w.close();
+    await until("the reconciler's grant", () => attemptsOf(userId)[0]!.status === "succeeded");
+    expect(topups(userId)).toHaveLength(1);
+    await deliverAll(await newEvents());
+    expect(topups(userId)).toHaveLength(1);
+    expect(await balanceOf(client)).toBe(995);
   }, 60_000);
 
   it("two server processes on one database file: 20 parallel spends split between them still make one PaymentIntent", async () => {

@@ -117,6 +117,15 @@ function claimInTransaction(db: AppDb, userId: number, price: { packId: string; 
     .immediate();
 }
 
+/** The failure code when a PaymentIntent can no longer pay without the user, or null while it
+ * still may (processing) or did. Off-session nobody can pass 3-D Secure, so `requires_action` is a
+ * refusal too (Stripe answers 402 instead, but an answer read later may show it). */
+export function refusalOf(intent: Stripe.PaymentIntent): string | null {
+  if (intent.status === "requires_action") return "authentication_required";
+  if (intent.status === "requires_payment_method" || intent.status === "canceled") return intent.last_payment_error?.code ?? intent.status;
+  return null;
+}
+
 /** Step 2: the PaymentIntent, under the attempt's key. The answer never grants: it only names the
  * PaymentIntent (sent), or, refused, closes the attempt as failed. Other errors (network, 5xx)
  * leave the attempt claimed for the background job to re-send with the same key. */
@@ -144,6 +153,11 @@ export async function sendRecharge(deps: RechargeDeps, attempt: AutoRechargeAtte
       },
       { idempotencyKey: stripeRequestKeys.autoRecharge(attempt.userId, attempt.id) },
     );
+    const refused = refusalOf(intent);
+    if (refused) {
+      failAttempt(deps, attempt.id, intent.id, refused);
+      return "failed";
+    }
     const changed = db.orm
       .update(autoRechargeAttempts)
       .set({ status: "sent", paymentIntentId: intent.id, updatedAt: Date.now() })
@@ -296,8 +310,8 @@ export async function reconcileRecharges(deps: RechargeDeps, opts: { claimedAfte
       if (intent.status === "succeeded") {
         db.sqlite.transaction(() => grantRecharge(deps, attempt, intent)).immediate();
         settled++;
-      } else if (intent.status === "requires_payment_method" || intent.status === "canceled") {
-        failAttempt(deps, attempt.id, intent.id, intent.last_payment_error?.code ?? intent.status);
+      } else if (refusalOf(intent)) {
+        failAttempt(deps, attempt.id, intent.id, refusalOf(intent));
         settled++;
       }
     } catch (error) {

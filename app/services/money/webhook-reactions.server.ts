@@ -10,7 +10,7 @@ import type { AppDb } from "#db/client.server";
 import { stripeIdOf } from "~/utils/stripe-ids";
 import type { Config } from "../env.server";
 import { markCheckout } from "./checkout-attempts.server";
-import { failAttempt, grantRecharge, rechargeAttemptOf } from "./auto-recharge.server";
+import { failAttempt, grantRecharge, rechargeAttemptOf, refusalOf } from "./auto-recharge.server";
 import { applyChargeRefunded } from "./clawbacks.server";
 import { applyDispute } from "./disputes.server";
 import { grantCheckout, retrieveCheckout } from "./fulfilment.server";
@@ -177,9 +177,8 @@ async function planRecharge(deps: Deps, payload: Stripe.PaymentIntent): Promise<
       const attempt = rechargeAttemptOf(deps.db, intent);
       if (!attempt) return { paymentIntentId: intent.id, status: "not_ours" };
       if (intent.status === "succeeded") return { paymentIntentId: intent.id, ...grantRecharge(deps, attempt, intent) };
-      if (intent.status === "requires_payment_method" || intent.status === "canceled") {
-        return { paymentIntentId: intent.id, ...failAttempt(deps, attempt.id, intent.id, intent.last_payment_error?.code ?? intent.status) };
-      }
+      const refused = refusalOf(intent);
+      if (refused) return { paymentIntentId: intent.id, ...failAttempt(deps, attempt.id, intent.id, refused) };
       return { paymentIntentId: intent.id, status: intent.status };
     },
   };
