@@ -349,7 +349,12 @@ describe("the crossing", () => {
     const history = await (await client.get("/settings/billing")).text();
     expect(history).toContain("Auto-recharge: 500 credits");
 
-    // A refund of the top-up takes back like a purchase's.
+    // Its Stripe receipt, like a purchase's.
+    const topupId = q<{ id: number }>("select id from transactions where user_id = ? and type = 'topup'", userId)[0]!.id;
+    const receipt = await client.get(`/settings/billing/receipt/${topupId}`);
+    expect(receipt.status).toBe(303);
+    expect(receipt.headers.get("location")).toMatch(/^http/);
+    // A refund of the top-up takes back like a purchase's, and the history says refunded.
     await stripe.refunds.create({ payment_intent: pi.id });
     await deliverAll(await newEvents());
     expect(await balanceOf(client)).toBe(395);
