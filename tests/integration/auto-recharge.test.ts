@@ -35,6 +35,7 @@ const ENV = {
   IMAGE_COST: "5",
   // The reconciler looks every second (it settles only attempts older than its own thresholds).
   AUTO_RECHARGE_RECONCILE_INTERVAL: "1s",
+  ADMIN_EMAILS: "recharge-admin@example.com",
 };
 
 beforeAll(async () => {
@@ -377,6 +378,28 @@ describe("the crossing", () => {
     await deliverAll(await newEvents());
     expect(topups(userId)).toHaveLength(1);
     expect(await balanceOf(client)).toBe(995);
+  }, 60_000);
+
+  it("an admin refunds a top-up from the console like a purchase; the credits go only with Stripe's charge.refunded", async () => {
+    const { client, userId } = await customer();
+    await buy(client);
+    await settings(client, { thresholdCredits: 498 });
+    await newEvents();
+    expect(await generate(client)).toBe(201);
+    await settledAttempts(userId, 1);
+    await deliverAll(await newEvents());
+    const topupId = q<{ id: number }>("select id from transactions where user_id = ? and type = 'topup'", userId)[0]!.id;
+    const admin = new HttpClient(server.url);
+    if (q("select 1 from users where email = 'recharge-admin@example.com'").length) await admin.login("recharge-admin@example.com");
+    else await admin.signup("recharge-admin@example.com");
+    const page = await (await admin.get(`/admin/credits/${userId}`)).text();
+    expect(page).toContain(`refund=${topupId}`);
+    const res = await admin.post(`/admin/credits/${userId}`, { intent: "refund", token: `tok-recharge-${Date.now()}`.padEnd(20, "x"), transactionId: String(topupId), reason: "Did not want auto-recharge" });
+    expect(res.status, await res.clone().text()).toBe(303);
+    expect(await balanceOf(client)).toBe(995);
+    await deliverAll(await newEvents());
+    expect(await balanceOf(client)).toBe(495);
+    expect(ledgerViolations()).toEqual([]);
   }, 60_000);
 
   it("two server processes on one database file: 20 parallel spends split between them still make one PaymentIntent", async () => {
