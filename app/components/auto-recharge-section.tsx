@@ -2,6 +2,7 @@ import { getFormProps, getInputProps, getSelectProps, useForm, type SubmissionRe
 import { getZodConstraint, parseWithZod } from "@conform-to/zod";
 import { Form, useActionData, useLocation, useNavigation } from "@remix-run/react";
 import { AutoRechargeFormSchema } from "~/utils/auto-recharge-schemas";
+import { formatMoney } from "~/utils/format";
 
 // The billing page's saved card and auto-recharge settings (decision 027). Real POSTs that work
 // without JavaScript; with it, Conform checks the fields with the server's schema. "Add a card"
@@ -21,7 +22,7 @@ type ActionData = { intent?: string; result?: SubmissionResult<string[]> };
 
 const brandName = (brand: string) => (brand ? brand[0].toUpperCase() + brand.slice(1) : "Card");
 
-export function AutoRechargeSection({ view, packs, token, disabled }: { view: View; packs: { id: string; name: string; credits: number }[]; token: string; disabled: boolean }) {
+export function AutoRechargeSection({ view, packs, token, disabled }: { view: View; packs: { id: string; name: string; credits: number; currency: string | null }[]; token: string; disabled: boolean }) {
   const actionData = useActionData<ActionData>();
   const navigation = useNavigation();
   const location = useLocation();
@@ -127,7 +128,7 @@ export function AutoRechargeSection({ view, packs, token, disabled }: { view: Vi
           {errorOf(fields.maxDollarsPerMonth.errors, fields.maxDollarsPerMonth.errorId)}
         </div>
         <p className="text-sm text-slate-700 sm:col-span-2" data-testid="auto-recharge-month">
-          This month (UTC): {view.thisMonth.recharges} recharge{view.thisMonth.recharges === 1 ? "" : "s"}, ${(view.thisMonth.amount / 100).toFixed(2)}.
+          This month (UTC): {view.thisMonth.recharges} recharge{view.thisMonth.recharges === 1 ? "" : "s"}, {formatMoney(view.thisMonth.amount, packs[0]?.currency ?? "usd")}.
         </p>
         <div className="sm:col-span-2">
           <button type="submit" className="btn-primary" disabled={submitting}>

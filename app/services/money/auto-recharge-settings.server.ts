@@ -4,20 +4,17 @@
  * need the config and the database: the pack must exist, switching on needs a saved card.
  */
 import { eq } from "drizzle-orm";
+import type { z } from "zod";
 import type { AppDb } from "#db/client.server";
 import { autoRechargeSettings } from "#db/schema";
+import type { AutoRechargeJsonSchema } from "~/utils/auto-recharge-schemas";
 import type { Config } from "../env.server";
 import { monthlyUse } from "./auto-recharge.server";
 import { findPack } from "./pricing.server";
 import { getSavedCard } from "./saved-cards.server";
 
-export type AutoRechargeInput = {
-  enabled: boolean;
-  thresholdCredits: number;
-  pack: string;
-  maxRechargesPerMonth: number | null;
-  maxAmountPerMonth?: number | null;
-};
+/** The settings as the API's schema gives them (the form's maps onto the same). */
+export type AutoRechargeInput = z.output<typeof AutoRechargeJsonSchema>;
 
 export type AutoRechargeView = {
   enabled: boolean;
@@ -64,7 +61,7 @@ export function saveAutoRecharge(db: AppDb, config: Pick<Config, "packs">, userI
     thresholdCredits: input.thresholdCredits,
     packId: input.pack,
     maxRechargesPerMonth: input.maxRechargesPerMonth,
-    maxAmountPerMonth: input.maxAmountPerMonth ?? null,
+    maxAmountPerMonth: input.maxAmountPerMonth,
     updatedAt: now,
     ...(input.enabled ? { consecutiveFailures: 0, disabledReason: null } : {}),
   };
