@@ -122,8 +122,15 @@ export function getGenerationService(rt: Runtime = getRuntime()): GenerationServ
     service = createGenerationService({
       db: runtime.db,
       config: runtime.config,
-      // Auto-recharge (decision 027): the hold just lowered the balance; fire and forget.
-      afterSpend: (userId) => rechargeAfterSpend({ db: runtime.db, stripe: getStripeContext().stripe, config: runtime.config, log: logger }, userId),
+      // Auto-recharge (decision 027): the hold just lowered the balance; fire and forget. Nothing
+      // here may throw into the spend (Stripe not set up yet, say): the hold is already placed.
+      afterSpend: (userId) => {
+        try {
+          rechargeAfterSpend({ db: runtime.db, stripe: getStripeContext().stripe, config: runtime.config, log: logger }, userId);
+        } catch (error) {
+          logger.error({ err: error, userId }, "auto-recharge not started");
+        }
+      },
     });
     services.set(runtime, service);
   }
