@@ -478,6 +478,19 @@ async function relogin(client: HttpClient) {
   return moved;
 }
 
+describe("a deleted account", () => {
+  it("switches auto-recharge off and forgets the saved card, in the deletion itself", async () => {
+    const { client, userId } = await customer();
+    await buy(client);
+    await settings(client, { thresholdCredits: 100 });
+    const res = await client.post("/settings/account", { intent: "delete-account", password: "password123", confirm: "DELETE" });
+    expect(res.status).toBe(303);
+    expect(settingsRow(userId)).toMatchObject({ enabled: 0, disabled_reason: "account_deleted" });
+    expect(q("select * from saved_cards where user_id = ?", userId)).toHaveLength(0);
+    expect(attemptsOf(userId)).toHaveLength(0);
+  });
+});
+
 describe("refusals, the cap, switching off", () => {
   it("3-D Secure: no grant; a mail with the on-session link; the webhook does not count the failure twice", async () => {
     const { client: c, userId, email } = await customer();

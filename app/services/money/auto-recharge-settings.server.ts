@@ -6,7 +6,7 @@
 import { eq } from "drizzle-orm";
 import type { z } from "zod";
 import type { AppDb } from "#db/client.server";
-import { autoRechargeSettings } from "#db/schema";
+import { autoRechargeSettings, savedCards } from "#db/schema";
 import type { AutoRechargeJsonSchema } from "~/utils/auto-recharge-schemas";
 import type { Config } from "../env.server";
 import { monthlyUse } from "./auto-recharge.server";
@@ -71,4 +71,11 @@ export function saveAutoRecharge(db: AppDb, config: Pick<Config, "packs">, userI
     })
     .immediate();
   return { ok: true, view: getAutoRecharge(db, userId, now) };
+}
+
+/** A deleted account: auto-recharge off and the card forgotten, in the deletion's transaction, so
+ * nothing is ever charged for a person who is gone (the Stripe Customer stays, for refunds). */
+export function forgetAutoRechargeOf(db: AppDb, userId: number, now = Date.now()): void {
+  db.orm.update(autoRechargeSettings).set({ enabled: false, disabledReason: "account_deleted", updatedAt: now }).where(eq(autoRechargeSettings.userId, userId)).run();
+  db.orm.delete(savedCards).where(eq(savedCards.userId, userId)).run();
 }
