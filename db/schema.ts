@@ -501,6 +501,72 @@ export const balanceAlerts = sqliteTable(
   (t) => [check("balance_alerts_threshold_positive", sql`${t.thresholdCredits} > 0`)],
 );
 
+// Auto-recharge (decision 027). The card a user saved for off-session payments: one per user, as
+// Stripe reported it (payment_method.attached, a setup-mode Checkout); removing it detaches it.
+export const savedCards = sqliteTable("saved_cards", {
+  userId: integer("user_id")
+    .primaryKey()
+    .references(() => users.id, { onDelete: "restrict" }),
+  paymentMethodId: text("payment_method_id").notNull(), // Stripe's pm_…
+  brand: text("brand").notNull(),
+  last4: text("last4").notNull(),
+  createdAt: integer("created_at").notNull().default(now),
+});
+
+// "When my balance falls below threshold, buy pack", with a monthly cap (count and/or cents).
+export const autoRechargeSettings = sqliteTable(
+  "auto_recharge_settings",
+  {
+    userId: integer("user_id")
+      .primaryKey()
+      .references(() => users.id, { onDelete: "restrict" }),
+    enabled: integer("enabled", { mode: "boolean" }).notNull().default(false),
+    thresholdCredits: integer("threshold_credits").notNull(),
+    packId: text("pack_id").notNull(),
+    maxRechargesPerMonth: integer("max_recharges_per_month"),
+    maxAmountPerMonth: integer("max_amount_per_month"), // minor units of the pack's currency
+    // Failed attempts since the last success: at 3 the app switches auto-recharge off.
+    consecutiveFailures: integer("consecutive_failures").notNull().default(0),
+    // Why the app (not the user) switched it off; cleared when the user switches it on again.
+    disabledReason: text("disabled_reason"),
+    updatedAt: integer("updated_at").notNull().default(now),
+  },
+  (t) => [check("auto_recharge_threshold_positive", sql`${t.thresholdCredits} > 0`)],
+);
+
+export const RECHARGE_STATUSES = ["claimed", "sent", "succeeded", "failed"] as const;
+export type RechargeStatus = (typeof RECHARGE_STATUSES)[number];
+
+// One row per crossing: claimed (in the database, Stripe not called yet), sent (a PaymentIntent
+// exists), then succeeded (its topup granted, txId) or failed. At most one claimed/sent per user.
+export const autoRechargeAttempts = sqliteTable(
+  "auto_recharge_attempts",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    userId: integer("user_id")
+      .notNull()
+      .references(() => users.id, { onDelete: "restrict" }),
+    packId: text("pack_id").notNull(),
+    credits: integer("credits").notNull(),
+    amount: integer("amount").notNull(),
+    currency: text("currency").notNull(),
+    paymentMethodId: text("payment_method_id").notNull(),
+    status: text("status", { enum: RECHARGE_STATUSES }).notNull().default("claimed"),
+    paymentIntentId: text("payment_intent_id").unique(),
+    txId: integer("tx_id").references(() => transactions.id, { onDelete: "restrict" }),
+    failureCode: text("failure_code"),
+    balanceAtClaim: integer("balance_at_claim").notNull(),
+    thresholdCredits: integer("threshold_credits").notNull(),
+    createdAt: integer("created_at").notNull().default(now),
+    updatedAt: integer("updated_at").notNull().default(now),
+  },
+  (t) => [
+    uniqueIndex("auto_recharge_in_flight_idx").on(t.userId).where(sql`status in ('claimed', 'sent')`),
+    index("auto_recharge_attempts_user_idx").on(t.userId, t.createdAt),
+    index("auto_recharge_attempts_status_idx").on(t.status, t.updatedAt),
+  ],
+);
+
 export type User = typeof users.$inferSelect;
 export type Transaction = typeof transactions.$inferSelect;
 export type Generation = typeof generations.$inferSelect;
@@ -517,3 +583,6 @@ export type SubscriptionPeriod = typeof subscriptionPeriods.$inferSelect;
 export type RedeemCode = typeof redeemCodes.$inferSelect;
 export type Redemption = typeof redemptions.$inferSelect;
 export type BalanceAlertRow = typeof balanceAlerts.$inferSelect;
+export type SavedCard = typeof savedCards.$inferSelect;
+export type AutoRechargeSettingsRow = typeof autoRechargeSettings.$inferSelect;
+export type AutoRechargeAttempt = typeof autoRechargeAttempts.$inferSelect;

@@ -13,12 +13,29 @@ function useCheckoutBusy() {
 }
 
 /** "Buy credits" for one pack; its accessible name ("Buy <pack>") tells the buttons apart. */
-export function PackCheckoutForm({ pack, token, disabled = false }: { pack: { id: string; name: string }; token: string; disabled?: boolean }) {
+export function PackCheckoutForm({
+  pack,
+  token,
+  disabled = false,
+  offerSaveCard = false,
+}: {
+  pack: { id: string; name: string };
+  token: string;
+  disabled?: boolean;
+  /** A "save my card" checkbox (savePaymentMethod=on): Checkout keeps the card for auto-recharge. */
+  offerSaveCard?: boolean;
+}) {
   const busy = useCheckoutBusy();
   return (
-    <Form method="post" action={CHECKOUT_ACTION} reloadDocument>
+    <Form method="post" action={CHECKOUT_ACTION} reloadDocument className="flex flex-col items-end gap-1">
       <input type="hidden" name="pack" value={pack.id} />
       <input type="hidden" name="token" value={token} />
+      {offerSaveCard ? (
+        <label className="flex items-center gap-1 text-sm text-slate-700">
+          <input type="checkbox" name="savePaymentMethod" value="on" />
+          Save my card for auto-recharge<span className="sr-only"> ({pack.name})</span>
+        </label>
+      ) : null}
       <button type="submit" className="btn-primary" disabled={busy || disabled} aria-label={`Buy ${pack.name}`}>
         Buy credits
       </button>

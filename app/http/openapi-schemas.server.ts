@@ -4,6 +4,7 @@
 
 import { ALERT_THRESHOLD_MAX } from "~/utils/balance-alert-schemas";
 import { API_KEY_MONTHLY_LIMIT_MAX, API_KEY_NAME_MAX } from "~/utils/api-key-schemas";
+import { MAX_AMOUNT_PER_MONTH, MAX_RECHARGES_PER_MONTH, MAX_THRESHOLD } from "~/utils/auto-recharge-schemas";
 import { DEFAULT_VIDEO_SECONDS, IMAGE_SIZES, MAX_VIDEO_SECONDS, PROMPT_MAX_LENGTH, VIDEO_RESOLUTIONS } from "~/utils/generation-schemas";
 
 const str = { type: "string" } as const;
@@ -40,6 +41,7 @@ const ERROR_CODES = [
   "code_used_up",
   "already_redeemed",
   "email_not_verified",
+  "no_saved_card",
 ];
 
 function errorOf(codes: string[], extra: Record<string, object> = {}, required: string[] = []) {
@@ -162,6 +164,37 @@ export const schemas = {
       below: { type: "boolean", description: "The balance is below the threshold (the app shows a banner)." },
     },
   },
+  AutoRechargeRequest: {
+    type: "object",
+    required: ["enabled", "thresholdCredits", "pack"],
+    additionalProperties: false,
+    properties: {
+      enabled: { type: "boolean", description: "On needs a saved card (no_saved_card otherwise)." },
+      thresholdCredits: { type: "integer", minimum: 1, maximum: MAX_THRESHOLD, description: "When a spend leaves the spendable balance below this, the pack is bought." },
+      pack: { type: "string", minLength: 1, maxLength: 32, description: "A pack id (CREDIT_PACKS)." },
+      maxRechargesPerMonth: { ...nullable({ type: "integer", minimum: 1, maximum: MAX_RECHARGES_PER_MONTH }), description: "At most this many recharges a UTC calendar month (null: no count cap)." },
+      maxAmountPerMonth: { ...nullable({ type: "integer", minimum: 1, maximum: MAX_AMOUNT_PER_MONTH }), description: "At most this much money (minor units, e.g. cents) a UTC calendar month (null or omitted: no money cap)." },
+    },
+  },
+  AutoRecharge: {
+    type: "object",
+    required: ["enabled", "thresholdCredits", "pack", "maxRechargesPerMonth", "maxAmountPerMonth", "switchedOff", "consecutiveFailures", "thisMonth", "card"],
+    additionalProperties: false,
+    properties: {
+      enabled: { type: "boolean" },
+      thresholdCredits: nullable(int),
+      pack: nullable(str),
+      maxRechargesPerMonth: nullable(int),
+      maxAmountPerMonth: nullable(int),
+      switchedOff: { type: "boolean", description: "True when the app switched it off after three failed payments in a row." },
+      consecutiveFailures: int,
+      thisMonth: { type: "object", required: ["recharges", "amount"], additionalProperties: false, properties: { recharges: int, amount: int } },
+      card: nullable({ type: "object", required: ["brand", "last4"], additionalProperties: false, properties: { brand: str, last4: str } }),
+    },
+  },
+  AutoRechargeRefused: errorOf(["invalid_request", "unknown_pack", "no_saved_card"], {
+    issues: { type: "array", items: { type: "object", required: ["field", "message"], properties: { field: nullable(str), message: str } } },
+  }),
   RedeemRequest: {
     type: "object",
     required: ["code"],

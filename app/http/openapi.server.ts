@@ -62,6 +62,7 @@ const checkoutBody = {
     pack: { type: "string", maxLength: 32, description: "A pack id; not with plan." },
     plan: { type: "string", maxLength: 32, description: "A plan id; not with pack." },
     token: { type: "string", maxLength: 100 },
+    savePaymentMethod: { description: "`on` (a form) or `true` (JSON): save the card for auto-recharge (setup_future_usage=off_session)." },
   },
 };
 
@@ -173,6 +174,28 @@ const paths = (prices: Pick<VideoPrices, "perSeconds" | "perClip">) => ({
         "413": tooLarge,
         "415": err("`unsupported_media_type`: send JSON."),
         "422": json(ref("ValidationError"), `\`invalid_request\`: thresholdCredits must be a whole number from 1 to 1,000,000, or null; no other fields.`),
+      },
+    },
+  },
+  "/api/auto-recharge": {
+    get: {
+      summary: "The caller's auto-recharge settings, saved card and this month's use (decision 027)",
+      security: either,
+      responses: { "200": json(ref("AutoRecharge"), "The settings."), "401": unauthorized },
+    },
+    put: {
+      summary: "Save the auto-recharge settings: below thresholdCredits, buy pack with the saved card, within the monthly cap",
+      security: either,
+      requestBody: { required: true, content: { "application/json": { schema: ref("AutoRechargeRequest") } } },
+      responses: {
+        "200": json(ref("AutoRecharge"), "Saved: the settings as they are now."),
+        "400": err("`invalid_json`."),
+        "401": unauthorized,
+        "403": err(crossOrigin),
+        "405": err("`method_not_allowed`: GET or PUT."),
+        "415": err("`unsupported_media_type`: send JSON."),
+        "422": json(ref("AutoRechargeRefused"), "`invalid_request` (a threshold that is not a positive whole number, a malformed field), `unknown_pack`, or `no_saved_card` (switching on without a saved card). Nothing was saved."),
+        "503": err("`database_busy`: nothing was saved. Retry after Retry-After."),
       },
     },
   },

@@ -14,6 +14,8 @@ const CheckoutSchema = z
     plan: z.string().trim().min(1, "Choose a plan").max(32).optional(),
     // A random token rendered in the form: a double-submitted form reuses the same session.
     token: z.string().trim().max(100).optional(),
+    // Auto-recharge (decision 027): the buyer opts in to saving the card for off-session payments.
+    savePaymentMethod: z.union([z.literal("on"), z.literal(true)]).optional(),
   })
   .refine((b) => (b.pack === undefined) !== (b.plan === undefined), { message: "Choose a pack or a plan." });
 
@@ -38,12 +40,12 @@ export async function action({ request }: ActionFunctionArgs) {
       ? json({ error, message }, { status })
       : redirectWithToast(request, "/settings/billing", { kind: "error", title: message }, { status: 303 });
   if (!parsed.success) return asJson ? json({ error: "invalid_request", message: "Choose a pack or a plan." }, { status: 400 }) : fail(400, "invalid_request", "Choose a pack or a plan.");
-  const { pack, plan, token } = parsed.data;
+  const { pack, plan, token, savePaymentMethod } = parsed.data;
   const stripe = getStripeContext().stripe;
   const session =
     plan !== undefined
       ? await createPlanCheckoutSession(db, stripe, config, { user, planId: plan, requestToken: token })
-      : await createCheckoutSession(db, stripe, config, { user, packId: pack ?? "", requestToken: token });
+      : await createCheckoutSession(db, stripe, config, { user, packId: pack ?? "", requestToken: token, savePaymentMethod: savePaymentMethod !== undefined });
   if (session.ok) return asJson ? json({ url: session.url, id: session.id }) : redirect(session.url, { status: 303 });
   switch (session.reason) {
     case "unknown_pack":

@@ -3,15 +3,18 @@ import type { ActionFunctionArgs, LoaderFunctionArgs, MetaFunction } from "@remi
 import { json } from "@remix-run/node";
 import { Form, useLoaderData, useLocation, useNavigation } from "@remix-run/react";
 import { BalanceAlertForm } from "~/components/balance-alert-form";
+import { AutoRechargeSection } from "~/components/auto-recharge-section";
 import { PackCheckoutForm } from "~/components/checkout-forms";
 import { hasEnded, PlanSection, SubscriptionArriving } from "~/components/plan-section";
 import { CreditsChart } from "~/components/credits-chart";
 import { formatCredits, formatUtc, HistoryTable, Pager, TYPE_LABELS, withParams } from "~/components/history-table";
 import { RedeemCodeForm } from "~/components/redeem-code-form";
 import { balanceAlertFormAction } from "~/http/balance-alert.server";
+import { autoRechargeFormAction } from "~/http/auto-recharge.server";
 import { redeemFormAction } from "~/http/redeem.server";
 import { getBalanceAlert } from "~/services/alerts/balance-alerts.server";
 import { requireUser } from "~/services/auth.server";
+import { getAutoRecharge } from "~/services/money/auto-recharge-settings.server";
 import { getCatalogue } from "~/services/money/catalogue.server";
 import { getCreditsChart, listHistoryPage, parseHistoryQuery } from "~/services/billing-dashboard.server";
 import { listUnsettledCheckouts } from "~/services/money/checkout-attempts.server";
@@ -58,6 +61,9 @@ export async function loader({ request }: LoaderFunctionArgs) {
       history: listHistoryPage(db, { userId: user.id, type: query.type, older: query.older, newer: query.newer }),
       chart: getCreditsChart(db, user.id),
       balanceAlert: getBalanceAlert(db, user.id),
+      autoRecharge: getAutoRecharge(db, user.id),
+      // The auto-recharge mail's link: a refused payment, to be paid here (Buy: a normal Checkout).
+      rechargeFailed: new URL(request.url).searchParams.get("recharge") === "failed",
     },
     { headers: { "Cache-Control": "private, no-store" } },
   );
@@ -70,6 +76,8 @@ export async function action(args: ActionFunctionArgs) {
   if (redeemed) return redeemed;
   const alert = await balanceAlertFormAction(args, formData);
   if (alert) return alert;
+  const recharge = await autoRechargeFormAction(args, formData);
+  if (recharge) return recharge;
   throw new Response("Unknown form", { status: 400 });
 }
 
@@ -79,7 +87,7 @@ function formatPrice(unitAmount: number | null, currency: string | null) {
 }
 
 export default function Billing() {
-  const { balance, onHold, nextExpiry, packs, plans, subscriptionView, waitingRound, payments, checkoutToken, flagged, history, chart, type, balanceAlert } = useLoaderData<typeof loader>();
+  const { balance, onHold, nextExpiry, packs, plans, subscriptionView, waitingRound, payments, checkoutToken, flagged, history, chart, type, balanceAlert, autoRecharge, rechargeFailed } = useLoaderData<typeof loader>();
   const navigation = useNavigation();
   const location = useLocation();
   const loadingHistory = navigation.state === "loading" && navigation.location.pathname === location.pathname;
@@ -128,10 +136,16 @@ export default function Billing() {
       ) : null}
       {waitingRound !== null ? <SubscriptionArriving round={waitingRound} /> : null}
       <PlanSection view={subscriptionView} plans={plans} token={checkoutToken} flagged={flagged} />
+      <AutoRechargeSection view={autoRecharge} packs={packs} token={checkoutToken} disabled={flagged} />
       <section aria-labelledby="packs-heading">
         <h2 id="packs-heading" className="text-lg font-semibold">
           Credit packs
         </h2>
+        {rechargeFailed ? (
+          <p className="mt-1 text-sm font-medium text-amber-900" data-testid="recharge-failed-notice">
+            Your auto-recharge payment did not go through and nothing was charged. Buy the pack here to pay now.
+          </p>
+        ) : null}
         <ul className="mt-2 grid gap-4 sm:grid-cols-2">
           {packs.map((pack) => (
             <li key={pack.id} className="card flex items-center justify-between gap-4">
@@ -141,7 +155,7 @@ export default function Billing() {
                   {pack.credits} credits · {formatPrice(pack.unitAmount, pack.currency)}
                 </p>
               </div>
-              <PackCheckoutForm pack={pack} token={checkoutToken} disabled={flagged} />
+              <PackCheckoutForm pack={pack} token={checkoutToken} disabled={flagged} offerSaveCard />
             </li>
           ))}
         </ul>

@@ -1,7 +1,7 @@
 // Registers every piece of in-process background work with the runtime. Imported once by the
 // server entry; each service owns its own start/stop.
 import { checkBalanceAlert } from "./alerts/balance-alerts.server";
-import { onSpend } from "./alerts/spend-listeners.server";
+import { onSpend } from "./spend-listeners.server";
 import { backupDirFor, startBackupSchedule } from "./backup.server";
 import { startExpiryWarnings } from "./expiry-warnings.server";
 import { getGenerationService, startGenerationBackground } from "./generation.server";
@@ -11,7 +11,8 @@ import { startMailSender } from "./mail/mail-sender.server";
 import { createMailTransport, redactSmtpSecret } from "./mail/mail-transport.server";
 import { deleteExpiredSessions } from "./session.server";
 import { registerBackgroundStarter } from "./runtime.server";
-import { startStripe, stopStripe } from "./stripe.server";
+import { getStripeContext, startStripe, stopStripe } from "./stripe.server";
+import { rechargeAfterSpend, startRechargeReconciler } from "./money/auto-recharge.server";
 
 registerBackgroundStarter("session-cleanup", ({ db }) => {
   deleteExpiredSessions(db);
@@ -84,14 +85,30 @@ registerBackgroundStarter("expiry-warnings", ({ db, config }) => {
   return { name: "expiry-warnings", stop: () => warnings?.stop() };
 });
 
+// Balance alerts (decision 028): checked after every new hold, off the request's path.
+registerBackgroundStarter("balance-alerts", ({ config }) => {
+  const off = onSpend((db, userId) => void checkBalanceAlert(db, userId, { appUrl: config.appUrl }));
+  return { name: "balance-alerts", stop: off };
+});
+
+// Auto-recharge (decision 027): every new hold may cross a user's threshold (checked off the
+// request's path); the job re-sends attempts claimed but never answered (a crash between the
+// claim and Stripe; the same Idempotency-Key, so the same PaymentIntent) and settles sent ones
+// whose webhook never came. Runs once at start-up, then every interval.
+registerBackgroundStarter("auto-recharge", ({ db, config }) => {
+  const deps = { db, stripe: getStripeContext().stripe, config, log: logger };
+  const off = onSpend((_db, userId) => rechargeAfterSpend(deps, userId));
+  const job = startRechargeReconciler(deps, {
+    intervalMs: config.AUTO_RECHARGE_RECONCILE_INTERVAL,
+    claimedAfterMs: 10_000,
+    sentAfterMs: 10 * 60_000,
+  });
+  return { name: "auto-recharge", stop: () => (off(), job.stop()) };
+});
+
 // Daily online backup (BACKUP_SCHEDULE, off by default). Registered last so it stops first: a
 // backup in progress finishes before the database is checkpointed and closed.
 registerBackgroundStarter("backup-schedule", ({ db, config }) =>
   startBackupSchedule(db, { schedule: config.BACKUP_SCHEDULE, retention: config.BACKUP_RETENTION, dir: backupDirFor(config) }),
 );
 
-// Balance alerts (decision 028): checked after every new hold, off the request's path.
-registerBackgroundStarter("balance-alerts", ({ config }) => {
-  const off = onSpend((db, userId) => void checkBalanceAlert(db, userId, { appUrl: config.appUrl }));
-  return { name: "balance-alerts", stop: off };
-});

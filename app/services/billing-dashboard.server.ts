@@ -124,16 +124,19 @@ function stmts(db: AppDb) {
   return s;
 }
 
+/** Rows a Stripe payment bought: a Checkout purchase, or an auto-recharge top-up (decision 027). */
+const paidAtStripe = (type: TransactionType) => type === "purchase" || type === "topup";
+
 /** Credits taken back per purchase payment id, for the purchases among `rows`. */
 function refundedByPayment(db: AppDb, rows: RawRow[]): Map<string, number> {
-  const ids = rows.filter((r) => r.type === "purchase" && r.stripePaymentId).map((r) => r.stripePaymentId!);
+  const ids = rows.filter((r) => paidAtStripe(r.type) && r.stripePaymentId).map((r) => r.stripePaymentId!);
   return creditsTakenBackByPayment(db, ids);
 }
 
 function displayStatusOf(row: RawRow, refunded: number): DisplayStatus {
   if (row.status === "pending") return "pending";
   if (row.status === "voided") return "refunded";
-  if (row.type === "purchase" && refunded > 0) return refunded >= row.amount ? "refunded" : "partly_refunded";
+  if (paidAtStripe(row.type) && refunded > 0) return refunded >= row.amount ? "refunded" : "partly_refunded";
   return "posted";
 }
 
@@ -146,7 +149,7 @@ function toHistoryRows(db: AppDb, raw: RawRow[], forAdmin: boolean): HistoryRow[
   return raw.map((r) => {
     const g = grants.get(r.id);
     const expiresAt = g?.expiresAt ?? null;
-    const refundedCredits = r.stripePaymentId && r.type === "purchase" ? (refunded.get(r.stripePaymentId) ?? 0) : 0;
+    const refundedCredits = r.stripePaymentId && paidAtStripe(r.type) ? (refunded.get(r.stripePaymentId) ?? 0) : 0;
     const row: HistoryRow = {
       id: r.id,
       createdAt: r.createdAt,
@@ -156,7 +159,7 @@ function toHistoryRows(db: AppDb, raw: RawRow[], forAdmin: boolean): HistoryRow[
       description: r.description,
       amount: r.amount,
       balanceAfter: r.balanceAfter,
-      hasReceipt: r.type === "purchase" && r.stripePaymentId !== null,
+      hasReceipt: paidAtStripe(r.type) && r.stripePaymentId !== null,
       refundedCredits,
       apiKeyName: r.apiKeyName,
       expiresAt,
@@ -296,7 +299,7 @@ export async function findReceiptUrl(
   input: { userId: number; transactionId: number },
 ): Promise<string | null> {
   const row = stmts(db).purchase.get(input.transactionId);
-  if (!row || row.userId !== input.userId || row.type !== "purchase" || !row.stripePaymentId) return null;
+  if (!row || row.userId !== input.userId || !paidAtStripe(row.type) || !row.stripePaymentId) return null;
   let intent: Stripe.PaymentIntent;
   try {
     intent = await stripe.paymentIntents.retrieve(row.stripePaymentId, { expand: ["latest_charge"] });

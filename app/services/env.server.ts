@@ -147,6 +147,9 @@ const EnvSchema = z.object({
   EXPIRY_WARNING_MIN_CREDITS: int("a whole number of credits from 0 (off) to 1000000", 0, 1_000_000).default("50"),
   EXPIRY_WARNING_BEFORE: delay("a duration from 1h to 90d (e.g. 7d)", 3_600_000, 90 * 86_400_000).default("7d"),
   EXPIRY_WARNING_INTERVAL: delay("a duration from 1s to 24h (e.g. 1h)", 1_000, 86_400_000).default("1h"),
+  // Auto-recharge (decision 027): how often attempts a crash or a lost webhook left open are
+  // re-sent (same Idempotency-Key) or settled from Stripe.
+  AUTO_RECHARGE_RECONCILE_INTERVAL: delay("a duration from 1s to 24h (e.g. 1m)", 1_000, 86_400_000).default("1m"),
 
   STRIPE_SECRET_KEY: z
     .string()

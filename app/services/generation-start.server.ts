@@ -1,7 +1,7 @@
 import { isDatabaseBusy } from "#db/client.server";
 import type { GenerationKind } from "#db/schema";
 import type { ImageInput, VideoInput } from "~/utils/generation-schemas";
-import { announceSpend } from "./alerts/spend-listeners.server";
+import { announceSpend } from "./spend-listeners.server";
 import type { ApiKeyRef } from "./api-keys/api-keys.server";
 import { getBalance } from "./money/ledger.server";
 import { videoCost } from "./money/pricing.server";

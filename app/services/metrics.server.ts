@@ -12,6 +12,7 @@ const HELP: Record<string, string> = {
   generations_total: "Generation jobs by kind and final status",
   ledger_writes_total: "Ledger writes by transaction type and outcome",
   redemptions_total: "Redeem code tries by outcome (redeemed, or the refusal's reason)",
+  auto_recharge_total: "Auto-recharge steps by outcome (claimed, sent, granted, failed, switched_off)",
 };
 
 function labelKey(labels: Labels): string {

@@ -75,5 +75,24 @@ for (const javaScriptEnabled of [true, false]) {
         await posted; // the one click sent the form (the video may then be refused for its cost)
       });
     }
+
+    test("the auto-recharge form on /settings/billing", async ({ page }) => {
+      await signUp(page);
+      await page.goto("/settings/billing");
+      if (javaScriptEnabled) await page.waitForLoadState("networkidle");
+      const threshold = page.getByLabel("When my balance falls below (credits)");
+      await threshold.fill("0");
+      await page.getByRole("button", { name: "Save auto-recharge" }).click();
+      await expect(page.getByText("The threshold must be a positive whole number")).toBeVisible();
+
+      await threshold.fill("50");
+      // A long page: the mouse can only press what is on screen.
+      await page.getByRole("button", { name: "Save auto-recharge" }).scrollIntoViewIfNeeded();
+      await threshold.focus();
+      const posted = postTo(page, "/settings/billing");
+      await pressAndRelease(page, page.getByRole("button", { name: "Save auto-recharge" }));
+      await posted;
+      await expect(page.getByTestId("toast")).toContainText("Auto-recharge settings saved (off)");
+    });
   });
 }

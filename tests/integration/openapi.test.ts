@@ -235,6 +235,21 @@ describe("every answer is described by /api/openapi.json", () => {
     await expectDescribed(alert, "put", await put({ thresholdCredits: 5 }, { "Content-Type": "application/json", Origin: "https://evil.example" }), 403);
   });
 
+  it("auto-recharge settings", async () => {
+    const client = await signedIn(server.url, "oa-recharge");
+    const route = "/api/auto-recharge";
+    const put = (body: unknown) => client.request(route, { method: "PUT", headers: { "Content-Type": "application/json", Origin: server.url }, body: typeof body === "string" ? body : JSON.stringify(body) });
+    await expectDescribed(route, "get", await client.get(route), 200);
+    await expectDescribed(route, "get", await fetch(`${server.url}${route}`), 401);
+    await expectDescribed(route, "put", await put({ enabled: false, thresholdCredits: 10, pack: "default", maxRechargesPerMonth: 2 }), 200);
+    await expectDescribed(route, "put", await put({ enabled: true, thresholdCredits: 10, pack: "default", maxRechargesPerMonth: null }), 422);
+    await expectDescribed(route, "put", await put({ enabled: false, thresholdCredits: 10, pack: "nope", maxRechargesPerMonth: null }), 422);
+    await expectDescribed(route, "put", await put({ enabled: false, thresholdCredits: 0, pack: "default" }), 422);
+    await expectDescribed(route, "put", await put("{nope"), 400);
+    await expectDescribed(route, "put", await client.request(route, { method: "PUT", headers: { "Content-Type": "text/plain", Origin: server.url }, body: "x" }), 415);
+    await expectDescribed(route, "put", await fetch(`${server.url}${route}`, { method: "PUT", headers: { "Content-Type": "application/json", Cookie: client.cookieHeader(), Origin: "https://evil.example" }, body: "{}" }), 403);
+  });
+
   it("provoked every documented JSON route, and most of their statuses", () => {
     const routes = new Set(seen.map((s) => `${s.method} ${s.template}`));
     for (const [template, ops] of Object.entries(doc.paths)) {

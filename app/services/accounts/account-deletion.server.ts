@@ -16,6 +16,7 @@ import { removeJobFiles } from "../generation-files.server";
 import { failGeneration } from "../generation-job-writes.server";
 import { logger } from "../logger.server";
 import { enqueueMail } from "../mail/mail-queue.server";
+import { forgetAutoRechargeOf } from "../money/auto-recharge-settings.server";
 import { voidHold } from "../money/ledger.server";
 import { revokeUserSessions } from "../session.server";
 import { findUserById } from "../users.server";
@@ -54,6 +55,7 @@ export function eraseAccount(db: AppDb, userId: number, now = Date.now()): { gen
         .prepare("UPDATE users SET email = ?, password_hash = ?, email_verified_at = NULL, deleted_at = ?, updated_at = ? WHERE id = ?")
         .run(deletedEmailFor(userId), UNUSABLE_HASH, now, now, userId);
       db.sqlite.prepare("DELETE FROM email_tokens WHERE user_id = ?").run(userId);
+      forgetAutoRechargeOf(db, userId, now);
       revokeUserSessions(db, userId);
       return { generationIds };
     })

@@ -57,7 +57,7 @@ export async function createCheckoutSession(
   db: AppDb,
   stripe: Stripe,
   config: Config,
-  input: { user: User; packId: string; requestToken?: string },
+  input: { user: User; packId: string; requestToken?: string; savePaymentMethod?: boolean },
 ): Promise<CheckoutStarted | CheckoutRefusal> {
   const pack = findPack(config, input.packId);
   if (!pack) return { ok: false, reason: "unknown_pack", message: `Unknown pack "${input.packId}".` };
@@ -73,12 +73,16 @@ export async function createCheckoutSession(
       client_reference_id: String(input.user.id),
       line_items: [{ price: pack.priceId, quantity: 1 }],
       metadata: checkoutMetadata(input.user.id, pack),
-      payment_intent_data: { metadata: appPaymentMetadata(input.user.id, pack.id) },
+      payment_intent_data: {
+        metadata: appPaymentMetadata(input.user.id, pack.id),
+        // The buyer opted in: Stripe attaches the card for later off-session payments (auto-recharge).
+        ...(input.savePaymentMethod ? { setup_future_usage: "off_session" as const } : {}),
+      },
       ...promotionCodeOptions(config),
       success_url: `${config.appUrl}/settings/billing/success?session_id={CHECKOUT_SESSION_ID}`,
       cancel_url: `${config.appUrl}/settings/billing/cancelled`,
     },
-    { idempotencyKey: stripeRequestKeys.checkoutSession(input.user.id, pack.id, token) },
+    { idempotencyKey: stripeRequestKeys.checkoutSession(input.user.id, pack.id, input.savePaymentMethod ? `${token}-save` : token) },
   );
   if (!session.url) throw new Error(`Stripe returned Checkout Session ${session.id} without a URL`);
   recordCheckoutStarted(db, {
@@ -126,6 +130,34 @@ export async function createPlanCheckoutSession(
       cancel_url: `${config.appUrl}/settings/billing/cancelled`,
     },
     { idempotencyKey: stripeRequestKeys.planCheckoutSession(input.user.id, plan.id, formTokenOr(input.requestToken)) },
+  );
+  if (!session.url) throw new Error(`Stripe returned Checkout Session ${session.id} without a URL`);
+  return { ok: true, id: session.id, url: session.url };
+}
+
+/**
+ * A setup-mode Checkout Session: the user saves a card without paying (auto-recharge charges it
+ * later). The card is recorded when Stripe's events say it is attached (saved-cards.server.ts).
+ */
+export async function createCardSetupSession(
+  db: AppDb,
+  stripe: Stripe,
+  config: Config,
+  input: { user: User; requestToken?: string },
+): Promise<CheckoutStarted | { ok: false; reason: "account_flagged"; message: string }> {
+  if (input.user.flaggedAt) return { ok: false, reason: "account_flagged", message: ACCOUNT_ON_HOLD };
+  const customer = await ensureStripeCustomer(db, stripe, input.user);
+  const session = await stripe.checkout.sessions.create(
+    {
+      mode: "setup",
+      currency: "usd",
+      customer,
+      client_reference_id: String(input.user.id),
+      metadata: { app: "credits", userId: String(input.user.id), purpose: "save_card" },
+      success_url: `${config.appUrl}/settings/billing?card=saved`,
+      cancel_url: `${config.appUrl}/settings/billing`,
+    },
+    { idempotencyKey: stripeRequestKeys.cardSetupSession(input.user.id, formTokenOr(input.requestToken)) },
   );
   if (!session.url) throw new Error(`Stripe returned Checkout Session ${session.id} without a URL`);
   return { ok: true, id: session.id, url: session.url };

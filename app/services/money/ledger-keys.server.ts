@@ -37,6 +37,8 @@ export const ledgerKeys = {
   planRollover: (invoiceId: string) => `rollover:${invoiceId}`,
   /** The credits of a redeem code for one user (a code is redeemed once per user). */
   redemption: (codeId: number, userId: number) => `redeem:${codeId}:${userId}`,
+  /** The credits an auto-recharge PaymentIntent bought, granted once its payment_intent.succeeded arrives. */
+  topup: (paymentIntentId: string) => `topup:${paymentIntentId}`,
   /** Synthetic rows written by scripts/seed-large.ts (benchmark data, never a real movement). */
   seeded: (rowId: number) => `seed:${rowId}`,
 } as const;
@@ -53,6 +55,11 @@ export const stripeRequestKeys = {
   planCheckoutSession: (userId: number, planId: string, formToken: string) => `plan-checkout-${userId}-${planId}-${formToken}`,
   /** One Customer Portal session per click (the form's token). */
   portalSession: (userId: number, formToken: string) => `portal-${userId}-${formToken}`,
+  /** One setup-mode Checkout Session (save a card) per submitted form, per user. */
+  cardSetupSession: (userId: number, formToken: string) => `card-setup-${userId}-${formToken}`,
+  /** One off-session PaymentIntent per auto-recharge attempt (a crossing): a restart or a retry
+   * re-sends the same key and gets Stripe's first answer, never a second charge. */
+  autoRecharge: (userId: number, attemptId: number) => `auto-recharge-${userId}-${attemptId}`,
   /** One refund per admin form submission for a purchase. */
   adminRefund: (purchaseTransactionId: number, formToken: string) => `admin-refund-${purchaseTransactionId}-${formToken}`,
 } as const;

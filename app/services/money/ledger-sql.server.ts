@@ -87,7 +87,7 @@ function prepareStatements(sqlite: Database.Database) {
       `SELECT ${TX_COLUMNS} FROM transactions WHERE user_id = ? AND type = ? AND id < ? ORDER BY id DESC LIMIT ?`,
     ),
     purchaseByPayment: sqlite.prepare<[string], Tx>(
-      `SELECT ${TX_COLUMNS} FROM transactions WHERE stripe_payment_id = ? AND type IN ('purchase', 'plan') ORDER BY id LIMIT 1`,
+      `SELECT ${TX_COLUMNS} FROM transactions WHERE stripe_payment_id = ? AND type IN ('purchase', 'plan', 'topup') ORDER BY id LIMIT 1`,
     ),
     expiredHolds: sqlite.prepare<[number, number], { id: number }>(
       `SELECT id FROM transactions WHERE status = 'pending' AND expires_at <= ? ORDER BY expires_at, id LIMIT ?`,

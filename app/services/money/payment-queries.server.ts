@@ -28,7 +28,7 @@ const stmts = perConnection((sqlite) => ({
        coalesce((SELECT -sum(r.amount) FROM transactions r
                  WHERE r.stripe_payment_id = t.stripe_payment_id AND r.type = 'refund'), 0) AS takenBack
      FROM transactions t
-     WHERE t.user_id = ? AND t.type = 'purchase' AND t.stripe_payment_id IS NOT NULL
+     WHERE t.user_id = ? AND t.type IN ('purchase', 'topup') AND t.stripe_payment_id IS NOT NULL
      ORDER BY t.id DESC LIMIT ?`,
   ),
 }));
@@ -44,7 +44,7 @@ export function creditsTakenBackByPayment(db: AppDb, paymentIntentIds: readonly 
   return new Map(stmts(db).takenBackMany.all(JSON.stringify([...new Set(paymentIntentIds)])).map((r) => [r.paymentId, r.credits]));
 }
 
-/** A user's most recent Stripe purchases, newest first, each with what was taken back from it. */
+/** A user's most recent Stripe purchases (top-ups too), newest first, each with what was taken back from it. */
 export function listPurchasesWithRefunds(db: AppDb, userId: number, limit: number): PurchaseWithRefunds[] {
   return stmts(db).purchasesOf.all(userId, limit);
 }
@@ -62,12 +62,13 @@ export type Refundability =
   | { ok: true; paymentIntentId: string }
   | { ok: false; reason: "not_a_stripe_purchase" | "refunded_in_full" };
 
-/** The refund rule: only a Stripe purchase can be refunded, and only while some of it is left. */
+/** The refund rule: only a Stripe purchase (a Checkout's, or an auto-recharge top-up: decision
+ * 027) can be refunded, and only while some of it is left. */
 export function refundabilityOf(
   purchase: Pick<Tx, "type" | "amount" | "stripePaymentId"> | undefined,
   takenBack: number,
 ): Refundability {
-  if (!purchase || purchase.type !== "purchase" || !purchase.stripePaymentId) return { ok: false, reason: "not_a_stripe_purchase" };
+  if (!purchase || (purchase.type !== "purchase" && purchase.type !== "topup") || !purchase.stripePaymentId) return { ok: false, reason: "not_a_stripe_purchase" };
   if (takenBack >= purchase.amount) return { ok: false, reason: "refunded_in_full" };
   return { ok: true, paymentIntentId: purchase.stripePaymentId };
 }

@@ -10,12 +10,14 @@ import type { AppDb } from "#db/client.server";
 import { stripeIdOf } from "~/utils/stripe-ids";
 import type { Config } from "../env.server";
 import { markCheckout } from "./checkout-attempts.server";
+import { failAttempt, grantRecharge, rechargeAttemptOf, refusalOf } from "./auto-recharge.server";
 import { applyChargeRefunded } from "./clawbacks.server";
 import { applyDispute } from "./disputes.server";
 import { grantCheckout, retrieveCheckout } from "./fulfilment.server";
 import { findPurchaseByPaymentId, type Tx } from "./ledger.server";
 import { isAppPayment } from "./ownership.server";
 import { grantPlanInvoice, readPlanCheckout, readPlanInvoice, recordFailedInvoice } from "./plan-invoices.server";
+import { forgetDetachedCard, recordAttachedCard, userOfCustomer } from "./saved-cards.server";
 import { applySubscription, subscriptionOwner } from "./subscriptions.server";
 
 export type Plan = { kind: "apply"; apply: () => Record<string, unknown> } | { kind: "ignore"; why: string };
@@ -45,6 +47,11 @@ export const HANDLED_EVENTS = [
   "customer.subscription.created",
   "customer.subscription.updated",
   "customer.subscription.deleted",
+  // Auto-recharge (decision 027): its credits arrive only from payment_intent.succeeded.
+  "payment_intent.succeeded",
+  "payment_intent.payment_failed",
+  "payment_method.attached",
+  "payment_method.detached",
 ] as const;
 
 type Deps = { db: AppDb; stripe: Stripe; config: Config };
@@ -168,10 +175,47 @@ async function planDispute(deps: Deps, payload: Stripe.Dispute): Promise<Plan> {
   return { kind: "apply", apply: () => ({ disputeId: dispute.id, ...applyDispute(deps.db, dispute, found.purchase(), paymentIntentId) }) };
 }
 
+/** An auto-recharge PaymentIntent's outcome, read as it is now (not as a reordered event saw it).
+ * A PaymentIntent without the app's recharge metadata (a Checkout's, an invoice's) is ignored:
+ * its session or invoice events grant. */
+async function planRecharge(deps: Deps, payload: Stripe.PaymentIntent): Promise<Plan> {
+  if (!rechargeAttemptOf(deps.db, payload)) return { kind: "ignore", why: `PaymentIntent ${payload.id} is not an auto-recharge of this app` };
+  const intent = await deps.stripe.paymentIntents.retrieve(payload.id);
+  return {
+    kind: "apply",
+    apply: () => {
+      const attempt = rechargeAttemptOf(deps.db, intent);
+      if (!attempt) return { paymentIntentId: intent.id, status: "not_ours" };
+      if (intent.status === "succeeded") return { paymentIntentId: intent.id, ...grantRecharge(deps, attempt, intent) };
+      const refused = refusalOf(intent);
+      if (refused) return { paymentIntentId: intent.id, ...failAttempt(deps, attempt.id, intent.id, refused) };
+      return { paymentIntentId: intent.id, status: intent.status };
+    },
+  };
+}
+
+/** A card attached to or detached from a customer, as Stripe has it now. */
+async function planCard(deps: Deps, payload: Stripe.PaymentMethod): Promise<Plan> {
+  const pm = await deps.stripe.paymentMethods.retrieve(payload.id);
+  if (pm.customer && userOfCustomer(deps.db, stripeIdOf(pm.customer)) === null) return { kind: "ignore", why: `card ${pm.id} is not saved to one of this app's customers` };
+  if (!pm.customer) return { kind: "apply", apply: () => ({ paymentMethodId: pm.id, forgotten: forgetDetachedCard(deps.db, pm.id) }) };
+  return { kind: "apply", apply: () => ({ paymentMethodId: pm.id, ...recordAttachedCard(deps.db, pm) }) };
+}
+
+/** A setup-mode Checkout completed: the card its SetupIntent saved. */
+async function planSetupCheckout(deps: Deps, sessionId: string): Promise<Plan> {
+  const session = await deps.stripe.checkout.sessions.retrieve(sessionId, { expand: ["setup_intent.payment_method"] });
+  const setup = session.setup_intent;
+  const pm = setup && typeof setup !== "string" ? setup.payment_method : null;
+  if (!pm || typeof pm === "string" || session.status !== "complete") return { kind: "ignore", why: `setup session ${sessionId} saved no card` };
+  return { kind: "apply", apply: () => ({ sessionId, paymentMethodId: pm.id, ...recordAttachedCard(deps.db, pm) }) };
+}
+
 export async function planReaction(deps: Deps, event: Stripe.Event): Promise<Plan> {
   switch (event.type) {
     case "checkout.session.completed":
     case "checkout.session.async_payment_succeeded":
+      if (event.data.object.mode === "setup") return planSetupCheckout(deps, event.data.object.id);
       return planCheckout(deps, event.data.object.id);
     case "checkout.session.async_payment_failed":
       return planCheckoutFate(deps, event.data.object, "failed");
@@ -193,6 +237,12 @@ export async function planReaction(deps: Deps, event: Stripe.Event): Promise<Pla
     case "customer.subscription.updated":
     case "customer.subscription.deleted":
       return planSubscription(deps, event.data.object, event.created);
+    case "payment_intent.succeeded":
+    case "payment_intent.payment_failed":
+      return planRecharge(deps, event.data.object);
+    case "payment_method.attached":
+    case "payment_method.detached":
+      return planCard(deps, event.data.object);
     default:
       return { kind: "ignore", why: `event type ${event.type} is not handled` };
   }
