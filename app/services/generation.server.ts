@@ -22,11 +22,9 @@ import { reconcileJobs, startGenerationReconciler, type ReconcileReport } from "
 import { queueVideo, startImage, type StartOptions, type StartResult } from "./generation-start.server";
 import { toGenerationView, type GenerationView } from "./generation-view.server";
 import { logger } from "./logger.server";
-import { rechargeAfterSpend } from "./money/auto-recharge.server";
 import type { Tx } from "./money/ledger.server";
 import { videoPrices } from "./money/pricing.server";
 import { getRuntime, type BackgroundTask, type Runtime } from "./runtime.server";
-import { getStripeContext } from "./stripe.server";
 
 export type { GenerationConfig, GenerationServiceOptions } from "./generation-context.server";
 export type { StartOptions, StartRefusal, StartResult } from "./generation-start.server";
