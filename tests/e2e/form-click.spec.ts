@@ -80,7 +80,7 @@ for (const javaScriptEnabled of [true, false]) {
       await signUp(page);
       await page.goto("/settings/billing");
       if (javaScriptEnabled) await page.waitForLoadState("networkidle");
-      const threshold = page.getByLabel("When my balance falls below (credits)");
+      const threshold = page.getByTestId("auto-recharge-form").getByLabel("When my balance falls below (credits)");
       await threshold.fill("0");
       await page.getByRole("button", { name: "Save auto-recharge" }).click();
       await expect(page.getByText("The threshold must be a positive whole number")).toBeVisible();
