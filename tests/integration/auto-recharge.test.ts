@@ -170,6 +170,7 @@ async function rechargeIntents(customerId: string) {
 }
 const customerOf = (userId: number) => q<{ c: string }>("select stripe_customer_id as c from users where id = ?", userId)[0]!.c;
 const topups = (userId: number) => q<{ amount: number; key: string; stripe_payment_id: string }>("select amount, idempotency_key as key, stripe_payment_id from transactions where user_id = ? and type = 'topup'", userId);
+const emailOf = (userId: number) => q<{ email: string }>("select email from users where id = ?", userId)[0]!.email;
 const mails = (email: string) => q<{ kind: string; text_body: string; subject: string }>("select kind, text_body, subject from mail_queue where to_address = ? order by id", email);
 const settingsRow = (userId: number) => q<{ enabled: number; consecutive_failures: number; disabled_reason: string | null }>("select * from auto_recharge_settings where user_id = ?", userId)[0];
 
@@ -347,6 +348,11 @@ describe("the crossing", () => {
     expect(topups(userId)).toEqual([{ amount: 500, key: `topup:${pi.id}`, stripe_payment_id: pi.id }]);
     expect(await balanceOf(client)).toBe(895);
     expect(attemptsOf(userId)[0]).toMatchObject({ status: "succeeded" });
+    // One top-up, one mail saying so, however often the events came.
+    const done = mails(emailOf(userId)).filter((m) => m.kind === "auto_recharge_succeeded");
+    expect(done).toHaveLength(1);
+    expect(done[0]!.subject).toBe("Auto-recharge: 500 credits added");
+    expect(done[0]!.text_body).toContain("$5.00 charged");
     const history = await (await client.get("/settings/billing")).text();
     expect(history).toContain("Auto-recharge: 500 credits");
 

@@ -18,6 +18,9 @@ export type MailKind =
   | "account_deleted"
   | "credits_expiring"
   | "balance_low"
+  | "auto_recharge_succeeded"
+  | "auto_recharge_failed"
+  | "auto_recharge_off"
   | (string & {});
 
 /** Queues one message. Synchronous: call it inside the transaction of what it announces. */

@@ -2,6 +2,7 @@
  * The words of the auto-recharge mails. Queued by auto-recharge.server.ts inside the transaction
  * that records the failed attempt (mail-queue.server.ts), so one failure is one mail.
  */
+import { formatMoney } from "~/utils/format";
 import { appLink, renderMail, type RenderedMail } from "../mail/mail-layout.server";
 
 const REASONS: Record<string, string> = {
@@ -21,6 +22,18 @@ export function rechargeFailedMail(appUrl: string, args: { packName: string; fai
         : []),
     ],
     action: { label: "Pay on your billing page", url: appLink(appUrl, "/settings/billing?recharge=failed#packs-heading") },
+    footer: "You receive this because auto-recharge is set up on your account.",
+  });
+}
+
+export function rechargeSucceededMail(appUrl: string, args: { packName: string; credits: number; amount: number; currency: string }): RenderedMail {
+  return renderMail({
+    subject: `Auto-recharge: ${args.credits.toLocaleString("en-US")} credits added`,
+    paragraphs: [
+      `Your balance fell below your auto-recharge threshold, so we bought ${args.packName} with your saved card: ${formatMoney(args.amount, args.currency)} charged, ${args.credits.toLocaleString("en-US")} credits added.`,
+      "Your billing page shows the top-up and its receipt, and is where you change or switch off auto-recharge.",
+    ],
+    action: { label: "Open your billing page", url: appLink(appUrl, "/settings/billing") },
     footer: "You receive this because auto-recharge is set up on your account.",
   });
 }

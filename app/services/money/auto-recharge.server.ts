@@ -20,7 +20,7 @@ import { utcMonthStart } from "~/utils/time";
 import type { Config } from "../env.server";
 import { enqueueMail } from "../mail/mail-queue.server";
 import { incrementCounter } from "../metrics.server";
-import { rechargeFailedMail } from "./auto-recharge-mails.server";
+import { rechargeFailedMail, rechargeSucceededMail } from "./auto-recharge-mails.server";
 import { getBalance, grant } from "./ledger.server";
 import { ledgerKeys, stripeRequestKeys } from "./ledger-keys.server";
 import { appPaymentMetadata } from "./ownership.server";
@@ -233,6 +233,17 @@ export function grantRecharge(deps: Pick<RechargeDeps, "db" | "config">, attempt
   if (!written.replayed) {
     incrementCounter("auto_recharge_total", { outcome: "granted" });
     db.orm.update(autoRechargeSettings).set({ consecutiveFailures: 0, updatedAt: now }).where(eq(autoRechargeSettings.userId, attempt.userId)).run();
+    // In the grant's own transaction: one top-up, one mail, whatever the webhook's replays.
+    const user = db.orm.select({ email: users.email, deletedAt: users.deletedAt }).from(users).where(eq(users.id, attempt.userId)).get();
+    if (user && user.deletedAt === null) {
+      const mail = rechargeSucceededMail(deps.config.appUrl, {
+        packName: pack?.name ?? `${attempt.credits} credits`,
+        credits: attempt.credits,
+        amount: intent.amount_received ?? intent.amount,
+        currency: intent.currency,
+      });
+      enqueueMail(db, user.email, "auto_recharge_succeeded", mail, now);
+    }
   }
   return { status: written.replayed ? ("already_granted" as const) : ("granted" as const), attemptId: attempt.id, userId: attempt.userId, credits: attempt.credits };
 }
