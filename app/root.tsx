@@ -12,6 +12,7 @@ import {
   Scripts,
   ScrollRestoration,
   useLoaderData,
+  useLocation,
   useRouteError,
   useRouteLoaderData,
 } from "@remix-run/react";
@@ -65,75 +66,126 @@ export function useOptionalUser() {
   return useRouteLoaderData<typeof loader>("root")?.user ?? null;
 }
 
+type RootData = NonNullable<ReturnType<typeof useRouteLoaderData<typeof loader>>>;
+
+/**
+ * The nav's links, balance and Log out, drawn twice: in a row on desktop and inside the phone
+ * menu. Only one copy is displayed at a time (the other is display:none, so out of the
+ * accessibility tree and invisible to role queries); test ids stay on the desktop copy only.
+ */
+function NavItems({ user, inMenu }: { user: RootData["user"]; inMenu: boolean }) {
+  const linkClass = ({ isActive }: { isActive: boolean }) =>
+    `rounded-md px-2 py-1 text-sm font-medium ${
+      isActive
+        ? "bg-indigo-100 text-indigo-900"
+        : "text-slate-700 hover:bg-slate-100"
+    }`;
+  return (
+    <>
+      <NavLink to="/pricing" className={linkClass}>
+        Pricing
+      </NavLink>
+      {user ? (
+        <>
+          <NavLink to="/generate" className={linkClass}>
+            Generate
+          </NavLink>
+          <NavLink to="/settings/billing" className={linkClass}>
+            Billing
+          </NavLink>
+          <NavLink to="/settings/api-keys" className={linkClass}>
+            API keys
+          </NavLink>
+          {user.role === "admin" ? (
+            <NavLink to="/admin/credits" className={linkClass}>
+              Admin
+            </NavLink>
+          ) : null}
+          <NavLink
+            to="/settings/account"
+            className={linkClass}
+            aria-label={`Account: ${user.email}`}
+            data-testid={inMenu ? undefined : "nav-account"}
+          >
+            <span className="inline-block max-w-[16rem] truncate align-bottom">{user.email}</span>
+          </NavLink>
+          <span
+            className="self-start rounded-full bg-emerald-100 px-3 py-1 text-sm font-semibold text-emerald-900"
+            data-testid={inMenu ? "credit-balance-menu" : "credit-balance"}
+            aria-label={`Credit balance: ${user.credits}`}
+          >
+            {user.credits} credits
+          </span>
+          <Form method="post" action="/logout">
+            <button type="submit" className="btn-secondary py-1">
+              Log out
+            </button>
+          </Form>
+        </>
+      ) : (
+        <>
+          <NavLink to="/login" className={linkClass}>
+            Log in
+          </NavLink>
+          <Link to="/signup" className="btn-primary self-start py-1">
+            Sign up
+          </Link>
+        </>
+      )}
+    </>
+  );
+}
+
 function NavBar() {
   const data = useRouteLoaderData<typeof loader>("root");
   const user = data?.user ?? null;
-  const linkClass = ({ isActive }: { isActive: boolean }) =>
-    `rounded-md px-2 py-1 text-sm font-medium ${isActive ? "bg-indigo-100 text-indigo-900" : "text-slate-700 hover:bg-slate-100"}`;
+  // A new page closes the phone menu: <details> keeps its open state across client navigations.
+  const { pathname } = useLocation();
+  const bannerClass = "bg-amber-200 px-4 py-1 text-center text-sm font-semibold text-amber-950";
   return (
     <header className="border-b border-slate-200 bg-white">
+      {/* One line on a 390 px phone: the "why" in brackets is for wider screens only. */}
       {data?.stripeEmulated ? (
-        <p className="bg-amber-200 px-4 py-1 text-center text-sm font-semibold text-amber-950" role="note">
-          Test mode — no real payments (local Stripe emulator)
+        <p className={bannerClass} role="note">
+          Test mode — no real payments<span className="hidden sm:inline"> (local Stripe emulator)</span>
         </p>
       ) : data?.stripeTestMode ? (
-        <p className="bg-amber-200 px-4 py-1 text-center text-sm font-semibold text-amber-950" role="note">
-          Test mode — no real payments (Stripe test keys)
+        <p className={bannerClass} role="note">
+          Test mode — no real payments<span className="hidden sm:inline"> (Stripe test keys)</span>
         </p>
       ) : null}
-      <nav aria-label="Main" className="mx-auto flex max-w-5xl flex-wrap items-center gap-x-3 gap-y-2 px-4 py-3">
+      <nav aria-label="Main" className="mx-auto flex max-w-5xl items-center gap-x-3 gap-y-2 px-4 py-3">
         <Link to="/" className="mr-auto text-lg font-bold text-slate-900">
           Credits Studio
         </Link>
-        <NavLink to="/pricing" className={linkClass}>
-          Pricing
-        </NavLink>
-        {user ? (
-          <>
-            <NavLink to="/generate" className={linkClass}>
-              Generate
-            </NavLink>
-            <NavLink to="/settings/billing" className={linkClass}>
-              Billing
-            </NavLink>
-            <NavLink to="/settings/api-keys" className={linkClass}>
-              API keys
-            </NavLink>
-            {user.role === "admin" ? (
-              <NavLink to="/admin/credits" className={linkClass}>
-                Admin
-              </NavLink>
-            ) : null}
-            <NavLink to="/settings/account" className={linkClass} aria-label={`Account: ${user.email}`} data-testid="nav-account">
-              <span className="inline-block max-w-[16rem] truncate align-bottom">{user.email}</span>
-            </NavLink>
-            <span
-              className="rounded-full bg-emerald-100 px-3 py-1 text-sm font-semibold text-emerald-900"
-              data-testid="credit-balance"
-              aria-label={`Credit balance: ${user.credits}`}
-            >
-              {user.credits} credits
-            </span>
-            <Form method="post" action="/logout">
-              <button type="submit" className="btn-secondary py-1">
-                Log out
-              </button>
-            </Form>
-          </>
-        ) : (
-          <>
-            <NavLink to="/login" className={linkClass}>
-              Log in
-            </NavLink>
-            <Link to="/signup" className="btn-primary py-1">
-              Sign up
-            </Link>
-          </>
-        )}
+        <div className="hidden flex-wrap items-center gap-x-3 gap-y-2 sm:flex">
+          <NavItems user={user} inMenu={false} />
+        </div>
+        {/* The phone menu is a disclosure, so it opens without JavaScript too. */}
+        <details key={pathname} className="group relative sm:hidden" data-testid="nav-menu">
+          <summary className="btn-secondary cursor-pointer list-none py-1 [&::-webkit-details-marker]:hidden">
+            Menu
+          </summary>
+          <div className="absolute right-0 z-20 mt-2 flex w-64 flex-col items-stretch gap-2 rounded-md bg-white p-3 shadow-lg ring-1 ring-slate-200">
+            <NavItems user={user} inMenu />
+          </div>
+        </details>
       </nav>
       {user && !user.emailVerified ? <VerifyEmailBanner bonus={data?.signupBonus ?? 0} /> : null}
       {user && data?.balanceAlert ? <BalanceAlertBanner {...data.balanceAlert} /> : null}
     </header>
+  );
+}
+
+/** First focusable element of every page: keyboard users jump over the nav (WCAG 2.4.1). */
+function SkipLink() {
+  return (
+    <a
+      href="#main"
+      className="sr-only rounded-md bg-white px-3 py-2 text-sm font-semibold text-indigo-800 ring-2 ring-indigo-600 focus:not-sr-only focus:absolute focus:left-2 focus:top-2 focus:z-50"
+    >
+      Skip to content
+    </a>
   );
 }
 
@@ -160,9 +212,10 @@ export default function App() {
   const { toast } = useLoaderData<typeof loader>();
   return (
     <>
+      <SkipLink />
       <NavBar />
       {toast ? <ToastMessage key={toast.id} toast={toast} /> : null}
-      <main className="mx-auto max-w-5xl px-4 py-6">
+      <main id="main" tabIndex={-1} className="mx-auto max-w-5xl px-4 py-6 focus:outline-none">
         <Outlet />
       </main>
     </>
@@ -191,8 +244,11 @@ export function ErrorBoundary() {
   }
   return (
     <>
+      <SkipLink />
       <NavBar />
-      <main className="mx-auto max-w-5xl px-4 py-6">{page}</main>
+      <main id="main" tabIndex={-1} className="mx-auto max-w-5xl px-4 py-6 focus:outline-none">
+        {page}
+      </main>
     </>
   );
 }
