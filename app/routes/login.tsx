@@ -49,6 +49,12 @@ export default function Login() {
   return (
     <div className="space-y-4">
       <h1 className="text-2xl font-bold">Log in</h1>
+      {/* requireUser sent the visitor here from a page they asked for: say why, and that they go back there. */}
+      {redirectTo ? (
+        <p className="rounded-md bg-sky-50 p-3 text-sm text-sky-900 ring-1 ring-sky-300" role="status" data-testid="login-to-continue">
+          Log in to continue: you will be taken back to the page you asked for.
+        </p>
+      ) : null}
       <AuthForm
         id="login"
         action="/login"

@@ -24,6 +24,11 @@ export default function CheckInbox() {
         {bonus > 0 ? ` and get your ${bonus} free credits` : ""}. The link works for 24 hours.
       </p>
       <p className="text-slate-800">You can log in and start using your account before confirming.</p>
+      {/* Said to everyone, never only for a taken address: that would tell who is registered (decision 018).
+          The one "Log in" button below serves both. */}
+      <p className="text-slate-800" data-testid="already-have-account">
+        Already have an account? Log in with it below.
+      </p>
       <p>
         <Link className="btn-primary" to={{ pathname: "/login", search: redirectTo ? `?redirectTo=${encodeURIComponent(redirectTo)}` : "" }}>
           Log in

@@ -147,11 +147,15 @@ export async function createUserSession(request: Request, user: User, redirectTo
 }
 
 /** Ends the session server-side (the row is deleted), so a copied cookie is worthless afterwards. */
+/**
+ * Deletes the session and says so on the home page ("You are logged out"): the message rides in a
+ * new anonymous session, since a flash in the deleted one would be lost with it.
+ */
 export async function logout(request: Request) {
   const { sessionStorage } = getRuntime();
   const session = await getSession(request);
-  return redirect("/", {
-    status: 303,
-    headers: { "Set-Cookie": await sessionStorage.destroySession(session) },
-  });
+  await sessionStorage.destroySession(session); // deletes the row; its clearing cookie is replaced below
+  const fresh = await sessionStorage.getSession();
+  fresh.flash("toast", { kind: "info", title: "You are logged out." } satisfies Toast);
+  return redirect("/", { status: 303, headers: { "Set-Cookie": await sessionStorage.commitSession(fresh) } });
 }
