@@ -177,6 +177,28 @@ function NavBar() {
   );
 }
 
+/** On every page: what the site sells and the operator's own pages (their text is set in the env). */
+function SiteFooter() {
+  const links = [
+    { to: "/pricing", label: "Pricing" },
+    { to: "/terms", label: "Terms" },
+    { to: "/privacy", label: "Privacy" },
+    { to: "/support", label: "Support" },
+  ];
+  return (
+    <footer className="mt-10 border-t border-slate-200 bg-white">
+      <nav aria-label="Site" className="mx-auto flex max-w-5xl flex-wrap items-center gap-x-4 gap-y-2 px-4 py-4 text-sm">
+        <span className="mr-auto text-slate-700">© Credits Studio</span>
+        {links.map((l) => (
+          <Link key={l.to} to={l.to} className="text-slate-700 underline hover:text-slate-900">
+            {l.label}
+          </Link>
+        ))}
+      </nav>
+    </footer>
+  );
+}
+
 /** First focusable element of every page: keyboard users jump over the nav (WCAG 2.4.1). */
 function SkipLink() {
   return (
@@ -218,6 +240,7 @@ export default function App() {
       <main id="main" tabIndex={-1} className="mx-auto max-w-5xl px-4 py-6 focus:outline-none">
         <Outlet />
       </main>
+      <SiteFooter />
     </>
   );
 }
@@ -249,6 +272,7 @@ export function ErrorBoundary() {
       <main id="main" tabIndex={-1} className="mx-auto max-w-5xl px-4 py-6 focus:outline-none">
         {page}
       </main>
+      <SiteFooter />
     </>
   );
 }

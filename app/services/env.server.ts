@@ -235,6 +235,13 @@ const EnvSchema = z.object({
   MAIL_SEND_INTERVAL: delay("a duration from 50ms to 1h (e.g. 2s)", 50, 3_600_000).default("2s"),
   // The longest one SMTP exchange may take; a message being sent is not picked again before it ends.
   MAIL_SEND_TIMEOUT: delay("a duration from 100ms to 10m (e.g. 30s)", 100, 600_000).default("30s"),
+
+  // The operator's words on /terms, /privacy and /support (plain text; a blank line starts a new
+  // paragraph). Unset, each page shows a neutral default that says the operator has not written it.
+  TERMS_TEXT: z.string().trim().max(50_000, "must be at most 50000 characters").optional(),
+  PRIVACY_TEXT: z.string().trim().max(50_000, "must be at most 50000 characters").optional(),
+  SUPPORT_TEXT: z.string().trim().max(50_000, "must be at most 50000 characters").optional(),
+  SUPPORT_EMAIL: z.string().trim().email("must be an e-mail address").optional(),
 });
 
 export type RawEnv = z.input<typeof EnvSchema>;
