@@ -310,6 +310,9 @@ export const generations = sqliteTable(
     createdAt: integer("created_at").notNull().default(now),
     updatedAt: integer("updated_at").notNull().default(now),
     finishedAt: integer("finished_at"),
+    // Set when the owner deletes the result (decision 030): the row stays so the job's hold and its
+    // ledger rows keep their story and a replayed request key cannot charge twice; the file is removed.
+    deletedAt: integer("deleted_at"),
   },
   (t) => [
     index("generations_user_idx").on(t.userId, t.createdAt),

@@ -8,10 +8,10 @@ import {
   type SubmissionResult,
 } from "@conform-to/react";
 import { getZodConstraint, parseWithZod } from "@conform-to/zod";
-import { Form } from "@remix-run/react";
+import { Form, Link } from "@remix-run/react";
 import { useEffect, useState } from "react";
 import type { VideoPrices } from "~/services/money/pricing.server";
-import { FormErrors, Problem, useSubmitting } from "./forms";
+import { Problem, useSubmitting } from "./forms";
 import {
   DEFAULT_IMAGE_SIZE,
   DEFAULT_VIDEO_RESOLUTION,
@@ -42,6 +42,47 @@ function videoRule(prices: VideoPrices): string {
   return `${prices.perClip[first]} credits per ${prices.perSeconds} s at ${first}${others}; other lengths pro rata, rounded up`;
 }
 
+/** Lengths the table lists without JavaScript: the default clip, the unit clip and a few more. */
+function tableLengths(prices: VideoPrices): number[] {
+  const max = prices.bySeconds[DEFAULT_VIDEO_RESOLUTION].length;
+  return [...new Set([1, DEFAULT_VIDEO_SECONDS, prices.perSeconds, prices.perSeconds * 2, max])].filter((s) => s >= 1 && s <= max).sort((a, b) => a - b);
+}
+
+function PriceTable({ prices }: { prices: VideoPrices }) {
+  const lengths = tableLengths(prices);
+  return (
+    <table id="video-price-table" className="w-full text-left text-sm" data-testid="video-price-table">
+      <caption className="text-left text-sm font-medium text-slate-900">Video prices in credits</caption>
+      <thead>
+        <tr>
+          <th scope="col" className="py-1 pr-2 font-medium">
+            Length
+          </th>
+          {VIDEO_RESOLUTIONS.map((r) => (
+            <th key={r} scope="col" className="py-1 pr-2 font-medium">
+              {r}
+            </th>
+          ))}
+        </tr>
+      </thead>
+      <tbody>
+        {lengths.map((s) => (
+          <tr key={s} className="border-t border-slate-200">
+            <th scope="row" className="py-1 pr-2 font-normal">
+              {s} s
+            </th>
+            {VIDEO_RESOLUTIONS.map((r) => (
+              <td key={r} className="py-1 pr-2 tabular-nums">
+                {prices.bySeconds[r][s - 1]}
+              </td>
+            ))}
+          </tr>
+        ))}
+      </tbody>
+    </table>
+  );
+}
+
 function PromptField({ meta, label }: { meta: FieldMetadata<string>; label: string }) {
   const hintId = `${meta.id}-hint`;
   return (
@@ -64,10 +105,49 @@ function PromptField({ meta, label }: { meta: FieldMetadata<string>; label: stri
   );
 }
 
-function CostLine({ cost, balance }: { cost: string; balance: number }) {
+// The balance itself is shown once, in the header; the forms only say what a job costs.
+function CostLine({ cost }: { cost: string }) {
   return (
     <p className="text-sm text-slate-700">
-      Costs <strong>{cost}</strong>. Your balance: <strong>{balance} credits</strong>.
+      Costs <strong>{cost}</strong>.
+    </p>
+  );
+}
+
+/** Where to get more credits: said wherever the balance is too low (a refusal or a disabled button). */
+export function BuyCreditsLinks() {
+  return (
+    <span>
+      {" "}
+      <Link to="/pricing" className="font-semibold underline underline-offset-2">
+        See prices
+      </Link>{" "}
+      or{" "}
+      <Link to="/settings/billing" className="font-semibold underline underline-offset-2">
+        buy credits
+      </Link>
+      .
+    </span>
+  );
+}
+
+/** The form's errors; a refusal for too little credit links to where credits are bought. */
+function GenerationErrors({ errors, id }: { errors?: string[]; id?: string }) {
+  if (!errors?.length) return null;
+  const poor = errors.some((e) => e.startsWith("Not enough credits"));
+  return (
+    <div id={id} role="alert" className="rounded-md bg-red-50 p-3 text-sm text-red-900 ring-1 ring-red-300" data-testid="form-error">
+      {errors.join(" ")}
+      {poor ? <BuyCreditsLinks /> : null}
+    </div>
+  );
+}
+
+function TooLittle({ id, cost, balance }: { id: string; cost: number; balance: number }) {
+  return (
+    <p id={id} className="rounded-md bg-amber-50 p-3 text-sm text-amber-950 ring-1 ring-amber-300" data-testid="too-little">
+      Not enough credits: this costs {cost} and your balance is {balance}.
+      <BuyCreditsLinks />
     </p>
   );
 }
@@ -77,11 +157,14 @@ export function ImageForm({
   cost,
   balance,
   requestKey,
+  prompt,
 }: {
   lastResult: SubmissionResult<string[]> | undefined;
   cost: number;
   balance: number;
   requestKey: string;
+  /** "Use this prompt": filled in by the server. */
+  prompt?: string;
 }) {
   const submitting = useSubmitting("image");
   const [form, fields] = useForm({
@@ -94,15 +177,16 @@ export function ImageForm({
     // that moment moves the button from under the pointer, so the click is lost. While typing,
     // the layout may move; at the click it stays put.
     shouldRevalidate: "onInput",
-    defaultValue: { size: DEFAULT_IMAGE_SIZE },
+    defaultValue: { size: DEFAULT_IMAGE_SIZE, prompt: prompt ?? "" },
   });
+  const tooLittle = balance < cost;
   return (
-    <Form method="post" {...getFormProps(form)} className="card space-y-4" aria-labelledby="image-form-title">
+    <Form method="post" action="/generate" {...getFormProps(form)} className="card space-y-4" aria-labelledby="image-form-title">
       <h2 id="image-form-title" className="text-lg font-semibold">
         Image
       </h2>
-      <CostLine cost={`${cost} credits`} balance={balance} />
-      <FormErrors errors={form.errors} id={form.errorId} />
+      <CostLine cost={`${cost} credits`} />
+      <GenerationErrors errors={form.errors} id={form.errorId} />
       <input type="hidden" name="intent" value="image" />
       <input type="hidden" name="requestKey" value={requestKey} />
       <PromptField meta={fields.prompt} label="Image prompt" />
@@ -119,7 +203,13 @@ export function ImageForm({
         </select>
         <Problem meta={fields.size} />
       </div>
-      <button type="submit" className="btn-primary w-full" disabled={submitting}>
+      {tooLittle ? <TooLittle id="image-too-little" cost={cost} balance={balance} /> : null}
+      <button
+        type="submit"
+        className="btn-primary w-full"
+        disabled={submitting || tooLittle}
+        aria-describedby={tooLittle ? "image-too-little" : undefined}
+      >
         {submitting ? "Generating…" : `Generate image (${cost} credits)`}
       </button>
     </Form>
@@ -132,12 +222,14 @@ export function VideoForm({
   balance,
   previewNote,
   requestKey,
+  prompt,
 }: {
   lastResult: SubmissionResult<string[]> | undefined;
   prices: VideoPrices;
   balance: number;
   previewNote: string | null;
   requestKey: string;
+  prompt?: string;
 }) {
   const submitting = useSubmitting("video");
   const [form, fields] = useForm({
@@ -150,26 +242,32 @@ export function VideoForm({
     // that moment moves the button from under the pointer, so the click is lost. While typing,
     // the layout may move; at the click it stays put.
     shouldRevalidate: "onInput",
-    defaultValue: { resolution: DEFAULT_VIDEO_RESOLUTION, durationSeconds: String(DEFAULT_VIDEO_SECONDS) },
+    defaultValue: { resolution: DEFAULT_VIDEO_RESOLUTION, durationSeconds: String(DEFAULT_VIDEO_SECONDS), prompt: prompt ?? "" },
   });
-  // Without JavaScript the page cannot follow the length typed, so it states the rule only; once
-  // hydrated, the price of the chosen clip is shown and follows every change.
+  // Without JavaScript the page cannot follow the length typed, so it shows a price table; once
+  // hydrated, the price of the chosen clip is on the button and follows every change.
   const [hydrated, setHydrated] = useState(false);
   useEffect(() => setHydrated(true), []);
   const cost = hydrated ? chosenVideoCost(prices, fields.resolution.value, fields.durationSeconds.value) : null;
+  // With JS: the chosen clip. Without: even the cheapest clip is out of reach (the server refuses
+  // anything dearer with 402 and says so, with the same links).
+  const cheapest = Math.min(...VIDEO_RESOLUTIONS.map((r) => prices.bySeconds[r][0]));
+  const needed = cost ?? cheapest;
+  const tooLittle = balance < needed;
   return (
-    <Form method="post" {...getFormProps(form)} className="card space-y-4" aria-labelledby="video-form-title">
+    <Form method="post" action="/generate" {...getFormProps(form)} className="card space-y-4" aria-labelledby="video-form-title">
       <h2 id="video-form-title" className="text-lg font-semibold">
         Video
       </h2>
-      <CostLine cost={videoRule(prices)} balance={balance} />
+      <CostLine cost={videoRule(prices)} />
+      {hydrated ? null : <PriceTable prices={prices} />}
       {cost !== null ? (
         <p className="text-sm text-slate-700" data-testid="video-cost" aria-live="polite">
           This video costs <strong>{cost} credits</strong>.
         </p>
       ) : null}
       {previewNote ? <p className="text-sm text-slate-600">{previewNote}</p> : null}
-      <FormErrors errors={form.errors} id={form.errorId} />
+      <GenerationErrors errors={form.errors} id={form.errorId} />
       <input type="hidden" name="intent" value="video" />
       <input type="hidden" name="requestKey" value={requestKey} />
       <PromptField meta={fields.prompt} label="Video prompt" />
@@ -203,8 +301,14 @@ export function VideoForm({
           <Problem meta={fields.durationSeconds} />
         </div>
       </div>
-      <button type="submit" className="btn-primary w-full" disabled={submitting}>
-        {submitting ? "Starting…" : cost !== null ? `Generate video (${cost} credits)` : "Generate video"}
+      {tooLittle ? <TooLittle id="video-too-little" cost={needed} balance={balance} /> : null}
+      <button
+        type="submit"
+        className="btn-primary w-full"
+        disabled={submitting || tooLittle}
+        aria-describedby={tooLittle ? "video-too-little" : hydrated ? undefined : "video-price-table"}
+      >
+        {submitting ? "Starting…" : cost !== null ? `Generate video (${cost} credits)` : "Generate video (price in the table)"}
       </button>
     </Form>
   );

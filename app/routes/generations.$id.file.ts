@@ -6,7 +6,8 @@ import { getGenerationService } from "~/services/generation.server";
 import { GENERATION_ID_PATTERN } from "~/utils/generation-schemas";
 
 // GET /generations/:id/file — a finished result, for its owner only (401 signed out; 404 for
-// anyone else, unfinished jobs and missing files). Private caching: the file of a job never changes.
+// anyone else, unfinished, deleted jobs and missing files). `?download=1` asks the browser to save it
+// (Content-Disposition: attachment) instead of showing it. Private caching: the file of a job never changes.
 // Supports a single `Range: bytes=a-b` so <video> can seek.
 
 export async function loader({ request, params }: LoaderFunctionArgs) {
@@ -15,10 +16,12 @@ export async function loader({ request, params }: LoaderFunctionArgs) {
   const file = GENERATION_ID_PATTERN.test(id) ? await getGenerationService().resultFile(user.id, id) : null;
   if (!file) return new Response("Not found", { status: 404, headers: { "Content-Type": "text/plain; charset=utf-8" } });
 
+  const download = new URL(request.url).searchParams.get("download") === "1";
   const headers = new Headers({
     "Content-Type": file.mimeType,
     "Cache-Control": "private, max-age=31536000, immutable",
-    "Content-Disposition": `inline; filename="${file.fileName}"`,
+    // The file name is ours (<job id>.<ext>, see generation-files.server.ts): nothing to escape.
+    "Content-Disposition": `${download ? "attachment" : "inline"}; filename="${file.fileName}"`,
     "X-Content-Type-Options": "nosniff",
     "Accept-Ranges": "bytes",
   });

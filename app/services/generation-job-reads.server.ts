@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from "node:crypto";
-import { and, desc, eq, inArray, lt, or, sql } from "drizzle-orm";
+import { and, desc, eq, inArray, isNull, lt, or, sql } from "drizzle-orm";
 import type { AppDb } from "#db/client.server";
 import { perConnection, prepared } from "#db/prepared.server";
 import { generations, type Generation, type GenerationKind, type GenerationStatus } from "#db/schema";
@@ -44,7 +44,7 @@ export function listUserGenerations(
   opts: { limit: number; before?: string | null },
 ): { items: Generation[]; nextBefore: string | null } {
   const limit = Math.max(1, Math.min(100, Math.trunc(opts.limit) || 1));
-  const where = [eq(generations.userId, userId)];
+  const where = [eq(generations.userId, userId), isNull(generations.deletedAt)];
   const cursor = opts.before ? findUserGeneration(db, userId, opts.before) : undefined;
   if (cursor) {
     where.push(
@@ -63,6 +63,17 @@ export function listUserGenerations(
     .all();
   const items = rows.slice(0, limit);
   return { items, nextBefore: rows.length > limit ? items[items.length - 1].id : null };
+}
+
+/** The owner's queued and running jobs, oldest first: what the page shows as "in progress". */
+export function listUserUnfinished(db: AppDb, userId: number, limit = 20): Generation[] {
+  return db.orm
+    .select()
+    .from(generations)
+    .where(and(eq(generations.userId, userId), inArray(generations.status, UNFINISHED)))
+    .orderBy(generations.createdAt, generations.id)
+    .limit(limit)
+    .all();
 }
 
 export function countUnfinishedVideos(db: AppDb, userId: number): number {

@@ -1,4 +1,4 @@
-import { and, eq, inArray, sql } from "drizzle-orm";
+import { and, eq, inArray, isNull, sql } from "drizzle-orm";
 import type { AppDb } from "#db/client.server";
 import { prepared } from "#db/prepared.server";
 import { generations, users, type Generation, type GenerationKind, type GenerationStatus } from "#db/schema";
@@ -86,6 +86,26 @@ export function markSucceeded(db: AppDb, id: string, result: { resultPath: strin
       finishedAt: now,
     })
     .where(and(eq(generations.id, id), inArray(generations.status, UNFINISHED)))
+    .run();
+  return changed.changes > 0;
+}
+
+/**
+ * Hides a finished job of its owner (decision 030). Only a finished job: a queued or running one
+ * still has a pending hold that its end must settle. Touches no ledger row.
+ */
+export function markDeleted(db: AppDb, userId: number, id: string, now: number): boolean {
+  const changed = db.orm
+    .update(generations)
+    .set({ deletedAt: now, updatedAt: now })
+    .where(
+      and(
+        eq(generations.id, id),
+        eq(generations.userId, userId),
+        isNull(generations.deletedAt),
+        inArray(generations.status, ["succeeded", "failed"]),
+      ),
+    )
     .run();
   return changed.changes > 0;
 }

@@ -15,9 +15,9 @@
  */
 import type { ImageInput, VideoInput } from "~/utils/generation-schemas";
 import { createGenerationContext, type GenerationContext, type GenerationServiceOptions } from "./generation-context.server";
-import { removeTempFiles, statResultFile } from "./generation-files.server";
-import { findUserGeneration, listUserGenerations } from "./generation-job-reads.server";
-import { failJobOfVoidedHold } from "./generation-job-writes.server";
+import { removeJobFiles, removeTempFiles, statResultFile } from "./generation-files.server";
+import { findUserGeneration, listUserGenerations, listUserUnfinished, type Generation } from "./generation-job-reads.server";
+import { failJobOfVoidedHold, markDeleted } from "./generation-job-writes.server";
 import { reconcileJobs, startGenerationReconciler, type ReconcileReport } from "./generation-reconciler.server";
 import { queueVideo, startImage, type StartOptions, type StartResult } from "./generation-start.server";
 import { toGenerationView, type GenerationView } from "./generation-view.server";
@@ -31,9 +31,17 @@ export type { StartOptions, StartRefusal, StartResult } from "./generation-start
 
 export type ResultFile = { fullPath: string; size: number; mimeType: string; fileName: string };
 
-/** The owner's finished file, or null (not theirs, not finished, or missing on disk). */
-async function findResultFile(ctx: GenerationContext, userId: number, id: string): Promise<ResultFile | null> {
+export type DeleteResult = { ok: true } | { ok: false; reason: "not_found" | "unfinished" };
+
+/** The owner's job unless they deleted it: a deleted job answers as if it never existed. */
+function findOwnVisible(ctx: GenerationContext, userId: number, id: string): Generation | undefined {
   const job = findUserGeneration(ctx.db, userId, id);
+  return job && job.deletedAt === null ? job : undefined;
+}
+
+/** The owner's finished file, or null (not theirs, deleted, not finished, or missing on disk). */
+async function findResultFile(ctx: GenerationContext, userId: number, id: string): Promise<ResultFile | null> {
+  const job = findOwnVisible(ctx, userId, id);
   if (!job || job.status !== "succeeded" || !job.resultPath || !job.resultMimeType) return null;
   const stored = await statResultFile(ctx.config.DATA_DIR, job.resultPath);
   if (!stored) return null;
@@ -66,8 +74,30 @@ export function createGenerationService(options: GenerationServiceOptions) {
     },
 
     getJob(userId: number, id: string): GenerationView | undefined {
-      const job = findUserGeneration(db, userId, id);
+      const job = findOwnVisible(ctx, userId, id);
       return job ? toGenerationView(job) : undefined;
+    },
+
+    /** The owner's queued and running jobs (they cannot be deleted, so none is hidden). */
+    listUnfinished(userId: number): GenerationView[] {
+      return listUserUnfinished(db, userId).map(toGenerationView);
+    },
+
+    /**
+     * Deletes a finished result of its owner: hidden from every read, its file removed from disk.
+     * The ledger is not touched — what was charged stays charged and stays in the history.
+     * Another user's id, a deleted or an unknown one is "not_found"; a job still running is refused.
+     */
+    deleteJob(userId: number, id: string): DeleteResult {
+      const job = findOwnVisible(ctx, userId, id);
+      if (!job) return { ok: false, reason: "not_found" };
+      if (!markDeleted(db, userId, id, ctx.now())) {
+        return { ok: false, reason: job.status === "queued" || job.status === "running" ? "unfinished" : "not_found" };
+      }
+      // After the row says deleted, so a failure here leaves a file nobody can reach, never a
+      // visible result without its file.
+      removeJobFiles(config.DATA_DIR, userId, id);
+      return { ok: true };
     },
 
     listJobs(userId: number, opts: { limit: number; before?: string | null }) {

@@ -68,3 +68,19 @@ export const VideoApiSchema = VideoInputSchema.strict();
 
 /** Generation ids as the service makes them: safe in URLs and file names. */
 export const GENERATION_ID_PATTERN = /^gen_[0-9a-f]{24}$/;
+
+/** The gallery's Delete form (after its confirm step). */
+export const DeleteFormSchema = z.object({
+  intent: z.literal("delete"),
+  id: z.string().regex(GENERATION_ID_PATTERN, "No such generation"),
+});
+
+/**
+ * "Use this prompt": `/generate?prompt=…&kind=video` prefills a form on the server, so the link
+ * works without JavaScript. Anything malformed is simply not prefilled.
+ */
+export const PrefillSchema = z.object({
+  prompt: z.string().trim().min(1).max(PROMPT_MAX_LENGTH),
+  kind: z.enum(GENERATE_INTENTS).catch("image"),
+});
+export type Prefill = z.infer<typeof PrefillSchema>;

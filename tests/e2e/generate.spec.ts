@@ -70,8 +70,12 @@ async function generateImageAndVideo(page: Page, { javaScript }: { javaScript: b
     await page.getByLabel("Duration (seconds)").fill("12");
     await expect(videoButton).toHaveText("Generate video (75 credits)");
   } else {
-    await expect(videoButton).toHaveText("Generate video");
+    // Without JS the button cannot follow the fields: it points at the price table beside it.
+    await expect(videoButton).toHaveText("Generate video (price in the table)");
     await expect(page.getByTestId("video-cost")).toHaveCount(0);
+    const table = page.getByTestId("video-price-table");
+    await expect(table.getByRole("row", { name: "4 s 25 50" })).toBeVisible();
+    await expect(table.getByRole("row", { name: "16 s 100 200" })).toBeVisible();
   }
   await videoButton.click();
   await expect(current).toHaveAttribute("data-status", /queued|running/);
@@ -125,7 +129,10 @@ test.describe("generate without JavaScript", () => {
     await page.getByLabel("Video prompt").fill("an epic");
     await page.getByRole("button", { name: "Generate video" }).click();
     // The default 4 s clip: half of 50.
-    await expect(page.getByText("Not enough credits: this costs 25 and your balance is 10.")).toBeVisible();
+    const refusal = page.getByTestId("form-error");
+    await expect(refusal).toContainText("Not enough credits: this costs 25 and your balance is 10.");
+    await expect(refusal.getByRole("link", { name: "See prices" })).toHaveAttribute("href", "/pricing");
+    await expect(refusal.getByRole("link", { name: "buy credits" })).toHaveAttribute("href", "/settings/billing");
     await expect(page.getByTestId("credit-balance")).toHaveText("10 credits");
   });
 });

@@ -52,7 +52,8 @@ describe("generation rate limits", () => {
     const other = await signedIn(server.url, "rl-other");
     const form = await other.post("/generate", { intent: "image", prompt: "mine", size: "256x256" });
     expect(form.status).toBe(303);
-    expect(form.headers.get("location")).toMatch(/^\/generate\?job=gen_[0-9a-f]{24}$/);
+    // The fragment scrolls to the result, which sits below the forms.
+    expect(form.headers.get("location")).toMatch(/^\/generate\?job=gen_[0-9a-f]{24}#current-job$/);
     expect(await balanceOf(other)).toMatchObject({ balance: 195 });
   });
 

@@ -1,0 +1,1 @@
+ALTER TABLE `generations` ADD `deleted_at` integer;
