@@ -73,6 +73,18 @@ type RootData = NonNullable<ReturnType<typeof useRouteLoaderData<typeof loader>>
  * menu. Only one copy is displayed at a time (the other is display:none, so out of the
  * accessibility tree and invisible to role queries); test ids stay on the desktop copy only.
  */
+function CreditBalance({ credits, testId }: { credits: number; testId: string }) {
+  return (
+    <span
+      className="self-start whitespace-nowrap rounded-full bg-emerald-100 px-3 py-1 text-sm font-semibold text-emerald-900"
+      data-testid={testId}
+      aria-label={`Credit balance: ${credits}`}
+    >
+      {credits} credits
+    </span>
+  );
+}
+
 function NavItems({ user, inMenu }: { user: RootData["user"]; inMenu: boolean }) {
   const linkClass = ({ isActive }: { isActive: boolean }) =>
     `rounded-md px-2 py-1 text-sm font-medium ${
@@ -109,13 +121,8 @@ function NavItems({ user, inMenu }: { user: RootData["user"]; inMenu: boolean })
           >
             <span className="inline-block max-w-[16rem] truncate align-bottom">{user.email}</span>
           </NavLink>
-          <span
-            className="self-start rounded-full bg-emerald-100 px-3 py-1 text-sm font-semibold text-emerald-900"
-            data-testid={inMenu ? "credit-balance-menu" : "credit-balance"}
-            aria-label={`Credit balance: ${user.credits}`}
-          >
-            {user.credits} credits
-          </span>
+          {/* On a phone the balance sits beside the Menu button, never hidden inside it. */}
+          {inMenu ? null : <CreditBalance credits={user.credits} testId="credit-balance" />}
           <Form method="post" action="/logout">
             <button type="submit" className="btn-secondary py-1">
               Log out
@@ -161,6 +168,11 @@ function NavBar() {
         <div className="hidden flex-wrap items-center gap-x-3 gap-y-2 sm:flex">
           <NavItems user={user} inMenu={false} />
         </div>
+        {user ? (
+          <span className="sm:hidden">
+            <CreditBalance credits={user.credits} testId="credit-balance-phone" />
+          </span>
+        ) : null}
         {/* The phone menu is a disclosure, so it opens without JavaScript too. */}
         <details key={pathname} className="group relative sm:hidden" data-testid="nav-menu">
           <summary className="btn-secondary cursor-pointer list-none py-1 [&::-webkit-details-marker]:hidden">

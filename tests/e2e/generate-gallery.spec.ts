@@ -58,7 +58,7 @@ for (const viewport of [
 
         // The balance appears once on the screen: the header's.
         await expect(page.getByTestId("credit-balance")).toHaveText("100 credits");
-        await expect(page.getByText("100 credits", { exact: true })).toHaveCount(1);
+        await expect(page.getByText("100 credits", { exact: true }).filter({ visible: true })).toHaveCount(1);
         await expect(page.getByText(/Your balance/)).toHaveCount(0);
 
         // Both forms start above the fold; thumbnails are small.

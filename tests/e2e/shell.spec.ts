@@ -10,7 +10,7 @@ for (const javaScriptEnabled of [true, false]) {
   test.describe(`phone nav ${javaScriptEnabled ? "with" : "without"} JavaScript`, () => {
     test.use({ javaScriptEnabled, viewport: PHONE });
 
-    test("the links, balance and Log out are in a Menu disclosure, on one nav row", async ({ page }) => {
+    test("the links and Log out are in a Menu disclosure, the balance beside it, on one nav row", async ({ page }) => {
       await signUp(page);
       const nav = page.getByRole("navigation", { name: "Main" });
       const menu = page.getByText("Menu", { exact: true });
@@ -18,11 +18,13 @@ for (const javaScriptEnabled of [true, false]) {
       // Closed: the nav is one row (brand and Menu button), nothing else shown.
       await expect(nav.getByRole("link", { name: "Billing" })).toBeHidden();
       await expect(nav.getByRole("button", { name: "Log out" })).toBeHidden();
+      // The balance stays in sight on every page, beside the Menu button.
+      await expect(page.getByTestId("credit-balance-phone")).toBeVisible();
+      await expect(page.getByTestId("credit-balance-phone")).toHaveText("10 credits");
       const navBox = await nav.boundingBox();
       expect(navBox!.height).toBeLessThan(70);
 
       await menu.click();
-      await expect(page.getByTestId("credit-balance-menu")).toHaveText("10 credits");
       await expect(nav.getByRole("button", { name: "Log out" })).toBeVisible();
       await expect(nav.getByRole("link", { name: "Pricing" })).toBeVisible();
       if (javaScriptEnabled) await expectNoSeriousA11yViolations(page);
