@@ -46,7 +46,7 @@ export type HistoryRow = {
   description: string;
   amount: number;
   balanceAfter: number;
-  /** A Stripe purchase: the receipt route can find its receipt. */
+  /** A payment (pack, top-up, plan period): it has a receipt page. */
   hasReceipt: boolean;
   /** Credits already taken back for this purchase (refund rows with its payment id). */
   refundedCredits: number;
@@ -114,6 +114,11 @@ function prepare(sqlite: Database.Database) {
     purchase: sqlite.prepare<[number], { userId: number; type: TransactionType; stripePaymentId: string | null }>(
       `SELECT user_id AS userId, type, stripe_payment_id AS stripePaymentId FROM transactions WHERE id = ?`,
     ),
+    payment: sqlite.prepare<[number], PaymentRow>(
+      `SELECT id, user_id AS userId, type, created_at AS createdAt, description, amount, stripe_payment_id AS stripePaymentId,
+         json_extract(meta, '$.amountTotal') AS amountTotal, json_extract(meta, '$.currency') AS currency
+       FROM transactions WHERE id = ?`,
+    ),
   };
 }
 
@@ -126,6 +131,24 @@ function stmts(db: AppDb) {
 
 /** Rows a Stripe payment bought: a Checkout purchase, or an auto-recharge top-up (decision 027). */
 const paidAtStripe = (type: TransactionType) => type === "purchase" || type === "topup";
+
+/** Rows with a receipt: those, and a plan period's grant (its invoice's payment). A rollover grant
+ * carries no payment id, so it has none. Kept apart from paidAtStripe: a plan's refund status is
+ * not read from refund rows the way a pack's is. */
+const isPayment = (row: { type: TransactionType; stripePaymentId: string | null }) =>
+  (paidAtStripe(row.type) || row.type === "plan") && row.stripePaymentId !== null;
+
+type PaymentRow = {
+  id: number;
+  userId: number;
+  type: TransactionType;
+  createdAt: number;
+  description: string;
+  amount: number;
+  stripePaymentId: string | null;
+  amountTotal: number | null;
+  currency: string | null;
+};
 
 /** Credits taken back per purchase payment id, for the purchases among `rows`. */
 function refundedByPayment(db: AppDb, rows: RawRow[]): Map<string, number> {
@@ -159,7 +182,7 @@ function toHistoryRows(db: AppDb, raw: RawRow[], forAdmin: boolean): HistoryRow[
       description: r.description,
       amount: r.amount,
       balanceAfter: r.balanceAfter,
-      hasReceipt: paidAtStripe(r.type) && r.stripePaymentId !== null,
+      hasReceipt: isPayment(r),
       refundedCredits,
       apiKeyName: r.apiKeyName,
       expiresAt,
@@ -299,7 +322,7 @@ export async function findReceiptUrl(
   input: { userId: number; transactionId: number },
 ): Promise<string | null> {
   const row = stmts(db).purchase.get(input.transactionId);
-  if (!row || row.userId !== input.userId || !paidAtStripe(row.type) || !row.stripePaymentId) return null;
+  if (!row || row.userId !== input.userId || !isPayment(row) || !row.stripePaymentId) return null;
   let intent: Stripe.PaymentIntent;
   try {
     intent = await stripe.paymentIntents.retrieve(row.stripePaymentId, { expand: ["latest_charge"] });
@@ -311,4 +334,40 @@ export async function findReceiptUrl(
   const charge = intent.latest_charge;
   if (!charge || typeof charge === "string") return null;
   return charge.receipt_url ?? null;
+}
+
+export type PaymentReceipt = {
+  id: number;
+  /** The app's own receipt number: stable, one per ledger row, nothing Stripe must be asked for. */
+  receiptNumber: string;
+  type: "purchase" | "topup" | "plan";
+  createdAt: number;
+  description: string;
+  credits: number;
+  /** Minor units, as Stripe reported them when the payment was granted; null if it said nothing. */
+  amountTotal: number | null;
+  currency: string | null;
+  stripePaymentId: string;
+};
+
+export function receiptNumberOf(transactionId: number): string {
+  return `CS-${String(transactionId).padStart(6, "0")}`;
+}
+
+/** The app's receipt of one of the user's payments; null when the row is not this user's payment
+ * (the route answers 404 for both, so an id says nothing about other accounts). */
+export function getPaymentReceipt(db: AppDb, input: { userId: number; transactionId: number }): PaymentReceipt | null {
+  const row = stmts(db).payment.get(input.transactionId);
+  if (!row || row.userId !== input.userId || !isPayment(row)) return null;
+  return {
+    id: row.id,
+    receiptNumber: receiptNumberOf(row.id),
+    type: row.type as PaymentReceipt["type"],
+    createdAt: row.createdAt,
+    description: row.description,
+    credits: row.amount,
+    amountTotal: typeof row.amountTotal === "number" ? row.amountTotal : null,
+    currency: typeof row.currency === "string" ? row.currency : null,
+    stripePaymentId: row.stripePaymentId!,
+  };
 }

@@ -22,6 +22,31 @@ function seedHistory(email: string) {
   return { rows: 2 + SPENDS + 2, balance: 10 + 1000 - 5 * SPENDS - 50 };
 }
 
+/** A pack payment written through the ledger, as fulfilment writes it. */
+function seedPayment(email: string) {
+  const userId = userIdOf(email);
+  return withAppDb(
+    (db) =>
+      grant(db, {
+        userId, amount: 500, type: "purchase", key: `e2e-payment:${email}`, description: "Bought Starter pack",
+        stripePaymentId: `pi_e2e_${userId}`, meta: { amountTotal: 500, currency: "usd" },
+      }).transaction.id,
+  );
+}
+
+async function readReceipt(page: Page, { axe }: { axe: boolean }) {
+  const { email } = await signUp(page);
+  const id = seedPayment(email);
+  await page.goto("/settings/billing");
+  await page.getByRole("link", { name: /^Receipt for the payment/ }).click();
+  await expect(page).toHaveURL(new RegExp(`/settings/billing/payments/${id}$`));
+  await expect(page.getByTestId("receipt-amount")).toHaveText("$5.00");
+  await expect(page.getByTestId("receipt-payment-id")).toHaveText(`pi_e2e_${userIdOf(email)}`);
+  await expect(page.getByRole("link", { name: /Card receipt from Stripe/ })).toHaveAttribute("target", "_blank");
+  // axe runs inside the page: not without JavaScript (the markup is the same either way).
+  if (axe) await expectNoSeriousA11yViolations(page);
+}
+
 async function readPageThroughHistory(page: Page) {
   const { email } = await signUp(page);
   const seeded = seedHistory(email);
@@ -101,10 +126,32 @@ test.describe("billing dashboard with JavaScript", () => {
     await expect(page.getByTestId("toast")).toContainText("Payment received: 500 credits added");
     const purchase = page.getByTestId("history-row").filter({ hasText: "Purchase" });
     await expect(purchase).toContainText("+500");
-    const href = await purchase.getByRole("link", { name: /Receipt/ }).getAttribute("href");
-    await purchase.getByRole("link", { name: /Receipt/ }).click();
-    await expect(page).toHaveURL(/\/receipts\/ch_/);
-    await expect(page.getByText("$5.00").first()).toBeVisible();
+    // Stripe's receipt opens in a new tab: the app stays where it was.
+    const [stripeTab] = await Promise.all([page.context().waitForEvent("page"), purchase.getByRole("link", { name: /Stripe card receipt/ }).click()]);
+    await expect(stripeTab).toHaveURL(/\/receipts\/ch_/);
+    await expect(stripeTab.getByText("$5.00").first()).toBeVisible();
+    await stripeTab.close();
+    await expect(page).toHaveURL(/\/settings\/billing$/);
+
+    // The app's own receipt: merchant, item, amount, date, number, payment id; printing hides the nav.
+    await purchase.getByRole("link", { name: /^Receipt for the payment/ }).click();
+    await expect(page).toHaveURL(/\/settings\/billing\/payments\/\d+$/);
+    const href = new URL(page.url()).pathname;
+    const receipt = page.getByTestId("payment-receipt");
+    await expect(receipt.getByTestId("receipt-merchant")).toHaveText("Credits Studio");
+    await expect(receipt.getByTestId("receipt-amount")).toHaveText("$5.00");
+    await expect(receipt.getByTestId("receipt-item")).toContainText("500 credits");
+    await expect(receipt.getByTestId("receipt-number")).toHaveText(/^CS-\d{6,}$/);
+    await expect(receipt.getByTestId("receipt-payment-id")).toHaveText(/^pi_/);
+    await expectNoSeriousA11yViolations(page);
+    await page.emulateMedia({ media: "print" });
+    await expect(page.getByRole("navigation", { name: "Main" })).toBeHidden();
+    await expect(page.getByRole("link", { name: "← Back to billing" })).toBeHidden();
+    await expect(receipt).toBeVisible();
+    await page.emulateMedia({ media: "screen" });
+    await expect(page.getByRole("navigation", { name: "Main" })).toBeVisible();
+    await page.getByRole("link", { name: "← Back to billing" }).click();
+    await expect(page).toHaveURL(/\/settings\/billing$/);
 
     const other = await browser.newContext();
     const otherPage = await other.newPage();
@@ -117,6 +164,10 @@ test.describe("billing dashboard with JavaScript", () => {
 
 test.describe("billing dashboard without JavaScript", () => {
   test.use({ javaScriptEnabled: false });
+
+  test("a payment's receipt page opens from the history", async ({ page }) => {
+    await readReceipt(page, { axe: false });
+  });
 
   test("a user reads and pages through a long history, filters it and downloads the CSV", async ({ page }) => {
     await readPageThroughHistory(page);
@@ -138,5 +189,11 @@ test.describe("billing dashboard on a phone", () => {
     await page.getByRole("link", { name: "Older →" }).click();
     await expect(page.getByTestId("history-row").first().getByRole("cell", { name: "Image #36", exact: true })).toBeVisible();
     await expectNoSeriousA11yViolations(page);
+  });
+
+  test("a payment's receipt fits 390 px", async ({ page }) => {
+    await page.setViewportSize({ width: 390, height: 800 });
+    await readReceipt(page, { axe: true });
+    expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
   });
 });

@@ -127,4 +127,58 @@ describe("receipts", () => {
     expect((await client.get("/settings/billing/receipt/abc")).status).toBe(404);
     expect((await client.get("/settings/billing/receipt/999999")).status).toBe(404);
   });
+
+  it("shows the owner the app's own receipt of each payment (pack, plan period); anyone else, any other row or id gets 404", async () => {
+    const { client, id } = await newCustomer();
+    const res = await client.post("/api/stripe/checkout", { pack: "default" }, { headers: { Accept: "application/json" } });
+    const session = (await res.json()) as { id: string };
+    await fetch(`${emulatorUrl}/__emulator/checkout/sessions/${session.id}/pay`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ outcome: "paid" }),
+    });
+    await client.get(`/settings/billing/success?session_id=${session.id}`);
+    const purchase = db.sqlite
+      .prepare("select id, stripe_payment_id as pi from transactions where user_id = ? and type = 'purchase'")
+      .get(id) as { id: number; pi: string };
+    expect(purchase.pi).toMatch(/^pi_/);
+
+    const page = await client.get(`/settings/billing/payments/${purchase.id}`);
+    expect(page.status).toBe(200);
+    expect(page.headers.get("cache-control")).toContain("no-store");
+    const html = await page.text();
+    expect(html).toContain("Credits Studio");
+    expect(html).toContain("$5.00");
+    expect(html).toContain(`CS-${String(purchase.id).padStart(6, "0")}`);
+    expect(html).toContain(purchase.pi);
+    expect(html).toContain("@media print");
+    // The Stripe receipt opens in a new tab, from the receipt page and from the history alike.
+    expect(html).toMatch(new RegExp(`href="/settings/billing/receipt/${purchase.id}" target="_blank" rel="noopener noreferrer"`));
+    const billing = await (await client.get("/settings/billing")).text();
+    expect(billing).toContain(`href="/settings/billing/payments/${purchase.id}"`);
+    expect(billing).toMatch(new RegExp(`href="/settings/billing/receipt/${purchase.id}" target="_blank" rel="noopener noreferrer"`));
+
+    // A plan period is a payment too (its invoice's); a rollover grant, with no payment id, is not.
+    const plan = grant(db, {
+      userId: id, amount: 300, type: "plan", key: `receipt-plan:${id}`, description: "Pro plan: 300 credits for the period",
+      stripePaymentId: `pi_plan_${id}`, expiresAt: Date.now() + 86_400_000, meta: { amountTotal: 1900, currency: "eur" },
+    }).transaction;
+    const rollover = grant(db, {
+      userId: id, amount: 5, type: "plan", key: `receipt-rollover:${id}`, description: "rolled over", expiresAt: Date.now() + 86_400_000,
+    }).transaction;
+    const planHtml = await (await client.get(`/settings/billing/payments/${plan.id}`)).text();
+    expect(planHtml).toContain("€19.00");
+    expect(planHtml).toContain(`pi_plan_${id}`);
+    expect((await client.get(`/settings/billing/payments/${rollover.id}`)).status).toBe(404);
+
+    const bonus = db.sqlite.prepare("select id from transactions where user_id = ? and type = 'bonus'").get(id) as { id: number };
+    const stranger = await newCustomer();
+    expect((await stranger.client.get(`/settings/billing/payments/${purchase.id}`)).status).toBe(404);
+    expect((await stranger.client.get(`/settings/billing/payments/${plan.id}`)).status).toBe(404);
+    const anon = await new HttpClient(server.url).get(`/settings/billing/payments/${purchase.id}`);
+    expect(anon.status).toBe(303);
+    for (const bad of [String(bonus.id), "abc", "0", "-1", "1e3", `0${purchase.id}`, "99999999999999999999", "999999", "1.5", "%20"]) {
+      expect((await client.get(`/settings/billing/payments/${bad}`)).status, bad).toBe(404);
+    }
+  });
 });
