@@ -50,6 +50,11 @@ export type HistoryRow = {
   hasReceipt: boolean;
   /** Credits already taken back for this purchase (refund rows with its payment id). */
   refundedCredits: number;
+  /** A payment's price as Stripe reported it (minor units) and its currency; null otherwise. */
+  amountPaid: number | null;
+  currency: string | null;
+  /** The Stripe PaymentIntent of a payment, or of the payment a refund takes from. */
+  stripePaymentId: string | null;
   /** Usage spent through an API key: the key's name ("via key <name>"); null otherwise. */
   apiKeyName: string | null;
   /** A row that gave credits: when they expire (null: never, or not a grant), and whether they
@@ -81,11 +86,14 @@ type RawRow = {
   adminId: number | null;
   reason: string | null;
   apiKeyName: string | null;
+  amountPaid: unknown;
+  currency: unknown;
 };
 
 // The key's name by primary key, only for the few rows of a page that name one.
 const COLUMNS = `id, created_at AS createdAt, type, status, description, amount, balance_after AS balanceAfter,
   stripe_payment_id AS stripePaymentId, admin_id AS adminId, reason,
+  json_extract(meta, '$.amountTotal') AS amountPaid, json_extract(meta, '$.currency') AS currency,
   CASE WHEN api_key_id IS NULL THEN NULL ELSE (SELECT name FROM api_keys k WHERE k.id = api_key_id) END AS apiKeyName`;
 
 function prepare(sqlite: Database.Database) {
@@ -183,6 +191,9 @@ function toHistoryRows(db: AppDb, raw: RawRow[], forAdmin: boolean): HistoryRow[
       amount: r.amount,
       balanceAfter: r.balanceAfter,
       hasReceipt: isPayment(r),
+      amountPaid: isPayment(r) && typeof r.amountPaid === "number" ? r.amountPaid : null,
+      currency: isPayment(r) && typeof r.currency === "string" ? r.currency : null,
+      stripePaymentId: r.stripePaymentId,
       refundedCredits,
       apiKeyName: r.apiKeyName,
       expiresAt,
@@ -227,7 +238,17 @@ export function listHistoryPage(
 // ---------------------------------------------------------------------------------------------
 // CSV
 
-const CSV_HEADER = ["id", "date_utc", "type", "status", "description", "amount", "balance_after", "expires_at"];
+// amount_paid, currency, stripe_payment_id: what an accountant reconciles against Stripe's payouts.
+// Appended, so the columns a spreadsheet already reads keep their places.
+const CSV_HEADER = ["id", "date_utc", "type", "status", "description", "amount", "balance_after", "expires_at", "amount_paid", "currency", "stripe_payment_id"];
+
+/** Minor units as a plain decimal ("5.00"): a number a spreadsheet sums, with no currency sign.
+ * Two decimals, as formatMoney reads every currency the app sells in. */
+function csvMoney(minor: number): string {
+  const sign = minor < 0 ? "-" : "";
+  const abs = Math.abs(Math.trunc(minor));
+  return `${sign}${Math.floor(abs / 100)}.${String(abs % 100).padStart(2, "0")}`;
+}
 
 /**
  * A text cell: quoted when needed (RFC 4180), and defused against formula injection — a cell a
@@ -249,6 +270,9 @@ function csvRow(row: HistoryRow): string {
     String(row.amount),
     String(row.balanceAfter),
     row.expiresAt === null ? "" : new Date(row.expiresAt).toISOString(),
+    row.amountPaid === null ? "" : csvMoney(row.amountPaid),
+    row.currency === null ? "" : csvText(row.currency.toUpperCase()),
+    row.stripePaymentId === null ? "" : csvText(row.stripePaymentId),
   ].join(",");
 }
 

@@ -93,11 +93,11 @@ async function readPageThroughHistory(page: Page) {
   const [download] = await Promise.all([page.waitForEvent("download"), page.getByRole("link", { name: /Download CSV/ }).click()]);
   expect(download.suggestedFilename()).toMatch(/^credits-history-\d{4}-\d{2}-\d{2}\.csv$/);
   const lines = fs.readFileSync((await download.path())!, "utf8").trimEnd().split("\r\n");
-  expect(lines[0]).toBe("id,date_utc,type,status,description,amount,balance_after,expires_at");
+  expect(lines[0]).toBe("id,date_utc,type,status,description,amount,balance_after,expires_at,amount_paid,currency,stripe_payment_id");
   expect(lines).toHaveLength(seeded.rows + 1);
   expect(lines[1]).toMatch(/,usage,pending,Video still running,-50,/);
   expect(lines[2]).toMatch(/,usage,refunded,Video that failed,-50,/);
-  expect(lines[seeded.rows]).toMatch(/,bonus,posted,Sign-up bonus,10,10,\d{4}-\d\d-\d\dT[\d:.]+Z$/);
+  expect(lines[seeded.rows]).toMatch(/,bonus,posted,Sign-up bonus,10,10,\d{4}-\d\d-\d\dT[\d:.]+Z,,,$/);
 }
 
 test.describe("billing dashboard with JavaScript", () => {

@@ -86,12 +86,12 @@ describe("CSV export", () => {
     expect(res.headers.get("content-length")).toBeNull();
     const lines = (await res.text()).trimEnd().split("\r\n");
     expect(lines).toHaveLength(1 + 3002);
-    expect(lines[0]).toBe("id,date_utc,type,status,description,amount,balance_after,expires_at");
-    expect(lines[1]).toMatch(/^\d+,\d{4}-\d\d-\d\dT[\d:.]+Z,usage,posted,Image 2999,-5,5010,$/);
-    expect(lines[2]).toMatch(/,usage,posted,'=cmd\|' \/C calc'!A0 2998,-5,5015,$/);
-    expect(lines[3001]).toMatch(/,bonus,posted,"Top-up, with a comma",20000,20010,$/);
+    expect(lines[0]).toBe("id,date_utc,type,status,description,amount,balance_after,expires_at,amount_paid,currency,stripe_payment_id");
+    expect(lines[1]).toMatch(/^\d+,\d{4}-\d\d-\d\dT[\d:.]+Z,usage,posted,Image 2999,-5,5010,,,,$/);
+    expect(lines[2]).toMatch(/,usage,posted,'=cmd\|' \/C calc'!A0 2998,-5,5015,,,,$/);
+    expect(lines[3001]).toMatch(/,bonus,posted,"Top-up, with a comma",20000,20010,,,,$/);
     // The sign-up bonus expires (SIGNUP_BONUS_EXPIRES_AFTER, 30 days by default): the CSV says when.
-    expect(lines[3002]).toMatch(/,bonus,posted,Sign-up bonus,10,10,\d{4}-\d\d-\d\dT[\d:.]+Z$/);
+    expect(lines[3002]).toMatch(/,bonus,posted,Sign-up bonus,10,10,\d{4}-\d\d-\d\dT[\d:.]+Z,,,$/);
     const ids = lines.slice(1).map((l) => Number(l.split(",")[0]));
     expect(new Set(ids).size).toBe(3002);
     expect([...ids].sort((x, y) => y - x)).toEqual(ids);
@@ -170,6 +170,18 @@ describe("receipts", () => {
     expect(planHtml).toContain("€19.00");
     expect(planHtml).toContain(`pi_plan_${id}`);
     expect((await client.get(`/settings/billing/payments/${rollover.id}`)).status).toBe(404);
+
+    // The CSV reconciles: each payment's price, currency and payment id; a refund names the payment it takes from.
+    grant(db, {
+      userId: id, amount: 1, type: "bonus", key: `csv-hostile-meta:${id}`, description: "bonus with a price-like meta",
+      meta: { amountTotal: 999, currency: "=cmd" },
+    });
+    const csv = (await (await client.get("/settings/billing/history.csv")).text()).trimEnd().split("\r\n");
+    expect(csv[0]).toBe("id,date_utc,type,status,description,amount,balance_after,expires_at,amount_paid,currency,stripe_payment_id");
+    expect(csv.find((l) => l.startsWith(`${purchase.id},`))).toMatch(new RegExp(`,purchase,posted,[^,]+,500,\\d+,[^,]*,5\\.00,USD,${purchase.pi}$`));
+    expect(csv.find((l) => l.startsWith(`${plan.id},`))).toMatch(new RegExp(`,plan,posted,.*,300,\\d+,[^,]+,19\\.00,EUR,pi_plan_${id}$`));
+    // Only payments carry a price: a bonus's meta is not read as one.
+    expect(csv.find((l) => l.includes("bonus with a price-like meta"))).toMatch(/,bonus,posted,bonus with a price-like meta,1,\d+,,,,$/);
 
     const bonus = db.sqlite.prepare("select id from transactions where user_id = ? and type = 'bonus'").get(id) as { id: number };
     const stranger = await newCustomer();
