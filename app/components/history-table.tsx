@@ -161,6 +161,20 @@ export function HistoryTable({
                   <Cell label="Type" className="whitespace-nowrap">{TYPE_LABELS[row.type]}</Cell>
                   <Cell label="Description">
                     {row.description}
+                    {row.generation ? (
+                      <span className="block text-xs text-slate-700" data-testid="usage-prompt">
+                        “{row.generation.prompt}”
+                        {/* The file is its owner's only: the customer's own history links it, the admin's does not. */}
+                        {receipts && row.generation.resultId ? (
+                          <>
+                            {" "}
+                            <a className="text-indigo-700 underline" href={`/generations/${row.generation.resultId}/file`} target="_blank" rel="noopener noreferrer">
+                              View result<span className="sr-only"> of the generation of {formatUtc(row.createdAt)} (opens in a new tab)</span>
+                            </a>
+                          </>
+                        ) : null}
+                      </span>
+                    ) : null}
                     {row.apiKeyName !== null ? (
                       <span className="block text-xs text-slate-700" data-testid="via-key">
                         {`via key ${row.apiKeyName}`}

@@ -55,6 +55,9 @@ export type HistoryRow = {
   currency: string | null;
   /** The Stripe PaymentIntent of a payment, or of the payment a refund takes from. */
   stripePaymentId: string | null;
+  /** A generation's usage: its prompt (shortened) and the id of its result file, when the
+   * generation still exists and has one; null otherwise (deleted, failed, still running). */
+  generation: { prompt: string; resultId: string | null } | null;
   /** Usage spent through an API key: the key's name ("via key <name>"); null otherwise. */
   apiKeyName: string | null;
   /** A row that gave credits: when they expire (null: never, or not a grant), and whether they
@@ -88,12 +91,14 @@ type RawRow = {
   apiKeyName: string | null;
   amountPaid: unknown;
   currency: unknown;
+  generationId: unknown;
 };
 
 // The key's name by primary key, only for the few rows of a page that name one.
 const COLUMNS = `id, created_at AS createdAt, type, status, description, amount, balance_after AS balanceAfter,
   stripe_payment_id AS stripePaymentId, admin_id AS adminId, reason,
   json_extract(meta, '$.amountTotal') AS amountPaid, json_extract(meta, '$.currency') AS currency,
+  CASE WHEN type = 'usage' THEN json_extract(meta, '$.generationId') END AS generationId,
   CASE WHEN api_key_id IS NULL THEN NULL ELSE (SELECT name FROM api_keys k WHERE k.id = api_key_id) END AS apiKeyName`;
 
 function prepare(sqlite: Database.Database) {
@@ -111,6 +116,12 @@ function prepare(sqlite: Database.Database) {
     ),
     olderOfType: ofType("id < @cursor", "DESC"),
     newerOfType: ofType("id > @cursor", "ASC"),
+    // By primary key, for the few usage rows of one page or CSV batch. A deleted generation (or
+    // its deleted result) is simply absent: the row keeps its description, without a link.
+    generations: sqlite.prepare<[string], { id: string; prompt: string; hasResult: number }>(
+      `SELECT id, prompt, (status = 'succeeded' AND result_path IS NOT NULL) AS hasResult FROM generations
+       WHERE id IN (SELECT value FROM json_each(?))`,
+    ),
     emails: sqlite.prepare<[string], { id: number; email: string }>(
       `SELECT id, email FROM users WHERE id IN (SELECT value FROM json_each(?))`,
     ),
@@ -171,11 +182,30 @@ function displayStatusOf(row: RawRow, refunded: number): DisplayStatus {
   return "posted";
 }
 
+const PROMPT_PREVIEW = 80;
+
+/** A prompt as a history row shows it: one line, cut at a word near PROMPT_PREVIEW characters. */
+export function promptPreview(prompt: string): string {
+  const flat = prompt.replace(/\s+/g, " ").trim();
+  if (flat.length <= PROMPT_PREVIEW) return flat;
+  const cut = flat.slice(0, PROMPT_PREVIEW);
+  const space = cut.lastIndexOf(" ");
+  return `${(space > PROMPT_PREVIEW / 2 ? cut.slice(0, space) : cut).trimEnd()}…`;
+}
+
+function generationOf(gens: Map<string, { id: string; prompt: string; hasResult: number }>, id: unknown): HistoryRow["generation"] {
+  const g = typeof id === "string" ? gens.get(id) : undefined;
+  if (!g) return null;
+  return { prompt: promptPreview(g.prompt), resultId: g.hasResult ? g.id : null };
+}
+
 function toHistoryRows(db: AppDb, raw: RawRow[], forAdmin: boolean): HistoryRow[] {
   const refunded = refundedByPayment(db, raw);
   const adminIds = forAdmin ? [...new Set(raw.map((r) => r.adminId).filter((id): id is number => id !== null))] : [];
   const emails = new Map(adminIds.length ? stmts(db).emails.all(JSON.stringify(adminIds)).map((u) => [u.id, u.email]) : []);
   const grants = grantsOfRows(db, raw.filter((r) => r.amount > 0).map((r) => r.id));
+  const genIds = [...new Set(raw.map((r) => r.generationId).filter((g): g is string => typeof g === "string"))];
+  const gens = new Map(genIds.length ? stmts(db).generations.all(JSON.stringify(genIds)).map((g) => [g.id, g]) : []);
   const now = Date.now();
   return raw.map((r) => {
     const g = grants.get(r.id);
@@ -194,6 +224,7 @@ function toHistoryRows(db: AppDb, raw: RawRow[], forAdmin: boolean): HistoryRow[
       amountPaid: isPayment(r) && typeof r.amountPaid === "number" ? r.amountPaid : null,
       currency: isPayment(r) && typeof r.currency === "string" ? r.currency : null,
       stripePaymentId: r.stripePaymentId,
+      generation: generationOf(gens, r.generationId),
       refundedCredits,
       apiKeyName: r.apiKeyName,
       expiresAt,

@@ -47,6 +47,24 @@ async function readReceipt(page: Page, { axe }: { axe: boolean }) {
   if (axe) await expectNoSeriousA11yViolations(page);
 }
 
+/** An image made through the app's API (the local provider), then read back from the history. */
+async function readUsageRow(page: Page) {
+  await signUp(page);
+  const res = await page.request.post("/api/generate-image", { data: { prompt: "a red fox in fresh snow, morning light", size: "256x256" } });
+  expect(res.status()).toBeLessThan(300);
+  await expect(async () => {
+    await page.goto("/settings/billing");
+    await expect(page.getByTestId("usage-prompt").first()).toContainText("“a red fox in fresh snow, morning light”", { timeout: 1000 });
+    await expect(page.getByRole("link", { name: /^View result/ })).toBeVisible({ timeout: 1000 });
+  }).toPass({ timeout: 20_000 });
+  const link = page.getByRole("link", { name: /^View result/ });
+  await expect(link).toHaveAttribute("target", "_blank");
+  const file = await page.request.get((await link.getAttribute("href"))!);
+  expect(file.status()).toBe(200);
+  expect(file.headers()["content-type"]).toMatch(/^image\//);
+  await expectNoSeriousA11yViolations(page);
+}
+
 async function readPageThroughHistory(page: Page) {
   const { email } = await signUp(page);
   const seeded = seedHistory(email);
@@ -162,6 +180,10 @@ test.describe("billing dashboard with JavaScript", () => {
   });
 });
 
+test("a usage row shows its prompt and links its result", async ({ page }) => {
+  await readUsageRow(page);
+});
+
 test.describe("billing dashboard without JavaScript", () => {
   test.use({ javaScriptEnabled: false });
 
@@ -189,6 +211,12 @@ test.describe("billing dashboard on a phone", () => {
     await page.getByRole("link", { name: "Older →" }).click();
     await expect(page.getByTestId("history-row").first().getByRole("cell", { name: "Image #36", exact: true })).toBeVisible();
     await expectNoSeriousA11yViolations(page);
+  });
+
+  test("a usage row's prompt and result link fit 390 px", async ({ page }) => {
+    await page.setViewportSize({ width: 390, height: 800 });
+    await readUsageRow(page);
+    expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
   });
 
   test("a payment's receipt fits 390 px", async ({ page }) => {

@@ -4,6 +4,7 @@ import { closeDatabase, openDatabase, type AppDb } from "../../db/client.server"
 import { grant } from "../../app/services/money/ledger.server";
 import { freePort, HttpClient, startServer, type RunningServer } from "../support/server";
 import { spendNow } from "../support/ledger";
+import { postJson } from "./generation-support";
 
 // /settings/billing over HTTP against the built app: the history's query string, the streamed CSV
 // (headers, every row, long histories) and the receipt redirect (owner only).
@@ -192,5 +193,42 @@ describe("receipts", () => {
     for (const bad of [String(bonus.id), "abc", "0", "-1", "1e3", `0${purchase.id}`, "99999999999999999999", "999999", "1.5", "%20"]) {
       expect((await client.get(`/settings/billing/payments/${bad}`)).status, bad).toBe(404);
     }
+  });
+});
+
+describe("usage rows", () => {
+  it("show the generation's prompt, shortened and escaped, and link its result for the owner only; a deleted result loses the link", async () => {
+    const { client, id } = await newCustomer();
+    const prompt = `<script>alert(1)</script> a lighthouse on a cliff at dusk, waves breaking below, gulls, ${"very ".repeat(30)}detailed`;
+    const res = await postJson(client, "/api/generate-image", { prompt, size: "256x256" });
+    expect(res.status).toBeLessThan(300);
+    let gen: { id: string; status: string } | undefined;
+    for (let i = 0; i < 100; i++) {
+      gen = db.sqlite.prepare("select id, status from generations where user_id = ?").get(id) as typeof gen;
+      if (gen?.status === "succeeded") break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(gen?.status).toBe("succeeded");
+    const html = await (await client.get("/settings/billing")).text();
+    expect(html).toContain("&lt;script&gt;alert(1)&lt;/script&gt; a lighthouse on a cliff");
+    expect(html).not.toContain("<script>alert(1)");
+    expect(html).not.toContain("very detailed"); // cut before the end
+    expect(html).toContain("…");
+    expect(html).toMatch(new RegExp(`href="/generations/${gen!.id}/file" target="_blank" rel="noopener noreferrer"`));
+    expect((await client.get(`/generations/${gen!.id}/file`)).status).toBe(200);
+    const stranger = await newCustomer();
+    expect((await stranger.client.get(`/generations/${gen!.id}/file`)).status).toBe(404);
+    expect(await (await stranger.client.get("/settings/billing")).text()).not.toContain(gen!.id);
+
+    // The result is gone (as deletion leaves it): the prompt stays, the link does not.
+    db.sqlite.prepare("update generations set result_path = null where id = ?").run(gen!.id);
+    const after = await (await client.get("/settings/billing")).text();
+    expect(after).toContain("a lighthouse on a cliff");
+    expect(after).not.toContain(`/generations/${gen!.id}/file`);
+    // The whole generation row is gone: the usage row keeps its description, nothing more.
+    db.sqlite.prepare("delete from generations where id = ?").run(gen!.id);
+    const gone = await (await client.get("/settings/billing")).text();
+    expect(gone).not.toContain("a lighthouse on a cliff");
+    expect(gone).toContain("Image generation");
   });
 });
