@@ -184,6 +184,14 @@ test("a usage row shows its prompt and links its result", async ({ page }) => {
   await readUsageRow(page);
 });
 
+test("each pack says what it buys and its price per credit", async ({ page }) => {
+  await signUp(page);
+  await page.goto("/settings/billing");
+  const pack = page.getByRole("listitem").filter({ has: page.getByRole("button", { name: "Buy 500 credits" }) });
+  await expect(pack.getByTestId("pack-per-credit")).toHaveText("· $0.01 per credit");
+  await expect(pack.getByTestId("pack-buys")).toHaveText(/^≈ [\d,]+ images or [\d,]+ seconds of 720p video \([\d,]+ s at 1080p\)$/);
+});
+
 test.describe("billing dashboard without JavaScript", () => {
   test.use({ javaScriptEnabled: false });
 

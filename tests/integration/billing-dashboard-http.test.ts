@@ -232,3 +232,16 @@ describe("usage rows", () => {
     expect(gone).toContain("Image generation");
   });
 });
+
+describe("credit packs", () => {
+  it("say what each pack buys, as /pricing does, and its price per credit", async () => {
+    const { client } = await newCustomer();
+    const billing = await (await client.get("/settings/billing")).text();
+    const pricing = await (await client.get("/pricing")).text();
+    const buys = [...pricing.matchAll(/≈ (?:<!-- -->)?[\d,]+(?:<!-- -->)? images or [^<]*(?:<!-- -->[^<]*)*<\/p>/g)].map((m) => m[0]);
+    expect(buys.length).toBeGreaterThan(0);
+    for (const sentence of buys) expect(billing).toContain(sentence);
+    // The default pack: 500 credits for $5.00.
+    expect(billing).toMatch(/500<!-- --> credits · <!-- -->\$5\.00<span data-testid="pack-per-credit"> · <!-- -->\$0\.01 per credit<\/span>/);
+  });
+});
