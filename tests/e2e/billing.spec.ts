@@ -192,6 +192,36 @@ test("each pack says what it buys and its price per credit", async ({ page }) =>
   await expect(pack.getByTestId("pack-buys")).toHaveText(/^≈ [\d,]+ images or [\d,]+ seconds of 720p video \([\d,]+ s at 1080p\)$/);
 });
 
+/** The chart a user sees (the other drawing is display:none): its tick labels' size on screen, in px. */
+async function chartLabelPx(page: Page) {
+  return page.getByRole("img", { name: /Credits bought and spent/ }).evaluate((svg) => {
+    const scale = svg.getBoundingClientRect().width / (svg as SVGSVGElement).viewBox.baseVal.width;
+    return [...svg.querySelectorAll("text")].map((t) => Number(t.getAttribute("font-size")) * scale);
+  });
+}
+
+async function readChart(page: Page) {
+  const { email } = await signUp(page);
+  await page.goto("/settings/billing");
+  await expect(page.getByTestId("credits-chart-empty")).toHaveText(/^No activity in these 30 days yet\./);
+  await expect(page.getByRole("img", { name: /Credits bought and spent/ })).toHaveCount(0);
+  withAppDb((db) => spendNow(db, userIdOf(email), 3, "Image", `e2e-chart:${email}`));
+  await page.reload();
+  await expect(page.getByTestId("credits-chart-empty")).toHaveCount(0);
+  const sizes = await chartLabelPx(page);
+  expect(sizes.length).toBeGreaterThan(3);
+  expect(Math.min(...sizes)).toBeGreaterThanOrEqual(11);
+  const ticks = await page.getByRole("img", { name: /Credits bought and spent/ }).getByTestId("chart-tick").allTextContents();
+  expect(ticks).toEqual(["0", "1", "2", "3"]);
+  await page.getByText("Figures per day").click();
+  await expect(page.getByTestId("credits-chart-day")).toHaveCount(1);
+  await expectNoSeriousA11yViolations(page);
+}
+
+test("the chart says 'no activity yet', steps in whole credits and has readable labels", async ({ page }) => {
+  await readChart(page);
+});
+
 test.describe("billing dashboard without JavaScript", () => {
   test.use({ javaScriptEnabled: false });
 
@@ -224,6 +254,12 @@ test.describe("billing dashboard on a phone", () => {
   test("a usage row's prompt and result link fit 390 px", async ({ page }) => {
     await page.setViewportSize({ width: 390, height: 800 });
     await readUsageRow(page);
+    expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
+  });
+
+  test("the chart's labels are readable at 390 px", async ({ page }) => {
+    await page.setViewportSize({ width: 390, height: 800 });
+    await readChart(page);
     expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
   });
 

@@ -245,3 +245,21 @@ describe("credit packs", () => {
     expect(billing).toMatch(/500<!-- --> credits · <!-- -->\$5\.00<span data-testid="pack-per-credit"> · <!-- -->\$0\.01 per credit<\/span>/);
   });
 });
+
+describe("the 30-day chart", () => {
+  it("says 'no activity yet' to a new user instead of an empty grid; once used, its axis is whole credits and its table only active days", async () => {
+    const { client, id } = await newCustomer();
+    const empty = await (await client.get("/settings/billing")).text();
+    expect(empty).toContain("No activity in these <!-- -->30<!-- --> days yet.");
+    expect(empty).not.toContain('data-testid="credits-chart"');
+    spendNow(db, id, 5, "Image", `chart:${id}`);
+    const used = await (await client.get("/settings/billing")).text();
+    expect(used).not.toContain("No activity in these");
+    const ticks = [...used.matchAll(/data-testid="chart-tick">([^<]+)</g)].map((m) => m[1]);
+    expect(ticks.length).toBeGreaterThan(2);
+    for (const t of ticks) expect(t).toMatch(/^\d[\d,]*$/);
+    // A sign-up bonus is not "bought": one day, today's spend, is the only active one.
+    expect(used.match(/data-testid="credits-chart-day"/g)).toHaveLength(1);
+    expect(used).toContain("The 1 of 30 days with activity");
+  });
+});
