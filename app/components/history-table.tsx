@@ -101,7 +101,7 @@ export function HistoryTable({
   rows: Row[];
   /** Show who made a manual change and why. */
   admin?: boolean;
-  /** Link purchases to their Stripe receipt. */
+  /** Link payments to the app's receipt page and to Stripe's (in a new tab). */
   receipts?: boolean;
   refundHref?: (row: Row) => string | null;
   empty?: string;
@@ -161,6 +161,20 @@ export function HistoryTable({
                   <Cell label="Type" className="whitespace-nowrap">{TYPE_LABELS[row.type]}</Cell>
                   <Cell label="Description">
                     {row.description}
+                    {row.generation ? (
+                      <span className="block text-xs text-slate-700" data-testid="usage-prompt">
+                        “{row.generation.prompt}”
+                        {/* The file is its owner's only: the customer's own history links it, the admin's does not. */}
+                        {receipts && row.generation.resultId ? (
+                          <>
+                            {" "}
+                            <a className="text-indigo-700 underline" href={`/generations/${row.generation.resultId}/file`} target="_blank" rel="noopener noreferrer">
+                              View result<span className="sr-only"> of the generation of {formatUtc(row.createdAt)} (opens in a new tab)</span>
+                            </a>
+                          </>
+                        ) : null}
+                      </span>
+                    ) : null}
                     {row.apiKeyName !== null ? (
                       <span className="block text-xs text-slate-700" data-testid="via-key">
                         {`via key ${row.apiKeyName}`}
@@ -202,10 +216,15 @@ export function HistoryTable({
                   {receipts || refundHref ? (
                     <Cell className="whitespace-nowrap">
                       {receipts && row.hasReceipt ? (
-                        // A resource route that redirects to Stripe: a plain link, not client navigation.
-                        <a className="text-indigo-700 underline" href={`/settings/billing/receipt/${row.id}`}>
-                          Receipt<span className="sr-only"> for the purchase of {formatUtc(row.createdAt)}</span>
-                        </a>
+                        <span className="flex flex-wrap gap-x-3">
+                          <Link className="text-indigo-700 underline" to={`/settings/billing/payments/${row.id}`}>
+                            Receipt<span className="sr-only"> for the payment of {formatUtc(row.createdAt)}</span>
+                          </Link>
+                          {/* Redirects to Stripe's own site: a new tab, so the app is still there to come back to. */}
+                          <a className="text-indigo-700 underline" href={`/settings/billing/receipt/${row.id}`} target="_blank" rel="noopener noreferrer">
+                            Stripe<span className="sr-only"> card receipt for the payment of {formatUtc(row.createdAt)} (opens in a new tab)</span>
+                          </a>
+                        </span>
                       ) : null}
                       {refund ? (
                         <Link className="text-indigo-700 underline" to={refund} preventScrollReset>

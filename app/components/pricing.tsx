@@ -21,12 +21,29 @@ function periodOf(plan: Plan): string {
   return formatInterval(plan.interval, plan.intervalCount) || "month";
 }
 
-function Buys({ buys }: { buys: CreditsBuy }) {
+export function Buys({ buys }: { buys: CreditsBuy }) {
   return (
     <p className="text-sm text-slate-700">
       ≈ {n(buys.images)} images or {n(buys.videoSeconds["720p"])} seconds of 720p video ({n(buys.videoSeconds["1080p"])} s at 1080p)
     </p>
   );
+}
+
+/** What one credit of a pack costs: "$0.0083 per credit". Up to four decimals, since a cent per
+ * credit or less is the usual figure and rounding it to $0.01 would hide the bulk discount. */
+export function pricePerCreditText(item: { unitAmount: number | null; currency: string | null; credits: number }): string | null {
+  if (item.unitAmount === null || !item.currency || item.credits <= 0) return null;
+  try {
+    const each = new Intl.NumberFormat("en-US", {
+      style: "currency",
+      currency: item.currency.toUpperCase(),
+      minimumFractionDigits: 2,
+      maximumFractionDigits: 4,
+    }).format(item.unitAmount / 100 / item.credits);
+    return `${each} per credit`;
+  } catch {
+    return null;
+  }
 }
 
 export function rolloverText(plan: { rolloverCap: number; credits: number }, period: string): string {

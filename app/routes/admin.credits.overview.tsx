@@ -34,6 +34,9 @@ function Figure({ label, value, hint, testId }: { label: string; value: string; 
 
 export default function Overview() {
   const { days, totals, onHold, users, outstanding } = useLoaderData<typeof loader>();
+  // Thirty rows of zeros hide the few days that matter: the table lists only days where something moved.
+  const active = days.filter((d) => d.sold !== 0 || d.spent !== 0 || d.given !== 0 || d.clawedBack !== 0 || d.adjusted !== 0 || Object.values(d.revenue).some((v) => v !== 0));
+  const quiet = days.length - active.length;
   return (
     <div className="space-y-6">
       <h1 className="text-2xl font-bold">Overview</h1>
@@ -57,7 +60,8 @@ export default function Overview() {
       <ScrollTable labelledBy="overview-caption">
         <table className={tableClass} data-testid="overview-days">
           <caption id="overview-caption" className={captionClass}>
-            Per day, newest first (UTC). Given: bonuses; taken back: after refunds and disputes.
+            Days with activity, newest first (UTC){quiet > 0 ? `; the other ${quiet} of the last ${days.length} days had none` : ""}. Given: bonuses; taken back: after
+            refunds and disputes.
           </caption>
           <thead className={theadClass}>
             <tr>
@@ -69,7 +73,14 @@ export default function Overview() {
             </tr>
           </thead>
           <tbody className={tbodyClass}>
-            {[...days].reverse().map((d) => (
+            {active.length === 0 ? (
+              <tr>
+                <td colSpan={7} className={`${td} text-slate-700`} data-testid="overview-no-activity">
+                  No activity in the last {days.length} days.
+                </td>
+              </tr>
+            ) : null}
+            {[...active].reverse().map((d) => (
               <tr key={d.day} className={trClass}>
                 <th scope="row" className={`${td} whitespace-nowrap text-left font-semibold tabular-nums sm:font-normal`}>
                   {d.day}

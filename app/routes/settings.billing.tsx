@@ -7,6 +7,7 @@ import { AutoRechargeSection } from "~/components/auto-recharge-section";
 import { PackCheckoutForm } from "~/components/checkout-forms";
 import { hasEnded, PlanSection, SubscriptionArriving } from "~/components/plan-section";
 import { CreditsChart } from "~/components/credits-chart";
+import { Buys, pricePerCreditText } from "~/components/pricing";
 import { formatCredits, formatUtc, HistoryTable, Pager, TYPE_LABELS, withParams } from "~/components/history-table";
 import { RedeemCodeForm } from "~/components/redeem-code-form";
 import { balanceAlertFormAction } from "~/http/balance-alert.server";
@@ -153,7 +154,11 @@ export default function Billing() {
                 <p className="font-semibold">{pack.name}</p>
                 <p className="text-sm text-slate-700">
                   {pack.credits} credits · {formatPrice(pack.unitAmount, pack.currency)}
+                  {pricePerCreditText(pack) ? <span data-testid="pack-per-credit"> · {pricePerCreditText(pack)}</span> : null}
                 </p>
+                <div data-testid="pack-buys">
+                  <Buys buys={pack.buys} />
+                </div>
               </div>
               <PackCheckoutForm pack={pack} token={checkoutToken} disabled={flagged} offerSaveCard />
             </li>

@@ -110,11 +110,13 @@ describe("CSV", () => {
     const { text, chunks } = await readAll(streamHistoryCsv(db, userId, 10));
     const lines = text.trimEnd().split("\r\n");
     const count = (db.sqlite.prepare("select count(*) as n from transactions where user_id = ?").get(userId) as { n: number }).n;
-    expect(lines[0]).toBe("id,date_utc,type,status,description,amount,balance_after,expires_at");
+    expect(lines[0]).toBe("id,date_utc,type,status,description,amount,balance_after,expires_at,amount_paid,currency,stripe_payment_id");
     expect(lines).toHaveLength(count + 1);
     expect(chunks).toBeGreaterThanOrEqual(Math.ceil(count / 10));
     expect(lines.some((l) => /,usage,refunded,Video,-50,/.test(l))).toBe(true);
-    expect(lines.some((l) => /,purchase,partly_refunded,Bought 500 credits,500,510,$/.test(l))).toBe(true);
+    // The price paid, its currency and the payment id reconcile with Stripe; the refund names the payment, no price.
+    expect(lines.some((l) => /,purchase,partly_refunded,Bought 500 credits,500,510,,5\.00,USD,pi_1$/.test(l))).toBe(true);
+    expect(lines.some((l) => /,refund,posted,Partial refund,-100,\d+,,,,pi_1$/.test(l))).toBe(true);
   });
 
   it("escapes quotes and separators and defuses formulas", async () => {
@@ -178,6 +180,7 @@ describe("grant expiries in the history", () => {
     let text = "";
     for (let r = await reader.read(); !r.done; r = await reader.read()) text += new TextDecoder().decode(r.value);
     expect(text).toContain(`,Promo,5,5,${new Date(now + 86_400_000).toISOString()}`);
-    expect(text).toMatch(/,Bought,2,10,\r\n/);
+    // A purchase with no price in its meta leaves the money columns empty rather than inventing one.
+    expect(text).toMatch(/,Bought,2,10,,,,\r\n/);
   });
 });

@@ -46,10 +46,18 @@ export type HistoryRow = {
   description: string;
   amount: number;
   balanceAfter: number;
-  /** A Stripe purchase: the receipt route can find its receipt. */
+  /** A payment (pack, top-up, plan period): it has a receipt page. */
   hasReceipt: boolean;
   /** Credits already taken back for this purchase (refund rows with its payment id). */
   refundedCredits: number;
+  /** A payment's price as Stripe reported it (minor units) and its currency; null otherwise. */
+  amountPaid: number | null;
+  currency: string | null;
+  /** The Stripe PaymentIntent of a payment, or of the payment a refund takes from. */
+  stripePaymentId: string | null;
+  /** A generation's usage: its prompt (shortened) and the id of its result file, when the
+   * generation still exists and has one; null otherwise (deleted, failed, still running). */
+  generation: { prompt: string; resultId: string | null } | null;
   /** Usage spent through an API key: the key's name ("via key <name>"); null otherwise. */
   apiKeyName: string | null;
   /** A row that gave credits: when they expire (null: never, or not a grant), and whether they
@@ -81,11 +89,16 @@ type RawRow = {
   adminId: number | null;
   reason: string | null;
   apiKeyName: string | null;
+  amountPaid: unknown;
+  currency: unknown;
+  generationId: unknown;
 };
 
 // The key's name by primary key, only for the few rows of a page that name one.
 const COLUMNS = `id, created_at AS createdAt, type, status, description, amount, balance_after AS balanceAfter,
   stripe_payment_id AS stripePaymentId, admin_id AS adminId, reason,
+  json_extract(meta, '$.amountTotal') AS amountPaid, json_extract(meta, '$.currency') AS currency,
+  CASE WHEN type = 'usage' THEN json_extract(meta, '$.generationId') END AS generationId,
   CASE WHEN api_key_id IS NULL THEN NULL ELSE (SELECT name FROM api_keys k WHERE k.id = api_key_id) END AS apiKeyName`;
 
 function prepare(sqlite: Database.Database) {
@@ -103,6 +116,12 @@ function prepare(sqlite: Database.Database) {
     ),
     olderOfType: ofType("id < @cursor", "DESC"),
     newerOfType: ofType("id > @cursor", "ASC"),
+    // By primary key, for the few usage rows of one page or CSV batch. A deleted generation (or
+    // its deleted result) is simply absent: the row keeps its description, without a link.
+    generations: sqlite.prepare<[string], { id: string; prompt: string; hasResult: number }>(
+      `SELECT id, prompt, (status = 'succeeded' AND result_path IS NOT NULL) AS hasResult FROM generations
+       WHERE id IN (SELECT value FROM json_each(?))`,
+    ),
     emails: sqlite.prepare<[string], { id: number; email: string }>(
       `SELECT id, email FROM users WHERE id IN (SELECT value FROM json_each(?))`,
     ),
@@ -113,6 +132,11 @@ function prepare(sqlite: Database.Database) {
     ),
     purchase: sqlite.prepare<[number], { userId: number; type: TransactionType; stripePaymentId: string | null }>(
       `SELECT user_id AS userId, type, stripe_payment_id AS stripePaymentId FROM transactions WHERE id = ?`,
+    ),
+    payment: sqlite.prepare<[number], PaymentRow>(
+      `SELECT id, user_id AS userId, type, created_at AS createdAt, description, amount, stripe_payment_id AS stripePaymentId,
+         json_extract(meta, '$.amountTotal') AS amountTotal, json_extract(meta, '$.currency') AS currency
+       FROM transactions WHERE id = ?`,
     ),
   };
 }
@@ -127,6 +151,24 @@ function stmts(db: AppDb) {
 /** Rows a Stripe payment bought: a Checkout purchase, or an auto-recharge top-up (decision 027). */
 const paidAtStripe = (type: TransactionType) => type === "purchase" || type === "topup";
 
+/** Rows with a receipt: those, and a plan period's grant (its invoice's payment). A rollover grant
+ * carries no payment id, so it has none. Kept apart from paidAtStripe: a plan's refund status is
+ * not read from refund rows the way a pack's is. */
+const isPayment = (row: { type: TransactionType; stripePaymentId: string | null }) =>
+  (paidAtStripe(row.type) || row.type === "plan") && row.stripePaymentId !== null;
+
+type PaymentRow = {
+  id: number;
+  userId: number;
+  type: TransactionType;
+  createdAt: number;
+  description: string;
+  amount: number;
+  stripePaymentId: string | null;
+  amountTotal: number | null;
+  currency: string | null;
+};
+
 /** Credits taken back per purchase payment id, for the purchases among `rows`. */
 function refundedByPayment(db: AppDb, rows: RawRow[]): Map<string, number> {
   const ids = rows.filter((r) => paidAtStripe(r.type) && r.stripePaymentId).map((r) => r.stripePaymentId!);
@@ -140,11 +182,30 @@ function displayStatusOf(row: RawRow, refunded: number): DisplayStatus {
   return "posted";
 }
 
+const PROMPT_PREVIEW = 80;
+
+/** A prompt as a history row shows it: one line, cut at a word near PROMPT_PREVIEW characters. */
+export function promptPreview(prompt: string): string {
+  const flat = prompt.replace(/\s+/g, " ").trim();
+  if (flat.length <= PROMPT_PREVIEW) return flat;
+  const cut = flat.slice(0, PROMPT_PREVIEW);
+  const space = cut.lastIndexOf(" ");
+  return `${(space > PROMPT_PREVIEW / 2 ? cut.slice(0, space) : cut).trimEnd()}…`;
+}
+
+function generationOf(gens: Map<string, { id: string; prompt: string; hasResult: number }>, id: unknown): HistoryRow["generation"] {
+  const g = typeof id === "string" ? gens.get(id) : undefined;
+  if (!g) return null;
+  return { prompt: promptPreview(g.prompt), resultId: g.hasResult ? g.id : null };
+}
+
 function toHistoryRows(db: AppDb, raw: RawRow[], forAdmin: boolean): HistoryRow[] {
   const refunded = refundedByPayment(db, raw);
   const adminIds = forAdmin ? [...new Set(raw.map((r) => r.adminId).filter((id): id is number => id !== null))] : [];
   const emails = new Map(adminIds.length ? stmts(db).emails.all(JSON.stringify(adminIds)).map((u) => [u.id, u.email]) : []);
   const grants = grantsOfRows(db, raw.filter((r) => r.amount > 0).map((r) => r.id));
+  const genIds = [...new Set(raw.map((r) => r.generationId).filter((g): g is string => typeof g === "string"))];
+  const gens = new Map(genIds.length ? stmts(db).generations.all(JSON.stringify(genIds)).map((g) => [g.id, g]) : []);
   const now = Date.now();
   return raw.map((r) => {
     const g = grants.get(r.id);
@@ -159,7 +220,11 @@ function toHistoryRows(db: AppDb, raw: RawRow[], forAdmin: boolean): HistoryRow[
       description: r.description,
       amount: r.amount,
       balanceAfter: r.balanceAfter,
-      hasReceipt: paidAtStripe(r.type) && r.stripePaymentId !== null,
+      hasReceipt: isPayment(r),
+      amountPaid: isPayment(r) && typeof r.amountPaid === "number" ? r.amountPaid : null,
+      currency: isPayment(r) && typeof r.currency === "string" ? r.currency : null,
+      stripePaymentId: r.stripePaymentId,
+      generation: generationOf(gens, r.generationId),
       refundedCredits,
       apiKeyName: r.apiKeyName,
       expiresAt,
@@ -204,7 +269,17 @@ export function listHistoryPage(
 // ---------------------------------------------------------------------------------------------
 // CSV
 
-const CSV_HEADER = ["id", "date_utc", "type", "status", "description", "amount", "balance_after", "expires_at"];
+// amount_paid, currency, stripe_payment_id: what an accountant reconciles against Stripe's payouts.
+// Appended, so the columns a spreadsheet already reads keep their places.
+const CSV_HEADER = ["id", "date_utc", "type", "status", "description", "amount", "balance_after", "expires_at", "amount_paid", "currency", "stripe_payment_id"];
+
+/** Minor units as a plain decimal ("5.00"): a number a spreadsheet sums, with no currency sign.
+ * Two decimals, as formatMoney reads every currency the app sells in. */
+function csvMoney(minor: number): string {
+  const sign = minor < 0 ? "-" : "";
+  const abs = Math.abs(Math.trunc(minor));
+  return `${sign}${Math.floor(abs / 100)}.${String(abs % 100).padStart(2, "0")}`;
+}
 
 /**
  * A text cell: quoted when needed (RFC 4180), and defused against formula injection — a cell a
@@ -226,6 +301,9 @@ function csvRow(row: HistoryRow): string {
     String(row.amount),
     String(row.balanceAfter),
     row.expiresAt === null ? "" : new Date(row.expiresAt).toISOString(),
+    row.amountPaid === null ? "" : csvMoney(row.amountPaid),
+    row.currency === null ? "" : csvText(row.currency.toUpperCase()),
+    row.stripePaymentId === null ? "" : csvText(row.stripePaymentId),
   ].join(",");
 }
 
@@ -299,7 +377,7 @@ export async function findReceiptUrl(
   input: { userId: number; transactionId: number },
 ): Promise<string | null> {
   const row = stmts(db).purchase.get(input.transactionId);
-  if (!row || row.userId !== input.userId || !paidAtStripe(row.type) || !row.stripePaymentId) return null;
+  if (!row || row.userId !== input.userId || !isPayment(row) || !row.stripePaymentId) return null;
   let intent: Stripe.PaymentIntent;
   try {
     intent = await stripe.paymentIntents.retrieve(row.stripePaymentId, { expand: ["latest_charge"] });
@@ -311,4 +389,40 @@ export async function findReceiptUrl(
   const charge = intent.latest_charge;
   if (!charge || typeof charge === "string") return null;
   return charge.receipt_url ?? null;
+}
+
+export type PaymentReceipt = {
+  id: number;
+  /** The app's own receipt number: stable, one per ledger row, nothing Stripe must be asked for. */
+  receiptNumber: string;
+  type: "purchase" | "topup" | "plan";
+  createdAt: number;
+  description: string;
+  credits: number;
+  /** Minor units, as Stripe reported them when the payment was granted; null if it said nothing. */
+  amountTotal: number | null;
+  currency: string | null;
+  stripePaymentId: string;
+};
+
+export function receiptNumberOf(transactionId: number): string {
+  return `CS-${String(transactionId).padStart(6, "0")}`;
+}
+
+/** The app's receipt of one of the user's payments; null when the row is not this user's payment
+ * (the route answers 404 for both, so an id says nothing about other accounts). */
+export function getPaymentReceipt(db: AppDb, input: { userId: number; transactionId: number }): PaymentReceipt | null {
+  const row = stmts(db).payment.get(input.transactionId);
+  if (!row || row.userId !== input.userId || !isPayment(row)) return null;
+  return {
+    id: row.id,
+    receiptNumber: receiptNumberOf(row.id),
+    type: row.type as PaymentReceipt["type"],
+    createdAt: row.createdAt,
+    description: row.description,
+    credits: row.amount,
+    amountTotal: typeof row.amountTotal === "number" ? row.amountTotal : null,
+    currency: typeof row.currency === "string" ? row.currency : null,
+    stripePaymentId: row.stripePaymentId!,
+  };
 }

@@ -231,3 +231,13 @@ describe("refunds through Stripe", () => {
     expect(auditRows(buyer.id) + auditRows(other.id)).toBe(0);
   });
 });
+
+describe("overview", () => {
+  it("lists only the days with activity, and says how many were quiet", async () => {
+    const html = await (await adminClient.get("/admin/credits/overview")).text();
+    const rows = html.slice(html.indexOf('data-testid="overview-days"')).split("</table>")[0].match(/<th scope="row"/g) ?? [];
+    // Sign-ups today at least (bonuses given); the test server has no older history.
+    expect(rows.length).toBe(1);
+    expect(html).toContain("the other 29 of the last 30 days had none");
+  });
+});
