@@ -279,7 +279,7 @@ export function VideoForm({
           <select {...getSelectProps(fields.resolution)} key={fields.resolution.key} className="input mt-1">
             {VIDEO_RESOLUTIONS.map((r) => (
               <option key={r} value={r}>
-                {r} — {prices.perClip[r]} credits per {prices.perSeconds} s
+                {r}
               </option>
             ))}
           </select>
