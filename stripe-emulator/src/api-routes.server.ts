@@ -109,7 +109,12 @@ export function createApiHandler(deps: { account: EmulatedAccount; store: Emulat
         const sessions = store
           .listObjects("checkout.session")
           .map((stored) => account.getCheckoutSession(stored.id))
-          .filter((s) => (!parsed.payment_intent || idOf(s.payment_intent) === parsed.payment_intent) && (!parsed.customer || idOf(s.customer) === parsed.customer))
+          .filter(
+            (s) =>
+              (!parsed.payment_intent || idOf(s.payment_intent) === parsed.payment_intent) &&
+              (!parsed.customer || idOf(s.customer) === parsed.customer) &&
+              (!parsed.status || s.status === parsed.status),
+          )
           .reverse();
         return expand(paginate(sessions, parsed, "/v1/checkout/sessions"), parsed);
       },

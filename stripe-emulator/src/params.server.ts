@@ -52,6 +52,7 @@ export const EventListParams = ListParams.extend({ type: z.string().optional() }
 export const CheckoutSessionListParams = ListParams.extend({
   payment_intent: z.string().optional(),
   customer: z.string().optional(),
+  status: z.enum(["open", "complete", "expired"]).optional(),
 }).strict();
 
 export const CustomerCreateParams = z

@@ -31,6 +31,20 @@ describe("listing Checkout Sessions", () => {
     expect((await h.stripe.checkout.sessions.list({ payment_intent: "pi_nobody" })).data).toEqual([]);
   });
 
+  test("filters by status: open, complete, expired", async () => {
+    const paid = await h.createSession({ line_items: [{ price: PRICE.id, quantity: 1 }] });
+    const open = await h.createSession({ line_items: [{ price: PRICE.id, quantity: 1 }] });
+    const expired = await h.createSession({ line_items: [{ price: PRICE.id, quantity: 1 }] });
+    await h.driver(`/checkout/sessions/${paid.id}/pay`, { outcome: "paid" });
+    await h.stripe.checkout.sessions.expire(expired.id);
+    const ids = async (status: "open" | "complete" | "expired") => (await h.stripe.checkout.sessions.list({ status })).data.map((s) => s.id);
+    expect(await ids("open")).toEqual([open.id]);
+    expect(await ids("complete")).toEqual([paid.id]);
+    expect(await ids("expired")).toEqual([expired.id]);
+    const error = await h.stripe.checkout.sessions.list({ status: "paid" } as unknown as Stripe.Checkout.SessionListParams).catch((e: unknown) => e);
+    expect(error).toMatchObject({ type: "StripeInvalidRequestError" });
+  });
+
   test("refuses an unknown filter as Stripe does", async () => {
     const error = await h.stripe.checkout.sessions.list({ nonsense: "x" } as Stripe.Checkout.SessionListParams).catch((e: unknown) => e);
     expect(error).toMatchObject({ type: "StripeInvalidRequestError" });

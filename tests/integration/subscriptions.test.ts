@@ -232,11 +232,14 @@ describe("plan checkout", () => {
     expect(session.mode).toBe("subscription");
     expect(session.metadata).toMatchObject({ app: "credits", userId: String(userId), plan: "starter" });
     expect(session.line_items?.data[0]?.price?.id).toBe("price_plan_starter");
-    const form = await client.post("/api/stripe/checkout", { plan: "basic", token: "form-token-1" });
+    const form = await client.post("/api/stripe/checkout", { plan: "starter", token: "form-token-1" });
     expect(form.status).toBe(303);
     expect(form.headers.get("location")).toMatch(new RegExp(`^${emulator.url.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}|/checkout/cs_`));
-    // Paid: the subscription carries the same metadata (every invoice of it names the user).
-    const paid = (await driver(`/checkout/sessions/${id}/pay`, { outcome: "paid" })) as unknown as Stripe.Checkout.Session;
+    // The form's checkout replaced the first (only one plan checkout stays payable). Paid: the
+    // subscription carries the same metadata (every invoice of it names the user).
+    const formSession = form.headers.get("location")!.match(/cs_[A-Za-z0-9_]+/)![0];
+    expect(formSession).not.toBe(id);
+    const paid = (await driver(`/checkout/sessions/${formSession}/pay`, { outcome: "paid" })) as unknown as Stripe.Checkout.Session;
     const sub = await stripe.subscriptions.retrieve(String(paid.subscription));
     expect(sub.metadata).toMatchObject({ app: "credits", userId: String(userId), plan: "starter" });
     await newEvents();
@@ -323,6 +326,49 @@ describe("plan checkout", () => {
     const form = await client.post("/api/stripe/checkout", { plan: "basic" });
     expect(form.status).toBe(303);
     expect(form.headers.get("location")).toBe("/settings/billing");
+  });
+});
+
+describe("plan checkouts from several tabs", () => {
+  const statusAtStripe = async (id: string) => (await stripe.checkout.sessions.retrieve(id)).status;
+
+  it("a second tab's checkout expires the first, so only one can be paid", async () => {
+    const { client } = await customer();
+    const first = await startPlanCheckout(client, "starter", "tab-one-token-000001");
+    expect(await statusAtStripe(first.id)).toBe("open");
+    const second = await startPlanCheckout(client, "basic", "tab-two-token-000002");
+    expect(await statusAtStripe(first.id)).toBe("expired");
+    expect(await statusAtStripe(second.id)).toBe("open");
+    // The expired one cannot be paid; the open one can, once.
+    await fetch(`${emulator.url}/__emulator/checkout/sessions/${first.id}/pay`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ outcome: "paid" }),
+    });
+    expect(await statusAtStripe(first.id)).toBe("expired");
+    expect((await stripe.subscriptions.list({ customer: String((await stripe.checkout.sessions.retrieve(second.id)).customer) })).data).toHaveLength(0);
+    await driver(`/checkout/sessions/${second.id}/pay`, { outcome: "paid" });
+    expect(await statusAtStripe(second.id)).toBe("complete");
+  });
+
+  it("eight plan checkouts at once from one user leave exactly one open", async () => {
+    const { client } = await customer();
+    const started = await Promise.all(
+      Array.from({ length: 8 }, (_, i) => startPlanCheckout(client, i % 2 ? "basic" : "starter", `parallel-tab-token-${String(i).padStart(4, "0")}`)),
+    );
+    expect(new Set(started.map((s) => s.id)).size).toBe(8);
+    const statuses = await Promise.all(started.map((s) => statusAtStripe(s.id)));
+    expect(statuses.filter((s) => s === "open")).toHaveLength(1);
+    expect(statuses.filter((s) => s === "expired")).toHaveLength(7);
+  });
+
+  it("a pack checkout is left alone: only plan checkouts compete", async () => {
+    const { client } = await customer();
+    const pack = await postJson(client, "/api/stripe/checkout", { pack: "default" });
+    expect(pack.status, await pack.clone().text()).toBe(200);
+    const { id: packSession } = (await pack.json()) as { id: string };
+    await startPlanCheckout(client, "starter", "plan-after-pack-000001");
+    expect(await statusAtStripe(packSession)).toBe("open");
   });
 });
 

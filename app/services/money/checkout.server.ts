@@ -10,7 +10,7 @@ import { users, type User } from "#db/schema";
 import type { Config } from "../env.server";
 import { recordCheckoutStarted } from "./checkout-attempts.server";
 import { stripeRequestKeys } from "./ledger-keys.server";
-import { appPaymentMetadata, appSubscriptionMetadata } from "./ownership.server";
+import { appPaymentMetadata, appSubscriptionMetadata, appSubscriptionUser } from "./ownership.server";
 import { checkoutMetadata, findPack, findPlan } from "./pricing.server";
 import { promotionCodeOptions } from "./promotion-codes.server";
 import { hasLiveSubscription } from "./subscriptions.server";
@@ -132,7 +132,31 @@ export async function createPlanCheckoutSession(
     { idempotencyKey: stripeRequestKeys.planCheckoutSession(input.user.id, plan.id, formTokenOr(input.requestToken)) },
   );
   if (!session.url) throw new Error(`Stripe returned Checkout Session ${session.id} without a URL`);
+  await expireAllButOnePlanCheckout(stripe, customer);
   return { ok: true, id: session.id, url: session.url };
+}
+
+/**
+ * Two tabs (or two clicks) can each open a plan Checkout before either is paid, and the
+ * already_subscribed check cannot see a subscription that does not exist yet: both could be paid,
+ * giving two subscriptions. So after opening one, every open plan Checkout of the customer but one
+ * is expired at Stripe. The one kept is the newest, in the order Stripe lists them (newest first,
+ * finer than `created`'s seconds), so requests racing each other all keep the same session and
+ * exactly one stays payable; a click whose session lost lands on Stripe's "expired" page.
+ */
+async function expireAllButOnePlanCheckout(stripe: Stripe, customer: string): Promise<void> {
+  const open = await stripe.checkout.sessions.list({ customer, status: "open", limit: 100 });
+  const plans = open.data.filter((s) => s.mode === "subscription" && appSubscriptionUser(s.metadata) !== null);
+  const keep = plans[0];
+  for (const s of plans) {
+    if (s.id === keep?.id) continue;
+    try {
+      await stripe.checkout.sessions.expire(s.id);
+    } catch (error) {
+      // Another request expired it first, or it was paid meanwhile: either way it is not open.
+      if ((error as { type?: unknown }).type !== "StripeInvalidRequestError") throw error;
+    }
+  }
 }
 
 /**
