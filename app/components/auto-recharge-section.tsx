@@ -1,6 +1,7 @@
 import { getFormProps, getInputProps, getSelectProps, useForm, type SubmissionResult } from "@conform-to/react";
 import { getZodConstraint, parseWithZod } from "@conform-to/zod";
 import { Form, useActionData, useLocation, useNavigation } from "@remix-run/react";
+import { Problem } from "./forms";
 import { AutoRechargeFormSchema } from "~/utils/auto-recharge-schemas";
 import { formatMoney } from "~/utils/format";
 
@@ -42,12 +43,6 @@ export function AutoRechargeSection({ view, packs, token, disabled }: { view: Vi
       maxDollarsPerMonth: view.maxAmountPerMonth !== null ? (view.maxAmountPerMonth / 100).toFixed(2) : "",
     },
   });
-  const errorOf = (errors: string[] | undefined, id: string) =>
-    errors?.length ? (
-      <p id={id} className="field-error" role="alert">
-        {errors.join(" ")}
-      </p>
-    ) : null;
   return (
     <section aria-labelledby="auto-recharge-heading" className="card space-y-4" data-testid="auto-recharge">
       <h2 id="auto-recharge-heading" className="text-lg font-semibold">
@@ -91,14 +86,14 @@ export function AutoRechargeSection({ view, packs, token, disabled }: { view: Vi
             <input {...getInputProps(fields.enabled, { type: "checkbox", value: "on" })} key={fields.enabled.key} />
             Recharge automatically
           </label>
-          {errorOf(fields.enabled.errors, fields.enabled.errorId)}
+          <Problem meta={fields.enabled} />
         </div>
         <div>
           <label htmlFor={fields.thresholdCredits.id} className="label">
             When my balance falls below (credits)
           </label>
           <input {...getInputProps(fields.thresholdCredits, { type: "text" })} key={fields.thresholdCredits.key} inputMode="numeric" className="input mt-1" />
-          {errorOf(fields.thresholdCredits.errors, fields.thresholdCredits.errorId)}
+          <Problem meta={fields.thresholdCredits} />
         </div>
         <div>
           <label htmlFor={fields.pack.id} className="label">
@@ -111,21 +106,21 @@ export function AutoRechargeSection({ view, packs, token, disabled }: { view: Vi
               </option>
             ))}
           </select>
-          {errorOf(fields.pack.errors, fields.pack.errorId)}
+          <Problem meta={fields.pack} />
         </div>
         <div>
           <label htmlFor={fields.maxRechargesPerMonth.id} className="label">
             At most this many recharges a month (optional)
           </label>
           <input {...getInputProps(fields.maxRechargesPerMonth, { type: "text" })} key={fields.maxRechargesPerMonth.key} inputMode="numeric" className="input mt-1" />
-          {errorOf(fields.maxRechargesPerMonth.errors, fields.maxRechargesPerMonth.errorId)}
+          <Problem meta={fields.maxRechargesPerMonth} />
         </div>
         <div>
           <label htmlFor={fields.maxDollarsPerMonth.id} className="label">
             At most this many dollars a month (optional)
           </label>
           <input {...getInputProps(fields.maxDollarsPerMonth, { type: "text" })} key={fields.maxDollarsPerMonth.key} inputMode="decimal" className="input mt-1" />
-          {errorOf(fields.maxDollarsPerMonth.errors, fields.maxDollarsPerMonth.errorId)}
+          <Problem meta={fields.maxDollarsPerMonth} />
         </div>
         <p className="text-sm text-slate-700 sm:col-span-2" data-testid="auto-recharge-month">
           This month (UTC): {view.thisMonth.recharges} recharge{view.thisMonth.recharges === 1 ? "" : "s"}, {formatMoney(view.thisMonth.amount, packs[0]?.currency ?? "usd")}.
