@@ -128,7 +128,7 @@ export async function action({ request }: ActionFunctionArgs) {
 /** Delete: only the owner's finished job. Anyone else's id answers 404, as if it did not exist. */
 async function deleteAction(request: Request, userId: number, formData: FormData) {
   const parsed = DeleteFormSchema.safeParse(Object.fromEntries(formData));
-  const result = parsed.success ? getGenerationService().deleteJob(userId, parsed.data.id) : ({ ok: false, reason: "not_found" } as const);
+  const result = parsed.success ? await getGenerationService().deleteJob(userId, parsed.data.id) : ({ ok: false, reason: "not_found" } as const);
   if (!result.ok) {
     const message = result.reason === "unfinished" ? "A job still running cannot be deleted; wait until it ends." : "No such generation.";
     return json({ intent: "delete" as const, message }, { status: result.reason === "unfinished" ? 409 : 404 });

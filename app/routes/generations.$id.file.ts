@@ -1,4 +1,3 @@
-import fs from "node:fs";
 import type { LoaderFunctionArgs } from "@remix-run/node";
 import { createReadableStreamFromReadable } from "@remix-run/node";
 import { requireApiUser } from "~/services/auth.server";
@@ -20,7 +19,7 @@ export async function loader({ request, params }: LoaderFunctionArgs) {
   const headers = new Headers({
     "Content-Type": file.mimeType,
     "Cache-Control": "private, max-age=31536000, immutable",
-    // The file name is ours (<job id>.<ext>, see generation-files.server.ts): nothing to escape.
+    // The file name is ours (<job id>.<ext>, see results/folder-files.server.ts): nothing to escape.
     "Content-Disposition": `${download ? "attachment" : "inline"}; filename="${file.fileName}"`,
     "X-Content-Type-Options": "nosniff",
     "Accept-Ranges": "bytes",
@@ -34,7 +33,7 @@ export async function loader({ request, params }: LoaderFunctionArgs) {
   headers.set("Content-Length", String(file.size === 0 ? 0 : end - start + 1));
   if (range) headers.set("Content-Range", `bytes ${start}-${end}/${file.size}`);
   if (request.method === "HEAD" || file.size === 0) return new Response(null, { status: range ? 206 : 200, headers });
-  const stream = createReadableStreamFromReadable(fs.createReadStream(file.fullPath, { start, end }));
+  const stream = createReadableStreamFromReadable(await file.read({ start, end }));
   return new Response(stream, { status: range ? 206 : 200, headers });
 }
 

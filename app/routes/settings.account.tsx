@@ -11,6 +11,7 @@ import { getAccountMailLimiter } from "~/services/accounts/account-limits.server
 import { changePassword, requestEmailChange } from "~/services/accounts/account-settings.server";
 import { getSession, requireUser } from "~/services/auth.server";
 import { getAuthRateLimiter, retryAfterHeaders, type Refusal } from "~/services/auth-rate-limit.server";
+import { resultStoreFor } from "~/services/results/result-store.server";
 import { getRuntime } from "~/services/runtime.server";
 import { listUserSessions, revokeOtherSessions } from "~/services/session.server";
 import { redirectWithToast, redirectWithToastInNewSession } from "~/services/toast.server";
@@ -77,7 +78,7 @@ export async function action({ request, context }: ActionFunctionArgs) {
   if (intent === "delete-account") {
     const submission = parseWithZod(formData, { schema: DeleteAccountSchema });
     if (submission.status !== "success") return refused(intent, submission.reply({ hideFields: PASSWORDS }), 400);
-    const result = await deleteAccount({ db, limiter, dataDir: config.DATA_DIR }, { ip, user, password: submission.value.password });
+    const result = await deleteAccount({ db, limiter, results: resultStoreFor(config.results) }, { ip, user, password: submission.value.password });
     if (result.ok) return redirectWithToastInNewSession("/", { kind: "success", title: "Your account was deleted.", description: "We sent a last message to its address." });
     if (result.reason === "rate_limited") return limited(intent, submission.reply({ formErrors: [result.message], hideFields: PASSWORDS }), result);
     if (result.reason === "already_deleted") return redirectWithToast(request, "/", { kind: "info", title: "This account was already deleted." });

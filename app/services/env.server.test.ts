@@ -245,3 +245,61 @@ describe("parseEnv", () => {
     });
   });
 });
+
+describe("generated files in an S3-compatible bucket", () => {
+  const S3 = { S3_BUCKET: "credits-results", S3_ENDPOINT: "https://acc.r2.cloudflarestorage.com/", S3_ACCESS_KEY_ID: "AKIAEXAMPLE", S3_SECRET_ACCESS_KEY: "very-secret-value" };
+
+  it("keeps files in DATA_DIR by default", () => {
+    expect(parseEnv({ DATA_DIR: "/srv/data" }).results).toEqual({ kind: "folder", dataDir: "/srv/data" });
+  });
+
+  it("reads a bucket, its endpoint, region, path style, prefix and keys", () => {
+    expect(parseEnv({ ...S3, S3_REGION: "auto", S3_FORCE_PATH_STYLE: "1", S3_PREFIX: "credits/" }).results).toEqual({
+      kind: "s3",
+      bucket: "credits-results",
+      endpoint: "https://acc.r2.cloudflarestorage.com",
+      region: "auto",
+      forcePathStyle: true,
+      prefix: "credits/",
+      credentials: { accessKeyId: "AKIAEXAMPLE", secretAccessKey: "very-secret-value" },
+    });
+  });
+
+  it("leaves the credentials to the AWS SDK's own chain when neither key is set", () => {
+    expect(parseEnv({ S3_BUCKET: "credits-results" }).results).toMatchObject({ kind: "s3", endpoint: null, region: "us-east-1", credentials: null, forcePathStyle: false, prefix: "" });
+  });
+
+  it.each([
+    ["S3_BUCKET", "ab"],
+    ["S3_BUCKET", "Has-Capitals"],
+    ["S3_BUCKET", "under_score"],
+    ["S3_BUCKET", "-leading-hyphen"],
+    ["S3_BUCKET", "a".repeat(64)],
+    ["S3_BUCKET", "with space"],
+    ["S3_BUCKET", "tab\there"],
+    ["S3_ENDPOINT", "ftp://files.example.com"],
+    ["S3_ENDPOINT", "javascript:alert(1)"],
+    ["S3_ENDPOINT", "not a url"],
+    ["S3_REGION", "US East"],
+    ["S3_REGION", "us-east\t1"],
+    ["S3_FORCE_PATH_STYLE", "maybe"],
+    ["S3_PREFIX", "/leading-slash/"],
+    ["S3_PREFIX", "no-trailing-slash"],
+    ["S3_PREFIX", "../escape/"],
+    ["S3_PREFIX", "a//b/"],
+  ])("refuses %s=%j and names it", (name, value) => {
+    const problems = problemsOf({ ...S3, [name]: value });
+    expect(problems.some((p) => p.startsWith(`${name} must`))).toBe(true);
+  });
+
+  it("needs a bucket when an endpoint or keys are set, and both keys or neither", () => {
+    expect(problemsOf({ S3_ENDPOINT: "https://s3.example.com" })[0]).toMatch(/^S3_BUCKET is required/);
+    expect(problemsOf({ S3_BUCKET: "credits-results", S3_ACCESS_KEY_ID: "AKIA" })[0]).toMatch(/S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY go together/);
+  });
+
+  it("never echoes the keys", () => {
+    const problems = problemsOf({ ...S3, S3_SECRET_ACCESS_KEY: " ", S3_ACCESS_KEY_ID: " ", S3_BUCKET: "x" });
+    expect(problems.join("\n")).not.toContain("AKIAEXAMPLE");
+    expect(problems.join("\n")).not.toContain("very-secret-value");
+  });
+});

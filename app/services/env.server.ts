@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { DURATION_HINT, parseDuration } from "~/utils/duration";
+import type { ResultStoreConfig } from "./results/result-store.server";
 
 // Every environment variable the app reads, validated once at start-up. A bad value stops the
 // process with one line per variable that names it and says what it expects. It is one file of
@@ -138,6 +139,22 @@ const EnvSchema = z.object({
   // How long a write waits for another process' lock (a script, a backup) before the API answers
   // 503 database_busy. The wait blocks the event loop, so keep it short.
   DATABASE_BUSY_TIMEOUT_MS: int("a number of milliseconds from 0 to 60000", 0, 60_000).default("5000"),
+  // Generated files in an S3-compatible bucket instead of DATA_DIR/generations (decision 035).
+  S3_BUCKET: z
+    .string()
+    .trim()
+    .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, "must be a bucket name: 3-63 lower-case letters, digits, dots or hyphens")
+    .optional(),
+  S3_ENDPOINT: url("an http(s) URL such as https://<account>.r2.cloudflarestorage.com").optional(),
+  S3_REGION: z.string().trim().regex(/^[a-z0-9-]{1,32}$/, 'must be a region such as us-east-1 or "auto"').default("us-east-1"),
+  S3_FORCE_PATH_STYLE: flag.default("false"),
+  S3_PREFIX: z
+    .string()
+    .trim()
+    .regex(/^(?:(?!\.{1,2}\/)[A-Za-z0-9!_.*'()-]+\/)*$/, 'must be empty or folder names ending in "/", such as credits/ (no "." or ".." folders)')
+    .default(""),
+  S3_ACCESS_KEY_ID: z.string().trim().min(1).optional(),
+  S3_SECRET_ACCESS_KEY: z.string().trim().min(1).optional(),
   SESSION_SECRET: z.string().min(32, "must be at least 32 characters (e.g. `openssl rand -hex 32`)").optional(),
   ADMIN_EMAILS: z.string().default(""),
   SIGNUP_BONUS_CREDITS: int("a whole number from 0 to 1000000", 0, 1_000_000).default("10"),
@@ -265,6 +282,8 @@ export type Config = ParsedEnv & {
   stripeEmulated: boolean;
   /** SMTP, or the local outbox folder (one .eml per message). */
   mail: { transport: "smtp"; smtpUrl: string; from: string } | { transport: "outbox"; dir: string; from: string };
+  /** Where generated files are kept: DATA_DIR/generations, or an S3-compatible bucket. */
+  results: ResultStoreConfig;
 };
 
 export class ConfigError extends Error {
@@ -352,6 +371,7 @@ export function parseEnv(env: Record<string, string | undefined>): Config {
   const planPrices = plans.map((p) => p.priceId);
   const shared = planPrices.filter((id, i) => planPrices.indexOf(id) !== i || priceIds.includes(id));
   if (shared.length) problems.push(`CREDIT_PLANS must not repeat a price id, nor use a pack's: ${[...new Set(shared)].join(", ")}`);
+  const results = resultStoreConfigOf(e, problems);
   if (problems.length) throw new ConfigError(problems);
 
   return {
@@ -368,6 +388,28 @@ export function parseEnv(env: Record<string, string | undefined>): Config {
     plans,
     stripeEmulated,
     mail,
+    results,
+  };
+}
+
+function resultStoreConfigOf(e: ParsedEnv, problems: string[]): ResultStoreConfig {
+  const s3Set = [e.S3_ENDPOINT, e.S3_ACCESS_KEY_ID, e.S3_SECRET_ACCESS_KEY].some((v) => v !== undefined);
+  if (!e.S3_BUCKET) {
+    if (s3Set) problems.push("S3_BUCKET is required when S3_ENDPOINT or S3 credentials are set (or unset them to keep files in DATA_DIR)");
+    return { kind: "folder", dataDir: e.DATA_DIR };
+  }
+  if ((e.S3_ACCESS_KEY_ID === undefined) !== (e.S3_SECRET_ACCESS_KEY === undefined)) {
+    problems.push("S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY go together (or set neither to use the AWS SDK's own credentials)");
+  }
+  return {
+    kind: "s3",
+    bucket: e.S3_BUCKET,
+    endpoint: e.S3_ENDPOINT ?? null,
+    region: e.S3_REGION,
+    forcePathStyle: e.S3_FORCE_PATH_STYLE,
+    prefix: e.S3_PREFIX,
+    credentials:
+      e.S3_ACCESS_KEY_ID && e.S3_SECRET_ACCESS_KEY ? { accessKeyId: e.S3_ACCESS_KEY_ID, secretAccessKey: e.S3_SECRET_ACCESS_KEY } : null,
   };
 }
 

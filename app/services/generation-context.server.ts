@@ -6,6 +6,7 @@ import { createProvider } from "./providers/index.server";
 import type { GenerationProvider } from "./providers/types";
 import { DEFAULT_BUSY_RETRY, UnsettledJobs, type BusyRetryPolicy, type Settler } from "./generation-settle.server";
 import { createGenerationRateLimiter, type GenerationRateLimiter } from "./rate-limit.server";
+import { resultStoreFor, type ResultStore } from "./results/result-store.server";
 import { VideoWorker, type WorkerLog } from "./video-worker.server";
 
 // What every step of the generation service works with, built once per service from its options:
@@ -31,6 +32,7 @@ export type GenerationConfig = Pick<
   | "RATE_LIMIT_IMAGES_PER_MINUTE"
   | "RATE_LIMIT_VIDEOS_PER_MINUTE"
   | "RATE_LIMIT_RUNNING_VIDEOS"
+  | "results"
 >;
 
 export type GenerationServiceOptions = {
@@ -54,6 +56,8 @@ export type GenerationContext = {
   provider: GenerationProvider;
   rateLimiter: GenerationRateLimiter;
   worker: VideoWorker;
+  /** Where finished files are stored (a folder or a bucket). */
+  results: ResultStore;
   log: WorkerLog;
   now: () => number;
   costs: GenerationCosts;
@@ -84,13 +88,14 @@ export function createGenerationContext(options: GenerationServiceOptions): Gene
     videosPerMinute: config.RATE_LIMIT_VIDEOS_PER_MINUTE,
     runningVideos: config.RATE_LIMIT_RUNNING_VIDEOS,
   });
+  const results = resultStoreFor(config.results);
   const settler: Settler = { db, busyRetry: options.busyRetry ?? DEFAULT_BUSY_RETRY, unsettled: new UnsettledJobs(), log, now };
   const worker = new VideoWorker({
     db,
     settler,
     holdTtlMs: config.GENERATION_HOLD_TTL_SECONDS * 1000,
     provider,
-    dataDir: config.DATA_DIR,
+    results,
     concurrency: config.VIDEO_CONCURRENCY,
     maxFailingMs: config.GENERATION_TIMEOUT_SECONDS * 1000,
     pollIntervalMs: options.pollIntervalMs,
@@ -98,5 +103,5 @@ export function createGenerationContext(options: GenerationServiceOptions): Gene
     log,
     now,
   });
-  return { db, config, provider, rateLimiter, worker, log, now, costs: generationCosts(config), settler };
+  return { db, config, provider, rateLimiter, worker, results, log, now, costs: generationCosts(config), settler };
 }

@@ -6,11 +6,11 @@ import type { ApiKeyRef } from "./api-keys/api-keys.server";
 import { getBalance } from "./money/ledger.server";
 import { videoCost } from "./money/pricing.server";
 import type { GenerationContext } from "./generation-context.server";
-import { removeJobFiles, writeResultFile } from "./generation-files.server";
 import { findGeneration, findUserGeneration, generationIdForKey, type Generation } from "./generation-job-reads.server";
 import { failureOf, openGeneration, type OpenArgs, type OpenRefusal } from "./generation-job-writes.server";
 import { completeJob, failJob } from "./generation-settle.server";
 import { toGenerationView, type GenerationView } from "./generation-view.server";
+import { removeJobQuietly } from "./results/result-store.server";
 
 // Starting a job: the rate limit, then the hold and the job row (openJob); an image then runs
 // within the request (runImage), a video goes to the worker's queue (queueVideo).
@@ -152,14 +152,14 @@ async function runImage(ctx: GenerationContext, userId: number, job: Generation,
       { prompt: input.prompt, size: input.size },
       { signal: AbortSignal.timeout(config.GENERATION_TIMEOUT_SECONDS * 1000) },
     );
-    const resultPath = await writeResultFile(config.DATA_DIR, userId, job.id, file);
+    const resultPath = await ctx.results.write(userId, job.id, file);
     const done = await completeJob(settler, job.id, { resultPath, mimeType: file.mimeType });
     if (!done.ok) {
-      removeJobFiles(config.DATA_DIR, userId, job.id);
+      await removeJobQuietly(ctx.results, userId, job.id, log);
       await failJob(settler, job.id, "The credit hold expired before the image was ready.", "hold_expired");
     }
   } catch (error) {
-    removeJobFiles(config.DATA_DIR, userId, job.id);
+    await removeJobQuietly(ctx.results, userId, job.id, log);
     if (isDatabaseBusy(error)) {
       // The lock outlasted every retry of the post. The caller answers 503, so the job must not
       // be charged: it fails (its hold voided) as soon as the reconciler can write.

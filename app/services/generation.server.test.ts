@@ -12,6 +12,7 @@ import { holdStatus } from "./money/ledger.server";
 import { readCounter } from "./metrics.server";
 import { createLocalProvider } from "./providers/local.server";
 import { ProviderError, type GenerationProvider, type VideoJobState } from "./providers/types";
+import { buffer as streamBytes } from "node:stream/consumers";
 
 type TestDb = ReturnType<typeof createTestDb>;
 
@@ -320,7 +321,7 @@ describe("videos", () => {
     expect(done).toMatchObject({ status: "succeeded", hold: "posted", mimeType: "image/gif", progress: 100 });
     const file = await s.resultFile(userId, done.id);
     expect(file?.size).toBeGreaterThan(1000);
-    expect(fs.readFileSync(file!.fullPath).subarray(0, 3).toString("latin1")).toBe("GIF");
+    expect((await streamBytes(await file!.read())).subarray(0, 3).toString("latin1")).toBe("GIF");
     expect(balanceOf(userId)).toMatchObject({ balance: 100, onHold: 0 });
     expectConsistent(userId);
   });

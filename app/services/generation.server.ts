@@ -1,3 +1,4 @@
+import type { Readable } from "node:stream";
 /**
  * Generation: the rules for spending credits on images and videos (decision 007).
  *
@@ -15,7 +16,6 @@
  */
 import type { ImageInput, VideoInput } from "~/utils/generation-schemas";
 import { createGenerationContext, type GenerationContext, type GenerationServiceOptions } from "./generation-context.server";
-import { removeJobFiles, removeTempFiles, statResultFile } from "./generation-files.server";
 import { findUserGeneration, listUserGenerations, listUserUnfinished, type Generation } from "./generation-job-reads.server";
 import { failJobOfVoidedHold, markDeleted } from "./generation-job-writes.server";
 import { reconcileJobs, startGenerationReconciler, type ReconcileReport } from "./generation-reconciler.server";
@@ -24,12 +24,19 @@ import { toGenerationView, type GenerationView } from "./generation-view.server"
 import { logger } from "./logger.server";
 import type { Tx } from "./money/ledger.server";
 import { videoPrices } from "./money/pricing.server";
+import { removeJobQuietly, type ResultRange } from "./results/result-store.server";
 import { getRuntime, type BackgroundTask, type Runtime } from "./runtime.server";
 
 export type { GenerationConfig, GenerationServiceOptions } from "./generation-context.server";
 export type { StartOptions, StartRefusal, StartResult } from "./generation-start.server";
 
-export type ResultFile = { fullPath: string; size: number; mimeType: string; fileName: string };
+export type ResultFile = {
+  size: number;
+  mimeType: string;
+  fileName: string;
+  /** The bytes, or one inclusive range of them, from wherever the store keeps them. */
+  read: (range?: ResultRange) => Promise<Readable>;
+};
 
 export type DeleteResult = { ok: true } | { ok: false; reason: "not_found" | "unfinished" };
 
@@ -43,9 +50,10 @@ function findOwnVisible(ctx: GenerationContext, userId: number, id: string): Gen
 async function findResultFile(ctx: GenerationContext, userId: number, id: string): Promise<ResultFile | null> {
   const job = findOwnVisible(ctx, userId, id);
   if (!job || job.status !== "succeeded" || !job.resultPath || !job.resultMimeType) return null;
-  const stored = await statResultFile(ctx.config.DATA_DIR, job.resultPath);
+  const key = job.resultPath;
+  const stored = await ctx.results.stat(key);
   if (!stored) return null;
-  return { ...stored, mimeType: job.resultMimeType, fileName: job.resultPath.split("/").pop()! };
+  return { size: stored.size, mimeType: job.resultMimeType, fileName: key.split("/").pop()!, read: (range) => ctx.results.read(key, range) };
 }
 
 export function createGenerationService(options: GenerationServiceOptions) {
@@ -88,7 +96,7 @@ export function createGenerationService(options: GenerationServiceOptions) {
      * The ledger is not touched — what was charged stays charged and stays in the history.
      * Another user's id, a deleted or an unknown one is "not_found"; a job still running is refused.
      */
-    deleteJob(userId: number, id: string): DeleteResult {
+    async deleteJob(userId: number, id: string): Promise<DeleteResult> {
       const job = findOwnVisible(ctx, userId, id);
       if (!job) return { ok: false, reason: "not_found" };
       if (!markDeleted(db, userId, id, ctx.now())) {
@@ -96,7 +104,7 @@ export function createGenerationService(options: GenerationServiceOptions) {
       }
       // After the row says deleted, so a failure here leaves a file nobody can reach, never a
       // visible result without its file.
-      removeJobFiles(config.DATA_DIR, userId, id);
+      await removeJobQuietly(ctx.results, userId, id, ctx.log);
       return { ok: true };
     },
 
@@ -128,7 +136,7 @@ export function createGenerationService(options: GenerationServiceOptions) {
 
     /** Start-up: clears half-written files, fails or resumes unfinished jobs. */
     start(): { resumed: number; failed: number } {
-      removeTempFiles(config.DATA_DIR);
+      ctx.results.removeLeftovers();
       return worker.recover();
     },
 

@@ -1,6 +1,6 @@
 import { isDatabaseBusy, type AppDb } from "#db/client.server";
 import { extendHold, holdStatus } from "./money/ledger.server";
-import { removeJobFiles, writeResultFile } from "./generation-files.server";
+import { removeJobQuietly, type ResultStore } from "./results/result-store.server";
 import { findGeneration, listUnfinishedGenerations, UNFINISHED, type Generation } from "./generation-job-reads.server";
 import { asSentence, failGeneration, failureOf, markRunning, updateProgress } from "./generation-job-writes.server";
 import { completeJob, failJob, retryWhenBusy, type Settler } from "./generation-settle.server";
@@ -31,7 +31,7 @@ export type VideoWorkerOptions = {
   /** A progress report moves the job's hold timeout to now + this. */
   holdTtlMs: number;
   provider: GenerationProvider;
-  dataDir: string;
+  results: ResultStore;
   concurrency: number;
   /** How long retryable poll failures (network, 5xx) may last before the job fails. */
   maxFailingMs: number;
@@ -87,14 +87,16 @@ export class VideoWorker {
    * - a video whose hold is no longer pending (the sweeper voided it): it can no longer be charged.
    */
   recover(): RecoveryReport {
-    const { db, dataDir, log } = this.options;
+    const { db, results, log } = this.options;
     const report: RecoveryReport = { resumed: 0, failed: 0 };
     for (const job of listUnfinishedGenerations(db)) {
       const now = this.now();
       const holdPending = job.holdId !== null && holdStatus(db, job.holdId) === "pending";
       if (job.kind === "image") {
         failGeneration(db, job.id, "The job was interrupted by a restart of the server.", "restart", now);
-        removeJobFiles(dataDir, job.userId, job.id);
+        // Off the start-up path: a slow bucket must not hold the server back; a file left behind
+        // belongs to a failed job nobody can read.
+        void removeJobQuietly(results, job.userId, job.id, log);
         report.failed++;
       } else if (!holdPending) {
         failGeneration(db, job.id, "The credit hold expired before the video finished.", "hold_expired", now);
@@ -301,10 +303,10 @@ export class VideoWorker {
   }
 
   private async store(job: Generation, file: GeneratedFile): Promise<void> {
-    const { dataDir, log } = this.options;
+    const { results, log } = this.options;
     let resultPath: string;
     try {
-      resultPath = await writeResultFile(dataDir, job.userId, job.id, file);
+      resultPath = await results.write(job.userId, job.id, file);
     } catch (error) {
       log?.error({ err: error, generationId: job.id }, "could not store a finished video");
       await this.failJob(job.id, "The video could not be stored.", "storage_error");
@@ -314,11 +316,11 @@ export class VideoWorker {
     try {
       done = await completeJob(this.options.settler, job.id, { resultPath, mimeType: file.mimeType });
     } catch (error) {
-      removeJobFiles(dataDir, job.userId, job.id);
+      await removeJobQuietly(results, job.userId, job.id, log);
       throw error; // crashed(): the job fails, nothing is charged
     }
     if (done.ok) return;
-    removeJobFiles(dataDir, job.userId, job.id);
+    await removeJobQuietly(results, job.userId, job.id, log);
     if (done.reason === "hold_voided") {
       await this.failJob(job.id, "The credit hold expired before the video finished.", "hold_expired");
     }

@@ -12,7 +12,7 @@
 import type { AppDb } from "#db/client.server";
 import type { User } from "#db/schema";
 import type { AuthRateLimiter, Refusal } from "../auth-rate-limit.server";
-import { removeJobFiles } from "../generation-files.server";
+import type { ResultStore } from "../results/result-store.server";
 import { failGeneration } from "../generation-job-writes.server";
 import { logger } from "../logger.server";
 import { enqueueMail } from "../mail/mail-queue.server";
@@ -66,7 +66,7 @@ export type DeleteResult = { ok: true } | Refusal | WrongPassword | { ok: false;
 
 /** The account page's "Delete account": the password first (log-in limits), then the erasure. */
 export async function deleteAccount(
-  { db, limiter, dataDir }: { db: AppDb; limiter: AuthRateLimiter; dataDir: string },
+  { db, limiter, results }: { db: AppDb; limiter: AuthRateLimiter; results: ResultStore },
   input: { ip: string; user: User; password: string },
   now = Date.now(),
 ): Promise<DeleteResult> {
@@ -76,7 +76,14 @@ export async function deleteAccount(
   if (!erased) return { ok: false, reason: "already_deleted" };
   // After the commit: a file removed for a rolled-back deletion could not be brought back.
   let removed = 0;
-  for (const id of erased.generationIds) removed += removeJobFiles(dataDir, input.user.id, id);
+  for (const id of erased.generationIds) {
+    try {
+      removed += await results.removeJob(input.user.id, id);
+    } catch (error) {
+      // The account is erased either way; a file left behind is named in the log for the operator.
+      logger.warn({ err: error, userId: input.user.id, generationId: id }, "could not remove a deleted account's file");
+    }
+  }
   logger.info({ userId: input.user.id, filesRemoved: removed }, "account deleted");
   return { ok: true };
 }

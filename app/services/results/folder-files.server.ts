@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
-import type { GeneratedFile } from "./providers/types";
+import type { GeneratedFile } from "../providers/types";
 
 // Where finished generations live: DATA_DIR/generations/<userId>/<jobId>.<ext>. The database keeps
 // the path relative to DATA_DIR, so moving the data folder (a restored backup) keeps every link.

@@ -9,7 +9,7 @@ import {
   resultPathFor,
   statResultFile,
   writeResultFile,
-} from "./generation-files.server";
+} from "./folder-files.server";
 
 let dataDir: string;
 beforeEach(() => {

@@ -1,0 +1,87 @@
+import { Readable } from "node:stream";
+import {
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  S3Client,
+  S3ServiceException,
+} from "@aws-sdk/client-s3";
+import { resultPathFor } from "./folder-files.server";
+import type { ResultStore } from "./result-store.server";
+
+export type S3StoreConfig = {
+  bucket: string;
+  /** Unset: AWS itself. Set for R2, Tigris, MinIO, …: https://<account>.r2.cloudflarestorage.com */
+  endpoint: string | null;
+  region: string;
+  forcePathStyle: boolean;
+  /** Prepended to every key ("" or "something/"), so one bucket can hold several apps. */
+  prefix: string;
+  /** Unset: the SDK's own chain (AWS_* variables, instance roles). */
+  credentials: { accessKeyId: string; secretAccessKey: string } | null;
+};
+
+const SAFE_ID = /^[A-Za-z0-9_-]{1,64}$/;
+
+function notFound(error: unknown): boolean {
+  return error instanceof S3ServiceException && (error.$metadata.httpStatusCode === 404 || error.name === "NoSuchKey" || error.name === "NotFound");
+}
+
+/** Results as objects in an S3-compatible bucket, under the same keys as the folder store. */
+export function s3ResultStore(config: S3StoreConfig): ResultStore {
+  const client = new S3Client({
+    region: config.region,
+    ...(config.endpoint ? { endpoint: config.endpoint } : {}),
+    forcePathStyle: config.forcePathStyle,
+    ...(config.credentials ? { credentials: config.credentials } : {}),
+    // Checksums only where S3 requires them: several S3-compatible stores refuse the SDK's newer
+    // default (streamed CRC32 trailers), and TLS plus Content-MD5-free PUTs of a buffer are enough.
+    requestChecksumCalculation: "WHEN_REQUIRED",
+    responseChecksumValidation: "WHEN_REQUIRED",
+    maxAttempts: 3,
+  });
+  const Bucket = config.bucket;
+  const keyOf = (key: string) => `${config.prefix}${key}`;
+
+  return {
+    kind: "s3",
+    async write(userId, jobId, file) {
+      const key = resultPathFor(userId, jobId, file.extension);
+      // A PUT is visible only once the whole object is stored, and S3 answers 200 only after it is
+      // durable: the same guarantee as the folder's fsync-then-rename.
+      await client.send(new PutObjectCommand({ Bucket, Key: keyOf(key), Body: file.data, ContentType: file.mimeType, ContentLength: file.data.length }));
+      return key;
+    },
+    async stat(key) {
+      try {
+        const head = await client.send(new HeadObjectCommand({ Bucket, Key: keyOf(key) }));
+        return { size: head.ContentLength ?? 0 };
+      } catch (error) {
+        if (notFound(error)) return null;
+        throw error;
+      }
+    },
+    async read(key, range) {
+      const got = await client.send(
+        new GetObjectCommand({ Bucket, Key: keyOf(key), ...(range ? { Range: `bytes=${range.start}-${range.end}` } : {}) }),
+      );
+      if (!(got.Body instanceof Readable)) throw new Error(`S3 answered ${key} without a readable body`);
+      return got.Body;
+    },
+    async removeJob(userId, jobId) {
+      if (!Number.isSafeInteger(userId) || userId <= 0 || !SAFE_ID.test(jobId)) return 0;
+      // The extension is not known here (an unfinished job has none yet): every object of the job.
+      const listed = await client.send(new ListObjectsV2Command({ Bucket, Prefix: keyOf(`generations/${userId}/${jobId}.`) }));
+      const keys = (listed.Contents ?? []).map((o) => o.Key!).filter(Boolean);
+      if (!keys.length) return 0;
+      // One DELETE per object (a job has one or two): DeleteObjects needs a body checksum that some
+      // S3-compatible stores compute differently.
+      for (const Key of keys) await client.send(new DeleteObjectCommand({ Bucket, Key }));
+      return keys.length;
+    },
+    // Nothing half-written can exist: an interrupted PUT stores nothing.
+    removeLeftovers: () => 0,
+  };
+}
