@@ -7,7 +7,7 @@ import { Form, Link, useActionData, useLoaderData, useLocation } from "@remix-ru
 import { AdjustCreditsForm, RefundPurchaseForm } from "~/components/admin-forms";
 import { formatCredits, formatUtc, HistoryTable, Pager, withParams } from "~/components/history-table";
 import { adminResendVerification } from "~/services/accounts/verification.server";
-import { adjustCredits } from "~/services/admin/adjustments.server";
+import { adjustCredits, largeAdjustmentThreshold } from "~/services/admin/adjustments.server";
 import { listRefundablePurchases, requestRefund } from "~/services/admin/refunds.server";
 import { getUserSummary } from "~/services/admin/user-list.server";
 import { requireAdmin } from "~/services/auth.server";
@@ -56,6 +56,7 @@ export async function loader({ request, params }: LoaderFunctionArgs) {
       // Fresh per page view: the token is the change's idempotency key, so submitting this very
       // form twice makes one change.
       adjustToken: formToken(),
+      largeThreshold: largeAdjustmentThreshold(),
       refundToken: formToken(),
     },
     { headers: { "Cache-Control": "private, no-store" } },
@@ -256,6 +257,7 @@ export default function AdminUser() {
         <AdjustCreditsForm
           key={adjustToken}
           token={adjustToken}
+          largeThreshold={data.largeThreshold}
           lastResult={actionData?.intent === "adjust" ? actionData.result : undefined}
         />
         <RefundPurchaseForm
