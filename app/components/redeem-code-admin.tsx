@@ -104,7 +104,7 @@ export function RedeemCodeTable({ codes }: { codes: CodeRow[] }) {
         <thead className={theadClass}>
           <tr>
             {["Code", "Credits", "Credits expire after", "Used / max", "Redeemable until", "Status", "Created", "Action"].map((h) => (
-              <th key={h} scope="col" className={th}>
+              <th key={h} scope="col" className={`${th} ${h === "Credits" || h === "Used / max" ? "text-right" : ""}`}>
                 {h}
               </th>
             ))}
@@ -119,9 +119,9 @@ export function RedeemCodeTable({ codes }: { codes: CodeRow[] }) {
             codes.map((c) => (
               <tr key={c.id} data-testid="redeem-code-row" data-code={c.code} className={trClass}>
                 <Cell label="Code" className="whitespace-nowrap font-mono">{formatCode(c.code)}</Cell>
-                <Cell label="Credits" className="tabular-nums">{c.credits.toLocaleString("en-US")}</Cell>
+                <Cell label="Credits" className="text-right tabular-nums">{c.credits.toLocaleString("en-US")}</Cell>
                 <Cell label="Credits expire after">{formatLifetime(c.creditsExpireAfterMs)}</Cell>
-                <Cell label="Used / max" className="tabular-nums">{`${c.redemptionCount.toLocaleString("en-US")} / ${c.maxRedemptions.toLocaleString("en-US")}`}</Cell>
+                <Cell label="Used / max" className="whitespace-nowrap text-right tabular-nums">{`${c.redemptionCount.toLocaleString("en-US")} / ${c.maxRedemptions.toLocaleString("en-US")}`}</Cell>
                 <Cell label="Redeemable until" className="whitespace-nowrap tabular-nums">{c.redeemableUntil === null ? "no end" : formatUtc(c.redeemableUntil)}</Cell>
                 <Cell label="Status">{STATUS_LABELS[c.status]}</Cell>
                 <Cell label="Created" className="whitespace-nowrap">{`${formatUtc(c.createdAt, false)} by ${c.createdByEmail}`}</Cell>
