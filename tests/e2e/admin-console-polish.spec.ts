@@ -117,6 +117,47 @@ for (const device of devices) {
     });
   }
 
+  for (const javaScriptEnabled of [true, false]) {
+    test.describe(`the redeem-code form's large-total box on a ${device.name} ${javaScriptEnabled ? "with" : "without"} JavaScript`, () => {
+      test.use({ ...device.use, javaScriptEnabled });
+
+      test("no box for a small total; a large total asks for it and is created once ticked", async ({ page }) => {
+        const codes = () => withAppDb((db) => (db.sqlite.prepare("select count(*) as n from redeem_codes").get() as { n: number }).n);
+        await logInAsAdmin(page);
+        await page.goto("/admin/credits/codes");
+        if (javaScriptEnabled) await page.waitForLoadState("networkidle");
+        const form = page.locator("form#create-code");
+        const box = form.getByLabel("I confirm this large total");
+        await expect(box).toHaveCount(0);
+        if (javaScriptEnabled) {
+          for (const [credits, times, shown] of [
+            ["1000", "10", false],
+            ["1000", "11", true],
+            ["10", "11", false],
+            ["10001", "1", true],
+          ] as const) {
+            await form.getByLabel("Credits per redemption").fill(credits);
+            await form.getByLabel("Times it may be used").fill(times);
+            await expect(box, `${credits} × ${times}`).toHaveCount(shown ? 1 : 0);
+          }
+        }
+        const before = codes();
+        await form.getByLabel("Credits per redemption").fill("2000");
+        await form.getByLabel("Times it may be used").fill("6");
+        await form.getByRole("button", { name: "Create code" }).click();
+        await expect(form.getByText(/12,000 credits in all .*tick the box to confirm/)).toBeVisible();
+        await expect(box).toBeVisible();
+        await expect(form.getByLabel("Credits per redemption")).toHaveValue("2000");
+        expect(codes()).toBe(before);
+        await box.check();
+        await form.getByRole("button", { name: "Create code" }).click();
+        await expect(page.getByTestId("toast")).toBeVisible();
+        expect(codes()).toBe(before + 1);
+        await expect(page.locator("form#create-code").getByLabel("I confirm this large total")).toHaveCount(0);
+      });
+    });
+  }
+
   test.describe(`a user's generations on a ${device.name}`, () => {
     test.use(device.use);
 

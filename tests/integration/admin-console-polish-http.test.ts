@@ -143,6 +143,54 @@ describe("the large-change confirmation, without JavaScript", () => {
   });
 });
 
+describe("the redeem-code form's large-total box, without JavaScript", () => {
+  const codes = () => (db.sqlite.prepare("select count(*) as n from redeem_codes").get() as { n: number }).n;
+  const form = (credits: string, maxRedemptions: string, extra: Record<string, string> = {}) => ({
+    intent: "create",
+    token: token(),
+    credits,
+    maxRedemptions,
+    ...extra,
+  });
+
+  it("a fresh form has no box; a small total is created directly", async () => {
+    const html = await (await admin.get("/admin/credits/codes")).text();
+    expect(inputs(html).filter((i) => i.name === "confirmLarge")).toEqual([]);
+    const before = codes();
+    // 10,000 in all is not more than the limit (LARGE_CODE_TOTAL).
+    expect((await admin.post("/admin/credits/codes", form("1000", "10"))).status).toBe(303);
+    expect(codes()).toBe(before + 1);
+  });
+
+  for (const [credits, times] of [
+    ["1000", "11"],
+    ["10001", "1"],
+    [" 5001", "2 "],
+  ]) {
+    it(`${credits} × ${times} comes back with the box, and is created once ticked`, async () => {
+      const before = codes();
+      const res = await admin.post("/admin/credits/codes", form(credits, times));
+      expect(res.status).toBe(400);
+      const html = decode(await res.text());
+      expect(html).toContain("tick the box to confirm");
+      const fields = inputs(html);
+      expect(fields.filter((i) => i.name === "confirmLarge")).toHaveLength(1);
+      expect(fields.find((i) => i.name === "credits")?.value?.trim()).toBe(credits.trim());
+      expect(codes()).toBe(before);
+      expect((await admin.post("/admin/credits/codes", form(credits, times, { confirmLarge: "on" }))).status).toBe(303);
+      expect(codes()).toBe(before + 1);
+    });
+  }
+
+  it("a bad number shows no box (nothing to confirm yet)", async () => {
+    const before = codes();
+    const res = await admin.post("/admin/credits/codes", form("1e5", "3"));
+    expect(res.status).toBe(400);
+    expect(inputs(await res.text()).filter((i) => i.name === "confirmLarge")).toEqual([]);
+    expect(codes()).toBe(before);
+  });
+});
+
 describe("an admin sees a user's generations", () => {
   async function makeImage(client: HttpClient, prompt: string) {
     const res = await client.post("/api/generate-image", { prompt, size: "256x256" });
