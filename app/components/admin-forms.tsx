@@ -11,7 +11,7 @@ import { getZodConstraint, parseWithZod } from "@conform-to/zod";
 import { Form } from "@remix-run/react";
 import { FormErrors, Problem, useSubmitting } from "./forms";
 import { formatUtc } from "./history-table";
-import { AdjustCreditsSchema, LARGE_ADJUSTMENT, MAX_ADJUSTMENT, refundPurchaseSchema } from "~/utils/admin-schemas";
+import { AdjustCreditsSchema, MAX_ADJUSTMENT, refundPurchaseSchema, typedAmountIsLarge } from "~/utils/admin-schemas";
 
 // The two forms of an admin's user page. Real POST forms (they work without JavaScript); with
 // JavaScript, Conform validates them in the browser with the schemas the server uses, and the
@@ -21,7 +21,21 @@ function describedBy(meta: FieldMetadata<unknown>, hintId?: string): string | un
   return [meta.errors?.length ? meta.errorId : null, hintId].filter(Boolean).join(" ") || undefined;
 }
 
-export function AdjustCreditsForm({ token, lastResult }: { token: string; lastResult?: SubmissionResult<string[]> }) {
+/**
+ * The confirmation box is there only for a large amount: while the admin types (Conform keeps
+ * `fields.amount.value` current), and without JavaScript when the server answered a large
+ * unconfirmed change with the form again (the value comes back in `lastResult`). The server
+ * decides; `largeThreshold` is its number, mirrored.
+ */
+export function AdjustCreditsForm({
+  token,
+  largeThreshold,
+  lastResult,
+}: {
+  token: string;
+  largeThreshold: number;
+  lastResult?: SubmissionResult<string[]>;
+}) {
   const submitting = useSubmitting("adjust");
   const [form, fields] = useForm({
     id: "adjust-credits",
@@ -34,6 +48,7 @@ export function AdjustCreditsForm({ token, lastResult }: { token: string; lastRe
   });
   const amountHint = `${fields.amount.id}-hint`;
   const confirmHint = `${fields.confirmLarge.id}-hint`;
+  const large = typedAmountIsLarge(fields.amount.value, largeThreshold);
   return (
     <Form method="post" {...getFormProps(form)} className="card space-y-4" aria-labelledby="adjust-heading">
       <h2 id="adjust-heading" className="text-lg font-semibold">
@@ -98,22 +113,24 @@ export function AdjustCreditsForm({ token, lastResult }: { token: string; lastRe
         />
         <Problem meta={fields.reason} />
       </div>
-      <div className="rounded-md bg-amber-50 p-3 ring-1 ring-amber-300">
-        <div className="flex items-start gap-2">
-          <input
-            {...getInputProps(fields.confirmLarge, { type: "checkbox", ariaDescribedBy: describedBy(fields.confirmLarge, confirmHint) })}
-            key={fields.confirmLarge.key}
-            className="mt-1 h-4 w-4 rounded border-slate-400 text-indigo-700 focus-visible:ring-2 focus-visible:ring-indigo-600"
-          />
-          <label htmlFor={fields.confirmLarge.id} className="text-sm font-medium text-slate-900">
-            I confirm this large change
-          </label>
+      {large ? (
+        <div className="rounded-md bg-amber-50 p-3 ring-1 ring-amber-300" data-testid="confirm-large">
+          <div className="flex items-start gap-2">
+            <input
+              {...getInputProps(fields.confirmLarge, { type: "checkbox", ariaDescribedBy: describedBy(fields.confirmLarge, confirmHint) })}
+              key={fields.confirmLarge.key}
+              className="mt-1 h-4 w-4 rounded border-slate-400 text-indigo-700 focus-visible:ring-2 focus-visible:ring-indigo-600"
+            />
+            <label htmlFor={fields.confirmLarge.id} className="text-sm font-medium text-slate-900">
+              I confirm this large change
+            </label>
+          </div>
+          <p id={confirmHint} className="mt-1 text-sm text-slate-800">
+            Needed for more than {largeThreshold.toLocaleString("en-US")} credits either way.
+          </p>
+          <Problem meta={fields.confirmLarge} />
         </div>
-        <p id={confirmHint} className="mt-1 text-sm text-slate-800">
-          Needed for more than {LARGE_ADJUSTMENT.toLocaleString("en-US")} credits either way.
-        </p>
-        <Problem meta={fields.confirmLarge} />
-      </div>
+      ) : null}
       <button type="submit" className="btn-primary" disabled={submitting}>
         {submitting ? "Applying…" : "Apply change"}
       </button>

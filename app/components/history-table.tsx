@@ -71,7 +71,9 @@ export const th = "whitespace-nowrap px-3 py-2 text-left text-xs font-semibold u
 export const td = "flex justify-between gap-4 px-3 py-0.5 text-sm sm:table-cell sm:py-2 sm:align-top";
 
 /** A body cell; below `sm` it shows its column's name first (hidden from assistive technology,
- * which has the real header). */
+ * which has the real header). Below `sm` the value sits right, across from its label; from `sm`
+ * up it takes the cell's own alignment, so a column's values line up with its header (a block
+ * line inside, like a prompt under a description, would otherwise inherit the right alignment). */
 export function Cell({ label, className = "", children, colSpan }: { label?: string; className?: string; children?: ReactNode; colSpan?: number }) {
   return (
     <td className={`${td} ${className}`} colSpan={colSpan}>
@@ -80,7 +82,7 @@ export function Cell({ label, className = "", children, colSpan }: { label?: str
           {label}
         </span>
       ) : null}
-      <span className="min-w-0 text-right">{children}</span>
+      <span className="min-w-0 text-right sm:[text-align:inherit]">{children}</span>
     </td>
   );
 }

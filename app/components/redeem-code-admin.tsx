@@ -11,6 +11,7 @@ import {
   LARGE_CODE_TOTAL,
   MAX_CODE_CREDITS,
   MAX_REDEMPTIONS,
+  typedCodeTotalIsLarge,
 } from "~/utils/redeem-code-schemas";
 
 // /admin/credits/codes: the create form, the list, and the confirm step of disabling a code.
@@ -52,6 +53,8 @@ export function CreateRedeemCodeForm({ token, lastResult }: { token: string; las
     shouldRevalidate: "onInput",
   });
   const confirmHint = `${fields.confirmLarge.id}-hint`;
+  // As on the adjust form: the box only when the total typed is large (the server decides).
+  const large = typedCodeTotalIsLarge(fields.credits.value, fields.maxRedemptions.value);
   return (
     <Form method="post" {...getFormProps(form)} className="card space-y-4" aria-labelledby="create-code-heading">
       <h2 id="create-code-heading" className="text-lg font-semibold">
@@ -67,22 +70,24 @@ export function CreateRedeemCodeForm({ token, lastResult }: { token: string; las
         <TextField meta={fields.creditsExpireAfter} label="Credits expire after (optional)" placeholder="e.g. 30d" hint="Counted from each redemption: like 30d or 12h (at least 1h). Empty: never." />
         <TextField meta={fields.redeemableUntil} label="Redeemable until (UTC, optional)" placeholder="e.g. 2027-01-31" hint="Like 2027-01-31 (to the end of that day) or 2027-01-31 18:00, in UTC. Empty: no end." />
       </div>
-      <div className="rounded-md bg-amber-50 p-3 ring-1 ring-amber-300">
-        <div className="flex items-start gap-2">
-          <input
-            {...getInputProps(fields.confirmLarge, { type: "checkbox", ariaDescribedBy: confirmHint })}
-            key={fields.confirmLarge.key}
-            className="mt-1 h-4 w-4 rounded border-slate-400 text-indigo-700 focus-visible:ring-2 focus-visible:ring-indigo-600"
-          />
-          <label htmlFor={fields.confirmLarge.id} className="text-sm font-medium text-slate-900">
-            I confirm this large total
-          </label>
+      {large ? (
+        <div className="rounded-md bg-amber-50 p-3 ring-1 ring-amber-300" data-testid="confirm-large-total">
+          <div className="flex items-start gap-2">
+            <input
+              {...getInputProps(fields.confirmLarge, { type: "checkbox", ariaDescribedBy: confirmHint })}
+              key={fields.confirmLarge.key}
+              className="mt-1 h-4 w-4 rounded border-slate-400 text-indigo-700 focus-visible:ring-2 focus-visible:ring-indigo-600"
+            />
+            <label htmlFor={fields.confirmLarge.id} className="text-sm font-medium text-slate-900">
+              I confirm this large total
+            </label>
+          </div>
+          <p id={confirmHint} className="mt-1 text-sm text-slate-800">
+            Needed when credits × times may be used is more than {LARGE_CODE_TOTAL.toLocaleString("en-US")}.
+          </p>
+          <Problem meta={fields.confirmLarge} />
         </div>
-        <p id={confirmHint} className="mt-1 text-sm text-slate-800">
-          Needed when credits × times may be used is more than {LARGE_CODE_TOTAL.toLocaleString("en-US")}.
-        </p>
-        <Problem meta={fields.confirmLarge} />
-      </div>
+      ) : null}
       <button type="submit" className="btn-primary" disabled={submitting}>
         {submitting ? "Creating…" : "Create code"}
       </button>
@@ -104,7 +109,7 @@ export function RedeemCodeTable({ codes }: { codes: CodeRow[] }) {
         <thead className={theadClass}>
           <tr>
             {["Code", "Credits", "Credits expire after", "Used / max", "Redeemable until", "Status", "Created", "Action"].map((h) => (
-              <th key={h} scope="col" className={th}>
+              <th key={h} scope="col" className={`${th} ${h === "Credits" || h === "Used / max" ? "text-right" : ""}`}>
                 {h}
               </th>
             ))}
@@ -119,9 +124,9 @@ export function RedeemCodeTable({ codes }: { codes: CodeRow[] }) {
             codes.map((c) => (
               <tr key={c.id} data-testid="redeem-code-row" data-code={c.code} className={trClass}>
                 <Cell label="Code" className="whitespace-nowrap font-mono">{formatCode(c.code)}</Cell>
-                <Cell label="Credits" className="tabular-nums">{c.credits.toLocaleString("en-US")}</Cell>
+                <Cell label="Credits" className="text-right tabular-nums">{c.credits.toLocaleString("en-US")}</Cell>
                 <Cell label="Credits expire after">{formatLifetime(c.creditsExpireAfterMs)}</Cell>
-                <Cell label="Used / max" className="tabular-nums">{`${c.redemptionCount.toLocaleString("en-US")} / ${c.maxRedemptions.toLocaleString("en-US")}`}</Cell>
+                <Cell label="Used / max" className="whitespace-nowrap text-right tabular-nums">{`${c.redemptionCount.toLocaleString("en-US")} / ${c.maxRedemptions.toLocaleString("en-US")}`}</Cell>
                 <Cell label="Redeemable until" className="whitespace-nowrap tabular-nums">{c.redeemableUntil === null ? "no end" : formatUtc(c.redeemableUntil)}</Cell>
                 <Cell label="Status">{STATUS_LABELS[c.status]}</Cell>
                 <Cell label="Created" className="whitespace-nowrap">{`${formatUtc(c.createdAt, false)} by ${c.createdByEmail}`}</Cell>

@@ -5,10 +5,12 @@ import type { ShouldRevalidateFunction } from "@remix-run/react";
 import { json } from "@remix-run/node";
 import { Form, Link, useActionData, useLoaderData, useLocation } from "@remix-run/react";
 import { AdjustCreditsForm, RefundPurchaseForm } from "~/components/admin-forms";
+import { AdminUserGenerations } from "~/components/admin-user-generations";
 import { formatCredits, formatUtc, HistoryTable, Pager, withParams } from "~/components/history-table";
 import { adminResendVerification } from "~/services/accounts/verification.server";
-import { adjustCredits } from "~/services/admin/adjustments.server";
+import { adjustCredits, largeAdjustmentThreshold } from "~/services/admin/adjustments.server";
 import { listRefundablePurchases, requestRefund } from "~/services/admin/refunds.server";
+import { listRecentGenerations } from "~/services/admin/user-generations.server";
 import { getUserSummary } from "~/services/admin/user-list.server";
 import { requireAdmin } from "~/services/auth.server";
 import { listHistoryPage, parseHistoryQuery } from "~/services/billing-dashboard.server";
@@ -52,10 +54,12 @@ export async function loader({ request, params }: LoaderFunctionArgs) {
       user,
       history: listHistoryPage(db, { userId: user.id, type: query.type, older: query.older, newer: query.newer, forAdmin: true }),
       purchases: listRefundablePurchases(db, user.id).map((p) => ({ ...p, price: moneyOrNull(p.amountTotal, p.currency) })),
+      generations: listRecentGenerations(db, user.id),
       selectedRefund: Number.isSafeInteger(refundParam) && refundParam > 0 ? refundParam : null,
       // Fresh per page view: the token is the change's idempotency key, so submitting this very
       // form twice makes one change.
       adjustToken: formToken(),
+      largeThreshold: largeAdjustmentThreshold(),
       refundToken: formToken(),
     },
     { headers: { "Cache-Control": "private, no-store" } },
@@ -179,7 +183,7 @@ export default function AdminUser() {
       </div>
     );
   }
-  const { user, history, purchases, adjustToken, refundToken, selectedRefund } = data;
+  const { user, history, purchases, generations, adjustToken, refundToken, selectedRefund } = data;
   const refundable = new Set(purchases.map((p) => p.id));
   return (
     <div className="space-y-6">
@@ -256,6 +260,7 @@ export default function AdminUser() {
         <AdjustCreditsForm
           key={adjustToken}
           token={adjustToken}
+          largeThreshold={data.largeThreshold}
           lastResult={actionData?.intent === "adjust" ? actionData.result : undefined}
         />
         <RefundPurchaseForm
@@ -266,6 +271,12 @@ export default function AdminUser() {
           lastResult={actionData?.intent === "refund" ? actionData.result : undefined}
         />
       </div>
+      <section aria-labelledby="generations-heading" className="space-y-3">
+        <h2 id="generations-heading" className="text-lg font-semibold">
+          Generations
+        </h2>
+        <AdminUserGenerations rows={generations.rows} total={generations.total} />
+      </section>
       <section aria-labelledby="ledger-heading" className="space-y-3">
         <h2 id="ledger-heading" className="text-lg font-semibold">
           Ledger

@@ -43,7 +43,7 @@ function MailTable({ id, caption, rows, retry }: { id: string; caption: string; 
         <thead className={theadClass}>
           <tr>
             {["#", "To", "Kind", "Subject", "Attempts", "Last error", "Queued (UTC)", retry ? "Action" : "Next attempt (UTC)"].map((h) => (
-              <th key={h} scope="col" className={th}>
+              <th key={h} scope="col" className={`${th} ${h === "#" || h === "Attempts" ? "text-right" : ""}`}>
                 {h}
               </th>
             ))}
@@ -59,11 +59,11 @@ function MailTable({ id, caption, rows, retry }: { id: string; caption: string; 
           ) : (
             rows.map((m) => (
               <tr key={m.id} data-testid="mail-row" className={trClass}>
-                <Cell label="#" className="tabular-nums">{m.id}</Cell>
+                <Cell label="#" className="text-right tabular-nums">{m.id}</Cell>
                 <Cell label="To" className="break-all">{m.to}</Cell>
                 <Cell label="Kind" className="whitespace-nowrap">{m.kind}</Cell>
                 <Cell label="Subject">{m.subject}</Cell>
-                <Cell label="Attempts" className="tabular-nums">{m.attempts}</Cell>
+                <Cell label="Attempts" className="text-right tabular-nums">{m.attempts}</Cell>
                 <Cell label="Last error" className="break-all text-slate-800">{m.lastError ?? "—"}</Cell>
                 <Cell label="Queued (UTC)" className="whitespace-nowrap tabular-nums">{formatUtc(m.createdAt)}</Cell>
                 {retry ? (

@@ -1,18 +1,21 @@
 import type { LoaderFunctionArgs } from "@remix-run/node";
 import { createReadableStreamFromReadable } from "@remix-run/node";
-import { requireApiUser } from "~/services/auth.server";
+import { requireApiCaller } from "~/services/auth.server";
 import { getGenerationService } from "~/services/generation.server";
 import { GENERATION_ID_PATTERN } from "~/utils/generation-schemas";
 
-// GET /generations/:id/file — a finished result, for its owner only (401 signed out; 404 for
-// anyone else, unfinished, deleted jobs and missing files). `?download=1` asks the browser to save it
+// GET /generations/:id/file — a finished result, for its owner and for an admin signed in with a
+// browser session (the admin's view of a user's generations, decision 032; an admin's API key
+// reads only its own files). 401 signed out; 404 for anyone else, unfinished, deleted jobs and
+// missing files. `?download=1` asks the browser to save it
 // (Content-Disposition: attachment) instead of showing it. Private caching: the file of a job never changes.
 // Supports a single `Range: bytes=a-b` so <video> can seek.
 
 export async function loader({ request, params }: LoaderFunctionArgs) {
-  const user = await requireApiUser(request);
+  const { user, apiKey } = await requireApiCaller(request);
   const id = params.id ?? "";
-  const file = GENERATION_ID_PATTERN.test(id) ? await getGenerationService().resultFile(user.id, id) : null;
+  const viewer = { userId: user.id, admin: user.role === "admin" && apiKey === null };
+  const file = GENERATION_ID_PATTERN.test(id) ? await getGenerationService().resultFile(viewer, id) : null;
   if (!file) return new Response("Not found", { status: 404, headers: { "Content-Type": "text/plain; charset=utf-8" } });
 
   const download = new URL(request.url).searchParams.get("download") === "1";

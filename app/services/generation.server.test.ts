@@ -319,7 +319,7 @@ describe("videos", () => {
     await s.worker.idle();
     const done = s.getJob(userId, started.job.id)!;
     expect(done).toMatchObject({ status: "succeeded", hold: "posted", mimeType: "image/gif", progress: 100 });
-    const file = await s.resultFile(userId, done.id);
+    const file = await s.resultFile({ userId, admin: false }, done.id);
     expect(file?.size).toBeGreaterThan(1000);
     expect((await streamBytes(await file!.read())).subarray(0, 3).toString("latin1")).toBe("GIF");
     expect(balanceOf(userId)).toMatchObject({ balance: 100, onHold: 0 });
@@ -561,8 +561,10 @@ describe("reading jobs", () => {
       ids.push(r.ok ? r.job.id : "");
     }
     expect(s.getJob(other, ids[0])).toBeUndefined();
-    expect(await s.resultFile(other, ids[0])).toBeNull();
-    expect(await s.resultFile(owner, ids[0])).not.toBeNull();
+    expect(await s.resultFile({ userId: other, admin: false }, ids[0])).toBeNull();
+    expect(await s.resultFile({ userId: owner, admin: false }, ids[0])).not.toBeNull();
+    // An admin (the console's view of a user's generations) reads another user's file.
+    expect(await s.resultFile({ userId: other, admin: true }, ids[0])).not.toBeNull();
     const page1 = s.listJobs(owner, { limit: 3 });
     expect(page1.items.map((j) => j.prompt)).toEqual(["n4", "n3", "n2"]);
     const page2 = s.listJobs(owner, { limit: 3, before: page1.nextBefore });

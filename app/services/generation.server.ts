@@ -16,7 +16,7 @@ import type { Readable } from "node:stream";
  */
 import type { ImageInput, VideoInput } from "~/utils/generation-schemas";
 import { createGenerationContext, type GenerationContext, type GenerationServiceOptions } from "./generation-context.server";
-import { findUserGeneration, listUserGenerations, listUserUnfinished, type Generation } from "./generation-job-reads.server";
+import { findGeneration, findUserGeneration, listUserGenerations, listUserUnfinished, type Generation } from "./generation-job-reads.server";
 import { failJobOfVoidedHold, markDeleted } from "./generation-job-writes.server";
 import { reconcileJobs, startGenerationReconciler, type ReconcileReport } from "./generation-reconciler.server";
 import { queueVideo, startImage, type StartOptions, type StartResult } from "./generation-start.server";
@@ -46,9 +46,13 @@ function findOwnVisible(ctx: GenerationContext, userId: number, id: string): Gen
   return job && job.deletedAt === null ? job : undefined;
 }
 
-/** The owner's finished file, or null (not theirs, deleted, not finished, or missing on disk). */
-async function findResultFile(ctx: GenerationContext, userId: number, id: string): Promise<ResultFile | null> {
-  const job = findOwnVisible(ctx, userId, id);
+/** Who asks for a result file: its owner, or an admin looking at a user's generations (decision 032). */
+export type ResultViewer = { userId: number; admin: boolean };
+
+/** The finished file, or null (not the viewer's and they are no admin, deleted, not finished, or missing on disk). */
+async function findResultFile(ctx: GenerationContext, viewer: ResultViewer, id: string): Promise<ResultFile | null> {
+  const found = viewer.admin ? findGeneration(ctx.db, id) : findOwnVisible(ctx, viewer.userId, id);
+  const job = found && found.deletedAt === null ? found : undefined;
   if (!job || job.status !== "succeeded" || !job.resultPath || !job.resultMimeType) return null;
   const key = job.resultPath;
   const stored = await ctx.results.stat(key);
@@ -114,8 +118,9 @@ export function createGenerationService(options: GenerationServiceOptions) {
     },
 
     /** The owner's finished file, or null (not theirs, not finished, or missing on disk). */
-    resultFile(userId: number, id: string): Promise<ResultFile | null> {
-      return findResultFile(ctx, userId, id);
+    /** The owner's file; an admin (a browser session, see the file route) may read anyone's. */
+    resultFile(viewer: ResultViewer, id: string): Promise<ResultFile | null> {
+      return findResultFile(ctx, viewer, id);
     },
 
     /** The hold sweeper's onVoided hook (background.server.ts): inside the sweep's transaction. */

@@ -1,6 +1,6 @@
 import { parseWithZod } from "@conform-to/zod";
 import { describe, expect, it } from "vitest";
-import { AdjustCreditsSchema, majorToMinor, refundPurchaseSchema } from "./admin-schemas";
+import { AdjustCreditsSchema, LARGE_CHANGE_MESSAGE, majorToMinor, refundPurchaseSchema, typedAmountIsLarge } from "./admin-schemas";
 
 // The refund form's amount, parsed the way the route parses a POST (Conform's coercion of form
 // strings included): a person's "2.50" becomes 250 cents, anything else is refused with a message.
@@ -102,4 +102,39 @@ describe("adjust form: expires after", () => {
     const s = adjustForm({ type: "adjustment", expiresAfter: "30d" });
     expect(s.status === "error" && s.error?.expiresAfter?.join(" ")).toMatch(/Only a bonus/);
   });
+});
+
+describe("the large-change box mirrors the schema's rule (decision 032)", () => {
+  function adjust(amount: string, confirmLarge?: "on") {
+    const form = new FormData();
+    const fields = { intent: "adjust", token: TOKEN, amount, type: "adjustment", reason: "A reason", ...(confirmLarge ? { confirmLarge } : {}) };
+    for (const [k, v] of Object.entries(fields)) form.set(k, v);
+    return parseWithZod(form, { schema: AdjustCreditsSchema });
+  }
+  const confirmError = (s: ReturnType<typeof adjust>) => (s.status === "error" ? s.error?.confirmLarge : undefined);
+
+  const table: Array<[typed: string, large: boolean]> = [
+    ["999", false],
+    ["1000", false],
+    ["1001", true],
+    ["+1001", true],
+    ["-1000", false],
+    ["-1001", true],
+    ["1000000", true],
+    [" 1001", true],
+    ["\t1001\t", true],
+    ["0", false],
+    ["", false],
+    ["1e3", false],
+    ["1001.5", false],
+    ["abc", false],
+    ["10 01", false],
+  ];
+  for (const [typed, large] of table) {
+    it(`${JSON.stringify(typed)}: the box ${large ? "shows" : "stays away"}, and the server asks for it exactly then`, () => {
+      expect(typedAmountIsLarge(typed)).toBe(large);
+      expect(confirmError(adjust(typed))).toEqual(large ? [LARGE_CHANGE_MESSAGE] : undefined);
+      expect(confirmError(adjust(typed, "on"))).toBeUndefined();
+    });
+  }
 });

@@ -4,8 +4,24 @@ import { DURATION_HINT, parseDuration } from "./duration";
 // The admin console's forms and query strings. Shared by the server (actions, loaders) and the
 // browser (Conform's client-side validation), so this module must not import server code.
 
+/** A signed whole number written by a person: "250", "-40", "+1000". Not "1.5", "1e3" or "0x10". */
+const AMOUNT_PATTERN = /^[+-]?\d{1,16}$/;
+
 /** Above this many credits (either sign) a change needs the "I confirm" box ticked. */
 export const LARGE_ADJUSTMENT = 1_000;
+/** What the server answers to a large change sent without the box ticked (decision 032). */
+export const LARGE_CHANGE_MESSAGE = "This is a large change: tick to confirm.";
+
+/** The one rule for "large": the schema below enforces it, the form only mirrors it. */
+export function isLargeAdjustment(amount: number, threshold = LARGE_ADJUSTMENT): boolean {
+  return Math.abs(amount) > threshold;
+}
+
+/** Whether what an admin has typed so far is a large change: the form shows the box only then. */
+export function typedAmountIsLarge(text: string | undefined, threshold = LARGE_ADJUSTMENT): boolean {
+  const trimmed = (text ?? "").trim();
+  return AMOUNT_PATTERN.test(trimmed) && isLargeAdjustment(Number(trimmed), threshold);
+}
 /** No single manual change moves more than this: anything larger is a typo. */
 export const MAX_ADJUSTMENT = 1_000_000;
 
@@ -23,11 +39,10 @@ const ReasonSchema = z
   .min(3, "A reason is required: at least 3 characters, kept in the audit log.")
   .max(500, "Keep the reason under 500 characters.");
 
-/** A signed whole number written by a person: "250", "-40", "+1000". Not "1.5", "1e3" or "0x10". */
 const CreditsAmountSchema = z
   .string({ required_error: "Enter an amount of credits, e.g. 100 or -50." })
   .trim()
-  .regex(/^[+-]?\d{1,16}$/, "Enter a whole number of credits, e.g. 100 or -50 (no decimals, no units).")
+  .regex(AMOUNT_PATTERN, "Enter a whole number of credits, e.g. 100 or -50 (no decimals, no units).")
   .transform(Number)
   .refine((n) => n !== 0, "The amount cannot be zero.")
   .refine((n) => Math.abs(n) <= MAX_ADJUSTMENT, `At most ${MAX_ADJUSTMENT.toLocaleString("en-US")} credits in one change.`);
@@ -65,12 +80,8 @@ export const AdjustCreditsSchema = z
         message: "A bonus adds credits: to remove credits choose the type adjustment.",
       });
     }
-    if (Math.abs(value.amount) > LARGE_ADJUSTMENT && !value.confirmLarge) {
-      ctx.addIssue({
-        code: z.ZodIssueCode.custom,
-        path: ["confirmLarge"],
-        message: `This changes more than ${LARGE_ADJUSTMENT.toLocaleString("en-US")} credits: tick the box to confirm.`,
-      });
+    if (isLargeAdjustment(value.amount) && !value.confirmLarge) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, path: ["confirmLarge"], message: LARGE_CHANGE_MESSAGE });
     }
   });
 export type AdjustCredits = z.infer<typeof AdjustCreditsSchema>;

@@ -60,11 +60,24 @@ export type RedeemCodeInput = z.infer<typeof RedeemCodeSchema>;
 /** The billing page's form: the same, with its intent. */
 export const RedeemCodeFormSchema = RedeemCodeSchema.extend({ intent: z.literal("redeem") });
 
+const WHOLE_NUMBER = /^\d{1,16}$/;
+
+/** The one rule for a code's "large total": the schema below enforces it, the form mirrors it. */
+export function isLargeCodeTotal(credits: number, maxRedemptions: number): boolean {
+  return credits * maxRedemptions > LARGE_CODE_TOTAL;
+}
+
+/** Whether what is typed so far makes a large total: the create form shows its box only then (decision 032). */
+export function typedCodeTotalIsLarge(credits: string | undefined, maxRedemptions: string | undefined): boolean {
+  const [c, m] = [(credits ?? "").trim(), (maxRedemptions ?? "").trim()];
+  return WHOLE_NUMBER.test(c) && WHOLE_NUMBER.test(m) && isLargeCodeTotal(Number(c), Number(m));
+}
+
 const wholeNumber = (what: string, min: number, max: number) =>
   z
     .string({ required_error: `Enter ${what}.` })
     .trim()
-    .regex(/^\d{1,16}$/, `Enter ${what} as a whole number (no decimals, signs or units).`)
+    .regex(WHOLE_NUMBER, `Enter ${what} as a whole number (no decimals, signs or units).`)
     .transform(Number)
     .refine((n) => n >= min && n <= max, `${what[0]!.toUpperCase()}${what.slice(1)} must be between ${min.toLocaleString("en-US")} and ${max.toLocaleString("en-US")}.`);
 
@@ -136,7 +149,7 @@ export function createRedeemCodeSchema(now: () => number = Date.now) {
       confirmLarge: z.boolean().optional(),
     })
     .superRefine((value, ctx) => {
-      if (value.credits * value.maxRedemptions > LARGE_CODE_TOTAL && !value.confirmLarge) {
+      if (isLargeCodeTotal(value.credits, value.maxRedemptions) && !value.confirmLarge) {
         ctx.addIssue({
           code: z.ZodIssueCode.custom,
           path: ["confirmLarge"],

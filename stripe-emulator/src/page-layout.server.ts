@@ -1,4 +1,8 @@
-/** The frame of every page the emulator serves: plain HTML, readable, and marked as test mode. */
+/**
+ * The frame of every page the emulator serves: plain HTML, readable, and marked as test mode.
+ * Everything sits in a landmark (the test-mode banner in <header>, the rest in <main>): a strict
+ * axe check (tests/e2e/emulator-a11y.spec.ts) counts content outside landmarks too.
+ */
 
 const TEST_MODE_LABEL = "Test mode — no real payments";
 
@@ -24,6 +28,9 @@ export function layout(title: string, main: string): string {
   button.primary { background: #1f4fd1; border-color: #1f4fd1; color: #fff; font-weight: 700; }
   button.secondary { background: #f0f1f3; }
   button:focus-visible, a:focus-visible { outline: 3px solid #ff9f1c; outline-offset: 2px; }
+  /* The test card names are long: the select takes the page's width, never more (a 390 px phone). */
+  select { font: inherit; width: 100%; max-width: 100%; padding: .5rem; border: 1px solid #4a4f57; border-radius: .4rem; background: #fff; color: #1a1a1a; }
+  code { overflow-wrap: anywhere; }
   .help { color: #4a4f57; font-size: .9rem; }
   a { color: #1f4fd1; }
   fieldset { border: 1px solid #c9ccd1; border-radius: .4rem; margin: 0 0 .75rem; padding: .5rem 1rem; }
@@ -37,7 +44,7 @@ export function layout(title: string, main: string): string {
 </style>
 </head>
 <body>
-<p class="test-mode" role="note">${TEST_MODE_LABEL}</p>
+<header><p class="test-mode" role="note">${TEST_MODE_LABEL}</p></header>
 <main>
 ${main}
 </main>

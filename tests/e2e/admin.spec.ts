@@ -139,7 +139,7 @@ async function badInputChangesNothing(page: Page, browser: Browser, javaScriptEn
   // A large change needs the confirmation box, checked by the server too.
   const form = await fillAdjustment(page, "5000", "Enterprise deal");
   await form.getByRole("button", { name: "Apply change" }).click();
-  await expect(form.getByText(/tick the box to confirm/)).toBeVisible();
+  await expect(form.getByText("This is a large change: tick to confirm.")).toBeVisible();
   expect(balanceOf(customer.id)).toBe(10);
   await form.getByLabel("I confirm this large change").check();
   await form.getByRole("button", { name: "Apply change" }).click();

@@ -113,7 +113,7 @@ describe("bad input: 400, a clear message, nothing changed", () => {
     ["an unknown type", { type: "gift" }, "Choose a bonus (adds credits) or an adjustment"],
     ["a negative bonus", { amount: "-5", type: "bonus" }, "A bonus adds credits"],
     ["no token", { token: "" }, "This form has expired"],
-    ["an unconfirmed large change", { amount: "1001" }, "tick the box to confirm"],
+    ["an unconfirmed large change", { amount: "1001" }, "This is a large change: tick to confirm."],
     ["a removal below zero", { amount: "-11", type: "adjustment" }, "The balance is 10 credits: removing 11 would take it below zero."],
   ];
   for (const [what, fields, message] of cases) {

@@ -6,7 +6,7 @@
 import type { AppDb } from "#db/client.server";
 import { perConnection } from "#db/prepared.server";
 import { auditLog } from "#db/schema";
-import { AUDIT_ACTIONS, type AdjustmentType } from "~/utils/admin-schemas";
+import { AUDIT_ACTIONS, LARGE_ADJUSTMENT, type AdjustmentType } from "~/utils/admin-schemas";
 import { expiryAfter } from "~/utils/duration";
 import { adjust, LedgerError, type Tx } from "../money/ledger.server";
 import { ledgerKeys } from "../money/ledger-keys.server";
@@ -14,6 +14,15 @@ import { ledgerKeys } from "../money/ledger-keys.server";
 const stmts = perConnection((sqlite) => ({
   userExists: sqlite.prepare<[number], { id: number }>(`SELECT id FROM users WHERE id = ?`),
 }));
+
+/**
+ * Above how many credits (either sign) a change needs the admin's explicit confirmation. The
+ * action refuses an unconfirmed large change (AdjustCreditsSchema); the page gets the number from
+ * here and only mirrors it, to show the confirmation box while the admin types (decision 032).
+ */
+export function largeAdjustmentThreshold(): number {
+  return LARGE_ADJUSTMENT;
+}
 
 export type AdjustInput = {
   adminId: number;
