@@ -30,8 +30,10 @@ export function ToastMessage({ toast }: { toast: Toast }) {
   }, [hidden, held]);
 
   if (hidden) return null;
+  // A landmark of its own: it sits between the header and <main>, and content outside every
+  // landmark is lost to people who move by landmarks (axe "region").
   return (
-    <div className="mx-auto mt-4 max-w-5xl px-4">
+    <section aria-label="Message" className="mx-auto mt-4 max-w-5xl px-4">
       <div
         ref={box}
         className={`flex items-start gap-3 rounded-md p-3 ring-1 ${styles[toast.kind]}`}
@@ -56,6 +58,6 @@ export function ToastMessage({ toast }: { toast: Toast }) {
           Dismiss<span className="sr-only"> this message</span>
         </a>
       </div>
-    </div>
+    </section>
   );
 }
