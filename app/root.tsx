@@ -230,6 +230,8 @@ export function Layout({ children }: { children: React.ReactNode }) {
       <head>
         <meta charSet="utf-8" />
         <meta name="viewport" content="width=device-width, initial-scale=1" />
+        {/* Before the stylesheet arrives: a dark canvas, not a white flash, on a dark system. */}
+        <meta name="color-scheme" content="light dark" />
         <Meta />
         <Links />
       </head>

@@ -1,10 +1,13 @@
 // A server-rendered bar chart (plain SVG, no script) of a few series per day, with the figures
 // in a table for screen readers and for anyone who wants the numbers.
 
+import type { PaletteColor } from "~/utils/palette";
+
 export type ChartSeries = {
   key: string;
   label: string;
-  color: string;
+  /** A palette colour, never a hex: it is drawn through the palette's variable, so dark mode swaps it. */
+  color: PaletteColor;
   values: number[];
 };
 
@@ -27,6 +30,11 @@ const LAYOUTS = {
     className: "sm:hidden",
   },
 } as const;
+// A presentation attribute (fill="...") cannot hold var(): the colour goes in a style instead.
+function cssColorOf(color: PaletteColor): string {
+  return `rgb(var(--${color}))`;
+}
+
 const PAD = { top: 12, right: 8, bottom: 28, left: 44 };
 
 /** Axis ticks in whole credits: a step of 1, 2 or 5 × 10^k (never 2.5), about four steps high. */
@@ -80,8 +88,8 @@ function Plot({
       <desc id={`${svgId}-desc`}>{`${days[0] ?? ""} to ${days[days.length - 1] ?? ""}. ${totals.join("; ")}.`}</desc>
       {ticks.map((t) => (
         <g key={t}>
-          <line x1={PAD.left} x2={WIDTH - PAD.right} y1={y(t)} y2={y(t)} stroke="#cbd5e1" strokeWidth={1} />
-          <text x={PAD.left - 6} y={y(t) + 4} textAnchor="end" fontSize={font} fill="#334155" data-testid="chart-tick">
+          <line x1={PAD.left} x2={WIDTH - PAD.right} y1={y(t)} y2={y(t)} className="stroke-slate-300" strokeWidth={1} />
+          <text x={PAD.left - 6} y={y(t) + 4} textAnchor="end" fontSize={font} className="fill-slate-700" data-testid="chart-tick">
             {t.toLocaleString("en-US")}
           </text>
         </g>
@@ -93,13 +101,13 @@ function Plot({
             if (v <= 0) return null;
             const x = PAD.left + i * slot + slot * 0.1 + j * barW;
             return (
-              <rect key={s.key} x={x} y={y(v)} width={barW} height={Math.max(1, PAD.top + plotH - y(v))} fill={s.color}>
+              <rect key={s.key} x={x} y={y(v)} width={barW} height={Math.max(1, PAD.top + plotH - y(v))} style={{ fill: cssColorOf(s.color) }}>
                 <title>{`${day}: ${v.toLocaleString("en-US")} ${unit} ${s.label.toLowerCase()}`}</title>
               </rect>
             );
           })}
           {i % labelEvery === 0 || i === days.length - 1 ? (
-            <text x={PAD.left + i * slot + slot / 2} y={HEIGHT - 8} textAnchor="middle" fontSize={font} fill="#334155">
+            <text x={PAD.left + i * slot + slot / 2} y={HEIGHT - 8} textAnchor="middle" fontSize={font} className="fill-slate-700">
               {day.slice(5)}
             </text>
           ) : null}
@@ -133,7 +141,7 @@ export function CreditsChart({
       <ul className="mt-2 flex flex-wrap gap-4 text-sm text-slate-800" aria-label="Legend">
         {series.map((s) => (
           <li key={s.key} className="flex items-center gap-2">
-            <span aria-hidden="true" className="inline-block h-3 w-3 rounded-sm" style={{ backgroundColor: s.color }} />
+            <span aria-hidden="true" className="inline-block h-3 w-3 rounded-sm" style={{ backgroundColor: cssColorOf(s.color) }} />
             {s.label}
           </li>
         ))}

@@ -53,8 +53,8 @@ export default function Overview() {
         title="Credits sold and spent per day, last 30 days (UTC)"
         days={days.map((d) => d.day)}
         series={[
-          { key: "sold", label: "Sold", color: "#4338ca", values: days.map((d) => d.sold) },
-          { key: "spent", label: "Spent", color: "#be123c", values: days.map((d) => d.spent) },
+          { key: "sold", label: "Sold", color: "indigo-700", values: days.map((d) => d.sold) },
+          { key: "spent", label: "Spent", color: "red-700", values: days.map((d) => d.spent) },
         ]}
       />
       <ScrollTable labelledBy="overview-caption">

@@ -171,8 +171,8 @@ export default function Billing() {
           title="Credits bought and spent, last 30 days (UTC)"
           days={chart.map((d) => d.day)}
           series={[
-            { key: "bought", label: "Bought", color: "#4338ca", values: chart.map((d) => d.bought) },
-            { key: "spent", label: "Spent", color: "#be123c", values: chart.map((d) => d.spent) },
+            { key: "bought", label: "Bought", color: "indigo-700", values: chart.map((d) => d.bought) },
+            { key: "spent", label: "Spent", color: "red-700", values: chart.map((d) => d.spent) },
           ]}
         />
       </section>

@@ -1,12 +1,12 @@
 import { expect, test, type Page } from "@playwright/test";
 import { latestMailTo, linkIn } from "../support/mailbox";
-import { expectNoSeriousA11yViolations, logIn, signUp, uniqueEmail, withAppDb } from "./support";
+import { expectNoA11yViolations, logIn, signUp, uniqueEmail, withAppDb } from "./support";
 
 const dataDir = () => process.env.E2E_DATA_DIR!;
 
 // axe runs in the page, so only where the page runs scripts.
 async function axe(page: Page, js: boolean) {
-  if (js) await expectNoSeriousA11yViolations(page);
+  if (js) await expectNoA11yViolations(page);
 }
 
 async function forgotAndReset(page: Page, email: string, newPassword: string, js: boolean) {
@@ -112,7 +112,7 @@ test("change e-mail through the form: the confirm page (axe) swaps the address o
   await expect(page.getByTestId("account-email")).toContainText(email);
   const link = linkIn(latestMailTo(dataDir(), newEmail, "change_email")!, "/confirm-email-change");
   await page.goto(link.pathname + link.search);
-  await expectNoSeriousA11yViolations(page);
+  await expectNoA11yViolations(page);
   await page.getByRole("button", { name: "Confirm the new address" }).click();
   await expect(page).toHaveURL(/\/settings\/account$/);
   await expect(page.getByTestId("account-email")).toContainText(newEmail);

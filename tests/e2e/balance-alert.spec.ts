@@ -1,5 +1,5 @@
 import { expect, test, type Page } from "@playwright/test";
-import { expectNoSeriousA11yViolations, logInAsAdmin, signUp, uniqueEmail } from "./support";
+import { expectNoA11yViolations, logInAsAdmin, signUp, uniqueEmail } from "./support";
 
 // Balance alerts in a real browser, with and without JavaScript: the threshold is set on the
 // billing page (a bad value first: the field says why, nothing saved), an image (5 credits) takes
@@ -22,7 +22,7 @@ for (const javaScriptEnabled of [true, false]) {
       const form = page.getByTestId("balance-alert-form");
       const status = page.getByTestId("balance-alert-status");
       await expect(status).toHaveText("Off: no mail about a low balance.");
-      if (javaScriptEnabled) await expectNoSeriousA11yViolations(page);
+      if (javaScriptEnabled) await expectNoA11yViolations(page);
 
       const field = form.getByLabel("Mail me when my balance falls below (credits)");
       await field.fill("1.5");
@@ -48,7 +48,7 @@ for (const javaScriptEnabled of [true, false]) {
 
       const banner = page.getByTestId("balance-alert-banner");
       await expect(banner).toContainText("Your balance is 5 credits, below your alert at 8.");
-      if (javaScriptEnabled) await expectNoSeriousA11yViolations(page);
+      if (javaScriptEnabled) await expectNoA11yViolations(page);
       await page.setViewportSize({ width: 390, height: 800 });
       await expect(banner.getByRole("link", { name: "Buy credits" })).toBeVisible();
       expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);

@@ -1,7 +1,7 @@
 import fs from "node:fs";
 import { expect, test, type Page } from "@playwright/test";
 import { grant, hold, voidHold } from "../../app/services/money/ledger.server";
-import { expectNoSeriousA11yViolations, signUp, userIdOf, withAppDb } from "./support";
+import { expectNoA11yViolations, signUp, userIdOf, withAppDb } from "./support";
 import { spendNow } from "../support/ledger";
 
 // /settings/billing: balance and holds, the history in keyset pages with a type filter, the CSV of
@@ -44,7 +44,7 @@ async function readReceipt(page: Page, { axe }: { axe: boolean }) {
   await expect(page.getByTestId("receipt-payment-id")).toHaveText(`pi_e2e_${userIdOf(email)}`);
   await expect(page.getByRole("link", { name: /Card receipt from Stripe/ })).toHaveAttribute("target", "_blank");
   // axe runs inside the page: not without JavaScript (the markup is the same either way).
-  if (axe) await expectNoSeriousA11yViolations(page);
+  if (axe) await expectNoA11yViolations(page);
 }
 
 /** An image made through the app's API (the local provider), then read back from the history. */
@@ -62,7 +62,7 @@ async function readUsageRow(page: Page) {
   const file = await page.request.get((await link.getAttribute("href"))!);
   expect(file.status()).toBe(200);
   expect(file.headers()["content-type"]).toMatch(/^image\//);
-  await expectNoSeriousA11yViolations(page);
+  await expectNoA11yViolations(page);
 }
 
 async function readPageThroughHistory(page: Page) {
@@ -128,7 +128,7 @@ test.describe("billing dashboard with JavaScript", () => {
     seedHistory(email);
     await page.goto("/settings/billing");
     await expect(page.getByTestId("history")).toBeVisible();
-    await expectNoSeriousA11yViolations(page);
+    await expectNoA11yViolations(page);
     // Keyboard: the filter and the pager are reachable and show where focus is.
     await page.getByLabel("Type").focus();
     await page.keyboard.press("Tab");
@@ -161,7 +161,7 @@ test.describe("billing dashboard with JavaScript", () => {
     await expect(receipt.getByTestId("receipt-item")).toContainText("500 credits");
     await expect(receipt.getByTestId("receipt-number")).toHaveText(/^CS-\d{6,}$/);
     await expect(receipt.getByTestId("receipt-payment-id")).toHaveText(/^pi_/);
-    await expectNoSeriousA11yViolations(page);
+    await expectNoA11yViolations(page);
     await page.emulateMedia({ media: "print" });
     await expect(page.getByRole("navigation", { name: "Main" })).toBeHidden();
     await expect(page.getByRole("link", { name: "← Back to billing" })).toBeHidden();
@@ -215,7 +215,7 @@ async function readChart(page: Page) {
   expect(ticks).toEqual(["0", "1", "2", "3"]);
   await page.getByText("Figures per day").click();
   await expect(page.getByTestId("credits-chart-day")).toHaveCount(1);
-  await expectNoSeriousA11yViolations(page);
+  await expectNoA11yViolations(page);
 }
 
 test("the chart says 'no activity yet', steps in whole credits and has readable labels", async ({ page }) => {
@@ -248,7 +248,7 @@ test.describe("billing dashboard on a phone", () => {
     expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(375);
     await page.getByRole("link", { name: "Older →" }).click();
     await expect(page.getByTestId("history-row").first().getByRole("cell", { name: "Image #36", exact: true })).toBeVisible();
-    await expectNoSeriousA11yViolations(page);
+    await expectNoA11yViolations(page);
   });
 
   test("a usage row's prompt and result link fit 390 px", async ({ page }) => {

@@ -1,5 +1,5 @@
 import { expect, test } from "@playwright/test";
-import { expectNoSeriousA11yViolations, signUp } from "./support";
+import { expectNoA11yViolations, signUp } from "./support";
 
 // An unknown address answers 404 with the whole layout (the signed-in nav too) and words for a
 // person, never the router's "No route matches URL". With and without JavaScript.
@@ -15,7 +15,7 @@ for (const javaScriptEnabled of [true, false]) {
       await expect(page.getByRole("heading", { level: 1 })).toHaveText("We couldn't find that page");
       await expect(page.locator("body")).not.toContainText("No route matches");
       await expect(page.locator("body")).not.toContainText("Error:");
-      if (javaScriptEnabled) await expectNoSeriousA11yViolations(page);
+      if (javaScriptEnabled) await expectNoA11yViolations(page);
       await page.getByRole("link", { name: "Go to the home page" }).click();
       await expect(page).toHaveURL(/\/$/);
     });

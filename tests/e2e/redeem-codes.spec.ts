@@ -1,5 +1,5 @@
 import { expect, test, type Browser, type Page } from "@playwright/test";
-import { expectNoSeriousA11yViolations, logInAsAdmin, signUp, uniqueEmail, userIdOf, withAppDb } from "./support";
+import { expectNoA11yViolations, logInAsAdmin, signUp, uniqueEmail, userIdOf, withAppDb } from "./support";
 
 // Redeem codes in a real browser, with and without JavaScript: the admin creates a code on
 // /admin/credits/codes (a bad figure first: the field says why), a user redeems it on the billing
@@ -21,7 +21,7 @@ async function adminCreatesCode(page: Page, js: boolean, credits: string): Promi
   await page.getByRole("navigation", { name: "Admin console" }).getByRole("link", { name: "Redeem codes" }).click();
   await expect(page.getByRole("heading", { level: 1, name: "Redeem codes" })).toBeVisible();
   await ready(page, js);
-  if (js) await expectNoSeriousA11yViolations(page);
+  if (js) await expectNoA11yViolations(page);
 
   const form = page.locator("form#create-code");
   const before = codeRows().length;
@@ -48,7 +48,7 @@ async function adminCreatesCode(page: Page, js: boolean, credits: string): Promi
   await expect(row).toContainText("30d");
   // The applied form starts over.
   await expect(page.locator("form#create-code").getByLabel("Credits per redemption")).toHaveValue("");
-  if (js) await expectNoSeriousA11yViolations(page);
+  if (js) await expectNoA11yViolations(page);
   return shown;
 }
 
@@ -87,7 +87,7 @@ async function userRedeems(browser: Browser, js: boolean, shown: string, credits
   await page.getByTestId("redeem-form").getByRole("button", { name: "Redeem" }).click();
   await expect(page.getByTestId("redeem-form").getByRole("alert")).toHaveText("You have already redeemed this code.");
   await expect(page.getByTestId("billing-balance")).toHaveText(`${10 + credits} credits`);
-  if (js) await expectNoSeriousA11yViolations(page);
+  if (js) await expectNoA11yViolations(page);
   await context.close();
   return userIdOf(email);
 }

@@ -1,5 +1,5 @@
 import { expect, test, type Browser, type Page } from "@playwright/test";
-import { expectNoSeriousA11yViolations, logInAsAdmin, signUp, uniqueEmail, userIdOf, withAppDb } from "./support";
+import { expectNoA11yViolations, logInAsAdmin, signUp, uniqueEmail, userIdOf, withAppDb } from "./support";
 
 // An admin refunds a customer's purchase on /admin/credits/:id: a pack bought through the
 // emulator's hosted checkout, refunded in part then in full (or in full at once), the credits
@@ -79,7 +79,7 @@ for (const javaScriptEnabled of [true, false]) {
       const ledger = page.getByTestId("admin-ledger").getByTestId("history-row");
       await expect(ledger.first()).toContainText("Payment refunded: credits taken back");
       await expect(ledger.nth(1)).toContainText("Partial refund: credits taken back");
-      if (javaScriptEnabled) await expectNoSeriousA11yViolations(page);
+      if (javaScriptEnabled) await expectNoA11yViolations(page);
     });
 
     test("a full refund at once takes every credit of the pack back", async ({ page, browser }) => {

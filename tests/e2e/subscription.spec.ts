@@ -1,5 +1,5 @@
 import { expect, test, type Locator, type Page } from "@playwright/test";
-import { expectNoSeriousA11yViolations, signUp, userIdOf, withAppDb } from "./support";
+import { expectNoA11yViolations, signUp, userIdOf, withAppDb } from "./support";
 
 // A subscription from start to renewal, as a person goes through it: Subscribe on the billing
 // page, pay on the emulator's hosted checkout, see the plan; Manage subscription → the emulator's
@@ -57,7 +57,7 @@ async function subscribeAndRenew(page: Page, javaScriptEnabled: boolean) {
   await reloadUntil(page, page.getByTestId("billing-balance"), "1010 credits");
   const history = page.getByTestId("history");
   await expect(history.getByTestId("history-row").filter({ hasText: "Starter plan: 1000 credits for the period" })).toContainText("+1,000");
-  if (javaScriptEnabled) await expectNoSeriousA11yViolations(page);
+  if (javaScriptEnabled) await expectNoA11yViolations(page);
 
   // Manage subscription → the portal → cancel at the end of the period → back: "Ends on".
   const emulator = await openPortal(page, javaScriptEnabled);
@@ -132,7 +132,7 @@ test.describe("the Plan section on a 390 px phone", () => {
     await page.goto("/settings/billing");
     await expect(page.getByTestId("plan-section").getByTestId("plan-card")).toHaveCount(2);
     expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
-    await expectNoSeriousA11yViolations(page);
+    await expectNoA11yViolations(page);
 
     // A subscription as the webhooks would have written it, with a failed renewal payment.
     const userId = userIdOf(email);
@@ -156,6 +156,6 @@ test.describe("the Plan section on a 390 px phone", () => {
     await expect(page.getByTestId("subscription-payment-failed")).toContainText("The payment for your plan failed");
     await expect(page.getByRole("button", { name: "Manage subscription" })).toBeVisible();
     expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
-    await expectNoSeriousA11yViolations(page);
+    await expectNoA11yViolations(page);
   });
 });
