@@ -17,17 +17,19 @@ import * as schema from "../db/schema";
 
 type Table = { exportName: string; table: SQLiteTable };
 
-export function sqliteTables(): Table[] {
-  return Object.entries(schema as Record<string, unknown>).flatMap(([exportName, value]) =>
-    is(value, SQLiteTable) ? [{ exportName, table: value as SQLiteTable }] : [],
-  );
+export function sqliteTables(source: Record<string, unknown> = schema): Table[] {
+  // Sorted: a module namespace's key order differs between loaders (tsx, vitest), the file must not.
+  return Object.entries(source)
+    .flatMap(([exportName, value]) => (is(value, SQLiteTable) ? [{ exportName, table: value as SQLiteTable }] : []))
+    .sort((a, b) => a.exportName.localeCompare(b.exportName));
 }
 
 /** The SQLite `now` default of db/schema.ts, as text, to recognise it on a column. */
 const SQLITE_NOW = "(cast(unixepoch('subsec') * 1000 as integer))";
 
-export function renderPgSchema(): string {
-  const tables = sqliteTables();
+/** The text of db/schema.pg.ts for a sqlite-core schema module (db/schema.ts unless a test's). */
+export function renderPgSchema(source: Record<string, unknown> = schema): string {
+  const tables = sqliteTables(source);
   const owner = new Map<Column, { exportName: string; prop: string }>();
   for (const { exportName, table } of tables) {
     for (const [prop, column] of Object.entries(getTableColumns(table))) owner.set(column, { exportName, prop });

@@ -14,7 +14,7 @@ import { freePort } from "./server";
  * that Debian's package creates; otherwise as the current user.
  */
 export type PgServer = {
-  /** postgres://… of the database created at start (`credits_test`). */
+  /** postgres://… of the database made for this test file. */
   url: string;
   port: number;
   /** A new, empty database on this server (cheap isolation per test); answers its URL. */
@@ -61,7 +61,57 @@ function command(user: RunAs, bin: string, args: string[]): [string, string[]] {
   return user ? [user.prefix[0], [...user.prefix.slice(1), bin, ...args]] : [bin, args];
 }
 
+/**
+ * The PostgreSQL server for one test file. With TEST_POSTGRES_URL (.ci/run starts one server for
+ * the whole run), a fresh database on it, dropped by stop(); otherwise a throwaway cluster.
+ */
 export async function startPostgres(): Promise<PgServer> {
+  return process.env.TEST_POSTGRES_URL ? useSharedServer(process.env.TEST_POSTGRES_URL) : startThrowawayCluster();
+}
+
+let databases = 0;
+const uniqueName = () => `t${process.pid}_${Date.now().toString(36)}_${++databases}`;
+
+async function adminQuery(adminUrl: string, text: string): Promise<void> {
+  const client = new pg.Client({ connectionString: adminUrl });
+  await client.connect();
+  try {
+    await client.query(text);
+  } finally {
+    await client.end();
+  }
+}
+
+function checkedName(name: string): string {
+  if (!/^[a-z_][a-z0-9_]{0,62}$/.test(name)) throw new Error(`not a plain database name: ${name}`);
+  return name;
+}
+
+async function useSharedServer(adminUrl: string): Promise<PgServer> {
+  const created: string[] = [];
+  const urlOf = (db: string) => {
+    const u = new URL(adminUrl);
+    u.pathname = `/${db}`;
+    return u.toString();
+  };
+  const createDatabase = async (name = uniqueName()) => {
+    await adminQuery(adminUrl, `CREATE DATABASE ${checkedName(name)}`);
+    created.push(name);
+    return urlOf(name);
+  };
+  const url = await createDatabase();
+  return {
+    url,
+    port: Number(new URL(adminUrl).port || 5432),
+    createDatabase,
+    log: () => `(the shared server of TEST_POSTGRES_URL: its log is not kept here)`,
+    async stop() {
+      for (const name of created.splice(0)) await adminQuery(adminUrl, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+    },
+  };
+}
+
+async function startThrowawayCluster(): Promise<PgServer> {
   const bin = postgresBinDir();
   const user = runAs();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "credits-pg-"));
@@ -128,20 +178,12 @@ function handle(child: ChildProcess, log: () => string, port: number, remove: ()
   // A test run that dies must not leave a server behind holding the folder.
   const killOnExit = () => child.kill("SIGKILL");
   process.once("exit", killOnExit);
-  let databases = 0;
   return {
     url: urlOf("credits_test"),
     port,
     log,
-    async createDatabase(name = `t${process.pid}_${++databases}`) {
-      if (!/^[a-z_][a-z0-9_]{0,62}$/.test(name)) throw new Error(`not a plain database name: ${name}`);
-      const client = new pg.Client({ connectionString: urlOf("postgres") });
-      await client.connect();
-      try {
-        await client.query(`CREATE DATABASE ${name}`);
-      } finally {
-        await client.end();
-      }
+    async createDatabase(name = uniqueName()) {
+      await adminQuery(urlOf("postgres"), `CREATE DATABASE ${checkedName(name)}`);
       return urlOf(name);
     },
     async stop() {
