@@ -38,7 +38,8 @@ async function tables(url: string): Promise<string[]> {
   }
 }
 
-describe("npm run db:migrate with DATABASE_URL", () => {
+// Each test starts the script (tsx) more than once: seconds each on a busy machine.
+describe("npm run db:migrate with DATABASE_URL", { timeout: 120_000 }, () => {
   it("migrates an empty database, says what it applied, and is a no-op the second time", async () => {
     const url = await server.createDatabase();
     const first = migrate({ DATABASE_URL: url, DATA_DIR: "/nonexistent/never-created" });
