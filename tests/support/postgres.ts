@@ -111,7 +111,10 @@ async function useSharedServer(adminUrl: string): Promise<PgServer> {
   };
 }
 
-async function startThrowawayCluster(): Promise<PgServer> {
+/** A throwaway cluster of this test file's own, always (not the run's shared server), with
+ * `settings` added to the server's command line (`-c name=value`): for a test of server settings
+ * such as TLS. `files` are written into the cluster's folder first, readable by the server only. */
+export async function startThrowawayCluster(options: { settings?: Record<string, string>; files?: Record<string, string> } = {}): Promise<PgServer> {
   const bin = postgresBinDir();
   const user = runAs();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "credits-pg-"));
@@ -120,6 +123,12 @@ async function startThrowawayCluster(): Promise<PgServer> {
   fs.mkdirSync(socketDir);
   if (user) for (const d of [dir, socketDir]) fs.chownSync(d, user.uid, user.gid);
   const remove = () => fs.rmSync(dir, { recursive: true, force: true });
+  for (const [name, content] of Object.entries(options.files ?? {})) {
+    const file = path.join(dir, name);
+    fs.writeFileSync(file, content, { mode: 0o600 }); // PostgreSQL refuses a key others can read
+    if (user) fs.chownSync(file, user.uid, user.gid);
+  }
+  const settings = Object.entries(options.settings ?? {}).flatMap(([k, v]) => ["-c", `${k}=${v.replace("{dir}", dir)}`]);
 
   // --no-sync only skips syncing initdb's own files of a cluster deleted after the run; the
   // server below runs with fsync on.
@@ -135,7 +144,7 @@ async function startThrowawayCluster(): Promise<PgServer> {
   let lastError = "";
   for (let attempt = 0; attempt < 3; attempt++) {
     const port = await freePort();
-    const started = await startServer(user, bin, dataDir, socketDir, port);
+    const started = await startServer(user, bin, dataDir, socketDir, port, settings);
     if ("child" in started) return handle(started.child, started.log, port, remove);
     lastError = started.error; // most likely the port was taken between freePort and bind: retry
   }
@@ -145,11 +154,11 @@ async function startThrowawayCluster(): Promise<PgServer> {
 
 type Started = { child: ChildProcess; log: () => string } | { error: string };
 
-async function startServer(user: RunAs, bin: string, dataDir: string, socketDir: string, port: number): Promise<Started> {
+async function startServer(user: RunAs, bin: string, dataDir: string, socketDir: string, port: number, settings: string[]): Promise<Started> {
   const [cmd, args] = command(user, path.join(bin, "postgres"), [
     "-D", dataDir, "-p", String(port), "-k", socketDir,
     "-c", "listen_addresses=127.0.0.1", "-c", "fsync=on", "-c", "synchronous_commit=on",
-    "-c", "max_connections=60", "-c", "shared_buffers=32MB",
+    "-c", "max_connections=60", "-c", "shared_buffers=32MB", ...settings,
   ]);
   let out = "";
   const child = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"] });
