@@ -14,7 +14,6 @@
  */
 import path from "node:path";
 import { closeDatabase, migrateDatabase, openDatabase, type AppDb } from "../db/client.server";
-import { closePgDatabase, migratePgDatabase, openPgDatabase, redactDatabaseUrl } from "../db/pg-client.server";
 import { ConfigError, parseDatabaseTarget, type DatabaseTarget } from "../app/services/env.server";
 
 function migrateSqlite(file: string): number {
@@ -37,6 +36,8 @@ function migrateSqlite(file: string): number {
 }
 
 async function migratePostgres(url: string): Promise<number> {
+  // Loaded only here: an operator on SQLite never needs node-postgres.
+  const { closePgDatabase, migratePgDatabase, openPgDatabase, redactDatabaseUrl } = await import("../db/pg-client.server");
   const shown = redactDatabaseUrl(url);
   const db = openPgDatabase(url, { max: 1 });
   try {
