@@ -79,8 +79,10 @@ function toParam(value: unknown): unknown {
 async function copyTable(sqlite: Database.Database, client: pg.ClientBase, table: string, batchRows: number): Promise<number> {
   const columns = columnsOf(sqlite, table).map((c) => c.name);
   const list = columns.map(quote).join(", ");
+  // One statement carries at most 65535 parameters: a wide table gets smaller batches.
+  const rowsPerBatch = Math.max(1, Math.min(batchRows, Math.floor(65_535 / columns.length)));
   // Keyset on rowid: each batch is one bounded read, whatever the table's size.
-  const page = sqlite.prepare(`SELECT rowid AS "__rowid", ${list} FROM ${quote(table)} WHERE rowid > ? ORDER BY rowid LIMIT ${batchRows}`).raw(true).safeIntegers(true);
+  const page = sqlite.prepare(`SELECT rowid AS "__rowid", ${list} FROM ${quote(table)} WHERE rowid > ? ORDER BY rowid LIMIT ${rowsPerBatch}`).raw(true).safeIntegers(true);
   let after: bigint = -1n << 63n;
   let copied = 0;
   for (;;) {
@@ -136,10 +138,14 @@ async function verifyCopy(sqlite: Database.Database, client: pg.ClientBase, tabl
     const target = Number((await client.query<{ n: string }>(`SELECT count(*) AS n FROM ${quote(table)}`)).rows[0].n);
     if (source !== target) problems.push(`${table}: ${source} rows in SQLite, ${target} in PostgreSQL`);
   }
-  const balances = sqlite.prepare<[], { id: number; credits: number }>("SELECT id, credits FROM users");
-  const targetBalances = new Map((await client.query<{ id: string; credits: string }>("SELECT id, credits FROM users")).rows.map((r) => [Number(r.id), Number(r.credits)]));
-  for (const { id, credits } of balances.iterate()) {
-    if (targetBalances.get(id) !== credits) problems.push(`user ${id}: credits ${credits} in SQLite, ${targetBalances.get(id)} in PostgreSQL`);
+  // Each user's balance on both sides, a batch of users at a time (never the whole table in memory).
+  const balances = sqlite.prepare<[number], { id: number; credits: number }>(`SELECT id, credits FROM users WHERE id > ? ORDER BY id LIMIT ${COPY_BATCH_ROWS}`);
+  for (let batch = balances.all(-1); batch.length > 0; batch = balances.all(batch[batch.length - 1].id)) {
+    const { rows } = await client.query<{ id: string; credits: string }>("SELECT id, credits FROM users WHERE id = ANY($1::bigint[])", [batch.map((u) => u.id)]);
+    const target = new Map(rows.map((r) => [Number(r.id), Number(r.credits)]));
+    for (const { id, credits } of batch) {
+      if (target.get(id) !== credits) problems.push(`user ${id}: credits ${credits} in SQLite, ${target.get(id)} in PostgreSQL`);
+    }
   }
   const mismatches = (await client.query<{ userId: string; credits: string; total: string }>(LEDGER_MISMATCHES)).rows;
   if (mismatches.length) {
