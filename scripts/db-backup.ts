@@ -14,6 +14,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { closeDatabase, openDatabase } from "../db/client.server";
 import { backupDatabase, backupDirFor, backupFileName, pruneBackups } from "../app/services/backup.server";
+import { refusedOnPostgres } from "./sqlite-only";
 
 function env(name: string): string | undefined {
   const v = process.env[name]?.trim();
@@ -21,6 +22,7 @@ function env(name: string): string | undefined {
 }
 
 async function main(): Promise<number> {
+  if (refusedOnPostgres("db:backup", "back PostgreSQL up with pg_dump (README, Scaling out)")) return 2;
   const args = process.argv.slice(2).filter((a) => a !== "--");
   if (args.some((a) => a === "-h" || a === "--help") || args.length > 1) {
     console.log("usage: npm run db:backup [-- <destination.sqlite>]");

@@ -7,23 +7,16 @@
  *
  *   DATA_DIR=/data npm run db:migrate          → /data/app.sqlite
  *   DATABASE_PATH=/srv/app.sqlite npm run db:migrate
+ *   DATABASE_URL=postgres://… npm run db:migrate   → PostgreSQL (db/migrations-pg, decision 034)
  *
  * Exit 0 when the database is up to date (whether or not anything was applied), 1 when a
- * migration failed, 2 on a bad configuration.
+ * migration failed, 2 on a bad configuration (or a database it cannot open or reach).
  */
 import path from "node:path";
 import { closeDatabase, migrateDatabase, openDatabase, type AppDb } from "../db/client.server";
-import { ConfigError, parseDatabasePath } from "../app/services/env.server";
+import { ConfigError, parseDatabaseTarget, type DatabaseTarget } from "../app/services/env.server";
 
-function main(): number {
-  let file: string;
-  try {
-    file = path.resolve(parseDatabasePath(process.env));
-  } catch (error) {
-    if (!(error instanceof ConfigError)) throw error;
-    for (const problem of error.problems) console.error(`db:migrate: ${problem}`);
-    return 2;
-  }
+function migrateSqlite(file: string): number {
   let db: AppDb;
   try {
     db = openDatabase(file);
@@ -32,9 +25,7 @@ function main(): number {
     return 2;
   }
   try {
-    const applied = migrateDatabase(db);
-    console.log(`db:migrate ${file}`);
-    console.log(applied.length ? applied.map((tag) => `  applied ${tag}`).join("\n") : "  up to date: nothing to apply");
+    report(file, migrateDatabase(db));
     return 0;
   } catch (error) {
     console.error(`db:migrate: migrating ${file} failed (nothing of the failed migration was kept): ${message(error)}`);
@@ -44,8 +35,50 @@ function main(): number {
   }
 }
 
-function message(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
+async function migratePostgres(url: string): Promise<number> {
+  // Loaded only here: an operator on SQLite never needs node-postgres.
+  const { closePgDatabase, migratePgDatabase, openPgDatabase, redactDatabaseUrl } = await import("../db/pg-client.server");
+  const shown = redactDatabaseUrl(url);
+  const db = openPgDatabase(url, { max: 1 });
+  try {
+    try {
+      await db.pool.query("SELECT 1");
+    } catch (error) {
+      console.error(`db:migrate: cannot reach the database at ${shown} (DATABASE_URL): ${message(error)}`);
+      return 2;
+    }
+    try {
+      report(shown, await migratePgDatabase(db));
+      return 0;
+    } catch (error) {
+      console.error(`db:migrate: migrating ${shown} failed (nothing of the failed migration was kept): ${message(error)}`);
+      return 1;
+    }
+  } finally {
+    await closePgDatabase(db);
+  }
 }
 
-process.exitCode = main();
+function report(where: string, applied: string[]): void {
+  console.log(`db:migrate ${where}`);
+  console.log(applied.length ? applied.map((tag) => `  applied ${tag}`).join("\n") : "  up to date: nothing to apply");
+}
+
+function message(error: unknown): string {
+  const text = error instanceof Error ? error.message : String(error);
+  return text.replace(/\s+/g, " ").trim() || String(error);
+}
+
+async function main(): Promise<number> {
+  let target: DatabaseTarget;
+  try {
+    target = parseDatabaseTarget(process.env);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    for (const problem of error.problems) console.error(`db:migrate: ${problem}`);
+    return 2;
+  }
+  return target.dialect === "postgres" ? migratePostgres(target.url) : migrateSqlite(path.resolve(target.path));
+}
+
+process.exitCode = await main();

@@ -15,6 +15,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { restoreDatabase } from "../app/services/backup.server";
+import { refusedOnPostgres } from "./sqlite-only";
 
 function env(name: string): string | undefined {
   const v = process.env[name]?.trim();
@@ -22,6 +23,7 @@ function env(name: string): string | undefined {
 }
 
 function main(): number {
+  if (refusedOnPostgres("db:restore", "restore PostgreSQL with pg_restore (README, Scaling out)")) return 2;
   const args = process.argv.slice(2).filter((a) => a !== "--");
   if (args.length !== 1 || args[0] === "-h" || args[0] === "--help") {
     console.log("usage: npm run db:restore -- <backup.sqlite> | --pending");

@@ -10,6 +10,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { closeDatabase, openDatabase } from "../db/client.server";
 import { verifyLedger, type Violation } from "../app/services/money/ledger-verify.server";
+import { refusedOnPostgres } from "./sqlite-only";
 
 function databasePath(): string {
   if (process.env.DATABASE_PATH) return process.env.DATABASE_PATH;
@@ -17,6 +18,7 @@ function databasePath(): string {
 }
 
 function main(): number {
+  if (refusedOnPostgres("ledger:verify", "the PostgreSQL verifier is not written yet")) return 2;
   const file = path.resolve(databasePath());
   if (!fs.existsSync(file)) {
     console.error(`ledger:verify: no database at ${file} (set DATABASE_PATH or DATA_DIR)`);

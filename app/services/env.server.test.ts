@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { ConfigError, parseEnv } from "./env.server";
+import { ConfigError, parseDatabaseTarget, parseEnv } from "./env.server";
 
 function problemsOf(env: Record<string, string>): string[] {
   try {
@@ -301,5 +301,27 @@ describe("generated files in an S3-compatible bucket", () => {
     const problems = problemsOf({ ...S3, S3_SECRET_ACCESS_KEY: " ", S3_ACCESS_KEY_ID: " ", S3_BUCKET: "x" });
     expect(problems.join("\n")).not.toContain("AKIAEXAMPLE");
     expect(problems.join("\n")).not.toContain("very-secret-value");
+  });
+});
+
+describe("DATABASE_URL (PostgreSQL, decision 034)", () => {
+  it("selects PostgreSQL for the operator commands when set, and SQLite as before when not", () => {
+    const neon = "postgresql://app:secret@ep-cool-name-123.eu-central-1.aws.neon.tech/credits?sslmode=require&channel_binding=require";
+    expect(parseDatabaseTarget({ DATABASE_URL: neon, DATA_DIR: "/data" })).toEqual({ dialect: "postgres", url: neon });
+    expect(parseDatabaseTarget({ DATABASE_URL: "postgres://localhost/credits" })).toEqual({ dialect: "postgres", url: "postgres://localhost/credits" });
+    expect(parseDatabaseTarget({ DATA_DIR: "/data" })).toEqual({ dialect: "sqlite", path: "/data/app.sqlite" });
+    expect(parseDatabaseTarget({ DATABASE_URL: "" })).toEqual({ dialect: "sqlite", path: "./data/app.sqlite" });
+    expect(parseEnv({ DATABASE_URL: neon }).DATABASE_URL).toBe(neon);
+  });
+
+  it.each([
+    ["mysql://app:hunter2@db.example.com/credits", ' (got "mysql://app:***@db.example.com/credits")'],
+    ["https://db.example.com/credits", ' (got "https://db.example.com/credits")'],
+    ["postgres:///credits", ' (got "postgres:///credits")'],
+    ["postgres//app:hunter2@db/credits", ""], // not a URL, and may hold a password anywhere: not quoted
+  ])("refuses %j, naming the variable and never its password", (value, shown) => {
+    const problems = problemsOf({ DATABASE_URL: value });
+    expect(problems).toEqual([`DATABASE_URL must be a postgres:// or postgresql:// URL such as postgres://user:password@host:5432/credits?sslmode=require${shown}`]);
+    expect(problems.join("\n")).not.toContain("hunter2");
   });
 });

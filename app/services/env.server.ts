@@ -35,6 +35,18 @@ const url = (what = "an absolute http(s) URL") =>
     }, `must be ${what}`)
     .transform((v) => v.replace(/\/+$/, ""));
 
+const postgresUrl = z
+  .string()
+  .trim()
+  .refine((v) => {
+    try {
+      const u = new URL(v);
+      return ["postgres:", "postgresql:"].includes(u.protocol) && (u.hostname !== "" || u.searchParams.has("host"));
+    } catch {
+      return false;
+    }
+  }, "must be a postgres:// or postgresql:// URL such as postgres://user:password@host:5432/credits?sslmode=require");
+
 /** "30s", "2m", "1h", "500ms": an operational delay, in milliseconds (the one duration parser). */
 function delayMs(text: string): number | null {
   const parsed = parseDuration(text);
@@ -136,6 +148,9 @@ const EnvSchema = z.object({
   APP_URL: url().optional(),
   DATA_DIR: z.string().trim().min(1, "must be a folder path").default("./data"),
   DATABASE_PATH: z.string().trim().min(1, "must be a file path").optional(),
+  // PostgreSQL instead of the SQLite file (decision 034): db:migrate and db:copy-to-postgres use it;
+  // the server refuses it until the money path is ported.
+  DATABASE_URL: postgresUrl.optional(),
   // How long a write waits for another process' lock (a script, a backup) before the API answers
   // 503 database_busy. The wait blocks the event loop, so keep it short.
   DATABASE_BUSY_TIMEOUT_MS: int("a number of milliseconds from 0 to 60000", 0, 60_000).default("5000"),
@@ -303,12 +318,26 @@ function parseWith<S extends z.ZodTypeAny>(schema: S, env: Record<string, string
       result.error.issues.map((issue) => {
         const name = String(issue.path[0] ?? "environment");
         const got = cleaned[name];
-        const shown = got === undefined || /SECRET|KEY|TOKEN|PASSWORD|SMTP_URL/.test(name) ? "" : ` (got "${got}")`;
+        const shown = got === undefined || /SECRET|KEY|TOKEN|PASSWORD|SMTP_URL/.test(name) ? "" : shownValue(name, got);
         return `${name} ${issue.message}${shown}`;
       }),
     );
   }
   return result.data;
+}
+
+/** How a bad value is quoted: a *_URL's password masked (DATABASE_URL's is a secret), and one
+ * that does not parse, but has an `@` where credentials would be, not quoted at all. */
+function shownValue(name: string, got: string): string {
+  if (!name.endsWith("_URL")) return ` (got "${got}")`;
+  try {
+    const u = new URL(got);
+    if (!u.password) return ` (got "${got}")`;
+    u.password = "***";
+    return ` (got "${u.toString()}")`;
+  } catch {
+    return got.includes("@") ? "" : ` (got "${got}")`;
+  }
 }
 
 function databasePathOf(e: { DATA_DIR: string; DATABASE_PATH?: string }): string {
@@ -321,6 +350,14 @@ function databasePathOf(e: { DATA_DIR: string; DATABASE_PATH?: string }): string
  */
 export function parseDatabasePath(env: Record<string, string | undefined>): string {
   return databasePathOf(parseWith(EnvSchema.pick({ DATA_DIR: true, DATABASE_PATH: true }), env));
+}
+
+/** Which database the operator commands work on: DATABASE_URL's PostgreSQL, else the SQLite file. */
+export type DatabaseTarget = { dialect: "sqlite"; path: string } | { dialect: "postgres"; url: string };
+
+export function parseDatabaseTarget(env: Record<string, string | undefined>): DatabaseTarget {
+  const e = parseWith(EnvSchema.pick({ DATA_DIR: true, DATABASE_PATH: true, DATABASE_URL: true }), env);
+  return e.DATABASE_URL ? { dialect: "postgres", url: e.DATABASE_URL } : { dialect: "sqlite", path: databasePathOf(e) };
 }
 
 /** Parses an environment (process.env or a test's object). Throws ConfigError naming each bad variable. */

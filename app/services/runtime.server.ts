@@ -1,5 +1,5 @@
 import { closeDatabase, migrateDatabase, openDatabase, type AppDb } from "#db/client.server";
-import { initConfig, type Config } from "./env.server";
+import { ConfigError, initConfig, type Config } from "./env.server";
 import { logger } from "./logger.server";
 import { createAppSessionStorage, resolveSessionSecret, type AppSessionStorage } from "./session.server";
 import { syncAdminRoles } from "./users.server";
@@ -31,6 +31,7 @@ export function registerBackgroundStarter(name: string, start: Starter): void {
 export async function startRuntime(env: Record<string, string | undefined> = process.env): Promise<Runtime> {
   if (runtime) return runtime;
   const config = initConfig(env);
+  if (config.DATABASE_URL) throw new PostgresNotPortedError();
   const db = openDatabase(config.databasePath, { busyTimeoutMs: config.DATABASE_BUSY_TIMEOUT_MS });
   const applied = migrateDatabase(db);
   if (applied.length) logger.info({ applied }, "database migrated");
@@ -44,6 +45,19 @@ export async function startRuntime(env: Record<string, string | undefined> = pro
     if (task) rt.tasks.push(task);
   }
   return rt;
+}
+
+/** Until the money path runs on PostgreSQL (issue 18), a server given DATABASE_URL stops rather
+ * than half-run on SQLite while the operator believes it is on PostgreSQL. One line, exit 78 like
+ * every configuration error (server.js). */
+export const POSTGRES_NOT_PORTED =
+  "DATABASE_URL is set, but the server cannot run on PostgreSQL yet: the money path is not ported to it. Unset DATABASE_URL to run on SQLite (DATABASE_PATH / DATA_DIR); npm run db:migrate and npm run db:copy-to-postgres already work with it.";
+
+class PostgresNotPortedError extends ConfigError {
+  constructor() {
+    super([POSTGRES_NOT_PORTED]);
+    this.message = POSTGRES_NOT_PORTED;
+  }
 }
 
 export function getRuntime(): Runtime {
