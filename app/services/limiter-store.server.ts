@@ -54,8 +54,9 @@ export function redisLimiterStore(connection: RedisConnection): LimiterStore {
         rejectIfRedisNotReady: true,
         // Same limits, this process only; blockDuration is copied onto it by the library.
         insuranceLimiter: new RateLimiterMemory(options),
-        // No inMemoryBlockOnConsumed: in rate-limiter-flexible 11 it skips the blockDuration
-        // lock-out of the attempt limiters, and a refused request costs one Redis round trip only.
+        // No inMemoryBlockOnConsumed: in rate-limiter-flexible 11 it either skips the shared
+        // blockDuration lock-out (without inMemoryBlockDuration) or answers a per-instance
+        // Retry-After (with it); a refused request costs one Redis round trip, which is cheap.
       }),
     status: () => (connection.isReady() ? "redis" : "redis-unreachable"),
     waitUntilReady: (timeoutMs) => connection.waitUntilReady(timeoutMs),
