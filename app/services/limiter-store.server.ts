@@ -12,7 +12,7 @@
  * Key prefixes are the limiters' own names, the same in both stores.
  */
 import { RateLimiterMemory, RateLimiterRedis, type RateLimiterAbstract } from "rate-limiter-flexible";
-import type { Config } from "./env.server";
+import { ConfigError, type Config } from "./env.server";
 import { logger } from "./logger.server";
 import { openRedisConnection, type RedisConnection } from "./redis-connection.server";
 
@@ -34,6 +34,8 @@ export type LimiterStore = {
   status(): LimiterStoreStatus;
   /** Resolves true once the counts are shared (at once for memory), false after `timeoutMs`. */
   waitUntilReady(timeoutMs: number): Promise<boolean>;
+  /** Redis answered but refused the URL's user or password: a configuration error, not an outage. */
+  credentialsRefused(): boolean;
   close(): Promise<void>;
 };
 
@@ -41,8 +43,34 @@ export const memoryLimiterStore: LimiterStore = {
   create: (options) => new RateLimiterMemory(options),
   status: () => "memory",
   waitUntilReady: async () => true,
+  credentialsRefused: () => false,
   close: async () => {},
 };
+
+/**
+ * The per-process stand-in for Redis. rate-limiter-flexible calls it whenever a Redis command
+ * fails; one that fails while the connection looked ready tells the connection, which reconnects.
+ */
+class InsuranceLimiter extends RateLimiterMemory {
+  constructor(
+    options: LimiterOptions,
+    private readonly connection: RedisConnection,
+  ) {
+    super(options);
+  }
+  override consume(...args: Parameters<RateLimiterMemory["consume"]>) {
+    this.connection.reportCommandFailure();
+    return super.consume(...args);
+  }
+  override reward(...args: Parameters<RateLimiterMemory["reward"]>) {
+    this.connection.reportCommandFailure();
+    return super.reward(...args);
+  }
+  override get(...args: Parameters<RateLimiterMemory["get"]>) {
+    this.connection.reportCommandFailure();
+    return super.get(...args);
+  }
+}
 
 export function redisLimiterStore(connection: RedisConnection): LimiterStore {
   return {
@@ -53,13 +81,14 @@ export function redisLimiterStore(connection: RedisConnection): LimiterStore {
         // ioredis, not node-redis: useRedisPackage stays off.
         rejectIfRedisNotReady: true,
         // Same limits, this process only; blockDuration is copied onto it by the library.
-        insuranceLimiter: new RateLimiterMemory(options),
+        insuranceLimiter: new InsuranceLimiter(options, connection),
         // No inMemoryBlockOnConsumed: in rate-limiter-flexible 11 it either skips the shared
         // blockDuration lock-out (without inMemoryBlockDuration) or answers a per-instance
         // Retry-After (with it); a refused request costs one Redis round trip, which is cheap.
       }),
     status: () => (connection.isReady() ? "redis" : "redis-unreachable"),
     waitUntilReady: (timeoutMs) => connection.waitUntilReady(timeoutMs),
+    credentialsRefused: () => !connection.isReady() && /\b(WRONGPASS|NOAUTH)\b/.test(connection.lastError() ?? ""),
     close: () => connection.close(),
   };
 }
@@ -78,10 +107,18 @@ export function limiterStoreFor(config: Pick<Config, "REDIS_URL">): LimiterStore
   return store;
 }
 
-/** Opens the store at start-up and gives Redis a moment to answer, so the first requests are shared. */
+/**
+ * Opens the store at start-up and gives Redis a moment to answer, so the first requests are shared.
+ * A Redis that is down is an outage the app starts through; one that refuses the password is a
+ * mistake in REDIS_URL, and start-up stops with a ConfigError, like any other bad variable.
+ */
 export async function openLimiterStore(config: Pick<Config, "REDIS_URL">, waitMs = 3_000): Promise<LimiterStoreStatus> {
   const store = limiterStoreFor(config);
   await store.waitUntilReady(waitMs);
+  if (store.credentialsRefused()) {
+    await closeLimiterStore();
+    throw new ConfigError(["REDIS_URL was refused by Redis: wrong user or password (the value is not shown)"]);
+  }
   return store.status();
 }
 

@@ -16,6 +16,14 @@ export type RedisConnection = {
   readonly target: string;
   /** Connected and answering (ioredis' "ready"). */
   isReady(): boolean;
+  /** The last connection error's message (ioredis never puts the password in one). */
+  lastError(): string | undefined;
+  /**
+   * A command failed or timed out while the connection looked ready (a half-open connection after
+   * a network partition sends no RST): reconnect, so the requests after it do not each wait for
+   * their own timeout but go straight to memory until Redis answers again.
+   */
+  reportCommandFailure(): void;
   /** Resolves true once ready, false after `timeoutMs` (the app starts either way). */
   waitUntilReady(timeoutMs: number): Promise<boolean>;
   close(): Promise<void>;
@@ -27,9 +35,11 @@ export function redisTarget(url: string): string {
   return `${u.protocol}//${u.host}`;
 }
 
-// A command that has not answered by then counts as an outage for that request (a network
-// partition sends no RST): the limiter falls back to memory instead of holding the request.
-const COMMAND_TIMEOUT_MS = 1_000;
+// A command that has not answered by then counts as an outage for that request: the limiter falls
+// back to memory instead of holding the request, and the connection is re-made. Not shorter: a
+// busy event loop can hold a reply that Redis already sent past a short timeout, and that point
+// would then be counted twice (in Redis and in memory).
+const COMMAND_TIMEOUT_MS = 5_000;
 const CONNECT_TIMEOUT_MS = 3_000;
 
 export function openRedisConnection(url: string, log: Pick<Logger, "info" | "warn">): RedisConnection {
@@ -43,6 +53,9 @@ export function openRedisConnection(url: string, log: Pick<Logger, "info" | "war
     maxRetriesPerRequest: 0,
     commandTimeout: COMMAND_TIMEOUT_MS,
     connectTimeout: CONNECT_TIMEOUT_MS,
+    // A connection given up on (reportCommandFailure) is destroyed at once rather than after
+    // ioredis' default 2 s, during which every request would wait for its own timeout.
+    disconnectTimeout: 10,
     retryStrategy: (attempt) => Math.min(attempt * 100, 2_000),
     connectionName: "credits-rate-limits",
   });
@@ -50,13 +63,17 @@ export function openRedisConnection(url: string, log: Pick<Logger, "info" | "war
   let outage = false; // an outage has been logged and not yet its end
   let everReady = false;
   let closed = false; // closing on purpose (shutdown) is no outage
+  let lastError: string | undefined;
   const down = (reason: string) => {
     if (outage || closed) return;
     outage = true;
     log.warn({ redis: target, reason }, "Redis unreachable: rate limits fall back to per-instance memory until it is back");
   };
   // Without an "error" listener ioredis prints every failed reconnect to stderr itself.
-  client.on("error", (error: Error) => down(error.message));
+  client.on("error", (error: Error) => {
+    lastError = error.message;
+    down(error.message);
+  });
   client.on("close", () => {
     if (everReady) down("connection closed");
   });
@@ -71,6 +88,12 @@ export function openRedisConnection(url: string, log: Pick<Logger, "info" | "war
     client,
     target,
     isReady: () => client.status === "ready",
+    lastError: () => lastError,
+    reportCommandFailure() {
+      if (closed || client.status !== "ready") return;
+      down("a command failed or timed out");
+      client.disconnect(true);
+    },
     waitUntilReady(timeoutMs) {
       if (client.status === "ready") return Promise.resolve(true);
       return new Promise((resolve) => {
