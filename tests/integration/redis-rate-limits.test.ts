@@ -29,6 +29,7 @@ const LIMITS = {
   SIGNUP_BONUS_CREDITS: "500",
   TRUST_PROXY: "loopback",
   LOG_LEVEL: "info",
+  METRICS_TOKEN: "metrics-token-for-the-redis-tests",
 };
 
 let redis: TestRedis;
@@ -53,6 +54,12 @@ afterAll(async () => {
 async function rateLimitsOf(server: RunningServer): Promise<string> {
   const res = await fetch(`${server.url}/healthz`);
   return ((await res.json()) as { rateLimits: string }).rateLimits;
+}
+
+async function rateLimitGauges(server: RunningServer): Promise<string[]> {
+  const res = await fetch(`${server.url}/metrics`, { headers: { Authorization: `Bearer ${LIMITS.METRICS_TOKEN}` } });
+  expect(res.status).toBe(200);
+  return (await res.text()).split("\n").filter((l) => l.startsWith("rate_limit_store{"));
 }
 
 async function waitForRateLimits(servers: RunningServer[], state: string, timeoutMs = 15_000): Promise<void> {
@@ -101,6 +108,7 @@ describe("two instances, one Redis", () => {
   it("both report their limits in Redis, and neither log shows the password", async () => {
     expect(await rateLimitsOf(a)).toBe("redis");
     expect(await rateLimitsOf(b)).toBe("redis");
+    expect(await rateLimitGauges(a)).toEqual(['rate_limit_store{store="memory"} 0', 'rate_limit_store{store="redis"} 1', 'rate_limit_store{store="redis-unreachable"} 0']);
     for (const s of [a, b]) {
       expect(s.output()).toContain("rate limits and brute-force counters are kept in Redis");
       expect(s.output()).not.toContain(PASSWORD);
@@ -190,6 +198,7 @@ describe("Redis goes away mid-run", () => {
   it("every request is still answered and limited per instance; Redis back, the limits are shared again", async () => {
     await redis.stop();
     await waitForRateLimits([a, b], "redis-unreachable");
+    expect(await rateLimitGauges(b)).toContain('rate_limit_store{store="redis-unreachable"} 1');
 
     // A fresh user: each instance counts on its own now, so N on each, never more, never an error.
     const during = await signedInOnBoth("redis-outage");
@@ -263,9 +272,36 @@ describe("a bad REDIS_URL stops start-up", () => {
     expect(failed).not.toContain(PASSWORD);
   });
 
+  it.each([
+    ["a wrong password", `redis://:wrong-${PASSWORD}@127.0.0.1:PORT`],
+    ["no password for a Redis that wants one", "redis://127.0.0.1:PORT"],
+  ])("%s: exit 78 saying Redis refused the credentials, the password not shown", async (_what, template) => {
+    const value = template.replace("PORT", String(redis.port));
+    const failed = await startServer({ ...LIMITS, REDIS_URL: value }).then(
+      (s) => (others.push(s), "started"),
+      (error: Error) => error.message,
+    );
+    expect(failed).toMatch(/^server exited with 78:/);
+    expect(failed).toContain("REDIS_URL was refused by Redis: wrong user or password");
+    expect(failed).not.toContain(PASSWORD);
+  });
+
   it("an empty REDIS_URL means unset, as for every variable: the limits stay in memory", async () => {
     const server = await startServer({ ...LIMITS, REDIS_URL: "" });
     others.push(server);
     expect(await rateLimitsOf(server)).toBe("memory");
+  });
+});
+
+describe("the test support", () => {
+  it("says how to install redis-server when it is missing", async () => {
+    const saved = process.env.REDIS_SERVER_BIN;
+    process.env.REDIS_SERVER_BIN = "/nonexistent/redis-server";
+    try {
+      await expect(startRedis()).rejects.toThrow(/apt-get install redis-server/);
+    } finally {
+      if (saved === undefined) delete process.env.REDIS_SERVER_BIN;
+      else process.env.REDIS_SERVER_BIN = saved;
+    }
   });
 });

@@ -9,7 +9,6 @@ import { freePort } from "./server";
 // folder, nothing written to disk (--save '' --appendonly no). stop() and start() again on the
 // same port stand for an outage; the data is gone after a restart, as with a fresh Redis.
 
-const REDIS_SERVER = process.env.REDIS_SERVER_BIN ?? "redis-server";
 
 export type TestRedis = {
   /** redis:// (or rediss:// with `tls`) on 127.0.0.1 and this server's port. */
@@ -19,13 +18,17 @@ export type TestRedis = {
   /** With `tls`: the certificate the app must trust (NODE_EXTRA_CA_CERTS). */
   caFile?: string;
   output: () => string;
+  /** Sends one command (after AUTH when it has a password) and resolves with the raw reply. */
+  command(...args: string[]): Promise<string>;
   stop(): Promise<void>;
   /** Starts it again on the same port (after stop). */
   start(): Promise<void>;
 };
 
+const redisServerBin = () => process.env.REDIS_SERVER_BIN ?? "redis-server";
+
 function requireRedisServer(): void {
-  const probe = spawnSync(REDIS_SERVER, ["--version"], { encoding: "utf8" });
+  const probe = spawnSync(redisServerBin(), ["--version"], { encoding: "utf8" });
   if (probe.error || probe.status !== 0) {
     throw new Error(`redis-server is not installed (${probe.error?.message ?? probe.stderr}). Install it with \`apt-get install redis-server\` (Debian's package), or set REDIS_SERVER_BIN.`);
   }
@@ -75,7 +78,7 @@ export async function startRedis(opts: { tls?: boolean; password?: string } = {}
   let exited: Promise<void> = Promise.resolve();
 
   async function start(): Promise<void> {
-    const proc = spawn(REDIS_SERVER, args, { stdio: ["ignore", "pipe", "pipe"] });
+    const proc = spawn(redisServerBin(), args, { stdio: ["ignore", "pipe", "pipe"] });
     child = proc;
     proc.stdout!.on("data", (d) => (out += d));
     proc.stderr!.on("data", (d) => (out += d));
@@ -96,12 +99,30 @@ export async function startRedis(opts: { tls?: boolean; password?: string } = {}
     dir,
     caFile: tls?.cert,
     output: () => out,
+    command: (...command) => sendCommands(port, [...(opts.password ? [["AUTH", opts.password]] : []), command]),
     start,
     async stop() {
       if (child && child.exitCode === null) child.kill("SIGKILL");
       await exited;
     },
   };
+}
+
+const resp = (args: string[]) => `*${args.length}\r\n${args.map((a) => `$${Buffer.byteLength(a)}\r\n${a}\r\n`).join("")}`;
+
+/** Plain-TCP RESP: the commands in one write, resolved with the replies once each has answered. */
+function sendCommands(port: number, commands: string[][]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let replies = "";
+    const socket = net.connect(port, "127.0.0.1", () => socket.write(commands.map(resp).join("")));
+    socket.on("data", (d) => {
+      replies += d;
+      if ((replies.match(/\r\n/g) ?? []).length < commands.length) return;
+      socket.destroy();
+      resolve(replies);
+    });
+    socket.once("error", reject);
+  });
 }
 
 /** Stops it and removes its folder. */
