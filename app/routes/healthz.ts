@@ -1,4 +1,5 @@
 import { json } from "@remix-run/node";
+import { limiterStoreStatus } from "~/services/limiter-store.server";
 import { getRuntime, isRuntimeReady } from "~/services/runtime.server";
 
 export async function loader() {
@@ -7,7 +8,9 @@ export async function loader() {
     const { db, startedAt } = getRuntime();
     db.sqlite.prepare("select 1").get();
     return json(
-      { status: "ok", uptimeSeconds: Math.round((Date.now() - startedAt) / 1000) },
+      // rateLimits: "memory", "redis", or "redis-unreachable" (still 200: the limits hold per
+      // instance meanwhile, and failing the check would restart every instance at once; 033).
+      { status: "ok", uptimeSeconds: Math.round((Date.now() - startedAt) / 1000), rateLimits: limiterStoreStatus() },
       { headers: { "Cache-Control": "no-store" } },
     );
   } catch {

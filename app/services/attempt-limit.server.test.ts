@@ -1,8 +1,9 @@
 import { describe, expect, it } from "vitest";
 import { consumeAttempts, createAttemptLimiter, refundAttempts } from "./attempt-limit.server";
+import { memoryLimiterStore } from "./limiter-store.server";
 
 let n = 0;
-const limiter = (points: number, windowSeconds = 60) => createAttemptLimiter({ name: `test-${n++}`, points, windowSeconds });
+const limiter = (points: number, windowSeconds = 60) => createAttemptLimiter({ name: `test-${n++}`, points, windowSeconds, store: memoryLimiterStore });
 
 describe("attempt limiter", () => {
   it("accepts exactly `points` of many parallel attempts, and refuses the rest with the wait", async () => {

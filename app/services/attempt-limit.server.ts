@@ -7,10 +7,12 @@
  * refundAttempt. Past the limit the key is locked for the whole window (blockDuration), so
  * retrying during the lock does not shorten it.
  *
- * In memory (rate-limiter-flexible): right for one process on one SQLite file (decision 001).
+ * The points live in the limiter store (rate-limiter-flexible): memory for one process on one
+ * SQLite file (decision 001), Redis when REDIS_URL is set, shared by every instance (decision 033).
  * See docs/decisions/013-auth-attempt-limits.md.
  */
-import { RateLimiterMemory, RateLimiterRes } from "rate-limiter-flexible";
+import { RateLimiterRes } from "rate-limiter-flexible";
+import type { LimiterStore } from "./limiter-store.server";
 
 export type AttemptRefused = { ok: false; reason: "rate_limited"; retryAfterSeconds: number };
 export type AttemptVerdict = { ok: true } | AttemptRefused;
@@ -29,10 +31,11 @@ export type AttemptLimitOptions = {
   /** Attempts allowed per key within the window. */
   points: number;
   windowSeconds: number;
+  store: LimiterStore;
 };
 
-export function createAttemptLimiter({ name, points, windowSeconds }: AttemptLimitOptions): AttemptLimiter {
-  const limiter = new RateLimiterMemory({ keyPrefix: name, points, duration: windowSeconds, blockDuration: windowSeconds });
+export function createAttemptLimiter({ name, points, windowSeconds, store }: AttemptLimitOptions): AttemptLimiter {
+  const limiter = store.create({ keyPrefix: name, points, duration: windowSeconds, blockDuration: windowSeconds });
   return {
     name,
     async consumeAttempt(key) {

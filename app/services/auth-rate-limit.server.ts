@@ -16,6 +16,7 @@
  */
 import { consumeAttempts, createAttemptLimiter, refundAttempts, type AttemptCheck } from "./attempt-limit.server";
 import type { Config } from "./env.server";
+import { limiterStoreFor, type LimiterStore } from "./limiter-store.server";
 import { logger } from "./logger.server";
 import { incrementCounter } from "./metrics.server";
 
@@ -57,12 +58,12 @@ export type AuthRateLimiter = ReturnType<typeof createAuthRateLimiter>;
 /** What a log-in attempt holds until it is known to have succeeded. */
 export type LoginAttempt = { ok: true; succeeded(): Promise<void> };
 
-export function createAuthRateLimiter(limits: AuthLimits) {
+export function createAuthRateLimiter(limits: AuthLimits, store: LimiterStore) {
   const window = limits.loginWindowSeconds;
-  const loginByAccount = createAttemptLimiter({ name: "login-account", points: limits.loginFailuresPerAccount, windowSeconds: window });
-  const loginByIp = createAttemptLimiter({ name: "login-ip", points: limits.loginFailuresPerIp, windowSeconds: window });
-  const signupByIp = createAttemptLimiter({ name: "signup-ip", points: limits.signupsPerIpPerHour, windowSeconds: 3600 });
-  const signupByEmail = createAttemptLimiter({ name: "signup-email", points: limits.signupsPerEmailPerHour, windowSeconds: 3600 });
+  const loginByAccount = createAttemptLimiter({ name: "login-account", points: limits.loginFailuresPerAccount, windowSeconds: window, store });
+  const loginByIp = createAttemptLimiter({ name: "login-ip", points: limits.loginFailuresPerIp, windowSeconds: window, store });
+  const signupByIp = createAttemptLimiter({ name: "signup-ip", points: limits.signupsPerIpPerHour, windowSeconds: 3600, store });
+  const signupByEmail = createAttemptLimiter({ name: "signup-email", points: limits.signupsPerEmailPerHour, windowSeconds: 3600, store });
 
   async function attempt(kind: "login" | "signup", ip: string, checks: AttemptCheck[], what: string): Promise<Refusal | null> {
     const verdict = await consumeAttempts(checks);
@@ -109,7 +110,7 @@ let current: { config: Config; limiter: AuthRateLimiter } | undefined;
 
 /** The process's limiter, made once per config (the runtime's). */
 export function getAuthRateLimiter(config: Config): AuthRateLimiter {
-  if (!current || current.config !== config) current = { config, limiter: createAuthRateLimiter(authLimitsFromConfig(config)) };
+  if (!current || current.config !== config) current = { config, limiter: createAuthRateLimiter(authLimitsFromConfig(config), limiterStoreFor(config)) };
   return current.limiter;
 }
 

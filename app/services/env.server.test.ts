@@ -325,3 +325,47 @@ describe("DATABASE_URL (PostgreSQL, decision 034)", () => {
     expect(problems.join("\n")).not.toContain("hunter2");
   });
 });
+
+describe("REDIS_URL (decision 033)", () => {
+  it("is unset by default (the limits stay in memory), and an empty value means unset like every variable", () => {
+    expect(parseEnv({}).REDIS_URL).toBeUndefined();
+    expect(parseEnv({ REDIS_URL: "" }).REDIS_URL).toBeUndefined();
+  });
+
+  it.each([
+    "redis://127.0.0.1:6379",
+    "redis://localhost",
+    "redis://:secret@redis.internal:6380/2",
+    "rediss://default:AbC123xyz@eu1-fine-owl-12345.upstash.io:6379",
+    "redis://default:pw@fly-redis.upstash.io:6379?family=6",
+    "redis://[::1]:6379",
+  ])("takes %s", (value) => {
+    expect(parseEnv({ REDIS_URL: value }).REDIS_URL).toBe(value);
+  });
+
+  it.each([
+    ["http", "http://default:hunter2secret@redis.example.com:6379"],
+    ["https", "https://default:hunter2secret@redis.example.com"],
+    ["no scheme", "default:hunter2secret@redis.example.com:6379"],
+    ["a host and port only", "redis.example.com:6379"],
+    ["spaces only", "   "],
+    ["a leading space", " redis://default:hunter2secret@redis.example.com:6379"],
+    ["a trailing space", "redis://default:hunter2secret@redis.example.com:6379 "],
+    ["a tab inside the host (the URL parser would drop it)", "redis://default:hunter2secret@redis.exa\tmple.com:6379"],
+    ["a line break", "redis://default:hunter2secret@redis.example.com:6379\n"],
+    ["no host", "redis://"],
+    ["a password and no host", "redis://:hunter2secret@"],
+    ["a port out of range", "redis://default:hunter2secret@redis.example.com:99999"],
+    ["a path that is not a db number", "redis://default:hunter2secret@redis.example.com:6379/cache"],
+    ["a fragment", "redis://default:hunter2secret@redis.example.com:6379#hunter2secret"],
+    ["garbage", "not a url at all hunter2secret"],
+    ["a unix socket path", "/var/run/redis.sock"],
+    ["a non-ASCII host", "redis://default:hunter2secret@rédis.example.com"],
+  ])("refuses %s, naming REDIS_URL, without echoing the value", (_what, value) => {
+    const problems = problemsOf({ REDIS_URL: value });
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toMatch(/^REDIS_URL must be a redis:\/\/ or rediss:\/\/ URL with a host/);
+    expect(problems[0]).not.toContain("hunter2secret");
+    expect(problems[0]).not.toContain("got");
+  });
+});

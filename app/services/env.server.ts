@@ -82,6 +82,20 @@ const smtpUrl = z
     }
   }, "must be an smtp:// or smtps:// URL such as smtp://user:pass@smtp.example.com:587");
 
+// Rate limits and brute-force counters in Redis (decision 033). Checked strictly rather than
+// trimmed: the URL parser silently drops tabs and line breaks inside a URL, so a pasted value with
+// one would name another host than the operator sees. The value is never echoed (parseWith): it
+// usually carries the password.
+const redisUrl = z.string().refine((v) => {
+  if (!/^[\x21-\x7e]+$/.test(v)) return false; // no spaces, tabs or control characters anywhere
+  try {
+    const u = new URL(v);
+    return ["redis:", "rediss:"].includes(u.protocol) && u.hostname !== "" && /^(\/\d{0,2})?$/.test(u.pathname) && u.hash === "";
+  } catch {
+    return false;
+  }
+}, "must be a redis:// or rediss:// URL with a host, such as rediss://default:PASSWORD@host:6379 (the value is not shown: it may hold a password)");
+
 // "Name <address>" or a bare address; no line breaks (a header), one address.
 const MAILBOX = /^(?:[^<>\r\n"]{1,100} <[^\s<>@"]{1,64}@[^\s<>@"]{1,253}>|[^\s<>@"]{1,64}@[^\s<>@"]{1,253})$/;
 const mailFrom = z
@@ -274,6 +288,9 @@ const EnvSchema = z.object({
   PRIVACY_TEXT: z.string().trim().max(50_000, "must be at most 50000 characters").optional(),
   SUPPORT_TEXT: z.string().trim().max(50_000, "must be at most 50000 characters").optional(),
   SUPPORT_EMAIL: z.string().trim().email("must be an e-mail address").optional(),
+  // Unset: the limits live in this process' memory (one instance). Set: in Redis, shared by every
+  // instance and kept across restarts (decision 033).
+  REDIS_URL: redisUrl.optional(),
 });
 
 export type RawEnv = z.input<typeof EnvSchema>;
@@ -318,7 +335,7 @@ function parseWith<S extends z.ZodTypeAny>(schema: S, env: Record<string, string
       result.error.issues.map((issue) => {
         const name = String(issue.path[0] ?? "environment");
         const got = cleaned[name];
-        const shown = got === undefined || /SECRET|KEY|TOKEN|PASSWORD|SMTP_URL/.test(name) ? "" : shownValue(name, got);
+        const shown = got === undefined || /SECRET|KEY|TOKEN|PASSWORD|SMTP_URL|REDIS_URL/.test(name) ? "" : shownValue(name, got);
         return `${name} ${issue.message}${shown}`;
       }),
     );

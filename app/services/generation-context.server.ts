@@ -1,6 +1,7 @@
 import type { AppDb } from "#db/client.server";
 import { generationCosts, type GenerationCosts } from "./money/pricing.server";
 import type { Config } from "./env.server";
+import { limiterStoreFor } from "./limiter-store.server";
 import { logger } from "./logger.server";
 import { createProvider } from "./providers/index.server";
 import type { GenerationProvider } from "./providers/types";
@@ -33,6 +34,7 @@ export type GenerationConfig = Pick<
   | "RATE_LIMIT_VIDEOS_PER_MINUTE"
   | "RATE_LIMIT_RUNNING_VIDEOS"
   | "results"
+  | "REDIS_URL"
 >;
 
 export type GenerationServiceOptions = {
@@ -87,7 +89,7 @@ export function createGenerationContext(options: GenerationServiceOptions): Gene
     imagesPerMinute: config.RATE_LIMIT_IMAGES_PER_MINUTE,
     videosPerMinute: config.RATE_LIMIT_VIDEOS_PER_MINUTE,
     runningVideos: config.RATE_LIMIT_RUNNING_VIDEOS,
-  });
+  }, limiterStoreFor(config));
   const results = resultStoreFor(config.results);
   const settler: Settler = { db, busyRetry: options.busyRetry ?? DEFAULT_BUSY_RETRY, unsettled: new UnsettledJobs(), log, now };
   const worker = new VideoWorker({

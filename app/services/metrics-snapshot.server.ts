@@ -8,6 +8,7 @@
 import crypto from "node:crypto";
 import type { AppDb } from "../../db/client.server";
 import type { Config } from "./env.server";
+import { limiterStoreStatus } from "./limiter-store.server";
 import { renderMetrics } from "./metrics.server";
 
 type Gauge = { name: string; help: string; value: number; labels?: Record<string, string | number> };
@@ -62,6 +63,13 @@ export function collectProcessGauges(startedAt: number): Gauge[] {
   return [
     { name: "process_uptime_seconds", help: "Seconds since the runtime started", value: Math.round((Date.now() - startedAt) / 1000) },
     { name: "process_resident_memory_bytes", help: "Resident memory of the Node process", value: process.memoryUsage().rss },
+    // 1 for the store the limits are counted in right now (decision 033): alert on redis-unreachable.
+    ...(["memory", "redis", "redis-unreachable"] as const).map((store) => ({
+      name: "rate_limit_store",
+      help: "Where the rate limits are counted: memory (one instance), redis (shared), redis-unreachable (per instance until Redis answers)",
+      value: limiterStoreStatus() === store ? 1 : 0,
+      labels: { store },
+    })),
   ];
 }
 

@@ -1,11 +1,12 @@
 import { describe, expect, it } from "vitest";
 import { createGenerationRateLimiter } from "./rate-limit.server";
+import { memoryLimiterStore } from "./limiter-store.server";
 
 const settings = { disabled: false, imagesPerMinute: 2, videosPerMinute: 1, runningVideos: 1 };
 
 describe("generation rate limits", () => {
   it("count per user and per kind, and say when to come back", async () => {
-    const limiter = createGenerationRateLimiter(settings);
+    const limiter = createGenerationRateLimiter(settings, memoryLimiterStore);
     expect(await limiter.consume(1, "image")).toEqual({ ok: true });
     expect(await limiter.consume(1, "image")).toEqual({ ok: true });
     const refused = await limiter.consume(1, "image");
@@ -17,14 +18,14 @@ describe("generation rate limits", () => {
   });
 
   it("a refunded point can be used again", async () => {
-    const limiter = createGenerationRateLimiter(settings);
+    const limiter = createGenerationRateLimiter(settings, memoryLimiterStore);
     await limiter.consume(1, "video");
     await limiter.refund(1, "video");
     expect(await limiter.consume(1, "video")).toEqual({ ok: true });
   });
 
   it("RATE_LIMIT_DISABLED lets everything through", async () => {
-    const limiter = createGenerationRateLimiter({ ...settings, disabled: true });
+    const limiter = createGenerationRateLimiter({ ...settings, disabled: true }, memoryLimiterStore);
     for (let i = 0; i < 10; i++) expect(await limiter.consume(1, "video")).toEqual({ ok: true });
   });
 });

@@ -1,8 +1,9 @@
-import { RateLimiterMemory, RateLimiterRes } from "rate-limiter-flexible";
+import { RateLimiterRes, type RateLimiterAbstract } from "rate-limiter-flexible";
 import type { GenerationKind } from "#db/schema";
+import type { LimiterStore } from "./limiter-store.server";
 
 // Per-user generation rate limits: N images and M videos started per minute (rate-limiter-flexible,
-// in memory — one process, see decision 001). The "running videos" limit is not counted here: it is
+// in the limiter store: memory for one process, Redis for several — decision 033). The "running videos" limit is not counted here: it is
 // a fact in the database (the user's unfinished video jobs), checked inside the same SQLite
 // transaction that places the hold, so two simultaneous requests cannot both slip under it.
 //
@@ -26,10 +27,10 @@ export type GenerationRateLimiter = {
   refund(userId: number, kind: GenerationKind): Promise<void>;
 };
 
-export function createGenerationRateLimiter(settings: RateLimitSettings): GenerationRateLimiter {
-  const limiters: Record<GenerationKind, RateLimiterMemory> = {
-    image: new RateLimiterMemory({ keyPrefix: "gen-image", points: settings.imagesPerMinute, duration: 60 }),
-    video: new RateLimiterMemory({ keyPrefix: "gen-video", points: settings.videosPerMinute, duration: 60 }),
+export function createGenerationRateLimiter(settings: RateLimitSettings, store: LimiterStore): GenerationRateLimiter {
+  const limiters: Record<GenerationKind, RateLimiterAbstract> = {
+    image: store.create({ keyPrefix: "gen-image", points: settings.imagesPerMinute, duration: 60 }),
+    video: store.create({ keyPrefix: "gen-video", points: settings.videosPerMinute, duration: 60 }),
   };
   const limits: Record<GenerationKind, number> = { image: settings.imagesPerMinute, video: settings.videosPerMinute };
 
@@ -63,8 +64,8 @@ export type ApiKeyRateLimiter = {
   consume(apiKeyId: number): Promise<RateLimitDecision>;
 };
 
-export function createApiKeyRateLimiter(settings: { disabled: boolean; requestsPerMinute: number }): ApiKeyRateLimiter {
-  const limiter = new RateLimiterMemory({ keyPrefix: "api-key", points: settings.requestsPerMinute, duration: 60 });
+export function createApiKeyRateLimiter(settings: { disabled: boolean; requestsPerMinute: number }, store: LimiterStore): ApiKeyRateLimiter {
+  const limiter = store.create({ keyPrefix: "api-key", points: settings.requestsPerMinute, duration: 60 });
   return {
     requestsPerMinute: settings.requestsPerMinute,
     async consume(apiKeyId) {

@@ -1,5 +1,6 @@
 import { closeDatabase, migrateDatabase, openDatabase, type AppDb } from "#db/client.server";
 import { ConfigError, initConfig, type Config } from "./env.server";
+import { closeLimiterStore, openLimiterStore } from "./limiter-store.server";
 import { logger } from "./logger.server";
 import { createAppSessionStorage, resolveSessionSecret, type AppSessionStorage } from "./session.server";
 import { syncAdminRoles } from "./users.server";
@@ -38,6 +39,10 @@ export async function startRuntime(env: Record<string, string | undefined> = pro
   const roles = syncAdminRoles(db, config.adminEmails);
   if (roles.promoted || roles.demoted) logger.info(roles, "admin roles synced from ADMIN_EMAILS");
   const sessionStorage = createAppSessionStorage(db, config, resolveSessionSecret(config));
+  // Rate limits in Redis when REDIS_URL is set: waits briefly so the first requests are counted
+  // with the other instances; unreachable, the app starts anyway, limited per instance (033).
+  const limits = await openLimiterStore(config);
+  if (limits === "redis-unreachable") logger.warn("REDIS_URL is set but Redis does not answer yet: rate limits are per instance until it does");
   const rt: Runtime = { config, db, sessionStorage, startedAt: Date.now(), tasks: [] };
   runtime = rt;
   for (const starter of starters) {
@@ -69,7 +74,7 @@ export function isRuntimeReady(): boolean {
   return runtime !== undefined && runtime.db.sqlite.open;
 }
 
-/** Stops background work in reverse order, then checkpoints and closes the database. */
+/** Stops background work in reverse order, closes the Redis connection, then checkpoints and closes the database. */
 export async function stopRuntime(): Promise<void> {
   const rt = runtime;
   if (!rt) return;
@@ -80,6 +85,7 @@ export async function stopRuntime(): Promise<void> {
       logger.error({ err: error, task: task.name }, "background task failed to stop cleanly");
     }
   }
+  await closeLimiterStore();
   closeDatabase(rt.db);
   runtime = undefined;
 }

@@ -18,6 +18,7 @@ import { adjust, clawback, expireDueGrants, getBalance, grant, hold, reverseClaw
 import { createRedeemCode } from "../../app/services/money/redeem-codes.server";
 import { redeemCode } from "../../app/services/money/redemptions.server";
 import { createRedeemLimiter } from "../../app/services/money/redemption-limits.server";
+import { memoryLimiterStore } from "../../app/services/limiter-store.server";
 import { createLocalProvider } from "../../app/services/providers/local.server";
 import { findUserByEmail } from "../../app/services/users.server";
 import { createTestDb } from "../support/db";
@@ -49,7 +50,7 @@ afterAll(async () => {
  * event would be needed to reach a table). */
 async function populate() {
   const db = source;
-  const limiter = createAuthRateLimiter(authLimitsFromConfig(config));
+  const limiter = createAuthRateLimiter(authLimitsFromConfig(config), memoryLimiterStore);
   const now = Date.now();
   for (const email of ["ada@example.com", "bob@example.com", "cy@example.com", "admin@example.com"]) {
     expect(await signUp({ db, config, limiter }, { ip: "127.0.0.1", email, password: "correct horse battery", honeypotFilled: false })).toEqual({ ok: true });
@@ -94,7 +95,7 @@ async function populate() {
 
   const code = createRedeemCode(db, { adminId: admin.id, code: "SPRING", credits: 30, creditsExpireAfterMs: null, maxRedemptions: 10, redeemableUntil: null, token: "t1" });
   if (!code.ok) throw new Error(code.message);
-  const redeemLimiter = createRedeemLimiter({ failuresPerUser: 10, failuresPerIp: 50, windowSeconds: 3600 });
+  const redeemLimiter = createRedeemLimiter({ failuresPerUser: 10, failuresPerIp: 50, windowSeconds: 3600 }, memoryLimiterStore);
   expect((await redeemCode({ db, limiter: redeemLimiter }, { userId: bob.id, code: "SPRING", ip: "127.0.0.1" })).ok).toBe(true);
 
   // Tables only a Stripe event reaches: rows as the webhook writes them.

@@ -10,6 +10,7 @@
 import { consumeAttempts, createAttemptLimiter } from "../attempt-limit.server";
 import type { Refusal } from "../auth-rate-limit.server";
 import type { Config } from "../env.server";
+import { limiterStoreFor, type LimiterStore } from "../limiter-store.server";
 import { logger } from "../logger.server";
 import { incrementCounter } from "../metrics.server";
 
@@ -21,11 +22,11 @@ export const EMAIL_CHANGES_PER_IP_PER_HOUR = 30;
 
 export type AccountMailLimiter = ReturnType<typeof createAccountMailLimiter>;
 
-export function createAccountMailLimiter(disabled: boolean) {
-  const resetByAddress = createAttemptLimiter({ name: "reset-address", points: RESETS_PER_ADDRESS_PER_HOUR, windowSeconds: 3600 });
-  const resetByIp = createAttemptLimiter({ name: "reset-ip", points: RESETS_PER_IP_PER_HOUR, windowSeconds: 3600 });
-  const changeByAccount = createAttemptLimiter({ name: "email-change-account", points: EMAIL_CHANGES_PER_ACCOUNT_PER_HOUR, windowSeconds: 3600 });
-  const changeByIp = createAttemptLimiter({ name: "email-change-ip", points: EMAIL_CHANGES_PER_IP_PER_HOUR, windowSeconds: 3600 });
+export function createAccountMailLimiter(disabled: boolean, store: LimiterStore) {
+  const resetByAddress = createAttemptLimiter({ name: "reset-address", points: RESETS_PER_ADDRESS_PER_HOUR, windowSeconds: 3600, store });
+  const resetByIp = createAttemptLimiter({ name: "reset-ip", points: RESETS_PER_IP_PER_HOUR, windowSeconds: 3600, store });
+  const changeByAccount = createAttemptLimiter({ name: "email-change-account", points: EMAIL_CHANGES_PER_ACCOUNT_PER_HOUR, windowSeconds: 3600, store });
+  const changeByIp = createAttemptLimiter({ name: "email-change-ip", points: EMAIL_CHANGES_PER_IP_PER_HOUR, windowSeconds: 3600, store });
 
   async function take(kind: string, ip: string, checks: Parameters<typeof consumeAttempts>[0]): Promise<Refusal | null> {
     if (disabled) return null;
@@ -55,6 +56,6 @@ let current: { config: Config; limiter: AccountMailLimiter } | undefined;
 
 /** The process's limiter, made once per config (the runtime's). */
 export function getAccountMailLimiter(config: Config): AccountMailLimiter {
-  if (!current || current.config !== config) current = { config, limiter: createAccountMailLimiter(config.AUTH_RATE_LIMIT_DISABLED) };
+  if (!current || current.config !== config) current = { config, limiter: createAccountMailLimiter(config.AUTH_RATE_LIMIT_DISABLED, limiterStoreFor(config)) };
   return current.limiter;
 }

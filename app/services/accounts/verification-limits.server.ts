@@ -6,6 +6,7 @@
  */
 import { consumeAttempts, createAttemptLimiter, type AttemptLimiter, type AttemptVerdict } from "../attempt-limit.server";
 import type { Config } from "../env.server";
+import { limiterStoreFor, type LimiterStore } from "../limiter-store.server";
 import { logger } from "../logger.server";
 import { incrementCounter } from "../metrics.server";
 
@@ -14,9 +15,9 @@ export const RESENDS_PER_IP_PER_HOUR = 20;
 
 export type ResendLimiter = { check(userId: number, ip: string): Promise<AttemptVerdict> };
 
-export function createResendLimiter(disabled: boolean): ResendLimiter {
-  const byAccount: AttemptLimiter = createAttemptLimiter({ name: "verify-resend-account", points: RESENDS_PER_ACCOUNT_PER_HOUR, windowSeconds: 3600 });
-  const byIp: AttemptLimiter = createAttemptLimiter({ name: "verify-resend-ip", points: RESENDS_PER_IP_PER_HOUR, windowSeconds: 3600 });
+export function createResendLimiter(disabled: boolean, store: LimiterStore): ResendLimiter {
+  const byAccount: AttemptLimiter = createAttemptLimiter({ name: "verify-resend-account", points: RESENDS_PER_ACCOUNT_PER_HOUR, windowSeconds: 3600, store });
+  const byIp: AttemptLimiter = createAttemptLimiter({ name: "verify-resend-ip", points: RESENDS_PER_IP_PER_HOUR, windowSeconds: 3600, store });
   return {
     async check(userId, ip) {
       if (disabled) return { ok: true };
@@ -37,6 +38,6 @@ let current: { config: Config; limiter: ResendLimiter } | undefined;
 
 /** The process's limiter, made once per config (the runtime's). */
 export function getResendLimiter(config: Config): ResendLimiter {
-  if (!current || current.config !== config) current = { config, limiter: createResendLimiter(config.AUTH_RATE_LIMIT_DISABLED) };
+  if (!current || current.config !== config) current = { config, limiter: createResendLimiter(config.AUTH_RATE_LIMIT_DISABLED, limiterStoreFor(config)) };
   return current.limiter;
 }

@@ -2,6 +2,7 @@ import type { AppDb } from "#db/client.server";
 import type { User } from "#db/schema";
 import { bearerKeyOf } from "~/utils/api-key-schemas";
 import type { Config } from "../env.server";
+import { limiterStoreFor } from "../limiter-store.server";
 import { createApiKeyRateLimiter, type ApiKeyRateLimiter } from "../rate-limit.server";
 import { authenticateApiKey, type ApiKeyRef } from "./api-keys.server";
 
@@ -27,13 +28,13 @@ export async function authenticateBearer(
   return found;
 }
 
-// One limiter per configuration (per running process): the counts live in memory (decision 001).
+// One limiter per configuration (per running process), its counts in the limiter store (decision 033).
 const limiters = new WeakMap<Config, ApiKeyRateLimiter>();
 
 export function apiKeyRateLimiterFor(config: Config): ApiKeyRateLimiter {
   let limiter = limiters.get(config);
   if (!limiter) {
-    limiter = createApiKeyRateLimiter({ disabled: config.RATE_LIMIT_DISABLED, requestsPerMinute: config.RATE_LIMIT_KEY_REQUESTS_PER_MINUTE });
+    limiter = createApiKeyRateLimiter({ disabled: config.RATE_LIMIT_DISABLED, requestsPerMinute: config.RATE_LIMIT_KEY_REQUESTS_PER_MINUTE }, limiterStoreFor(config));
     limiters.set(config, limiter);
   }
   return limiter;

@@ -3,12 +3,13 @@
  * is looked up, so parallel guesses cannot slip past the count; a redemption that succeeds (or is
  * refused for the account's own state, which says nothing about codes) gives both back. So the
  * points held are the failed tries, and past either limit every try — a right code included — is
- * refused until the window ends. Built on the attempt limiter (decision 013); in memory, one
- * process (decision 001). Its own limits: turning off the capacity limits (RATE_LIMIT_DISABLED)
+ * refused until the window ends. Built on the attempt limiter (decision 013), in the limiter
+ * store (memory, or Redis shared by every instance: decision 033). Its own limits: turning off the capacity limits (RATE_LIMIT_DISABLED)
  * must not turn off what stops people from guessing codes. See docs/decisions/024-redeem-codes.md.
  */
 import { consumeAttempts, createAttemptLimiter, refundAttempts, type AttemptCheck } from "../attempt-limit.server";
 import type { Config } from "../env.server";
+import { limiterStoreFor, type LimiterStore } from "../limiter-store.server";
 import { logger } from "../logger.server";
 import { incrementCounter } from "../metrics.server";
 
@@ -23,9 +24,9 @@ export type RedeemLimiter = {
   begin(userId: number, ip: string): Promise<RedeemAttempt | RedeemRefused>;
 };
 
-export function createRedeemLimiter(limits: RedeemLimits): RedeemLimiter {
-  const byUser = createAttemptLimiter({ name: "redeem-user", points: limits.failuresPerUser, windowSeconds: limits.windowSeconds });
-  const byIp = createAttemptLimiter({ name: "redeem-ip", points: limits.failuresPerIp, windowSeconds: limits.windowSeconds });
+export function createRedeemLimiter(limits: RedeemLimits, store: LimiterStore): RedeemLimiter {
+  const byUser = createAttemptLimiter({ name: "redeem-user", points: limits.failuresPerUser, windowSeconds: limits.windowSeconds, store });
+  const byIp = createAttemptLimiter({ name: "redeem-ip", points: limits.failuresPerIp, windowSeconds: limits.windowSeconds, store });
   return {
     limits,
     async begin(userId, ip) {
@@ -50,7 +51,7 @@ export function getRedeemLimiter(config: Config): RedeemLimiter {
   if (!current || current.config !== config) {
     current = {
       config,
-      limiter: createRedeemLimiter({ failuresPerUser: config.REDEEM_FAILURES_PER_USER, failuresPerIp: config.REDEEM_FAILURES_PER_IP, windowSeconds: 3600 }),
+      limiter: createRedeemLimiter({ failuresPerUser: config.REDEEM_FAILURES_PER_USER, failuresPerIp: config.REDEEM_FAILURES_PER_IP, windowSeconds: 3600 }, limiterStoreFor(config)),
     };
   }
   return current.limiter;

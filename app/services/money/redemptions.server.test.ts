@@ -5,6 +5,7 @@ import { verifyLedger } from "./ledger-verify.server";
 import { createRedeemCode, disableRedeemCode, generateCode, listRedeemCodes } from "./redeem-codes.server";
 import { createRedeemLimiter } from "./redemption-limits.server";
 import { redeemCode } from "./redemptions.server";
+import { memoryLimiterStore } from "../limiter-store.server";
 
 // The service under the HTTP tests (tests/integration/redeem-codes.test.ts): the rules, each
 // refusal, and that a refusal changes nothing, on a real migrated SQLite file.
@@ -12,7 +13,7 @@ import { redeemCode } from "./redemptions.server";
 let db: ReturnType<typeof createTestDb>;
 let admin: number;
 let n = 0;
-const limiter = () => createRedeemLimiter({ failuresPerUser: 1000, failuresPerIp: 1000, windowSeconds: 3600 });
+const limiter = () => createRedeemLimiter({ failuresPerUser: 1000, failuresPerIp: 1000, windowSeconds: 3600 }, memoryLimiterStore);
 
 function verifiedUser(): number {
   const id = insertUser(db, `u${++n}@example.com`);
@@ -126,7 +127,7 @@ describe("redeeming", () => {
   });
 
   it("a failed try keeps its point, a success gives it back; past the limit even a right code is refused", async () => {
-    const deps = { db, limiter: createRedeemLimiter({ failuresPerUser: 3, failuresPerIp: 100, windowSeconds: 3600 }) };
+    const deps = { db, limiter: createRedeemLimiter({ failuresPerUser: 3, failuresPerIp: 100, windowSeconds: 3600 }, memoryLimiterStore) };
     const user = verifiedUser();
     const code = newCode();
     expect((await redeemCode(deps, { userId: user, code: code.code, ip: "ip" })).ok).toBe(true);
