@@ -38,9 +38,25 @@ function parseInt8(text: string): number {
   if (!Number.isSafeInteger(n)) throw new Error(`bigint ${text} does not fit a JavaScript number`);
   return n;
 }
+// numeric arrives as text too: it is what sum() of a bigint column answers (every ledger total).
+// The same rule: a number when it is one exactly, an error rather than a silently rounded total.
+const NUMERIC_OID = 1700;
+function parseNumeric(text: string): number {
+  const n = Number(text);
+  if (!Number.isFinite(n) || (Number.isInteger(n) ? !Number.isSafeInteger(n) : String(n) !== text.replace(/0+$/, "").replace(/\.$/, ""))) {
+    throw new Error(`numeric ${text} does not fit a JavaScript number exactly`);
+  }
+  return n;
+}
 const types = {
   getTypeParser: ((oid: number, format?: "text" | "binary") =>
-    oid === INT8_OID && format !== "binary" ? parseInt8 : pg.types.getTypeParser(oid, format)) as pg.CustomTypesConfig["getTypeParser"],
+    format === "binary"
+      ? pg.types.getTypeParser(oid, format)
+      : oid === INT8_OID
+        ? parseInt8
+        : oid === NUMERIC_OID
+          ? parseNumeric
+          : pg.types.getTypeParser(oid, format)) as pg.CustomTypesConfig["getTypeParser"],
 };
 
 /**

@@ -1,0 +1,215 @@
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startPostgres, type PgServer } from "../tests/support/postgres";
+import { openPgDatabase } from "./pg-client.server";
+import { openSqliteSql, pgSql, toPgPlaceholders, type SqlDb } from "./sql.server";
+
+// The executor's contract (decision 036), the same on SQLite and on a real PostgreSQL: what the
+// money path will rely on when it moves onto it.
+
+describe("placeholders for PostgreSQL", () => {
+  it.each([
+    ["SELECT * FROM t WHERE a = ? AND b = ?", "SELECT * FROM t WHERE a = $1 AND b = $2", null],
+    ["INSERT INTO t (a, b) VALUES (@a, @b) ON CONFLICT DO NOTHING", "INSERT INTO t (a, b) VALUES ($1, $2) ON CONFLICT DO NOTHING", ["a", "b"]],
+    ["UPDATE t SET a = @a WHERE a = @a OR b = @b", "UPDATE t SET a = $1 WHERE a = $1 OR b = $2", ["a", "b"]],
+    ["SELECT '?' AS q, 'it''s @x' AS s, \"odd?col\" FROM t WHERE a = ?", "SELECT '?' AS q, 'it''s @x' AS s, \"odd?col\" FROM t WHERE a = $1", null],
+    ["SELECT 1 -- is it ? @x\nFROM t WHERE a = ?", "SELECT 1 -- is it ? @x\nFROM t WHERE a = $1", null],
+    ["SELECT a @> b FROM t", "SELECT a @> b FROM t", null],
+  ])("%j", (text, expected, names) => {
+    const t = toPgPlaceholders(text);
+    expect(t.text).toBe(expected);
+    expect(t.names).toEqual(names);
+  });
+
+  it.each([
+    ["mixed kinds", "SELECT ? , @a"],
+    ["an unterminated string", "SELECT 'open"],
+    ["an unterminated identifier", 'SELECT "open'],
+  ])("refuses %s", (_name, text) => {
+    expect(() => toPgPlaceholders(text)).toThrow();
+  });
+});
+
+type Engine = { name: string; open: () => Promise<SqlDb> };
+let pgServer: PgServer;
+const dirs: string[] = [];
+
+beforeAll(async () => {
+  pgServer = await startPostgres();
+}, 60_000);
+afterAll(async () => {
+  await pgServer?.stop();
+  for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
+});
+
+const engines: Engine[] = [
+  {
+    name: "SQLite",
+    open: async () => {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), "credits-sql-"));
+      dirs.push(dir);
+      return openSqliteSql(path.join(dir, "t.sqlite"));
+    },
+  },
+  { name: "PostgreSQL", open: async () => pgSql(openPgDatabase(await pgServer.createDatabase(), { max: 20 }).pool) },
+];
+
+// Portable DDL: what both engines accept as written.
+const SCHEMA = [
+  "CREATE TABLE accounts (id bigint PRIMARY KEY, credits bigint NOT NULL CHECK (credits >= 0))",
+  "CREATE TABLE moves (id bigint PRIMARY KEY, account_id bigint NOT NULL REFERENCES accounts (id), amount bigint NOT NULL, k text NOT NULL UNIQUE)",
+];
+
+describe.each(engines)("the executor on $name", (engine) => {
+  let db: SqlDb;
+  let nextId = 0;
+  beforeAll(async () => {
+    db = await engine.open();
+    for (const ddl of SCHEMA) await db.run(ddl);
+  });
+  afterAll(async () => {
+    await db?.close();
+  });
+
+  async function account(credits: number): Promise<number> {
+    const id = ++nextId;
+    await db.run("INSERT INTO accounts (id, credits) VALUES (?, ?)", [id, credits]);
+    return id;
+  }
+  const creditsOf = async (id: number) => (await db.get<{ credits: number }>("SELECT credits FROM accounts WHERE id = ?", [id]))!.credits;
+  const movesOf = async (id: number) => (await db.get<{ n: number; total: number | null }>("SELECT count(*) AS n, sum(amount) AS total FROM moves WHERE account_id = ?", [id]))!;
+
+  /** The guarded debit and its row, in one transaction; false when there was too little. */
+  const spend = (id: number, amount: number, key: string) =>
+    db.write(async (tx) => {
+      const debited = await tx.get<{ credits: number }>("UPDATE accounts SET credits = credits - @amount WHERE id = @id AND credits >= @amount RETURNING credits", { id, amount });
+      if (!debited) return false;
+      await tx.run("INSERT INTO moves (id, account_id, amount, k) VALUES (?, ?, ?, ?)", [++nextId, id, amount, key]);
+      return true;
+    });
+
+  it("commits a body that resolves and keeps nothing of one that throws", async () => {
+    const id = await account(10);
+    expect(await spend(id, 4, `commit-${id}`)).toBe(true);
+    await expect(
+      db.write(async (tx) => {
+        await tx.run("UPDATE accounts SET credits = 0 WHERE id = ?", [id]);
+        throw new Error("changed my mind");
+      }),
+    ).rejects.toThrow("changed my mind");
+    expect(await creditsOf(id)).toBe(6);
+  });
+
+  it("a constraint violation rolls the whole body back, and the next write goes through", async () => {
+    const id = await account(5);
+    await expect(spend(id, 6, `over-${id}`)).resolves.toBe(false);
+    await expect(
+      db.write(async (tx) => {
+        await tx.run("INSERT INTO moves (id, account_id, amount, k) VALUES (?, ?, ?, ?)", [++nextId, id, 1, `dup-${id}`]);
+        await tx.run("INSERT INTO moves (id, account_id, amount, k) VALUES (?, ?, ?, ?)", [++nextId, id, 1, `dup-${id}`]);
+      }),
+    ).rejects.toThrow();
+    expect(await movesOf(id)).toMatchObject({ n: 0 });
+    expect(await spend(id, 5, `after-${id}`)).toBe(true);
+    expect(await creditsOf(id)).toBe(0);
+  });
+
+  it("60 spends at once from 20 credits: exactly 20 succeed and the rows explain the balance", async () => {
+    const id = await account(20);
+    const results = await Promise.all(Array.from({ length: 60 }, (_, i) => spend(id, 1, `burst-${id}-${i}`)));
+    expect(results.filter(Boolean)).toHaveLength(20);
+    expect(await creditsOf(id)).toBe(0);
+    expect(await movesOf(id)).toEqual({ n: 20, total: 20 });
+  });
+
+  it("one idempotency key written by 20 writers at once gives one row", async () => {
+    const id = await account(0);
+    const key = `once-${id}`;
+    const rows = await Promise.all(
+      Array.from({ length: 20 }, () =>
+        db.write((tx) => tx.get<{ id: number }>("INSERT INTO moves (id, account_id, amount, k) VALUES (?, ?, 1, ?) ON CONFLICT (k) DO NOTHING RETURNING id", [++nextId, id, key])),
+      ),
+    );
+    expect(rows.filter((r) => r !== undefined)).toHaveLength(1);
+    expect(await movesOf(id)).toMatchObject({ n: 1 });
+  });
+
+  it("a read outside write never sees a body's uncommitted rows", async () => {
+    const id = await account(3);
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let started!: () => void;
+    const inside = new Promise<void>((r) => (started = r));
+    const writing = db.write(async (tx) => {
+      await tx.run("UPDATE accounts SET credits = 99 WHERE id = ?", [id]);
+      started();
+      await gate;
+    });
+    await inside;
+    expect(await creditsOf(id)).toBe(3);
+    release();
+    await writing;
+    expect(await creditsOf(id)).toBe(99);
+  });
+
+  it("a transaction handle kept after its body ended refuses to run", async () => {
+    let leaked!: Parameters<Parameters<SqlDb["write"]>[0]>[0];
+    await db.write(async (tx) => {
+      leaked = tx;
+    });
+    await expect(leaked.run("UPDATE accounts SET credits = 0")).rejects.toThrow(/transaction has ended/);
+  });
+
+  it("int8 values (epoch milliseconds, counts) come back as numbers", async () => {
+    const id = await account(Date.now());
+    const row = await db.get<{ credits: number; n: number }>("SELECT credits, (SELECT count(*) FROM accounts) AS n FROM accounts WHERE id = ?", [id]);
+    expect(typeof row!.credits).toBe("number");
+    expect(typeof row!.n).toBe("number");
+  });
+});
+
+describe("PostgreSQL numeric results", () => {
+  it("sum() and avg() answer numbers; a value a number cannot hold exactly is an error, not a rounded total", async () => {
+    const db = pgSql(openPgDatabase(await pgServer.createDatabase(), { max: 2 }).pool);
+    try {
+      expect(await db.get("SELECT sum(x) AS s, avg(x) AS a FROM (VALUES (1::bigint), (2::bigint)) v(x)")).toEqual({ s: 3, a: 1.5 });
+      expect(await db.get("SELECT 2.50::numeric AS n")).toEqual({ n: 2.5 });
+      await expect(db.get("SELECT 9007199254740993::numeric AS n")).rejects.toThrow(/does not fit/);
+      await expect(db.get("SELECT 0.1234567890123456789::numeric AS n")).rejects.toThrow(/does not fit/);
+    } finally {
+      await db.close();
+    }
+  });
+});
+
+describe("the executor on PostgreSQL retries a serialization failure", () => {
+  it("two SERIALIZABLE bodies that conflict both commit, one after a retry", async () => {
+    const db = pgSql(openPgDatabase(await pgServer.createDatabase(), { max: 4 }).pool);
+    try {
+      await db.run("CREATE TABLE counters (id bigint PRIMARY KEY, n bigint NOT NULL)");
+      await db.run("INSERT INTO counters (id, n) VALUES (1, 0), (2, 0)");
+      let runs = 0;
+      let both!: () => void;
+      let arrived = 0;
+      const bothRead = new Promise<void>((r) => (both = r));
+      // Each reads the other's row and writes its own (write skew): SERIALIZABLE refuses one.
+      const body = (mine: number, theirs: number) =>
+        db.write(async (tx) => {
+          runs++;
+          await tx.run("SET TRANSACTION ISOLATION LEVEL SERIALIZABLE");
+          const other = (await tx.get<{ n: number }>("SELECT n FROM counters WHERE id = ?", [theirs]))!.n;
+          if (++arrived === 2) both();
+          await Promise.race([bothRead, new Promise((r) => setTimeout(r, 2000))]);
+          await tx.run("UPDATE counters SET n = ? WHERE id = ?", [other + 1, mine]);
+        });
+      await Promise.all([body(1, 2), body(2, 1)]);
+      expect(runs).toBeGreaterThan(2);
+      const rows = await db.all<{ id: number; n: number }>("SELECT id, n FROM counters ORDER BY id");
+      expect(rows.map((r) => r.n).sort()).toEqual([1, 2]);
+    } finally {
+      await db.close();
+    }
+  });
+});

@@ -1,0 +1,251 @@
+import Database from "better-sqlite3";
+import type pg from "pg";
+
+/**
+ * One asynchronous way to run the app's SQL on SQLite and on PostgreSQL (decision 036, proposed):
+ * the executor the money path moves onto. Nothing in the app uses it yet; this module and its
+ * contract test (run on both engines) come first so the port has one tested base.
+ *
+ * - SQL text is shared: `?` or `@name` placeholders (rewritten once per text to `$n` for
+ *   PostgreSQL), RETURNING, ON CONFLICT. Rows come back in the same shape on both (int8 as numbers:
+ *   see db/pg-client.server.ts).
+ * - `write(body)` is one transaction. On SQLite the bodies run one at a time on the writer
+ *   connection (BEGIN IMMEDIATE), in arrival order: an async body would otherwise interleave its
+ *   statements with another's on the one connection. Reads outside `write` use a second connection,
+ *   which sees committed rows only (WAL), never a body's half-done work.
+ * - On PostgreSQL `write` is BEGIN … COMMIT on a pooled connection (READ COMMITTED); a
+ *   serialization failure or a deadlock is retried, so a body must not act outside the database.
+ */
+
+export type Params = readonly unknown[] | Readonly<Record<string, unknown>>;
+
+/** `all` and `get` are for statements that return rows (SELECT, or a write with RETURNING). */
+export interface SqlRunner {
+  all<T>(text: string, params?: Params): Promise<T[]>;
+  get<T>(text: string, params?: Params): Promise<T | undefined>;
+  run(text: string, params?: Params): Promise<{ changes: number }>;
+}
+
+export interface SqlDb extends SqlRunner {
+  readonly dialect: "sqlite" | "postgres";
+  /** Runs `body` as one transaction: committed when it resolves, rolled back when it throws. */
+  write<T>(body: (tx: SqlRunner) => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Placeholders: `?` and `@name` outside string literals, quoted identifiers and comments.
+
+export type Translated = { text: string; names: string[] | null; count: number };
+
+/** Rewrites `?` / `@name` to `$1…$n`. Named placeholders that repeat reuse their number. */
+export function toPgPlaceholders(text: string): Translated {
+  let out = "";
+  let positional = 0;
+  const names: string[] = [];
+  let i = 0;
+  while (i < text.length) {
+    const c = text[i]!;
+    if (c === "'" || c === '"') {
+      const end = closingQuote(text, i, c);
+      out += text.slice(i, end);
+      i = end;
+    } else if (c === "-" && text[i + 1] === "-") {
+      const end = text.indexOf("\n", i);
+      const stop = end === -1 ? text.length : end;
+      out += text.slice(i, stop);
+      i = stop;
+    } else if (c === "?") {
+      out += `$${++positional}`;
+      i++;
+    } else if (c === "@" && /[A-Za-z_]/.test(text[i + 1] ?? "")) {
+      const match = /^@([A-Za-z_][A-Za-z0-9_]*)/.exec(text.slice(i))!;
+      let index = names.indexOf(match[1]!);
+      if (index === -1) index = names.push(match[1]!) - 1;
+      out += `$${index + 1}`;
+      i += match[0].length;
+    } else {
+      out += c;
+      i++;
+    }
+  }
+  if (positional && names.length) throw new Error("SQL mixes ? and @name placeholders");
+  return { text: out, names: names.length ? names : null, count: positional || names.length };
+}
+
+function closingQuote(text: string, start: number, quote: string): number {
+  let i = start + 1;
+  while (i < text.length) {
+    if (text[i] === quote) {
+      if (text[i + 1] === quote) i += 2; // '' or "" inside: an escaped quote
+      else return i + 1;
+    } else i++;
+  }
+  throw new Error(`unterminated ${quote} in SQL`);
+}
+
+function pgValues(t: Translated, params: Params | undefined): unknown[] {
+  if (t.names) {
+    if (!params || Array.isArray(params)) throw new Error("SQL with @name placeholders needs an object of parameters");
+    const named = params as Readonly<Record<string, unknown>>;
+    return t.names.map((n) => {
+      if (!(n in named)) throw new Error(`missing SQL parameter @${n}`);
+      return named[n];
+    });
+  }
+  const list = (params ?? []) as readonly unknown[];
+  if (!Array.isArray(list)) throw new Error("SQL with ? placeholders needs an array of parameters");
+  if (list.length !== t.count) throw new Error(`SQL expects ${t.count} parameters, got ${list.length}`);
+  return [...list];
+}
+
+// ---------------------------------------------------------------------------------------------
+// SQLite
+
+type Statements = Map<string, Database.Statement>;
+
+function sqliteRunner(connection: Database.Database, statements: Statements, open: () => boolean = () => true): SqlRunner {
+  const statement = (text: string) => {
+    if (!open()) throw new Error("this transaction has ended: its handle cannot run more SQL");
+    let s = statements.get(text);
+    if (!s) {
+      s = connection.prepare(text);
+      statements.set(text, s);
+    }
+    return s;
+  };
+  const bind = (params: Params | undefined): unknown[] => (params === undefined ? [] : Array.isArray(params) ? [...params] : [params]);
+  return {
+    async all<T>(text: string, params?: Params) {
+      return statement(text).all(...bind(params)) as T[];
+    },
+    async get<T>(text: string, params?: Params) {
+      return statement(text).get(...bind(params)) as T | undefined;
+    },
+    async run(text: string, params?: Params) {
+      return { changes: statement(text).run(...bind(params)).changes };
+    },
+  };
+}
+
+export type SqliteSqlOptions = { busyTimeoutMs?: number };
+
+/** The SQLite executor on one file: a writer connection (its queue) and a reader connection. */
+export function openSqliteSql(file: string, options: SqliteSqlOptions = {}): SqlDb {
+  const pragmas = (c: Database.Database) => {
+    c.pragma("journal_mode = WAL");
+    c.pragma("synchronous = FULL");
+    c.pragma("foreign_keys = ON");
+    c.pragma(`busy_timeout = ${Math.max(0, Math.trunc(options.busyTimeoutMs ?? 5000))}`);
+    return c;
+  };
+  if (file === ":memory:") throw new Error("the SQLite executor needs a file: its reader is a second connection");
+  const writer = pragmas(new Database(file));
+  const reader = pragmas(new Database(file));
+  const writerStatements: Statements = new Map();
+  const reads = sqliteRunner(reader, new Map());
+  let tail: Promise<unknown> = Promise.resolve();
+
+  /** Queues `task` behind every write already queued; resolves or rejects with it alone. */
+  function enqueue<T>(task: () => Promise<T>): Promise<T> {
+    const result = tail.then(task);
+    tail = result.catch(() => undefined);
+    return result;
+  }
+
+  return {
+    dialect: "sqlite",
+    all: (text, params) => reads.all(text, params),
+    get: (text, params) => reads.get(text, params),
+    // A statement outside write() still waits its turn: it must not land inside another body's
+    // open transaction on the writer connection.
+    run: (text, params) => enqueue(() => sqliteRunner(writer, writerStatements).run(text, params)),
+    write<T>(body: (tx: SqlRunner) => Promise<T>): Promise<T> {
+      return enqueue(async () => {
+        let open = true;
+        const tx = sqliteRunner(writer, writerStatements, () => open);
+        writer.exec("BEGIN IMMEDIATE");
+        try {
+          const result = await body(tx);
+          writer.exec("COMMIT");
+          return result;
+        } catch (error) {
+          if (writer.inTransaction) writer.exec("ROLLBACK");
+          throw error;
+        } finally {
+          open = false;
+        }
+      });
+    },
+    async close() {
+      await tail;
+      reader.close();
+      writer.close();
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// PostgreSQL
+
+const RETRYABLE = new Set(["40001", "40P01"]); // serialization_failure, deadlock_detected
+const MAX_ATTEMPTS = 5;
+
+function pgRunner(query: pg.Pool | pg.PoolClient, cache: Map<string, Translated>, open: () => boolean = () => true): SqlRunner {
+  const translated = (text: string) => {
+    if (!open()) throw new Error("this transaction has ended: its handle cannot run more SQL");
+    let t = cache.get(text);
+    if (!t) {
+      t = toPgPlaceholders(text);
+      cache.set(text, t);
+    }
+    return t;
+  };
+  const exec = async (text: string, params: Params | undefined) => {
+    const t = translated(text);
+    return query.query(t.text, pgValues(t, params));
+  };
+  return {
+    async all<T>(text: string, params?: Params) {
+      return (await exec(text, params)).rows as T[];
+    },
+    async get<T>(text: string, params?: Params) {
+      return (await exec(text, params)).rows[0] as T | undefined;
+    },
+    async run(text: string, params?: Params) {
+      return { changes: (await exec(text, params)).rowCount ?? 0 };
+    },
+  };
+}
+
+/** The PostgreSQL executor over a pool (db/pg-client.server.ts builds it from DATABASE_URL). */
+export function pgSql(pool: pg.Pool): SqlDb {
+  const cache = new Map<string, Translated>();
+  const outside = pgRunner(pool, cache);
+  return {
+    dialect: "postgres",
+    all: (text, params) => outside.all(text, params),
+    get: (text, params) => outside.get(text, params),
+    run: (text, params) => outside.run(text, params),
+    async write<T>(body: (tx: SqlRunner) => Promise<T>): Promise<T> {
+      for (let attempt = 1; ; attempt++) {
+        const client = await pool.connect();
+        let open = true;
+        try {
+          await client.query("BEGIN");
+          const result = await body(pgRunner(client, cache, () => open));
+          await client.query("COMMIT");
+          return result;
+        } catch (error) {
+          await client.query("ROLLBACK").catch(() => undefined);
+          const code = (error as { code?: unknown }).code;
+          if (typeof code !== "string" || !RETRYABLE.has(code) || attempt >= MAX_ATTEMPTS) throw error;
+        } finally {
+          open = false;
+          client.release();
+        }
+      }
+    },
+    close: () => pool.end(),
+  };
+}
