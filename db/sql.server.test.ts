@@ -170,6 +170,66 @@ describe.each(engines)("the executor on $name", (engine) => {
   });
 });
 
+describe("group commit on SQLite", () => {
+  const CREATE = "CREATE TABLE IF NOT EXISTS rows_ (id bigint PRIMARY KEY, v text NOT NULL)";
+  async function fresh(options: Parameters<typeof openSqliteSql>[1] = {}) {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "credits-sql-gc-"));
+    dirs.push(dir);
+    const db = openSqliteSql(path.join(dir, "gc.sqlite"), options);
+    await db.run(CREATE);
+    return db;
+  }
+
+  it("bodies that arrive together share one commit; one that throws is undone alone", async () => {
+    const commits: number[] = [];
+    const db = await fresh({ onCommit: (n) => commits.push(n) });
+    commits.length = 0;
+    const results = await Promise.allSettled(
+      Array.from({ length: 50 }, (_, i) =>
+        db.write(async (tx) => {
+          await tx.run("INSERT INTO rows_ (id, v) VALUES (?, ?)", [i, `row ${i}`]);
+          if (i === 17) throw new Error("body 17 fails");
+          return i;
+        }),
+      ),
+    );
+    expect(results.filter((r) => r.status === "rejected")).toHaveLength(1);
+    expect((results[17] as PromiseRejectedResult).reason.message).toBe("body 17 fails");
+    expect(commits.reduce((a, b) => a + b, 0)).toBe(50);
+    expect(commits.length).toBeLessThan(5);
+    const ids = (await db.all<{ id: number }>("SELECT id FROM rows_ ORDER BY id")).map((r) => r.id);
+    expect(ids).toEqual(Array.from({ length: 50 }, (_, i) => i).filter((i) => i !== 17));
+    await db.close();
+  });
+
+  it("each write is answered only once its commit is durable: a reader finds its row at that moment", async () => {
+    const db = await fresh();
+    const seen = await Promise.all(
+      Array.from({ length: 30 }, (_, i) =>
+        db.write((tx) => tx.run("INSERT INTO rows_ (id, v) VALUES (?, 'x')", [1000 + i])).then(() => db.get("SELECT id FROM rows_ WHERE id = ?", [1000 + i])),
+      ),
+    );
+    expect(seen.every((row) => row !== undefined)).toBe(true);
+    await db.close();
+  });
+
+  it("maxBatch 1 commits every body on its own", async () => {
+    const commits: number[] = [];
+    const db = await fresh({ maxBatch: 1, onCommit: (n) => commits.push(n) });
+    commits.length = 0;
+    await Promise.all(Array.from({ length: 10 }, (_, i) => db.write((tx) => tx.run("INSERT INTO rows_ (id, v) VALUES (?, 'x')", [2000 + i]))));
+    expect(commits).toEqual(Array(10).fill(1));
+    await db.close();
+  });
+
+  it("a write() from inside a body is refused instead of waiting for itself", async () => {
+    const db = await fresh();
+    await expect(db.write(() => db.write(async () => 1))).rejects.toThrow(/inside a write body/);
+    expect(await db.write(async () => "still working")).toBe("still working");
+    await db.close();
+  });
+});
+
 describe("PostgreSQL numeric results", () => {
   it("sum() and avg() answer numbers; a value a number cannot hold exactly is an error, not a rounded total", async () => {
     const db = pgSql(openPgDatabase(await pgServer.createDatabase(), { max: 2 }).pool);

@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from "node:async_hooks";
 import Database from "better-sqlite3";
 import type pg from "pg";
 
@@ -9,10 +10,11 @@ import type pg from "pg";
  * - SQL text is shared: `?` or `@name` placeholders (rewritten once per text to `$n` for
  *   PostgreSQL), RETURNING, ON CONFLICT. Rows come back in the same shape on both (int8 as numbers:
  *   see db/pg-client.server.ts).
- * - `write(body)` is one transaction. On SQLite the bodies run one at a time on the writer
- *   connection (BEGIN IMMEDIATE), in arrival order: an async body would otherwise interleave its
- *   statements with another's on the one connection. Reads outside `write` use a second connection,
- *   which sees committed rows only (WAL), never a body's half-done work.
+ * - `write(body)` is all or nothing, answered once durable. On SQLite the bodies run one at a
+ *   time on the writer connection, in arrival order (an async body would otherwise interleave its
+ *   statements with another's on the one connection), and those waiting together share one commit
+ *   (group commit, each in a savepoint). Reads outside `write` use a second connection, which sees
+ *   committed rows only (WAL), never a body's half-done work.
  * - On PostgreSQL `write` is BEGIN … COMMIT on a pooled connection (READ COMMITTED); a
  *   serialization failure or a deadlock is retried, so a body must not act outside the database.
  */
@@ -128,9 +130,27 @@ function sqliteRunner(connection: Database.Database, statements: Statements, ope
   };
 }
 
-export type SqliteSqlOptions = { busyTimeoutMs?: number };
+export type SqliteSqlOptions = {
+  busyTimeoutMs?: number;
+  /** The most write bodies one commit carries (group commit, issue 19). 1: a commit per body. */
+  maxBatch?: number;
+  /** Called after each durable COMMIT with the number of bodies it carried (tests, the bench). */
+  onCommit?: (bodies: number) => void;
+};
 
-/** The SQLite executor on one file: a writer connection (its queue) and a reader connection. */
+// Set while a body runs: a write() from inside one would wait behind its own batch forever.
+const insideBody = new AsyncLocalStorage<true>();
+
+type Job = { body: (tx: SqlRunner) => Promise<unknown>; resolve: (value: unknown) => void; reject: (error: unknown) => void };
+
+/**
+ * The SQLite executor on one file: a writer connection with its queue, and a reader connection.
+ *
+ * Group commit: the bodies waiting when the writer comes free run in ONE transaction, each inside
+ * its own SAVEPOINT, in arrival order, and one durable COMMIT (synchronous=FULL) ends them all;
+ * only then is any of them answered. A body that throws is rolled back to its savepoint alone —
+ * the others in its batch are kept. If the COMMIT itself fails, every body of the batch fails.
+ */
 export function openSqliteSql(file: string, options: SqliteSqlOptions = {}): SqlDb {
   const pragmas = (c: Database.Database) => {
     c.pragma("journal_mode = WAL");
@@ -140,17 +160,77 @@ export function openSqliteSql(file: string, options: SqliteSqlOptions = {}): Sql
     return c;
   };
   if (file === ":memory:") throw new Error("the SQLite executor needs a file: its reader is a second connection");
+  const maxBatch = Math.max(1, Math.trunc(options.maxBatch ?? 256));
   const writer = pragmas(new Database(file));
   const reader = pragmas(new Database(file));
   const writerStatements: Statements = new Map();
   const reads = sqliteRunner(reader, new Map());
-  let tail: Promise<unknown> = Promise.resolve();
+  const pending: Job[] = [];
+  let draining: Promise<void> | null = null;
 
-  /** Queues `task` behind every write already queued; resolves or rejects with it alone. */
-  function enqueue<T>(task: () => Promise<T>): Promise<T> {
-    const result = tail.then(task);
-    tail = result.catch(() => undefined);
-    return result;
+  function enqueue<T>(body: (tx: SqlRunner) => Promise<T>): Promise<T> {
+    if (insideBody.getStore()) return Promise.reject(new Error("write() inside a write body would wait for itself: use the body's tx"));
+    return new Promise<T>((resolve, reject) => {
+      pending.push({ body, resolve: resolve as (value: unknown) => void, reject });
+      // setImmediate, not a microtask: requests that arrive in the same turn of the event loop
+      // join the batch instead of each taking a commit of its own.
+      if (!draining) draining = new Promise<void>((done) => setImmediate(() => void drain().finally(done)));
+    });
+  }
+
+  async function drain(): Promise<void> {
+    try {
+      while (pending.length) await runBatch(pending.splice(0, maxBatch));
+    } finally {
+      draining = null;
+      if (pending.length) draining = new Promise<void>((done) => setImmediate(() => void drain().finally(done)));
+    }
+  }
+
+  async function runBatch(batch: Job[]): Promise<void> {
+    const outcomes: Array<{ job: Job; ok: true; value: unknown } | { job: Job; ok: false; error: unknown }> = [];
+    try {
+      writer.exec("BEGIN IMMEDIATE");
+    } catch (error) {
+      for (const job of batch) job.reject(error);
+      return;
+    }
+    for (let i = 0; i < batch.length; i++) {
+      const job = batch[i]!;
+      let open = true;
+      writer.exec("SAVEPOINT body");
+      try {
+        const value = await insideBody.run(true, () => job.body(sqliteRunner(writer, writerStatements, () => open)));
+        writer.exec("RELEASE body");
+        outcomes.push({ job, ok: true, value });
+      } catch (error) {
+        if (!writer.inTransaction) {
+          // SQLite ended the whole transaction (a full disk, an I/O error): every body so far is
+          // gone with it; the rest of the batch goes back to the queue for a fresh transaction.
+          for (const o of outcomes) o.job.reject(new Error("the write was rolled back with its batch", { cause: error }));
+          job.reject(error);
+          pending.unshift(...batch.slice(i + 1));
+          return;
+        }
+        writer.exec("ROLLBACK TO body");
+        writer.exec("RELEASE body");
+        outcomes.push({ job, ok: false, error });
+      } finally {
+        open = false;
+      }
+    }
+    try {
+      writer.exec("COMMIT");
+    } catch (error) {
+      if (writer.inTransaction) writer.exec("ROLLBACK");
+      for (const o of outcomes) o.job.reject(o.ok ? error : o.error);
+      return;
+    }
+    options.onCommit?.(outcomes.length);
+    for (const o of outcomes) {
+      if (o.ok) o.job.resolve(o.value);
+      else o.job.reject(o.error);
+    }
   }
 
   return {
@@ -159,26 +239,10 @@ export function openSqliteSql(file: string, options: SqliteSqlOptions = {}): Sql
     get: (text, params) => reads.get(text, params),
     // A statement outside write() still waits its turn: it must not land inside another body's
     // open transaction on the writer connection.
-    run: (text, params) => enqueue(() => sqliteRunner(writer, writerStatements).run(text, params)),
-    write<T>(body: (tx: SqlRunner) => Promise<T>): Promise<T> {
-      return enqueue(async () => {
-        let open = true;
-        const tx = sqliteRunner(writer, writerStatements, () => open);
-        writer.exec("BEGIN IMMEDIATE");
-        try {
-          const result = await body(tx);
-          writer.exec("COMMIT");
-          return result;
-        } catch (error) {
-          if (writer.inTransaction) writer.exec("ROLLBACK");
-          throw error;
-        } finally {
-          open = false;
-        }
-      });
-    },
+    run: (text, params) => enqueue((tx) => tx.run(text, params)),
+    write: (body) => enqueue(body),
     async close() {
-      await tail;
+      while (draining) await draining;
       reader.close();
       writer.close();
     },
