@@ -16,7 +16,6 @@ import {
   sweepExpiredHolds,
   voidHold,
 } from "../../app/services/money/ledger.server";
-import { spendNow } from "../support/ledger";
 
 export type WorkerConfig = { dbPath: string; workerId: string; seed: number; ops: number; userIds: number[]; clawbackUserId: number };
 export type WorkerReport = {
@@ -121,9 +120,14 @@ export async function runWorker(config: WorkerConfig): Promise<WorkerReport> {
           count(`${post ? "post" : "void"}_refused_${error.code}`);
         }
       } else if (r < 0.95) {
+        // A spend at once (hold, then post), as spendNow does, but in two visible steps: between
+        // them the other worker may void this very hold (it posts or voids recent holds), and the
+        // post is then rightly refused. The hold's cost counts when it was written here; the void
+        // gives it back in the other worker's tally.
         const userId = pick(config.userIds);
         const cost = int(1, 20);
-        const d = spendNow(db, userId, cost, "worker deduct", random() < 0.3 ? `deduct-shared-${userId}-${cost}-${int(0, 20)}` : undefined);
+        const key = random() < 0.3 ? `deduct-shared-${userId}-${cost}-${int(0, 20)}` : `deduct-${config.workerId}-${i}`;
+        const d = hold(db, { userId, cost, key, description: "worker deduct", ttlSeconds: 3600 });
         if (!d.ok) {
           count("deduct_insufficient");
           continue;
@@ -133,6 +137,12 @@ export async function runWorker(config: WorkerConfig): Promise<WorkerReport> {
           net[userId] -= cost;
           rowsWritten++;
           spent(`deduct ${d.transaction.id}`, d.transaction.balanceAfter);
+        }
+        try {
+          postHold(db, d.transaction.id);
+        } catch (error) {
+          if (!(error instanceof LedgerError) || error.code !== "hold_voided") throw error;
+          count("deduct_post_refused_hold_voided");
         }
       } else if (r < 0.97) {
         const amount = int(1, 15);
