@@ -17,4 +17,15 @@ export default tseslint.config(
       "no-empty": ["error", { allowEmptyCatch: true }],
     },
   },
+  {
+    // The money path is asynchronous (decision 036): a write whose promise nobody awaits could
+    // fail unseen, or a refusal be read as a success (`if (promise)`). Type-aware, so TS only.
+    files: ["app/**/*.ts", "app/**/*.tsx", "db/**/*.ts", "scripts/**/*.ts", "tests/**/*.ts", "stripe-emulator/**/*.ts"],
+    languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },
+    rules: {
+      "@typescript-eslint/no-floating-promises": "error",
+      "@typescript-eslint/await-thenable": "error",
+      "@typescript-eslint/no-misused-promises": ["error", { checksVoidReturn: false }],
+    },
+  },
 );

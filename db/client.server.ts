@@ -4,11 +4,14 @@ import Database from "better-sqlite3";
 import { drizzle, type BetterSQLite3Database } from "drizzle-orm/better-sqlite3";
 import { migrate } from "drizzle-orm/better-sqlite3/migrator";
 import * as schema from "./schema";
+import { sqliteSqlOn, type SqliteSql } from "./sql.server";
 
 export type Orm = BetterSQLite3Database<typeof schema>;
 /** One open database: the raw better-sqlite3 handle (for hot, hand-written statements and
- * BEGIN IMMEDIATE transactions) and the drizzle view of the same connection. */
-export type AppDb = { sqlite: Database.Database; orm: Orm; path: string };
+ * BEGIN IMMEDIATE transactions), the drizzle view of the same connection, and the asynchronous
+ * executor whose write bodies run on that connection too (db/sql.server.ts, decision 036: the
+ * money path moves onto it). */
+export type AppDb = { sqlite: Database.Database; orm: Orm; path: string; sql: SqliteSql };
 
 export const MIGRATIONS_DIR = path.resolve(process.env.APP_ROOT ?? process.cwd(), "db/migrations");
 
@@ -33,7 +36,7 @@ export function openDatabase(file: string, options: OpenOptions = {}): AppDb {
   sqlite.pragma("synchronous = FULL");
   sqlite.pragma("foreign_keys = ON");
   sqlite.pragma(`busy_timeout = ${Math.max(0, Math.trunc(options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS))}`);
-  return { sqlite, orm: drizzle(sqlite, { schema }), path: file };
+  return { sqlite, orm: drizzle(sqlite, { schema }), path: file, sql: sqliteSqlOn(sqlite, file, { busyTimeoutMs: options.busyTimeoutMs }) };
 }
 
 /** When each applied migration was generated (drizzle's bookkeeping table; empty on a new file). */
@@ -62,6 +65,7 @@ export function openMigratedDatabase(file: string, options: Omit<OpenOptions, "r
 }
 
 export function closeDatabase(db: AppDb): void {
+  db.sql.closeReader();
   if (!db.sqlite.open) return;
   if (!db.sqlite.readonly && db.path !== ":memory:") db.sqlite.pragma("wal_checkpoint(TRUNCATE)");
   db.sqlite.close();

@@ -138,6 +138,11 @@ export type SqliteSqlOptions = {
   onCommit?: (bodies: number) => void;
 };
 
+// The real scheduler, taken when this module loads: a test that fakes timers must not stop the
+// writer's queue (nothing would ever commit).
+const nextTurn = globalThis.setImmediate;
+const cancelTurn = globalThis.clearImmediate;
+
 // Set while a body runs: a write() from inside one would wait behind its own batch forever.
 const insideBody = new AsyncLocalStorage<true>();
 
@@ -152,19 +157,59 @@ type Job = { body: (tx: SqlRunner) => Promise<unknown>; resolve: (value: unknown
  * the others in its batch are kept. If the COMMIT itself fails, every body of the batch fails.
  */
 export function openSqliteSql(file: string, options: SqliteSqlOptions = {}): SqlDb {
-  const pragmas = (c: Database.Database) => {
-    c.pragma("journal_mode = WAL");
-    c.pragma("synchronous = FULL");
-    c.pragma("foreign_keys = ON");
-    c.pragma(`busy_timeout = ${Math.max(0, Math.trunc(options.busyTimeoutMs ?? 5000))}`);
-    return c;
-  };
   if (file === ":memory:") throw new Error("the SQLite executor needs a file: its reader is a second connection");
+  const writer = sqlitePragmas(new Database(file), options.busyTimeoutMs);
+  const executor = sqliteSqlOn(writer, file, options);
+  return {
+    ...executor,
+    async close() {
+      await executor.close();
+      writer.close();
+    },
+  };
+}
+
+function sqlitePragmas(c: Database.Database, busyTimeoutMs = 5000): Database.Database {
+  c.pragma("journal_mode = WAL");
+  c.pragma("synchronous = FULL");
+  c.pragma("foreign_keys = ON");
+  c.pragma(`busy_timeout = ${Math.max(0, Math.trunc(busyTimeoutMs))}`);
+  return c;
+}
+
+/** The SQLite executor, owned by the caller's connection. */
+export type SqliteSql = SqlDb & {
+  /** Closes the reader at once (the caller closes the writer); for a synchronous shutdown. */
+  closeReader(): void;
+};
+
+/**
+ * The executor on a connection the app already has open (db/client.server.ts): its write bodies
+ * run on that same connection. While the app's services move onto the executor one by one, a
+ * not-yet-ported statement a body runs on that connection (drizzle, a prepared statement) is
+ * inside the body's transaction, as it was inside the `.immediate()` it replaces; outside bodies
+ * nothing can interleave with a batch, because a batch runs from BEGIN to COMMIT within one turn
+ * of the event loop (its bodies await only the database, which answers synchronously here) —
+ * a body that waits on anything else is refused (see `crossedTurn`).
+ * The reader connection opens on first use (`:memory:`: reads use the writer itself).
+ */
+export function sqliteSqlOn(writer: Database.Database, file: string, options: SqliteSqlOptions = {}): SqliteSql {
   const maxBatch = Math.max(1, Math.trunc(options.maxBatch ?? 256));
-  const writer = pragmas(new Database(file));
-  const reader = pragmas(new Database(file));
   const writerStatements: Statements = new Map();
-  const reads = sqliteRunner(reader, new Map());
+  let reader: Database.Database | null = null;
+  let reads: SqlRunner | null = null;
+  const readRunner = (): SqlRunner => {
+    if (!reads) {
+      reader = file === ":memory:" ? writer : sqlitePragmas(new Database(file), options.busyTimeoutMs);
+      reads = sqliteRunner(reader, new Map());
+    }
+    return reads;
+  };
+  const closeReader = () => {
+    if (reader && reader !== writer && reader.open) reader.close();
+    reader = null;
+    reads = null;
+  };
   const pending: Job[] = [];
   let draining: Promise<void> | null = null;
 
@@ -174,7 +219,7 @@ export function openSqliteSql(file: string, options: SqliteSqlOptions = {}): Sql
       pending.push({ body, resolve: resolve as (value: unknown) => void, reject });
       // setImmediate, not a microtask: requests that arrive in the same turn of the event loop
       // join the batch instead of each taking a commit of its own.
-      if (!draining) draining = new Promise<void>((done) => setImmediate(() => void drain().finally(done)));
+      if (!draining) draining = new Promise<void>((done) => nextTurn(() => void drain().finally(done)));
     });
   }
 
@@ -183,7 +228,7 @@ export function openSqliteSql(file: string, options: SqliteSqlOptions = {}): Sql
       while (pending.length) await runBatch(pending.splice(0, maxBatch));
     } finally {
       draining = null;
-      if (pending.length) draining = new Promise<void>((done) => setImmediate(() => void drain().finally(done)));
+      if (pending.length) draining = new Promise<void>((done) => nextTurn(() => void drain().finally(done)));
     }
   }
 
@@ -195,12 +240,28 @@ export function openSqliteSql(file: string, options: SqliteSqlOptions = {}): Sql
       for (const job of batch) job.reject(error);
       return;
     }
+    // Fires at the next turn of the event loop: if the batch is still open then, a body waited on
+    // something other than the database, and other code may have run on this connection inside
+    // the open transaction. Its next statement is refused, so the body fails instead.
+    let crossedTurn = false;
+    const probe = nextTurn(() => {
+      crossedTurn = true;
+    });
     for (let i = 0; i < batch.length; i++) {
       const job = batch[i]!;
+      if (crossedTurn) {
+        // The bodies still waiting did nothing wrong: they go back to the queue for a fresh batch.
+        pending.unshift(...batch.slice(i));
+        break;
+      }
       let open = true;
       writer.exec("SAVEPOINT body");
       try {
-        const value = await insideBody.run(true, () => job.body(sqliteRunner(writer, writerStatements, () => open)));
+        const value = await insideBody.run(true, () => job.body(sqliteRunner(writer, writerStatements, () => {
+          if (crossedTurn) throw new Error("a write body waited on something other than the database: its transaction cannot stay open across turns of the event loop");
+          return open;
+        })));
+        if (crossedTurn) throw new Error("a write body waited on something other than the database: its transaction cannot stay open across turns of the event loop");
         writer.exec("RELEASE body");
         outcomes.push({ job, ok: true, value });
       } catch (error) {
@@ -219,6 +280,7 @@ export function openSqliteSql(file: string, options: SqliteSqlOptions = {}): Sql
         open = false;
       }
     }
+    cancelTurn(probe);
     try {
       writer.exec("COMMIT");
     } catch (error) {
@@ -235,17 +297,17 @@ export function openSqliteSql(file: string, options: SqliteSqlOptions = {}): Sql
 
   return {
     dialect: "sqlite",
-    all: (text, params) => reads.all(text, params),
-    get: (text, params) => reads.get(text, params),
+    all: (text, params) => readRunner().all(text, params),
+    get: (text, params) => readRunner().get(text, params),
     // A statement outside write() still waits its turn: it must not land inside another body's
     // open transaction on the writer connection.
     run: (text, params) => enqueue((tx) => tx.run(text, params)),
     write: (body) => enqueue(body),
     async close() {
       while (draining) await draining;
-      reader.close();
-      writer.close();
+      closeReader();
     },
+    closeReader,
   };
 }
 

@@ -126,7 +126,7 @@ export async function action({ request, params }: ActionFunctionArgs) {
     return json({ intent, result: submission.reply({ formErrors: [`No user with id ${params.userId}: nothing was changed.`] }) }, { status: 400 });
   }
   const { amount, type, reason, token, expiresAfter } = submission.value;
-  const result = adjustCredits(db, { adminId: admin.id, userId, amount, type, reason, token, expiresAfterMs: expiresAfter });
+  const result = await adjustCredits(db, { adminId: admin.id, userId, amount, type, reason, token, expiresAfterMs: expiresAfter });
   if (result.ok) {
     const tx = result.transaction;
     const what = `${formatCredits(tx.amount, true)} credits (${tx.type}), balance ${formatCredits(tx.balanceAfter)}`;

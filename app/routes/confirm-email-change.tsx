@@ -23,7 +23,7 @@ export async function action({ request }: ActionFunctionArgs) {
   const submission = parseWithZod(await request.formData(), { schema: ConfirmEmailChangeSchema });
   if (submission.status !== "success") return json({ problem: "invalid" }, { status: 400 });
   const { db, config } = getRuntime();
-  const result = confirmEmailChange({ db, config }, submission.value.token);
+  const result = await confirmEmailChange({ db, config }, submission.value.token);
   if (!result.ok) return json({ problem: result.reason }, { status: 400 });
   return redirectWithToast(request, "/settings/account", { kind: "success", title: "Your address was changed.", description: `It is now ${result.user.email}.` });
 }

@@ -49,7 +49,7 @@ export async function action({ request, context }: ActionFunctionArgs) {
     const status = result.reason === "rate_limited" ? 429 : 400;
     return json<ActionData>({ kind: "resend_refused", message: result.message }, { status, headers: result.reason === "rate_limited" ? retryAfterHeaders(result) : PRIVATE });
   }
-  const result = confirmEmail(db, config, token);
+  const result = await confirmEmail(db, config, token);
   if (!result.ok) return json<ActionData>({ kind: "refused", state: result, token: result.canResend ? token : "" }, { status: 400, headers: PRIVATE });
   const bonus = result.bonusGranted;
   if ((await getUserId(request)) === result.userId) {

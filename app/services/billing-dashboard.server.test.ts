@@ -18,12 +18,12 @@ let otherId: number;
 let purchaseId: number;
 const DAY = 86_400_000;
 
-beforeAll(() => {
+beforeAll(async () => {
   db = createTestDb();
   userId = insertUser(db, "reader@example.com");
   otherId = insertUser(db, "other@example.com");
-  grant(db, { userId, amount: 10, type: "bonus", key: "signup:r", description: "Sign-up bonus" });
-  purchaseId = grant(db, {
+  await grant(db, { userId, amount: 10, type: "bonus", key: "signup:r", description: "Sign-up bonus" });
+  purchaseId = (await grant(db, {
     userId,
     amount: 500,
     type: "purchase",
@@ -31,17 +31,17 @@ beforeAll(() => {
     description: "Bought 500 credits",
     stripePaymentId: "pi_1",
     meta: { amountTotal: 500, currency: "usd" },
-  }).transaction.id;
+  })).transaction.id;
   // 60 spends, one hold voided (refunded), one still pending, a partial clawback of the purchase.
-  for (let i = 0; i < 60; i++) spendNow(db, userId, 5, `Image ${i}`, `img:${i}`);
-  const failed = hold(db, { userId, cost: 50, key: "video:failed", description: "Video", ttlSeconds: 600 });
+  for (let i = 0; i < 60; i++) await spendNow(db, userId, 5, `Image ${i}`, `img:${i}`);
+  const failed = await hold(db, { userId, cost: 50, key: "video:failed", description: "Video", ttlSeconds: 600 });
   if (!failed.ok) throw new Error("hold");
-  voidHold(db, failed.transaction.id, "provider_failed");
-  const running = hold(db, { userId, cost: 50, key: "video:running", description: "Video", ttlSeconds: 600 });
+  await voidHold(db, failed.transaction.id, "provider_failed");
+  const running = await hold(db, { userId, cost: 50, key: "video:running", description: "Video", ttlSeconds: 600 });
   if (!running.ok) throw new Error("hold");
-  clawback(db, { userId, amount: 100, key: "refund:ch_1:100", description: "Partial refund", stripePaymentId: "pi_1" });
+  await clawback(db, { userId, amount: 100, key: "refund:ch_1:100", description: "Partial refund", stripePaymentId: "pi_1" });
   // Another user's rows must never show up.
-  grant(db, { userId: otherId, amount: 7, type: "bonus", key: "signup:o", description: "=HYPERLINK(\"http://evil\")" });
+  await grant(db, { userId: otherId, amount: 7, type: "bonus", key: "signup:o", description: "=HYPERLINK(\"http://evil\")" });
 });
 afterAll(() => db.remove());
 
@@ -86,7 +86,7 @@ describe("history pages (keyset)", () => {
     expect(listHistoryPage(db, { userId, type: "purchase", forAdmin: true }).rows[0]).toHaveProperty("reason", null);
   });
 
-  it("reads bad query strings as no filter rather than failing", () => {
+  it("reads bad query strings as no filter rather than failing", async () => {
     expect(parseHistoryQuery(new URL("http://x/?type=nope&older=abc&newer=-4"))).toEqual({});
     expect(parseHistoryQuery(new URL("http://x/?type=usage&older=12"))).toEqual({ type: "usage", older: 12 });
   });
@@ -134,7 +134,7 @@ describe("CSV", () => {
 });
 
 describe("chart", () => {
-  it("sums credits bought and spent (posted only) per UTC day for 30 days", () => {
+  it("sums credits bought and spent (posted only) per UTC day for 30 days", async () => {
     const chart = getCreditsChart(db, userId);
     expect(chart).toHaveLength(30);
     const today = chart[29];
@@ -169,9 +169,9 @@ describe("grant expiries in the history", () => {
   it("shows when each grant expires, whether it has, and writes it in the CSV", async () => {
     const id = insertUser(db, "expiring@example.com");
     const now = Date.now();
-    const soon = grant(db, { userId: id, amount: 5, type: "bonus", key: "exp:soon", description: "Promo", expiresAt: now + 86_400_000, now }).transaction.id;
-    const past = grant(db, { userId: id, amount: 3, type: "bonus", key: "exp:past", description: "Old promo", expiresAt: now - 1000, now: now - 2000 }).transaction.id;
-    const never = grant(db, { userId: id, amount: 2, type: "purchase", key: "exp:never", description: "Bought" }).transaction.id;
+    const soon = (await grant(db, { userId: id, amount: 5, type: "bonus", key: "exp:soon", description: "Promo", expiresAt: now + 86_400_000, now })).transaction.id;
+    const past = (await grant(db, { userId: id, amount: 3, type: "bonus", key: "exp:past", description: "Old promo", expiresAt: now - 1000, now: now - 2000 })).transaction.id;
+    const never = (await grant(db, { userId: id, amount: 2, type: "purchase", key: "exp:never", description: "Bought" })).transaction.id;
     const rows = new Map(listHistoryPage(db, { userId: id }).rows.map((r) => [r.id, r]));
     expect(rows.get(soon)).toMatchObject({ expiresAt: now + 86_400_000, expired: false });
     expect(rows.get(past)).toMatchObject({ expiresAt: now - 1000, expired: true });

@@ -15,7 +15,7 @@ const options: ExpiryWarningOptions = { appUrl: "https://credits.example", minCr
 
 let db: ReturnType<typeof createTestDb>;
 let n = 0;
-beforeEach(() => {
+beforeEach(async () => {
   db = createTestDb();
 });
 afterEach(() => db.remove());
@@ -26,8 +26,8 @@ function user(opts: { verified?: boolean; deleted?: boolean } = {}): number {
   return id;
 }
 
-function give(userId: number, amount: number, expiresAt: number | null, key = `g${++n}`): number {
-  const written = grant(db, { userId, amount, type: "bonus", key, description: "test credits", expiresAt, now: T0 - DAY });
+async function give(userId: number, amount: number, expiresAt: number | null, key = `g${++n}`): Promise<number> {
+  const written = await grant(db, { userId, amount, type: "bonus", key, description: "test credits", expiresAt, now: T0 - DAY });
   return (db.sqlite.prepare("select id from credit_grants where source_tx_id = ?").get(written.transaction.id) as { id: number }).id;
 }
 
@@ -37,12 +37,12 @@ const warnedAt = (grantId: number) => (db.sqlite.prepare("select expiry_warned_a
 const emailOf = (userId: number) => (db.sqlite.prepare("select email from users where id = ?").get(userId) as { email: string }).email;
 
 describe("warnOfExpiringCredits", () => {
-  it("one mail per user summarising every sizeable grant expiring within the window; each grant once, across runs", () => {
+  it("one mail per user summarising every sizeable grant expiring within the window; each grant once, across runs", async () => {
     const a = user();
-    const soon = give(a, 60, T0 + 2 * DAY); // Thursday 3 December, 09:00
-    const later = give(a, 80, T0 + 6 * DAY + 5 * HOUR); // Monday 7 December, 14:00
-    const outside = give(a, 500, T0 + 8 * DAY); // beyond the 7 days: not yet
-    const forever = give(a, 1000, null);
+    const soon = await give(a, 60, T0 + 2 * DAY); // Thursday 3 December, 09:00
+    const later = await give(a, 80, T0 + 6 * DAY + 5 * HOUR); // Monday 7 December, 14:00
+    const outside = await give(a, 500, T0 + 8 * DAY); // beyond the 7 days: not yet
+    const forever = await give(a, 1000, null);
 
     expect(warnOfExpiringCredits(db, options, T0)).toEqual({ mailed: 1, grants: 2 });
     const [mail, ...more] = mails();
@@ -67,23 +67,23 @@ describe("warnOfExpiringCredits", () => {
     expect(verifyLedger(db, { now: T0 + DAY, sweepGraceMs: 60_000 }).violations).toEqual([]);
   });
 
-  it("a grant its owner already spent below the threshold is not worth a mail; given back above it, it is", () => {
+  it("a grant its owner already spent below the threshold is not worth a mail; given back above it, it is", async () => {
     const a = user();
-    const g = give(a, 100, T0 + 3 * DAY);
-    const spent = hold(db, { userId: a, cost: 60, key: "spend-1", description: "a video", ttlSeconds: 3600, now: T0 - HOUR });
+    const g = await give(a, 100, T0 + 3 * DAY);
+    const spent = await hold(db, { userId: a, cost: 60, key: "spend-1", description: "a video", ttlSeconds: 3600, now: T0 - HOUR });
     expect(spent.ok).toBe(true);
     expect(warnOfExpiringCredits(db, options, T0)).toEqual({ mailed: 0, grants: 0 });
-    if (spent.ok) voidHold(db, spent.transaction.id, "provider_failed", T0 + HOUR);
+    if (spent.ok) await voidHold(db, spent.transaction.id, "provider_failed", T0 + HOUR);
     expect(warnOfExpiringCredits(db, options, T0 + 2 * HOUR)).toEqual({ mailed: 1, grants: 1 });
     expect(mails()[0].subject).toBe("100 credits of yours expire soon");
     expect(warnedAt(g)).toBe(T0 + 2 * HOUR);
   });
 
-  it("unverified and deleted accounts get no mail; an account verified later is warned then", () => {
+  it("unverified and deleted accounts get no mail; an account verified later is warned then", async () => {
     const unverified = user({ verified: false });
     const deleted = user({ deleted: true });
-    const g = give(unverified, 100, T0 + 3 * DAY);
-    const d = give(deleted, 100, T0 + 3 * DAY);
+    const g = await give(unverified, 100, T0 + 3 * DAY);
+    const d = await give(deleted, 100, T0 + 3 * DAY);
     expect(warnOfExpiringCredits(db, options, T0)).toEqual({ mailed: 0, grants: 0 });
     expect([warnedAt(g), warnedAt(d)]).toEqual([null, null]);
     db.sqlite.prepare("update users set email_verified_at = ? where id = ?").run(T0, unverified);
@@ -91,28 +91,28 @@ describe("warnOfExpiringCredits", () => {
     expect(mails().map((m) => m.to_address)).toEqual([emailOf(unverified)]);
   });
 
-  it("the window's edges: at the threshold, exactly EXPIRY_WARNING_BEFORE ahead; not below, not past, not closed", () => {
+  it("the window's edges: at the threshold, exactly EXPIRY_WARNING_BEFORE ahead; not below, not past, not closed", async () => {
     const a = user();
-    const atEdge = give(a, 50, T0 + 7 * DAY); // 50 credits, exactly 7 days ahead: warned
-    const below = give(a, 49, T0 + DAY);
-    const justOutside = give(a, 200, T0 + 7 * DAY + 1);
+    const atEdge = await give(a, 50, T0 + 7 * DAY); // 50 credits, exactly 7 days ahead: warned
+    const below = await give(a, 49, T0 + DAY);
+    const justOutside = await give(a, 200, T0 + 7 * DAY + 1);
     // Expired already (not yet swept): too late for a warning, the expire row is the news.
-    const past = give(a, 300, T0 - DAY + 1000);
+    const past = await give(a, 300, T0 - DAY + 1000);
     expect(warnOfExpiringCredits(db, options, T0)).toEqual({ mailed: 1, grants: 1 });
     expect([warnedAt(atEdge), warnedAt(below), warnedAt(justOutside), warnedAt(past)]).toEqual([T0, null, null, null]);
     expect(mails()[0].text_body).toContain("50 credits expire on Tuesday 8 December 2026 at 09:00 UTC.");
     // Once swept (closed), the expired one is never warned about; the next hour's run takes only
     // the grant that has entered the window meanwhile.
-    expireDueGrants(db, T0);
+    await expireDueGrants(db, T0);
     expect(warnOfExpiringCredits(db, options, T0 + HOUR)).toEqual({ mailed: 1, grants: 1 });
     expect([warnedAt(justOutside), warnedAt(past)]).toEqual([T0 + HOUR, null]);
   });
 
-  it("separate users get separate mails; EXPIRY_WARNING_MIN_CREDITS=0 turns the job off", () => {
+  it("separate users get separate mails; EXPIRY_WARNING_MIN_CREDITS=0 turns the job off", async () => {
     const a = user();
     const b = user();
-    give(a, 60, T0 + DAY);
-    give(b, 70, T0 + 2 * DAY);
+    await give(a, 60, T0 + DAY);
+    await give(b, 70, T0 + 2 * DAY);
     expect(warnOfExpiringCredits(db, { ...options, minCredits: 0 }, T0)).toEqual({ mailed: 0, grants: 0 });
     expect(mails()).toEqual([]);
     expect(warnOfExpiringCredits(db, { ...options, usersPerRun: 1 }, T0)).toEqual({ mailed: 1, grants: 1 });
@@ -123,9 +123,9 @@ describe("warnOfExpiringCredits", () => {
     ]);
   });
 
-  it("a mail that cannot be queued rolls the claim back: the grant is warned about on the next run", () => {
+  it("a mail that cannot be queued rolls the claim back: the grant is warned about on the next run", async () => {
     const a = user();
-    const g = give(a, 60, T0 + DAY);
+    const g = await give(a, 60, T0 + DAY);
     db.sqlite.exec("CREATE TEMP TRIGGER refuse_mail BEFORE INSERT ON mail_queue BEGIN SELECT RAISE(ABORT, 'mail refused'); END");
     expect(() => warnOfExpiringCredits(db, options, T0)).toThrow(/mail refused/);
     expect(warnedAt(g)).toBeNull();

@@ -19,7 +19,7 @@ let locker: AppDb;
 const services: GenerationService[] = [];
 let emails = 0;
 
-beforeEach(() => {
+beforeEach(async () => {
   db = createTestDb();
   db.sqlite.pragma("busy_timeout = 10"); // each busy try blocks 10 ms, not 5 s
   locker = openDatabase(db.path, { busyTimeoutMs: 0 });
@@ -49,9 +49,9 @@ function service(opts: { provider: GenerationProvider; log?: ReturnType<typeof l
   return s;
 }
 
-function userWith(credits: number): number {
+async function userWith(credits: number): Promise<number> {
   const userId = insertUser(db, `b${++emails}@example.com`);
-  grant(db, { userId, amount: credits, type: "bonus", key: `seed:${userId}`, description: "seed" });
+  await grant(db, { userId, amount: credits, type: "bonus", key: `seed:${userId}`, description: "seed" });
   return userId;
 }
 
@@ -93,7 +93,7 @@ async function until(check: () => boolean, what: string, timeoutMs = 5000) {
 
 describe("a busy database at completion", () => {
   it("an image's post is retried with backoff until the lock frees, and charges once", async () => {
-    const userId = userWith(20);
+    const userId = await userWith(20);
     const s = service({
       provider: stub({
         generateImage: async (req) => {
@@ -110,7 +110,7 @@ describe("a busy database at completion", () => {
   });
 
   it("a lock that outlasts the retries: the request fails busy, and the job is failed and voided once the lock frees", async () => {
-    const userId = userWith(20);
+    const userId = await userWith(20);
     let jobId = "";
     const s = service({
       attempts: 3,
@@ -125,15 +125,15 @@ describe("a busy database at completion", () => {
     const error = await s.generateImage(userId, image).then(() => null, (e: unknown) => e);
     expect(isDatabaseBusy(error)).toBe(true);
     expect(jobAndHold(jobId)).toMatchObject({ status: "running", hold: "pending" }); // still locked: nothing could change
-    expect(s.reconcile().retried).toBe(0);
+    expect((await s.reconcile()).retried).toBe(0);
     unlock();
-    expect(s.reconcile()).toMatchObject({ retried: 1 });
+    expect(await s.reconcile()).toMatchObject({ retried: 1 });
     expect(jobAndHold(jobId)).toMatchObject({ status: "failed", hold: "voided" });
     expectWhole(userId, 20);
   });
 
   it("a video's post is retried too: the job succeeds and is charged once", async () => {
-    const userId = userWith(100);
+    const userId = await userWith(100);
     const s = service({
       provider: stub({
         downloadVideo: async (id, opts) => {
@@ -153,13 +153,13 @@ describe("a busy database at completion", () => {
 
 describe("an expired hold", () => {
   it("the sweep fails its job in the same transaction as the void", async () => {
-    const userId = userWith(100);
+    const userId = await userWith(100);
     const s = service({ provider: hungStart });
     const started = await s.startVideo(userId, video);
     const id = started.ok ? started.job.id : "";
     await until(() => findGeneration(db, id)?.status === "running", "the worker to start");
     const inside: boolean[] = [];
-    const voided = sweepExpiredHolds(db, Date.now() + 60_000, {
+    const voided = await sweepExpiredHolds(db, Date.now() + 60_000, {
       onVoided: (hold) => {
         s.onHoldVoided(hold);
         inside.push(db.sqlite.inTransaction && findGeneration(db, id)!.status === "failed");
@@ -172,7 +172,7 @@ describe("an expired hold", () => {
   });
 
   it("if failing the job throws, the void is rolled back with it: job and hold never disagree", async () => {
-    const userId = userWith(100);
+    const userId = await userWith(100);
     const s = service({ provider: hungStart });
     const started = await s.startVideo(userId, video);
     const id = started.ok ? started.job.id : "";
@@ -181,47 +181,47 @@ describe("an expired hold", () => {
       s.onHoldVoided(hold);
       throw new Error("boom");
     };
-    expect(() => sweepExpiredHolds(db, Date.now() + 60_000, { onVoided: boom })).toThrow("boom");
+    await expect(sweepExpiredHolds(db, Date.now() + 60_000, { onVoided: boom })).rejects.toThrow("boom");
     expect(jobAndHold(id)).toMatchObject({ status: "running", hold: "pending" });
   });
 });
 
 describe("the reconciler", () => {
   it("fails a job whose hold was voided behind its back, and reports a posted hold loudly", async () => {
-    const userId = userWith(100);
+    const userId = await userWith(100);
     const l = log();
     const s = service({ provider: hungStart, log: l });
     const a = await s.startVideo(userId, video);
     const b = await s.startVideo(userId, { ...video, prompt: "rain" });
     const [idA, idB] = [a.ok ? a.job.id : "", b.ok ? b.job.id : ""];
     await until(() => findGeneration(db, idA)?.status === "running" && findGeneration(db, idB)?.status === "running", "both to start");
-    voidHold(db, findGeneration(db, idA)!.holdId!, "expired"); // as a sweep without the hook would
-    postHold(db, findGeneration(db, idB)!.holdId!); // no code path does this: a bug to report
+    await voidHold(db, findGeneration(db, idA)!.holdId!, "expired"); // as a sweep without the hook would
+    await postHold(db, findGeneration(db, idB)!.holdId!); // no code path does this: a bug to report
 
-    expect(s.reconcile()).toEqual({ retried: 0, failed: 1, postedUnfinished: 1 });
+    expect(await s.reconcile()).toEqual({ retried: 0, failed: 1, postedUnfinished: 1 });
     expect(jobAndHold(idA)).toMatchObject({ status: "failed", hold: "voided", error: expect.stringMatching(/hold expired/) });
     expect(jobAndHold(idB)).toMatchObject({ status: "running", hold: "posted" });
     expect(l.error).toHaveBeenCalledWith(expect.objectContaining({ generationId: idB }), expect.stringMatching(/POSTED/));
-    expect(s.reconcile()).toEqual({ retried: 0, failed: 0, postedUnfinished: 1 });
+    expect(await s.reconcile()).toEqual({ retried: 0, failed: 0, postedUnfinished: 1 });
   });
 
   it("runs on its timer until stopped", async () => {
-    const userId = userWith(100);
+    const userId = await userWith(100);
     const s = service({ provider: hungStart });
     const started = await s.startVideo(userId, video);
     const id = started.ok ? started.job.id : "";
     await until(() => findGeneration(db, id)?.status === "running", "the worker to start");
     const task = s.startReconciler(20);
-    voidHold(db, findGeneration(db, id)!.holdId!, "expired");
+    await voidHold(db, findGeneration(db, id)!.holdId!, "expired");
     await until(() => findGeneration(db, id)!.status === "failed", "the reconciler to fail the job");
-    task.stop();
+    await task.stop();
     expectWhole(userId, 100);
   });
 });
 
 describe("the video worker", () => {
   it("an unexpected throw fails the job and voids its hold instead of leaving it running", async () => {
-    const userId = userWith(100);
+    const userId = await userWith(100);
     const l = log();
     // A malformed provider answer makes the poll loop throw outside every provider try/catch.
     const s = service({ provider: stub({ getVideo: async () => ({ status: "failed" }) as unknown as VideoJobState }), log: l });
@@ -234,7 +234,7 @@ describe("the video worker", () => {
   });
 
   it("a crash while the database is locked is failed once the lock frees (the reconciler)", async () => {
-    const userId = userWith(100);
+    const userId = await userWith(100);
     const s = service({
       attempts: 2,
       provider: stub({
@@ -249,13 +249,13 @@ describe("the video worker", () => {
     const id = started.ok ? started.job.id : "";
     expect(jobAndHold(id)).toMatchObject({ status: "running", hold: "pending" });
     unlock();
-    expect(s.reconcile().retried).toBe(1);
+    expect((await s.reconcile()).retried).toBe(1);
     expect(jobAndHold(id)).toMatchObject({ status: "failed", hold: "voided" });
     expectWhole(userId, 100);
   });
 
   it("progress reports keep the hold alive: its timeout moves forward with the clock", async () => {
-    const userId = userWith(100);
+    const userId = await userWith(100);
     let offset = 0;
     const s = service({ provider: createLocalProvider({ videoDurationMs: 300 }), now: () => Date.now() + offset });
     const started = await s.startVideo(userId, video);

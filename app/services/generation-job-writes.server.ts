@@ -1,5 +1,6 @@
 import { and, eq, inArray, isNull, sql } from "drizzle-orm";
 import type { AppDb } from "#db/client.server";
+import type { SqlRunner } from "#db/sql.server";
 import { prepared } from "#db/prepared.server";
 import { generations, users, type Generation, type GenerationKind, type GenerationStatus } from "#db/schema";
 import { hold, LedgerError, postHold, voidHold, type Insufficient, type KeyLimitReached, type SpendingKey, type Tx } from "./money/ledger.server";
@@ -148,10 +149,9 @@ export type OpenArgs = {
 };
 
 /** Places the hold and creates the job in one transaction, or refuses without changing anything. */
-export function openGeneration(db: AppDb, args: OpenArgs): { ok: true; job: Generation; replayed: boolean } | OpenRefusal {
+export function openGeneration(db: AppDb, args: OpenArgs): Promise<{ ok: true; job: Generation; replayed: boolean } | OpenRefusal> {
   const id = args.id ?? newGenerationId();
-  return db.sqlite
-    .transaction((): { ok: true; job: Generation; replayed: boolean } | OpenRefusal => {
+  return db.sql.write(async (tx): Promise<{ ok: true; job: Generation; replayed: boolean } | OpenRefusal> => {
       // The same request again (a retry, a double submit): the first job, nothing new held.
       const existing = findGeneration(db, id);
       if (existing) {
@@ -167,7 +167,7 @@ export function openGeneration(db: AppDb, args: OpenArgs): { ok: true; job: Gene
         const running = countUnfinishedVideos(db, args.userId);
         if (running >= args.maxUnfinishedVideos) return { ok: false, reason: "too_many_running", running, limit: args.maxUnfinishedVideos };
       }
-      const held = hold(db, {
+      const held = await hold(tx, {
         userId: args.userId,
         cost: args.cost,
         key: ledgerKeys.generation(id),
@@ -191,8 +191,7 @@ export function openGeneration(db: AppDb, args: OpenArgs): { ok: true; job: Gene
         now: args.now,
       });
       return { ok: true, job, replayed: false };
-    })
-    .immediate();
+    });
 }
 
 export type Completion = { ok: true; job: Generation } | { ok: false; reason: "hold_voided" | "not_running"; job: Generation | undefined };
@@ -201,17 +200,15 @@ export type Completion = { ok: true; job: Generation } | { ok: false; reason: "h
  * Posts the hold and marks the job succeeded, atomically. If the hold is no longer pending (the
  * sweeper voided it when it expired) nothing is charged and the caller must fail the job.
  */
-export function completeGeneration(db: AppDb, id: string, result: { resultPath: string; mimeType: string }, now: number): Completion {
+export async function completeGeneration(db: AppDb, id: string, result: { resultPath: string; mimeType: string }, now: number): Promise<Completion> {
   try {
-    const job = db.sqlite
-      .transaction(() => {
-        const current = findGeneration(db, id);
-        if (!current || !UNFINISHED.includes(current.status) || current.holdId === null) return undefined;
-        postHold(db, current.holdId, now);
-        markSucceeded(db, id, result, now);
-        return findGeneration(db, id)!;
-      })
-      .immediate();
+    const job = await db.sql.write(async (tx) => {
+      const current = findGeneration(db, id);
+      if (!current || !UNFINISHED.includes(current.status) || current.holdId === null) return undefined;
+      await postHold(tx, current.holdId, now);
+      markSucceeded(db, id, result, now);
+      return findGeneration(db, id)!;
+    });
     if (!job) return { ok: false, reason: "not_running", job: findGeneration(db, id) };
     incrementCounter("generations_total", { kind: job.kind, status: "succeeded" });
     return { ok: true, job };
@@ -225,17 +222,17 @@ export function completeGeneration(db: AppDb, id: string, result: { resultPath: 
  * Voids the hold and marks the job failed, atomically: a failed generation costs nothing. A job
  * that already ended is left alone (returns its row unchanged).
  */
-export function failGeneration(db: AppDb, id: string, error: string, voidReason: string, now: number): Generation | undefined {
+export async function failGeneration(db: AppDb, id: string, error: string, voidReason: string, now: number, within?: SqlRunner): Promise<Generation | undefined> {
   let failedNow = false;
-  const job = db.sqlite
-    .transaction(() => {
-      const current = findGeneration(db, id);
-      if (!current || !UNFINISHED.includes(current.status)) return current;
-      if (current.holdId !== null) voidHold(db, current.holdId, voidReason, now);
-      failedNow = markFailed(db, id, error, now);
-      return findGeneration(db, id);
-    })
-    .immediate();
+  const body = async (tx: SqlRunner) => {
+    const current = findGeneration(db, id);
+    if (!current || !UNFINISHED.includes(current.status)) return current;
+    if (current.holdId !== null) await voidHold(tx, current.holdId, voidReason, now);
+    failedNow = markFailed(db, id, error, now);
+    return findGeneration(db, id);
+  };
+  // Inside a caller's write body (account deletion) or in a transaction of its own.
+  const job = within ? await body(within) : await db.sql.write(body);
   if (failedNow && job) incrementCounter("generations_total", { kind: job.kind, status: "failed" });
   return job;
 }

@@ -14,13 +14,13 @@ export type ReconcileReport = { retried: number; failed: number; postedUnfinishe
 type ReconcileDeps = Pick<GenerationContext, "db" | "settler" | "log" | "now">;
 
 /** One pass: writes remembered failures, fails jobs whose hold was voided, reports posted ones. */
-export function reconcileJobs(ctx: ReconcileDeps): ReconcileReport {
+export async function reconcileJobs(ctx: ReconcileDeps): Promise<ReconcileReport> {
   const { db, settler, log, now } = ctx;
-  const report: ReconcileReport = { retried: settler.unsettled.retry(db, now(), log), failed: 0, postedUnfinished: 0 };
+  const report: ReconcileReport = { retried: await settler.unsettled.retry(db, now(), log), failed: 0, postedUnfinished: 0 };
   for (const pair of listJobsWithSettledHolds(db)) {
     if (pair.hold === "voided") {
       const message = pair.voidReason === "expired" ? "The credit hold expired before the job finished." : "The credit hold was released before the job finished.";
-      failGeneration(db, pair.id, message, "reconciled", now());
+      await failGeneration(db, pair.id, message, "reconciled", now());
       report.failed++;
     } else {
       // Charged, yet never finished: no code path does this, so a person must look.
@@ -35,23 +35,26 @@ export function reconcileJobs(ctx: ReconcileDeps): ReconcileReport {
   return report;
 }
 
-export type Reconciler = { stop(): void; reconcileNow(): ReconcileReport };
+export type Reconciler = { stop(): void; reconcileNow(): Promise<ReconcileReport> };
 
 export function startGenerationReconciler(ctx: ReconcileDeps, options: { intervalMs: number }): Reconciler {
   const { intervalMs } = options;
   if (!Number.isFinite(intervalMs) || intervalMs <= 0) throw new Error(`reconciler: intervalMs must be > 0, got ${intervalMs}`);
   let stopped = false;
-  const reconcileNow = (): ReconcileReport => {
+  const reconcileNow = async (): Promise<ReconcileReport> => {
     if (stopped || !ctx.db.sqlite.open) return { retried: 0, failed: 0, postedUnfinished: 0 };
     return reconcileJobs(ctx);
   };
-  // A busy database is the usual reason this has work: the next tick tries again.
+  // A busy database is the usual reason this has work: the next tick tries again. One pass at a time.
+  let passing = false;
   const tick = () => {
-    try {
-      reconcileNow();
-    } catch (error) {
-      ctx.log[isDatabaseBusy(error) ? "warn" : "error"]({ err: error }, "generation reconciler failed; retrying next tick");
-    }
+    if (passing) return;
+    passing = true;
+    reconcileNow()
+      .catch((error: unknown) => ctx.log[isDatabaseBusy(error) ? "warn" : "error"]({ err: error }, "generation reconciler failed; retrying next tick"))
+      .finally(() => {
+        passing = false;
+      });
   };
   const timer = setInterval(tick, intervalMs);
   timer.unref();

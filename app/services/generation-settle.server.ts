@@ -24,10 +24,11 @@ const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve,
 
 /** Runs a write; while SQLite answers SQLITE_BUSY, waits and tries again. Other errors, and the
  * last busy one, are thrown. */
-export async function retryWhenBusy<T>(write: () => T, policy: BusyRetryPolicy = DEFAULT_BUSY_RETRY): Promise<T> {
+export async function retryWhenBusy<T>(write: () => T | Promise<T>, policy: BusyRetryPolicy = DEFAULT_BUSY_RETRY): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {
-      return write();
+      // Awaited here, so a busy write that answers asynchronously is retried too.
+      return await write();
     } catch (error) {
       if (!isDatabaseBusy(error) || attempt >= policy.attempts) throw error;
       await sleep(policy.delayMs(attempt));
@@ -46,11 +47,11 @@ export class UnsettledJobs {
   }
 
   /** One try each: the reconciler's timer is the backoff. Returns how many were written. */
-  retry(db: AppDb, now: number, log?: SettleLog): number {
+  async retry(db: AppDb, now: number, log?: SettleLog): Promise<number> {
     let written = 0;
     for (const [id, { message, voidReason }] of this.pending) {
       try {
-        failGeneration(db, id, message, voidReason, now);
+        await failGeneration(db, id, message, voidReason, now);
         this.pending.delete(id);
         written++;
       } catch (error) {

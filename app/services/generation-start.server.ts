@@ -50,9 +50,9 @@ export async function openJob(ctx: GenerationContext, userId: number, kind: Gene
       message: `Too many ${kind} requests: at most ${limit.limit} a minute. Try again in ${limit.retryAfterSeconds} s.`,
     };
   }
-  let opened: ReturnType<typeof openGeneration>;
+  let opened: Awaited<ReturnType<typeof openGeneration>>;
   try {
-    opened = openGeneration(db, openArgs(ctx, userId, kind, args, id));
+    opened = await openGeneration(db, openArgs(ctx, userId, kind, args, id));
   } catch (error) {
     // Nothing was written (SQLITE_BUSY, say): the request did not count.
     await rateLimiter.refund(userId, kind);

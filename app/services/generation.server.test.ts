@@ -20,7 +20,7 @@ let db: TestDb;
 const services: GenerationService[] = [];
 let emails = 0;
 
-beforeEach(() => {
+beforeEach(async () => {
   db = createTestDb();
 });
 
@@ -48,9 +48,9 @@ function service(opts: { provider?: GenerationProvider; env?: Partial<Record<key
   return s;
 }
 
-function userWith(credits: number): number {
+async function userWith(credits: number): Promise<number> {
   const userId = insertUser(db, `u${++emails}@example.com`);
-  if (credits > 0) grant(db, { userId, amount: credits, type: "bonus", key: `seed:${userId}`, description: "seed" });
+  if (credits > 0) await grant(db, { userId, amount: credits, type: "bonus", key: `seed:${userId}`, description: "seed" });
   return userId;
 }
 
@@ -105,7 +105,7 @@ describe("costs", () => {
 
 describe("images", () => {
   it("a success posts the hold, stores the file under DATA_DIR and charges exactly the cost", async () => {
-    const userId = userWith(20);
+    const userId = await userWith(20);
     const s = service();
     const before = readCounter("generations_total", { kind: "image", status: "succeeded" });
     const result = await s.generateImage(userId, image());
@@ -126,7 +126,7 @@ describe("images", () => {
   });
 
   it("a provider error voids the hold: the job is failed and nothing is charged", async () => {
-    const userId = userWith(20);
+    const userId = await userWith(20);
     const s = service({
       provider: stubProvider({
         generateImage: async () => {
@@ -143,7 +143,7 @@ describe("images", () => {
   });
 
   it("a provider that never answers is cut off by GENERATION_TIMEOUT_SECONDS and costs nothing", async () => {
-    const userId = userWith(20);
+    const userId = await userWith(20);
     const hung = stubProvider({
       generateImage: (_req, opts) =>
         new Promise((_resolve, reject) => {
@@ -159,7 +159,7 @@ describe("images", () => {
   });
 
   it("an unexpected exception (not a ProviderError) is still a failed job that costs nothing", async () => {
-    const userId = userWith(20);
+    const userId = await userWith(20);
     const s = service({
       provider: stubProvider({
         generateImage: async () => {
@@ -174,13 +174,13 @@ describe("images", () => {
   });
 
   it("a hold the sweeper voided meanwhile is never posted: the job fails and its file is removed", async () => {
-    const userId = userWith(20);
+    const userId = await userWith(20);
     const local = createLocalProvider({ videoDurationMs: 0 });
     const s = service({
       provider: stubProvider({
         generateImage: async (req) => {
           // The hold's timeout passes while the provider works (GENERATION_HOLD_TTL_SECONDS=10).
-          sweepExpiredHolds(db, Date.now() + 11_000);
+          await sweepExpiredHolds(db, Date.now() + 11_000);
           return local.generateImage(req);
         },
       }),
@@ -195,7 +195,7 @@ describe("images", () => {
   });
 
   it("too little credit is refused (402) and changes nothing: no job, no ledger row", async () => {
-    const userId = userWith(4);
+    const userId = await userWith(4);
     const result = await service().generateImage(userId, image());
     expect(result).toMatchObject({ ok: false, reason: "insufficient_credits", balance: 4, needed: 5 });
     expect(db.sqlite.prepare("select count(*) as n from generations").get()).toEqual({ n: 0 });
@@ -203,7 +203,7 @@ describe("images", () => {
   });
 
   it("a flagged account is refused and changes nothing", async () => {
-    const userId = userWith(100);
+    const userId = await userWith(100);
     db.sqlite.prepare("update users set flagged_at = ?, flagged_reason = 'dispute' where id = ?").run(Date.now(), userId);
     const s = service();
     expect(await s.generateImage(userId, image())).toMatchObject({ ok: false, reason: "account_flagged" });
@@ -212,7 +212,7 @@ describe("images", () => {
   });
 
   it("many concurrent requests on a small balance succeed exactly as far as it goes", async () => {
-    const userId = userWith(23);
+    const userId = await userWith(23);
     let inFlight = 0;
     let maxInFlight = 0;
     const local = createLocalProvider({ videoDurationMs: 0 });
@@ -239,7 +239,7 @@ describe("images", () => {
   it("property: whatever mix of successes and failures, the balance is the start minus the successes", async () => {
     await fc.assert(
       fc.asyncProperty(fc.array(fc.boolean(), { minLength: 1, maxLength: 8 }), fc.integer({ min: 0, max: 40 }), async (outcomes, start) => {
-        const userId = userWith(start);
+        const userId = await userWith(start);
         const local = createLocalProvider({ videoDurationMs: 0 });
         const s = service({
           provider: stubProvider({
@@ -262,8 +262,8 @@ describe("images", () => {
 
 describe("rate limits", () => {
   it("N images a minute per user; a refused request spends nothing; another user is not affected", async () => {
-    const a = userWith(100);
-    const b = userWith(100);
+    const a = await userWith(100);
+    const b = await userWith(100);
     const s = service({ env: { RATE_LIMIT_DISABLED: "0", RATE_LIMIT_IMAGES_PER_MINUTE: "2" } });
     expect((await s.generateImage(a, image())).ok).toBe(true);
     expect((await s.generateImage(a, image())).ok).toBe(true);
@@ -275,16 +275,16 @@ describe("rate limits", () => {
   });
 
   it("a request refused for credit gives its rate-limit point back", async () => {
-    const poor = userWith(5);
+    const poor = await userWith(5);
     const s = service({ env: { RATE_LIMIT_DISABLED: "0", RATE_LIMIT_IMAGES_PER_MINUTE: "2" } });
     expect(await s.generateImage(poor, image())).toMatchObject({ ok: true });
     expect(await s.generateImage(poor, image())).toMatchObject({ ok: false, reason: "insufficient_credits" });
-    grant(db, { userId: poor, amount: 5, type: "bonus", key: `more:${poor}`, description: "more" });
+    await grant(db, { userId: poor, amount: 5, type: "bonus", key: `more:${poor}`, description: "more" });
     expect(await s.generateImage(poor, image())).toMatchObject({ ok: true });
   });
 
   it("at most RATE_LIMIT_RUNNING_VIDEOS unfinished videos per user; a refusal spends nothing", async () => {
-    const userId = userWith(500);
+    const userId = await userWith(500);
     const slow = createLocalProvider({ videoDurationMs: 60_000 });
     const s = service({ provider: slow, env: { RATE_LIMIT_DISABLED: "0", RATE_LIMIT_RUNNING_VIDEOS: "1", RATE_LIMIT_VIDEOS_PER_MINUTE: "10" } });
     expect(await s.startVideo(userId, video())).toMatchObject({ ok: true });
@@ -295,7 +295,7 @@ describe("rate limits", () => {
   });
 
   it("the running-videos check is atomic with the hold: simultaneous requests cannot both pass", async () => {
-    const userId = userWith(500);
+    const userId = await userWith(500);
     const s = service({
       provider: createLocalProvider({ videoDurationMs: 60_000 }),
       env: { RATE_LIMIT_DISABLED: "0", RATE_LIMIT_RUNNING_VIDEOS: "2", RATE_LIMIT_VIDEOS_PER_MINUTE: "100" },
@@ -308,7 +308,7 @@ describe("rate limits", () => {
 
 describe("videos", () => {
   it("queued → running → succeeded: the file is stored, the hold posted, the progress reported", async () => {
-    const userId = userWith(200);
+    const userId = await userWith(200);
     const s = service({ provider: createLocalProvider({ videoDurationMs: 60 }) });
     const started = await s.startVideo(userId, video("a slow river", "1080p"));
     expect(started.ok).toBe(true);
@@ -327,7 +327,7 @@ describe("videos", () => {
   });
 
   it("a video the provider reports failed costs nothing", async () => {
-    const userId = userWith(100);
+    const userId = await userWith(100);
     const s = service({ provider: createLocalProvider({ videoDurationMs: 40 }) });
     const started = await s.startVideo(userId, video("storm [fail]"));
     await s.worker.idle();
@@ -339,7 +339,7 @@ describe("videos", () => {
   });
 
   it("a provider that refuses to start the video costs nothing", async () => {
-    const userId = userWith(100);
+    const userId = await userWith(100);
     const s = service({
       provider: stubProvider({
         startVideo: async () => {
@@ -354,7 +354,7 @@ describe("videos", () => {
   });
 
   it("brief poll failures are retried; a job the provider no longer knows fails and costs nothing", async () => {
-    const userId = userWith(200);
+    const userId = await userWith(200);
     let polls = 0;
     const flaky = stubProvider({
       startVideo: async () => ({ providerJobId: "remote-1" }),
@@ -385,7 +385,7 @@ describe("videos", () => {
   });
 
   it("poll failures that last longer than GENERATION_TIMEOUT_SECONDS fail the job", async () => {
-    const userId = userWith(100);
+    const userId = await userWith(100);
     let clock = Date.now();
     const down = stubProvider({
       startVideo: async () => ({ providerJobId: "remote-3" }),
@@ -417,7 +417,7 @@ describe("videos", () => {
       },
     });
     const s = service({ provider: counting, env: { VIDEO_CONCURRENCY: "2" } });
-    const users = Array.from({ length: 5 }, () => userWith(50));
+    const users = await Promise.all(Array.from({ length: 5 }, () => userWith(50)));
     const started = await Promise.all(users.map((u) => s.startVideo(u, video())));
     expect(started.every((r) => r.ok)).toBe(true);
     expect(s.worker.stats.running).toBeLessThanOrEqual(2);
@@ -430,11 +430,11 @@ describe("videos", () => {
   });
 
   it("a hold that expires while the video renders is voided by the sweeper and never posted", async () => {
-    const userId = userWith(100);
+    const userId = await userWith(100);
     const s = service({ provider: createLocalProvider({ videoDurationMs: 300 }), env: { GENERATION_HOLD_TTL_SECONDS: "10", GENERATION_TIMEOUT_SECONDS: "5" } });
     const started = await s.startVideo(userId, video());
     await new Promise((r) => setTimeout(r, 40));
-    expect(sweepExpiredHolds(db, Date.now() + 11_000)).toBe(1);
+    expect(await sweepExpiredHolds(db, Date.now() + 11_000)).toBe(1);
     await s.worker.idle();
     const job = s.getJob(userId, started.ok ? started.job.id : "")!;
     expect(job).toMatchObject({ status: "failed", hold: "voided" });
@@ -447,7 +447,7 @@ describe("videos", () => {
 describe("restarts", () => {
   /** Puts the database in the state a killed process leaves: a job and its pending hold. */
   async function leftBehind(kind: "image" | "video", state: { status: "queued" | "running"; providerJobId?: string }) {
-    const userId = userWith(100);
+    const userId = await userWith(100);
     const hung = { ...createLocalProvider({ videoDurationMs: 60_000 }), generateImage: () => new Promise<never>(() => {}) };
     const before = service({ provider: hung });
     if (kind === "image") void before.generateImage(userId, image());
@@ -469,7 +469,7 @@ describe("restarts", () => {
     fs.writeFileSync(tmp, "half");
     expect(balanceOf(userId)).toMatchObject({ balance: 95, onHold: 5 });
     const s = service();
-    expect(s.start()).toEqual({ resumed: 0, failed: 1 });
+    expect(await s.start()).toEqual({ resumed: 0, failed: 1 });
     expect(s.getJob(userId, id)).toMatchObject({ status: "failed", hold: "voided" });
     expect(balanceOf(userId)).toMatchObject({ balance: 100, onHold: 0 });
     expect(fs.existsSync(tmp)).toBe(false);
@@ -479,7 +479,7 @@ describe("restarts", () => {
   it("a video that crashed before the provider accepted it (no provider id) fails and costs nothing", async () => {
     const { userId, id } = await leftBehind("video", { status: "running" });
     const s = service();
-    expect(s.start()).toEqual({ resumed: 0, failed: 1 });
+    expect(await s.start()).toEqual({ resumed: 0, failed: 1 });
     expect(s.getJob(userId, id)).toMatchObject({ status: "failed", hold: "voided" });
     expect(balanceOf(userId)).toMatchObject({ balance: 100, onHold: 0 });
   });
@@ -489,7 +489,7 @@ describe("restarts", () => {
     const { providerJobId } = await local.startVideo(video());
     const { userId, id } = await leftBehind("video", { status: "running", providerJobId });
     const s = service({ provider: local });
-    expect(s.start()).toEqual({ resumed: 1, failed: 0 });
+    expect(await s.start()).toEqual({ resumed: 1, failed: 0 });
     await s.worker.idle();
     expect(s.getJob(userId, id)).toMatchObject({ status: "succeeded", hold: "posted" });
     expect(balanceOf(userId)).toMatchObject({ balance: 50, onHold: 0 });
@@ -500,7 +500,7 @@ describe("restarts", () => {
   it("a queued video that never reached the provider is started after the restart", async () => {
     const { userId, id } = await leftBehind("video", { status: "queued" });
     const s = service();
-    expect(s.start()).toEqual({ resumed: 1, failed: 0 });
+    expect(await s.start()).toEqual({ resumed: 1, failed: 0 });
     await s.worker.idle();
     expect(s.getJob(userId, id)).toMatchObject({ status: "succeeded" });
     expect(balanceOf(userId)).toMatchObject({ balance: 50, onHold: 0 });
@@ -508,16 +508,16 @@ describe("restarts", () => {
 
   it("a video whose hold expired while the app was down fails and is never posted", async () => {
     const { userId, id } = await leftBehind("video", { status: "running", providerJobId: "remote-x" });
-    sweepExpiredHolds(db, Date.now() + 901_000);
+    await sweepExpiredHolds(db, Date.now() + 901_000);
     const s = service();
-    expect(s.start()).toEqual({ resumed: 0, failed: 1 });
+    expect(await s.start()).toEqual({ resumed: 0, failed: 1 });
     expect(s.getJob(userId, id)).toMatchObject({ status: "failed", hold: "voided" });
     expect(balanceOf(userId)).toMatchObject({ balance: 100, onHold: 0 });
     expectConsistent(userId);
   });
 
   it("stop() lets in-flight polls end, leaves the job running, and the next start finishes it", async () => {
-    const userId = userWith(100);
+    const userId = await userWith(100);
     let release!: () => void;
     const gate = new Promise<void>((r) => (release = r));
     let pollsInFlight = 0;
@@ -542,7 +542,7 @@ describe("restarts", () => {
     expect(balanceOf(userId)).toMatchObject({ balance: 50, onHold: 50 });
 
     const second = service({ provider: stubProvider({ getVideo: async () => ({ status: "completed", progress: 100 }), downloadVideo: async () => ({ data: Buffer.from("x"), mimeType: "video/mp4", extension: "mp4" }) }) });
-    expect(second.start()).toEqual({ resumed: 1, failed: 0 });
+    expect(await second.start()).toEqual({ resumed: 1, failed: 0 });
     await second.worker.idle();
     expect(second.getJob(userId, id)).toMatchObject({ status: "succeeded", hold: "posted" });
     expect(balanceOf(userId)).toMatchObject({ balance: 50, onHold: 0 });
@@ -552,8 +552,8 @@ describe("restarts", () => {
 
 describe("reading jobs", () => {
   it("a user sees only their own jobs and files; the gallery pages newest first", async () => {
-    const owner = userWith(100);
-    const other = userWith(100);
+    const owner = await userWith(100);
+    const other = await userWith(100);
     const s = service();
     const ids: string[] = [];
     for (let i = 0; i < 5; i++) {

@@ -125,11 +125,12 @@ export function createGenerationService(options: GenerationServiceOptions) {
 
     /** The hold sweeper's onVoided hook (background.server.ts): inside the sweep's transaction. */
     onHoldVoided(hold: Tx): void {
+      // A legacy statement on the app's connection: inside the sweep's write body (decision 036).
       failJobOfVoidedHold(db, hold, ctx.now());
     },
 
     /** One reconciler pass (the background task runs it on a timer). */
-    reconcile(): ReconcileReport {
+    reconcile(): Promise<ReconcileReport> {
       return reconcileJobs(ctx);
     },
 
@@ -140,7 +141,7 @@ export function createGenerationService(options: GenerationServiceOptions) {
     },
 
     /** Start-up: clears half-written files, fails or resumes unfinished jobs. */
-    start(): { resumed: number; failed: number } {
+    start(): Promise<{ resumed: number; failed: number }> {
       ctx.results.removeLeftovers();
       return worker.recover();
     },
@@ -170,12 +171,12 @@ export function getGenerationService(rt: Runtime = getRuntime()): GenerationServ
 }
 
 /** The background starter: recovery, then the worker; stop() lets in-flight polls end. */
-export function startGenerationBackground(rt: Runtime): BackgroundTask {
+export async function startGenerationBackground(rt: Runtime): Promise<BackgroundTask> {
   if (rt.config.RATE_LIMIT_DISABLED) {
     logger.warn("RATE_LIMIT_DISABLED is set: generation rate limits are OFF (for tests and benchmarks only)");
   }
   const service = getGenerationService(rt);
-  service.start();
+  await service.start();
   logger.info(
     { provider: service.provider.name, videoConcurrency: rt.config.VIDEO_CONCURRENCY },
     "generation worker started",

@@ -86,6 +86,8 @@ export async function stopRuntime(): Promise<void> {
     }
   }
   await closeLimiterStore();
+  // Writes already queued are committed (and answered) before the connection closes.
+  await rt.db.sql.close();
   closeDatabase(rt.db);
   runtime = undefined;
 }

@@ -86,23 +86,23 @@ export class VideoWorker {
    *   being asked, so nobody knows whether a remote job exists (it cannot be polled);
    * - a video whose hold is no longer pending (the sweeper voided it): it can no longer be charged.
    */
-  recover(): RecoveryReport {
+  async recover(): Promise<RecoveryReport> {
     const { db, results, log } = this.options;
     const report: RecoveryReport = { resumed: 0, failed: 0 };
     for (const job of listUnfinishedGenerations(db)) {
       const now = this.now();
       const holdPending = job.holdId !== null && holdStatus(db, job.holdId) === "pending";
       if (job.kind === "image") {
-        failGeneration(db, job.id, "The job was interrupted by a restart of the server.", "restart", now);
+        await failGeneration(db, job.id, "The job was interrupted by a restart of the server.", "restart", now);
         // Off the start-up path: a slow bucket must not hold the server back; a file left behind
         // belongs to a failed job nobody can read.
         void removeJobQuietly(results, job.userId, job.id, log);
         report.failed++;
       } else if (!holdPending) {
-        failGeneration(db, job.id, "The credit hold expired before the video finished.", "hold_expired", now);
+        await failGeneration(db, job.id, "The credit hold expired before the video finished.", "hold_expired", now);
         report.failed++;
       } else if (job.status === "running" && !job.providerJobId) {
-        failGeneration(db, job.id, "The job was interrupted by a restart before the generator accepted it.", "restart", now);
+        await failGeneration(db, job.id, "The job was interrupted by a restart before the generator accepted it.", "restart", now);
         report.failed++;
       } else {
         this.enqueue(job.id);
@@ -187,16 +187,14 @@ export class VideoWorker {
 
   /** Progress, and the hold kept alive with it (one transaction). A busy database skips this
    * report: the next poll writes the next one. */
-  private reportProgress(job: Generation, progress: number): void {
+  private async reportProgress(job: Generation, progress: number): Promise<void> {
     const { db, holdTtlMs } = this.options;
     try {
-      db.sqlite
-        .transaction(() => {
-          const now = this.now();
-          updateProgress(db, job.id, progress, now);
-          extendHold(db, job.holdId!, now + holdTtlMs);
-        })
-        .immediate();
+      await db.sql.write(async (tx) => {
+        const now = this.now();
+        updateProgress(db, job.id, progress, now);
+        await extendHold(tx, job.holdId!, now + holdTtlMs);
+      });
     } catch (error) {
       if (!isDatabaseBusy(error)) throw error;
       this.options.log?.warn({ err: error, generationId: job.id }, "database busy: progress not recorded this time");
@@ -281,7 +279,7 @@ export class VideoWorker {
         await this.failJob(job.id, asSentence(`The video failed: ${state.error.slice(0, 400)}`), "provider_failed");
         return "done";
       }
-      this.reportProgress(job, state.progress);
+      await this.reportProgress(job, state.progress);
     }
   }
 

@@ -30,13 +30,15 @@ const WARMUP = Math.max(200, Math.floor(PAIRS / 2));
 const USERS = 10;
 const COST = 5;
 
-type Runner = (n: number) => void;
+type Runner = (n: number) => void | Promise<void>;
+/** Concurrent callers for the group-commit figure (issue 19: 64). */
+const CALLERS = Number(process.env.BENCH_CALLERS ?? 64);
 
-function setUp(file: string): { db: AppDb; userIds: number[] } {
+async function setUp(file: string): Promise<{ db: AppDb; userIds: number[] }> {
   const db = openMigratedDatabase(file);
   const insert = db.sqlite.prepare("insert into users(email, password_hash) values (?, 'x')");
   const userIds = Array.from({ length: USERS }, (_, i) => Number(insert.run(`bench${i}@example.com`).lastInsertRowid));
-  for (const userId of userIds) grant(db, { userId, amount: 900_000_000, type: "bonus", key: `bench-seed-${userId}`, description: "bench" });
+  for (const userId of userIds) await grant(db, { userId, amount: 900_000_000, type: "bonus", key: `bench-seed-${userId}`, description: "bench" });
   return { db, userIds };
 }
 
@@ -45,21 +47,32 @@ function setUp(file: string): { db: AppDb; userIds: number[] } {
 
 function moduleRunners(db: AppDb, userIds: number[]) {
   let seq = 0;
-  const pairs: Runner = (n) => {
+  const pair = async () => {
+    const s = seq++;
+    const h = await hold(db, { userId: userIds[s % USERS], cost: COST, key: `m-hold-${s}`, description: "Image", ttlSeconds: 600 });
+    if (!h.ok) throw new Error("bench: hold refused");
+    await postHold(db, h.transaction.id);
+  };
+  const pairs: Runner = async (n) => {
+    for (let i = 0; i < n; i++) await pair();
+  };
+  /** n pairs by CALLERS callers at once, each doing its share one after the other (as requests
+   * do): the writes that wait together share a commit (group commit, decision 036). */
+  const concurrentPairs: Runner = async (n) => {
+    const callers = Math.min(CALLERS, n);
+    await Promise.all(
+      Array.from({ length: callers }, async (_, c) => {
+        for (let i = c; i < n; i += callers) await pair();
+      }),
+    );
+  };
+  const grants: Runner = async (n) => {
     for (let i = 0; i < n; i++) {
       const s = seq++;
-      const h = hold(db, { userId: userIds[s % USERS], cost: COST, key: `m-hold-${s}`, description: "Image", ttlSeconds: 600 });
-      if (!h.ok) throw new Error("bench: hold refused");
-      postHold(db, h.transaction.id);
+      await grant(db, { userId: userIds[s % USERS], amount: 100, type: "purchase", key: `m-grant-${s}`, description: "Bought credits", stripePaymentId: `pi_${s}` });
     }
   };
-  const grants: Runner = (n) => {
-    for (let i = 0; i < n; i++) {
-      const s = seq++;
-      grant(db, { userId: userIds[s % USERS], amount: 100, type: "purchase", key: `m-grant-${s}`, description: "Bought credits", stripePaymentId: `pi_${s}` });
-    }
-  };
-  return { pairs, grants };
+  return { pairs, concurrentPairs, grants };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -160,9 +173,9 @@ function baselineRunners(sqlite: Database.Database, userIds: number[]) {
 // ---------------------------------------------------------------------------------------------
 
 /** Seconds one call of run(n) takes. */
-function time(run: Runner, n: number): number {
+async function time(run: Runner, n: number): Promise<number> {
   const t0 = process.hrtime.bigint();
-  run(n);
+  await run(n);
   return Number(process.hrtime.bigint() - t0) / 1e9;
 }
 
@@ -178,7 +191,7 @@ function median(xs: number[]): number {
  * within seconds) weighs on both sides alike. Returns operations per second for each side, and
  * for each pair of neighbouring chunks the module's speed relative to the baseline's.
  */
-function round(a: Runner, b: Runner, total: number, chunk: number): { a: number; b: number; paired: number[] } {
+async function round(a: Runner, b: Runner, total: number, chunk: number): Promise<{ a: number; b: number; paired: number[] }> {
   let ta = 0;
   let tb = 0;
   const paired: number[] = [];
@@ -187,11 +200,11 @@ function round(a: Runner, b: Runner, total: number, chunk: number): { a: number;
     let da: number;
     let db: number;
     if (i % 2 === 0) {
-      da = time(a, n);
-      db = time(b, n);
+      da = await time(a, n);
+      db = await time(b, n);
     } else {
-      db = time(b, n);
-      da = time(a, n);
+      db = await time(b, n);
+      da = await time(a, n);
     }
     ta += da;
     tb += db;
@@ -202,10 +215,10 @@ function round(a: Runner, b: Runner, total: number, chunk: number): { a: number;
 
 type Measured = { module: number[]; baseline: number[]; paired: number[] };
 
-function measure(a: Runner, b: Runner): Measured {
+async function measure(a: Runner, b: Runner, chunk = CHUNK): Promise<Measured> {
   const out: Measured = { module: [], baseline: [], paired: [] };
   for (let r = 0; r < ROUNDS; r++) {
-    const x = round(a, b, PAIRS, CHUNK);
+    const x = await round(a, b, PAIRS, chunk);
     out.module.push(x.a);
     out.baseline.push(x.b);
     out.paired.push(...x.paired);
@@ -219,11 +232,11 @@ function ratioOf(x: Measured): number {
   return median(x.paired);
 }
 
-function main(): void {
+async function main(): Promise<void> {
   const dir = process.env.BENCH_DIR ? path.resolve(process.env.BENCH_DIR) : fs.mkdtempSync(path.join(os.tmpdir(), "ledger-bench-"));
   fs.mkdirSync(dir, { recursive: true });
   const files = ["module.sqlite", "baseline.sqlite", "module-nosync.sqlite", "baseline-nosync.sqlite"].map((f) => path.join(dir, f));
-  const [m, b, mc, bc] = files.map(setUp);
+  const [m, b, mc, bc] = await Promise.all(files.map(setUp));
   // The CPU-bound view: the same, with synchronous=OFF on both sides, so no fsync hides the
   // module's own overhead. Informational; the headline ratio is with the app's real pragmas.
   mc.db.sqlite.pragma("synchronous = OFF");
@@ -240,14 +253,17 @@ function main(): void {
         `synchronous=${b.db.sqlite.pragma("synchronous", { simple: true })} (2 = FULL, as the app runs)`,
     );
     for (const r of [mod, base, modCpu, baseCpu]) {
-      r.pairs(WARMUP);
-      r.grants(WARMUP);
+      await r.pairs(WARMUP);
+      await r.grants(WARMUP);
     }
 
-    const pairs = measure(mod.pairs, base.pairs);
-    const grants = measure(mod.grants, base.grants);
-    const pairsCpu = measure(modCpu.pairs, baseCpu.pairs);
-    const grantsCpu = measure(modCpu.grants, baseCpu.grants);
+    const pairs = await measure(mod.pairs, base.pairs);
+    // Issue 19: 64 callers through the module against the same baseline (one caller, a
+    // transaction per operation); chunks of 10 pairs per caller.
+    const concurrent = await measure(mod.concurrentPairs, base.pairs, CALLERS * CHUNK);
+    const grants = await measure(mod.grants, base.grants);
+    const pairsCpu = await measure(modCpu.pairs, baseCpu.pairs);
+    const grantsCpu = await measure(modCpu.grants, baseCpu.grants);
 
     const opsPerSec = median(pairs.module);
     const baselineOpsPerSec = median(pairs.baseline);
@@ -264,6 +280,7 @@ function main(): void {
     console.log("");
     console.log(`  ${"median per second".padEnd(34)}   module   baseline   ratio   (of medians)   per-round range module / baseline`);
     line("hold+post pairs (synchronous=FULL)", pairs);
+    line(`hold+post, ${CALLERS} callers (FULL)`, concurrent);
     line("grants (synchronous=FULL)", grants);
     line("hold+post pairs (synchronous=OFF)", pairsCpu);
     line("grants (synchronous=OFF)", grantsCpu);
@@ -274,6 +291,9 @@ function main(): void {
         opsPerSec: Math.round(opsPerSec),
         baselineOpsPerSec: Math.round(baselineOpsPerSec),
         ratio: Number(ratioOf(pairs).toFixed(3)),
+        concurrentCallers: CALLERS,
+        concurrentOpsPerSec: Math.round(median(concurrent.module)),
+        concurrentRatio: Number(ratioOf(concurrent).toFixed(3)),
         grantsPerSec: Math.round(grantsPerSec),
         cpuBoundRatio: Number(ratioOf(pairsCpu).toFixed(3)),
       }),
@@ -284,4 +304,4 @@ function main(): void {
   }
 }
 
-main();
+await main();

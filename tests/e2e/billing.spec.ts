@@ -10,33 +10,33 @@ import { spendNow } from "../support/ledger";
 const SPENDS = 60;
 
 /** A long history written through the ledger itself: 64 rows, the newest a pending hold. */
-function seedHistory(email: string) {
+async function seedHistory(email: string) {
   const userId = userIdOf(email);
-  withAppDb((db) => {
-    grant(db, { userId, amount: 1000, type: "bonus", key: `e2e-history:${email}:topup`, description: "e2e top-up" });
-    for (let i = 0; i < SPENDS; i++) spendNow(db, userId, 5, `Image #${i}`, `e2e-history:${email}:${i}`);
-    const failed = hold(db, { userId, cost: 50, key: `e2e-history:${email}:failed`, description: "Video that failed", ttlSeconds: 3600 });
-    if (failed.ok) voidHold(db, failed.transaction.id, "provider_failed");
-    hold(db, { userId, cost: 50, key: `e2e-history:${email}:running`, description: "Video still running", ttlSeconds: 3600 });
+  await withAppDb(async (db) => {
+    await grant(db, { userId, amount: 1000, type: "bonus", key: `e2e-history:${email}:topup`, description: "e2e top-up" });
+    for (let i = 0; i < SPENDS; i++) await spendNow(db, userId, 5, `Image #${i}`, `e2e-history:${email}:${i}`);
+    const failed = await hold(db, { userId, cost: 50, key: `e2e-history:${email}:failed`, description: "Video that failed", ttlSeconds: 3600 });
+    if (failed.ok) await voidHold(db, failed.transaction.id, "provider_failed");
+    await hold(db, { userId, cost: 50, key: `e2e-history:${email}:running`, description: "Video still running", ttlSeconds: 3600 });
   });
   return { rows: 2 + SPENDS + 2, balance: 10 + 1000 - 5 * SPENDS - 50 };
 }
 
 /** A pack payment written through the ledger, as fulfilment writes it. */
-function seedPayment(email: string) {
+async function seedPayment(email: string) {
   const userId = userIdOf(email);
   return withAppDb(
-    (db) =>
-      grant(db, {
+    async (db) =>
+      (await grant(db, {
         userId, amount: 500, type: "purchase", key: `e2e-payment:${email}`, description: "Bought Starter pack",
         stripePaymentId: `pi_e2e_${userId}`, meta: { amountTotal: 500, currency: "usd" },
-      }).transaction.id,
+      })).transaction.id,
   );
 }
 
 async function readReceipt(page: Page, { axe }: { axe: boolean }) {
   const { email } = await signUp(page);
-  const id = seedPayment(email);
+  const id = await seedPayment(email);
   await page.goto("/settings/billing");
   await page.getByRole("link", { name: /^Receipt for the payment/ }).click();
   await expect(page).toHaveURL(new RegExp(`/settings/billing/payments/${id}$`));
@@ -67,7 +67,7 @@ async function readUsageRow(page: Page) {
 
 async function readPageThroughHistory(page: Page) {
   const { email } = await signUp(page);
-  const seeded = seedHistory(email);
+  const seeded = await seedHistory(email);
   await page.goto("/settings/billing");
   await expect(page.getByTestId("billing-balance")).toHaveText(`${seeded.balance} credits`);
   await expect(page.getByTestId("billing-on-hold")).toContainText("50 credits on hold");
@@ -118,14 +118,14 @@ async function readPageThroughHistory(page: Page) {
   expect(lines[seeded.rows]).toMatch(/,bonus,posted,Sign-up bonus,10,10,\d{4}-\d\d-\d\dT[\d:.]+Z,,,$/);
 }
 
-test.describe("billing dashboard with JavaScript", () => {
+test.describe("billing dashboard with JavaScript", async () => {
   test("a user reads and pages through a long history, filters it and downloads the CSV", async ({ page }) => {
     await readPageThroughHistory(page);
   });
 
   test("the page has no serious accessibility violation", async ({ page }) => {
     const { email } = await signUp(page);
-    seedHistory(email);
+    await seedHistory(email);
     await page.goto("/settings/billing");
     await expect(page.getByTestId("history")).toBeVisible();
     await expectNoA11yViolations(page);
@@ -205,7 +205,7 @@ async function readChart(page: Page) {
   await page.goto("/settings/billing");
   await expect(page.getByTestId("credits-chart-empty")).toHaveText(/^No activity in these 30 days yet\./);
   await expect(page.getByRole("img", { name: /Credits bought and spent/ })).toHaveCount(0);
-  withAppDb((db) => spendNow(db, userIdOf(email), 3, "Image", `e2e-chart:${email}`));
+  await withAppDb(async (db) => spendNow(db, userIdOf(email), 3, "Image", `e2e-chart:${email}`));
   await page.reload();
   await expect(page.getByTestId("credits-chart-empty")).toHaveCount(0);
   const sizes = await chartLabelPx(page);
@@ -222,7 +222,7 @@ test("the chart says 'no activity yet', steps in whole credits and has readable 
   await readChart(page);
 });
 
-test.describe("billing dashboard without JavaScript", () => {
+test.describe("billing dashboard without JavaScript", async () => {
   test.use({ javaScriptEnabled: false });
 
   test("a payment's receipt page opens from the history", async ({ page }) => {
@@ -234,12 +234,12 @@ test.describe("billing dashboard without JavaScript", () => {
   });
 });
 
-test.describe("billing dashboard on a phone", () => {
+test.describe("billing dashboard on a phone", async () => {
   test.use({ viewport: { width: 375, height: 740 }, isMobile: true, hasTouch: true });
 
   test("fits 375 px: no sideways scrolling, every figure readable, paging works", async ({ page }) => {
     const { email } = await signUp(page);
-    seedHistory(email);
+    await seedHistory(email);
     await page.goto("/settings/billing");
     await expect(page.getByRole("button", { name: "Buy 500 credits" })).toBeVisible();
     const first = page.getByTestId("history-row").first();

@@ -84,14 +84,14 @@ async function visit(page: Page, path: string, what = path, status = 200) {
 /** A customer with something on every page: a history with a hold, today's spending for the chart, a pack payment. */
 function seedCustomer(email: string) {
   const userId = userIdOf(email);
-  return withAppDb((db) => {
-    grant(db, { userId, amount: 1000, type: "bonus", key: `e2e-dark:${email}:topup`, description: "e2e top-up" });
-    for (let i = 0; i < 6; i++) spendNow(db, userId, 5, `Image #${i}`, `e2e-dark:${email}:${i}`);
-    hold(db, { userId, cost: 50, key: `e2e-dark:${email}:running`, description: "Video still running", ttlSeconds: 3600 });
-    return grant(db, {
+  return withAppDb(async (db) => {
+    await grant(db, { userId, amount: 1000, type: "bonus", key: `e2e-dark:${email}:topup`, description: "e2e top-up" });
+    for (let i = 0; i < 6; i++) await spendNow(db, userId, 5, `Image #${i}`, `e2e-dark:${email}:${i}`);
+    await hold(db, { userId, cost: 50, key: `e2e-dark:${email}:running`, description: "Video still running", ttlSeconds: 3600 });
+    return (await grant(db, {
       userId, amount: 500, type: "purchase", key: `e2e-dark:${email}:payment`, description: "Bought Starter pack",
       stripePaymentId: `pi_e2e_dark_${userId}`, meta: { amountTotal: 500, currency: "usd" },
-    }).transaction.id;
+    })).transaction.id;
   });
 }
 
@@ -201,7 +201,7 @@ for (const { name, viewport } of VIEWPORTS) {
       test.setTimeout(180_000);
       const customerContext = await browser.newContext();
       const { email } = await signUp(await customerContext.newPage(), uniqueEmail("dark-held"));
-      seedCustomer(email);
+      await seedCustomer(email);
       await customerContext.close();
       const id = userIdOf(email);
 

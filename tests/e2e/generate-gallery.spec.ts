@@ -13,11 +13,11 @@ function uniqueEmail(tag: string) {
   return `${tag}-${Date.now()}-${Math.random().toString(36).slice(2, 8)}@e2e.test`;
 }
 
-function topUp(email: string, amount: number) {
+async function topUp(email: string, amount: number) {
   const db = openDatabase(path.join(process.env.E2E_DATA_DIR!, "app.sqlite"));
   try {
     const user = db.sqlite.prepare("select id from users where email = ?").get(email) as { id: number };
-    grant(db, { userId: user.id, amount, type: "bonus", key: `e2e-topup:${email}`, description: "e2e top-up" });
+    await grant(db, { userId: user.id, amount, type: "bonus", key: `e2e-topup:${email}`, description: "e2e top-up" });
   } finally {
     db.sqlite.close();
   }
@@ -26,7 +26,7 @@ function topUp(email: string, amount: number) {
 async function signUpWith(page: Page, tag: string, extra: number) {
   const email = uniqueEmail(tag);
   await signUp(page, email);
-  if (extra) topUp(email, extra);
+  if (extra) await topUp(email, extra);
   await page.goto("/generate");
 }
 

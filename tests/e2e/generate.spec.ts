@@ -14,11 +14,11 @@ function uniqueEmail(tag: string) {
 }
 
 /** Test set-up through the ledger itself (a bonus grant), on the server's database file. */
-function topUp(email: string, amount: number) {
+async function topUp(email: string, amount: number) {
   const db = openDatabase(path.join(process.env.E2E_DATA_DIR!, "app.sqlite"));
   try {
     const user = db.sqlite.prepare("select id from users where email = ?").get(email) as { id: number };
-    grant(db, { userId: user.id, amount, type: "bonus", key: `e2e-topup:${email}`, description: "e2e top-up" });
+    await grant(db, { userId: user.id, amount, type: "bonus", key: `e2e-topup:${email}`, description: "e2e top-up" });
   } finally {
     db.sqlite.close();
   }
@@ -28,7 +28,7 @@ async function signUpWithCredits(page: Page, tag: string) {
   const email = uniqueEmail(tag);
   await signUp(page, email);
   await expect(page.getByTestId("credit-balance")).toHaveText("10 credits");
-  topUp(email, 100);
+  await topUp(email, 100);
   await page.goto("/generate");
   await expect(page.getByTestId("credit-balance")).toHaveText("110 credits");
 }
@@ -93,7 +93,7 @@ async function generateImageAndVideo(page: Page, { javaScript }: { javaScript: b
   await expect(gallery.nth(1)).toHaveAttribute("data-kind", "image");
 }
 
-test.describe("generate with JavaScript", () => {
+test.describe("generate with JavaScript", async () => {
   test("an image and a 12 s video: the balance falls by 5 and 75; the price follows the length", async ({ page }) => {
     await signUpWithCredits(page, "gen-js");
     await generateImageAndVideo(page, { javaScript: true });
@@ -116,7 +116,7 @@ test.describe("generate with JavaScript", () => {
   });
 });
 
-test.describe("generate without JavaScript", () => {
+test.describe("generate without JavaScript", async () => {
   test.use({ javaScriptEnabled: false });
 
   test("an image and a 12 s video: the balance falls by 5 and 75; the page states the rule", async ({ page }) => {

@@ -54,11 +54,18 @@ export const E2E_ADMIN_PASSWORD = "correct-horse-1";
 /** Test set-up on the server's own database file (WAL: safe while the server runs). */
 export function withAppDb<T>(fn: (db: AppDb) => T): T {
   const db = openDatabase(path.join(process.env.E2E_DATA_DIR!, "app.sqlite"));
+  const close = () => db.sqlite.close();
+  let result: T;
   try {
-    return fn(db);
-  } finally {
-    db.sqlite.close();
+    result = fn(db);
+  } catch (error) {
+    close();
+    throw error;
   }
+  // An asynchronous body (a ledger write) closes the database once it has settled.
+  if (result instanceof Promise) return result.finally(close) as T;
+  close();
+  return result;
 }
 
 export function userIdOf(email: string): number {

@@ -159,7 +159,7 @@ describe("the account page", () => {
 describe("deleting an account", () => {
   it("voids holds, keeps the ledger, removes the person, frees the address", async () => {
     const { email, client, id } = await account("delete");
-    withServerDb(server.dataDir, (db) => grant(db, { userId: id, amount: 100, type: "bonus", key: `test-grant:${id}`, description: "test credits" }));
+    await withServerDb(server.dataDir, (db) => grant(db, { userId: id, amount: 100, type: "bonus", key: `test-grant:${id}`, description: "test credits" }));
     const image = await postJson(client, "/api/generate-image", { prompt: "a lighthouse" });
     expect(image.status).toBeLessThan(300);
     const video = await postJson(client, "/api/generate-video", { prompt: "waves", options: { resolution: "720p", durationSeconds: 5 } });

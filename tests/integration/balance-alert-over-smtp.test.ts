@@ -91,14 +91,14 @@ describe("balance alerts over HTTP and SMTP", () => {
 
     // Credits arrive through the ledger (as a webhook's purchase would): no page is loaded before
     // the next spends, so only the ledger can tell the alert the balance was back above.
-    withServerDb(server.dataDir, (db) => grant(db, { userId, amount: 100, type: "purchase", key: `test-purchase:${userId}`, description: "test pack" }));
+    await withServerDb(server.dataDir, (db) => grant(db, { userId, amount: 100, type: "purchase", key: `test-purchase:${userId}`, description: "test pack" }));
     const again = await images(client, 20);
     expect(again.map((r) => r.status)).toEqual(Array(20).fill(201));
     await waitForAlerts(email, 2);
     expect(alertsTo(email)).toHaveLength(2);
 
     // Back above: the banner hides (and the page load re-arms); below again: it shows.
-    withServerDb(server.dataDir, (db) => grant(db, { userId, amount: 60, type: "purchase", key: `test-purchase-2:${userId}`, description: "test pack" }));
+    await withServerDb(server.dataDir, (db) => grant(db, { userId, amount: 60, type: "purchase", key: `test-purchase-2:${userId}`, description: "test pack" }));
     expect(await bannerShown(client)).toBe(false);
     expect(await alertOf(client)).toMatchObject({ state: "armed", balance: 60, below: false });
     expect((await images(client, 3)).map((r) => r.status)).toEqual([201, 201, 201]); // 45

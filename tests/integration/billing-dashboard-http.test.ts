@@ -64,7 +64,7 @@ describe("history page", () => {
     expect(anon.headers.get("location")).toBe("/login?redirectTo=%2Fsettings%2Fbilling%2Fhistory.csv");
     const a = await newCustomer();
     const b = await newCustomer();
-    grant(db, { userId: a.id, amount: 77, type: "bonus", key: `secret:${a.id}`, description: "Only for A" });
+    await grant(db, { userId: a.id, amount: 77, type: "bonus", key: `secret:${a.id}`, description: "Only for A" });
     expect(await (await b.client.get("/settings/billing")).text()).not.toContain("Only for A");
     expect(await (await b.client.get("/settings/billing/history.csv")).text()).not.toContain("Only for A");
   });
@@ -73,11 +73,11 @@ describe("history page", () => {
 describe("CSV export", () => {
   it("streams a long history (3,000 rows) with download headers, one line per row", async () => {
     const { client, id } = await newCustomer();
-    grant(db, { userId: id, amount: 20_000, type: "bonus", key: `csv-topup:${id}`, description: "Top-up, with a comma" });
-    const write = db.sqlite.transaction(() => {
-      for (let i = 0; i < 3000; i++) spendNow(db, id, 5, i % 2 ? `Image ${i}` : `=cmd|' /C calc'!A0 ${i}`, `csv:${id}:${i}`);
+    await grant(db, { userId: id, amount: 20_000, type: "bonus", key: `csv-topup:${id}`, description: "Top-up, with a comma" });
+    const write = db.sqlite.transaction(async () => {
+      for (let i = 0; i < 3000; i++) await spendNow(db, id, 5, i % 2 ? `Image ${i}` : `=cmd|' /C calc'!A0 ${i}`, `csv:${id}:${i}`);
     });
-    write();
+    await write();
     const res = await client.get("/settings/billing/history.csv");
     expect(res.status).toBe(200);
     expect(res.headers.get("content-type")).toBe("text/csv; charset=utf-8");
@@ -160,20 +160,20 @@ describe("receipts", () => {
     expect(billing).toMatch(new RegExp(`href="/settings/billing/receipt/${purchase.id}" target="_blank" rel="noopener noreferrer"`));
 
     // A plan period is a payment too (its invoice's); a rollover grant, with no payment id, is not.
-    const plan = grant(db, {
+    const plan = (await grant(db, {
       userId: id, amount: 300, type: "plan", key: `receipt-plan:${id}`, description: "Pro plan: 300 credits for the period",
       stripePaymentId: `pi_plan_${id}`, expiresAt: Date.now() + 86_400_000, meta: { amountTotal: 1900, currency: "eur" },
-    }).transaction;
-    const rollover = grant(db, {
+    })).transaction;
+    const rollover = (await grant(db, {
       userId: id, amount: 5, type: "plan", key: `receipt-rollover:${id}`, description: "rolled over", expiresAt: Date.now() + 86_400_000,
-    }).transaction;
+    })).transaction;
     const planHtml = await (await client.get(`/settings/billing/payments/${plan.id}`)).text();
     expect(planHtml).toContain("€19.00");
     expect(planHtml).toContain(`pi_plan_${id}`);
     expect((await client.get(`/settings/billing/payments/${rollover.id}`)).status).toBe(404);
 
     // The CSV reconciles: each payment's price, currency and payment id; a refund names the payment it takes from.
-    grant(db, {
+    await grant(db, {
       userId: id, amount: 1, type: "bonus", key: `csv-hostile-meta:${id}`, description: "bonus with a price-like meta",
       meta: { amountTotal: 999, currency: "=cmd" },
     });
@@ -252,7 +252,7 @@ describe("the 30-day chart", () => {
     const empty = await (await client.get("/settings/billing")).text();
     expect(empty).toContain("No activity in these <!-- -->30<!-- --> days yet.");
     expect(empty).not.toContain('data-testid="credits-chart"');
-    spendNow(db, id, 5, "Image", `chart:${id}`);
+    await spendNow(db, id, 5, "Image", `chart:${id}`);
     const used = await (await client.get("/settings/billing")).text();
     expect(used).not.toContain("No activity in these");
     const ticks = [...used.matchAll(/data-testid="chart-tick">([^<]+)</g)].map((m) => m[1]);

@@ -56,17 +56,17 @@ async function populate() {
     expect(await signUp({ db, config, limiter }, { ip: "127.0.0.1", email, password: "correct horse battery", honeypotFilled: false })).toEqual({ ok: true });
   }
   const [ada, bob, cy, admin] = ["ada", "bob", "cy", "admin"].map((n) => findUserByEmail(db, `${n}@example.com`)!);
-  for (const user of [ada, bob, admin]) markAddressVerified(db, config, user, now); // sign-up bonus grants
+  for (const user of [ada, bob, admin]) await db.sql.write((tx) => markAddressVerified(db, config, user, now, tx)); // sign-up bonus grants
   db.sqlite.prepare("UPDATE users SET role = 'admin' WHERE id = ?").run(admin.id);
 
   recordCheckoutStarted(db, { sessionId: "cs_ada_1", userId: ada.id, pack: "default", credits: 500, amountTotal: 1000, currency: "usd" });
   markCheckout(db, "cs_ada_1", "paid");
   recordCheckoutStarted(db, { sessionId: "cs_bob_1", userId: bob.id, pack: "default", credits: 500, amountTotal: 1000, currency: "usd" });
   markCheckout(db, "cs_bob_1", "failed");
-  const purchase = grant(db, { userId: ada.id, amount: 500, type: "purchase", key: "purchase:cs_ada_1", description: "500 credits", stripePaymentId: "pi_ada_1", meta: { pack: "default", amountTotal: 1000 } });
+  const purchase = await grant(db, { userId: ada.id, amount: 500, type: "purchase", key: "purchase:cs_ada_1", description: "500 credits", stripePaymentId: "pi_ada_1", meta: { pack: "default", amountTotal: 1000 } });
   const shortLived = Date.now();
-  grant(db, { userId: bob.id, amount: 100, type: "purchase", key: "purchase:cs_bob_2", description: "100 credits", stripePaymentId: "pi_bob_2", now: shortLived, expiresAt: shortLived + 1000 });
-  grant(db, { userId: cy.id, amount: 40, type: "plan", key: "invoice:in_cy_1", description: "Starter plan", expiresAt: Date.now() + 30 * 86_400_000 });
+  await grant(db, { userId: bob.id, amount: 100, type: "purchase", key: "purchase:cs_bob_2", description: "100 credits", stripePaymentId: "pi_bob_2", now: shortLived, expiresAt: shortLived + 1000 });
+  await grant(db, { userId: cy.id, amount: 40, type: "plan", key: "invoice:in_cy_1", description: "Starter plan", expiresAt: Date.now() + 30 * 86_400_000 });
 
   const generation = createGenerationService({ db, config, provider: createLocalProvider({ videoDurationMs: 10 }), log: quiet, pollIntervalMs: () => 5 });
   try {
@@ -75,21 +75,21 @@ async function populate() {
   } finally {
     await generation.stop();
   }
-  spendNow(db, ada.id, 7, "spent at once");
-  const voided = hold(db, { userId: ada.id, cost: 11, key: "usage:job-voided", description: "a failed job", ttlSeconds: 600 });
+  await spendNow(db, ada.id, 7, "spent at once");
+  const voided = await hold(db, { userId: ada.id, cost: 11, key: "usage:job-voided", description: "a failed job", ttlSeconds: 600 });
   if (!voided.ok) throw new Error("hold refused");
-  voidHold(db, voided.transaction.id, "provider_failed");
-  hold(db, { userId: bob.id, cost: 9, key: "usage:job-pending", description: "still running", ttlSeconds: 600 });
+  await voidHold(db, voided.transaction.id, "provider_failed");
+  await hold(db, { userId: bob.id, cost: 9, key: "usage:job-pending", description: "still running", ttlSeconds: 600 });
   const key = issueApiKey(db, { userId: ada.id, name: "ci", monthlyCreditLimit: 100 });
-  hold(db, { userId: ada.id, cost: 3, key: "usage:api-1", description: "via the API", ttlSeconds: 600, apiKey: { id: key.id, monthlyLimit: 100 } });
+  await hold(db, { userId: ada.id, cost: 3, key: "usage:api-1", description: "via the API", ttlSeconds: 600, apiKey: { id: key.id, monthlyLimit: 100 } });
 
-  adjust(db, { userId: bob.id, amount: 15, adminId: admin.id, reason: "goodwill", key: "admin:form-1", type: "bonus" });
-  adjust(db, { userId: bob.id, amount: -4, adminId: admin.id, reason: "correction", key: "admin:form-2" });
+  await adjust(db, { userId: bob.id, amount: 15, adminId: admin.id, reason: "goodwill", key: "admin:form-1", type: "bonus" });
+  await adjust(db, { userId: bob.id, amount: -4, adminId: admin.id, reason: "correction", key: "admin:form-2" });
   // A refund larger than what is left: the balance goes below zero through the debt grant.
-  clawback(db, { userId: ada.id, amount: 520, key: "refund:re_1", description: "Refunded", stripePaymentId: "pi_ada_1", purchaseTransactionId: purchase.transaction.id });
-  clawback(db, { userId: cy.id, amount: 5, key: "dispute:dp_1", description: "Disputed" });
-  reverseClawback(db, { reversesKey: "dispute:dp_1", key: "dispute-won:dp_1", description: "Dispute won" });
-  expireDueGrants(db, shortLived + 2000); // bob's short-lived purchase
+  await clawback(db, { userId: ada.id, amount: 520, key: "refund:re_1", description: "Refunded", stripePaymentId: "pi_ada_1", purchaseTransactionId: purchase.transaction.id });
+  await clawback(db, { userId: cy.id, amount: 5, key: "dispute:dp_1", description: "Disputed" });
+  await reverseClawback(db, { reversesKey: "dispute:dp_1", key: "dispute-won:dp_1", description: "Dispute won" });
+  await expireDueGrants(db, shortLived + 2000); // bob's short-lived purchase
   placeAccountHold(db, ada.id, "dispute opened");
   setBalanceAlert(db, bob.id, 50);
 
@@ -216,7 +216,7 @@ describe("npm run db:copy-to-postgres", () => {
   it("refuses a target that already holds rows, and leaves it as it was", { timeout: 120_000 }, async () => {
     const url = await migratedDatabase();
     expect((await copy({ DATABASE_PATH: source.path, DATABASE_URL: url })).code).toBe(0);
-    const counted = () => withClient(url, async (c) => (await c.query("SELECT (SELECT count(*) FROM users) + (SELECT count(*) FROM transactions) AS n")).rows[0].n);
+    const counted = async () => await withClient(url, async (c) => (await c.query("SELECT (SELECT count(*) FROM users) + (SELECT count(*) FROM transactions) AS n")).rows[0].n);
     const before = await counted();
     const again = await copy({ DATABASE_PATH: source.path, DATABASE_URL: url });
     expect(again.code).toBe(2);

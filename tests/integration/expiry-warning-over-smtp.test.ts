@@ -54,7 +54,7 @@ it("a sizeable expiry is warned about once over SMTP, across a restart; an unver
   const stranger = `unverified-${Date.now()}@expiry.example`;
   await new HttpClient(server.url).signupUnverified(stranger);
   const strangerId = userIdByEmail(server.dataDir, stranger)!;
-  withServerDb(server.dataDir, (db) =>
+  await withServerDb(server.dataDir, (db) =>
     grant(db, { userId: strangerId, amount: 100, type: "bonus", key: `test-grant:${strangerId}`, description: "test credits", expiresAt: Date.now() + 2 * 86_400_000 }),
   );
 
@@ -77,7 +77,7 @@ it("a sizeable expiry is warned about once over SMTP, across a restart; an unver
 
   // The restarted job does run: a new grant due soon gets its own mail, naming only itself.
   const userId = userIdByEmail(dataDir, email)!;
-  withServerDb(dataDir, (db) =>
+  await withServerDb(dataDir, (db) =>
     grant(db, { userId, amount: 75, type: "bonus", key: `test-grant:${userId}`, description: "test credits", expiresAt: Date.now() + 5 * 86_400_000 }),
   );
   const second = await nextMailTo(email, (m) => m.parsed.subject === "75 credits of yours expire soon");

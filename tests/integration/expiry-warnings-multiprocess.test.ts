@@ -23,12 +23,12 @@ const NOW = Date.UTC(2026, 11, 1, 9, 0);
 let dir: string;
 let db: AppDb;
 
-beforeAll(() => {
+beforeAll(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), "expiry-mp-"));
   db = openMigratedDatabase(path.join(dir, "app.sqlite"));
 });
 
-afterAll(() => {
+afterAll(async () => {
   closeDatabase(db);
   fs.rmSync(dir, { recursive: true, force: true });
 });
@@ -53,14 +53,14 @@ function startWorker(config: WarningWorkerConfig) {
 
 it("two processes warning at once: every owner mailed once, every grant claimed once", { timeout: 120_000 }, async () => {
   const insertUser = db.sqlite.prepare("insert into users (email, password_hash, email_verified_at) values (?, 'x', ?)");
-  db.sqlite.transaction(() => {
+  await db.sql.write(async (tx) => {
     for (let i = 0; i < USERS; i++) {
       const userId = Number(insertUser.run(`mp-warn${i}@example.com`, NOW - DAY).lastInsertRowid);
       // Two grants each, both due: one mail must name both.
-      grant(db, { userId, amount: 60, type: "bonus", key: `seed-a-${userId}`, description: "seed", expiresAt: NOW + DAY, now: NOW - DAY });
-      grant(db, { userId, amount: 70, type: "purchase", key: `seed-b-${userId}`, description: "seed", expiresAt: NOW + 3 * DAY, now: NOW - DAY });
+      await grant(tx, { userId, amount: 60, type: "bonus", key: `seed-a-${userId}`, description: "seed", expiresAt: NOW + DAY, now: NOW - DAY });
+      await grant(tx, { userId, amount: 70, type: "purchase", key: `seed-b-${userId}`, description: "seed", expiresAt: NOW + 3 * DAY, now: NOW - DAY });
     }
-  })();
+  });
 
   const options: ExpiryWarningOptions = { appUrl: "https://credits.example", minCredits: 50, beforeMs: 7 * DAY, usersPerRun: USERS };
   const workers = [0, 1].map(() => startWorker({ dbPath: path.join(dir, "app.sqlite"), now: NOW, options }));

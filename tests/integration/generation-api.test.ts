@@ -67,7 +67,7 @@ describe("access", () => {
     expect((await fetch(`${server.url}/generations/gen_000000000000000000000000/file`)).status).toBe(401);
   });
 
-  it("says at start-up that rate limits are off", () => {
+  it("says at start-up that rate limits are off", async () => {
     expect(server.output()).toMatch(/RATE_LIMIT_DISABLED is set: generation rate limits are OFF/);
   });
 
@@ -212,7 +212,7 @@ describe("videos", () => {
   it("the price follows the length: a 1 s and a 20 s video cost what the rule says; a failed one costs nothing", async () => {
     const client = await signedIn(server.url, "video-length");
     const { userId } = await balanceOf(client);
-    withServerDb(server.dataDir, (db) => grant(db, { userId, amount: 100, type: "bonus", key: `test-grant:${userId}`, description: "test credits" }));
+    await withServerDb(server.dataDir, (db) => grant(db, { userId, amount: 100, type: "bonus", key: `test-grant:${userId}`, description: "test credits" }));
     let expected = 123;
     // [seconds, resolution, credits]: 1 s of 8 is 1.25 → 2; 20 s is 25; 1080p doubles before rounding.
     const cases = [

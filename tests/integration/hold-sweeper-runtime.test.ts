@@ -25,7 +25,7 @@ describe("hold sweeper in the running app", () => {
     await client.signup("sweep@example.com");
     const userId = (db.sqlite.prepare("select id from users where email = ?").get("sweep@example.com") as { id: number }).id;
 
-    const placed = hold(db, { userId, cost: 7, key: "orphan-hold-1", description: "A job that crashed", ttlSeconds: 1 });
+    const placed = await hold(db, { userId, cost: 7, key: "orphan-hold-1", description: "A job that crashed", ttlSeconds: 1 });
     expect(placed.ok).toBe(true);
     // The hold drew from the sign-up bonus, which expires: 3 of it is left to expire.
     expect(getBalance(db, userId)).toMatchObject({ balance: 3, onHold: 7, nextExpiry: { amount: 3 } });

@@ -21,12 +21,12 @@ const OPS_PER_WORKER = Number(process.env.LEDGER_MP_OPS ?? 1500);
 let dir: string;
 let db: AppDb;
 
-beforeAll(() => {
+beforeAll(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), "ledger-mp-"));
   db = openMigratedDatabase(path.join(dir, "app.sqlite"));
 });
 
-afterAll(() => {
+afterAll(async () => {
   closeDatabase(db);
   fs.rmSync(dir, { recursive: true, force: true });
 });
@@ -60,7 +60,7 @@ it(
     const userIds = [1, 2, 3].map((i) => Number(insertUser.run(`mp${i}@example.com`).lastInsertRowid));
     const clawbackUserId = userIds[0];
     const initial = 100;
-    for (const userId of userIds) grant(db, { userId, amount: initial, type: "purchase", key: `seed-${userId}`, description: "seed" });
+    for (const userId of userIds) await grant(db, { userId, amount: initial, type: "purchase", key: `seed-${userId}`, description: "seed" });
     const seedRows = userIds.length;
 
     const workers = ["a", "b"].map((workerId, i) =>
@@ -88,7 +88,7 @@ it(
       expect(liveChecks).toBeGreaterThan(0);
 
       // Holds nobody finished: the final sweep voids them all (reason 'expired').
-      sweepExpiredHolds(db, Date.now() + 3_600_000);
+      await sweepExpiredHolds(db, Date.now() + 3_600_000);
 
       for (const r of reports) expect(r.negativeSpends, `worker ${r.workerId}`).toEqual([]);
       const counts: Record<string, number> = {};
@@ -157,11 +157,11 @@ it(
   60_000,
 );
 
-it("ledger:verify exits 1 on a violation and names it", () => {
+it("ledger:verify exits 1 on a violation and names it", async () => {
   const file = path.join(dir, "broken.sqlite");
   const broken = openMigratedDatabase(file);
   const userId = Number(broken.sqlite.prepare("insert into users(email, password_hash) values ('b@x.io', 'x')").run().lastInsertRowid);
-  grant(broken, { userId, amount: 10, type: "bonus", key: "b1", description: "x" });
+  await grant(broken, { userId, amount: 10, type: "bonus", key: "b1", description: "x" });
   broken.sqlite.prepare("update users set credits = 1000 where id = ?").run(userId);
   closeDatabase(broken);
   const script = spawnSync(process.execPath, ["--import", "tsx", "scripts/ledger-verify.ts"], {

@@ -74,7 +74,7 @@ export async function runWorker(config: WorkerConfig): Promise<WorkerReport> {
         const n = int(0, Math.floor(config.ops / 4));
         const userId = config.userIds[n % config.userIds.length];
         const amount = 5 + (n % 40);
-        const w = grant(db, { userId, amount, type: "topup", key: `grant-${n}`, description: "worker grant" });
+        const w = await grant(db, { userId, amount, type: "topup", key: `grant-${n}`, description: "worker grant" });
         count(w.replayed ? "grant_replayed" : "grant");
         if (!w.replayed) {
           net[userId] += amount;
@@ -88,7 +88,7 @@ export async function runWorker(config: WorkerConfig): Promise<WorkerReport> {
         const cost = shared ? 1 + (n % 30) : int(1, 30);
         const key = shared ? `hold-shared-${n}` : `hold-${config.workerId}-${i}`;
         const ttlSeconds = random() < 0.3 ? 0.02 : 60;
-        const h = hold(db, { userId, cost, key, description: "worker hold", ttlSeconds });
+        const h = await hold(db, { userId, cost, key, description: "worker hold", ttlSeconds });
         if (!h.ok) {
           count("hold_insufficient");
           if (h.balance >= cost) negativeSpends.push(`refused a hold of ${cost} with ${h.balance} available`);
@@ -108,10 +108,10 @@ export async function runWorker(config: WorkerConfig): Promise<WorkerReport> {
         const post = random() < 0.5;
         try {
           if (post) {
-            const w = postHold(db, holdId);
+            const w = await postHold(db, holdId);
             count(w.replayed ? "post_replayed" : "post");
           } else {
-            const w = voidHold(db, holdId, "worker_void");
+            const w = await voidHold(db, holdId, "worker_void");
             count(w.replayed ? "void_replayed" : "void");
             if (!w.replayed) net[w.transaction.userId] -= w.transaction.amount;
           }
@@ -127,7 +127,7 @@ export async function runWorker(config: WorkerConfig): Promise<WorkerReport> {
         const userId = pick(config.userIds);
         const cost = int(1, 20);
         const key = random() < 0.3 ? `deduct-shared-${userId}-${cost}-${int(0, 20)}` : `deduct-${config.workerId}-${i}`;
-        const d = hold(db, { userId, cost, key, description: "worker deduct", ttlSeconds: 3600 });
+        const d = await hold(db, { userId, cost, key, description: "worker deduct", ttlSeconds: 3600 });
         if (!d.ok) {
           count("deduct_insufficient");
           continue;
@@ -139,20 +139,20 @@ export async function runWorker(config: WorkerConfig): Promise<WorkerReport> {
           spent(`deduct ${d.transaction.id}`, d.transaction.balanceAfter);
         }
         try {
-          postHold(db, d.transaction.id);
+          await postHold(db, d.transaction.id);
         } catch (error) {
           if (!(error instanceof LedgerError) || error.code !== "hold_voided") throw error;
           count("deduct_post_refused_hold_voided");
         }
       } else if (r < 0.97) {
         const amount = int(1, 15);
-        const w = clawback(db, { userId: config.clawbackUserId, amount, key: `claw-${config.workerId}-${i}`, description: "worker clawback" });
+        const w = await clawback(db, { userId: config.clawbackUserId, amount, key: `claw-${config.workerId}-${i}`, description: "worker clawback" });
         count("clawback");
         net[config.clawbackUserId] -= amount;
         rowsWritten += w.replayed ? 0 : 1;
       } else {
         count("sweep");
-        counts.swept = (counts.swept ?? 0) + sweepExpiredHolds(db);
+        counts.swept = (counts.swept ?? 0) + await sweepExpiredHolds(db);
       }
     }
   } finally {

@@ -161,11 +161,18 @@ function ledgerViolations() {
 /** Writes to the app's database as an operator's script would (the ledger's own functions). */
 function withAppDb<T>(fn: (app: ReturnType<typeof openDatabase>) => T): T {
   const app = openDatabase(path.join(server.dataDir, "app.sqlite"));
+  const close = () => app.sqlite.close();
+  let result: T;
   try {
-    return fn(app);
-  } finally {
-    app.sqlite.close();
+    result = fn(app);
+  } catch (error) {
+    close();
+    throw error;
   }
+  // An asynchronous body (a ledger write) closes the database once it has settled.
+  if (result instanceof Promise) return result.finally(close) as T;
+  close();
+  return result;
 }
 
 type Row = { id: number; type: string; amount: number; key: string; expiresAt: number | null; closedAt: number | null; remaining: number | null; stripePaymentId: string | null; meta: string | null };
@@ -354,10 +361,10 @@ describe("plan checkouts from several tabs", () => {
   it("eight plan checkouts at once from one user leave exactly one open", async () => {
     const { client } = await customer();
     const started = await Promise.all(
-      Array.from({ length: 8 }, (_, i) => startPlanCheckout(client, i % 2 ? "basic" : "starter", `parallel-tab-token-${String(i).padStart(4, "0")}`)),
+      Array.from({ length: 8 }, async (_, i) => await startPlanCheckout(client, i % 2 ? "basic" : "starter", `parallel-tab-token-${String(i).padStart(4, "0")}`)),
     );
     expect(new Set(started.map((s) => s.id)).size).toBe(8);
-    const statuses = await Promise.all(started.map((s) => statusAtStripe(s.id)));
+    const statuses = await Promise.all(started.map(async (s) => await statusAtStripe(s.id)));
     expect(statuses.filter((s) => s === "open")).toHaveLength(1);
     expect(statuses.filter((s) => s === "expired")).toHaveLength(7);
   });
@@ -440,7 +447,7 @@ describe("plan credits from paid invoices", () => {
     const { client, userId } = await customer();
     const { subscriptionId, events } = await subscribe(client);
     await deliverAll(events);
-    withAppDb((app) => spendNow(app, userId, 400, "spent on images"));
+    await withAppDb(async (app) => spendNow(app, userId, 400, "spent on images"));
     expect(await balanceOf(client)).toBe(600);
     const renewal = await advance(subscriptionId);
     // invoice.paid first, the subscription's update last: the order must not matter.
@@ -478,7 +485,7 @@ describe("plan credits from paid invoices", () => {
     const { client, userId } = await customer();
     const { events } = await subscribe(client);
     const paid = ofType(events, "invoice.paid")[0]!;
-    const answers = await Promise.all(Array.from({ length: 10 }, (_, i) => deliver({ ...paid, id: `${paid.id}_parallel_${i}` })));
+    const answers = await Promise.all(Array.from({ length: 10 }, async (_, i) => await deliver({ ...paid, id: `${paid.id}_parallel_${i}` })));
     expect(answers.every((a) => a.outcome === "processed")).toBe(true);
     expect(await balanceOf(client)).toBe(1000);
     expect(rowsOf(userId).filter((r) => r.type === "plan")).toHaveLength(1);
@@ -506,7 +513,7 @@ describe("plan credits from paid invoices", () => {
     const { client, userId } = await customer();
     const { subscriptionId, events } = await subscribe(client, "basic");
     await deliverAll(events);
-    withAppDb((app) => spendNow(app, userId, 50, "one video"));
+    await withAppDb(async (app) => spendNow(app, userId, 50, "one video"));
     const renewal = await advance(subscriptionId);
     await deliverAll(renewal.events);
     expect(await balanceOf(client)).toBe(200);
@@ -654,7 +661,7 @@ describe("with the emulator delivering on its own (Stripe's order and timing)", 
       const subscriptionId = String(session.subscription);
       await settled();
       expect(await balanceOf(client)).toBe(1000);
-      withAppDb((app) => spendNow(app, userId, 100, "spent"));
+      await withAppDb(async (app) => spendNow(app, userId, 100, "spent"));
       await driver(`/subscriptions/${subscriptionId}/advance`, { outcome: "paid" });
       await settled();
       expect(await balanceOf(client)).toBe(1300);
@@ -691,7 +698,7 @@ describe("refunds and disputes of an invoice", () => {
     await stripe.refunds.create({ payment_intent: paymentIntentId, amount: 300 });
     await deliverAll(await newEvents());
     expect(await balanceOf(client)).toBe(700);
-    withAppDb((app) => spendNow(app, userId, 600, "spent"));
+    await withAppDb(async (app) => spendNow(app, userId, 600, "spent"));
     await stripe.refunds.create({ payment_intent: paymentIntentId, amount: 700 });
     const refundEvents = await newEvents();
     await deliverAll(refundEvents);
@@ -724,7 +731,7 @@ describe("refunds and disputes of an invoice", () => {
     const { client, userId } = await customer();
     const { invoiceId, events } = await subscribe(client);
     await deliverAll(events);
-    withAppDb((app) => spendNow(app, userId, 250, "spent"));
+    await withAppDb(async (app) => spendNow(app, userId, 250, "spent"));
     const { chargeId } = await paymentOfInvoice(invoiceId);
     const dispute = await driver(`/charges/${chargeId}/disputes`, { reason: "fraudulent" });
     await deliverAll(await newEvents());

@@ -394,7 +394,7 @@ export async function startFakeOpenAI(options: FakeOpenAIOptions = {}): Promise<
 // then start the app with GENERATION_PROVIDER=openai OPENAI_BASE_URL=<printed url> OPENAI_API_KEY=<printed key>.
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const videoDurationMs = Number(process.env.FAKE_OPENAI_VIDEO_MS ?? 5_000);
-  startFakeOpenAI({ videoDurationMs }).then((fake) => {
+  void startFakeOpenAI({ videoDurationMs }).then((fake) => {
     console.log(`fake OpenAI listening: OPENAI_BASE_URL=${fake.url} OPENAI_API_KEY=${fake.apiKey}`);
     const stop = () => void fake.close().then(() => process.exit(0));
     process.once("SIGINT", stop);

@@ -6,11 +6,18 @@ import { HttpClient } from "./server";
 /** Test set-up and checks on a running server's database file (WAL: safe while it runs). */
 export function withServerDb<T>(dataDir: string, fn: (db: AppDb) => T): T {
   const db = openDatabase(path.join(dataDir, "app.sqlite"));
+  const close = () => db.sqlite.close();
+  let result: T;
   try {
-    return fn(db);
-  } finally {
-    db.sqlite.close();
+    result = fn(db);
+  } catch (error) {
+    close();
+    throw error;
   }
+  // An asynchronous body (a ledger write) closes the database once it has settled.
+  if (result instanceof Promise) return result.finally(close) as T;
+  close();
+  return result;
 }
 
 export function userRow(dataDir: string, id: number) {

@@ -6,17 +6,17 @@ import { getBalance, hold, postHold, type Insufficient, type Written } from "../
  * Spends credits at once, as a finished generation does: a hold, then its post. For tests that
  * need usage rows in a history; the same key again is a replay of both steps.
  */
-export function spendNow(
+export async function spendNow(
   db: AppDb,
   userId: number,
   cost: number,
   description: string,
   key: string = `test-spend:${randomUUID()}`,
-): ({ ok: true } & Written) | Insufficient {
+): Promise<({ ok: true } & Written) | Insufficient> {
   const now = Date.now();
-  const held = hold(db, { userId, cost, key, description, ttlSeconds: 3600, now });
+  const held = await hold(db, { userId, cost, key, description, ttlSeconds: 3600, now });
   if (!held.ok) return held;
-  const posted = postHold(db, held.transaction.id, now);
+  const posted = await postHold(db, held.transaction.id, now);
   return { ok: true, transaction: posted.transaction, replayed: held.replayed };
 }
 

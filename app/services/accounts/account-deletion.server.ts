@@ -33,9 +33,8 @@ const UNUSABLE_HASH = "!deleted";
 const VOID_REASON = "account deleted";
 
 /** Everything inside one transaction; returns the ids of the generations whose files to remove. */
-export function eraseAccount(db: AppDb, userId: number, now = Date.now()): { generationIds: string[] } | null {
-  return db.sqlite
-    .transaction(() => {
+export function eraseAccount(db: AppDb, userId: number, now = Date.now()): Promise<{ generationIds: string[] } | null> {
+  return db.sql.write(async (tx) => {
       const user = findUserById(db, userId);
       if (!user || user.deletedAt !== null) return null;
       // Queued before the address is gone, in the same transaction: no mail for a rollback.
@@ -43,12 +42,12 @@ export function eraseAccount(db: AppDb, userId: number, now = Date.now()): { gen
       const unfinished = db.sqlite
         .prepare<[number], { id: string }>("SELECT id FROM generations WHERE user_id = ? AND status IN ('queued', 'running')")
         .all(userId);
-      for (const job of unfinished) failGeneration(db, job.id, "The account was deleted.", VOID_REASON, now);
+      for (const job of unfinished) await failGeneration(db, job.id, "The account was deleted.", VOID_REASON, now, tx);
       // Holds without a job (none are made today, but the ledger allows them) are voided too.
       const pending = db.sqlite
         .prepare<[number], { id: number }>("SELECT id FROM transactions WHERE user_id = ? AND status = 'pending'")
         .all(userId);
-      for (const hold of pending) voidHold(db, hold.id, VOID_REASON, now);
+      for (const hold of pending) await voidHold(tx, hold.id, VOID_REASON, now);
       const generationIds = db.sqlite.prepare<[number], { id: string }>("SELECT id FROM generations WHERE user_id = ?").all(userId).map((g) => g.id);
       db.sqlite.prepare("UPDATE generations SET prompt = '', result_path = NULL, updated_at = ? WHERE user_id = ?").run(now, userId);
       db.sqlite
@@ -58,8 +57,7 @@ export function eraseAccount(db: AppDb, userId: number, now = Date.now()): { gen
       forgetAutoRechargeOf(db, userId, now);
       revokeUserSessions(db, userId);
       return { generationIds };
-    })
-    .immediate();
+    });
 }
 
 export type DeleteResult = { ok: true } | Refusal | WrongPassword | { ok: false; reason: "already_deleted" };
@@ -72,7 +70,7 @@ export async function deleteAccount(
 ): Promise<DeleteResult> {
   const checked = await checkCurrentPassword(limiter, input);
   if (!checked.ok) return checked;
-  const erased = eraseAccount(db, input.user.id, now);
+  const erased = await eraseAccount(db, input.user.id, now);
   if (!erased) return { ok: false, reason: "already_deleted" };
   // After the commit: a file removed for a rolled-back deletion could not be brought back.
   let removed = 0;

@@ -101,25 +101,23 @@ export type EmailChangeResult = { ok: true; user: User } | TokenRefusal | { ok: 
  * The new address confirmed: swap it in, verified, if it is still free (the UNIQUE index decides
  * a race with a sign-up). The token is used either way, and the old address is told.
  */
-export function confirmEmailChange({ db, config }: Omit<Deps, "limiter">, rawToken: unknown, now = Date.now()): EmailChangeResult {
-  return db.sqlite
-    .transaction((): EmailChangeResult => {
-      const used = consumeToken(db, "change_email", rawToken, now);
-      if (!used.ok) return used;
-      const user = findUserById(db, used.token.userId);
-      if (!user || user.deletedAt !== null) return { ok: false, reason: "invalid" };
-      try {
-        db.sqlite.prepare("UPDATE users SET email = ?, updated_at = ? WHERE id = ?").run(used.token.email, now, user.id);
-      } catch (error) {
-        if (error instanceof Error && /UNIQUE constraint failed: users\.email/.test(error.message)) return { ok: false, reason: "unavailable" };
-        throw error;
-      }
-      // The new address is proven the owner's: verified, with what that brings (role, bonus).
-      markAddressVerified(db, config, findUserById(db, user.id)!, now);
-      // Reset links mailed to the old address must not open the account any more.
-      revokeUnusedTokens(db, user.id, "reset_password", now);
-      enqueueMail(db, user.email, "email_changed", emailChangedMail(config.appUrl, used.token.email), now);
-      return { ok: true, user: findUserById(db, user.id)! };
-    })
-    .immediate();
+export function confirmEmailChange({ db, config }: Omit<Deps, "limiter">, rawToken: unknown, now = Date.now()): Promise<EmailChangeResult> {
+  return db.sql.write(async (tx): Promise<EmailChangeResult> => {
+    const used = consumeToken(db, "change_email", rawToken, now);
+    if (!used.ok) return used;
+    const user = findUserById(db, used.token.userId);
+    if (!user || user.deletedAt !== null) return { ok: false, reason: "invalid" };
+    try {
+      db.sqlite.prepare("UPDATE users SET email = ?, updated_at = ? WHERE id = ?").run(used.token.email, now, user.id);
+    } catch (error) {
+      if (error instanceof Error && /UNIQUE constraint failed: users\.email/.test(error.message)) return { ok: false, reason: "unavailable" };
+      throw error;
+    }
+    // The new address is proven the owner's: verified, with what that brings (role, bonus).
+    await markAddressVerified(db, config, findUserById(db, user.id)!, now, tx);
+    // Reset links mailed to the old address must not open the account any more.
+    revokeUnusedTokens(db, user.id, "reset_password", now);
+    enqueueMail(db, user.email, "email_changed", emailChangedMail(config.appUrl, used.token.email), now);
+    return { ok: true, user: findUserById(db, user.id)! };
+  });
 }

@@ -8,6 +8,7 @@
  */
 import { eq } from "drizzle-orm";
 import type { AppDb } from "#db/client.server";
+import type { SqlRunner } from "#db/sql.server";
 import { auditLog, users, type User } from "#db/schema";
 import { AUDIT_ACTIONS } from "~/utils/admin-schemas";
 import { expiryAfter } from "~/utils/duration";
@@ -43,14 +44,15 @@ export function checkVerificationLink(db: AppDb, raw: unknown, now = Date.now())
  * What follows from an address being proven the owner's, wherever that happens (the sign-up link,
  * or confirming a changed address): verified, the admin role if ADMIN_EMAILS lists it, and the
  * sign-up bonus once per account (a replay of its key if it was granted before). Call it inside the
- * transaction that consumed the proof, with the user as it is now (its current address).
+ * write body that consumed the proof (`tx`), with the user as it is now (its current address).
  */
-export function markAddressVerified(
+export async function markAddressVerified(
   db: AppDb,
   config: Pick<Config, "adminEmails" | "SIGNUP_BONUS_CREDITS" | "SIGNUP_BONUS_EXPIRES_AFTER">,
   user: User,
   now: number,
-): { bonusGranted: number; admin: boolean } {
+  tx: SqlRunner,
+): Promise<{ bonusGranted: number; admin: boolean }> {
   const verifiedAt = user.emailVerifiedAt ?? now;
   const admin = isAdminEligible({ ...user, emailVerifiedAt: verifiedAt }, config.adminEmails);
   db.orm
@@ -59,7 +61,7 @@ export function markAddressVerified(
     .where(eq(users.id, user.id))
     .run();
   if (config.SIGNUP_BONUS_CREDITS <= 0) return { bonusGranted: 0, admin };
-  const written = grant(db, {
+  const written = await grant(tx, {
     now,
     // The bonus is spendable for SIGNUP_BONUS_EXPIRES_AFTER from the moment it arrives.
     expiresAt: expiryAfter(now, config.SIGNUP_BONUS_EXPIRES_AFTER),
@@ -76,17 +78,15 @@ export type ConfirmResult =
   | { ok: true; userId: number; bonusGranted: number; admin: boolean }
   | { ok: false; reason: TokenRefusalReason; alreadyVerified: boolean; canResend: boolean };
 
-export function confirmEmail(db: AppDb, config: Config, raw: unknown, now = Date.now()): ConfirmResult {
-  const outcome = db.sqlite
-    .transaction((): ConfirmResult | null => {
-      const used = consumeToken(db, "verify_email", raw, now);
-      if (!used.ok) return null;
-      const user = findUserById(db, used.token.userId);
-      if (!usableAccount(user, used.token.email)) return { ok: false, reason: "invalid", alreadyVerified: false, canResend: false };
-      const { bonusGranted, admin } = markAddressVerified(db, config, user, now);
-      return { ok: true, userId: user.id, bonusGranted, admin };
-    })
-    .immediate();
+export async function confirmEmail(db: AppDb, config: Config, raw: unknown, now = Date.now()): Promise<ConfirmResult> {
+  const outcome = await db.sql.write(async (tx): Promise<ConfirmResult | null> => {
+    const used = consumeToken(db, "verify_email", raw, now);
+    if (!used.ok) return null;
+    const user = findUserById(db, used.token.userId);
+    if (!usableAccount(user, used.token.email)) return { ok: false, reason: "invalid", alreadyVerified: false, canResend: false };
+    const { bonusGranted, admin } = await markAddressVerified(db, config, user, now, tx);
+    return { ok: true, userId: user.id, bonusGranted, admin };
+  });
   // A refused token: say why, from a fresh read (the page offers a new link where that helps).
   return outcome ?? (checkVerificationLink(db, raw, now) as Extract<ConfirmResult, { ok: false }>);
 }

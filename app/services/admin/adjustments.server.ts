@@ -4,6 +4,7 @@
  * transaction, so a change without its record (or the reverse) cannot exist.
  */
 import type { AppDb } from "#db/client.server";
+import type { SqlRunner } from "#db/sql.server";
 import { perConnection } from "#db/prepared.server";
 import { auditLog } from "#db/schema";
 import { AUDIT_ACTIONS, LARGE_ADJUSTMENT, type AdjustmentType } from "~/utils/admin-schemas";
@@ -47,11 +48,11 @@ export type AdjustResult =
  * The same token again is a replay: nothing changes, no second audit row, and the first result
  * comes back. A removal never takes the balance below zero (the ledger's guard).
  */
-export function adjustCredits(db: AppDb, input: AdjustInput): AdjustResult {
-  const run = db.sqlite.transaction((): AdjustResult => {
+export async function adjustCredits(db: AppDb, input: AdjustInput): Promise<AdjustResult> {
+  const run = async (tx: SqlRunner): Promise<AdjustResult> => {
     if (!stmts(db).userExists.get(input.userId)) return { ok: false, reason: "user_not_found" };
     const now = Date.now();
-    const result = adjust(db, {
+    const result = await adjust(tx, {
       now,
       expiresAt: expiryAfter(now, input.expiresAfterMs ?? null),
       userId: input.userId,
@@ -82,9 +83,9 @@ export function adjustCredits(db: AppDb, input: AdjustInput): AdjustResult {
       })
       .run();
     return { ok: true, replayed: false, transaction: result.transaction };
-  });
+  };
   try {
-    return run.immediate();
+    return await db.sql.write(run);
   } catch (error) {
     if (error instanceof LedgerError && error.code === "key_conflict") return { ok: false, reason: "token_reused" };
     throw error;

@@ -21,7 +21,7 @@ function ledgerOk() {
   expect(verifyLedger(db, { sweepGraceMs: 60_000 }).violations).toEqual([]);
 }
 
-beforeAll(() => {
+beforeAll(async () => {
   db = createTestDb();
   adminId = insertUser(db, "boss@example.com", "admin");
   // 120 users with distinct balances and sign-up times.
@@ -29,7 +29,7 @@ beforeAll(() => {
   for (let i = 0; i < 120; i++) {
     const id = insertUser(db, `${i % 2 ? "alice" : "bob"}${String(i).padStart(3, "0")}@example.com`);
     setCreated.run(1_700_000_000_000 + i * 1000, id);
-    grant(db, { userId: id, amount: 10 + i, type: "bonus", key: `signup:${id}`, description: "Sign-up bonus" });
+    await grant(db, { userId: id, amount: 10 + i, type: "bonus", key: `signup:${id}`, description: "Sign-up bonus" });
     ids.push(id);
   }
 });
@@ -78,7 +78,7 @@ describe("user list", () => {
     expect(listUsers(db, { q: "%" }).users).toEqual([]);
   });
 
-  it("ignores a forged or malformed cursor", () => {
+  it("ignores a forged or malformed cursor", async () => {
     expect(decodeCursor("not-base64-json", "email")).toBeNull();
     expect(decodeCursor(encodeCursor(5, 1), "email")).toBeNull();
     expect(decodeCursor(encodeCursor("x", 1.5), "email")).toBeNull();
@@ -86,10 +86,10 @@ describe("user list", () => {
     expect(listUsers(db, { sort: "credits", after: "garbage" }).users).toHaveLength(50);
   });
 
-  it("shows on hold, total purchased and last activity for the page's users", () => {
+  it("shows on hold, total purchased and last activity for the page's users", async () => {
     const id = ids[0];
-    grant(db, { userId: id, amount: 500, type: "purchase", key: "checkout:list", description: "Bought", stripePaymentId: "pi_list" });
-    const h = hold(db, { userId: id, cost: 50, key: "hold:list", description: "Video", ttlSeconds: 600 });
+    await grant(db, { userId: id, amount: 500, type: "purchase", key: "checkout:list", description: "Bought", stripePaymentId: "pi_list" });
+    const h = await hold(db, { userId: id, cost: 50, key: "hold:list", description: "Video", ttlSeconds: 600 });
     expect(h.ok).toBe(true);
     const row = listUsers(db, { q: "bob000@" }).users[0];
     expect(row).toMatchObject({ id, onHold: 50, purchased: 500, credits: 10 + 500 - 50 });
@@ -100,13 +100,13 @@ describe("user list", () => {
 });
 
 describe("manual changes", () => {
-  it("adds credits with an audit row in the same transaction; the same token twice adds once", () => {
+  it("adds credits with an audit row in the same transaction; the same token twice adds once", async () => {
     const userId = ids[5];
     const before = getBalance(db, userId).balance;
     const audits = auditCount();
-    const first = adjustCredits(db, { adminId, userId, amount: 250, type: "bonus", reason: "Goodwill", token: "tok-aaaaaaaaaaaaaaaa" });
+    const first = await adjustCredits(db, { adminId, userId, amount: 250, type: "bonus", reason: "Goodwill", token: "tok-aaaaaaaaaaaaaaaa" });
     expect(first).toMatchObject({ ok: true, replayed: false });
-    const again = adjustCredits(db, { adminId, userId, amount: 250, type: "bonus", reason: "Goodwill", token: "tok-aaaaaaaaaaaaaaaa" });
+    const again = await adjustCredits(db, { adminId, userId, amount: 250, type: "bonus", reason: "Goodwill", token: "tok-aaaaaaaaaaaaaaaa" });
     expect(again).toMatchObject({ ok: true, replayed: true });
     if (!first.ok || !again.ok) throw new Error("unreachable");
     expect(again.transaction.id).toBe(first.transaction.id);
@@ -123,44 +123,44 @@ describe("manual changes", () => {
     ledgerOk();
   });
 
-  it("removes credits but never below zero, and replays a removal", () => {
+  it("removes credits but never below zero, and replays a removal", async () => {
     const userId = ids[6];
     const balance = getBalance(db, userId).balance;
     const audits = auditCount();
-    const tooMuch = adjustCredits(db, { adminId, userId, amount: -(balance + 1), type: "adjustment", reason: "Oops", token: "tok-bbbbbbbbbbbbbbbb" });
+    const tooMuch = await adjustCredits(db, { adminId, userId, amount: -(balance + 1), type: "adjustment", reason: "Oops", token: "tok-bbbbbbbbbbbbbbbb" });
     expect(tooMuch).toEqual({ ok: false, reason: "insufficient_credits", balance, needed: balance + 1 });
     expect(auditCount()).toBe(audits);
-    const ok = adjustCredits(db, { adminId, userId, amount: -balance, type: "adjustment", reason: "Abuse", token: "tok-cccccccccccccccc" });
+    const ok = await adjustCredits(db, { adminId, userId, amount: -balance, type: "adjustment", reason: "Abuse", token: "tok-cccccccccccccccc" });
     expect(ok).toMatchObject({ ok: true, replayed: false });
-    expect(adjustCredits(db, { adminId, userId, amount: -balance, type: "adjustment", reason: "Abuse", token: "tok-cccccccccccccccc" })).toMatchObject({ ok: true, replayed: true });
+    expect(await adjustCredits(db, { adminId, userId, amount: -balance, type: "adjustment", reason: "Abuse", token: "tok-cccccccccccccccc" })).toMatchObject({ ok: true, replayed: true });
     expect(getBalance(db, userId).balance).toBe(0);
     expect(auditCount()).toBe(audits + 1);
     ledgerOk();
   });
 
-  it("refuses a token reused for another change, and an unknown user, changing nothing", () => {
+  it("refuses a token reused for another change, and an unknown user, changing nothing", async () => {
     const audits = auditCount();
     const rows = (db.sqlite.prepare("select count(*) as n from transactions").get() as { n: number }).n;
-    expect(adjustCredits(db, { adminId, userId: ids[7], amount: 250, type: "bonus", reason: "x y z", token: "tok-aaaaaaaaaaaaaaaa" })).toEqual({ ok: false, reason: "token_reused" });
-    expect(adjustCredits(db, { adminId, userId: 999_999, amount: 5, type: "bonus", reason: "x y z", token: "tok-dddddddddddddddd" })).toEqual({ ok: false, reason: "user_not_found" });
+    expect(await adjustCredits(db, { adminId, userId: ids[7], amount: 250, type: "bonus", reason: "x y z", token: "tok-aaaaaaaaaaaaaaaa" })).toEqual({ ok: false, reason: "token_reused" });
+    expect(await adjustCredits(db, { adminId, userId: 999_999, amount: 5, type: "bonus", reason: "x y z", token: "tok-dddddddddddddddd" })).toEqual({ ok: false, reason: "user_not_found" });
     expect(auditCount()).toBe(audits);
     expect((db.sqlite.prepare("select count(*) as n from transactions").get() as { n: number }).n).toBe(rows);
   });
 
-  it("rolls the ledger write back when the audit row cannot be written", () => {
+  it("rolls the ledger write back when the audit row cannot be written", async () => {
     const userId = ids[8];
     const before = getBalance(db, userId).balance;
     // The audit insert fails after the ledger wrote: both must be gone.
     db.sqlite.exec("CREATE TEMP TRIGGER audit_down BEFORE INSERT ON audit_log BEGIN SELECT RAISE(ABORT, 'audit down'); END");
     try {
-      expect(() => adjustCredits(db, { adminId, userId, amount: 5, type: "bonus", reason: "lost", token: "tok-eeeeeeeeeeeeeeee" })).toThrow(/audit down/);
+      await expect(adjustCredits(db, { adminId, userId, amount: 5, type: "bonus", reason: "lost", token: "tok-eeeeeeeeeeeeeeee" })).rejects.toThrow(/audit down/);
     } finally {
       db.sqlite.exec("DROP TRIGGER audit_down");
     }
     expect(getBalance(db, userId).balance).toBe(before);
     expect(db.sqlite.prepare("select count(*) as n from transactions where idempotency_key = ?").get("admin-adjust:tok-eeeeeeeeeeeeeeee")).toEqual({ n: 0 });
     // And the same token works afterwards, once.
-    expect(adjustCredits(db, { adminId, userId, amount: 5, type: "bonus", reason: "again", token: "tok-eeeeeeeeeeeeeeee" })).toMatchObject({ ok: true, replayed: false });
+    expect(await adjustCredits(db, { adminId, userId, amount: 5, type: "bonus", reason: "again", token: "tok-eeeeeeeeeeeeeeee" })).toMatchObject({ ok: true, replayed: false });
     expect(getBalance(db, userId).balance).toBe(before + 5);
     ledgerOk();
   });
@@ -186,7 +186,7 @@ describe("refunds", () => {
 
   it("asks Stripe once per form token, records it once, and takes no credits itself", async () => {
     const userId = ids[9];
-    const purchase = grant(db, {
+    const purchase = (await grant(db, {
       userId,
       amount: 500,
       type: "purchase",
@@ -194,7 +194,7 @@ describe("refunds", () => {
       description: "Bought 500 credits",
       stripePaymentId: "pi_refund",
       meta: { amountTotal: 500, currency: "usd" },
-    }).transaction;
+    })).transaction;
     expect(listRefundablePurchases(db, userId).map((p) => p.id)).toEqual([purchase.id]);
     const before = getBalance(db, userId).balance;
     const audits = auditCount();
@@ -218,7 +218,7 @@ describe("refunds", () => {
 
     // Once the webhook took the credits back it is no longer refundable; the same form again is
     // still the first result, without asking Stripe.
-    clawback(db, { userId, amount: 500, key: "refund:ch_x:500", description: "Refunded", stripePaymentId: "pi_refund" });
+    await clawback(db, { userId, amount: 500, key: "refund:ch_x:500", description: "Refunded", stripePaymentId: "pi_refund" });
     expect(listRefundablePurchases(db, userId)).toEqual([]);
     expect(await requestRefund(db, stripe, input)).toMatchObject({ ok: true, replayed: true, refundId: "re_1", amount: 500 });
     expect(calls).toHaveLength(1);
@@ -227,7 +227,7 @@ describe("refunds", () => {
 
   it("refuses what is not this user's Stripe purchase, and reports Stripe's refusal", async () => {
     const userId = ids[10];
-    const purchase = grant(db, { userId, amount: 500, type: "purchase", key: "checkout:other", description: "Bought", stripePaymentId: "pi_other" }).transaction;
+    const purchase = (await grant(db, { userId, amount: 500, type: "purchase", key: "checkout:other", description: "Bought", stripePaymentId: "pi_other" })).transaction;
     const { stripe } = fakeStripe();
     const base = { adminId, reason: "r r r", token: "tok-hhhhhhhhhhhhhhhh" };
     expect(await requestRefund(db, stripe, { ...base, userId: ids[11], transactionId: purchase.id })).toMatchObject({ ok: false, reason: "not_refundable" });
@@ -241,7 +241,7 @@ describe("refunds", () => {
   });
   it("a partial refund asks Stripe for that amount, records it, and never more than is left", async () => {
     const userId = ids[12];
-    const purchase = grant(db, {
+    const purchase = (await grant(db, {
       userId,
       amount: 500,
       type: "purchase",
@@ -249,7 +249,7 @@ describe("refunds", () => {
       description: "Bought 500 credits",
       stripePaymentId: "pi_partial",
       meta: { amountTotal: 500, currency: "usd" },
-    }).transaction;
+    })).transaction;
     const { stripe, calls } = fakeStripe();
     const base = { adminId, userId, transactionId: purchase.id, reason: "Half back" };
     const first = await requestRefund(db, stripe, { ...base, token: "tok-pppppppppppppppp", amountCents: 250 });
@@ -261,7 +261,7 @@ describe("refunds", () => {
     expect(details).toMatchObject({ transactionId: purchase.id, requestedAmount: 250 });
 
     // Stripe confirms 2.50 refunded: 2.50 is left, so 2.51 is refused before Stripe is asked.
-    clawback(db, {
+    await clawback(db, {
       userId,
       amount: 250,
       key: "refund:ch_partial:250",
@@ -284,7 +284,7 @@ describe("refunds", () => {
 });
 
 describe("audit list and overview", () => {
-  it("pages the audit log newest first", () => {
+  it("pages the audit log newest first", async () => {
     const all = listAudit(db, { limit: 200 }).entries;
     expect(all.length).toBeGreaterThanOrEqual(3);
     const first = listAudit(db, { limit: 2 });
@@ -311,21 +311,21 @@ describe("audit list and overview", () => {
     expect(overview.outstanding).toBe(balances.s);
   });
 
-  it("keeps closed days (older than 3) for 10 minutes and reads recent days every time", () => {
+  it("keeps closed days (older than 3) for 10 minutes and reads recent days every time", async () => {
     const DAY = 86_400_000;
     // Its own clock: noon (UTC) 100 days ahead, so the window holds only this test's rows.
     const now = (Math.floor(Date.now() / DAY) + 100.5) * DAY;
     const userId = ids[20];
     const backdate = (txId: number, days: number) =>
       db.sqlite.prepare("update transactions set created_at = ? where id = ?").run(now - days * DAY, txId); // test set-up only
-    const buy = (key: string) => grant(db, { userId, amount: 100, type: "purchase", key, description: "Bought" }).transaction.id;
-    backdate(buy("overview:old-1"), 10);
-    backdate(buy("overview:recent-1"), 1);
+    const buy = async (key: string) => (await grant(db, { userId, amount: 100, type: "purchase", key, description: "Bought" })).transaction.id;
+    backdate(await buy("overview:old-1"), 10);
+    backdate(await buy("overview:recent-1"), 1);
     const first = getOverview(db, { now });
     expect(first.days[19].sold).toBe(100);
     expect(first.days[28].sold).toBe(100);
-    backdate(buy("overview:old-2"), 10);
-    backdate(buy("overview:recent-2"), 1);
+    backdate(await buy("overview:old-2"), 10);
+    backdate(await buy("overview:recent-2"), 1);
     const cached = getOverview(db, { now: now + 60_000 });
     expect(cached.days[19].sold).toBe(100); // closed day: from memory
     expect(cached.days[28].sold).toBe(200); // recent day: read again

@@ -6,7 +6,7 @@ import { authenticateApiKey, hashApiKey, issueApiKey, listApiKeys, revokeApiKey 
 
 let db: ReturnType<typeof createTestDb>;
 let n = 0;
-beforeAll(() => {
+beforeAll(async () => {
   db = createTestDb();
 });
 afterAll(() => db.remove());
@@ -15,7 +15,7 @@ const user = () => insertUser(db, `keys-${++n}@example.com`);
 const lastUsed = (id: number) => (db.sqlite.prepare("select last_used_at as t from api_keys where id = ?").get(id) as { t: number | null }).t;
 
 describe("api keys", () => {
-  it("stores only the SHA-256 of the key and its prefix", () => {
+  it("stores only the SHA-256 of the key and its prefix", async () => {
     const issued = issueApiKey(db, { userId: user(), name: "ci", monthlyCreditLimit: null });
     expect(issued.key).toMatch(/^csk_[A-Za-z0-9_-]{43}$/);
     const row = db.sqlite.prepare("select * from api_keys where id = ?").get(issued.id) as Record<string, unknown>;
@@ -24,13 +24,13 @@ describe("api keys", () => {
     expect(JSON.stringify(row)).not.toContain(issued.key);
   });
 
-  it("two keys are never the same", () => {
+  it("two keys are never the same", async () => {
     const userId = user();
     const keys = new Set(Array.from({ length: 50 }, () => issueApiKey(db, { userId, name: "k", monthlyCreditLimit: null }).key));
     expect(keys.size).toBe(50);
   });
 
-  it("records the last use at most once a minute", () => {
+  it("records the last use at most once a minute", async () => {
     const { id, key } = issueApiKey(db, { userId: user(), name: "ci", monthlyCreditLimit: null });
     const t0 = 1_800_000_000_000;
     expect(authenticateApiKey(db, key, t0).ok).toBe(true);
@@ -56,13 +56,13 @@ describe("api keys", () => {
     }
   });
 
-  it("revokes only the owner's key, once; lists only working keys with this month's spend", () => {
+  it("revokes only the owner's key, once; lists only working keys with this month's spend", async () => {
     const owner = user();
     const other = user();
-    grant(db, { userId: owner, amount: 50, type: "bonus", key: `seed:${owner}`, description: "seed" });
+    await grant(db, { userId: owner, amount: 50, type: "bonus", key: `seed:${owner}`, description: "seed" });
     const a = issueApiKey(db, { userId: owner, name: "a", monthlyCreditLimit: 20, now: 1 });
     const b = issueApiKey(db, { userId: owner, name: "b", monthlyCreditLimit: null, now: 2 });
-    hold(db, { userId: owner, cost: 7, key: `h:${a.id}`, description: "x", ttlSeconds: 60, apiKey: { id: a.id, monthlyLimit: 20 } });
+    await hold(db, { userId: owner, cost: 7, key: `h:${a.id}`, description: "x", ttlSeconds: 60, apiKey: { id: a.id, monthlyLimit: 20 } });
     expect(revokeApiKey(db, { userId: other, id: a.id })).toEqual({ ok: false, reason: "not_found" });
     expect(listApiKeys(db, owner).map((k) => [k.name, k.spentThisMonth])).toEqual([["b", 0], ["a", 7]]);
     expect(revokeApiKey(db, { userId: owner, id: b.id })).toEqual({ ok: true });
@@ -72,7 +72,7 @@ describe("api keys", () => {
 });
 
 describe("scrubApiKeys", () => {
-  it("keeps a prefix of every key-like string and nothing more", () => {
+  it("keeps a prefix of every key-like string and nothing more", async () => {
     const key = `csk_${"Ab9_-".repeat(8)}xyz`;
     const line = JSON.stringify({ path: `/api/generations/${key}`, err: `bad ${key}!` });
     const scrubbed = scrubApiKeys(line);

@@ -15,6 +15,7 @@
 import { and, eq, gte, inArray, lt, ne, sql } from "drizzle-orm";
 import Stripe from "stripe";
 import type { AppDb } from "#db/client.server";
+import type { SqlRunner } from "#db/sql.server";
 import { autoRechargeAttempts, autoRechargeSettings, savedCards, users, type AutoRechargeAttempt } from "#db/schema";
 import { utcMonthStart } from "~/utils/time";
 import type { Config } from "../env.server";
@@ -205,16 +206,16 @@ export function rechargeAfterSpend(deps: RechargeDeps, userId: number): void {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Step 3: the outcomes. Synchronous, for the webhook's transaction (or the job's own).
+// Step 3: the outcomes, inside the webhook's write body (or the job's own).
 
 /** Grants the credits a succeeded recharge PaymentIntent paid for, once (its ledger key), and
  * closes its attempt. A replay, or a reordered event, grants nothing more. */
-export function grantRecharge(deps: Pick<RechargeDeps, "db" | "config">, attempt: AutoRechargeAttempt, intent: Stripe.PaymentIntent) {
+export async function grantRecharge(deps: Pick<RechargeDeps, "db" | "config">, attempt: AutoRechargeAttempt, intent: Stripe.PaymentIntent, tx: SqlRunner) {
   const { db } = deps;
   if (intent.status !== "succeeded") return { status: "not_paid" as const, attemptId: attempt.id };
   const now = Date.now();
   const pack = findPack(deps.config, attempt.packId);
-  const written = grant(db, {
+  const written = await grant(tx, {
     now,
     userId: attempt.userId,
     amount: attempt.credits,
@@ -319,7 +320,7 @@ export async function reconcileRecharges(deps: RechargeDeps, opts: { claimedAfte
     try {
       const intent = await deps.stripe.paymentIntents.retrieve(attempt.paymentIntentId);
       if (intent.status === "succeeded") {
-        db.sqlite.transaction(() => grantRecharge(deps, attempt, intent)).immediate();
+        await db.sql.write((tx) => grantRecharge(deps, attempt, intent, tx));
         settled++;
       } else if (refusalOf(intent)) {
         failAttempt(deps, attempt.id, intent.id, refusalOf(intent));

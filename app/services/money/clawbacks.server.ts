@@ -7,21 +7,22 @@
  */
 import type Stripe from "stripe";
 import type { AppDb } from "#db/client.server";
+import type { SqlRunner } from "#db/sql.server";
 import { clawback, type Tx } from "./ledger.server";
 import { ledgerKeys } from "./ledger-keys.server";
 import { amountPaidFor, creditsTakenBack, takeBackLimit } from "./payment-queries.server";
 import { creditsShare } from "./pricing.server";
 
 /**
- * Applies the refund state a charge reports to the app's purchase for its payment. Synchronous:
- * the webhook runs it inside the transaction that records the event.
+ * Applies the refund state a charge reports to the app's purchase for its payment, inside the
+ * write body `tx` (the webhook's, which records the event).
  */
-export function applyChargeRefunded(db: AppDb, charge: Stripe.Charge, purchase: Tx, paymentIntentId: string): { clawedBack: number } {
+export async function applyChargeRefunded(db: AppDb, charge: Stripe.Charge, purchase: Tx, paymentIntentId: string, tx: SqlRunner): Promise<{ clawedBack: number }> {
   const paid = amountPaidFor(purchase).amountTotal ?? charge.amount;
   const target = creditsShare(purchase.amount, charge.amount_refunded, paid);
   const delta = takeBackLimit(db, purchase, target - creditsTakenBack(db, paymentIntentId));
   if (delta <= 0) return { clawedBack: 0 };
-  clawback(db, {
+  await clawback(tx, {
     userId: purchase.userId,
     amount: delta,
     key: ledgerKeys.refund(charge.id, charge.amount_refunded),

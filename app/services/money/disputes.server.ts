@@ -12,6 +12,7 @@
 import { and, eq, ne } from "drizzle-orm";
 import type Stripe from "stripe";
 import type { AppDb } from "#db/client.server";
+import type { SqlRunner } from "#db/sql.server";
 import { disputes, type DisputeRow } from "#db/schema";
 import { disputeHoldReason, liftDisputeHold, placeAccountHold } from "./account-holds.server";
 import { clawback, findByKey, reverseClawback, type Tx } from "./ledger.server";
@@ -40,7 +41,7 @@ function upsertDispute(db: AppDb, dispute: Stripe.Dispute, purchase: Tx, payment
 }
 
 /** Takes back the disputed share once; an earlier take (this dispute's key) is a replay. */
-function takeDisputed(db: AppDb, dispute: Stripe.Dispute, purchase: Tx, paymentIntentId: string): number {
+async function takeDisputed(db: AppDb, dispute: Stripe.Dispute, purchase: Tx, paymentIntentId: string, tx: SqlRunner): Promise<number> {
   const key = ledgerKeys.dispute(dispute.id);
   const earlier = findByKey(db, key);
   if (earlier) return -earlier.amount;
@@ -48,7 +49,7 @@ function takeDisputed(db: AppDb, dispute: Stripe.Dispute, purchase: Tx, paymentI
   const disputed = creditsShare(purchase.amount, dispute.amount, paid);
   const delta = takeBackLimit(db, purchase, Math.min(disputed, purchase.amount - creditsTakenBack(db, paymentIntentId)));
   if (delta <= 0) return 0;
-  clawback(db, {
+  await clawback(tx, {
     userId: purchase.userId,
     amount: delta,
     key,
@@ -60,9 +61,9 @@ function takeDisputed(db: AppDb, dispute: Stripe.Dispute, purchase: Tx, paymentI
 }
 
 /** Gives back what this dispute took, once. */
-function giveBackDisputed(db: AppDb, dispute: Stripe.Dispute): number {
+async function giveBackDisputed(db: AppDb, dispute: Stripe.Dispute, tx: SqlRunner): Promise<number> {
   if (!findByKey(db, ledgerKeys.dispute(dispute.id))) return 0;
-  const written = reverseClawback(db, {
+  const written = await reverseClawback(tx, {
     reversesKey: ledgerKeys.dispute(dispute.id),
     key: ledgerKeys.disputeWon(dispute.id),
     description: "Dispute won: credits given back",
@@ -81,20 +82,20 @@ function otherOpenDisputes(db: AppDb, userId: number, disputeId: string): number
 }
 
 /**
- * Brings the app in line with the dispute as Stripe has it now. Synchronous: the webhook runs it
- * in the transaction that records the event. `purchase` is the app's purchase for the payment.
+ * Brings the app in line with the dispute as Stripe has it now, inside the write body `tx` (the
+ * webhook's, which records the event). `purchase` is the app's purchase for the payment.
  */
-export function applyDispute(db: AppDb, dispute: Stripe.Dispute, purchase: Tx, paymentIntentId: string, now = Date.now()): DisputeOutcome {
+export async function applyDispute(db: AppDb, dispute: Stripe.Dispute, purchase: Tx, paymentIntentId: string, tx: SqlRunner, now = Date.now()): Promise<DisputeOutcome> {
   const state = disputeStateOf(dispute);
   upsertDispute(db, dispute, purchase, paymentIntentId, now);
   let clawedBack = 0;
   let givenBack = 0;
   if (state.fundsWithdrawn) {
-    clawedBack = takeDisputed(db, dispute, purchase, paymentIntentId);
+    clawedBack = await takeDisputed(db, dispute, purchase, paymentIntentId, tx);
     if (!state.fundsReinstated) placeAccountHold(db, purchase.userId, disputeHoldReason(dispute.reason), now);
   }
   if (state.fundsReinstated) {
-    givenBack = giveBackDisputed(db, dispute);
+    givenBack = await giveBackDisputed(db, dispute, tx);
     if (otherOpenDisputes(db, purchase.userId, dispute.id) === 0) liftDisputeHold(db, purchase.userId, now);
   }
   db.orm

@@ -7,6 +7,7 @@
 import { eq } from "drizzle-orm";
 import type Stripe from "stripe";
 import type { AppDb } from "#db/client.server";
+import type { SqlRunner } from "#db/sql.server";
 import { users } from "#db/schema";
 import { stripeIdOf } from "~/utils/stripe-ids";
 import type { Config } from "../env.server";
@@ -32,10 +33,10 @@ export function retrieveCheckout(stripe: Stripe, sessionId: string): Promise<Str
 }
 
 /**
- * Grants a retrieved session, once. Synchronous, so the webhook can run it inside the same
- * transaction that records the event.
+ * Grants a retrieved session, once, inside the write body `tx` (the webhook's, which records the
+ * event in the same transaction).
  */
-export function grantCheckout(db: AppDb, config: Config, session: Stripe.Checkout.Session): FulfilmentResult {
+export async function grantCheckout(db: AppDb, config: Config, session: Stripe.Checkout.Session, tx: SqlRunner): Promise<FulfilmentResult> {
   const userId = Number(session.metadata?.userId ?? session.client_reference_id);
   const user = Number.isSafeInteger(userId)
     ? db.orm.select({ id: users.id }).from(users).where(eq(users.id, userId)).get()
@@ -56,7 +57,7 @@ export function grantCheckout(db: AppDb, config: Config, session: Stripe.Checkou
   if (credits <= 0) throw new Error(`Checkout Session ${session.id} is paid but maps to no credit pack`);
   const pack = findPack(config, session.metadata?.pack ?? "");
   const now = Date.now();
-  const written = grant(db, {
+  const written = await grant(tx, {
     now,
     expiresAt: purchaseExpiry(config, session, now),
     userId,
@@ -84,7 +85,7 @@ async function fulfillPlanCheckout(db: AppDb, stripe: Stripe, config: Config, se
   const awaiting = { status: "awaiting_payment", userId: appSubscriptionUser(session.metadata), credits: 0 } as const;
   const invoice = read.invoice;
   if (!invoice) return awaiting;
-  const result = db.sqlite.transaction(() => grantPlanInvoice(db, invoice)).immediate();
+  const result = await db.sql.write((tx) => grantPlanInvoice(db, invoice, tx));
   return result.status === "not_paid" ? awaiting : result;
 }
 
@@ -92,5 +93,5 @@ async function fulfillPlanCheckout(db: AppDb, stripe: Stripe, config: Config, se
 export async function fulfillCheckout(db: AppDb, stripe: Stripe, config: Config, sessionId: string): Promise<FulfilmentResult> {
   const session = await retrieveCheckout(stripe, sessionId);
   if (session.mode === "subscription") return { ...(await fulfillPlanCheckout(db, stripe, config, session)), subscription: true };
-  return db.sqlite.transaction(() => grantCheckout(db, config, session)).immediate();
+  return db.sql.write((tx) => grantCheckout(db, config, session, tx));
 }

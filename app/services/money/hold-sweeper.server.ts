@@ -15,7 +15,12 @@ export type SweeperLog = {
   error: (obj: Record<string, unknown>, msg?: string) => void;
 };
 
-export type HoldSweeper = { stop(): void; sweepNow(): number };
+export type HoldSweeper = {
+  stop(): void;
+  sweepNow(): Promise<number>;
+  /** Resolves when the timer's pass in progress (if any) has finished. */
+  idle(): Promise<void>;
+};
 
 export type HoldSweeperOptions = {
   intervalMs: number;
@@ -30,24 +35,27 @@ export function startHoldSweeper(db: AppDb, options: HoldSweeperOptions): HoldSw
   if (!Number.isFinite(intervalMs) || intervalMs <= 0) throw new Error(`hold sweeper: intervalMs must be > 0, got ${intervalMs}`);
   let stopped = false;
 
-  const sweepNow = (): number => {
+  const sweepNow = async (): Promise<number> => {
     if (stopped || !db.sqlite.open) return 0;
     const now = Date.now();
-    const voided = sweepExpiredHolds(db, now, { onVoided });
+    const voided = await sweepExpiredHolds(db, now, { onVoided });
     if (voided > 0) log?.info({ voided }, "hold sweeper voided expired holds");
     // After the holds: a void may give credits back to a grant that is due, which this closes.
-    const expired = expireDueGrants(db, now);
+    const expired = await expireDueGrants(db, now);
     if (expired > 0) log?.info({ expired }, "hold sweeper closed expired grants");
     return voided;
   };
 
   // On the timer a failure (say SQLITE_BUSY past busy_timeout) is logged and retried next tick.
+  let pass: Promise<void> | null = null;
   const tick = () => {
-    try {
-      sweepNow();
-    } catch (error) {
-      log?.error({ err: error }, "hold sweeper failed");
-    }
+    // One pass at a time: a slow pass must not overlap the next tick.
+    if (pass) return;
+    pass = sweepNow()
+      .then(() => undefined, (error: unknown) => log?.error({ err: error }, "hold sweeper failed"))
+      .finally(() => {
+        pass = null;
+      });
   };
 
   tick();
@@ -60,5 +68,8 @@ export function startHoldSweeper(db: AppDb, options: HoldSweeperOptions): HoldSw
       clearInterval(timer);
     },
     sweepNow,
+    idle: async () => {
+      await pass;
+    },
   };
 }

@@ -2,12 +2,13 @@
  * The ledger's reads: the spendable balance (live grants only), the history, one row by id or key,
  * and an API key's spend this month. Re-exported by ledger.server.ts, which callers import.
  */
+import type Database from "better-sqlite3";
 import type { AppDb } from "../../../db/client.server";
 import type { TransactionType } from "../../../db/schema";
 import { utcMonthStart } from "../../utils/time";
 import { checkId, checkKey, checkTime, LedgerError, type Tx } from "./ledger-model.server";
 import type { NextExpiry } from "./ledger-grants.server";
-import { ledgerOf } from "./ledger-sql.server";
+import { ledgerReadsOf, type LedgerReads } from "./ledger-sql.server";
 
 const MAX_HISTORY_PAGE = 100;
 
@@ -16,14 +17,37 @@ export type Balance = { balance: number; onHold: number; nextExpiry: NextExpiry 
 
 /** The spendable balance (live grants only), what is on hold, and the next credits to expire. */
 export function getBalance(db: AppDb, userId: number, now?: number): Balance {
+  const r = ledgerReadsOf(db);
   // One read transaction, so all three come from the same snapshot.
-  return ledgerOf(db).tx.balance.deferred(checkId(userId, "userId"), checkTime(now ?? Date.now(), "now"));
+  return snapshotReads(r).balance.deferred(checkId(userId, "userId"), checkTime(now ?? Date.now(), "now"));
+}
+
+// The two reads that need one snapshot, as deferred read transactions, built once per connection.
+type SnapshotReads = {
+  balance: Database.Transaction<(userId: number, now: number) => Balance>;
+  keySpent: Database.Transaction<(apiKeyId: number, since: number) => number>;
+};
+const snapshots = new WeakMap<LedgerReads, SnapshotReads>();
+
+function snapshotReads(r: LedgerReads): SnapshotReads {
+  let reads = snapshots.get(r);
+  if (!reads) {
+    reads = {
+      balance: r.sqlite.transaction((userId: number, now: number): Balance => {
+        if (!r.userCredits.get(userId)) throw new LedgerError("user_not_found", `user ${userId} not found`);
+        return { balance: r.grants.spendable(userId, now), onHold: r.onHold.get(userId)!.onHold, nextExpiry: r.grants.nextExpiry(userId, now) };
+      }),
+      keySpent: r.sqlite.transaction((apiKeyId: number, since: number): number => r.keySpend.get(apiKeyId, since)!.spent),
+    };
+    snapshots.set(r, reads);
+  }
+  return reads;
 }
 
 /** For rows that opened a grant: when it expires (null: never) and whether it has closed. */
 export function grantsOfRows(db: AppDb, txIds: readonly number[]): Map<number, { expiresAt: number | null; closed: boolean }> {
   const out = new Map<number, { expiresAt: number | null; closed: boolean }>();
-  for (const g of ledgerOf(db).grants.ofRows(txIds)) out.set(g.txId, { expiresAt: g.expiresAt, closed: g.closedAt !== null });
+  for (const g of ledgerReadsOf(db).grants.ofRows(txIds)) out.set(g.txId, { expiresAt: g.expiresAt, closed: g.closedAt !== null });
   return out;
 }
 
@@ -32,7 +56,7 @@ export function listHistory(
   db: AppDb,
   opts: { userId: number; type?: TransactionType; cursor?: number | null; limit: number },
 ): { items: Tx[]; nextCursor: number | null } {
-  const l = ledgerOf(db);
+  const l = ledgerReadsOf(db);
   const limit = Math.max(1, Math.min(MAX_HISTORY_PAGE, Math.trunc(opts.limit) || 1));
   if (opts.cursor != null && !Number.isSafeInteger(opts.cursor)) {
     throw new LedgerError("invalid_request", `cursor must be a transaction id, got ${String(opts.cursor)}`);
@@ -48,17 +72,17 @@ export function listHistory(
 
 /** The state of a hold: pending, posted or voided (undefined: no such row). */
 export function holdStatus(db: AppDb, holdId: number): Tx["status"] | undefined {
-  return ledgerOf(db).byId.get(checkId(holdId, "holdId"))?.status;
+  return ledgerReadsOf(db).byId.get(checkId(holdId, "holdId"))?.status;
 }
 
 /** The row an idempotency key names, if any. */
 export function findByKey(db: AppDb, key: string): Tx | undefined {
-  return ledgerOf(db).byKey.get(checkKey(key));
+  return ledgerReadsOf(db).byKey.get(checkKey(key));
 }
 
 /** What is left to spend of the grant row `sourceTxId` opened: 0 once it is closed or expired. */
 export function grantLeftOf(db: AppDb, sourceTxId: number, now: number = Date.now()): number {
-  const g = ledgerOf(db).grants.ofSource(checkId(sourceTxId, "sourceTxId"));
+  const g = ledgerReadsOf(db).grants.ofSource(checkId(sourceTxId, "sourceTxId"));
   if (!g || g.closedAt !== null || (g.expiresAt !== null && g.expiresAt <= now)) return 0;
   return Math.max(0, g.remaining);
 }
@@ -66,12 +90,12 @@ export function grantLeftOf(db: AppDb, sourceTxId: number, now: number = Date.no
 /** The row a Stripe payment granted: a pack's purchase or a plan period (type `plan`, whose
  * payment is the invoice's PaymentIntent), so refunds and disputes find either. */
 export function findPurchaseByPaymentId(db: AppDb, stripePaymentId: string): Tx | undefined {
-  return ledgerOf(db).purchaseByPayment.get(stripePaymentId);
+  return ledgerReadsOf(db).purchaseByPayment.get(stripePaymentId);
 }
 
 
 /** Credits spent through a key in the UTC calendar month of `now`: its pending and posted usage
  * (the figure its monthly limit is checked against). */
 export function keySpendThisMonth(db: AppDb, apiKeyId: number, now: number = Date.now()): number {
-  return ledgerOf(db).tx.keySpent.deferred(checkId(apiKeyId, "apiKeyId"), utcMonthStart(now));
+  return snapshotReads(ledgerReadsOf(db)).keySpent.deferred(checkId(apiKeyId, "apiKeyId"), utcMonthStart(now));
 }

@@ -1,20 +1,21 @@
 /**
- * The SQL the ledger runs: its prepared statements (one set per connection) and the SQLite
- * transactions built from them. Only ledger.server.ts calls these; it validates every argument
- * first and runs each write with .immediate() (BEGIN IMMEDIATE). The guarded debit below is the
- * only way spending takes credits.
+ * The SQL the ledger runs, as text shared by both engines (db/sql.server.ts rewrites `?` and
+ * `@name` for PostgreSQL; column aliases are quoted so PostgreSQL keeps their case), and the
+ * read statements prepared once per SQLite connection for the synchronous reads. Only the ledger's
+ * own modules use these; ledger.server.ts validates every argument first. The guarded debit below
+ * is the only way spending takes credits.
  */
 import type Database from "better-sqlite3";
 import type { AppDb } from "../../../db/client.server";
+import type { SqlRunner } from "../../../db/sql.server";
 import type { TransactionType } from "../../../db/schema";
-import { prepareGrants, type Grants } from "./ledger-grants.server";
+import { grantReadsOf, type GrantReads } from "./ledger-grants.server";
 import type { Tx } from "./ledger-model.server";
-import { prepareTransactions } from "./ledger-writes.server";
 
-const TX_COLUMNS = `id, user_id AS userId, amount, type, status, idempotency_key AS idempotencyKey,
-  description, stripe_payment_id AS stripePaymentId, balance_after AS balanceAfter,
-  expires_at AS expiresAt, admin_id AS adminId, reason, meta, created_at AS createdAt,
-  settled_at AS settledAt, api_key_id AS apiKeyId`;
+export const TX_COLUMNS = `id, user_id AS "userId", amount, type, status, idempotency_key AS "idempotencyKey",
+  description, stripe_payment_id AS "stripePaymentId", balance_after AS "balanceAfter",
+  expires_at AS "expiresAt", admin_id AS "adminId", reason, meta, created_at AS "createdAt",
+  settled_at AS "settledAt", api_key_id AS "apiKeyId"`;
 
 export type InsertRow = {
   userId: number;
@@ -34,95 +35,89 @@ export type InsertRow = {
   apiKeyId: number | null;
 };
 
-function prepareStatements(sqlite: Database.Database) {
+/** Every statement's text, once: the writes run them through the executor, the reads prepare them. */
+export const LEDGER_SQL = {
+  byKey: `SELECT ${TX_COLUMNS} FROM transactions WHERE idempotency_key = ?`,
+  byId: `SELECT ${TX_COLUMNS} FROM transactions WHERE id = ?`,
+  userCredits: `SELECT credits FROM users WHERE id = ?`,
+  // The guarded debit: the only way spending takes credits. Zero rows: too little, or no user.
+  debit: `UPDATE users SET credits = credits - ?, updated_at = ? WHERE id = ? AND credits >= ? RETURNING credits`,
+  // Unguarded change (grants, voids, clawbacks).
+  change: `UPDATE users SET credits = credits + ?, updated_at = ? WHERE id = ? RETURNING credits`,
+  insert: `INSERT INTO transactions (user_id, amount, type, status, idempotency_key, description,
+     stripe_payment_id, balance_after, expires_at, admin_id, reason, meta, created_at, settled_at, api_key_id)
+   VALUES (@userId, @amount, @type, @status, @key, @description, @stripePaymentId, @balanceAfter,
+     @expiresAt, @adminId, @reason, @meta, @createdAt, @settledAt, @apiKeyId)
+   RETURNING ${TX_COLUMNS}`,
+  post: `UPDATE transactions SET status = 'posted', settled_at = ?
+   WHERE id = ? AND status = 'pending' AND type = 'usage' RETURNING ${TX_COLUMNS}`,
+  void: `UPDATE transactions SET status = 'voided', settled_at = ?, meta = ?
+   WHERE id = ? AND status = 'pending' AND type = 'usage' RETURNING ${TX_COLUMNS}`,
+  // Forward only, and never past the cap counted from the hold's creation (CASE, not min(): one
+  // text for both engines).
+  extend: `UPDATE transactions SET expires_at = CASE WHEN @expiresAt < created_at + @maxLifetimeMs THEN @expiresAt ELSE created_at + @maxLifetimeMs END
+   WHERE id = @id AND status = 'pending' AND type = 'usage'
+     AND expires_at < CASE WHEN @expiresAt < created_at + @maxLifetimeMs THEN @expiresAt ELSE created_at + @maxLifetimeMs END
+   RETURNING ${TX_COLUMNS}`,
+  // What a key has spent since `since` (the month start): its holds still pending and its
+  // posted usage; voided holds gave their credits back, so they never count.
+  keySpend: `SELECT coalesce(sum(-amount), 0) AS spent FROM transactions
+   WHERE api_key_id = ? AND created_at >= ? AND status IN ('pending', 'posted')`,
+  maxId: `SELECT coalesce(max(id), 0) AS "maxId" FROM transactions`,
+  onHold: `SELECT coalesce(sum(-amount), 0) AS "onHold" FROM transactions
+   WHERE user_id = ? AND type = 'usage' AND status = 'pending'`,
+  history: `SELECT ${TX_COLUMNS} FROM transactions WHERE user_id = ? AND id < ? ORDER BY id DESC LIMIT ?`,
+  historyOfType: `SELECT ${TX_COLUMNS} FROM transactions WHERE user_id = ? AND type = ? AND id < ? ORDER BY id DESC LIMIT ?`,
+  purchaseByPayment: `SELECT ${TX_COLUMNS} FROM transactions WHERE stripe_payment_id = ? AND type IN ('purchase', 'plan', 'topup') ORDER BY id LIMIT 1`,
+  expiredHolds: `SELECT id FROM transactions WHERE status = 'pending' AND expires_at <= ? ORDER BY expires_at, id LIMIT ?`,
+} as const;
+
+/** The ledger's statements inside one write body (any engine). */
+export function ledgerStatements(tx: SqlRunner) {
+  const S = LEDGER_SQL;
   return {
-    byKey: sqlite.prepare<[string], Tx>(`SELECT ${TX_COLUMNS} FROM transactions WHERE idempotency_key = ?`),
-    byId: sqlite.prepare<[number], Tx>(`SELECT ${TX_COLUMNS} FROM transactions WHERE id = ?`),
-    userCredits: sqlite.prepare<[number], { credits: number }>(`SELECT credits FROM users WHERE id = ?`),
-    // The guarded debit: the only way spending takes credits. Zero rows: too little, or no user.
-    debit: sqlite.prepare<[number, number, number, number], { credits: number }>(
-      `UPDATE users SET credits = credits - ?, updated_at = ? WHERE id = ? AND credits >= ? RETURNING credits`,
-    ),
-    // Unguarded change (grants, voids, clawbacks).
-    change: sqlite.prepare<[number, number, number], { credits: number }>(
-      `UPDATE users SET credits = credits + ?, updated_at = ? WHERE id = ? RETURNING credits`,
-    ),
-    insert: sqlite.prepare<InsertRow, Tx>(
-      `INSERT INTO transactions (user_id, amount, type, status, idempotency_key, description,
-         stripe_payment_id, balance_after, expires_at, admin_id, reason, meta, created_at, settled_at, api_key_id)
-       VALUES (@userId, @amount, @type, @status, @key, @description, @stripePaymentId, @balanceAfter,
-         @expiresAt, @adminId, @reason, @meta, @createdAt, @settledAt, @apiKeyId)
-       RETURNING ${TX_COLUMNS}`,
-    ),
-    post: sqlite.prepare<[number, number], Tx>(
-      `UPDATE transactions SET status = 'posted', settled_at = ?
-       WHERE id = ? AND status = 'pending' AND type = 'usage' RETURNING ${TX_COLUMNS}`,
-    ),
-    void: sqlite.prepare<[number, string, number], Tx>(
-      `UPDATE transactions SET status = 'voided', settled_at = ?, meta = ?
-       WHERE id = ? AND status = 'pending' AND type = 'usage' RETURNING ${TX_COLUMNS}`,
-    ),
-    // Forward only, and never past the cap counted from the hold's creation.
-    extend: sqlite.prepare<{ id: number; expiresAt: number; maxLifetimeMs: number }, Tx>(
-      `UPDATE transactions SET expires_at = min(@expiresAt, created_at + @maxLifetimeMs)
-       WHERE id = @id AND status = 'pending' AND type = 'usage'
-         AND expires_at < min(@expiresAt, created_at + @maxLifetimeMs)
-       RETURNING ${TX_COLUMNS}`,
-    ),
-    // What a key has spent since `since` (the month start): its holds still pending and its
-    // posted usage; voided holds gave their credits back, so they never count.
-    keySpend: sqlite.prepare<[number, number], { spent: number }>(
-      `SELECT coalesce(sum(-amount), 0) AS spent FROM transactions
-       WHERE api_key_id = ? AND created_at >= ? AND status IN ('pending', 'posted')`,
-    ),
-    maxId: sqlite.prepare<[], { maxId: number }>(`SELECT coalesce(max(id), 0) AS maxId FROM transactions`),
-    onHold: sqlite.prepare<[number], { onHold: number }>(
-      `SELECT coalesce(sum(-amount), 0) AS onHold FROM transactions
-       WHERE user_id = ? AND type = 'usage' AND status = 'pending'`,
-    ),
-    history: sqlite.prepare<[number, number, number], Tx>(
-      `SELECT ${TX_COLUMNS} FROM transactions WHERE user_id = ? AND id < ? ORDER BY id DESC LIMIT ?`,
-    ),
-    historyOfType: sqlite.prepare<[number, string, number, number], Tx>(
-      `SELECT ${TX_COLUMNS} FROM transactions WHERE user_id = ? AND type = ? AND id < ? ORDER BY id DESC LIMIT ?`,
-    ),
-    purchaseByPayment: sqlite.prepare<[string], Tx>(
-      `SELECT ${TX_COLUMNS} FROM transactions WHERE stripe_payment_id = ? AND type IN ('purchase', 'plan', 'topup') ORDER BY id LIMIT 1`,
-    ),
-    expiredHolds: sqlite.prepare<[number, number], { id: number }>(
-      `SELECT id FROM transactions WHERE status = 'pending' AND expires_at <= ? ORDER BY expires_at, id LIMIT ?`,
-    ),
+    tx,
+    byKey: (key: string) => tx.get<Tx>(S.byKey, [key]),
+    byId: (id: number) => tx.get<Tx>(S.byId, [id]),
+    userCredits: (userId: number) => tx.get<{ credits: number }>(S.userCredits, [userId]),
+    debit: (cost: number, now: number, userId: number) => tx.get<{ credits: number }>(S.debit, [cost, now, userId, cost]),
+    change: (amount: number, now: number, userId: number) => tx.get<{ credits: number }>(S.change, [amount, now, userId]),
+    insert: async (row: InsertRow) => (await tx.get<Tx>(S.insert, row))!,
+    post: (now: number, holdId: number) => tx.get<Tx>(S.post, [now, holdId]),
+    void: (now: number, meta: string, holdId: number) => tx.get<Tx>(S.void, [now, meta, holdId]),
+    extend: (a: { id: number; expiresAt: number; maxLifetimeMs: number }) => tx.get<Tx>(S.extend, a),
+    keySpend: async (apiKeyId: number, since: number) => (await tx.get<{ spent: number }>(S.keySpend, [apiKeyId, since]))!.spent,
+    maxId: async () => (await tx.get<{ maxId: number }>(S.maxId))!.maxId,
+    purchaseByPayment: (paymentId: string) => tx.get<Tx>(S.purchaseByPayment, [paymentId]),
+    expiredHolds: (now: number, limit: number) => tx.all<{ id: number }>(S.expiredHolds, [now, limit]),
+  };
+}
+export type LedgerStatements = ReturnType<typeof ledgerStatements>;
+
+function prepareReads(sqlite: Database.Database) {
+  const S = LEDGER_SQL;
+  return {
+    byKey: sqlite.prepare<[string], Tx>(S.byKey),
+    byId: sqlite.prepare<[number], Tx>(S.byId),
+    userCredits: sqlite.prepare<[number], { credits: number }>(S.userCredits),
+    keySpend: sqlite.prepare<[number, number], { spent: number }>(S.keySpend),
+    onHold: sqlite.prepare<[number], { onHold: number }>(S.onHold),
+    history: sqlite.prepare<[number, number, number], Tx>(S.history),
+    historyOfType: sqlite.prepare<[number, string, number, number], Tx>(S.historyOfType),
+    purchaseByPayment: sqlite.prepare<[string], Tx>(S.purchaseByPayment),
   };
 }
 
+/** The synchronous reads of one SQLite connection: its statements, prepared once, and the grants'. */
+export type LedgerReads = ReturnType<typeof prepareReads> & { sqlite: Database.Database; grants: GrantReads };
 
-type Statements = ReturnType<typeof prepareStatements>;
-export type Ledger = Statements & { sqlite: Database.Database; grants: Grants; tx: ReturnType<typeof prepareTransactions> };
+const readers = new WeakMap<Database.Database, LedgerReads>();
 
-const ledgers = new WeakMap<Database.Database, Ledger>();
-
-/** The statements and transactions of one connection, prepared once. */
-export function ledgerOf(db: AppDb): Ledger {
-  let ledger = ledgers.get(db.sqlite);
-  if (!ledger) {
-    const statements = prepareStatements(db.sqlite);
-    ledger = { ...statements, sqlite: db.sqlite, grants: undefined as never, tx: undefined as never };
-    ledger.grants = prepareGrants(db.sqlite, expireRowWriter(ledger));
-    ledger.tx = prepareTransactions(ledger);
-    ledgers.set(db.sqlite, ledger);
+export function ledgerReadsOf(db: AppDb): LedgerReads {
+  let reads = readers.get(db.sqlite);
+  if (!reads) {
+    reads = { ...prepareReads(db.sqlite), sqlite: db.sqlite, grants: grantReadsOf(db.sqlite) };
+    readers.set(db.sqlite, reads);
   }
-  return ledger;
+  return reads;
 }
-
-/** The `expire` row a grant's closing writes: posted, negative, meta.grantId naming the grant. */
-function expireRowWriter(l: Ledger) {
-  return (a: { userId: number; grantId: number; amount: number; key: string; now: number }): void => {
-    const changed = l.change.get(-a.amount, a.now, a.userId)!;
-    l.insert.get({
-      userId: a.userId, amount: -a.amount, type: "expire", status: "posted", key: a.key, description: "Credits expired",
-      stripePaymentId: null, balanceAfter: changed.credits, expiresAt: null, adminId: null, reason: null,
-      meta: JSON.stringify({ grantId: a.grantId }), createdAt: a.now, settledAt: a.now, apiKeyId: null,
-    });
-  };
-}
-

@@ -87,7 +87,7 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
 
 type HoldState = { userId: number; cost: number; status: "pending" | "posted" | "voided"; expiresAt: number | null };
 type Result = Written | ({ ok: true } & Written) | Insufficient;
-type KeyedWrite = { key: string; userId: number; type: TransactionType; amount: number; id: number; call: () => Result };
+type KeyedWrite = { key: string; userId: number; type: TransactionType; amount: number; id: number; call: () => Promise<Result> };
 
 type ModelGrant = {
   id: number; userId: number; remaining: number; expiresAt: number | null; closed: boolean; debt: boolean;
@@ -174,13 +174,13 @@ let dir: string;
 let template: AppDb;
 let runs = 0;
 
-beforeAll(() => {
+beforeAll(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), "credits-prop-"));
   template = openMigratedDatabase(path.join(dir, "template.sqlite")); // migrated once, copied per run
   closeDatabase(template);
 });
 
-afterAll(() => {
+afterAll(async () => {
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
@@ -191,10 +191,10 @@ function snapshot(db: AppDb): string {
   return JSON.stringify([u, t]);
 }
 
-function expectCode(fn: () => unknown, code: LedgerError["code"]): void {
+async function expectCode(fn: () => Promise<unknown>, code: LedgerError["code"]): Promise<void> {
   let thrown: unknown;
   try {
-    fn();
+    await fn();
   } catch (error) {
     thrown = error;
   }
@@ -202,7 +202,7 @@ function expectCode(fn: () => unknown, code: LedgerError["code"]): void {
   expect((thrown as LedgerError).code).toBe(code);
 }
 
-function runSequence(ops: Op[]): void {
+async function runSequence(ops: Op[]): Promise<void> {
   const file = path.join(dir, `run-${++runs}.sqlite`);
   fs.copyFileSync(path.join(dir, "template.sqlite"), file);
   const db = openMigratedDatabase(file);
@@ -225,10 +225,10 @@ function runSequence(ops: Op[]): void {
     };
 
     /** A keyed write under a fresh key: refused (nothing changed), or a new row matching the model. */
-    const keyed = (userId: number, type: TransactionType, amount: number, guarded: boolean, write: (key: string) => Result): Tx | undefined => {
+    const keyed = async (userId: number, type: TransactionType, amount: number, guarded: boolean, write: (key: string) => Promise<Result>): Promise<Tx | undefined> => {
       const key = `key-${++keyCounter}`;
       const before = snapshot(db);
-      const result = write(key);
+      const result = await write(key);
       const spendable = model.spendable(userId);
       if ("ok" in result && !result.ok) {
         expect(guarded).toBe(true);
@@ -276,15 +276,15 @@ function runSequence(ops: Op[]): void {
       return after;
     };
 
-    const step = (op: Op) => {
+    const step = async (op: Op) => {
       const u = (i: number) => userIds[i];
       switch (op.kind) {
         case "grant": {
           const userId = u(op.user);
           const now = model.now;
           const expiresAt = op.expiresIn === null ? null : now + op.expiresIn;
-          const tx = keyed(userId, op.type, op.amount, false, (key) =>
-            grant(db, { userId, amount: op.amount, type: op.type, key, description: "grant", expiresAt, now }),
+          const tx = await keyed(userId, op.type, op.amount, false, async (key) =>
+            await grant(db, { userId, amount: op.amount, type: op.type, key, description: "grant", expiresAt, now }),
           );
           opened(tx, expiresAt);
           return;
@@ -292,8 +292,8 @@ function runSequence(ops: Op[]): void {
         case "hold": {
           const userId = u(op.user);
           const now = model.now;
-          const tx = keyed(userId, "usage", -op.cost, true, (key) =>
-            hold(db, { userId, cost: op.cost, key, description: "hold", ttlSeconds: op.ttlSeconds, now }),
+          const tx = await keyed(userId, "usage", -op.cost, true, async (key) =>
+            await hold(db, { userId, cost: op.cost, key, description: "hold", ttlSeconds: op.ttlSeconds, now }),
           );
           drew(tx, userId, op.cost);
           if (tx) {
@@ -307,9 +307,9 @@ function runSequence(ops: Op[]): void {
         case "deduct": {
           const userId = u(op.user);
           const now = model.now;
-          const tx = keyed(userId, "usage", -op.cost, true, (key) => {
-            const held = hold(db, { userId, cost: op.cost, key, description: "deduct", ttlSeconds: 3600, now });
-            return held.ok ? { ok: true, ...postHold(db, held.transaction.id, now), replayed: held.replayed } : held;
+          const tx = await keyed(userId, "usage", -op.cost, true, async (key) => {
+            const held = await hold(db, { userId, cost: op.cost, key, description: "deduct", ttlSeconds: 3600, now });
+            return held.ok ? { ok: true, ...(await postHold(db, held.transaction.id, now)), replayed: held.replayed } : held;
           });
           drew(tx, userId, op.cost);
           if (tx) {
@@ -322,8 +322,8 @@ function runSequence(ops: Op[]): void {
         case "clawback": {
           const userId = u(op.user);
           const now = model.now;
-          const tx = keyed(userId, "refund", -op.amount, false, (key) =>
-            clawback(db, { userId, amount: op.amount, key, description: "refund", now }),
+          const tx = await keyed(userId, "refund", -op.amount, false, async (key) =>
+            await clawback(db, { userId, amount: op.amount, key, description: "refund", now }),
           );
           drew(tx, userId, op.amount);
           return;
@@ -331,8 +331,8 @@ function runSequence(ops: Op[]): void {
         case "adjust": {
           const userId = u(op.user);
           const now = model.now;
-          const tx = keyed(userId, op.type, op.amount, op.amount < 0, (key) =>
-            adjust(db, { userId, amount: op.amount, adminId, reason: "property test", key, type: op.type, now }),
+          const tx = await keyed(userId, op.type, op.amount, op.amount < 0, async (key) =>
+            await adjust(db, { userId, amount: op.amount, adminId, reason: "property test", key, type: op.type, now }),
           );
           if (op.amount > 0) opened(tx, null);
           else drew(tx, userId, -op.amount);
@@ -342,7 +342,7 @@ function runSequence(ops: Op[]): void {
         case "void": {
           const before = snapshot(db);
           if (holdIds.length === 0) {
-            expectCode(() => (op.kind === "post" ? postHold(db, 9_999_999) : voidHold(db, 9_999_999, "x")), "hold_not_found");
+            await expectCode(() => (op.kind === "post" ? postHold(db, 9_999_999) : voidHold(db, 9_999_999, "x")), "hold_not_found");
             expect(snapshot(db)).toBe(before);
             return;
           }
@@ -351,7 +351,7 @@ function runSequence(ops: Op[]): void {
           const target = op.kind === "post" ? "posted" : "voided";
           const call = () => (op.kind === "post" ? postHold(db, id, model.now) : voidHold(db, id, "failed", model.now));
           if (h.status === "pending") {
-            const { transaction, replayed } = call();
+            const { transaction, replayed } = await call();
             expect(replayed).toBe(false);
             expect(transaction.status).toBe(target);
             expect(transaction.settledAt).toBe(model.now);
@@ -360,26 +360,26 @@ function runSequence(ops: Op[]): void {
               expect(voidRecordOf(transaction)).toMatchObject({ voidReason: "failed", voidBalanceAfter: after });
             } else h.status = target;
           } else if (h.status === target) {
-            const { transaction, replayed } = call();
+            const { transaction, replayed } = await call();
             expect(replayed).toBe(true);
             expect(transaction.id).toBe(id);
             expect(snapshot(db)).toBe(before);
           } else {
-            expectCode(call, h.status === "voided" ? "hold_voided" : "hold_posted");
+            await expectCode(call, h.status === "voided" ? "hold_voided" : "hold_posted");
             expect(snapshot(db)).toBe(before);
           }
           return;
         }
         case "sweep": {
           const due = [...model.holds.entries()].filter(([, h]) => h.status === "pending" && h.expiresAt! <= model.now);
-          expect(sweepExpiredHolds(db, model.now)).toBe(due.length);
+          expect(await sweepExpiredHolds(db, model.now)).toBe(due.length);
           // The sweeper voids in timeout order (ties by id).
           for (const [id, h] of due.sort(([a, x], [b, y]) => x.expiresAt! - y.expiresAt! || a - b)) modelVoid(id, h);
           return;
         }
         case "expire": {
           const due = model.grants.filter((g) => !g.closed && g.expiresAt !== null && g.expiresAt <= model.now);
-          expect(expireDueGrants(db, model.now)).toBe(due.length);
+          expect(await expireDueGrants(db, model.now)).toBe(due.length);
           for (const g of due) {
             if (g.remaining > 0) model.last.set(g.userId, { expired: true });
             model.close(g);
@@ -395,7 +395,7 @@ function runSequence(ops: Op[]): void {
           const wasClosed = g.closed;
           if (!wasClosed && g.remaining > 0) model.last.set(g.userId, { expired: true });
           if (!wasClosed) model.close(g);
-          expect(closeGrant(db, { sourceTxId: g.sourceTxId!, now: model.now })).toEqual({ expired: g.expiredRest });
+          expect(await closeGrant(db, { sourceTxId: g.sourceTxId!, now: model.now })).toEqual({ expired: g.expiredRest });
           if (wasClosed) expect(snapshot(db)).toBe(before);
           return;
         }
@@ -411,7 +411,7 @@ function runSequence(ops: Op[]): void {
           if (writes.length === 0) return;
           const w = writes[op.pick % writes.length];
           const before = snapshot(db);
-          const result = w.call();
+          const result = await w.call();
           if ("ok" in result && !result.ok) throw new Error(`a replay was refused: ${JSON.stringify(result)}`);
           const { transaction, replayed } = result;
           expect(replayed).toBe(true);
@@ -429,16 +429,16 @@ function runSequence(ops: Op[]): void {
           const call =
             op.change === "type"
               ? w.type === "bonus"
-                ? () => grant(db, { userId, amount, type: "purchase", key: w.key, description: "x" })
-                : () => grant(db, { userId, amount, type: "bonus", key: w.key, description: "x" })
+                ? async () => await grant(db, { userId, amount, type: "purchase", key: w.key, description: "x" })
+                : async () => await grant(db, { userId, amount, type: "bonus", key: w.key, description: "x" })
               : w.type === "usage"
-                ? () => hold(db, { userId, cost: amount, key: w.key, description: "x", ttlSeconds: 5, now: model.now })
+                ? async () => await hold(db, { userId, cost: amount, key: w.key, description: "x", ttlSeconds: 5, now: model.now })
                 : w.type === "refund"
-                  ? () => clawback(db, { userId, amount, key: w.key, description: "x" })
+                  ? async () => await clawback(db, { userId, amount, key: w.key, description: "x" })
                   : w.type === "adjustment"
-                    ? () => adjust(db, { userId, amount: w.amount < 0 ? -amount : amount, adminId, reason: "x", key: w.key })
-                    : () => grant(db, { userId, amount, type: w.type as "bonus", key: w.key, description: "x" });
-          expectCode(call, "key_conflict");
+                    ? async () => await adjust(db, { userId, amount: w.amount < 0 ? -amount : amount, adminId, reason: "x", key: w.key })
+                    : async () => await grant(db, { userId, amount, type: w.type as "bonus", key: w.key, description: "x" });
+          await expectCode(call, "key_conflict");
           expect(snapshot(db)).toBe(before);
           return;
         }
@@ -487,7 +487,7 @@ function runSequence(ops: Op[]): void {
 
     for (const op of ops) {
       const balancesBefore = new Map(model.balance);
-      step(op);
+      await step(op);
       checkInvariants(op, balancesBefore);
     }
   } finally {
@@ -498,19 +498,19 @@ function runSequence(ops: Op[]): void {
   }
 }
 
-it("random operation sequences keep the ledger equal to the model and every invariant true", () => {
-  fc.assert(
-    fc.property(fc.array(opArb, { minLength: 1, maxLength: 60 }), (ops) => {
-      runSequence(ops);
+it("random operation sequences keep the ledger equal to the model and every invariant true", async () => {
+  await fc.assert(
+    fc.asyncProperty(fc.array(opArb, { minLength: 1, maxLength: 60 }), async (ops) => {
+      await runSequence(ops);
     }),
     { numRuns: Number(process.env.LEDGER_PROPERTY_RUNS ?? 120) },
   );
 }, 600_000); // LEDGER_PROPERTY_RUNS=2000 for a longer hunt
 
-it("a long sequence with many holds and sweeps", () => {
-  fc.assert(
-    fc.property(fc.array(opArb, { minLength: 200, maxLength: 300 }), (ops) => {
-      runSequence(ops);
+it("a long sequence with many holds and sweeps", async () => {
+  await fc.assert(
+    fc.asyncProperty(fc.array(opArb, { minLength: 200, maxLength: 300 }), async (ops) => {
+      await runSequence(ops);
     }),
     { numRuns: 5 },
   );

@@ -21,13 +21,17 @@
  *   the spendable balance (getBalance) == SUM(remaining) of LIVE grants: an expired credit is
  *   never spendable, whether or not its expire row has been written yet.
  *
- * Every write runs inside BEGIN IMMEDIATE, carries the caller's idempotency key, and uses
- * prepared statements cached per connection (ledger-sql.server.ts: no query building on any path;
- * rows are read with column aliases straight into drizzle's row type, so callers get the same `Tx`
- * as from drizzle). Keys are formed in ledger-keys.server.ts.
+ * Every write is one transaction of the SQL executor (db/sql.server.ts: on SQLite BEGIN IMMEDIATE,
+ * with group commit; on PostgreSQL a pooled transaction whose guarded debit locks the user's row),
+ * or runs inside the transaction of a caller's write body, in a savepoint of its own (pass the
+ * body's `tx`). It carries the caller's idempotency key, and its SQL is one text for both engines
+ * (ledger-sql.server.ts: no query building on any path; rows are read with column aliases straight
+ * into drizzle's row type, so callers get the same `Tx` as from drizzle). The reads are synchronous
+ * on the app's SQLite connection for now (decision 036). Keys are formed in ledger-keys.server.ts.
  * Why it is built this way: docs/decisions/003-ledger-two-phase-holds.md.
  */
 import type { AppDb } from "../../../db/client.server";
+import type { SqlDb, SqlRunner } from "../../../db/sql.server";
 import type { TransactionType } from "../../../db/schema";
 import { utcMonthStart } from "../../utils/time";
 import { incrementCounter } from "../metrics.server";
@@ -48,7 +52,7 @@ import {
   type Tx,
   type Written,
 } from "./ledger-model.server";
-import { ledgerOf } from "./ledger-sql.server";
+import { ledgerIn } from "./ledger-writes.server";
 
 export { findByKey, findPurchaseByPaymentId, getBalance, grantLeftOf, grantsOfRows, holdStatus, keySpendThisMonth, listHistory, type Balance } from "./ledger-reads.server";
 export {
@@ -80,6 +84,33 @@ function counted<T extends Outcome>(op: string, result: T): T {
 // ---------------------------------------------------------------------------------------------
 // Writes
 
+/** Where a write runs: the app's database or an executor (a transaction of its own), or the `tx`
+ * of a caller's write body (inside that transaction, so the caller's rows commit with it). */
+export type LedgerTarget = AppDb | SqlDb | SqlRunner;
+
+type Operations = ReturnType<typeof ledgerIn>;
+
+function inWrite<T>(target: LedgerTarget, body: (ops: Operations) => Promise<T>): Promise<T> {
+  if ("sqlite" in target) return target.sql.write((tx) => body(ledgerIn(tx)));
+  if ("write" in target) return target.write((tx) => body(ledgerIn(tx)));
+  return inSavepoint(target, () => body(ledgerIn(target)));
+}
+
+/** Inside a caller's transaction a refused or failed write leaves nothing behind, even when the
+ * caller catches the error and goes on. */
+async function inSavepoint<T>(tx: SqlRunner, body: () => Promise<T>): Promise<T> {
+  await tx.run("SAVEPOINT ledger_write");
+  try {
+    const value = await body();
+    await tx.run("RELEASE ledger_write");
+    return value;
+  } catch (error) {
+    await tx.run("ROLLBACK TO ledger_write");
+    await tx.run("RELEASE ledger_write");
+    throw error;
+  }
+}
+
 const GRANT_TYPES: ReadonlySet<string> = new Set<GrantType>(["purchase", "topup", "bonus", "plan", "redeem"]);
 
 type SystemWrite = { userId: number; key: string; description: string; stripePaymentId?: string | null; meta?: Meta; now?: number };
@@ -103,15 +134,15 @@ function systemRow(args: SystemWrite, type: TransactionType, amount: number, now
 /** Adds credits (a paid purchase, a topup, a bonus, a plan period, a redeemed code): a posted row and its grant, which expires
  * at `expiresAt` (milliseconds; omitted or null: never). A replay returns the first row whatever
  * expiry it is asked for. */
-export function grant(
-  db: AppDb,
+export async function grant(
+  db: LedgerTarget,
   args: SystemWrite & { amount: number; type: GrantType; expiresAt?: number | null },
-): Written {
-  const l = ledgerOf(db);
+): Promise<Written> {
   if (!GRANT_TYPES.has(args.type)) throw new LedgerError("invalid_request", `grant type must be purchase, topup, bonus, plan or redeem, got ${String(args.type)}`);
   const now = checkTime(args.now ?? Date.now(), "now");
   const row = systemRow(args, args.type, checkAmount(args.amount, "amount"), now);
-  return counted("grant", l.tx.credit.immediate(row, checkExpiry(args.expiresAt, now)));
+  const expiresAt = checkExpiry(args.expiresAt, now);
+  return counted("grant", await inWrite(db, (l) => l.credit(row, expiresAt)));
 }
 
 /** The API key a hold is spent through: its id and its monthly credit limit (null: none). */
@@ -130,16 +161,15 @@ function checkSpendingKey(key: SpendingKey | null | undefined, now: number) {
  * returns the existing hold whatever its status. Through an API key (`apiKey`) the row records the
  * key, and a hold that would take the key past its monthly limit is refused (key_limit_reached). */
 type HoldInput = { userId: number; cost: number; key: string; description: string; ttlSeconds: number; meta?: Meta; now?: number };
-export function hold(db: AppDb, args: HoldInput & { apiKey?: null }): ({ ok: true } & Written) | Insufficient;
-export function hold(db: AppDb, args: HoldInput & { apiKey?: SpendingKey | null }): ({ ok: true } & Written) | Insufficient | KeyLimitReached;
-export function hold(db: AppDb, args: HoldInput & { apiKey?: SpendingKey | null }): ({ ok: true } & Written) | Insufficient | KeyLimitReached {
-  const l = ledgerOf(db);
+export function hold(db: LedgerTarget, args: HoldInput & { apiKey?: null }): Promise<({ ok: true } & Written) | Insufficient>;
+export function hold(db: LedgerTarget, args: HoldInput & { apiKey?: SpendingKey | null }): Promise<({ ok: true } & Written) | Insufficient | KeyLimitReached>;
+export async function hold(db: LedgerTarget, args: HoldInput & { apiKey?: SpendingKey | null }): Promise<({ ok: true } & Written) | Insufficient | KeyLimitReached> {
   const { ttlSeconds } = args;
   if (typeof ttlSeconds !== "number" || !Number.isFinite(ttlSeconds) || ttlSeconds <= 0 || ttlSeconds > 366 * 86_400) {
     throw new LedgerError("invalid_request", `ttlSeconds must be a positive number of seconds, got ${String(ttlSeconds)}`);
   }
   const now = args.now ?? Date.now();
-  return counted("hold", l.tx.spend.immediate({
+  const spend = {
     userId: checkId(args.userId, "userId"),
     cost: checkAmount(args.cost, "cost"),
     key: checkKey(args.key),
@@ -148,35 +178,37 @@ export function hold(db: AppDb, args: HoldInput & { apiKey?: SpendingKey | null 
     meta: encodeMeta(args.meta),
     now,
     apiKey: checkSpendingKey(args.apiKey, now),
-  }));
+  };
+  return counted("hold", await inWrite(db, (l) => l.spend(spend)));
 }
 
 
 /** Makes a hold final. Posting a posted hold is a replay; posting a voided one is refused. */
-export function postHold(db: AppDb, holdId: number, now?: number): Written {
-  const l = ledgerOf(db);
-  return counted("post", l.tx.post.immediate(checkId(holdId, "holdId"), now ?? Date.now()));
+export async function postHold(db: LedgerTarget, holdId: number, now?: number): Promise<Written> {
+  const id = checkId(holdId, "holdId");
+  const at = now ?? Date.now();
+  return counted("post", await inWrite(db, (l) => l.post(id, at)));
 }
 
 /** Gives a hold's credits back. Voiding a voided hold is a replay; voiding a posted one is refused. */
-export function voidHold(db: AppDb, holdId: number, reason: string, now?: number): Written {
-  const l = ledgerOf(db);
+export async function voidHold(db: LedgerTarget, holdId: number, reason: string, now?: number): Promise<Written> {
   if (typeof reason !== "string" || reason.length === 0) throw new LedgerError("invalid_request", "a void reason is required");
-  return counted("void", l.tx.voidHold.immediate(checkId(holdId, "holdId"), reason, now ?? Date.now()));
+  const id = checkId(holdId, "holdId");
+  const at = now ?? Date.now();
+  return counted("void", await inWrite(db, (l) => l.voidHold(id, reason, at)));
 }
 
 /** An admin's correction, with who and why. Negative: a guarded debit (never below zero).
  * Positive: type 'adjustment' (a correction) or 'bonus' (an admin grant). */
-export function adjust(
-  db: AppDb,
+export async function adjust(
+  db: LedgerTarget,
   args: {
     userId: number; amount: number; adminId: number; reason: string; key: string; type?: "adjustment" | "bonus"; description?: string;
     /** Positive only: when the credits granted expire (null or omitted: never). */
     expiresAt?: number | null;
     now?: number;
   },
-): ({ ok: true } & Written) | Insufficient {
-  const l = ledgerOf(db);
+): Promise<({ ok: true } & Written) | Insufficient> {
   const type = args.type ?? "adjustment";
   if (type !== "adjustment" && type !== "bonus") throw new LedgerError("invalid_request", `adjust type must be adjustment or bonus, got ${String(type)}`);
   const amount = args.amount;
@@ -200,7 +232,7 @@ export function adjust(
     meta: null,
     createdAt: now,
   };
-  return counted("adjust", amount > 0 ? { ok: true, ...l.tx.credit.immediate(row, expiresAt) } : l.tx.guardedDebit.immediate(row));
+  return counted("adjust", await inWrite(db, async (l) => (amount > 0 ? { ok: true as const, ...(await l.credit(row, expiresAt)) } : l.guardedDebit(row))));
 }
 
 /** Takes credits back after a refunded or disputed payment (type 'refund', negative amount).
@@ -208,32 +240,33 @@ export function adjust(
  * and spending is refused until it is positive again. It takes first from the grant the purchase
  * opened (`purchaseTransactionId`, or the purchase found by `stripePaymentId`), then from the other
  * live grants in spending order, and the rest from the user's debt grant. */
-export function clawback(
-  db: AppDb,
+export async function clawback(
+  db: LedgerTarget,
   args: SystemWrite & { amount: number; purchaseTransactionId?: number },
-): Written {
-  const l = ledgerOf(db);
+): Promise<Written> {
   const now = checkTime(args.now ?? Date.now(), "now");
   const purchase = args.purchaseTransactionId === undefined ? null : checkId(args.purchaseTransactionId, "purchaseTransactionId");
-  return counted("clawback", l.tx.clawback.immediate(systemRow(args, "refund", -checkAmount(args.amount, "amount"), now), purchase));
+  const row = systemRow(args, "refund", -checkAmount(args.amount, "amount"), now);
+  return counted("clawback", await inWrite(db, (l) => l.clawback(row, purchase)));
 }
 
 /** Gives back everything one clawback took (a dispute won, its funds reinstated): a posted
  * `refund` row with a positive amount and `meta.reverses` naming the clawback's key. The same key
  * again is a replay; the amount is always the clawback's own, so it can never give back more. */
-export function reverseClawback(
-  db: AppDb,
+export async function reverseClawback(
+  db: LedgerTarget,
   args: { reversesKey: string; key: string; description: string; meta?: Meta; now?: number },
-): Written {
-  const l = ledgerOf(db);
-  return counted("reverse", l.tx.reverse.immediate(checkKey(args.reversesKey), {
+): Promise<Written> {
+  const reversesKey = checkKey(args.reversesKey);
+  const row = {
     key: checkKey(args.key),
     description: checkText(args.description, "description"),
     adminId: null,
     reason: null,
     meta: encodeMeta(args.meta),
     createdAt: checkTime(args.now ?? Date.now(), "now"),
-  }));
+  };
+  return counted("reverse", await inWrite(db, (l) => l.reverse(reversesKey, row)));
 }
 
 /** A hold's timeout is never extended past this long after it was placed: a job that keeps
@@ -245,12 +278,12 @@ export const MAX_HOLD_LIFETIME_MS = 24 * 60 * 60 * 1000;
  * progress). Never backwards, never past MAX_HOLD_LIFETIME_MS after the hold was placed, and only
  * while the hold is pending: `extended` is false when nothing changed.
  */
-export function extendHold(db: AppDb, holdId: number, expiresAt: number): { extended: boolean; transaction: Tx } {
-  const l = ledgerOf(db);
+export async function extendHold(db: LedgerTarget, holdId: number, expiresAt: number): Promise<{ extended: boolean; transaction: Tx }> {
   if (typeof expiresAt !== "number" || !Number.isSafeInteger(expiresAt) || expiresAt <= 0) {
     throw new LedgerError("invalid_request", `expiresAt must be a time in milliseconds, got ${String(expiresAt)}`);
   }
-  const result = l.tx.extend.immediate(checkId(holdId, "holdId"), expiresAt, MAX_HOLD_LIFETIME_MS);
+  const id = checkId(holdId, "holdId");
+  const result = await inWrite(db, (l) => l.extend(id, expiresAt, MAX_HOLD_LIFETIME_MS));
   incrementCounter("ledger_writes_total", { op: "extend", outcome: result.extended ? "written" : "unchanged" });
   return result;
 }
@@ -258,19 +291,18 @@ export function extendHold(db: AppDb, holdId: number, expiresAt: number): { exte
 export type SweepOptions = {
   /** Holds voided per transaction, so a large backlog never holds the write lock for long. */
   batchSize?: number;
-  /** Called for each hold this sweep voids, INSIDE its SQLite transaction: the caller's writes
+  /** Called for each hold this sweep voids, INSIDE its transaction (`tx`): the caller's writes
    * (the generation job the hold paid for) commit with the void, or neither does. */
-  onVoided?: (hold: Tx) => void;
+  onVoided?: (hold: Tx, tx: SqlRunner) => void | Promise<void>;
 };
 
 /** Voids every pending hold whose timeout has passed (reason 'expired'). Returns how many. */
-export function sweepExpiredHolds(db: AppDb, now?: number, options: SweepOptions = {}): number {
-  const l = ledgerOf(db);
+export async function sweepExpiredHolds(db: AppDb | SqlDb, now?: number, options: SweepOptions = {}): Promise<number> {
   const at = now ?? Date.now();
   const batchSize = options.batchSize ?? 200;
   let total = 0;
   for (;;) {
-    const n = l.tx.sweep.immediate(at, batchSize, options.onVoided);
+    const n = await inWrite(db, (l) => l.sweep(at, batchSize, options.onVoided));
     total += n;
     if (n < batchSize) return total;
   }
@@ -281,13 +313,12 @@ export function sweepExpiredHolds(db: AppDb, now?: number, options: SweepOptions
  * in batches so a backlog never holds the write lock for long. Returns how many grants it closed.
  * Spending already ignores expired grants; this makes the ledger's rows say so.
  */
-export function expireDueGrants(db: AppDb, now?: number, options: { batchSize?: number } = {}): number {
-  const l = ledgerOf(db);
+export async function expireDueGrants(db: AppDb | SqlDb, now?: number, options: { batchSize?: number } = {}): Promise<number> {
   const at = checkTime(now ?? Date.now(), "now");
   const batchSize = options.batchSize ?? 200;
   let total = 0;
   for (;;) {
-    const n = l.tx.expireGrants.immediate(at, batchSize);
+    const n = await inWrite(db, (l) => l.expireGrants(at, batchSize));
     total += n;
     incrementCounter("ledger_writes_total", { op: "expire", outcome: n > 0 ? "written" : "unchanged" });
     if (n < batchSize) return total;
@@ -301,9 +332,10 @@ export function expireDueGrants(db: AppDb, now?: number, options: { batchSize?: 
  * took: now, or, for a grant closed already (by the sweep at its expiry, or an earlier call),
  * then; 0 for a spent grant or a row that opened none. Calling it again changes nothing.
  */
-export function closeGrant(db: AppDb, args: { sourceTxId: number; now?: number }): { expired: number } {
-  const l = ledgerOf(db);
-  const expired = l.tx.closeGrant.immediate(checkId(args.sourceTxId, "sourceTxId"), checkTime(args.now ?? Date.now(), "now"));
+export async function closeGrant(db: LedgerTarget, args: { sourceTxId: number; now?: number }): Promise<{ expired: number }> {
+  const sourceTxId = checkId(args.sourceTxId, "sourceTxId");
+  const now = checkTime(args.now ?? Date.now(), "now");
+  const expired = await inWrite(db, (l) => l.closeGrant(sourceTxId, now));
   incrementCounter("ledger_writes_total", { op: "close_grant", outcome: expired > 0 ? "written" : "unchanged" });
   return { expired };
 }

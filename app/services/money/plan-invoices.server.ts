@@ -14,6 +14,7 @@
 import { and, desc, eq, gt, lt } from "drizzle-orm";
 import type Stripe from "stripe";
 import type { AppDb } from "#db/client.server";
+import type { SqlRunner } from "#db/sql.server";
 import { subscriptionPeriods, users } from "#db/schema";
 import { stripeIdOf } from "~/utils/stripe-ids";
 import type { Config, CreditPlan } from "../env.server";
@@ -134,15 +135,15 @@ function paidNeighbour(db: AppDb, inv: PlanInvoice, side: "before" | "after") {
  * Closes the previous period's plan credits (its grant and what rolled into it) and rolls up to
  * the cap of their unspent rest into the period `inv` starts.
  */
-function rollOver(db: AppDb, inv: PlanInvoice, now: number): { expired: number; rolledOver: number } {
+async function rollOver(db: AppDb, inv: PlanInvoice, tx: SqlRunner, now: number): Promise<{ expired: number; rolledOver: number }> {
   const previous = paidNeighbour(db, inv, "before");
   if (!previous?.txId) return { expired: 0, rolledOver: 0 };
   const sources = [previous.txId, findByKey(db, ledgerKeys.planRollover(previous.invoiceId))?.id].filter((id): id is number => typeof id === "number");
   let expired = 0;
-  for (const sourceTxId of sources) expired += closeGrant(db, { sourceTxId, now }).expired;
+  for (const sourceTxId of sources) expired += (await closeGrant(tx, { sourceTxId, now })).expired;
   const rolledOver = Math.min(expired, inv.plan.rolloverCap);
   if (rolledOver > 0) {
-    grant(db, {
+    await grant(tx, {
       userId: inv.userId,
       amount: rolledOver,
       type: "plan",
@@ -164,16 +165,16 @@ export type PlanGrantResult =
  * Grants a paid invoice's credits once. An invoice older than a period already granted (a late
  * delivery) extends nothing: the newer period's renewal is what ended it, so its grant (dated to
  * end no later than the newer period's start) is closed at once, and the ledger shows both rows.
- * Synchronous: run inside the webhook's transaction.
+ * Runs inside the write body `tx` (the webhook's, with the event's record).
  */
-export function grantPlanInvoice(db: AppDb, inv: PlanInvoice, now = Date.now()): PlanGrantResult {
+export async function grantPlanInvoice(db: AppDb, inv: PlanInvoice, tx: SqlRunner, now = Date.now()): Promise<PlanGrantResult> {
   if (inv.status !== "paid") return { status: "not_paid", userId: inv.userId, credits: 0 };
   const key = ledgerKeys.planInvoice(inv.invoiceId);
   const earlier = findByKey(db, key);
   if (earlier) return { status: "already_granted", userId: inv.userId, credits: earlier.amount, transaction: earlier };
   const newer = paidNeighbour(db, inv, "after");
   const endsAt = newer ? Math.min(inv.periodEnd, newer.periodStart) : inv.periodEnd;
-  const written = grant(db, {
+  const written = await grant(tx, {
     userId: inv.userId,
     amount: inv.plan.credits,
     type: "plan",
@@ -195,8 +196,8 @@ export function grantPlanInvoice(db: AppDb, inv: PlanInvoice, now = Date.now()):
     },
     now,
   });
-  if (newer || endsAt <= now) closeGrant(db, { sourceTxId: written.transaction.id, now });
-  const rolled = !newer && inv.billingReason === "subscription_cycle" ? rollOver(db, inv, now) : { expired: 0, rolledOver: 0 };
+  if (newer || endsAt <= now) await closeGrant(tx, { sourceTxId: written.transaction.id, now });
+  const rolled = !newer && inv.billingReason === "subscription_cycle" ? await rollOver(db, inv, tx, now) : { expired: 0, rolledOver: 0 };
   db.orm
     .insert(subscriptionPeriods)
     .values({ ...periodRow(inv, "paid", written.transaction.id, now), createdAt: now })

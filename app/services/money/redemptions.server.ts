@@ -77,10 +77,9 @@ function refusalOf(db: AppDb, userId: number, code: CodeRow | undefined, now: nu
 
 type Applied = { ok: true; code: string; credits: number; expiresAt: number | null; transaction: Tx };
 
-function applyRedemption(db: AppDb, input: { userId: number; code: string; apiKeyId: number | null }, now: number): Applied | Refusal {
+function applyRedemption(db: AppDb, input: { userId: number; code: string; apiKeyId: number | null }, now: number): Promise<Applied | Refusal> {
   const s = stmts(db);
-  return db.sqlite
-    .transaction((): Applied | Refusal => {
+  return db.sql.write(async (tx): Promise<Applied | Refusal> => {
       const code = s.code.get(input.code);
       const refusal = refusalOf(db, input.userId, code, now);
       if (refusal) return refusal;
@@ -89,7 +88,7 @@ function applyRedemption(db: AppDb, input: { userId: number; code: string; apiKe
       // We hold the write lock and just read count < max: a miss here means the lock did not hold.
       if (!counted) throw new Error(`redeem code ${row.id}: the guarded count refused under the write lock`);
       const expiresAt = expiryAfter(now, row.lifetimeMs);
-      const written = grant(db, {
+      const written = await grant(tx, {
         userId: input.userId,
         amount: row.credits,
         type: "redeem",
@@ -113,8 +112,7 @@ function applyRedemption(db: AppDb, input: { userId: number; code: string; apiKe
         apiKeyId: input.apiKeyId,
       }), now);
       return { ok: true, code: row.code, credits: row.credits, expiresAt, transaction: written.transaction };
-    })
-    .immediate();
+    });
 }
 
 export type RedeemInput = {
@@ -137,7 +135,7 @@ export async function redeemCode(deps: { db: AppDb; limiter: RedeemLimiter }, in
   }
   let result: Applied | Refusal;
   try {
-    result = applyRedemption(deps.db, { userId: input.userId, code: input.code, apiKeyId: input.apiKeyId ?? null }, input.now ?? Date.now());
+    result = await applyRedemption(deps.db, { userId: input.userId, code: input.code, apiKeyId: input.apiKeyId ?? null }, input.now ?? Date.now());
   } catch (error) {
     // A busy database or a bug: the user did nothing wrong, so the try is not counted.
     await attempt.release();

@@ -1,7 +1,7 @@
 /**
  * Stripe's webhook events: verified on the raw body, then processed once. An event is read,
  * planned (webhook-reactions.server.ts: whatever must be fetched from Stripe) and then applied
- * in ONE SQLite transaction with the record that says it was processed, so an event and its
+ * in ONE transaction with the record that says it was processed, so an event and its
  * ledger effect commit together: a redelivery, or a second event about the same object, is a
  * replay that answers 200, never a half-applied state or an error.
  */
@@ -50,19 +50,19 @@ function alreadyProcessed(db: AppDb, eventId: string): boolean {
 }
 
 /** The delivery record, the reaction and the processed mark: one transaction. */
-function commit(db: AppDb, event: Stripe.Event, plan: Plan): HandledOutcome {
-  return db.sqlite
-    .transaction((): HandledOutcome => {
-      const row = recordDelivery(db, event);
-      // A concurrent delivery of the same event got here first.
-      if (row.processedAt) return "duplicate";
-      const fields = plan.kind === "apply" ? plan.apply() : { why: plan.why };
-      const outcome = plan.kind === "apply" ? "processed" : "ignored";
-      db.orm.update(stripeEvents).set({ processedAt: Date.now(), outcome, error: null }).where(eq(stripeEvents.id, event.id)).run();
-      logger.info({ eventId: event.id, type: event.type, outcome, ...fields }, "stripe event");
-      return outcome;
-    })
-    .immediate();
+function commit(db: AppDb, event: Stripe.Event, plan: Plan): Promise<HandledOutcome> {
+  // The record and the mark are still drizzle statements on the app's connection, which is the
+  // write body's own on SQLite (decision 036), so they are inside this transaction.
+  return db.sql.write(async (tx): Promise<HandledOutcome> => {
+    const row = recordDelivery(db, event);
+    // A concurrent delivery of the same event got here first.
+    if (row.processedAt) return "duplicate";
+    const fields = plan.kind === "apply" ? await plan.apply(tx) : { why: plan.why };
+    const outcome = plan.kind === "apply" ? "processed" : "ignored";
+    db.orm.update(stripeEvents).set({ processedAt: Date.now(), outcome, error: null }).where(eq(stripeEvents.id, event.id)).run();
+    logger.info({ eventId: event.id, type: event.type, outcome, ...fields }, "stripe event");
+    return outcome;
+  });
 }
 
 /**
@@ -80,7 +80,7 @@ export async function handleStripeEvent(db: AppDb, stripe: Stripe, config: Confi
     const plan: Plan = HANDLED.has(event.type)
       ? await planReaction({ db, stripe, config }, event)
       : { kind: "ignore", why: `event type ${event.type} is not handled` };
-    const outcome = commit(db, event, plan);
+    const outcome = await commit(db, event, plan);
     counted(event, outcome);
     return outcome;
   } catch (error) {

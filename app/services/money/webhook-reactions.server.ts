@@ -7,6 +7,7 @@
  */
 import type Stripe from "stripe";
 import type { AppDb } from "#db/client.server";
+import type { SqlRunner } from "#db/sql.server";
 import { stripeIdOf } from "~/utils/stripe-ids";
 import type { Config } from "../env.server";
 import { markCheckout } from "./checkout-attempts.server";
@@ -20,7 +21,8 @@ import { grantPlanInvoice, readPlanCheckout, readPlanInvoice, recordFailedInvoic
 import { forgetDetachedCard, recordAttachedCard, userOfCustomer } from "./saved-cards.server";
 import { applySubscription, subscriptionOwner } from "./subscriptions.server";
 
-export type Plan = { kind: "apply"; apply: () => Record<string, unknown> } | { kind: "ignore"; why: string };
+/** `apply` runs inside the event's write body (`tx`) and awaits nothing but the database. */
+export type Plan = { kind: "apply"; apply: (tx: SqlRunner) => Promise<Record<string, unknown>> } | { kind: "ignore"; why: string };
 
 export class PurchaseNotFoundYetError extends Error {
   constructor(paymentIntentId: string) {
@@ -61,8 +63,8 @@ async function planCheckout(deps: Deps, sessionId: string): Promise<Plan> {
   if (session.mode === "subscription") return planSubscriptionCheckout(deps, session);
   return {
     kind: "apply",
-    apply: () => {
-      const result = grantCheckout(deps.db, deps.config, session);
+    apply: async (tx) => {
+      const result = await grantCheckout(deps.db, deps.config, session, tx);
       return { sessionId, status: result.status, userId: result.userId, credits: result.credits };
     },
   };
@@ -74,12 +76,12 @@ async function planSubscriptionCheckout(deps: Deps, session: Stripe.Checkout.Ses
   if ("ignore" in read) return { kind: "ignore", why: read.ignore };
   const invoice = read.invoice;
   if (!invoice) return { kind: "ignore", why: `session ${session.id} has no invoice yet; invoice.paid grants it` };
-  return { kind: "apply", apply: () => ({ sessionId: session.id, invoiceId: invoice.invoiceId, status: grantPlanInvoice(deps.db, invoice).status }) };
+  return { kind: "apply", apply: async (tx) => ({ sessionId: session.id, invoiceId: invoice.invoiceId, status: (await grantPlanInvoice(deps.db, invoice, tx)).status }) };
 }
 
 function planCheckoutFate(deps: Deps, session: Stripe.Checkout.Session, status: "failed" | "expired"): Plan {
   // Nothing was granted for an unpaid session, so there is nothing to take back; the buyer sees it.
-  return { kind: "apply", apply: () => (markCheckout(deps.db, session.id, status), { sessionId: session.id, status }) };
+  return { kind: "apply", apply: async () => (markCheckout(deps.db, session.id, status), { sessionId: session.id, status }) };
 }
 
 /**
@@ -87,9 +89,9 @@ function planCheckoutFate(deps: Deps, session: Stripe.Checkout.Session, status: 
  * is ignored; one that is ours but not fulfilled yet (a refund racing the purchase's own events)
  * is fulfilled first, in the same transaction, from the session Stripe has for it.
  */
-async function purchaseFor(deps: Deps, paymentIntentId: string): Promise<{ ignore: string } | { purchase: () => Tx }> {
+async function purchaseFor(deps: Deps, paymentIntentId: string): Promise<{ ignore: string } | { purchase: (tx: SqlRunner) => Promise<Tx> }> {
   const known = findPurchaseByPaymentId(deps.db, paymentIntentId);
-  if (known) return { purchase: () => known };
+  if (known) return { purchase: async () => known };
   const intent = await deps.stripe.paymentIntents.retrieve(paymentIntentId);
   if (!isAppPayment(intent)) return planInvoiceFor(deps, paymentIntentId);
   const sessions = await deps.stripe.checkout.sessions.list({ payment_intent: paymentIntentId, limit: 1 });
@@ -97,8 +99,8 @@ async function purchaseFor(deps: Deps, paymentIntentId: string): Promise<{ ignor
   if (!sessionId) throw new PurchaseNotFoundYetError(paymentIntentId);
   const session = await retrieveCheckout(deps.stripe, sessionId);
   return {
-    purchase: () => {
-      const result = grantCheckout(deps.db, deps.config, session);
+    purchase: async (tx) => {
+      const result = await grantCheckout(deps.db, deps.config, session, tx);
       if (result.status !== "granted" && result.status !== "already_granted") throw new PurchaseNotFoundYetError(paymentIntentId);
       return result.transaction;
     },
@@ -110,15 +112,15 @@ async function purchaseFor(deps: Deps, paymentIntentId: string): Promise<{ ignor
  * invoice, found through InvoicePayments, names the subscription). Granted first, in the same
  * transaction, when its invoice.paid has not arrived yet.
  */
-async function planInvoiceFor(deps: Deps, paymentIntentId: string): Promise<{ ignore: string } | { purchase: () => Tx }> {
+async function planInvoiceFor(deps: Deps, paymentIntentId: string): Promise<{ ignore: string } | { purchase: (tx: SqlRunner) => Promise<Tx> }> {
   const payments = await deps.stripe.invoicePayments.list({ payment: { type: "payment_intent", payment_intent: paymentIntentId }, limit: 1 });
   const invoiceId = stripeIdOf(payments.data[0]?.invoice);
   if (!invoiceId) return { ignore: `payment ${paymentIntentId} was not made through this app` };
   const read = await readPlanInvoice(deps, invoiceId);
   if ("ignore" in read) return read;
   return {
-    purchase: () => {
-      const result = grantPlanInvoice(deps.db, read.invoice);
+    purchase: async (tx) => {
+      const result = await grantPlanInvoice(deps.db, read.invoice, tx);
       if (result.status === "not_paid") throw new PurchaseNotFoundYetError(paymentIntentId);
       return result.transaction;
     },
@@ -130,8 +132,8 @@ async function planPaidInvoice(deps: Deps, invoiceId: string): Promise<Plan> {
   if ("ignore" in read) return { kind: "ignore", why: read.ignore };
   return {
     kind: "apply",
-    apply: () => {
-      const result = grantPlanInvoice(deps.db, read.invoice);
+    apply: async (tx) => {
+      const result = await grantPlanInvoice(deps.db, read.invoice, tx);
       const rolled = "expired" in result ? { expired: result.expired, rolledOver: result.rolledOver } : {};
       return { invoiceId, status: result.status, userId: result.userId, credits: result.credits, ...rolled };
     },
@@ -143,7 +145,7 @@ async function planFailedInvoice(deps: Deps, invoiceId: string): Promise<Plan> {
   if ("ignore" in read) return { kind: "ignore", why: read.ignore };
   // Paid meanwhile (a retry succeeded): its invoice.paid grants; nothing failed any more.
   if (read.invoice.status === "paid") return { kind: "ignore", why: `invoice ${invoiceId} is paid now` };
-  return { kind: "apply", apply: () => ({ invoiceId, ...recordFailedInvoice(deps.db, deps.config, read.invoice) }) };
+  return { kind: "apply", apply: async () => ({ invoiceId, ...recordFailedInvoice(deps.db, deps.config, read.invoice) }) };
 }
 
 async function planSubscription(deps: Deps, payload: Stripe.Subscription, eventCreated: number): Promise<Plan> {
@@ -151,7 +153,7 @@ async function planSubscription(deps: Deps, payload: Stripe.Subscription, eventC
   const sub = await deps.stripe.subscriptions.retrieve(payload.id);
   const userId = subscriptionOwner(deps.db, sub.metadata, stripeIdOf(sub.customer) ?? null);
   if (userId === null) return { kind: "ignore", why: `subscription ${sub.id} is not this app's (or not this customer's)` };
-  return { kind: "apply", apply: () => applySubscription(deps.db, deps.config, sub, userId, eventCreated) };
+  return { kind: "apply", apply: async () => applySubscription(deps.db, deps.config, sub, userId, eventCreated) };
 }
 
 async function planRefund(deps: Deps, charge: Stripe.Charge): Promise<Plan> {
@@ -161,7 +163,7 @@ async function planRefund(deps: Deps, charge: Stripe.Charge): Promise<Plan> {
   if ("ignore" in found) return { kind: "ignore", why: found.ignore };
   return {
     kind: "apply",
-    apply: () => ({ chargeId: charge.id, ...applyChargeRefunded(deps.db, charge, found.purchase(), paymentIntentId) }),
+    apply: async (tx) => ({ chargeId: charge.id, ...(await applyChargeRefunded(deps.db, charge, await found.purchase(tx), paymentIntentId, tx)) }),
   };
 }
 
@@ -172,7 +174,7 @@ async function planDispute(deps: Deps, payload: Stripe.Dispute): Promise<Plan> {
   if ("ignore" in found) return { kind: "ignore", why: found.ignore };
   // The dispute as it is now, not as this (possibly old, possibly reordered) event saw it.
   const dispute = await deps.stripe.disputes.retrieve(payload.id);
-  return { kind: "apply", apply: () => ({ disputeId: dispute.id, ...applyDispute(deps.db, dispute, found.purchase(), paymentIntentId) }) };
+  return { kind: "apply", apply: async (tx) => ({ disputeId: dispute.id, ...(await applyDispute(deps.db, dispute, await found.purchase(tx), paymentIntentId, tx)) }) };
 }
 
 /** An auto-recharge PaymentIntent's outcome, read as it is now (not as a reordered event saw it).
@@ -183,10 +185,10 @@ async function planRecharge(deps: Deps, payload: Stripe.PaymentIntent): Promise<
   const intent = await deps.stripe.paymentIntents.retrieve(payload.id);
   return {
     kind: "apply",
-    apply: () => {
+    apply: async (tx) => {
       const attempt = rechargeAttemptOf(deps.db, intent);
       if (!attempt) return { paymentIntentId: intent.id, status: "not_ours" };
-      if (intent.status === "succeeded") return { paymentIntentId: intent.id, ...grantRecharge(deps, attempt, intent) };
+      if (intent.status === "succeeded") return { paymentIntentId: intent.id, ...(await grantRecharge(deps, attempt, intent, tx)) };
       const refused = refusalOf(intent);
       if (refused) return { paymentIntentId: intent.id, ...failAttempt(deps, attempt.id, intent.id, refused) };
       return { paymentIntentId: intent.id, status: intent.status };
@@ -198,8 +200,8 @@ async function planRecharge(deps: Deps, payload: Stripe.PaymentIntent): Promise<
 async function planCard(deps: Deps, payload: Stripe.PaymentMethod): Promise<Plan> {
   const pm = await deps.stripe.paymentMethods.retrieve(payload.id);
   if (pm.customer && userOfCustomer(deps.db, stripeIdOf(pm.customer)) === null) return { kind: "ignore", why: `card ${pm.id} is not saved to one of this app's customers` };
-  if (!pm.customer) return { kind: "apply", apply: () => ({ paymentMethodId: pm.id, forgotten: forgetDetachedCard(deps.db, pm.id) }) };
-  return { kind: "apply", apply: () => ({ paymentMethodId: pm.id, ...recordAttachedCard(deps.db, pm) }) };
+  if (!pm.customer) return { kind: "apply", apply: async () => ({ paymentMethodId: pm.id, forgotten: forgetDetachedCard(deps.db, pm.id) }) };
+  return { kind: "apply", apply: async () => ({ paymentMethodId: pm.id, ...recordAttachedCard(deps.db, pm) }) };
 }
 
 /** A setup-mode Checkout completed: the card its SetupIntent saved. */
@@ -208,7 +210,7 @@ async function planSetupCheckout(deps: Deps, sessionId: string): Promise<Plan> {
   const setup = session.setup_intent;
   const pm = setup && typeof setup !== "string" ? setup.payment_method : null;
   if (!pm || typeof pm === "string" || session.status !== "complete") return { kind: "ignore", why: `setup session ${sessionId} saved no card` };
-  return { kind: "apply", apply: () => ({ sessionId, paymentMethodId: pm.id, ...recordAttachedCard(deps.db, pm) }) };
+  return { kind: "apply", apply: async () => ({ sessionId, paymentMethodId: pm.id, ...recordAttachedCard(deps.db, pm) }) };
 }
 
 export async function planReaction(deps: Deps, event: Stripe.Event): Promise<Plan> {
