@@ -53,7 +53,7 @@ async function main() {
     SIGNUP_BONUS_CREDITS: "1000000",
   };
   const server = await startBenchServer(env, dataDir);
-  const cookie = await signUpCookie(server.url, "bench@example.com");
+  const cookie = await signUpCookie(server.url, dataDir, "bench@example.com");
   const body = JSON.stringify({ prompt: "a benchmark of the generation path", size: "256x256" });
   const headers = { "Content-Type": "application/json", Cookie: cookie, Origin: server.url };
 

@@ -2,7 +2,8 @@ import { spawn, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { freePort, ROOT } from "../../tests/support/server";
+import { linkPathFrom } from "../../tests/support/mailbox";
+import { freePort, HttpClient, ROOT } from "../../tests/support/server";
 
 // Shared by the benchmark scripts: start the BUILT server as `npm start` does, on loopback. The
 // test harness already knows where the project is and how to find a free port.
@@ -83,18 +84,25 @@ export function peakRssMb(pid: number): number | null {
   }
 }
 
-/** Signs up through the real form and returns the session cookie. */
-export async function signUpCookie(url: string, email: string): Promise<string> {
-  const res = await fetch(`${url}/signup`, {
-    method: "POST",
-    headers: { "Content-Type": "application/x-www-form-urlencoded", Origin: url },
-    body: new URLSearchParams({ email, password: "bench-password-1" }),
-    redirect: "manual",
-  });
-  if (res.status !== 303) throw new Error(`sign-up failed: ${res.status}`);
-  const cookie = res.headers.getSetCookie().find((c) => c.startsWith("__session="));
-  if (!cookie) throw new Error("no session cookie");
-  return cookie.split(";")[0]!;
+/**
+ * Signs up through the real forms as a person does (sign-up, log in, the verification mail's
+ * confirm button: an unverified account cannot generate) and returns the session cookie.
+ */
+export async function signUpCookie(url: string, dataDir: string, email: string): Promise<string> {
+  const client = new HttpClient(url);
+  const password = "bench-password-1";
+  const signup = await client.post("/signup", { email, password });
+  if (signup.status !== 303) throw new Error(`sign-up failed: ${signup.status}`);
+  const login = await client.post("/login", { email, password });
+  if (login.status !== 303) throw new Error(`log-in failed: ${login.status}`);
+  const page = await client.get(linkPathFrom(dataDir, email, "verify_email"));
+  const token = /name="token" value="([^"]+)"/.exec(await page.text())?.[1];
+  if (!token) throw new Error(`verification page without a confirm button: ${page.status}`);
+  const confirm = await client.post("/verify-email", { token });
+  if (confirm.status !== 303 && confirm.status !== 200) throw new Error(`confirm failed: ${confirm.status}`);
+  const session = client.cookies.get("__session");
+  if (!session) throw new Error("no session cookie");
+  return `__session=${session}`;
 }
 
 export function median(values: number[]): number {
