@@ -4,7 +4,7 @@ export default {
   serverModuleFormat: "esm",
   serverPlatform: "node",
   // ESM-only packages must be bundled into the server build.
-  serverDependenciesToBundle: [/^@conform-to\//],
+  serverDependenciesToBundle: [/^@conform-to\//, /^stripe(\/|$)/, /^drizzle-orm(\/|$)/, /^zod(\/|$)/],
   tailwind: true,
   postcss: true,
   future: {
