@@ -115,9 +115,9 @@ async function main() {
     generateImage: { app, baseline: bare, ratio: round(app.requestsPerSec / bare.requestsPerSec, 3), target: 0.5 },
     webhooks: { ...webhooks, target: 1000 },
     peakRssMb: rssMb,
-    peakRssTargetMb: 250,
+    peakRssTargetMb: 200,
     startupMs: round(median(startup)),
-    startupTargetMs: 1500,
+    startupTargetMs: 500,
     durationSeconds: DURATION,
     connections: CONNECTIONS,
   };
