@@ -21,13 +21,21 @@ export function ensureBuilt(): void {
 
 export type BenchServer = { url: string; pid: number; child: ChildProcess; startupMs: number; stop(): Promise<void> };
 
-/** Starts `node server.js`; startupMs is spawn → first 200 from /healthz. */
+/** The Node flags `npm start` gives the server (package.json), so the bench measures what runs. */
+export function startFlags(): string[] {
+  const start = (JSON.parse(fs.readFileSync(path.join(ROOT, "package.json"), "utf8")) as { scripts: { start: string } }).scripts.start;
+  const argv = start.trim().split(/\s+/);
+  if (argv[0] !== "node" || argv.at(-1) !== "server.js") throw new Error(`npm start is not \`node [flags] server.js\`: ${start}`);
+  return argv.slice(1, -1);
+}
+
+/** Starts the server as `npm start` does; startupMs is spawn → first 200 from /healthz. */
 export async function startBenchServer(env: Record<string, string>, dataDir: string): Promise<BenchServer> {
   ensureBuilt();
   const port = await freePort();
   const started = performance.now();
   let output = "";
-  const child = spawn(process.execPath, ["server.js"], {
+  const child = spawn(process.execPath, [...startFlags(), "server.js"], {
     cwd: ROOT,
     env: {
       PATH: process.env.PATH,
