@@ -7,6 +7,7 @@
 # 2. A backup left at $DATA_DIR/restore.sqlite is restored first (npm run db:restore -- --pending).
 # 3. exec: the Node server replaces this shell, so SIGTERM from `docker stop` or Fly reaches it
 #    directly and it shuts down gracefully. It applies pending migrations before it listens.
+#    The Node flags are npm start's (package.json; decision 039), which a unit test holds equal.
 set -eu
 
 DATA_DIR="${DATA_DIR:-/data}"
@@ -24,4 +25,4 @@ if [ -f "$DATA_DIR/restore.sqlite" ]; then
   npm run -s db:restore -- --pending
 fi
 
-exec node server.js
+exec node --max-semi-space-size=8 server.js

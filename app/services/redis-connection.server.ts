@@ -7,7 +7,8 @@
  * An outage is logged once when it starts and once when it ends, not on every reconnect attempt;
  * no line carries the URL's password (only scheme, host and port are ever shown).
  */
-import { Redis } from "ioredis";
+import { createRequire } from "node:module";
+import type { Redis } from "ioredis";
 import type { Logger } from "./logger.server";
 
 export type RedisConnection = {
@@ -42,9 +43,14 @@ export function redisTarget(url: string): string {
 const COMMAND_TIMEOUT_MS = 5_000;
 const CONNECT_TIMEOUT_MS = 3_000;
 
+// ioredis (60 modules) is required only by a process given REDIS_URL: the others never pay for
+// loading it at start-up (decision 039). Synchronous, so the limiter store stays synchronous.
+const requireOnDemand = createRequire(import.meta.url);
+
 export function openRedisConnection(url: string, log: Pick<Logger, "info" | "warn">): RedisConnection {
   const target = redisTarget(url);
-  const client = new Redis(url, {
+  const { Redis: RedisClient } = requireOnDemand("ioredis") as typeof import("ioredis");
+  const client = new RedisClient(url, {
     // ioredis turns TLS on only for a URL that starts with the lower-case "rediss://"; the
     // validator accepts any case, so say it outright.
     tls: new URL(url).protocol === "rediss:" ? {} : undefined,

@@ -70,8 +70,8 @@ const rows: Array<[string, string, string]> = [
   ],
   ["  app p50 / p99 ms", `${fig("http.generateImage.app.p50Ms")} / ${fig("http.generateImage.app.p99Ms")}`, ""],
   ["signed webhook deliveries/s", `${fig("http.webhooks.requestsPerSec")}`, "target ≥ 1000"],
-  ["peak RSS under load (MB)", `${fig("http.peakRssMb")}`, "target ≤ 250"],
-  ["start-up to first /healthz 200 (ms)", `${fig("http.startupMs")}`, "target ≤ 1500"],
+  ["peak RSS under load (MB)", `${fig("http.peakRssMb")}`, "target ≤ 200"],
+  ["start-up to first /healthz 200 (ms)", `${fig("http.startupMs")}`, "target ≤ 500"],
   ...["billing, typical user", "billing, heavy user", "admin users (newest)", "admin users by balance", "admin user page, heavy", "admin overview (30 days)"].map(
     (page): [string, string, string] => [
       `${page}: p99 ms, small vs 100k users / 1M rows`,

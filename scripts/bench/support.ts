@@ -2,7 +2,8 @@ import { spawn, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { freePort, ROOT } from "../../tests/support/server";
+import { linkPathFrom } from "../../tests/support/mailbox";
+import { freePort, HttpClient, ROOT } from "../../tests/support/server";
 
 // Shared by the benchmark scripts: start the BUILT server as `npm start` does, on loopback. The
 // test harness already knows where the project is and how to find a free port.
@@ -20,13 +21,21 @@ export function ensureBuilt(): void {
 
 export type BenchServer = { url: string; pid: number; child: ChildProcess; startupMs: number; stop(): Promise<void> };
 
-/** Starts `node server.js`; startupMs is spawn → first 200 from /healthz. */
+/** The Node flags `npm start` gives the server (package.json), so the bench measures what runs. */
+export function startFlags(): string[] {
+  const start = (JSON.parse(fs.readFileSync(path.join(ROOT, "package.json"), "utf8")) as { scripts: { start: string } }).scripts.start;
+  const argv = start.trim().split(/\s+/);
+  if (argv[0] !== "node" || argv.at(-1) !== "server.js") throw new Error(`npm start is not \`node [flags] server.js\`: ${start}`);
+  return argv.slice(1, -1);
+}
+
+/** Starts the server as `npm start` does; startupMs is spawn → first 200 from /healthz. */
 export async function startBenchServer(env: Record<string, string>, dataDir: string): Promise<BenchServer> {
   ensureBuilt();
   const port = await freePort();
   const started = performance.now();
   let output = "";
-  const child = spawn(process.execPath, ["server.js"], {
+  const child = spawn(process.execPath, [...startFlags(), "server.js"], {
     cwd: ROOT,
     env: {
       PATH: process.env.PATH,
@@ -83,18 +92,25 @@ export function peakRssMb(pid: number): number | null {
   }
 }
 
-/** Signs up through the real form and returns the session cookie. */
-export async function signUpCookie(url: string, email: string): Promise<string> {
-  const res = await fetch(`${url}/signup`, {
-    method: "POST",
-    headers: { "Content-Type": "application/x-www-form-urlencoded", Origin: url },
-    body: new URLSearchParams({ email, password: "bench-password-1" }),
-    redirect: "manual",
-  });
-  if (res.status !== 303) throw new Error(`sign-up failed: ${res.status}`);
-  const cookie = res.headers.getSetCookie().find((c) => c.startsWith("__session="));
-  if (!cookie) throw new Error("no session cookie");
-  return cookie.split(";")[0]!;
+/**
+ * Signs up through the real forms as a person does (sign-up, log in, the verification mail's
+ * confirm button: an unverified account cannot generate) and returns the session cookie.
+ */
+export async function signUpCookie(url: string, dataDir: string, email: string): Promise<string> {
+  const client = new HttpClient(url);
+  const password = "bench-password-1";
+  const signup = await client.post("/signup", { email, password });
+  if (signup.status !== 303) throw new Error(`sign-up failed: ${signup.status}`);
+  const login = await client.post("/login", { email, password });
+  if (login.status !== 303) throw new Error(`log-in failed: ${login.status}`);
+  const page = await client.get(linkPathFrom(dataDir, email, "verify_email"));
+  const token = /name="token" value="([^"]+)"/.exec(await page.text())?.[1];
+  if (!token) throw new Error(`verification page without a confirm button: ${page.status}`);
+  const confirm = await client.post("/verify-email", { token });
+  if (confirm.status !== 303 && confirm.status !== 200) throw new Error(`confirm failed: ${confirm.status}`);
+  const session = client.cookies.get("__session");
+  if (!session) throw new Error("no session cookie");
+  return `__session=${session}`;
 }
 
 export function median(values: number[]): number {

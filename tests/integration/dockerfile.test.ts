@@ -48,7 +48,8 @@ describe("Dockerfile ↔ npm scripts ↔ CI", () => {
     expect(containerTest).toContain('find(runtime, "HEALTHCHECK")');
     expect(scripts.build).toBe("remix build");
     expect(scripts["container:start"]).toMatch(/^exec sh scripts\/container-start\.sh$/);
-    expect(read("scripts/container-start.sh")).toMatch(/^exec node server\.js$/m);
+    // exec, so signals reach Node; its flags (if any) are npm start's (tests/unit/start-flags.test.ts).
+    expect(read("scripts/container-start.sh")).toMatch(/^exec node (--[\w-]+(=\S+)? )*server\.js$/m);
     expect(read("scripts/container-healthcheck.mjs")).toContain("/healthz");
   });
 

@@ -6,7 +6,7 @@
  */
 import fs from "node:fs";
 import path from "node:path";
-import nodemailer from "nodemailer";
+import type { Transporter } from "nodemailer";
 import type { Config } from "../env.server";
 
 export type OutgoingMail = { id: number; createdAt: number; to: string; subject: string; text: string; html: string };
@@ -64,23 +64,34 @@ function envelopeOf(m: Parameters<MailTransport["send"]>[0], from: string) {
   return { from, to: m.to, subject: m.subject, text: m.text, html: m.html, messageId: messageIdOf(m, from), date: new Date() };
 }
 
+// nodemailer (40 modules) is loaded when the first message is sent, not at start-up: most
+// processes start with an empty queue, and the first request must not wait for it (decision 039).
+function lazyTransporter(options: Parameters<typeof import("nodemailer").createTransport>[0]) {
+  let made: Promise<Transporter> | undefined;
+  let transporter: Transporter | undefined;
+  return {
+    get: () => (made ??= import("nodemailer").then((m) => (transporter = m.default.createTransport(options)))),
+    close: () => transporter?.close(),
+  };
+}
+
 export function createMailTransport(mail: Config["mail"], options: TransportOptions): MailTransport {
   if (mail.transport === "smtp") {
-    const transporter = nodemailer.createTransport(smtpOptions(mail.smtpUrl, options.timeoutMs));
+    const transporter = lazyTransporter(smtpOptions(mail.smtpUrl, options.timeoutMs));
     return {
       kind: "smtp",
       async send(m) {
-        const info = await transporter.sendMail(envelopeOf(m, mail.from));
+        const info = await (await transporter.get()).sendMail(envelopeOf(m, mail.from));
         return { messageId: info.messageId };
       },
       close: () => transporter.close(),
     };
   }
-  const composer = nodemailer.createTransport({ streamTransport: true, buffer: true, newline: "windows" });
+  const composer = lazyTransporter({ streamTransport: true, buffer: true, newline: "windows" });
   return {
     kind: "outbox",
     async send(m) {
-      const info = await composer.sendMail(envelopeOf(m, mail.from));
+      const info = await (await composer.get()).sendMail(envelopeOf(m, mail.from));
       fs.mkdirSync(mail.dir, { recursive: true });
       // Named after the queue row: a retry after a crash rewrites the same file, never a second one.
       const file = path.join(mail.dir, outboxFileName(m.id));

@@ -4,7 +4,7 @@
  */
 import fs from "node:fs";
 import path from "node:path";
-import { simpleParser, type AddressObject } from "mailparser";
+import type { AddressObject } from "mailparser";
 import type { Config } from "../env.server";
 
 const FILE = /^mail-\d{1,15}\.eml$/;
@@ -24,6 +24,9 @@ function addresses(value: AddressObject | AddressObject[] | undefined): string {
 }
 
 async function parse(dir: string, file: string) {
+  // Loaded on the first look at the outbox (a development page), not at start-up: mailparser and
+  // its HTML stack are some 60 modules that no production request needs (decision 039).
+  const { simpleParser } = await import("mailparser");
   const parsed = await simpleParser(await fs.promises.readFile(path.join(dir, file)));
   return {
     file,
