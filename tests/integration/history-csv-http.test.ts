@@ -151,10 +151,11 @@ describe("history CSV over HTTP", () => {
     expect(ordered).toBe(true);
     const fileMb = bytes / 1024 / 1024;
     expect(fileMb).toBeGreaterThan(35);
-    // What the kernel's socket buffers took (a few MB), the garbage of making it and the heap's own
-    // growth: about 12 MB here, flat after the first 200 ms. Without the wait for the socket the
-    // server read on and held the whole file (measured: it grew by more than the file).
-    expect(peak - before, `server grew ${(peak - before).toFixed(1)} MB while the client paused; the file is ${fileMb.toFixed(1)} MB`).toBeLessThan(fileMb / 2);
+    // The garbage of making what the kernel's socket buffers took (a few MB) and the heap's own
+    // growth: about 12 MB here, flat after the first 200 ms, and never more than the ~32 MB a whole
+    // fast download costs (npm run bench). Without the wait for the socket the server read on and
+    // held the whole file: measured +60 MB for this 37 MB one.
+    expect(peak - before, `server grew ${(peak - before).toFixed(1)} MB while the client paused; the file is ${fileMb.toFixed(1)} MB`).toBeLessThan(fileMb);
   }, 60_000);
 
   it("stops exporting when the client leaves half-way, and serves the next download whole", async () => {
