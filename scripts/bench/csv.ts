@@ -8,7 +8,7 @@
 //
 //   npm run build && npx tsx scripts/bench/csv.ts
 //
-// BENCH_CSV_REQUESTS (7 for the 45,000-row history; the 450,000-row one is downloaded 3 times),
+// BENCH_CSV_REQUESTS (15 for the 45,000-row history; the 450,000-row one is downloaded 3 times),
 // BENCH_CSV_ROWS (45000), BENCH_CSV_LARGE_ROWS (450000). Decision: docs/decisions/038-csv-export.md.
 import fs from "node:fs";
 import http from "node:http";
@@ -17,7 +17,7 @@ import { closeDatabase, openMigratedDatabase } from "../../db/client.server";
 import { SEED_HEAVY_EMAIL, SEED_PASSWORD, seedLarge } from "../seed-large";
 import { median, peakRssMb, round, startBenchServer, tempDir } from "./support";
 
-const REQUESTS = Math.max(1, Number(process.env.BENCH_CSV_REQUESTS ?? 7));
+const REQUESTS = Math.max(1, Number(process.env.BENCH_CSV_REQUESTS ?? 15));
 const ROWS = Number(process.env.BENCH_CSV_ROWS ?? 45_000);
 const LARGE_ROWS = Number(process.env.BENCH_CSV_LARGE_ROWS ?? 450_000);
 /** The share of the seeded activity that is the exporting user's (heavy@bench.test). */
