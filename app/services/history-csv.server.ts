@@ -79,8 +79,8 @@ function csvLine(row: SourceRow): string {
 
 /**
  * The whole history as CSV, streamed: each pull reads the next keyset batch (rows older than the
- * last one sent), so memory stays at one batch however long the history is, and nothing is read
- * ahead of a consumer that is not reading.
+ * last one sent), so memory stays at a batch or two however long the history is: at most one
+ * batch is read ahead of a consumer that is not reading.
  */
 export function streamHistoryCsv(db: AppDb, userId: number, batchRows = CSV_BATCH_ROWS): ReadableStream<Uint8Array> {
   const encoder = new TextEncoder();
