@@ -38,6 +38,8 @@ beforeAll(async () => {
 afterAll(async () => {
   if (db) closeDatabase(db);
   await server?.stop();
+  // The seeded file is ~100 MB: not left behind in /tmp.
+  if (server) fs.rmSync(server.dataDir, { recursive: true, force: true });
 });
 
 async function newCustomer() {
