@@ -4,10 +4,12 @@
  * reads comes straight off the socket, with no limit. Here Remix gets the body that
  * createBodyLimitMiddleware (body-limits.server.ts) has already read and checked; the socket is
  * never read past the limit. The rest mirrors the adapter (v2.17): URL, headers, abort on close,
- * response writing. Decision: docs/decisions/014-request-body-limits.md.
+ * response writing — except that a streamed body waits for the socket to drain (writeBody), where
+ * the adapter's writeReadableStreamToWritable ignores write()'s answer and so buffers a whole
+ * stream for a slow client. Decisions: docs/decisions/014-request-body-limits.md, 038-csv-export.md.
  */
 import type { AppLoadContext, ServerBuild } from "@remix-run/node";
-import { createRequestHandler, writeReadableStreamToWritable } from "@remix-run/node";
+import { createRequestHandler } from "@remix-run/node";
 import type { NextFunction, Request as ExpressRequest, Response as ExpressResponse } from "express";
 import { CLIENT_IP_HEADER } from "~/services/security.server";
 import { declaresBody, takeCheckedBody, wasBodyChecked } from "./body-limits.server";
@@ -56,8 +58,45 @@ async function sendRemixResponse(res: ExpressResponse, response: Response): Prom
   res.status(response.status);
   for (const [key, value] of response.headers.entries()) res.append(key, value);
   if (/text\/event-stream/i.test(response.headers.get("Content-Type") ?? "")) res.flushHeaders();
-  if (response.body) await writeReadableStreamToWritable(response.body, res);
+  if (response.body) await writeBody(response.body, res);
   else res.end();
+}
+
+/** Resolves true once the socket has taken what was written, false if it closed first. */
+function drained(res: ExpressResponse): Promise<boolean> {
+  if (res.destroyed) return Promise.resolve(false);
+  return new Promise((resolve) => {
+    const settle = (ok: boolean) => {
+      res.off("drain", onDrain);
+      res.off("close", onClose);
+      resolve(ok);
+    };
+    const onDrain = () => settle(true);
+    const onClose = () => settle(false);
+    res.on("drain", onDrain);
+    res.on("close", onClose);
+  });
+}
+
+/**
+ * Streams a body to the client at the client's pace: the next chunk is read from the stream only
+ * once the socket has drained, so a producer that reads on demand (a ReadableStream's pull, as the
+ * history CSV's) holds what is in flight, not the whole body. A client gone mid-way cancels the
+ * stream, which stops its producer.
+ */
+async function writeBody(body: ReadableStream<Uint8Array>, res: ExpressResponse): Promise<void> {
+  const reader = body.getReader();
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) return void res.end();
+      if (!res.write(value) && !(await drained(res))) return void (await reader.cancel());
+      if (res.destroyed) return void (await reader.cancel());
+    }
+  } catch (error) {
+    res.destroy(error instanceof Error ? error : new Error(String(error)));
+    throw error;
+  }
 }
 
 export function createRemixHandler({ build, mode, getLoadContext }: Options) {

@@ -1,6 +1,6 @@
 import type { LoaderFunctionArgs } from "@remix-run/node";
 import { requireUser } from "~/services/auth.server";
-import { historyCsvFilename, streamHistoryCsv } from "~/services/billing-dashboard.server";
+import { historyCsvFilename, streamHistoryCsv } from "~/services/history-csv.server";
 import { getRuntime } from "~/services/runtime.server";
 
 // GET /settings/billing/history.csv — the signed-in user's whole history, streamed batch by batch.

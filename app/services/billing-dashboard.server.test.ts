@@ -1,14 +1,9 @@
 import type Stripe from "stripe";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTestDb, insertUser } from "../../tests/support/db";
-import {
-  csvText,
-  findReceiptUrl,
-  getCreditsChart,
-  listHistoryPage,
-  parseHistoryQuery,
-  streamHistoryCsv,
-} from "./billing-dashboard.server";
+import { findReceiptUrl, getCreditsChart, listHistoryPage, parseHistoryQuery } from "./billing-dashboard.server";
+import { csvText } from "~/utils/csv-cells";
+import { streamHistoryCsv } from "./history-csv.server";
 import { clawback, grant, hold, voidHold } from "./money/ledger.server";
 import { spendNow } from "../../tests/support/ledger";
 

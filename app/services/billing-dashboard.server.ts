@@ -1,7 +1,7 @@
 /**
- * What a customer reads about their credits: the history (keyset pages, newest first), the same
- * history as a streamed CSV, the credits bought and spent per day, and the Stripe receipt of a
- * purchase. Read-only: every write goes through money/ledger.server.ts.
+ * What a customer reads about their credits: the history (keyset pages, newest first), the credits
+ * bought and spent per day, and the Stripe receipt of a purchase (the same history as CSV:
+ * history-csv.server.ts). Read-only: every write goes through money/ledger.server.ts.
  *
  * Every query is a range of a (user_id, ...) index, so its cost follows the page, not the length of
  * the history (see docs/decisions/011-admin-console.md).
@@ -12,12 +12,12 @@ import { z } from "zod";
 import type { AppDb } from "#db/client.server";
 import { TRANSACTION_TYPES, type TransactionStatus, type TransactionType } from "#db/schema";
 import { DAY_MS, dayLabel } from "~/utils/time";
+import { displayStatusOf, isPayment, paidAtStripe, type DisplayStatus } from "./history-status";
 import { grantsOfRows } from "./money/ledger.server";
 import { creditsTakenBackByPayment } from "./money/payment-queries.server";
 
 export const HISTORY_PAGE_SIZE = 25;
 const MAX_PAGE_SIZE = 100;
-const CSV_BATCH = 500;
 
 /** The query string of a history page: `?type=usage&older=123` or `&newer=456`. Bad values are ignored. */
 export const HistoryQuerySchema = z.object({
@@ -31,11 +31,7 @@ export function parseHistoryQuery(url: URL): HistoryQuery {
   return HistoryQuerySchema.parse(Object.fromEntries(url.searchParams));
 }
 
-/**
- * How a row reads to the customer. `refunded`: a hold that was voided (the credits came back), or
- * a purchase whose payment was refunded in full; `partly_refunded`: a purchase refunded in part.
- */
-export type DisplayStatus = "pending" | "posted" | "refunded" | "partly_refunded";
+export type { DisplayStatus };
 
 export type HistoryRow = {
   id: number;
@@ -148,15 +144,6 @@ function stmts(db: AppDb) {
   return s;
 }
 
-/** Rows a Stripe payment bought: a Checkout purchase, or an auto-recharge top-up (decision 027). */
-const paidAtStripe = (type: TransactionType) => type === "purchase" || type === "topup";
-
-/** Rows with a receipt: those, and a plan period's grant (its invoice's payment). A rollover grant
- * carries no payment id, so it has none. Kept apart from paidAtStripe: a plan's refund status is
- * not read from refund rows the way a pack's is. */
-const isPayment = (row: { type: TransactionType; stripePaymentId: string | null }) =>
-  (paidAtStripe(row.type) || row.type === "plan") && row.stripePaymentId !== null;
-
 type PaymentRow = {
   id: number;
   userId: number;
@@ -173,13 +160,6 @@ type PaymentRow = {
 function refundedByPayment(db: AppDb, rows: RawRow[]): Map<string, number> {
   const ids = rows.filter((r) => paidAtStripe(r.type) && r.stripePaymentId).map((r) => r.stripePaymentId!);
   return creditsTakenBackByPayment(db, ids);
-}
-
-function displayStatusOf(row: RawRow, refunded: number): DisplayStatus {
-  if (row.status === "pending") return "pending";
-  if (row.status === "voided") return "refunded";
-  if (paidAtStripe(row.type) && refunded > 0) return refunded >= row.amount ? "refunded" : "partly_refunded";
-  return "posted";
 }
 
 const PROMPT_PREVIEW = 80;
@@ -264,75 +244,6 @@ export function listHistoryPage(
   const last = rows[rows.length - 1]?.id ?? null;
   if (goingNewer) return { rows, older: last, newer: first };
   return { rows, older: more ? last : null, newer: opts.older !== undefined ? first : null };
-}
-
-// ---------------------------------------------------------------------------------------------
-// CSV
-
-// amount_paid, currency, stripe_payment_id: what an accountant reconciles against Stripe's payouts.
-// Appended, so the columns a spreadsheet already reads keep their places.
-const CSV_HEADER = ["id", "date_utc", "type", "status", "description", "amount", "balance_after", "expires_at", "amount_paid", "currency", "stripe_payment_id"];
-
-/** Minor units as a plain decimal ("5.00"): a number a spreadsheet sums, with no currency sign.
- * Two decimals, as formatMoney reads every currency the app sells in. */
-function csvMoney(minor: number): string {
-  const sign = minor < 0 ? "-" : "";
-  const abs = Math.abs(Math.trunc(minor));
-  return `${sign}${Math.floor(abs / 100)}.${String(abs % 100).padStart(2, "0")}`;
-}
-
-/**
- * A text cell: quoted when needed (RFC 4180), and defused against formula injection — a cell a
- * spreadsheet would run as a formula (starting with = + - @, a tab or a carriage return) gets a
- * leading apostrophe. Numbers are written as numbers by csvRow, never through here.
- */
-export function csvText(value: string): string {
-  const defused = /^[=+\-@\t\r]/.test(value) ? `'${value}` : value;
-  return /[",\r\n]/.test(defused) || defused !== defused.trim() ? `"${defused.replace(/"/g, '""')}"` : defused;
-}
-
-function csvRow(row: HistoryRow): string {
-  return [
-    String(row.id),
-    new Date(row.createdAt).toISOString(),
-    csvText(row.type),
-    csvText(row.displayStatus),
-    csvText(row.apiKeyName === null ? row.description : `${row.description} (via key ${row.apiKeyName})`),
-    String(row.amount),
-    String(row.balanceAfter),
-    row.expiresAt === null ? "" : new Date(row.expiresAt).toISOString(),
-    row.amountPaid === null ? "" : csvMoney(row.amountPaid),
-    row.currency === null ? "" : csvText(row.currency.toUpperCase()),
-    row.stripePaymentId === null ? "" : csvText(row.stripePaymentId),
-  ].join(",");
-}
-
-/**
- * The whole history as CSV, streamed: each pull reads the next keyset batch, so memory stays at
- * one batch however long the history is.
- */
-export function streamHistoryCsv(db: AppDb, userId: number, batchSize = CSV_BATCH): ReadableStream<Uint8Array> {
-  const encoder = new TextEncoder();
-  let cursor = Number.MAX_SAFE_INTEGER;
-  let headerSent = false;
-  return new ReadableStream<Uint8Array>({
-    pull(controller) {
-      const lines: string[] = [];
-      if (!headerSent) {
-        lines.push(CSV_HEADER.join(","));
-        headerSent = true;
-      }
-      const raw = stmts(db).olderAll.all({ userId, cursor, limit: batchSize });
-      for (const row of toHistoryRows(db, raw, false)) lines.push(csvRow(row));
-      if (lines.length > 0) controller.enqueue(encoder.encode(lines.join("\r\n") + "\r\n"));
-      if (raw.length < batchSize) controller.close();
-      else cursor = raw[raw.length - 1].id;
-    },
-  });
-}
-
-export function historyCsvFilename(now = Date.now()): string {
-  return `credits-history-${new Date(now).toISOString().slice(0, 10)}.csv`;
 }
 
 // ---------------------------------------------------------------------------------------------

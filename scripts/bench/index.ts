@@ -11,6 +11,7 @@ const parts: Part[] = [
   { name: "ledger", script: "scripts/bench/ledger.ts" },
   { name: "http", script: "scripts/bench/http.ts" },
   { name: "pages", script: "scripts/bench/pages.ts" },
+  { name: "csv", script: "scripts/bench/csv.ts" },
 ];
 
 function lastJsonLine(output: string): unknown {
@@ -72,6 +73,7 @@ const rows: Array<[string, string, string]> = [
   ["signed webhook deliveries/s", `${fig("http.webhooks.requestsPerSec")}`, "target ≥ 1000"],
   ["peak RSS under load (MB)", `${fig("http.peakRssMb")}`, "target ≤ 200"],
   ["start-up to first /healthz 200 (ms)", `${fig("http.startupMs")}`, "target ≤ 500"],
+  ["CSV export rows/s, 45k-row history; peak RSS growth 45k vs 450k rows (MB)", `${fig("csv.rowsPerSec")}; +${fig("csv.peakGrowthMb")} vs +${fig("csv.largePeakGrowthMb")}`, "target ≥ 200000, growth flat"],
   ...["billing, typical user", "billing, heavy user", "admin users (newest)", "admin users by balance", "admin user page, heavy", "admin overview (30 days)"].map(
     (page): [string, string, string] => [
       `${page}: p99 ms, small vs 100k users / 1M rows`,
