@@ -1,6 +1,6 @@
 /**
  * Migrations 0010/0011 on a database an older release filled (decision 037): the backfill gives
- * daily_totals and user_totals exactly what the rows already there add up to, and the triggers
+ * daily_totals, user_daily_totals and user_totals exactly what the rows already there add up to, and the triggers
  * carry on from there.
  */
 import fs from "node:fs";
@@ -8,7 +8,7 @@ import os from "node:os";
 import path from "node:path";
 import { afterEach, expect, it } from "vitest";
 import { insertUser } from "../tests/support/db";
-import { directFigures, directUserFigures, keptFigures, keptUserFigures, migrationsUpTo, runLedgerWorkload } from "../tests/support/daily-totals";
+import { directFigures, directUserDayFigures, directUserFigures, keptFigures, keptUserDayFigures, keptUserFigures, migrationsUpTo, runLedgerWorkload } from "../tests/support/daily-totals";
 import { closeDatabase, migrateDatabase, openDatabase, type AppDb } from "./client.server";
 
 const cleanups: Array<() => void> = [];
@@ -41,12 +41,14 @@ it("backfills the totals of an existing ledger, then keeps them as the ledger wr
 
   expect(migrateDatabase(db)).toEqual(["0010_daily_totals", "0011_daily_totals_triggers"]);
   expect(keptFigures(db.sqlite)).toEqual(rows);
+  expect(keptUserDayFigures(db.sqlite)).toEqual(directUserDayFigures(db.sqlite));
   expect(keptUserFigures(db.sqlite)).toEqual(directUserFigures(db.sqlite));
   expect(keptUserFigures(db.sqlite).users).toBe(9);
 
   // The holds open at the upgrade are posted or voided by the triggers' side of the migration.
   runLedgerWorkload(db, { seed: 43, steps: 300, userIds, adminId, start: before.now });
   expect(keptFigures(db.sqlite)).toEqual(directFigures(db.sqlite));
+  expect(keptUserDayFigures(db.sqlite)).toEqual(directUserDayFigures(db.sqlite));
   expect(keptUserFigures(db.sqlite)).toEqual(directUserFigures(db.sqlite));
   expect(migrateDatabase(db)).toEqual([]);
 });
@@ -55,5 +57,6 @@ it("gives an empty database empty totals and one zero row of user figures", () =
   const db = olderDatabase();
   expect(migrateDatabase(db)).toEqual(["0010_daily_totals", "0011_daily_totals_triggers"]);
   expect(keptFigures(db.sqlite)).toEqual([]);
+  expect(keptUserDayFigures(db.sqlite)).toEqual([]);
   expect(db.sqlite.prepare("SELECT shard, users, credits FROM user_totals").all()).toEqual([{ shard: 0, users: 0, credits: 0 }]);
 });

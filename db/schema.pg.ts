@@ -416,6 +416,21 @@ export const transactions = pgTable(
   ],
 );
 
+export const userDailyTotals = pgTable(
+  "user_daily_totals",
+  {
+    userId: bigint("user_id", { mode: "number" }).notNull(),
+    day: bigint("day", { mode: "number" }).notNull(),
+    type: text("type", { enum: ["purchase", "topup", "usage", "bonus", "refund", "adjustment", "expire", "plan", "redeem"] }).notNull(),
+    status: text("status", { enum: ["pending", "posted", "voided"] }).notNull(),
+    credits: bigint("credits", { mode: "number" }).notNull(),
+    rowCount: bigint("row_count", { mode: "number" }).notNull(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.userId, t.day, t.type, t.status] }),
+  ],
+);
+
 export const users = pgTable(
   "users",
   {

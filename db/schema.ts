@@ -177,6 +177,21 @@ export const dailyTotals = sqliteTable(
   (t) => [primaryKey({ columns: [t.day, t.type, t.status, t.currency, t.shard] })],
 );
 
+// The same figures per user and day (no currency, no shard: one user's writes are serialised on
+// their users row already), for the customer's 30-day chart: ~90 rows whatever the history.
+export const userDailyTotals = sqliteTable(
+  "user_daily_totals",
+  {
+    userId: integer("user_id").notNull(),
+    day: integer("day").notNull(),
+    type: text("type", { enum: TRANSACTION_TYPES }).notNull(),
+    status: text("status", { enum: TRANSACTION_STATUSES }).notNull(),
+    credits: integer("credits").notNull(),
+    rowCount: integer("row_count").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.userId, t.day, t.type, t.status] })],
+);
+
 // The figures of now that every user row makes up (accounts, outstanding balances), kept by
 // triggers on users like daily_totals: the overview reads a few rows, not 100,000.
 export const userTotals = sqliteTable("user_totals", {
@@ -622,3 +637,4 @@ export type SavedCard = typeof savedCards.$inferSelect;
 export type AutoRechargeSettingsRow = typeof autoRechargeSettings.$inferSelect;
 export type AutoRechargeAttempt = typeof autoRechargeAttempts.$inferSelect;
 export type DailyTotal = typeof dailyTotals.$inferSelect;
+export type UserDailyTotal = typeof userDailyTotals.$inferSelect;

@@ -25,6 +25,11 @@ export const DERIVED_TABLES: Record<string, string> = {
   daily_totals: `SELECT day, type, status, currency, sum(credits) AS credits, sum(revenue_minor) AS revenue, sum(row_count) AS "rows"
     FROM daily_totals GROUP BY day, type, status, currency
     HAVING sum(row_count) <> 0 OR sum(credits) <> 0 OR sum(revenue_minor) <> 0`,
+  // Per day, type and status with a fingerprint of who: a million user-days never sit in memory,
+  // and a figure given to the wrong user still changes the weighted sums.
+  user_daily_totals: `SELECT day, type, status, sum(credits) AS credits, sum(row_count) AS "rows",
+      sum(user_id * credits) AS "creditsByUser", sum(user_id * row_count) AS "rowsByUser"
+    FROM user_daily_totals WHERE row_count <> 0 OR credits <> 0 GROUP BY day, type, status`,
   user_totals: `SELECT coalesce(sum(users), 0) AS users, coalesce(sum(credits), 0) AS credits FROM user_totals`,
 };
 

@@ -1,4 +1,4 @@
--- Keeps daily_totals and user_totals (decision 037) true for every writer, as the SQLite twin
+-- Keeps daily_totals, user_daily_totals and user_totals (decision 037) true for every writer, as the SQLite twin
 -- (db/migrations/0011_daily_totals_triggers.sql) does. Statement-level triggers over transition
 -- tables: a bulk insert (db:copy-to-postgres writes 1,000 rows a statement) is one grouped upsert,
 -- not one per row. Shard = user id % 16, so concurrent writers of different users seldom wait on
@@ -73,6 +73,40 @@ BEGIN
   RETURN NULL;
 END $$;
 --> statement-breakpoint
+-- Per user and day: the same moves, without currency or shard (a user's writes are serialised
+-- on their users row already).
+CREATE FUNCTION user_daily_totals_apply() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF TG_OP = 'INSERT' THEN
+    INSERT INTO user_daily_totals AS u (user_id, day, type, status, credits, row_count)
+    SELECT user_id, day, type, status, sum(credits), sum(row_count) FROM (
+      SELECT user_id, created_at / 86400000 AS day, type, status, amount AS credits, 1 AS row_count FROM new_rows) delta
+    GROUP BY user_id, day, type, status
+    HAVING sum(row_count) <> 0 OR sum(credits) <> 0
+    ORDER BY user_id, day, type, status
+    ON CONFLICT (user_id, day, type, status) DO UPDATE SET credits = u.credits + excluded.credits, row_count = u.row_count + excluded.row_count;
+  ELSIF TG_OP = 'DELETE' THEN
+    INSERT INTO user_daily_totals AS u (user_id, day, type, status, credits, row_count)
+    SELECT user_id, day, type, status, sum(credits), sum(row_count) FROM (
+      SELECT user_id, created_at / 86400000 AS day, type, status, -amount AS credits, -1 AS row_count FROM old_rows) delta
+    GROUP BY user_id, day, type, status
+    HAVING sum(row_count) <> 0 OR sum(credits) <> 0
+    ORDER BY user_id, day, type, status
+    ON CONFLICT (user_id, day, type, status) DO UPDATE SET credits = u.credits + excluded.credits, row_count = u.row_count + excluded.row_count;
+  ELSE
+    INSERT INTO user_daily_totals AS u (user_id, day, type, status, credits, row_count)
+    SELECT user_id, day, type, status, sum(credits), sum(row_count) FROM (
+      SELECT user_id, created_at / 86400000 AS day, type, status, amount AS credits, 1 AS row_count FROM new_rows
+      UNION ALL
+      SELECT user_id, created_at / 86400000 AS day, type, status, -amount AS credits, -1 AS row_count FROM old_rows) delta
+    GROUP BY user_id, day, type, status
+    HAVING sum(row_count) <> 0 OR sum(credits) <> 0
+    ORDER BY user_id, day, type, status
+    ON CONFLICT (user_id, day, type, status) DO UPDATE SET credits = u.credits + excluded.credits, row_count = u.row_count + excluded.row_count;
+  END IF;
+  RETURN NULL;
+END $$;
+--> statement-breakpoint
 CREATE FUNCTION user_totals_apply() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
   IF TG_OP = 'INSERT' THEN
@@ -101,7 +135,7 @@ END $$;
 --> statement-breakpoint
 CREATE FUNCTION totals_truncate() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-  IF TG_TABLE_NAME = 'transactions' THEN DELETE FROM daily_totals; ELSE DELETE FROM user_totals; END IF;
+  IF TG_TABLE_NAME = 'transactions' THEN DELETE FROM daily_totals; DELETE FROM user_daily_totals; ELSE DELETE FROM user_totals; END IF;
   RETURN NULL;
 END $$;
 --> statement-breakpoint
@@ -115,6 +149,15 @@ CREATE TRIGGER daily_totals_after_delete AFTER DELETE ON transactions
   REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION daily_totals_apply();
 --> statement-breakpoint
 CREATE TRIGGER daily_totals_after_truncate AFTER TRUNCATE ON transactions FOR EACH STATEMENT EXECUTE FUNCTION totals_truncate();
+--> statement-breakpoint
+CREATE TRIGGER user_daily_totals_after_insert AFTER INSERT ON transactions
+  REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION user_daily_totals_apply();
+--> statement-breakpoint
+CREATE TRIGGER user_daily_totals_after_update AFTER UPDATE ON transactions
+  REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION user_daily_totals_apply();
+--> statement-breakpoint
+CREATE TRIGGER user_daily_totals_after_delete AFTER DELETE ON transactions
+  REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION user_daily_totals_apply();
 --> statement-breakpoint
 CREATE TRIGGER user_totals_after_insert AFTER INSERT ON users
   REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION user_totals_apply();
@@ -135,3 +178,6 @@ FROM transactions GROUP BY 1, 2, 3, 4, 5;
 --> statement-breakpoint
 INSERT INTO user_totals (shard, users, credits)
 SELECT id % 16, count(*), sum(credits) FROM users GROUP BY 1;
+--> statement-breakpoint
+INSERT INTO user_daily_totals (user_id, day, type, status, credits, row_count)
+SELECT user_id, created_at / 86400000, type, status, sum(amount), count(*) FROM transactions GROUP BY 1, 2, 3, 4;

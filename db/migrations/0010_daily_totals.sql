@@ -10,6 +10,16 @@ CREATE TABLE `daily_totals` (
 	PRIMARY KEY(`day`, `type`, `status`, `currency`, `shard`)
 );
 --> statement-breakpoint
+CREATE TABLE `user_daily_totals` (
+	`user_id` integer NOT NULL,
+	`day` integer NOT NULL,
+	`type` text NOT NULL,
+	`status` text NOT NULL,
+	`credits` integer NOT NULL,
+	`row_count` integer NOT NULL,
+	PRIMARY KEY(`user_id`, `day`, `type`, `status`)
+);
+--> statement-breakpoint
 CREATE TABLE `user_totals` (
 	`shard` integer PRIMARY KEY NOT NULL,
 	`users` integer NOT NULL,

@@ -60,6 +60,15 @@ async function expectedFigures(): Promise<string[]> {
   return [...groups].map(([key, g]) => JSON.stringify([...JSON.parse(key), String(g.credits), String(g.revenue), String(g.rows)])).sort();
 }
 
+/** user_daily_totals against the rows, grouped by PostgreSQL itself (no meta involved). */
+async function userDayFigures() {
+  const text = (rows: object[]) => rows.map((r) => JSON.stringify(Object.values(r).map(String))).sort();
+  return {
+    kept: text(await q("SELECT user_id, day, type, status, credits, row_count FROM user_daily_totals WHERE row_count <> 0 OR credits <> 0")),
+    direct: text(await q("SELECT user_id, created_at / 86400000, type, status, sum(amount), count(*) FROM transactions GROUP BY 1, 2, 3, 4")),
+  };
+}
+
 async function keptFigures(): Promise<string[]> {
   const rows = await q(
     `SELECT day, type, status, currency, sum(credits) AS credits, sum(revenue_minor) AS revenue, sum(row_count) AS n
@@ -113,6 +122,8 @@ it("backfills a database filled before the migration, then keeps every figure th
 
   expect(await migratePgDatabase(db)).toEqual(["0001_daily_totals", "0002_daily_totals_triggers"]);
   expect(await keptFigures()).toEqual(before);
+  const userDays = await userDayFigures();
+  expect(userDays.kept).toEqual(userDays.direct);
   const afterMigration = await userFigures();
   expect(afterMigration.kept).toEqual(afterMigration.direct);
   // Spread over shards: user id % 16.
@@ -130,6 +141,7 @@ it("backfills a database filled before the migration, then keeps every figure th
     async () => q("UPDATE users SET credits = credits + (random() * 100)::int - 50 WHERE id IN (SELECT id FROM users ORDER BY random() LIMIT 7)"),
     async () => q("INSERT INTO users (email, password_hash, credits) VALUES ($1, 'x', 33)", [`late${++keyN}@example.com`]),
     async () => q("UPDATE users SET email = email || '.moved' WHERE id = $1", [userIds[Math.floor(random() * userIds.length)]]),
+    async () => q("UPDATE transactions SET user_id = $1 WHERE id = (SELECT max(id) FROM transactions)", [userIds[Math.floor(random() * userIds.length)]]),
   ];
   for (let step = 0; step < 120; step++) {
     await statements[Math.floor(random() * statements.length)]!();
@@ -137,6 +149,8 @@ it("backfills a database filled before the migration, then keeps every figure th
       expect(await keptFigures()).toEqual(await expectedFigures());
       const u = await userFigures();
       expect(u.kept).toEqual(u.direct);
+      const d = await userDayFigures();
+      expect(d.kept).toEqual(d.direct);
     }
   }
   // A user nobody's rows name can go; the figures follow.
@@ -178,4 +192,5 @@ it("empties the figures when a table is truncated", async () => {
   await q("TRUNCATE transactions CASCADE");
   expect(await keptFigures()).toEqual([]);
   expect(await q("SELECT * FROM daily_totals")).toEqual([]);
+  expect(await q("SELECT * FROM user_daily_totals")).toEqual([]);
 });

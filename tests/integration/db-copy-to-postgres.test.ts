@@ -245,6 +245,26 @@ describe("npm run db:copy-to-postgres", () => {
     expect(await withClient(url, async (c) => (await c.query("SELECT count(*) AS n FROM users")).rows[0].n)).toBe(0);
   });
 
+  it("keeps nothing when the figures PostgreSQL rebuilds differ from SQLite's kept totals", { timeout: 120_000 }, async () => {
+    const tampered: Array<[string, string, RegExp]> = [
+      ["daily_totals", "UPDATE daily_totals SET credits = credits + 1 WHERE rowid = (SELECT max(rowid) FROM daily_totals)", /daily_totals: the figures PostgreSQL rebuilt from the copied rows differ from SQLite's in 1 group/],
+      ["user_daily_totals", "UPDATE user_daily_totals SET user_id = user_id + 100000 WHERE rowid = (SELECT min(rowid) FROM user_daily_totals WHERE credits <> 0)", /user_daily_totals: the figures PostgreSQL rebuilt .* differ from SQLite's in 1 group/],
+      ["user_totals", "UPDATE user_totals SET users = users + 1", /user_totals: the figures PostgreSQL rebuilt .* differ/],
+    ];
+    for (const [table, change, message] of tampered) {
+      const file = path.join(source.dir, `tampered-${table}.sqlite`);
+      source.sqlite.prepare("VACUUM INTO ?").run(file);
+      const db = new Database(file);
+      expect(db.prepare(change).run().changes).toBe(1);
+      db.close();
+      const url = await migratedDatabase();
+      const run = await copy({ DATABASE_PATH: file, DATABASE_URL: url });
+      expect({ table, code: run.code }).toEqual({ table, code: 1 });
+      expect(run.err).toMatch(message);
+      expect(await withClient(url, async (c) => (await c.query("SELECT count(*) AS n FROM transactions")).rows[0].n)).toBe(0);
+    }
+  });
+
   it("refuses a bad, missing or unreachable DATABASE_URL, an unmigrated target and a missing source, with one line each", { timeout: 120_000 }, async () => {
     const cases: Array<[Record<string, string>, RegExp]> = [
       [{ DATABASE_PATH: source.path }, /^db:copy-to-postgres: DATABASE_URL is required/],

@@ -64,6 +64,26 @@ export function keptFigures(sqlite: Database.Database): Figures[] {
     .all();
 }
 
+export type UserDayFigures = { userId: number; day: number; type: string; status: string; credits: number; rows: number };
+
+export function directUserDayFigures(sqlite: Database.Database): UserDayFigures[] {
+  return sqlite
+    .prepare<[], UserDayFigures>(
+      `SELECT user_id AS userId, created_at / 86400000 AS day, type, status, sum(amount) AS credits, count(*) AS rows
+       FROM transactions GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4`,
+    )
+    .all();
+}
+
+export function keptUserDayFigures(sqlite: Database.Database): UserDayFigures[] {
+  return sqlite
+    .prepare<[], UserDayFigures>(
+      `SELECT user_id AS userId, day, type, status, credits, row_count AS rows FROM user_daily_totals
+       WHERE row_count <> 0 OR credits <> 0 ORDER BY 1, 2, 3, 4`,
+    )
+    .all();
+}
+
 export function directUserFigures(sqlite: Database.Database): { users: number; credits: number } {
   return sqlite.prepare<[], { users: number; credits: number }>("SELECT count(*) AS users, coalesce(sum(credits), 0) AS credits FROM users").get()!;
 }

@@ -3,12 +3,13 @@
  * ledger does, they must say exactly what a scan of the ledger rows says: here a random mix of
  * writes through the ledger's public API (grants of every type, holds posted, voided and swept,
  * adjustments, clawbacks and reversals, expiries) over many UTC days, compared after every batch
- * with the direct aggregate, and the overview itself with a plain fold of the rows.
+ * with the direct aggregate, and the overview and each customer's chart with a plain fold of the rows.
  */
 import { afterEach, describe, expect, it } from "vitest";
 import { DAY_MS } from "~/utils/time";
 import { createTestDb, insertUser } from "../../../tests/support/db";
-import { directFigures, directUserFigures, keptFigures, keptUserFigures, runLedgerWorkload } from "../../../tests/support/daily-totals";
+import { directFigures, directUserDayFigures, directUserFigures, keptFigures, keptUserDayFigures, keptUserFigures, runLedgerWorkload } from "../../../tests/support/daily-totals";
+import { getCreditsChart } from "../billing-dashboard.server";
 import { getOverview, type Overview } from "./overview.server";
 
 const START = Date.UTC(2027, 0, 10, 22, 0, 0); // late in a UTC day: the first tick crosses midnight
@@ -65,6 +66,7 @@ describe("the overview from kept totals", () => {
         now = run.now;
         Object.keys(run.writes).forEach((op) => seen.add(op.split(":")[0]!));
         expect(keptFigures(db.sqlite)).toEqual(directFigures(db.sqlite));
+        expect(keptUserDayFigures(db.sqlite)).toEqual(directUserDayFigures(db.sqlite));
         expect(keptUserFigures(db.sqlite)).toEqual(directUserFigures(db.sqlite));
       }
       // The mix did what it says: every kind of write happened, over several days.
@@ -81,6 +83,20 @@ describe("the overview from kept totals", () => {
         const users = directUserFigures(db.sqlite);
         const lastDay = Math.floor(now / DAY_MS);
         expect(overview).toEqual(overviewFromRows(ledgerRows(db.sqlite), lastDay - window + 1, lastDay, { onHold: pending, users: users.users, outstanding: users.credits }));
+        // The customer's chart reads user_daily_totals: the same as bought and spent from their rows.
+        for (const userId of userIds) {
+          const mine = db.sqlite.prepare<[number], Row & { userId: number }>(`SELECT created_at / ${DAY_MS} AS day, type, status, amount FROM transactions WHERE user_id = ?`).all(userId);
+          const chart = getCreditsChart(db, userId, { now, days: window });
+          const expected = chart.map((_, i) => {
+            const day = lastDay - window + 1 + i;
+            const ofDay = mine.filter((r) => r.day === day);
+            return {
+              bought: ofDay.filter((r) => ["purchase", "topup"].includes(r.type)).reduce((sum, r) => sum + r.amount, 0),
+              spent: ofDay.filter((r) => r.type === "usage" && r.status === "posted").reduce((sum, r) => sum - r.amount, 0),
+            };
+          });
+          expect(chart.map(({ bought, spent }) => ({ bought, spent }))).toEqual(expected);
+        }
       }
     });
   }
@@ -109,6 +125,7 @@ describe("the overview from kept totals", () => {
     db.sqlite.prepare("UPDATE transactions SET meta = '{\"amountTotal\":10,\"currency\":\"eur\"}' WHERE idempotency_key = 'by-hand-1'").run();
     db.sqlite.prepare("UPDATE transactions SET description = 'renamed', expires_at = 1 WHERE idempotency_key = 'by-hand-4'").run();
     expect(keptFigures(db.sqlite)).toEqual(directFigures(db.sqlite));
+    expect(keptUserDayFigures(db.sqlite)).toEqual(directUserDayFigures(db.sqlite));
     const overview = getOverview(db, { now: at, days: 10 });
     expect(overview.totals.revenue).toEqual({ usd: 1500, eur: 10 });
     expect(overview.totals.sold).toBe(2500);
@@ -116,8 +133,10 @@ describe("the overview from kept totals", () => {
     db.sqlite.prepare("DELETE FROM transactions WHERE idempotency_key IN ('by-hand-0', 'by-hand-5')").run();
     expect(keptFigures(db.sqlite)).toEqual(directFigures(db.sqlite));
     expect(getOverview(db, { now: at, days: 10 }).totals).toMatchObject({ sold: 2000, spent: 0, revenue: { eur: 10 } });
+    expect(keptUserDayFigures(db.sqlite)).toEqual(directUserDayFigures(db.sqlite));
     db.sqlite.prepare("DELETE FROM transactions").run();
     expect(keptFigures(db.sqlite)).toEqual([]);
+    expect(keptUserDayFigures(db.sqlite)).toEqual([]);
   });
 
   it("counts users and their balances as the users table does, through sign-ups, balance changes and deletions", () => {
