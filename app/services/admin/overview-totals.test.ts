@@ -11,6 +11,7 @@ import { createTestDb, insertUser } from "../../../tests/support/db";
 import { directFigures, directUserDayFigures, directUserFigures, keptFigures, keptUserDayFigures, keptUserFigures, runLedgerWorkload } from "../../../tests/support/daily-totals";
 import { getCreditsChart } from "../billing-dashboard.server";
 import { getOverview, type Overview } from "./overview.server";
+import { getUserSummary, listUsers } from "./user-list.server";
 
 const START = Date.UTC(2027, 0, 10, 22, 0, 0); // late in a UTC day: the first tick crosses midnight
 
@@ -97,6 +98,12 @@ describe("the overview from kept totals", () => {
           });
           expect(chart.map(({ bought, spent }) => ({ bought, spent }))).toEqual(expected);
         }
+      }
+      // The admin console's "purchased" per user reads user_daily_totals too.
+      const purchased = (userId: number) => db!.sqlite.prepare<[number], { n: number }>("SELECT coalesce(sum(amount), 0) AS n FROM transactions WHERE user_id = ? AND type = 'purchase'").get(userId)!.n;
+      for (const userId of userIds) expect(getUserSummary(db, userId)!.purchased).toBe(purchased(userId));
+      for (const row of listUsers(db, { sort: "credits", dir: "desc" }).users) {
+        expect({ id: row.id, purchased: row.purchased }).toEqual({ id: row.id, purchased: purchased(row.id) });
       }
     });
   }
