@@ -139,6 +139,23 @@ export const creditGrants = pgTable(
   ],
 );
 
+export const dailyTotals = pgTable(
+  "daily_totals",
+  {
+    day: bigint("day", { mode: "number" }).notNull(),
+    type: text("type", { enum: ["purchase", "topup", "usage", "bonus", "refund", "adjustment", "expire", "plan", "redeem"] }).notNull(),
+    status: text("status", { enum: ["pending", "posted", "voided"] }).notNull(),
+    currency: text("currency").notNull(),
+    shard: bigint("shard", { mode: "number" }).notNull(),
+    credits: bigint("credits", { mode: "number" }).notNull(),
+    revenueMinor: bigint("revenue_minor", { mode: "number" }).notNull(),
+    rowCount: bigint("row_count", { mode: "number" }).notNull(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.day, t.type, t.status, t.currency, t.shard] }),
+  ],
+);
+
 export const disputes = pgTable(
   "disputes",
   {
@@ -399,6 +416,21 @@ export const transactions = pgTable(
   ],
 );
 
+export const userDailyTotals = pgTable(
+  "user_daily_totals",
+  {
+    userId: bigint("user_id", { mode: "number" }).notNull(),
+    day: bigint("day", { mode: "number" }).notNull(),
+    type: text("type", { enum: ["purchase", "topup", "usage", "bonus", "refund", "adjustment", "expire", "plan", "redeem"] }).notNull(),
+    status: text("status", { enum: ["pending", "posted", "voided"] }).notNull(),
+    credits: bigint("credits", { mode: "number" }).notNull(),
+    rowCount: bigint("row_count", { mode: "number" }).notNull(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.userId, t.day, t.type, t.status] }),
+  ],
+);
+
 export const users = pgTable(
   "users",
   {
@@ -420,4 +452,13 @@ export const users = pgTable(
     index("users_credits_idx").on(t.credits),
     check("users_email_lower", sql`${t.email} = lower(${t.email})`),
   ],
+);
+
+export const userTotals = pgTable(
+  "user_totals",
+  {
+    shard: bigint("shard", { mode: "number" }).primaryKey(),
+    users: bigint("users", { mode: "number" }).notNull(),
+    credits: bigint("credits", { mode: "number" }).notNull(),
+  },
 );

@@ -153,6 +153,53 @@ export const transactions = sqliteTable(
   ],
 );
 
+// Derived figures that must not grow with the history (the admin overview, decision 037). Written
+// by database triggers on transactions and users (SQLite: migration 0011; PostgreSQL: its
+// migrations-pg twin), never by the app, so every writer — the ledger, scripts, a restore, the copy
+// to PostgreSQL — keeps them true. A row per UTC day x type x status x purchase currency x shard:
+// the sum of amount, the money taken (purchases' meta.amountTotal, minor units) and the row count.
+// `shard` spreads concurrent writers over several rows on PostgreSQL (a hold must not wait for
+// another user's); SQLite has one writer and always writes shard 0. Readers sum over shards.
+export const dailyTotals = sqliteTable(
+  "daily_totals",
+  {
+    // created_at / 86,400,000: the UTC day number.
+    day: integer("day").notNull(),
+    type: text("type", { enum: TRANSACTION_TYPES }).notNull(),
+    status: text("status", { enum: TRANSACTION_STATUSES }).notNull(),
+    // A purchase's currency (lower case) as its meta recorded it; '' for every other row.
+    currency: text("currency").notNull(),
+    shard: integer("shard").notNull(),
+    credits: integer("credits").notNull(),
+    revenueMinor: integer("revenue_minor").notNull(),
+    rowCount: integer("row_count").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.day, t.type, t.status, t.currency, t.shard] })],
+);
+
+// The same figures per user and day (no currency, no shard: one user's writes are serialised on
+// their users row already), for the customer's 30-day chart: ~90 rows whatever the history.
+export const userDailyTotals = sqliteTable(
+  "user_daily_totals",
+  {
+    userId: integer("user_id").notNull(),
+    day: integer("day").notNull(),
+    type: text("type", { enum: TRANSACTION_TYPES }).notNull(),
+    status: text("status", { enum: TRANSACTION_STATUSES }).notNull(),
+    credits: integer("credits").notNull(),
+    rowCount: integer("row_count").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.userId, t.day, t.type, t.status] })],
+);
+
+// The figures of now that every user row makes up (accounts, outstanding balances), kept by
+// triggers on users like daily_totals: the overview reads a few rows, not 100,000.
+export const userTotals = sqliteTable("user_totals", {
+  shard: integer("shard").primaryKey(),
+  users: integer("users").notNull(),
+  credits: integer("credits").notNull(),
+});
+
 // Every credit that arrives is a grant: what it gave, what is left, and until when it may be spent.
 // Written only by the ledger (ledger-grants.server.ts), in the same transaction as its row.
 // users.credits == SUM(remaining) of the user's unclosed grants; the spendable balance counts only
@@ -589,3 +636,5 @@ export type BalanceAlertRow = typeof balanceAlerts.$inferSelect;
 export type SavedCard = typeof savedCards.$inferSelect;
 export type AutoRechargeSettingsRow = typeof autoRechargeSettings.$inferSelect;
 export type AutoRechargeAttempt = typeof autoRechargeAttempts.$inferSelect;
+export type DailyTotal = typeof dailyTotals.$inferSelect;
+export type UserDailyTotal = typeof userDailyTotals.$inferSelect;

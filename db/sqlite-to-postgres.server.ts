@@ -8,13 +8,30 @@ import type pg from "pg";
  * identity sequence past the highest id SQLite ever gave, then checks row counts and the ledger
  * (per user, credits == SUM of the counting rows) before it commits. The source is read in one
  * read transaction (one consistent snapshot, even while the app writes) in batches by rowid, so
- * a table of millions of rows never sits in memory.
+ * a table of millions of rows never sits in memory. The derived tables (DERIVED_TABLES, kept by
+ * triggers: decision 037) are not copied: PostgreSQL's own triggers rebuild them from the rows as
+ * they arrive, and the copy commits only if what they rebuilt says what SQLite's say.
  */
 
 export type CopyRefusal = { ok: false; reason: "schema_mismatch" | "target_not_empty" | "mismatch"; message: string };
 export type CopyResult = { ok: true; tables: Array<{ name: string; rows: number }>; sequences: string[]; users: number; ms: number } | CopyRefusal;
 
 export const COPY_BATCH_ROWS = 1000;
+
+/** Tables made by triggers from other tables' rows, and the figures each must give on both sides
+ * (shards summed: SQLite writes shard 0, PostgreSQL spreads writers over several). A group every
+ * row of which moved away (a hold since posted) is no figure. */
+export const DERIVED_TABLES: Record<string, string> = {
+  daily_totals: `SELECT day, type, status, currency, sum(credits) AS credits, sum(revenue_minor) AS revenue, sum(row_count) AS "rows"
+    FROM daily_totals GROUP BY day, type, status, currency
+    HAVING sum(row_count) <> 0 OR sum(credits) <> 0 OR sum(revenue_minor) <> 0`,
+  // Per day, type and status with a fingerprint of who: a million user-days never sit in memory,
+  // and a figure given to the wrong user still changes the weighted sums.
+  user_daily_totals: `SELECT day, type, status, sum(credits) AS credits, sum(row_count) AS "rows",
+      sum(user_id * credits) AS "creditsByUser", sum(user_id * row_count) AS "rowsByUser"
+    FROM user_daily_totals WHERE row_count <> 0 OR credits <> 0 GROUP BY day, type, status`,
+  user_totals: `SELECT coalesce(sum(users), 0) AS users, coalesce(sum(credits), 0) AS credits FROM user_totals`,
+};
 
 type Column = { name: string; pk: number };
 
@@ -133,7 +150,8 @@ const LEDGER_MISMATCHES = `
 /** What must be equal on the target before the copy commits: each table's rows, each user's balance. */
 async function verifyCopy(sqlite: Database.Database, client: pg.ClientBase, tables: string[]): Promise<string[]> {
   const problems: string[] = [];
-  for (const table of tables) {
+  for (const table of tables.filter((t) => t in DERIVED_TABLES)) problems.push(...(await derivedDifference(sqlite, client, table)));
+  for (const table of tables.filter((t) => !(t in DERIVED_TABLES))) {
     const source = sqlite.prepare<[], { n: number }>(`SELECT count(*) AS n FROM ${quote(table)}`).get()!.n;
     const target = Number((await client.query<{ n: string }>(`SELECT count(*) AS n FROM ${quote(table)}`)).rows[0].n);
     if (source !== target) problems.push(`${table}: ${source} rows in SQLite, ${target} in PostgreSQL`);
@@ -154,6 +172,19 @@ async function verifyCopy(sqlite: Database.Database, client: pg.ClientBase, tabl
     if (sourceToo) problems.push("the SQLite database already disagrees with its ledger: run npm run ledger:verify on it");
   }
   return problems;
+}
+
+/** Where the figures PostgreSQL's triggers rebuilt differ from SQLite's (as text: numbers and
+ * numerics alike, in no particular order: the two sort text differently). */
+async function derivedDifference(sqlite: Database.Database, client: pg.ClientBase, table: string): Promise<string[]> {
+  const text = (rows: unknown[]) => rows.map((r) => JSON.stringify(Object.values(r as object).map(String)));
+  const source = new Set(text(sqlite.prepare(DERIVED_TABLES[table]!).all()));
+  const target = new Set(text((await client.query(DERIVED_TABLES[table]!)).rows));
+  const missing = [...source].filter((r) => !target.has(r));
+  const extra = [...target].filter((r) => !source.has(r));
+  if (!missing.length && !extra.length) return [];
+  const sample = [...missing.slice(0, 3).map((r) => `SQLite ${r}`), ...extra.slice(0, 3).map((r) => `PostgreSQL ${r}`)].join(", ");
+  return [`${table}: the figures PostgreSQL rebuilt from the copied rows differ from SQLite's in ${Math.max(missing.length, extra.length)} group(s) (${sample}); run npm run ledger:verify on the source`];
 }
 
 export async function copySqliteToPostgres(
@@ -179,7 +210,7 @@ export async function copySqliteToPostgres(
         return { ok: false, reason: "target_not_empty", message: `the PostgreSQL database already holds rows (${occupied.join(", ")}): the copy needs an empty, migrated database` };
       }
       const copied: Array<{ name: string; rows: number }> = [];
-      for (const table of tables) {
+      for (const table of tables.filter((t) => !(t in DERIVED_TABLES))) {
         const rows = await copyTable(sqlite, client, table, options.batchRows ?? COPY_BATCH_ROWS);
         copied.push({ name: table, rows });
         options.onTable?.(table, rows);

@@ -16,7 +16,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { closeDatabase, MIGRATIONS_DIR, openDatabase, type AppDb } from "../db/client.server";
 import { closePgDatabase, openPgDatabase, PG_MIGRATIONS_DIR, redactDatabaseUrl, type PgDb } from "../db/pg-client.server";
-import { copySqliteToPostgres } from "../db/sqlite-to-postgres.server";
+import { copySqliteToPostgres, DERIVED_TABLES } from "../db/sqlite-to-postgres.server";
 import { ConfigError, parseDatabasePath, parseDatabaseTarget } from "../app/services/env.server";
 
 const say = (line: string) => console.error(`db:copy-to-postgres: ${line}`);
@@ -98,6 +98,7 @@ async function main(): Promise<number> {
       const total = result.tables.reduce((sum, t) => sum + t.rows, 0);
       console.log(`  sequences moved past SQLite's ids: ${result.sequences.length}`);
       console.log(`  verified: every table's row count, and for each of ${result.users} users credits == the sum of its counting ledger rows`);
+      console.log(`  rebuilt by PostgreSQL's triggers and checked against SQLite's: ${Object.keys(DERIVED_TABLES).join(", ")}`);
       console.log(`  OK: ${total} rows copied in ${result.ms} ms`);
       return 0;
     } catch (error) {

@@ -130,15 +130,16 @@ export async function seedLarge(db: AppDb, options: SeedOptions): Promise<SeedRe
   sqlite.pragma("synchronous = OFF");
   sqlite.pragma("cache_size = -262144");
 
-  // Users first (the ledger rows reference them), balances written at the end.
+  // Users first (the ledger rows reference them), balances written at the end. Verified at
+  // sign-up: an unverified admin is no admin (decision 018), and the bench logs in as one.
   const insertUser = sqlite.prepare(
-    `INSERT INTO users (id, email, password_hash, role, credits, created_at, updated_at) VALUES (?, ?, ?, ?, 0, ?, ?)`,
+    `INSERT INTO users (id, email, password_hash, role, credits, email_verified_at, created_at, updated_at) VALUES (?, ?, ?, ?, 0, ?, ?, ?)`,
   );
   for (let from = 1; from <= N; from += BATCH) {
     sqlite.transaction(() => {
       for (let id = from; id < Math.min(N + 1, from + BATCH); id++) {
         const at = timeOf(signupRow(id - 1));
-        insertUser.run(id, emailOf(id), passwordHash, id === 1 ? "admin" : "user", at, at);
+        insertUser.run(id, emailOf(id), passwordHash, id === 1 ? "admin" : "user", at, at, at);
       }
     })();
   }

@@ -4,7 +4,7 @@
  * history-csv.server.ts). Read-only: every write goes through money/ledger.server.ts.
  *
  * Every query is a range of a (user_id, ...) index, so its cost follows the page, not the length of
- * the history (see docs/decisions/011-admin-console.md).
+ * the history (see docs/decisions/011-admin-console.md); the chart reads user_daily_totals (037).
  */
 import type Database from "better-sqlite3";
 import Stripe from "stripe";
@@ -121,10 +121,11 @@ function prepare(sqlite: Database.Database) {
     emails: sqlite.prepare<[string], { id: number; email: string }>(
       `SELECT id, email FROM users WHERE id IN (SELECT value FROM json_each(?))`,
     ),
+    // The user's figures per day, kept by triggers (decision 037): a few rows a day, however
+    // long or busy the history.
     chart: sqlite.prepare<[number, number], { day: number; type: TransactionType; status: TransactionStatus; total: number }>(
-      `SELECT created_at / ${DAY_MS} AS day, type, status, sum(amount) AS total FROM transactions
-       WHERE user_id = ? AND type IN ('purchase', 'topup', 'usage') AND created_at >= ?
-       GROUP BY day, type, status`,
+      `SELECT day, type, status, credits AS total FROM user_daily_totals
+       WHERE user_id = ? AND day >= ? AND type IN ('purchase', 'topup', 'usage')`,
     ),
     purchase: sqlite.prepare<[number], { userId: number; type: TransactionType; stripePaymentId: string | null }>(
       `SELECT user_id AS userId, type, stripe_payment_id AS stripePaymentId FROM transactions WHERE id = ?`,
@@ -263,7 +264,7 @@ export function getCreditsChart(db: AppDb, userId: number, opts: { days?: number
   const firstDay = today - days + 1;
   const series = new Map<number, ChartDay>();
   for (let d = firstDay; d <= today; d++) series.set(d, { day: dayLabel(d), bought: 0, spent: 0 });
-  for (const r of stmts(db).chart.all(userId, firstDay * DAY_MS)) {
+  for (const r of stmts(db).chart.all(userId, firstDay)) {
     const point = series.get(r.day);
     if (!point) continue;
     if (r.type === "usage") {

@@ -80,39 +80,39 @@ function allPageRows(id: number): HistoryRow[] {
   return rows;
 }
 
-beforeAll(() => {
+beforeAll(async () => {
   db = createTestDb();
   userId = insertUser(db, "csv@example.com");
   const now = Date.now();
-  grant(db, { userId, amount: 10, type: "bonus", key: "csv:signup", description: "Sign-up bonus", expiresAt: now + 30 * DAY });
-  grant(db, { userId, amount: 3, type: "bonus", key: "csv:expired", description: "Old promo", expiresAt: now - 1000, now: now - 2000 });
-  const paid = (n: number, amount: number, meta: Record<string, unknown>) =>
-    grant(db, { userId, amount, type: "purchase", key: `csv:buy:${n}`, description: `Bought ${amount} credits`, stripePaymentId: `pi_csv_${n}`, meta });
-  paid(1, 500, { amountTotal: 500, currency: "usd" });
-  paid(2, 2000, { amountTotal: 1800, currency: "eur" });
-  paid(3, 500, { amountTotal: 500, currency: "=cmd" });
-  paid(4, 500, {});
-  clawback(db, { userId, amount: 100, key: "csv:refund:1", description: "Partial refund", stripePaymentId: "pi_csv_1" });
-  clawback(db, { userId, amount: 2000, key: "csv:refund:2", description: "Payment refunded: credits taken back", stripePaymentId: "pi_csv_2" });
-  grant(db, { userId, amount: 40, type: "topup", key: "csv:topup", description: "Auto-recharge", stripePaymentId: "pi_csv_topup", meta: { amountTotal: 400, currency: "usd" } });
-  grant(db, {
+  await grant(db, { userId, amount: 10, type: "bonus", key: "csv:signup", description: "Sign-up bonus", expiresAt: now + 30 * DAY });
+  await grant(db, { userId, amount: 3, type: "bonus", key: "csv:expired", description: "Old promo", expiresAt: now - 1000, now: now - 2000 });
+  const paid = async (n: number, amount: number, meta: Record<string, unknown>) =>
+    await grant(db, { userId, amount, type: "purchase", key: `csv:buy:${n}`, description: `Bought ${amount} credits`, stripePaymentId: `pi_csv_${n}`, meta });
+  await paid(1, 500, { amountTotal: 500, currency: "usd" });
+  await paid(2, 2000, { amountTotal: 1800, currency: "eur" });
+  await paid(3, 500, { amountTotal: 500, currency: "=cmd" });
+  await paid(4, 500, {});
+  await clawback(db, { userId, amount: 100, key: "csv:refund:1", description: "Partial refund", stripePaymentId: "pi_csv_1" });
+  await clawback(db, { userId, amount: 2000, key: "csv:refund:2", description: "Payment refunded: credits taken back", stripePaymentId: "pi_csv_2" });
+  await grant(db, { userId, amount: 40, type: "topup", key: "csv:topup", description: "Auto-recharge", stripePaymentId: "pi_csv_topup", meta: { amountTotal: 400, currency: "usd" } });
+  await grant(db, {
     userId, amount: 300, type: "plan", key: "csv:plan", description: "Pro plan: 300 credits for the period",
     stripePaymentId: "pi_csv_plan", expiresAt: now + DAY, meta: { amountTotal: 1900, currency: "eur" },
   });
-  grant(db, { userId, amount: 5, type: "plan", key: "csv:rollover", description: "rolled over", expiresAt: now + DAY });
-  grant(db, { userId, amount: 1, type: "bonus", key: "csv:meta", description: "bonus with a price-like meta", meta: { amountTotal: 999, currency: "usd" } });
-  HOSTILE.forEach((description, i) => spendNow(db, userId, 1, description, `csv:hostile:${i}`));
+  await grant(db, { userId, amount: 5, type: "plan", key: "csv:rollover", description: "rolled over", expiresAt: now + DAY });
+  await grant(db, { userId, amount: 1, type: "bonus", key: "csv:meta", description: "bonus with a price-like meta", meta: { amountTotal: 999, currency: "usd" } });
+  HOSTILE.forEach(async (description, i) => await spendNow(db, userId, 1, description, `csv:hostile:${i}`));
   const keyId = Number(
     db.sqlite
       .prepare("insert into api_keys (user_id, name, prefix, key_hash) values (?, ?, 'ck_test', 'hash-csv')")
       .run(userId, 'nightly, "thumbs"\n=2+2').lastInsertRowid,
   );
-  const viaKey = hold(db, { userId, cost: 2, key: "csv:key", description: "Image", ttlSeconds: 600, apiKey: { id: keyId, monthlyLimit: null } });
+  const viaKey = await hold(db, { userId, cost: 2, key: "csv:key", description: "Image", ttlSeconds: 600, apiKey: { id: keyId, monthlyLimit: null } });
   if (!viaKey.ok) throw new Error("hold through the key refused");
-  const failed = hold(db, { userId, cost: 50, key: "csv:failed", description: "Video", ttlSeconds: 600 });
+  const failed = await hold(db, { userId, cost: 50, key: "csv:failed", description: "Video", ttlSeconds: 600 });
   if (!failed.ok) throw new Error("hold refused");
-  voidHold(db, failed.transaction.id, "provider_failed");
-  const running = hold(db, { userId, cost: 50, key: "csv:running", description: "Video, still running", ttlSeconds: 600 });
+  await voidHold(db, failed.transaction.id, "provider_failed");
+  const running = await hold(db, { userId, cost: 50, key: "csv:running", description: "Video, still running", ttlSeconds: 600 });
   if (!running.ok) throw new Error("hold refused");
 });
 afterAll(() => db.remove());

@@ -95,7 +95,7 @@ describe("history CSV over HTTP", () => {
 
   it.each(hostile)("gives back the description %j unchanged once parsed, formulas defused", async (description) => {
     const { client, id } = await newCustomer();
-    spendNow(db, id, 1, description, `csv-http:${id}`);
+    await spendNow(db, id, 1, description, `csv-http:${id}`);
     const res = await client.get("/settings/billing/history.csv");
     expect(res.status).toBe(200);
     const records = parseCsv(await res.text());
@@ -108,7 +108,7 @@ describe("history CSV over HTTP", () => {
 
   it("reads a payment's hostile currency as text, defused", async () => {
     const { client, id } = await newCustomer();
-    grant(db, { userId: id, amount: 500, type: "purchase", key: `csv-http-buy:${id}`, description: "Bought", stripePaymentId: `pi_csv_http_${id}`, meta: { amountTotal: 500, currency: "=1+2" } });
+    await grant(db, { userId: id, amount: 500, type: "purchase", key: `csv-http-buy:${id}`, description: "Bought", stripePaymentId: `pi_csv_http_${id}`, meta: { amountTotal: 500, currency: "=1+2" } });
     const records = parseCsv(await (await client.get("/settings/billing/history.csv")).text());
     expect(records[1].slice(8)).toEqual(["5.00", "'=1+2", `pi_csv_http_${id}`]);
   });

@@ -18,12 +18,13 @@ type UserFigures = { id: number; onHold: number; purchased: number; lastActivity
 const USER_COLUMNS = "id, email, role, credits, created_at AS createdAt, flagged_at AS flaggedAt, email_verified_at AS emailVerifiedAt";
 
 const stmts = perConnection((sqlite) => ({
-  // Per-user figures for the users of one page only, each from a (user_id, ...) index.
+  // Per-user figures for the users of one page only, each from a (user_id, ...) index. Purchased:
+  // from the user's daily totals (decision 037), a row per day rather than one per purchase.
   figures: sqlite.prepare<[string], UserFigures>(
     `SELECT u.id AS id,
        (SELECT coalesce(sum(-amount), 0) FROM transactions
          WHERE user_id = u.id AND type = 'usage' AND status = 'pending') AS onHold,
-       (SELECT coalesce(sum(amount), 0) FROM transactions WHERE user_id = u.id AND type = 'purchase') AS purchased,
+       (SELECT coalesce(sum(credits), 0) FROM user_daily_totals WHERE user_id = u.id AND type = 'purchase') AS purchased,
        (SELECT created_at FROM transactions WHERE user_id = u.id ORDER BY id DESC LIMIT 1) AS lastActivity
      FROM users u WHERE u.id IN (SELECT value FROM json_each(?))`,
   ),
