@@ -1,13 +1,13 @@
 import { randomUUID } from "node:crypto";
 import type { AppDb } from "../../db/client.server";
-import { getBalance, hold, postHold, type Insufficient, type Written } from "../../app/services/money/ledger.server";
+import { getBalance, hold, postHold, type Insufficient, type LedgerTarget, type Written } from "../../app/services/money/ledger.server";
 
 /**
  * Spends credits at once, as a finished generation does: a hold, then its post. For tests that
  * need usage rows in a history; the same key again is a replay of both steps.
  */
 export async function spendNow(
-  db: AppDb,
+  db: LedgerTarget,
   userId: number,
   cost: number,
   description: string,

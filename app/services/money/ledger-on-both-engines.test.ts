@@ -1,0 +1,165 @@
+// The ledger's writes through the executor on SQLite and on a real PostgreSQL (decision 036):
+// the same public API, the same SQL text, the same invariants. The reads are still SQLite's
+// (synchronous), so the checks here read through the executor with portable SQL.
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { closeDatabase, openMigratedDatabase, type AppDb } from "../../../db/client.server";
+import { migratePgDatabase, openPgDatabase } from "../../../db/pg-client.server";
+import { pgSql, type SqlDb } from "../../../db/sql.server";
+import { startPostgres, type PgServer } from "../../../tests/support/postgres";
+import { adjust, clawback, closeGrant, expireDueGrants, grant, hold, LedgerError, postHold, reverseClawback, sweepExpiredHolds, voidHold } from "./ledger.server";
+
+let pgServer: PgServer;
+const dirs: string[] = [];
+const sqliteDbs: AppDb[] = [];
+
+beforeAll(async () => {
+  pgServer = await startPostgres();
+}, 60_000);
+afterAll(async () => {
+  for (const db of sqliteDbs) closeDatabase(db);
+  await pgServer?.stop();
+  for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
+});
+
+type Engine = { name: string; open: () => Promise<SqlDb> };
+const engines: Engine[] = [
+  {
+    name: "SQLite",
+    open: async () => {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), "ledger-engines-"));
+      dirs.push(dir);
+      const db = openMigratedDatabase(path.join(dir, "app.sqlite"));
+      sqliteDbs.push(db);
+      return db.sql;
+    },
+  },
+  {
+    name: "PostgreSQL",
+    open: async () => {
+      const db = openPgDatabase(await pgServer.createDatabase(), { max: 20 });
+      await migratePgDatabase(db);
+      return pgSql(db.pool);
+    },
+  },
+];
+
+const T = Date.UTC(2026, 11, 1, 12);
+const DAY = 86_400_000;
+
+describe.each(engines)("the ledger on $name", (engine) => {
+  let sql: SqlDb;
+  let n = 0;
+  beforeAll(async () => {
+    sql = await engine.open();
+  }, 60_000);
+  afterAll(async () => {
+    if (engine.name === "PostgreSQL") await sql?.close();
+  });
+
+  async function newUser(): Promise<number> {
+    const row = await sql.write((tx) => tx.get<{ id: number }>("INSERT INTO users (email, password_hash) VALUES (?, 'x') RETURNING id", [`e${++n}-${engine.name.toLowerCase()}@example.com`]));
+    return row!.id;
+  }
+
+  /** users.credits == what its live rows add up to == what its unclosed grants hold. */
+  async function expectInvariants(): Promise<void> {
+    const rows = await sql.all<{ id: number; credits: number; rowsSum: number; grantsSum: number }>(
+      `SELECT u.id, u.credits,
+         (SELECT coalesce(sum(t.amount), 0) FROM transactions t WHERE t.user_id = u.id AND t.status IN ('pending', 'posted')) AS "rowsSum",
+         (SELECT coalesce(sum(g.remaining), 0) FROM credit_grants g WHERE g.user_id = u.id AND g.closed_at IS NULL) AS "grantsSum"
+       FROM users u ORDER BY u.id`,
+    );
+    for (const r of rows) expect({ id: r.id, rows: r.rowsSum, grants: r.grantsSum }).toEqual({ id: r.id, rows: r.credits, grants: r.credits });
+  }
+
+  const creditsOf = async (userId: number) => (await sql.get<{ credits: number }>("SELECT credits FROM users WHERE id = ?", [userId]))!.credits;
+
+  it("grants, holds posted and voided, a clawback and its reversal, expiry and a closed grant", async () => {
+    const u = await newUser();
+    const admin = await newUser();
+    const bought = await grant(sql, { userId: u, amount: 100, type: "purchase", key: `buy:${u}`, description: "pack", stripePaymentId: `pi_${u}`, now: T });
+    expect(bought).toMatchObject({ replayed: false, transaction: { userId: u, amount: 100, type: "purchase", status: "posted", balanceAfter: 100 } });
+    expect((await grant(sql, { userId: u, amount: 100, type: "purchase", key: `buy:${u}`, description: "pack", now: T })).replayed).toBe(true);
+    await grant(sql, { userId: u, amount: 30, type: "bonus", key: `bonus:${u}`, description: "bonus", expiresAt: T + DAY, now: T });
+
+    const a = await hold(sql, { userId: u, cost: 40, key: `a:${u}`, description: "image", ttlSeconds: 60, now: T + 1 });
+    const b = await hold(sql, { userId: u, cost: 20, key: `b:${u}`, description: "image", ttlSeconds: 60, now: T + 2 });
+    if (!a.ok || !b.ok) throw new Error("refused");
+    expect(a.transaction).toMatchObject({ status: "pending", amount: -40, balanceAfter: 90 });
+    expect((await postHold(sql, a.transaction.id, T + 3)).transaction.status).toBe("posted");
+    expect((await voidHold(sql, b.transaction.id, "failed", T + 4)).transaction.status).toBe("voided");
+    await expect(postHold(sql, b.transaction.id, T + 5)).rejects.toMatchObject({ code: "hold_voided" });
+    expect(await hold(sql, { userId: u, cost: 1_000, key: `big:${u}`, description: "video", ttlSeconds: 60, now: T + 6 })).toEqual({
+      ok: false,
+      reason: "insufficient_credits",
+      balance: 90,
+      needed: 1_000,
+    });
+    await expect(grant(sql, { userId: u, amount: 5, type: "bonus", key: `buy:${u}`, description: "other", now: T })).rejects.toMatchObject({ code: "key_conflict" });
+
+    const taken = await clawback(sql, { userId: u, amount: 70, key: `refund:${u}`, description: "refund", stripePaymentId: `pi_${u}`, now: T + 7 });
+    expect(taken.transaction).toMatchObject({ type: "refund", amount: -70, balanceAfter: 20 });
+    const back = await reverseClawback(sql, { reversesKey: `refund:${u}`, key: `won:${u}`, description: "dispute won", now: T + 8 });
+    expect(back.transaction).toMatchObject({ type: "refund", amount: 70, balanceAfter: 90 });
+    expect((await adjust(sql, { userId: u, amount: -10, adminId: admin, reason: "correction", key: `adj:${u}`, now: T + 9 })).ok).toBe(true);
+
+    // The bonus (30, partly spent by the first hold's draw order) expires a day later.
+    expect(await expireDueGrants(sql, T + DAY + 1)).toBeGreaterThanOrEqual(0);
+    const period = await grant(sql, { userId: u, amount: 50, type: "plan", key: `plan:${u}`, description: "plan", expiresAt: T + 30 * DAY, now: T + DAY + 2 });
+    expect(await closeGrant(sql, { sourceTxId: period.transaction.id, now: T + DAY + 3 })).toEqual({ expired: 50 });
+    expect(await closeGrant(sql, { sourceTxId: period.transaction.id, now: T + DAY + 4 })).toEqual({ expired: 50 });
+
+    const swept = await hold(sql, { userId: u, cost: 5, key: `swept:${u}`, description: "lost", ttlSeconds: 1, now: T + DAY + 5 });
+    if (!swept.ok) throw new Error("refused");
+    expect(await sweepExpiredHolds(sql, T + DAY + 5_000)).toBe(1);
+    expect((await sql.get<{ status: string }>("SELECT status FROM transactions WHERE id = ?", [swept.transaction.id]))!.status).toBe("voided");
+    await expectInvariants();
+  });
+
+  it("40 holds at once from 20 credits: exactly 20 succeed, nothing goes below zero", async () => {
+    const u = await newUser();
+    await grant(sql, { userId: u, amount: 20, type: "purchase", key: `p:${u}`, description: "pack", now: T });
+    const results = await Promise.all(
+      Array.from({ length: 40 }, (_, i) => hold(sql, { userId: u, cost: 1, key: `race:${u}:${i}`, description: "image", ttlSeconds: 60, now: T + 1 })),
+    );
+    expect(results.filter((r) => r.ok)).toHaveLength(20);
+    expect(results.filter((r) => !r.ok).every((r) => !r.ok && r.reason === "insufficient_credits")).toBe(true);
+    expect(await creditsOf(u)).toBe(0);
+    await expectInvariants();
+  });
+
+  it("one key written by 12 callers at once is one row; the others are replays", async () => {
+    const u = await newUser();
+    const results = await Promise.all(
+      Array.from({ length: 12 }, () => grant(sql, { userId: u, amount: 7, type: "bonus", key: `same:${u}`, description: "once", now: T }).catch((e: unknown) => e)),
+    );
+    const written = results.filter((r) => !(r instanceof Error) && !r.replayed);
+    expect(written).toHaveLength(1);
+    // On PostgreSQL a loser of the race may meet the unique key inside its transaction: never a second row.
+    for (const r of results) if (r instanceof Error) expect(String(r)).toMatch(/duplicate key|UNIQUE/);
+    expect(await creditsOf(u)).toBe(7);
+    expect((await sql.get<{ n: number }>("SELECT count(*) AS n FROM transactions WHERE idempotency_key = ?", [`same:${u}`]))!.n).toBe(1);
+    await expectInvariants();
+  });
+
+  it("inside a caller's write body the ledger's row commits with the caller's, or neither does", async () => {
+    const u = await newUser();
+    await expect(
+      sql.write(async (tx) => {
+        await grant(tx, { userId: u, amount: 9, type: "bonus", key: `body:${u}`, description: "in a body", now: T });
+        throw new Error("the caller failed after the grant");
+      }),
+    ).rejects.toThrow(/caller failed/);
+    expect(await creditsOf(u)).toBe(0);
+    // A refused ledger write inside a body that goes on leaves nothing of itself behind.
+    await sql.write(async (tx) => {
+      await expect(grant(tx, { userId: u, amount: 0, type: "bonus", key: `zero:${u}`, description: "x", now: T })).rejects.toBeInstanceOf(LedgerError);
+      await grant(tx, { userId: u, amount: 4, type: "bonus", key: `after:${u}`, description: "after a refusal", now: T });
+    });
+    expect(await creditsOf(u)).toBe(4);
+    await expectInvariants();
+  });
+});
