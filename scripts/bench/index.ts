@@ -63,6 +63,7 @@ function fig(dotted: string): string {
 }
 const rows: Array<[string, string, string]> = [
   ["ledger hold+post pairs/s (module vs raw)", `${fig("ledger.opsPerSec")} vs ${fig("ledger.baselineOpsPerSec")}`, `ratio ${fig("ledger.ratio")} (target ≥ 0.8)`],
+  ["ledger hold+post pairs/s, 64 callers (module vs raw, one caller)", `${fig("ledger.concurrentOpsPerSec")} vs ${fig("ledger.baselineOpsPerSec")}`, `ratio ${fig("ledger.concurrentRatio")} (target ≥ 4)`],
   ["ledger grants/s", `${fig("ledger.grantsPerSec")}`, ""],
   [
     "POST /api/generate-image req/s (app vs bare node:http)",

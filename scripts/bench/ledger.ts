@@ -9,9 +9,11 @@
  * by side in one directory), same run, interleaved in chunks of 10 so disk drift hits both alike.
  * The ratio is the median, over neighbouring chunk pairs, of module speed / baseline speed (robust
  * to fsync bursts); the ratio of the two medians is printed beside it.
- * Also grants per second, and the same two measures with synchronous=OFF on both sides (no fsync,
- * so the module's own CPU overhead shows). Prints a table, then as the LAST line a JSON summary:
- *   {"opsPerSec":…, "baselineOpsPerSec":…, "ratio":…, "grantsPerSec":…, "cpuBoundRatio":…}
+ * Also: BENCH_CALLERS (64) callers at once doing hold+post through the module against the same
+ * one-caller baseline (issue 19: group commit lets the writes that wait together share a commit),
+ * grants per second, and the same measures with synchronous=OFF on both sides (no fsync, so the
+ * module's own CPU overhead shows). Prints a table, then as the LAST line a JSON summary:
+ *   {"opsPerSec":…, "baselineOpsPerSec":…, "ratio":…, "concurrentOpsPerSec":…, "concurrentRatio":…, "grantsPerSec":…, "cpuBoundRatio":…}
  *
  * BENCH_DIR (default: a fresh folder in the OS temp dir), BENCH_ROUNDS (5), BENCH_PAIRS (1000
  * per side per round), BENCH_KEEP=1 to keep the files.
