@@ -134,7 +134,9 @@ describe.each(engines)("the ledger on $name", (engine) => {
   it("one key written by 12 callers at once is one row; the others are replays", async () => {
     const u = await newUser();
     const results = await Promise.all(
-      Array.from({ length: 12 }, () => grant(sql, { userId: u, amount: 7, type: "bonus", key: `same:${u}`, description: "once", now: T }).catch((e: unknown) => e)),
+      Array.from({ length: 12 }, () =>
+        grant(sql, { userId: u, amount: 7, type: "bonus", key: `same:${u}`, description: "once", now: T }).catch((e: unknown) => (e instanceof Error ? e : new Error(String(e)))),
+      ),
     );
     const written = results.filter((r) => !(r instanceof Error) && !r.replayed);
     expect(written).toHaveLength(1);
