@@ -1,4 +1,3 @@
-import { AsyncLocalStorage } from "node:async_hooks";
 import Database from "better-sqlite3";
 import type pg from "pg";
 
@@ -143,8 +142,6 @@ export type SqliteSqlOptions = {
 const nextTurn = globalThis.setImmediate;
 const cancelTurn = globalThis.clearImmediate;
 
-// Set while a body runs: a write() from inside one would wait behind its own batch forever.
-const insideBody = new AsyncLocalStorage<true>();
 
 type Job = { body: (tx: SqlRunner) => Promise<unknown>; resolve: (value: unknown) => void; reject: (error: unknown) => void };
 
@@ -210,11 +207,24 @@ export function sqliteSqlOn(writer: Database.Database, file: string, options: Sq
     reader = null;
     reads = null;
   };
+  // Transaction control, prepared once (as better-sqlite3's own transactions do).
+  const control = {
+    begin: writer.prepare("BEGIN IMMEDIATE"),
+    commit: writer.prepare("COMMIT"),
+    rollback: writer.prepare("ROLLBACK"),
+    savepoint: writer.prepare("SAVEPOINT body"),
+    release: writer.prepare("RELEASE body"),
+    rollbackTo: writer.prepare("ROLLBACK TO body"),
+  };
+  // True from BEGIN to the end of a batch. A batch runs within one turn of the event loop, so a
+  // write() while it is open comes from inside one of its bodies, and would wait for itself.
+  // (Cheaper than AsyncLocalStorage, whose promise hooks slow every await in the process.)
+  let batchOpen = false;
   const pending: Job[] = [];
   let draining: Promise<void> | null = null;
 
   function enqueue<T>(body: (tx: SqlRunner) => Promise<T>): Promise<T> {
-    if (insideBody.getStore()) return Promise.reject(new Error("write() inside a write body would wait for itself: use the body's tx"));
+    if (batchOpen) return Promise.reject(new Error("write() inside a write body would wait for itself: use the body's tx"));
     return new Promise<T>((resolve, reject) => {
       pending.push({ body, resolve: resolve as (value: unknown) => void, reject });
       // setImmediate, not a microtask: requests that arrive in the same turn of the event loop
@@ -233,13 +243,26 @@ export function sqliteSqlOn(writer: Database.Database, file: string, options: Sq
   }
 
   async function runBatch(batch: Job[]): Promise<void> {
-    const outcomes: Array<{ job: Job; ok: true; value: unknown } | { job: Job; ok: false; error: unknown }> = [];
     try {
-      writer.exec("BEGIN IMMEDIATE");
+      control.begin.run();
     } catch (error) {
       for (const job of batch) job.reject(error);
       return;
     }
+    batchOpen = true;
+    try {
+      await runBodies(batch);
+    } finally {
+      batchOpen = false; // runBodies closes it before answering; this covers a throw
+    }
+  }
+
+  const CROSSED = "a write body waited on something other than the database: its transaction cannot stay open across turns of the event loop";
+
+  async function runBodies(batch: Job[]): Promise<void> {
+    const outcomes: Array<{ job: Job; ok: true; value: unknown } | { job: Job; ok: false; error: unknown }> = [];
+    // A batch of one needs no savepoint: its failure rolls the transaction back.
+    const alone = batch.length === 1;
     // Fires at the next turn of the event loop: if the batch is still open then, a body waited on
     // something other than the database, and other code may have run on this connection inside
     // the open transaction. Its next statement is refused, so the body fails instead.
@@ -255,26 +278,35 @@ export function sqliteSqlOn(writer: Database.Database, file: string, options: Sq
         break;
       }
       let open = true;
-      writer.exec("SAVEPOINT body");
+      if (!alone) control.savepoint.run();
       try {
-        const value = await insideBody.run(true, () => job.body(sqliteRunner(writer, writerStatements, () => {
-          if (crossedTurn) throw new Error("a write body waited on something other than the database: its transaction cannot stay open across turns of the event loop");
+        const value = await job.body(sqliteRunner(writer, writerStatements, () => {
+          if (crossedTurn) throw new Error(CROSSED);
           return open;
-        })));
-        if (crossedTurn) throw new Error("a write body waited on something other than the database: its transaction cannot stay open across turns of the event loop");
-        writer.exec("RELEASE body");
+        }));
+        if (crossedTurn) throw new Error(CROSSED);
+        if (!alone) control.release.run();
         outcomes.push({ job, ok: true, value });
       } catch (error) {
         if (!writer.inTransaction) {
           // SQLite ended the whole transaction (a full disk, an I/O error): every body so far is
           // gone with it; the rest of the batch goes back to the queue for a fresh transaction.
+          cancelTurn(probe);
+          batchOpen = false;
           for (const o of outcomes) o.job.reject(new Error("the write was rolled back with its batch", { cause: error }));
           job.reject(error);
           pending.unshift(...batch.slice(i + 1));
           return;
         }
-        writer.exec("ROLLBACK TO body");
-        writer.exec("RELEASE body");
+        if (alone) {
+          cancelTurn(probe);
+          control.rollback.run();
+          batchOpen = false;
+          job.reject(error);
+          return;
+        }
+        control.rollbackTo.run();
+        control.release.run();
         outcomes.push({ job, ok: false, error });
       } finally {
         open = false;
@@ -282,12 +314,15 @@ export function sqliteSqlOn(writer: Database.Database, file: string, options: Sq
     }
     cancelTurn(probe);
     try {
-      writer.exec("COMMIT");
+      control.commit.run();
     } catch (error) {
-      if (writer.inTransaction) writer.exec("ROLLBACK");
+      if (writer.inTransaction) control.rollback.run();
+      batchOpen = false;
       for (const o of outcomes) o.job.reject(o.ok ? error : o.error);
       return;
     }
+    // Closed before the answers: a caller that writes again as soon as it hears back is not inside.
+    batchOpen = false;
     options.onCommit?.(outcomes.length);
     for (const o of outcomes) {
       if (o.ok) o.job.resolve(o.value);
