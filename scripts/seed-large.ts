@@ -255,9 +255,10 @@ export async function seedLarge(db: AppDb, options: SeedOptions): Promise<SeedRe
         reason: "Seeded correction",
       };
     }
-    if (r < 0.845 && lastPurchaseRow[userId] >= 0) {
-      // A refunded payment: its credits are clawed back (may go below zero, as in the ledger).
-      const credits = lastPurchaseCredits[userId];
+    if (r < 0.845 && lastPurchaseRow[userId] >= 0 && b > 0) {
+      // A refunded payment: its credits are clawed back, at most the balance here: the seeded
+      // balances become one opening grant each at the end, and a debt would need its draws.
+      const credits = Math.min(lastPurchaseCredits[userId], b);
       const purchaseId = lastPurchaseRow[userId] + 1;
       lastPurchaseRow[userId] = -1;
       balance[userId] = b - credits;
@@ -289,8 +290,17 @@ export async function seedLarge(db: AppDb, options: SeedOptions): Promise<SeedRe
   }
 
   const setBalance = sqlite.prepare(`UPDATE users SET credits = ?, updated_at = ? WHERE id = ?`);
+  // Each balance as one grant that never expires (an `opening` grant, as for credits older than
+  // grants, decision 022), so the ledger's grant invariants hold
+  // on the seeded file: users.credits == what its unclosed grants hold.
+  const openGrant = sqlite.prepare(
+    `INSERT INTO credit_grants (user_id, source_tx_id, kind, amount, remaining, expires_at, created_at) VALUES (?, NULL, ?, ?, ?, NULL, ?)`,
+  );
   sqlite.transaction(() => {
-    for (let id = 1; id <= N; id++) setBalance.run(balance[id], lastTime[id], id);
+    for (let id = 1; id <= N; id++) {
+      setBalance.run(balance[id], lastTime[id], id);
+      if (balance[id] > 0) openGrant.run(id, "opening", balance[id], balance[id], lastTime[id]);
+    }
   })();
   sqlite.pragma("synchronous = FULL");
   log(`balances: ${N} written`);
