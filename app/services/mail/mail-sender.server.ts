@@ -63,6 +63,11 @@ const stmts = perConnection((sqlite) => ({
  * Claims the oldest row due by `dueBy` for `leaseMs` from `now`, or null when nothing is due. A
  * tick passes its start as `dueBy`, so a row that failed during the tick waits for the next one.
  */
+/** Whether a message is due by `dueBy` (a peek: claiming is claimNextMail's). */
+export function hasDueMail(db: AppDb, dueBy: number): boolean {
+  return stmts(db).nextDue.get({ now: dueBy }) !== undefined;
+}
+
 export function claimNextMail(db: AppDb, now: number, leaseMs: number, dueBy = now): Row | null {
   const run = db.sqlite.transaction((): Row | null => {
     const due = stmts(db).nextDue.get({ now: dueBy });
@@ -141,10 +146,19 @@ export function startMailSender(db: AppDb, options: MailSenderOptions): MailSend
     }
   };
 
+  let transportReady = !transport.ready;
   const run = async (): Promise<SendReport> => {
     const report: SendReport = { sent: 0, retrying: 0, failed: 0 };
     const startedAt = now();
     for (let i = 0; i < batch && !stopped && db.sqlite.open; i++) {
+      if (!transportReady) {
+        // Loaded before the first claim, once there is something to send: a lease starts at its
+        // claim and must cover the sending only, not a slow first load of nodemailer.
+        if (!hasDueMail(db, startedAt)) break;
+        await transport.ready!();
+        transportReady = true;
+        if (stopped || !db.sqlite.open) break;
+      }
       const row = claimNextMail(db, now(), leaseMs, startedAt);
       if (!row) break;
       await sendOne(row, report);

@@ -15,6 +15,9 @@ export type MailTransport = {
   kind: "smtp" | "outbox";
   /** Resolves with the message id once the server (or the file) has the message; rejects otherwise. */
   send(mail: OutgoingMail): Promise<{ messageId: string }>;
+  /** Loads what sending needs (nodemailer, on first use). The sender awaits it before it claims a
+   * message, so a slow first load never runs down a claimed message's lease. */
+  ready?(): Promise<void>;
   close(): void;
 };
 
@@ -84,6 +87,9 @@ export function createMailTransport(mail: Config["mail"], options: TransportOpti
         const info = await (await transporter.get()).sendMail(envelopeOf(m, mail.from));
         return { messageId: info.messageId };
       },
+      ready: async () => {
+        await transporter.get();
+      },
       close: () => transporter.close(),
     };
   }
@@ -99,6 +105,9 @@ export function createMailTransport(mail: Config["mail"], options: TransportOpti
       fs.writeFileSync(tmp, info.message as Buffer);
       fs.renameSync(tmp, file);
       return { messageId: info.messageId };
+    },
+    ready: async () => {
+      await composer.get();
     },
     close: () => composer.close(),
   };
