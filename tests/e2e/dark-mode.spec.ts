@@ -157,7 +157,7 @@ for (const { name, viewport } of VIEWPORTS) {
     test("a customer's pages: generate with results, billing, receipt, account, API keys", async ({ page }) => {
       test.setTimeout(180_000);
       const { email } = await signUp(page, uniqueEmail("dark-customer"));
-      const paymentId = seedCustomer(email);
+      const paymentId = await seedCustomer(email);
       await makeResults(page);
       await page.waitForLoadState("networkidle");
       await checkBothSchemes(page, "generate with results");
