@@ -1,7 +1,7 @@
-import path from "node:path";
 import AxeBuilder from "@axe-core/playwright";
 import { expect, type Page } from "@playwright/test";
-import { openDatabase, type AppDb } from "../../db/client.server";
+import type { AppDb } from "../../db/client.server";
+import { withServerDb } from "../support/accounts";
 import { linkPathFrom } from "../support/mailbox";
 
 export function uniqueEmail(tag: string) {
@@ -53,19 +53,7 @@ export const E2E_ADMIN_PASSWORD = "correct-horse-1";
 
 /** Test set-up on the server's own database file (WAL: safe while the server runs). */
 export function withAppDb<T>(fn: (db: AppDb) => T): T {
-  const db = openDatabase(path.join(process.env.E2E_DATA_DIR!, "app.sqlite"));
-  const close = () => db.sqlite.close();
-  let result: T;
-  try {
-    result = fn(db);
-  } catch (error) {
-    close();
-    throw error;
-  }
-  // An asynchronous body (a ledger write) closes the database once it has settled.
-  if (result instanceof Promise) return result.finally(close) as T;
-  close();
-  return result;
+  return withServerDb(process.env.E2E_DATA_DIR!, fn);
 }
 
 export function userIdOf(email: string): number {

@@ -11,6 +11,7 @@ import { verifyLedger } from "../../app/services/money/ledger-verify.server";
 import { getSubscriptionView } from "../../app/services/money/subscription-view.server";
 import { STRIPE_API_VERSION } from "../../app/services/stripe.server";
 import { startStripeEmulator, type StripeEmulator } from "../../stripe-emulator/src/index.server";
+import { withServerDb } from "../support/accounts";
 import { spendNow } from "../support/ledger";
 import { HttpClient, startServer, type RunningServer } from "../support/server";
 
@@ -160,19 +161,7 @@ function ledgerViolations() {
 
 /** Writes to the app's database as an operator's script would (the ledger's own functions). */
 function withAppDb<T>(fn: (app: ReturnType<typeof openDatabase>) => T): T {
-  const app = openDatabase(path.join(server.dataDir, "app.sqlite"));
-  const close = () => app.sqlite.close();
-  let result: T;
-  try {
-    result = fn(app);
-  } catch (error) {
-    close();
-    throw error;
-  }
-  // An asynchronous body (a ledger write) closes the database once it has settled.
-  if (result instanceof Promise) return result.finally(close) as T;
-  close();
-  return result;
+  return withServerDb(server.dataDir, fn);
 }
 
 type Row = { id: number; type: string; amount: number; key: string; expiresAt: number | null; closedAt: number | null; remaining: number | null; stripePaymentId: string | null; meta: string | null };
