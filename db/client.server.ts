@@ -4,7 +4,7 @@ import Database from "better-sqlite3";
 import { drizzle, type BetterSQLite3Database } from "drizzle-orm/better-sqlite3";
 import { migrate } from "drizzle-orm/better-sqlite3/migrator";
 import * as schema from "./schema";
-import { sqliteSqlOn, type SqliteSql } from "./sql.server";
+import { sqliteSqlOn, type SqlDb, type SqliteSql } from "./sql.server";
 
 export type Orm = BetterSQLite3Database<typeof schema>;
 /** One open database: the raw better-sqlite3 handle (for hot, hand-written statements and
@@ -12,6 +12,13 @@ export type Orm = BetterSQLite3Database<typeof schema>;
  * executor whose write bodies run on that connection too (db/sql.server.ts, decision 036: the
  * money path moves onto it). */
 export type AppDb = { sqlite: Database.Database; orm: Orm; path: string; sql: SqliteSql };
+
+/**
+ * The part of the app's database that runs on both engines (decision 036): its executor, and
+ * nothing engine-bound. A ported service takes this, so the type system shows what still reaches
+ * for `sqlite`/`orm`; the SQLite `AppDb` and the PostgreSQL runtime database both satisfy it.
+ */
+export type PortableDb = { readonly sql: SqlDb };
 
 export const MIGRATIONS_DIR = path.resolve(process.env.APP_ROOT ?? process.cwd(), "db/migrations");
 
