@@ -162,6 +162,26 @@ describe.each(engines)("the executor on $name", (engine) => {
     await expect(leaked.run("UPDATE accounts SET credits = 0")).rejects.toThrow(/transaction has ended/);
   });
 
+  it("exclusive(): one pass of a name at a time, other names alongside, and a failed pass lets go", async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const ran: string[] = [];
+    const first = db.exclusive("sweeper", async () => {
+      ran.push("first");
+      await gate;
+    });
+    await new Promise((r) => setTimeout(r, 20));
+    const overlapping = await Promise.all([1, 2, 3].map(() => db.exclusive("sweeper", async () => void ran.push("overlap"))));
+    const other = await db.exclusive("mail", async () => void ran.push("mail"));
+    release();
+    expect(await first).toBe(true);
+    expect(overlapping).toEqual([false, false, false]);
+    expect(other).toBe(true);
+    await expect(db.exclusive("sweeper", async () => Promise.reject(new Error("pass failed")))).rejects.toThrow("pass failed");
+    expect(await db.exclusive("sweeper", async () => void ran.push("after"))).toBe(true);
+    expect(ran).toEqual(["first", "mail", "after"]);
+  });
+
   it("int8 values (epoch milliseconds, counts) come back as numbers", async () => {
     const id = await account(Date.now());
     const row = await db.get<{ credits: number; n: number }>("SELECT credits, (SELECT count(*) FROM accounts) AS n FROM accounts WHERE id = ?", [id]);
@@ -227,6 +247,46 @@ describe("group commit on SQLite", () => {
     await expect(db.write(() => db.write(async () => 1))).rejects.toThrow(/inside a write body/);
     expect(await db.write(async () => "still working")).toBe("still working");
     await db.close();
+  });
+});
+
+describe("exclusive() across instances on one PostgreSQL", () => {
+  it("two instances' passes of one name never overlap; a dead instance's lock is let go", async () => {
+    const url = await pgServer.createDatabase();
+    const a = pgSql(openPgDatabase(url, { max: 3 }).pool);
+    const b = pgSql(openPgDatabase(url, { max: 3 }).pool);
+    try {
+      let inside = 0;
+      let most = 0;
+      let runs = 0;
+      const pass = async () => {
+        inside++;
+        most = Math.max(most, inside);
+        runs++;
+        await new Promise((r) => setTimeout(r, 15));
+        inside--;
+      };
+      const results = await Promise.all(Array.from({ length: 20 }, (_, i) => (i % 2 ? a : b).exclusive("reconciler", pass)));
+      expect(most).toBe(1);
+      expect(results.filter(Boolean).length).toBe(runs);
+      expect(runs).toBeGreaterThanOrEqual(1);
+      // An instance that dies mid-pass: its connection ends, and the server drops the lock with it.
+      const dying = pgSql(openPgDatabase(url, { max: 1 }).pool);
+      let entered!: () => void;
+      const inPass = new Promise<void>((r) => (entered = r));
+      const never = dying.exclusive("backup", async () => {
+        entered();
+        await new Promise(() => undefined);
+      });
+      await inPass;
+      expect(await a.exclusive("backup", async () => undefined)).toBe(false);
+      await b.run("SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND pid <> pg_backend_pid()");
+      void never.catch(() => undefined);
+      await expect.poll(() => a.exclusive("backup", async () => undefined), { timeout: 5000 }).toBe(true);
+    } finally {
+      await a.close();
+      await b.close();
+    }
   });
 });
 

@@ -31,7 +31,28 @@ export interface SqlDb extends SqlRunner {
   readonly dialect: "sqlite" | "postgres";
   /** Runs `body` as one transaction: committed when it resolves, rolled back when it throws. */
   write<T>(body: (tx: SqlRunner) => Promise<T>): Promise<T>;
+  /**
+   * Runs `pass` unless another pass of the same name holds the lock, in this process or (on
+   * PostgreSQL, an advisory lock) in any instance on the database: for the background singletons
+   * (the hold sweeper, the mail sender, auto-recharge, the backup schedule). Answers whether it ran.
+   * The pass itself uses the executor as usual; the lock only keeps two passes from overlapping.
+   */
+  exclusive(name: string, pass: () => Promise<void>): Promise<boolean>;
   close(): Promise<void>;
+}
+
+/** Names held by a pass in this process: SQLite's exclusive(), and PostgreSQL's first line. */
+function localLocks() {
+  const held = new Set<string>();
+  return async (name: string, pass: () => Promise<void>, inner: () => Promise<boolean> = async () => (await pass(), true)) => {
+    if (held.has(name)) return false;
+    held.add(name);
+    try {
+      return await inner();
+    } finally {
+      held.delete(name);
+    }
+  };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -220,6 +241,7 @@ export function sqliteSqlOn(writer: Database.Database, file: string, options: Sq
   // write() while it is open comes from inside one of its bodies, and would wait for itself.
   // (Cheaper than AsyncLocalStorage, whose promise hooks slow every await in the process.)
   let batchOpen = false;
+  const locks = localLocks();
   const pending: Job[] = [];
   let draining: Promise<void> | null = null;
 
@@ -338,6 +360,8 @@ export function sqliteSqlOn(writer: Database.Database, file: string, options: Sq
     // open transaction on the writer connection.
     run: (text, params) => enqueue((tx) => tx.run(text, params)),
     write: (body) => enqueue(body),
+    // One process owns a SQLite file (the server refuses a second writer), so a local lock is all.
+    exclusive: (name, pass) => locks(name, pass),
     async close() {
       while (draining) await draining;
       closeReader();
@@ -383,6 +407,7 @@ function pgRunner(query: pg.Pool | pg.PoolClient, cache: Map<string, Translated>
 export function pgSql(pool: pg.Pool): SqlDb {
   const cache = new Map<string, Translated>();
   const outside = pgRunner(pool, cache);
+  const locks = localLocks();
   return {
     dialect: "postgres",
     all: (text, params) => outside.all(text, params),
@@ -407,6 +432,30 @@ export function pgSql(pool: pg.Pool): SqlDb {
         }
       }
     },
+    // A session-level advisory lock on a connection held for the pass: if this instance dies, the
+    // server drops the connection and with it the lock, so a crash never leaves a singleton stuck.
+    exclusive: (name, pass) =>
+      locks(name, pass, async () => {
+        const client = await pool.connect();
+        // The connection sits idle while the pass runs on others: if it drops then, pg reports it
+        // on the client, and an unheard 'error' would end the process. The lock went with it.
+        let lost: Error | undefined;
+        const onError = (error: Error) => void (lost = error);
+        client.on("error", onError);
+        try {
+          const got = await client.query<{ ok: boolean }>("SELECT pg_try_advisory_lock(hashtext($1)) AS ok", [`credits:${name}`]);
+          if (!got.rows[0]?.ok) return false;
+          try {
+            await pass();
+            return true;
+          } finally {
+            if (!lost) await client.query("SELECT pg_advisory_unlock(hashtext($1))", [`credits:${name}`]).catch((e: Error) => void (lost = e));
+          }
+        } finally {
+          client.off("error", onError);
+          client.release(lost);
+        }
+      }),
     close: () => pool.end(),
   };
 }
