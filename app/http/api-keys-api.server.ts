@@ -23,7 +23,7 @@ async function readJsonObject(request: Request): Promise<{ ok: true; data: unkno
 /** GET /api/keys: the caller's working keys (never a key itself). */
 export async function listKeysLoader({ request }: LoaderFunctionArgs): Promise<Response> {
   const user = await requireSessionApiUser(request);
-  return json({ keys: listApiKeys(getRuntime().db, user.id) }, { headers: NO_STORE });
+  return json({ keys: await listApiKeys(getRuntime().db, user.id) }, { headers: NO_STORE });
 }
 
 /** POST /api/keys: 201 with the new key, shown this once. */
@@ -37,7 +37,7 @@ export async function createKeyAction({ request }: ActionFunctionArgs): Promise<
     const issues = parsed.error.issues.map((issue) => ({ field: issue.path.join(".") || null, message: issue.message }));
     return apiError(422, "invalid_request", issues.map((i) => (i.field ? `${i.field}: ${i.message}` : i.message)).join("; "), { issues });
   }
-  const issued = issueApiKey(getRuntime().db, {
+  const issued = await issueApiKey(getRuntime().db, {
     userId: user.id,
     name: parsed.data.name,
     monthlyCreditLimit: parsed.data.monthlyCreditLimit ?? null,
@@ -50,7 +50,7 @@ export async function revokeKeyAction({ request, params }: ActionFunctionArgs): 
   if (request.method !== "DELETE") return methodNotAllowed("DELETE");
   const user = await requireSessionApiUser(request);
   const id = ApiKeyIdSchema.safeParse(params.id ?? "");
-  const revoked = id.success ? revokeApiKey(getRuntime().db, { userId: user.id, id: id.data }) : { ok: false as const };
+  const revoked = id.success ? await revokeApiKey(getRuntime().db, { userId: user.id, id: id.data }) : { ok: false as const };
   if (!revoked.ok) return apiError(404, "not_found", "No such API key.");
   return new Response(null, { status: 204, headers: NO_STORE });
 }

@@ -78,7 +78,7 @@ export async function action({ request, params }: ActionFunctionArgs) {
 
   if (intent === "resend_verification") {
     if (userId === null) return json({ intent, result: { status: "error" as const, error: { "": [`No user with id ${params.userId}: nothing was sent.`] } } }, { status: 400 });
-    const result = adminResendVerification(db, getRuntime().config, { adminId: admin.id, userId });
+    const result = await adminResendVerification(db, getRuntime().config, { adminId: admin.id, userId });
     return redirectWithToast(
       request,
       here,

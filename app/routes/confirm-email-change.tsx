@@ -13,7 +13,7 @@ export const meta: MetaFunction = () => [{ title: "Confirm your new address · C
 // Opening the link changes nothing (mail scanners follow links): the button does.
 export async function loader({ request }: LoaderFunctionArgs) {
   const token = new URL(request.url).searchParams.get("token") ?? "";
-  const verdict = checkEmailChangeLink(getRuntime().db, token);
+  const verdict = await checkEmailChangeLink(getRuntime().db, token);
   return json(verdict.ok ? { token, email: verdict.email, problem: null } : { token: null, email: null, problem: verdict.reason }, {
     headers: { "Cache-Control": "no-store" },
   });

@@ -16,7 +16,7 @@ const HIDDEN_FIELDS = ["password", "token"];
 
 export async function loader({ request }: LoaderFunctionArgs) {
   const token = new URL(request.url).searchParams.get("token") ?? "";
-  const verdict = checkResetLink(getRuntime().db, token);
+  const verdict = await checkResetLink(getRuntime().db, token);
   return json(verdict.ok ? { token, problem: null } : { token: null, problem: verdict.reason }, { headers: { "Cache-Control": "no-store" } });
 }
 

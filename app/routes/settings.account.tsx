@@ -30,7 +30,7 @@ const PASSWORDS = ["currentPassword", "newPassword", "password"];
 export async function loader({ request }: LoaderFunctionArgs) {
   const user = await requireUser(request);
   const current = (await getSession(request)).id;
-  const sessions = listUserSessions(getRuntime().db, user.id).map((s) => ({ ...s, current: s.id === current }));
+  const sessions = (await listUserSessions(getRuntime().db, user.id)).map((s) => ({ ...s, current: s.id === current }));
   return json({ email: user.email, verified: user.emailVerifiedAt !== null, sessions });
 }
 
@@ -48,7 +48,7 @@ export async function action({ request, context }: ActionFunctionArgs) {
   const sessionId = (await getSession(request)).id || null;
 
   if (intent === "sign-out-others") {
-    const ended = revokeOtherSessions(db, user.id, sessionId);
+    const ended = await revokeOtherSessions(db, user.id, sessionId);
     return redirectWithToast(request, HERE, { kind: "success", title: ended === 1 ? "1 other session was signed out." : `${ended} other sessions were signed out.` });
   }
   if (intent === "change-password") {

@@ -20,7 +20,7 @@ const NO_STORE = { "Cache-Control": "private, no-store" };
 
 export async function loader({ request }: LoaderFunctionArgs) {
   const user = await requireUser(request);
-  const keys = listApiKeys(getRuntime().db, user.id);
+  const keys = await listApiKeys(getRuntime().db, user.id);
   const revoke = Number(new URL(request.url).searchParams.get("revoke"));
   return json({ keys, confirm: keys.find((k) => k.id === revoke) ?? null }, { headers: NO_STORE });
 }
@@ -31,13 +31,13 @@ export async function action({ request }: ActionFunctionArgs) {
   const { db } = getRuntime();
   if (formData.get("intent") === "revoke") {
     const parsed = ApiKeyRevokeFormSchema.safeParse(Object.fromEntries(formData));
-    const revoked = parsed.success ? revokeApiKey(db, { userId: user.id, id: parsed.data.id }) : { ok: false };
+    const revoked = parsed.success ? await revokeApiKey(db, { userId: user.id, id: parsed.data.id }) : { ok: false };
     if (!revoked.ok) throw new Response("No such API key", { status: 404 });
     return redirectWithToast(request, "/settings/api-keys", { kind: "success", title: "API key revoked", description: "Requests made with it are refused from now on." });
   }
   const submission = parseWithZod(formData, { schema: ApiKeyCreateFormSchema });
   if (submission.status !== "success") return json({ result: submission.reply(), issued: null }, { status: 400, headers: NO_STORE });
-  const issued = issueApiKey(db, { userId: user.id, name: submission.value.name, monthlyCreditLimit: submission.value.monthlyCreditLimit ?? null });
+  const issued = await issueApiKey(db, { userId: user.id, name: submission.value.name, monthlyCreditLimit: submission.value.monthlyCreditLimit ?? null });
   return json({ result: submission.reply({ resetForm: true }), issued: { key: issued.key, name: issued.name } }, { headers: NO_STORE });
 }
 

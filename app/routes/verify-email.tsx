@@ -29,7 +29,7 @@ function tokenOf(value: FormDataEntryValue | string | null): string {
 /** GET shows the button only: opening the link (a mail scanner does) changes nothing. */
 export async function loader({ request }: LoaderFunctionArgs) {
   const token = tokenOf(new URL(request.url).searchParams.get("token"));
-  const state = checkVerificationLink(getRuntime().db, token);
+  const state = await checkVerificationLink(getRuntime().db, token);
   return json({ token: state.ok || state.canResend ? token : "", state }, { headers: PRIVATE });
 }
 

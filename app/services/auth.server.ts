@@ -1,5 +1,5 @@
 import { json, redirect } from "@remix-run/node";
-import type { AppDb } from "#db/client.server";
+import type { PortableDb } from "#db/client.server";
 import type { User } from "#db/schema";
 import { safeRedirect, safeRedirectTarget } from "~/utils/safe-redirect";
 import { apiKeyRateLimiterFor, authenticateBearer } from "./api-keys/api-key-auth.server";
@@ -8,10 +8,10 @@ import type { AuthRateLimiter, Refusal } from "./auth-rate-limit.server";
 import { getDummyHash, verifyPassword } from "./password.server";
 import { getRuntime } from "./runtime.server";
 import { clientIpOf } from "./security.server";
-import { recordSessionUse, type AppSession, type SessionClient, type Toast } from "./session.server";
-import { findUserByEmail, findUserById } from "./users.server";
+import { recordSessionUse, sessionUserOf, type AppSession, type SessionClient, type Toast } from "./session.server";
+import { findUserByEmail } from "./users.server";
 
-type AuthDeps = { db: AppDb; limiter: AuthRateLimiter };
+type AuthDeps = { db: PortableDb; limiter: AuthRateLimiter };
 
 export type LoginResult = { ok: true; user: User } | Refusal | { ok: false; reason: "invalid_credentials"; message: string };
 
@@ -25,7 +25,7 @@ export async function logIn(
 ): Promise<LoginResult> {
   const attempt = await limiter.beginLogin(input.ip, input.email);
   if (!attempt.ok) return attempt;
-  const user = findUserByEmail(db, input.email);
+  const user = await findUserByEmail(db, input.email);
   // Same work whether or not the account exists, so timing does not reveal registered emails.
   const ok = await verifyPassword(input.password, user?.passwordHash ?? (await getDummyHash()));
   // A deleted account has a placeholder address and an unusable hash; the check is belt and braces.
@@ -57,11 +57,13 @@ export async function getOptionalUser(request: Request): Promise<User | null> {
   const userId = session.get("userId");
   if (typeof userId !== "number") return null;
   const { db } = getRuntime();
-  const user = findUserById(db, userId);
-  if (!user || user.deletedAt !== null) return null;
+  // The user and the session's last note in one statement: a page view costs two reads (the
+  // session, this) and no write within the minute.
+  const found = await sessionUserOf(db, session.id || null, userId);
+  if (!found || found.user.deletedAt !== null) return null;
   // The account page lists sessions with where and when they were last used.
-  if (session.id) recordSessionUse(db, session.id, sessionClientOf(request));
-  return user;
+  if (found.session) await recordSessionUse(db, session.id, sessionClientOf(request), Date.now(), false, found.session.lastSeenAt);
+  return found.user;
 }
 
 function loginRedirect(request: Request): Response {
@@ -142,7 +144,7 @@ export async function createUserSession(request: Request, user: User, redirectTo
   const setCookie = await sessionStorage.commitSession(session);
   // commitSession created the row but does not hand back its id: read it from the cookie just made.
   const created = await sessionStorage.getSession(setCookie.split(";")[0]);
-  if (created.id) recordSessionUse(getRuntime().db, created.id, sessionClientOf(request), Date.now(), true);
+  if (created.id) await recordSessionUse(getRuntime().db, created.id, sessionClientOf(request), Date.now(), true);
   return redirect(safeRedirect(redirectTo, config.appUrl), { status: 303, headers: { "Set-Cookie": setCookie } });
 }
 

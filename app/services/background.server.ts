@@ -14,9 +14,11 @@ import { registerBackgroundStarter } from "./runtime.server";
 import { getStripeContext, startStripe, stopStripe } from "./stripe.server";
 import { rechargeAfterSpend, startRechargeReconciler } from "./money/auto-recharge.server";
 
-registerBackgroundStarter("session-cleanup", ({ db }) => {
-  deleteExpiredSessions(db);
-  const timer = setInterval(() => deleteExpiredSessions(db), 60 * 60 * 1000);
+registerBackgroundStarter("session-cleanup", async ({ db }) => {
+  await deleteExpiredSessions(db);
+  const timer = setInterval(() => {
+    deleteExpiredSessions(db).catch((err: unknown) => logger.warn({ err }, "expired sessions were not deleted; the next run tries again"));
+  }, 60 * 60 * 1000);
   timer.unref();
   return { name: "session-cleanup", stop: () => clearInterval(timer) };
 });

@@ -12,7 +12,7 @@ import type { AppDb } from "#db/client.server";
 import { expiryWarningMail } from "./expiry-warning-mail.server";
 import { enqueueMail } from "./mail/mail-queue.server";
 import { claimExpiryWarnings, usersDueExpiryWarning, type WarningWindow } from "./money/grant-warnings.server";
-import { findUserById } from "./users.server";
+import { findUserByIdOnSqlite } from "./users.server";
 
 export type ExpiryWarningOptions = {
   appUrl: string;
@@ -36,7 +36,7 @@ export function warnOfExpiringCredits(db: AppDb, options: ExpiryWarningOptions, 
   const warnOne = db.sqlite.transaction((userId: number) => {
     const grants = claimExpiryWarnings(db, userId, window);
     if (grants.length === 0) return 0; // another run claimed them first
-    const user = findUserById(db, userId);
+    const user = findUserByIdOnSqlite(db, userId);
     if (!user) throw new Error(`grant owner ${userId} has no users row`);
     enqueueMail(db, user.email, "credits_expiring", expiryWarningMail(options.appUrl, grants), now);
     return grants.length;

@@ -36,7 +36,7 @@ export async function startRuntime(env: Record<string, string | undefined> = pro
   const db = openDatabase(config.databasePath, { busyTimeoutMs: config.DATABASE_BUSY_TIMEOUT_MS });
   const applied = migrateDatabase(db);
   if (applied.length) logger.info({ applied }, "database migrated");
-  const roles = syncAdminRoles(db, config.adminEmails);
+  const roles = await syncAdminRoles(db, config.adminEmails);
   if (roles.promoted || roles.demoted) logger.info(roles, "admin roles synced from ADMIN_EMAILS");
   const sessionStorage = createAppSessionStorage(db, config, resolveSessionSecret(config));
   // Rate limits in Redis when REDIS_URL is set: waits briefly so the first requests are counted

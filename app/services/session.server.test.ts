@@ -72,13 +72,13 @@ describe("server-side sessions", () => {
       s.set("userId", userId);
       cookies.push((await sessions.commitSession(s)).split(";")[0]!);
     }
-    expect(revokeUserSessions(db, userId)).toBe(2);
+    expect(await revokeUserSessions(db, userId)).toBe(2);
     for (const cookie of cookies) expect((await sessions.getSession(cookie)).get("userId")).toBeUndefined();
 
     const s = await sessions.getSession();
     s.set("userId", userId);
     await sessions.commitSession(s, { expires: new Date(Date.now() - 1000) });
-    expect(deleteExpiredSessions(db)).toBe(1);
+    expect(await deleteExpiredSessions(db)).toBe(1);
   });
 
   it("keeps a generated development secret in the data folder", () => {

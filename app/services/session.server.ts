@@ -2,11 +2,11 @@ import crypto from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { createCookie, createSessionStorage, type Session } from "@remix-run/node";
-import { and, desc, eq, gt, lt, ne, sql } from "drizzle-orm";
-import type { AppDb } from "#db/client.server";
-import { prepared } from "#db/prepared.server";
-import { sessions } from "#db/schema";
+import type { PortableDb } from "#db/client.server";
+import type { User } from "#db/schema";
 import type { Config } from "./env.server";
+import { readerOf, type SqlTarget } from "./sql-target.server";
+import { userColumns } from "./users.server";
 
 const SESSION_TTL_MS = 30 * 24 * 60 * 60 * 1000;
 
@@ -33,10 +33,11 @@ export function resolveSessionSecret(config: Config): string {
 }
 
 /**
- * Server-side sessions: the cookie holds only a signed random id, the data lives in SQLite, so a
- * logout (or an admin) can end a session for good.
+ * Server-side sessions: the cookie holds only a signed random id, the data lives in the database,
+ * so a logout (or an admin) can end a session for good. Every page view reads its session: one
+ * statement, which also refuses an expired one.
  */
-export function createAppSessionStorage(db: AppDb, config: Config, secret: string) {
+export function createAppSessionStorage(db: PortableDb, config: Config, secret: string) {
   const cookie = createCookie("__session", {
     httpOnly: true,
     sameSite: "lax",
@@ -45,53 +46,43 @@ export function createAppSessionStorage(db: AppDb, config: Config, secret: strin
     secrets: [secret],
     maxAge: SESSION_TTL_MS / 1000,
   });
+  const userIdOf = (data: Partial<SessionData>) => (typeof data.userId === "number" ? data.userId : null);
+  const expiryOf = (expires: Date | undefined) => (expires ?? new Date(Date.now() + SESSION_TTL_MS)).getTime();
   return createSessionStorage<SessionData, SessionFlash>({
     cookie,
     async createData(data, expires) {
       const id = crypto.randomBytes(24).toString("base64url");
-      db.orm
-        .insert(sessions)
-        .values({
-          id,
-          userId: typeof data.userId === "number" ? data.userId : null,
-          data: JSON.stringify(data),
-          expiresAt: (expires ?? new Date(Date.now() + SESSION_TTL_MS)).getTime(),
-        })
-        .run();
+      await db.sql.run("INSERT INTO sessions (id, user_id, data, expires_at, created_at) VALUES (?, ?, ?, ?, ?)", [
+        id,
+        userIdOf(data),
+        JSON.stringify(data),
+        expiryOf(expires),
+        Date.now(),
+      ]);
       return id;
     },
     async readData(id) {
-      const row = prepared(db, "sessionById", (d) =>
-        d.orm.select().from(sessions).where(eq(sessions.id, sql.placeholder("id"))).prepare(),
-      ).get({ id });
-      if (!row || row.expiresAt <= Date.now()) return null;
-      return JSON.parse(row.data);
+      const row = await db.sql.get<{ data: string }>("SELECT data FROM sessions WHERE id = ? AND expires_at > ?", [id, Date.now()]);
+      return row ? JSON.parse(row.data) : null;
     },
     async updateData(id, data, expires) {
-      db.orm
-        .update(sessions)
-        .set({
-          userId: typeof data.userId === "number" ? data.userId : null,
-          data: JSON.stringify(data),
-          expiresAt: (expires ?? new Date(Date.now() + SESSION_TTL_MS)).getTime(),
-        })
-        .where(eq(sessions.id, id))
-        .run();
+      await db.sql.run("UPDATE sessions SET user_id = ?, data = ?, expires_at = ? WHERE id = ?", [userIdOf(data), JSON.stringify(data), expiryOf(expires), id]);
     },
     async deleteData(id) {
-      db.orm.delete(sessions).where(eq(sessions.id, id)).run();
+      await db.sql.run("DELETE FROM sessions WHERE id = ?", [id]);
     },
   });
 }
 
 export type AppSessionStorage = ReturnType<typeof createAppSessionStorage>;
 
-export function deleteExpiredSessions(db: AppDb, now = Date.now()): number {
-  return db.orm.delete(sessions).where(lt(sessions.expiresAt, now)).run().changes;
+export async function deleteExpiredSessions(db: SqlTarget, now = Date.now()): Promise<number> {
+  return (await readerOf(db).run("DELETE FROM sessions WHERE expires_at < ?", [now])).changes;
 }
 
-export function revokeUserSessions(db: AppDb, userId: number): number {
-  return db.orm.delete(sessions).where(eq(sessions.userId, userId)).run().changes;
+/** Ends every session of the user (a reset password, a deleted account); `db` may be a body's `tx`. */
+export async function revokeUserSessions(db: SqlTarget, userId: number): Promise<number> {
+  return (await readerOf(db).run("DELETE FROM sessions WHERE user_id = ?", [userId])).changes;
 }
 
 /** A session as the account page lists it. */
@@ -103,35 +94,76 @@ export const LAST_SEEN_RESOLUTION_MS = 60_000;
 
 const USER_AGENT_MAX = 512;
 
-/**
- * Notes who uses a session and when: at creation (`force`) and at most once a minute after that.
- * The read comes first so a page view within the minute writes nothing.
- */
-export function recordSessionUse(db: AppDb, sessionId: string, client: SessionClient, now = Date.now(), force = false): boolean {
-  const row = prepared(db, "sessionLastSeen", (d) =>
-    d.orm.select({ lastSeenAt: sessions.lastSeenAt }).from(sessions).where(eq(sessions.id, sql.placeholder("id"))).prepare(),
-  ).get({ id: sessionId });
-  if (!row) return false;
-  if (!force && row.lastSeenAt !== null && now - row.lastSeenAt < LAST_SEEN_RESOLUTION_MS) return false;
-  db.orm
-    .update(sessions)
-    .set({ userAgent: client.userAgent?.slice(0, USER_AGENT_MAX) ?? null, ip: client.ip?.slice(0, 64) ?? null, lastSeenAt: now })
-    .where(eq(sessions.id, sessionId))
-    .run();
-  return true;
+/** Whether a session last seen at `lastSeenAt` is due a new note at `now`. */
+export function sessionUseDue(lastSeenAt: number | null, now: number): boolean {
+  return lastSeenAt === null || now - lastSeenAt >= LAST_SEEN_RESOLUTION_MS;
 }
 
-export function listUserSessions(db: AppDb, userId: number, now = Date.now()): SessionSummary[] {
-  return db.orm
-    .select({ id: sessions.id, userAgent: sessions.userAgent, ip: sessions.ip, lastSeenAt: sessions.lastSeenAt, createdAt: sessions.createdAt })
-    .from(sessions)
-    .where(and(eq(sessions.userId, userId), gt(sessions.expiresAt, now)))
-    .orderBy(desc(sessions.lastSeenAt), desc(sessions.createdAt))
-    .all();
+// The guard repeats the minute check, so two page views racing past the read write once.
+const TOUCH_SESSION = "UPDATE sessions SET user_agent = ?, ip = ?, last_seen_at = ? WHERE id = ? AND (last_seen_at IS NULL OR last_seen_at <= ?)";
+const TOUCH_SESSION_FORCED = "UPDATE sessions SET user_agent = ?, ip = ?, last_seen_at = ? WHERE id = ?";
+
+async function touchSession(db: PortableDb, sessionId: string, client: SessionClient, now: number, force: boolean): Promise<boolean> {
+  const values = [client.userAgent?.slice(0, USER_AGENT_MAX) ?? null, client.ip?.slice(0, 64) ?? null, now, sessionId];
+  const done = force ? await db.sql.run(TOUCH_SESSION_FORCED, values) : await db.sql.run(TOUCH_SESSION, [...values, now - LAST_SEEN_RESOLUTION_MS]);
+  return done.changes > 0;
+}
+
+/**
+ * Notes who uses a session and when: at creation (`force`) and at most once a minute after that.
+ * The read comes first so a page view within the minute writes nothing. `lastSeenAt`: the caller
+ * read it already (sessionUserOf), so the read is skipped.
+ */
+export async function recordSessionUse(
+  db: PortableDb,
+  sessionId: string,
+  client: SessionClient,
+  now = Date.now(),
+  force = false,
+  lastSeenAt?: number | null,
+): Promise<boolean> {
+  if (!force) {
+    const seen =
+      lastSeenAt !== undefined
+        ? { lastSeenAt }
+        : await db.sql.get<{ lastSeenAt: number | null }>('SELECT last_seen_at AS "lastSeenAt" FROM sessions WHERE id = ?', [sessionId]);
+    if (!seen || !sessionUseDue(seen.lastSeenAt, now)) return false;
+  }
+  return touchSession(db, sessionId, client, now, force);
+}
+
+const SESSION_USER = `SELECT ${userColumns("u")}, s.last_seen_at AS "sessionLastSeenAt", CASE WHEN s.id IS NULL THEN 0 ELSE 1 END AS "sessionFound"
+  FROM users u LEFT JOIN sessions s ON s.id = ? AND s.user_id = u.id WHERE u.id = ?`;
+
+/**
+ * The signed-in user and when their session was last noted, in one statement (every page view
+ * runs it): `session` is null when the session row is gone.
+ */
+export async function sessionUserOf(
+  db: PortableDb,
+  sessionId: string | null,
+  userId: number,
+): Promise<{ user: User; session: { lastSeenAt: number | null } | null } | undefined> {
+  const row = await db.sql.get<User & { sessionLastSeenAt: number | null; sessionFound: number }>(SESSION_USER, [sessionId ?? "", userId]);
+  if (!row) return undefined;
+  const { sessionLastSeenAt, sessionFound, ...user } = row;
+  return { user, session: sessionFound === 1 ? { lastSeenAt: sessionLastSeenAt } : null };
+}
+
+export async function listUserSessions(db: PortableDb, userId: number, now = Date.now()): Promise<SessionSummary[]> {
+  // NULLS LAST spelled out: PostgreSQL puts NULLs first in a descending order, SQLite last.
+  return db.sql.all<SessionSummary>(
+    `SELECT id, user_agent AS "userAgent", ip, last_seen_at AS "lastSeenAt", created_at AS "createdAt"
+     FROM sessions WHERE user_id = ? AND expires_at > ? ORDER BY last_seen_at DESC NULLS LAST, created_at DESC`,
+    [userId, now],
+  );
 }
 
 /** "Sign out everywhere else": every session of the user but `keepId` ends for good. */
-export function revokeOtherSessions(db: AppDb, userId: number, keepId: string | null): number {
-  const mine = eq(sessions.userId, userId);
-  return db.orm.delete(sessions).where(keepId ? and(mine, ne(sessions.id, keepId)) : mine).run().changes;
+export async function revokeOtherSessions(db: SqlTarget, userId: number, keepId: string | null): Promise<number> {
+  const run = readerOf(db);
+  return (keepId
+    ? await run.run("DELETE FROM sessions WHERE user_id = ? AND id <> ?", [userId, keepId])
+    : await run.run("DELETE FROM sessions WHERE user_id = ?", [userId])
+  ).changes;
 }

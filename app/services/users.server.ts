@@ -1,7 +1,7 @@
-import { and, eq, inArray, isNotNull, isNull, ne, not, sql } from "drizzle-orm";
-import type { AppDb } from "#db/client.server";
-import { prepared } from "#db/prepared.server";
-import { users, type User } from "#db/schema";
+import type { AppDb, PortableDb } from "#db/client.server";
+import type { SqlRunner } from "#db/sql.server";
+import type { User } from "#db/schema";
+import { inWrite, readerOf, type SqlTarget } from "./sql-target.server";
 
 export class EmailTakenError extends Error {
   constructor() {
@@ -14,40 +14,60 @@ export function normalizeEmail(email: string): string {
   return email.trim().toLowerCase();
 }
 
-export function findUserByEmail(db: AppDb, email: string): User | undefined {
-  return prepared(db, "userByEmail", (d) =>
-    d.orm.select().from(users).where(eq(users.email, sql.placeholder("email"))).prepare(),
-  ).get({ email: normalizeEmail(email) });
+/** The users columns in the shape of drizzle's `User` (quoted aliases: PostgreSQL folds case).
+ * `table`: the alias of users in a join. */
+export function userColumns(table = ""): string {
+  const t = table ? `${table}.` : "";
+  return `${t}id AS "id", ${t}email AS "email", ${t}password_hash AS "passwordHash", ${t}role AS "role", ${t}credits AS "credits",
+    ${t}stripe_customer_id AS "stripeCustomerId", ${t}flagged_at AS "flaggedAt", ${t}flagged_reason AS "flaggedReason",
+    ${t}email_verified_at AS "emailVerifiedAt", ${t}deleted_at AS "deletedAt", ${t}created_at AS "createdAt", ${t}updated_at AS "updatedAt"`;
 }
 
-export function findUserById(db: AppDb, id: number): User | undefined {
-  return prepared(db, "userById", (d) => d.orm.select().from(users).where(eq(users.id, sql.placeholder("id"))).prepare()).get({ id });
+const USER_BY_EMAIL = `SELECT ${userColumns()} FROM users WHERE email = ?`;
+const USER_BY_ID = `SELECT ${userColumns()} FROM users WHERE id = ?`;
+
+/** `db` may be a write body's `tx`: then the read sees what the body wrote. */
+export async function findUserByEmail(db: SqlTarget, email: string): Promise<User | undefined> {
+  return readerOf(db).get<User>(USER_BY_EMAIL, [normalizeEmail(email)]);
 }
+
+export async function findUserById(db: SqlTarget, id: number): Promise<User | undefined> {
+  return readerOf(db).get<User>(USER_BY_ID, [id]);
+}
+
+/**
+ * TRANSITIONAL (decision 036): the same read, synchronous on SQLite, for the callers that still
+ * read a user inside a synchronous better-sqlite3 transaction (balance alerts, expiry warnings),
+ * where an await would end the transaction. Delete it once those modules run on the executor
+ * (they then call `await findUserById(tx, id)`).
+ */
+export function findUserByIdOnSqlite(db: AppDb, id: number): User | undefined {
+  return db.sqlite.prepare<[number], User>(USER_BY_ID).get(id);
+}
+
+// ON CONFLICT DO NOTHING: a taken address inserts nothing (no row back) instead of failing the
+// statement, which on PostgreSQL would abort the whole transaction; the UNIQUE index still decides
+// two sign-ups racing for one address (the second waits for the first, then inserts nothing).
+const INSERT_USER = `INSERT INTO users (email, password_hash, role) VALUES (?, ?, 'user') ON CONFLICT DO NOTHING RETURNING ${userColumns()}`;
 
 /**
  * Creates an ordinary, unverified account: no bonus and no admin role yet, both wait for the
  * address to be verified (accounts/verification.server.ts). `inTransaction` runs in the same
- * SQLite transaction as the insert (it queues the verification mail), so there is never an
- * account without its mail, nor a mail for an account that rolled back.
+ * transaction as the insert (it queues the verification mail), so there is never an account
+ * without its mail, nor a mail for an account that rolled back. It may await only `tx` statements.
  */
-export function createUser(db: AppDb, input: { email: string; passwordHash: string }, inTransaction?: (user: User) => void): User {
+export async function createUser(
+  db: PortableDb,
+  input: { email: string; passwordHash: string },
+  inTransaction?: (tx: SqlRunner, user: User) => Promise<void> | void,
+): Promise<User> {
   const email = normalizeEmail(input.email);
-  const create = db.sqlite.transaction(() => {
-    const existing = findUserByEmail(db, email);
-    if (existing) throw new EmailTakenError();
-    const user = db.orm.insert(users).values({ email, passwordHash: input.passwordHash, role: "user" }).returning().get();
-    inTransaction?.(user);
-    return findUserById(db, user.id)!;
+  return db.sql.write(async (tx) => {
+    const user = await tx.get<User>(INSERT_USER, [email, input.passwordHash]);
+    if (!user) throw new EmailTakenError();
+    await inTransaction?.(tx, user);
+    return user;
   });
-  try {
-    return create.immediate();
-  } catch (error) {
-    // Two sign-ups racing for one email: the UNIQUE index decides, the loser is told it is taken.
-    if (error instanceof Error && /UNIQUE constraint failed: users\.email/.test(error.message)) {
-      throw new EmailTakenError();
-    }
-    throw error;
-  }
 }
 
 /**
@@ -56,25 +76,18 @@ export function createUser(db: AppDb, input: { email: string; passwordHash: stri
  * deleted: otherwise whoever signed up first with a listed address would become admin. Every
  * other admin is demoted.
  */
-export function syncAdminRoles(db: AppDb, adminEmails: ReadonlySet<string>): { promoted: number; demoted: number } {
+export async function syncAdminRoles(db: SqlTarget, adminEmails: ReadonlySet<string>, now = Date.now()): Promise<{ promoted: number; demoted: number }> {
   const list = [...adminEmails];
-  const eligible = and(inArray(users.email, list), isNotNull(users.emailVerifiedAt), isNull(users.deletedAt));
-  return db.sqlite
-    .transaction(() => {
-      const promoted = list.length
-        ? db.orm
-            .update(users)
-            .set({ role: "admin", updatedAt: Date.now() })
-            .where(and(eligible, ne(users.role, "admin")))
-            .run().changes
-        : 0;
-      const demotedQuery = db.orm.update(users).set({ role: "user", updatedAt: Date.now() });
-      const demoted = (
-        list.length ? demotedQuery.where(and(eq(users.role, "admin"), not(eligible!))) : demotedQuery.where(eq(users.role, "admin"))
-      ).run().changes;
-      return { promoted, demoted };
-    })
-    .immediate();
+  const eligible = `email IN (${list.map(() => "?").join(", ")}) AND email_verified_at IS NOT NULL AND deleted_at IS NULL`;
+  return inWrite(db, async (tx) => {
+    const promoted = list.length
+      ? (await tx.run(`UPDATE users SET role = 'admin', updated_at = ? WHERE ${eligible} AND role <> 'admin'`, [now, ...list])).changes
+      : 0;
+    const demoted = list.length
+      ? (await tx.run(`UPDATE users SET role = 'user', updated_at = ? WHERE role = 'admin' AND NOT (${eligible})`, [now, ...list])).changes
+      : (await tx.run("UPDATE users SET role = 'user', updated_at = ? WHERE role = 'admin'", [now])).changes;
+    return { promoted, demoted };
+  });
 }
 
 /** Whether ADMIN_EMAILS makes this account an admin (verified, not deleted, listed). */

@@ -56,8 +56,8 @@ async function populate() {
   for (const email of ["ada@example.com", "bob@example.com", "cy@example.com", "admin@example.com"]) {
     expect(await signUp({ db, config, limiter }, { ip: "127.0.0.1", email, password: "correct horse battery", honeypotFilled: false })).toEqual({ ok: true });
   }
-  const [ada, bob, cy, admin] = ["ada", "bob", "cy", "admin"].map((n) => findUserByEmail(db, `${n}@example.com`)!);
-  for (const user of [ada, bob, admin]) await db.sql.write(async (tx) => await markAddressVerified(db, config, user, now, tx)); // sign-up bonus grants
+  const [ada, bob, cy, admin] = await Promise.all(["ada", "bob", "cy", "admin"].map(async (n) => (await findUserByEmail(db, `${n}@example.com`))!));
+  for (const user of [ada, bob, admin]) await db.sql.write(async (tx) => await markAddressVerified(tx, config, user, now)); // sign-up bonus grants
   db.sqlite.prepare("UPDATE users SET role = 'admin' WHERE id = ?").run(admin.id);
 
   recordCheckoutStarted(db, { sessionId: "cs_ada_1", userId: ada.id, pack: "default", credits: 500, amountTotal: 1000, currency: "usd" });
@@ -81,7 +81,7 @@ async function populate() {
   if (!voided.ok) throw new Error("hold refused");
   await voidHold(db, voided.transaction.id, "provider_failed");
   await hold(db, { userId: bob.id, cost: 9, key: "usage:job-pending", description: "still running", ttlSeconds: 600 });
-  const key = issueApiKey(db, { userId: ada.id, name: "ci", monthlyCreditLimit: 100 });
+  const key = await issueApiKey(db, { userId: ada.id, name: "ci", monthlyCreditLimit: 100 });
   await hold(db, { userId: ada.id, cost: 3, key: "usage:api-1", description: "via the API", ttlSeconds: 600, apiKey: { id: key.id, monthlyLimit: 100 } });
 
   await adjust(db, { userId: bob.id, amount: 15, adminId: admin.id, reason: "goodwill", key: "admin:form-1", type: "bonus" });

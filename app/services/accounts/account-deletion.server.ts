@@ -32,32 +32,37 @@ export function deletedEmailFor(userId: number): string {
 const UNUSABLE_HASH = "!deleted";
 const VOID_REASON = "account deleted";
 
-/** Everything inside one transaction; returns the ids of the generations whose files to remove. */
+/**
+ * Everything inside one transaction; returns the ids of the generations whose files to remove.
+ * `db` is an AppDb only for the statements of other modules that still run on the SQLite
+ * connection (the mail queue, failGeneration's job row, auto-recharge settings): inside this body
+ * there, as they were inside its `.immediate()`. This module's own statements go through `tx`.
+ */
 export function eraseAccount(db: AppDb, userId: number, now = Date.now()): Promise<{ generationIds: string[] } | null> {
   return db.sql.write(async (tx) => {
-      const user = findUserById(db, userId);
-      if (!user || user.deletedAt !== null) return null;
-      // Queued before the address is gone, in the same transaction: no mail for a rollback.
-      enqueueMail(db, user.email, "account_deleted", accountDeletedMail(), now);
-      const unfinished = db.sqlite
-        .prepare<[number], { id: string }>("SELECT id FROM generations WHERE user_id = ? AND status IN ('queued', 'running')")
-        .all(userId);
-      for (const job of unfinished) await failGeneration(db, job.id, "The account was deleted.", VOID_REASON, now, tx);
-      // Holds without a job (none are made today, but the ledger allows them) are voided too.
-      const pending = db.sqlite
-        .prepare<[number], { id: number }>("SELECT id FROM transactions WHERE user_id = ? AND status = 'pending'")
-        .all(userId);
-      for (const hold of pending) await voidHold(tx, hold.id, VOID_REASON, now);
-      const generationIds = db.sqlite.prepare<[number], { id: string }>("SELECT id FROM generations WHERE user_id = ?").all(userId).map((g) => g.id);
-      db.sqlite.prepare("UPDATE generations SET prompt = '', result_path = NULL, updated_at = ? WHERE user_id = ?").run(now, userId);
-      db.sqlite
-        .prepare("UPDATE users SET email = ?, password_hash = ?, email_verified_at = NULL, deleted_at = ?, updated_at = ? WHERE id = ?")
-        .run(deletedEmailFor(userId), UNUSABLE_HASH, now, now, userId);
-      db.sqlite.prepare("DELETE FROM email_tokens WHERE user_id = ?").run(userId);
-      forgetAutoRechargeOf(db, userId, now);
-      revokeUserSessions(db, userId);
-      return { generationIds };
-    });
+    const user = await findUserById(tx, userId);
+    if (!user || user.deletedAt !== null) return null;
+    // Queued before the address is gone, in the same transaction: no mail for a rollback.
+    enqueueMail(db, user.email, "account_deleted", accountDeletedMail(), now);
+    const unfinished = await tx.all<{ id: string }>("SELECT id FROM generations WHERE user_id = ? AND status IN ('queued', 'running')", [userId]);
+    for (const job of unfinished) await failGeneration(db, job.id, "The account was deleted.", VOID_REASON, now, tx);
+    // Holds without a job (none are made today, but the ledger allows them) are voided too.
+    const pending = await tx.all<{ id: number }>("SELECT id FROM transactions WHERE user_id = ? AND status = 'pending'", [userId]);
+    for (const hold of pending) await voidHold(tx, hold.id, VOID_REASON, now);
+    const generationIds = (await tx.all<{ id: string }>("SELECT id FROM generations WHERE user_id = ?", [userId])).map((g) => g.id);
+    await tx.run("UPDATE generations SET prompt = '', result_path = NULL, updated_at = ? WHERE user_id = ?", [now, userId]);
+    await tx.run("UPDATE users SET email = ?, password_hash = ?, email_verified_at = NULL, deleted_at = ?, updated_at = ? WHERE id = ?", [
+      deletedEmailFor(userId),
+      UNUSABLE_HASH,
+      now,
+      now,
+      userId,
+    ]);
+    await tx.run("DELETE FROM email_tokens WHERE user_id = ?", [userId]);
+    forgetAutoRechargeOf(db, userId, now);
+    await revokeUserSessions(tx, userId);
+    return { generationIds };
+  });
 }
 
 export type DeleteResult = { ok: true } | Refusal | WrongPassword | { ok: false; reason: "already_deleted" };

@@ -2,12 +2,14 @@
  * The account page's changes: password, address (effective only once the new address confirms),
  * and the password check the other forms share.
  */
-import type { AppDb } from "#db/client.server";
+import type { AppDb, PortableDb } from "#db/client.server";
 import type { User } from "#db/schema";
+import type { SqlRunner } from "#db/sql.server";
 import type { AuthRateLimiter, Refusal } from "../auth-rate-limit.server";
 import type { Config } from "../env.server";
 import { enqueueMail } from "../mail/mail-queue.server";
 import { hashPassword, verifyPassword } from "../password.server";
+import { isUniqueViolation } from "../sql-target.server";
 import { revokeOtherSessions } from "../session.server";
 import { findUserByEmail, findUserById, normalizeEmail } from "../users.server";
 import type { AccountMailLimiter } from "./account-limits.server";
@@ -17,6 +19,7 @@ import { markAddressVerified } from "./verification.server";
 
 export const EMAIL_CHANGE_TTL_MS = 24 * 60 * 60 * 1000;
 
+// AppDb for the mail queue alone (still on the SQLite connection, inside the bodies there).
 type Deps = { db: AppDb; config: Pick<Config, "appUrl" | "adminEmails" | "SIGNUP_BONUS_CREDITS" | "SIGNUP_BONUS_EXPIRES_AFTER">; limiter: AuthRateLimiter };
 export type WrongPassword = { ok: false; reason: "wrong_password"; message: string };
 
@@ -46,14 +49,12 @@ export async function changePassword(
   const checked = await checkCurrentPassword(limiter, { ip: input.ip, user: input.user, password: input.currentPassword });
   if (!checked.ok) return checked;
   const passwordHash = await hashPassword(input.newPassword);
-  db.sqlite
-    .transaction(() => {
-      db.sqlite.prepare("UPDATE users SET password_hash = ?, updated_at = ? WHERE id = ?").run(passwordHash, now, input.user.id);
-      revokeOtherSessions(db, input.user.id, input.sessionId);
-      revokeUnusedTokens(db, input.user.id, "reset_password", now);
-      enqueueMail(db, input.user.email, "password_changed", passwordChangedMail(config.appUrl), now);
-    })
-    .immediate();
+  await db.sql.write(async (tx) => {
+    await tx.run("UPDATE users SET password_hash = ?, updated_at = ? WHERE id = ?", [passwordHash, now, input.user.id]);
+    await revokeOtherSessions(tx, input.user.id, input.sessionId);
+    await revokeUnusedTokens(tx, input.user.id, "reset_password", now);
+    enqueueMail(db, input.user.email, "password_changed", passwordChangedMail(config.appUrl), now);
+  });
   return { ok: true };
 }
 
@@ -75,23 +76,21 @@ export async function requestEmailChange(
   if (refused) return refused;
   const checked = await checkCurrentPassword(limiter, { ip: input.ip, user: input.user, password: input.password });
   if (!checked.ok) return checked;
-  db.sqlite
-    .transaction(() => {
-      // Only the latest request counts: an older link to another address stops working.
-      revokeUnusedTokens(db, input.user.id, "change_email", now);
-      if (!findUserByEmail(db, newEmail)) {
-        const raw = issueToken(db, { userId: input.user.id, purpose: "change_email", email: newEmail, ttlMs: EMAIL_CHANGE_TTL_MS , now });
-        enqueueMail(db, newEmail, "change_email", confirmEmailChangeMail(config.appUrl, raw), now);
-      }
-      enqueueMail(db, input.user.email, "email_change_requested", emailChangeRequestedMail(config.appUrl, newEmail), now);
-    })
-    .immediate();
+  await db.sql.write(async (tx) => {
+    // Only the latest request counts: an older link to another address stops working.
+    await revokeUnusedTokens(tx, input.user.id, "change_email", now);
+    if (!(await findUserByEmail(tx, newEmail))) {
+      const raw = await issueToken(tx, { userId: input.user.id, purpose: "change_email", email: newEmail, ttlMs: EMAIL_CHANGE_TTL_MS, now });
+      enqueueMail(db, newEmail, "change_email", confirmEmailChangeMail(config.appUrl, raw), now);
+    }
+    enqueueMail(db, input.user.email, "email_change_requested", emailChangeRequestedMail(config.appUrl, newEmail), now);
+  });
   return { ok: true };
 }
 
 /** For the GET page: whether the link still works, and the address it would set. */
-export function checkEmailChangeLink(db: AppDb, rawToken: unknown, now = Date.now()): { ok: true; email: string } | TokenRefusal {
-  const verdict = peekToken(db, "change_email", rawToken, now);
+export async function checkEmailChangeLink(db: PortableDb, rawToken: unknown, now = Date.now()): Promise<{ ok: true; email: string } | TokenRefusal> {
+  const verdict = await peekToken(db, "change_email", rawToken, now);
   return verdict.ok ? { ok: true, email: verdict.token.email } : verdict;
 }
 
@@ -103,21 +102,35 @@ export type EmailChangeResult = { ok: true; user: User } | TokenRefusal | { ok: 
  */
 export function confirmEmailChange({ db, config }: Omit<Deps, "limiter">, rawToken: unknown, now = Date.now()): Promise<EmailChangeResult> {
   return db.sql.write(async (tx): Promise<EmailChangeResult> => {
-    const used = consumeToken(db, "change_email", rawToken, now);
+    const used = await consumeToken(tx, "change_email", rawToken, now);
     if (!used.ok) return used;
-    const user = findUserById(db, used.token.userId);
+    const user = await findUserById(tx, used.token.userId);
     if (!user || user.deletedAt !== null) return { ok: false, reason: "invalid" };
-    try {
-      db.sqlite.prepare("UPDATE users SET email = ?, updated_at = ? WHERE id = ?").run(used.token.email, now, user.id);
-    } catch (error) {
-      if (error instanceof Error && /UNIQUE constraint failed: users\.email/.test(error.message)) return { ok: false, reason: "unavailable" };
-      throw error;
-    }
+    if (!(await swapEmail(tx, user.id, used.token.email, now))) return { ok: false, reason: "unavailable" };
     // The new address is proven the owner's: verified, with what that brings (role, bonus).
-    await markAddressVerified(db, config, findUserById(db, user.id)!, now, tx);
+    await markAddressVerified(tx, config, (await findUserById(tx, user.id))!, now);
     // Reset links mailed to the old address must not open the account any more.
-    revokeUnusedTokens(db, user.id, "reset_password", now);
+    await revokeUnusedTokens(tx, user.id, "reset_password", now);
     enqueueMail(db, user.email, "email_changed", emailChangedMail(config.appUrl, used.token.email), now);
-    return { ok: true, user: findUserById(db, user.id)! };
+    return { ok: true, user: (await findUserById(tx, user.id))! };
   });
+}
+
+/**
+ * Sets the address if no other account has it: the UNIQUE index decides (a sign-up may take it
+ * between any check and this). In a savepoint, because on PostgreSQL a refused statement aborts
+ * the whole transaction, and the token must stay used with the refusal (the body commits).
+ */
+async function swapEmail(tx: SqlRunner, userId: number, email: string, now: number): Promise<boolean> {
+  await tx.run("SAVEPOINT email_swap");
+  try {
+    await tx.run("UPDATE users SET email = ?, updated_at = ? WHERE id = ?", [email, now, userId]);
+  } catch (error) {
+    await tx.run("ROLLBACK TO email_swap");
+    await tx.run("RELEASE email_swap");
+    if (isUniqueViolation(error)) return false;
+    throw error;
+  }
+  await tx.run("RELEASE email_swap");
+  return true;
 }

@@ -6,7 +6,7 @@
  * the hash, ends EVERY session of the account (the person resetting then logs in with the new
  * password) and tells the owner, all in one transaction.
  */
-import type { AppDb } from "#db/client.server";
+import type { AppDb, PortableDb } from "#db/client.server";
 import type { User } from "#db/schema";
 import type { Refusal } from "../auth-rate-limit.server";
 import type { Config } from "../env.server";
@@ -20,6 +20,8 @@ import { consumeToken, issueToken, peekToken, revokeUnusedTokens, type TokenRefu
 
 export const RESET_TOKEN_TTL_MS = 60 * 60 * 1000;
 
+// AppDb, not PortableDb, for the mail queue alone: it still writes through the SQLite connection
+// (inside the body's transaction there); every other statement here is portable (decision 036).
 type Deps = { db: AppDb; config: Pick<Config, "appUrl"> };
 
 /**
@@ -33,20 +35,18 @@ export async function requestPasswordReset(
 ): Promise<{ ok: true } | Refusal> {
   const refused = await limiter.consumeReset(input.ip, input.email);
   if (refused) return refused;
-  db.sqlite
-    .transaction(() => {
-      const user = findUserByEmail(db, input.email);
-      if (!user || user.deletedAt !== null) return;
-      const raw = issueToken(db, { userId: user.id, purpose: "reset_password", email: user.email, ttlMs: RESET_TOKEN_TTL_MS , now });
-      enqueueMail(db, user.email, "reset_password", resetPasswordMail(config.appUrl, raw), now);
-    })
-    .immediate();
+  await db.sql.write(async (tx) => {
+    const user = await findUserByEmail(tx, input.email);
+    if (!user || user.deletedAt !== null) return;
+    const raw = await issueToken(tx, { userId: user.id, purpose: "reset_password", email: user.email, ttlMs: RESET_TOKEN_TTL_MS, now });
+    enqueueMail(db, user.email, "reset_password", resetPasswordMail(config.appUrl, raw), now);
+  });
   return { ok: true };
 }
 
 /** For the GET page: whether the link still works (it is not used by looking). */
-export function checkResetLink(db: AppDb, rawToken: unknown, now = Date.now()): { ok: true } | TokenRefusal {
-  const verdict = peekToken(db, "reset_password", rawToken, now);
+export async function checkResetLink(db: PortableDb, rawToken: unknown, now = Date.now()): Promise<{ ok: true } | TokenRefusal> {
+  const verdict = await peekToken(db, "reset_password", rawToken, now);
   return verdict.ok ? { ok: true } : verdict;
 }
 
@@ -55,18 +55,16 @@ export type ResetResult = { ok: true; user: User } | TokenRefusal;
 export async function resetPassword({ db, config }: Deps, input: { token: unknown; password: string }, now = Date.now()): Promise<ResetResult> {
   // Hashed before the transaction (scrypt is slow and async); a refused token just wastes it.
   const passwordHash = await hashPassword(input.password);
-  return db.sqlite
-    .transaction((): ResetResult => {
-      const used = consumeToken(db, "reset_password", input.token, now);
-      if (!used.ok) return used;
-      const user = findUserById(db, used.token.userId);
-      // A link sent to an address the account no longer has (changed, or deleted) opens nothing.
-      if (!user || user.deletedAt !== null || user.email !== used.token.email) return { ok: false, reason: "invalid" };
-      db.sqlite.prepare("UPDATE users SET password_hash = ?, updated_at = ? WHERE id = ?").run(passwordHash, now, user.id);
-      revokeUnusedTokens(db, user.id, "reset_password", now);
-      revokeUserSessions(db, user.id);
-      enqueueMail(db, user.email, "password_changed", passwordChangedMail(config.appUrl), now);
-      return { ok: true, user: findUserById(db, user.id)! };
-    })
-    .immediate();
+  return db.sql.write(async (tx): Promise<ResetResult> => {
+    const used = await consumeToken(tx, "reset_password", input.token, now);
+    if (!used.ok) return used;
+    const user = await findUserById(tx, used.token.userId);
+    // A link sent to an address the account no longer has (changed, or deleted) opens nothing.
+    if (!user || user.deletedAt !== null || user.email !== used.token.email) return { ok: false, reason: "invalid" };
+    await tx.run("UPDATE users SET password_hash = ?, updated_at = ? WHERE id = ?", [passwordHash, now, user.id]);
+    await revokeUnusedTokens(tx, user.id, "reset_password", now);
+    await revokeUserSessions(tx, user.id);
+    enqueueMail(db, user.email, "password_changed", passwordChangedMail(config.appUrl), now);
+    return { ok: true, user: (await findUserById(tx, user.id))! };
+  });
 }

@@ -27,12 +27,12 @@ export async function signUp(
   const email = normalizeEmail(input.email);
   // Hashed in both branches: a taken address must not answer faster than a new one.
   const passwordHash = await hashPassword(input.password);
-  if (findUserByEmail(db, email)) {
+  if (await findUserByEmail(db, email)) {
     queueSignupAttemptMail(db, config, email);
     return { ok: true };
   }
   try {
-    createUser(db, { email, passwordHash }, (user) => queueVerificationMail(db, config, user));
+    await createUser(db, { email, passwordHash }, (tx, user) => queueVerificationMail(db, tx, config, user));
   } catch (error) {
     if (!(error instanceof EmailTakenError)) throw error;
     // Lost a race with another sign-up for the same address: it is taken now, same answer.

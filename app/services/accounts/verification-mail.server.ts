@@ -4,6 +4,7 @@
  * button, so a mail scanner that follows them changes nothing.
  */
 import type { AppDb } from "#db/client.server";
+import type { SqlRunner } from "#db/sql.server";
 import type { Config } from "../env.server";
 import { appLink, renderMail } from "../mail/mail-layout.server";
 import { enqueueMail } from "../mail/mail-queue.server";
@@ -11,9 +12,13 @@ import { issueToken } from "./email-tokens.server";
 
 export const VERIFY_TOKEN_TTL_MS = 24 * 60 * 60 * 1000;
 
-/** Issues a fresh verification link (older ones stop working) and queues the mail. Call inside a transaction. */
-export function queueVerificationMail(db: AppDb, config: Config, user: { id: number; email: string }, now = Date.now()): void {
-  const raw = issueToken(db, { userId: user.id, purpose: "verify_email", email: user.email, ttlMs: VERIFY_TOKEN_TTL_MS, now });
+/**
+ * Issues a fresh verification link (older ones stop working) and queues the mail, inside the
+ * caller's write body `tx`. (`db`: the mail queue still writes through the SQLite connection,
+ * which is that body's connection; decision 036.)
+ */
+export async function queueVerificationMail(db: AppDb, tx: SqlRunner, config: Config, user: { id: number; email: string }, now = Date.now()): Promise<void> {
+  const raw = await issueToken(tx, { userId: user.id, purpose: "verify_email", email: user.email, ttlMs: VERIFY_TOKEN_TTL_MS, now });
   const bonus = config.SIGNUP_BONUS_CREDITS;
   const mail = renderMail({
     subject: "Confirm your e-mail address",

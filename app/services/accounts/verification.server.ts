@@ -1,22 +1,22 @@
 /**
  * Address verification: the link of the verification mail, its confirm button, resending it.
  *
- * Confirming is one SQLite transaction: the token is spent, the address marked verified, the
+ * Confirming is one transaction: the token is spent, the address marked verified, the
  * sign-up bonus granted (keyed on the account: an account that already has it, e.g. from before
  * verification existed, gets a replay, never a second bonus) and ADMIN_EMAILS applied. So either
  * all of it happens once or none of it does, however many times the button is pressed.
  */
-import { eq } from "drizzle-orm";
-import type { AppDb } from "#db/client.server";
+import type { AppDb, PortableDb } from "#db/client.server";
 import type { SqlRunner } from "#db/sql.server";
-import { auditLog, users, type User } from "#db/schema";
+import type { User } from "#db/schema";
 import { AUDIT_ACTIONS } from "~/utils/admin-schemas";
 import { expiryAfter } from "~/utils/duration";
 import type { Config } from "../env.server";
 import { grant } from "../money/ledger.server";
 import { ledgerKeys } from "../money/ledger-keys.server";
 import { findUserById, isAdminEligible } from "../users.server";
-import { consumeToken, inspectToken, peekToken, type TokenRefusalReason } from "./email-tokens.server";
+import { classifyToken, consumeToken, inspectToken } from "./email-tokens.server";
+import type { TokenRefusalReason } from "./email-tokens.server";
 import { queueVerificationMail } from "./verification-mail.server";
 import type { ResendLimiter } from "./verification-limits.server";
 
@@ -30,10 +30,10 @@ function usableAccount(user: User | undefined, email: string): user is User {
 }
 
 /** What the link's page shows: the confirm button, or why not (and whether a new link can be sent). */
-export function checkVerificationLink(db: AppDb, raw: unknown, now = Date.now()): LinkState {
-  const peek = peekToken(db, "verify_email", raw, now);
-  const row = peek.ok ? peek.token : inspectToken(db, "verify_email", raw);
-  const user = row ? findUserById(db, row.userId) : undefined;
+export async function checkVerificationLink(db: PortableDb, raw: unknown, now = Date.now()): Promise<LinkState> {
+  const row = await inspectToken(db, "verify_email", raw);
+  const peek = classifyToken(row, now);
+  const user = row ? await findUserById(db, row.userId) : undefined;
   if (!row || !usableAccount(user, row.email)) return { ok: false, reason: "invalid", alreadyVerified: false, canResend: false };
   if (peek.ok) return user.emailVerifiedAt === null ? { ok: true } : { ok: false, reason: "used", alreadyVerified: true, canResend: false };
   const verified = user.emailVerifiedAt !== null;
@@ -47,19 +47,14 @@ export function checkVerificationLink(db: AppDb, raw: unknown, now = Date.now())
  * write body that consumed the proof (`tx`), with the user as it is now (its current address).
  */
 export async function markAddressVerified(
-  db: AppDb,
+  tx: SqlRunner,
   config: Pick<Config, "adminEmails" | "SIGNUP_BONUS_CREDITS" | "SIGNUP_BONUS_EXPIRES_AFTER">,
   user: User,
   now: number,
-  tx: SqlRunner,
 ): Promise<{ bonusGranted: number; admin: boolean }> {
   const verifiedAt = user.emailVerifiedAt ?? now;
   const admin = isAdminEligible({ ...user, emailVerifiedAt: verifiedAt }, config.adminEmails);
-  db.orm
-    .update(users)
-    .set({ emailVerifiedAt: verifiedAt, role: admin ? "admin" : user.role, updatedAt: now })
-    .where(eq(users.id, user.id))
-    .run();
+  await tx.run("UPDATE users SET email_verified_at = ?, role = ?, updated_at = ? WHERE id = ?", [verifiedAt, admin ? "admin" : user.role, now, user.id]);
   if (config.SIGNUP_BONUS_CREDITS <= 0) return { bonusGranted: 0, admin };
   const written = await grant(tx, {
     now,
@@ -78,17 +73,22 @@ export type ConfirmResult =
   | { ok: true; userId: number; bonusGranted: number; admin: boolean }
   | { ok: false; reason: TokenRefusalReason; alreadyVerified: boolean; canResend: boolean };
 
-export async function confirmEmail(db: AppDb, config: Config, raw: unknown, now = Date.now()): Promise<ConfirmResult> {
+export async function confirmEmail(
+  db: PortableDb,
+  config: Pick<Config, "adminEmails" | "SIGNUP_BONUS_CREDITS" | "SIGNUP_BONUS_EXPIRES_AFTER">,
+  raw: unknown,
+  now = Date.now(),
+): Promise<ConfirmResult> {
   const outcome = await db.sql.write(async (tx): Promise<ConfirmResult | null> => {
-    const used = consumeToken(db, "verify_email", raw, now);
+    const used = await consumeToken(tx, "verify_email", raw, now);
     if (!used.ok) return null;
-    const user = findUserById(db, used.token.userId);
+    const user = await findUserById(tx, used.token.userId);
     if (!usableAccount(user, used.token.email)) return { ok: false, reason: "invalid", alreadyVerified: false, canResend: false };
-    const { bonusGranted, admin } = await markAddressVerified(db, config, user, now, tx);
+    const { bonusGranted, admin } = await markAddressVerified(tx, config, user, now);
     return { ok: true, userId: user.id, bonusGranted, admin };
   });
   // A refused token: say why, from a fresh read (the page offers a new link where that helps).
-  return outcome ?? (checkVerificationLink(db, raw, now) as Extract<ConfirmResult, { ok: false }>);
+  return outcome ?? ((await checkVerificationLink(db, raw, now)) as Extract<ConfirmResult, { ok: false }>);
 }
 
 export type ResendResult =
@@ -106,16 +106,13 @@ function tooMany(retryAfterSeconds: number): ResendResult {
   };
 }
 
-function queueFor(db: AppDb, config: Config, userId: number, now: number): ResendResult {
-  return db.sqlite
-    .transaction((): ResendResult => {
-      const user = findUserById(db, userId);
-      if (!user || user.deletedAt !== null) return { ok: false, reason: "not_found", message: "This account no longer exists." };
-      if (user.emailVerifiedAt !== null) return { ok: false, reason: "already_verified", message: "Your address is already confirmed." };
-      queueVerificationMail(db, config, user, now);
-      return { ok: true, email: user.email };
-    })
-    .immediate();
+/** Inside the caller's body `tx` (`db`: the mail queue's SQLite connection, the same one). */
+async function queueIn(db: AppDb, tx: SqlRunner, config: Config, userId: number, now: number): Promise<ResendResult> {
+  const user = await findUserById(tx, userId);
+  if (!user || user.deletedAt !== null) return { ok: false, reason: "not_found", message: "This account no longer exists." };
+  if (user.emailVerifiedAt !== null) return { ok: false, reason: "already_verified", message: "Your address is already confirmed." };
+  await queueVerificationMail(db, tx, config, user, now);
+  return { ok: true, email: user.email };
 }
 
 type ResendDeps = { db: AppDb; config: Config; limiter: ResendLimiter };
@@ -124,30 +121,32 @@ type ResendDeps = { db: AppDb; config: Config; limiter: ResendLimiter };
 export async function resendVerification({ db, config, limiter }: ResendDeps, input: { userId: number; ip: string }): Promise<ResendResult> {
   const verdict = await limiter.check(input.userId, input.ip);
   if (!verdict.ok) return tooMany(verdict.retryAfterSeconds);
-  return queueFor(db, config, input.userId, Date.now());
+  const now = Date.now();
+  return db.sql.write((tx) => queueIn(db, tx, config, input.userId, now));
 }
 
 /** "Send a new link" on the page of an expired or replaced link: for the account the link belonged to. */
 export async function resendVerificationForLink(deps: ResendDeps, input: { token: unknown; ip: string }): Promise<ResendResult> {
-  const row = inspectToken(deps.db, "verify_email", input.token);
-  const user = row ? findUserById(deps.db, row.userId) : undefined;
+  const row = await inspectToken(deps.db, "verify_email", input.token);
+  const user = row ? await findUserById(deps.db, row.userId) : undefined;
   if (!row || !usableAccount(user, row.email)) return { ok: false, reason: "not_found", message: "This link is not valid." };
   return resendVerification(deps, { userId: user.id, ip: input.ip });
 }
 
 /** An admin sends the verification mail again; audited in the same transaction. */
-export function adminResendVerification(db: AppDb, config: Config, input: { adminId: number; userId: number }): ResendResult {
+export async function adminResendVerification(db: AppDb, config: Config, input: { adminId: number; userId: number }): Promise<ResendResult> {
   const now = Date.now();
-  return db.sqlite
-    .transaction((): ResendResult => {
-      const result = queueFor(db, config, input.userId, now);
-      if (result.ok) {
-        db.orm
-          .insert(auditLog)
-          .values({ actorId: input.adminId, action: AUDIT_ACTIONS.resendVerification, targetUserId: input.userId, details: JSON.stringify({ email: result.email }), createdAt: now })
-          .run();
-      }
-      return result;
-    })
-    .immediate();
+  return db.sql.write(async (tx) => {
+    const result = await queueIn(db, tx, config, input.userId, now);
+    if (result.ok) {
+      await tx.run("INSERT INTO audit_log (actor_id, action, target_user_id, details, created_at) VALUES (?, ?, ?, ?, ?)", [
+        input.adminId,
+        AUDIT_ACTIONS.resendVerification,
+        input.userId,
+        JSON.stringify({ email: result.email }),
+        now,
+      ]);
+    }
+    return result;
+  });
 }

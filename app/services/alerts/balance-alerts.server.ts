@@ -18,7 +18,7 @@ import type { AppDb } from "#db/client.server";
 import { balanceAlerts, transactions, type BalanceAlertRow } from "#db/schema";
 import { enqueueMail } from "../mail/mail-queue.server";
 import { getBalance } from "../money/ledger.server";
-import { findUserById } from "../users.server";
+import { findUserByIdOnSqlite } from "../users.server";
 import { balanceLowMail } from "./balance-alert-mail.server";
 
 export type BalanceAlertState = "off" | "armed" | "fired";
@@ -142,7 +142,7 @@ export function checkBalanceAlert(db: AppDb, userId: number, options: CheckOptio
       }
       const claimed = db.orm.update(balanceAlerts).set({ firedAt: now, firedTxId: lastTxId(db, userId), updatedAt: now }).where(guard).run();
       if (claimed.changes !== 1) return { ...viewOf(readAlert(db, userId), balance), transition: "none" };
-      const user = findUserById(db, userId);
+      const user = findUserByIdOnSqlite(db, userId);
       if (!user) throw new Error(`balance alert of user ${userId} has no users row`);
       // A deleted account keeps its row for the ledger but has no address to write to.
       const mailId = user.deletedAt === null ? enqueueMail(db, user.email, "balance_low", balanceLowMail(options.appUrl, balance, alert.thresholdCredits), now) : undefined;

@@ -1,4 +1,4 @@
-import type { AppDb } from "#db/client.server";
+import type { PortableDb } from "#db/client.server";
 import type { User } from "#db/schema";
 import { bearerKeyOf } from "~/utils/api-key-schemas";
 import type { Config } from "../env.server";
@@ -16,12 +16,12 @@ export type BearerAuth =
   | { ok: false; reason: "rate_limited"; retryAfterSeconds: number; limit: number };
 
 export async function authenticateBearer(
-  deps: { db: AppDb; limiter: ApiKeyRateLimiter },
+  deps: { db: PortableDb; limiter: ApiKeyRateLimiter },
   header: string,
   now: number = Date.now(),
 ): Promise<BearerAuth> {
   const presented = bearerKeyOf(header);
-  const found = presented === null ? null : authenticateApiKey(deps.db, presented, now);
+  const found = presented === null ? null : await authenticateApiKey(deps.db, presented, now);
   if (!found?.ok) return { ok: false, reason: "invalid_api_key" };
   const limited = await deps.limiter.consume(found.apiKey.id);
   if (!limited.ok) return { ok: false, reason: "rate_limited", retryAfterSeconds: limited.retryAfterSeconds, limit: limited.limit };

@@ -8,12 +8,11 @@
  * (keySpendThisMonth), the same one its monthly limit is checked against.
  */
 import crypto from "node:crypto";
-import { and, desc, eq, isNull, sql } from "drizzle-orm";
-import type { AppDb } from "#db/client.server";
-import { perConnection, prepared } from "#db/prepared.server";
-import { apiKeys, users, type ApiKeyRow, type User } from "#db/schema";
+import type { AppDb, PortableDb } from "#db/client.server";
+import type { User } from "#db/schema";
 import { API_KEY_PATTERN, API_KEY_PREFIX_LENGTH } from "~/utils/api-key-schemas";
 import { keySpendThisMonth } from "../money/ledger.server";
+import { userColumns } from "../users.server";
 
 /** What a request made through a key carries down to the ledger: which key, and its limit. */
 export type ApiKeyRef = { id: number; name: string; monthlyCreditLimit: number | null };
@@ -44,31 +43,28 @@ function newKey(): string {
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
 /** Creates a key for the user. `name` and `monthlyCreditLimit` are already validated (ApiKeyCreateSchema). */
-export function issueApiKey(db: AppDb, input: { userId: number; name: string; monthlyCreditLimit: number | null; now?: number }): IssuedKey {
+export async function issueApiKey(db: PortableDb, input: { userId: number; name: string; monthlyCreditLimit: number | null; now?: number }): Promise<IssuedKey> {
   const key = newKey();
-  const row = db.orm
-    .insert(apiKeys)
-    .values({
-      userId: input.userId,
-      name: input.name,
-      prefix: key.slice(0, API_KEY_PREFIX_LENGTH),
-      keyHash: hashApiKey(key),
-      monthlyCreditLimit: input.monthlyCreditLimit,
-      createdAt: input.now ?? Date.now(),
-    })
-    .returning()
-    .get();
+  const row = (await db.sql.write((tx) =>
+    tx.get<{ id: number; name: string; prefix: string; monthlyCreditLimit: number | null; createdAt: number }>(
+      `INSERT INTO api_keys (user_id, name, prefix, key_hash, monthly_credit_limit, created_at) VALUES (?, ?, ?, ?, ?, ?)
+       RETURNING id, name, prefix, monthly_credit_limit AS "monthlyCreditLimit", created_at AS "createdAt"`,
+      [input.userId, input.name, key.slice(0, API_KEY_PREFIX_LENGTH), hashApiKey(key), input.monthlyCreditLimit, input.now ?? Date.now()],
+    ),
+  ))!;
   return { id: row.id, key, name: row.name, prefix: row.prefix, monthlyCreditLimit: row.monthlyCreditLimit, createdAt: iso(row.createdAt)! };
 }
 
-/** The user's keys that still work, newest first, with what each spent this UTC month. */
-export function listApiKeys(db: AppDb, userId: number, now: number = Date.now()): ApiKeyView[] {
-  const rows = db.orm
-    .select()
-    .from(apiKeys)
-    .where(and(eq(apiKeys.userId, userId), isNull(apiKeys.revokedAt)))
-    .orderBy(desc(apiKeys.createdAt), desc(apiKeys.id))
-    .all();
+/**
+ * The user's keys that still work, newest first, with what each spent this UTC month. (AppDb for
+ * the ledger's keySpendThisMonth alone, still a synchronous SQLite read: decision 036.)
+ */
+export async function listApiKeys(db: AppDb, userId: number, now: number = Date.now()): Promise<ApiKeyView[]> {
+  const rows = await db.sql.all<{ id: number; name: string; prefix: string; monthlyCreditLimit: number | null; createdAt: number; lastUsedAt: number | null }>(
+    `SELECT id, name, prefix, monthly_credit_limit AS "monthlyCreditLimit", created_at AS "createdAt", last_used_at AS "lastUsedAt"
+     FROM api_keys WHERE user_id = ? AND revoked_at IS NULL ORDER BY created_at DESC, id DESC`,
+    [userId],
+  );
   return rows.map((row) => ({
     id: row.id,
     name: row.name,
@@ -80,39 +76,39 @@ export function listApiKeys(db: AppDb, userId: number, now: number = Date.now())
   }));
 }
 
-/** Revokes one of the user's keys: it stops working at once. Another user's key is not_found. */
-export function revokeApiKey(db: AppDb, input: { userId: number; id: number; now?: number }): { ok: true } | { ok: false; reason: "not_found" } {
-  const row = db.orm.select({ userId: apiKeys.userId, revokedAt: apiKeys.revokedAt }).from(apiKeys).where(eq(apiKeys.id, input.id)).get();
-  if (!row || row.userId !== input.userId || row.revokedAt !== null) return { ok: false, reason: "not_found" };
-  db.orm
-    .update(apiKeys)
-    .set({ revokedAt: input.now ?? Date.now() })
-    .where(and(eq(apiKeys.id, input.id), isNull(apiKeys.revokedAt)))
-    .run();
-  return { ok: true };
+/** Revokes one of the user's keys: it stops working at once. Another user's key, or one already
+ * revoked, is not_found. One guarded statement: two revocations racing, one wins. */
+export async function revokeApiKey(db: PortableDb, input: { userId: number; id: number; now?: number }): Promise<{ ok: true } | { ok: false; reason: "not_found" }> {
+  const { changes } = await db.sql.run("UPDATE api_keys SET revoked_at = ? WHERE id = ? AND user_id = ? AND revoked_at IS NULL", [
+    input.now ?? Date.now(),
+    input.id,
+    input.userId,
+  ]);
+  return changes === 1 ? { ok: true } : { ok: false, reason: "not_found" };
 }
 
 export type KeyAuth = { ok: true; user: User; apiKey: ApiKeyRef } | { ok: false; reason: "invalid_api_key" };
+
+type KeyWithUser = User & { keyId: number; keyName: string; keyHash: string; keyLimit: number | null; keyLastUsedAt: number | null; keyRevokedAt: number | null };
+
+// The key and its account in one statement: every API request runs it.
+const KEY_BY_HASH = `SELECT k.id AS "keyId", k.name AS "keyName", k.key_hash AS "keyHash", k.monthly_credit_limit AS "keyLimit",
+    k.last_used_at AS "keyLastUsedAt", k.revoked_at AS "keyRevokedAt", ${userColumns("u")}
+  FROM api_keys k JOIN users u ON u.id = k.user_id WHERE k.key_hash = ?`;
 
 /**
  * The live key `presented` names, with its user; invalid_api_key for a malformed, unknown or
  * revoked key, or one whose account is gone.
  */
-export function authenticateApiKey(db: AppDb, presented: string, now: number = Date.now()): KeyAuth {
+export async function authenticateApiKey(db: PortableDb, presented: string, now: number = Date.now()): Promise<KeyAuth> {
   if (!API_KEY_PATTERN.test(presented)) return { ok: false, reason: "invalid_api_key" };
   const hash = hashApiKey(presented);
-  const found = prepared(db, "apiKeyByHash", (d) =>
-    d.orm
-      .select({ key: apiKeys, user: users })
-      .from(apiKeys)
-      .innerJoin(users, eq(users.id, apiKeys.userId))
-      .where(eq(apiKeys.keyHash, sql.placeholder("hash")))
-      .prepare(),
-  ).get({ hash });
-  if (!found || !sameHash(found.key.keyHash, hash)) return { ok: false, reason: "invalid_api_key" };
-  if (found.key.revokedAt !== null || found.user.deletedAt !== null) return { ok: false, reason: "invalid_api_key" };
-  touch(db, found.key, now);
-  return { ok: true, user: found.user, apiKey: { id: found.key.id, name: found.key.name, monthlyCreditLimit: found.key.monthlyCreditLimit } };
+  const found = await db.sql.get<KeyWithUser>(KEY_BY_HASH, [hash]);
+  if (!found || !sameHash(found.keyHash, hash)) return { ok: false, reason: "invalid_api_key" };
+  const { keyId, keyName, keyHash: _hash, keyLimit, keyLastUsedAt, keyRevokedAt, ...user } = found;
+  if (keyRevokedAt !== null || user.deletedAt !== null) return { ok: false, reason: "invalid_api_key" };
+  await touch(db, keyId, keyLastUsedAt, now);
+  return { ok: true, user, apiKey: { id: keyId, name: keyName, monthlyCreditLimit: keyLimit } };
 }
 
 function sameHash(stored: string, computed: string): boolean {
@@ -121,13 +117,8 @@ function sameHash(stored: string, computed: string): boolean {
   return a.length === b.length && crypto.timingSafeEqual(a, b);
 }
 
-const touchKey = perConnection((sqlite) =>
-  sqlite.prepare<[number, number, number]>(
-    "UPDATE api_keys SET last_used_at = ? WHERE id = ? AND (last_used_at IS NULL OR last_used_at <= ?)",
-  ),
-);
-
-function touch(db: AppDb, key: ApiKeyRow, now: number): void {
-  if (key.lastUsedAt !== null && now - key.lastUsedAt < LAST_USED_RESOLUTION_MS) return;
-  touchKey(db).run(now, key.id, now - LAST_USED_RESOLUTION_MS);
+/** Notes the use at most once a minute: within the minute no write at all (the read decided). */
+async function touch(db: PortableDb, keyId: number, lastUsedAt: number | null, now: number): Promise<void> {
+  if (lastUsedAt !== null && now - lastUsedAt < LAST_USED_RESOLUTION_MS) return;
+  await db.sql.run("UPDATE api_keys SET last_used_at = ? WHERE id = ? AND (last_used_at IS NULL OR last_used_at <= ?)", [now, keyId, now - LAST_USED_RESOLUTION_MS]);
 }
