@@ -106,7 +106,7 @@ export function confirmEmailChange({ db, config }: Omit<Deps, "limiter">, rawTok
     if (!used.ok) return used;
     const user = await findUserById(tx, used.token.userId);
     if (!user || user.deletedAt !== null) return { ok: false, reason: "invalid" };
-    if (!(await swapEmail(tx, user.id, used.token.email, now))) return { ok: false, reason: "unavailable" };
+    if (!(await setEmailIfFree(tx, user.id, used.token.email, now))) return { ok: false, reason: "unavailable" };
     // The new address is proven the owner's: verified, with what that brings (role, bonus).
     await markAddressVerified(tx, config, (await findUserById(tx, user.id))!, now);
     // Reset links mailed to the old address must not open the account any more.
@@ -121,7 +121,7 @@ export function confirmEmailChange({ db, config }: Omit<Deps, "limiter">, rawTok
  * between any check and this). In a savepoint, because on PostgreSQL a refused statement aborts
  * the whole transaction, and the token must stay used with the refusal (the body commits).
  */
-async function swapEmail(tx: SqlRunner, userId: number, email: string, now: number): Promise<boolean> {
+export async function setEmailIfFree(tx: SqlRunner, userId: number, email: string, now: number): Promise<boolean> {
   await tx.run("SAVEPOINT email_swap");
   try {
     await tx.run("UPDATE users SET email = ?, updated_at = ? WHERE id = ?", [email, now, userId]);

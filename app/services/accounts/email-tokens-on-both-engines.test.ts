@@ -3,6 +3,7 @@
 // (the address, the admin role, the sign-up bonus) happens once with it.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { closeEngines, ENGINES, insertUserOn, type EngineDb } from "../../../tests/support/engines";
+import { setEmailIfFree } from "./account-settings.server";
 import { checkVerificationLink, confirmEmail, type ConfirmResult } from "./verification.server";
 import { consumeToken, hashToken, inspectToken, issueToken, peekToken, revokeUnusedTokens } from "./email-tokens.server";
 
@@ -145,5 +146,21 @@ describe.each(ENGINES)("mail tokens on $name", (engine) => {
     const expired = await issueToken(db, { userId: late.id, purpose: "verify_email", email: late.email, ttlMs: HOUR, now: T });
     expect(await confirmEmail(db, config, expired, T + HOUR)).toEqual({ ok: false, reason: "expired", alreadyVerified: false, canResend: true });
     expect(await confirmEmail(db, config, "not a token", T)).toEqual({ ok: false, reason: "invalid", alreadyVerified: false, canResend: false });
+  });
+
+  it("an address change that meets a taken address is refused, and the rest of its transaction still commits", async () => {
+    const u = await newUser("swap");
+    const holder = await newUser("holder");
+    const raw = await issueToken(db, { userId: u.id, purpose: "change_email", email: holder.email, ttlMs: HOUR, now: T });
+    const outcome = await db.sql.write(async (tx) => {
+      expect((await consumeToken(tx, "change_email", raw, T)).ok).toBe(true);
+      // On PostgreSQL the refused UPDATE would abort the transaction without its savepoint.
+      const taken = await setEmailIfFree(tx, u.id, holder.email, T);
+      const free = await setEmailIfFree(tx, u.id, address("free"), T);
+      return { taken, free, email: (await tx.get<{ email: string }>("SELECT email FROM users WHERE id = ?", [u.id]))!.email };
+    });
+    expect(outcome).toMatchObject({ taken: false, free: true, email: expect.stringMatching(/^free-/) });
+    expect(await peekToken(db, "change_email", raw, T)).toEqual({ ok: false, reason: "used" });
+    expect((await db.sql.get<{ email: string }>("SELECT email FROM users WHERE id = ?", [holder.id]))!.email).toBe(holder.email);
   });
 });
