@@ -1,21 +1,25 @@
 // Sums the JSON reports of vitest and Playwright into the one closing line CI reads.
 import fs from "node:fs";
 
-const [unitFile, e2eFile] = process.argv.slice(2);
+// Usage: summarize-tests.mjs <vitest.json> <playwright.json> [more vitest.json …] (the second
+// vitest pass: the HTTP suites again on PostgreSQL).
+const [unitFile, e2eFile, ...moreUnitFiles] = process.argv.slice(2);
 let passed = 0;
 let failed = 0;
 let skipped = 0;
 const read = (f) => (fs.existsSync(f) ? JSON.parse(fs.readFileSync(f, "utf8")) : null);
 
-const unit = read(unitFile);
-if (unit) {
-  passed += unit.numPassedTests;
-  failed += unit.numFailedTests;
-  skipped += unit.numPendingTests + unit.numTodoTests;
-  if (unit.numFailedTestSuites > 0 && unit.numFailedTests === 0) failed += unit.numFailedTestSuites;
-} else {
-  console.log(`no vitest report at ${unitFile}`);
-  failed += 1;
+for (const file of [unitFile, ...moreUnitFiles]) {
+  const unit = read(file);
+  if (unit) {
+    passed += unit.numPassedTests;
+    failed += unit.numFailedTests;
+    skipped += unit.numPendingTests + unit.numTodoTests;
+    if (unit.numFailedTestSuites > 0 && unit.numFailedTests === 0) failed += unit.numFailedTestSuites;
+  } else {
+    console.log(`no vitest report at ${file}`);
+    failed += 1;
+  }
 }
 
 const e2e = read(e2eFile);

@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 # Reports live outside test-results/: Playwright empties that folder (its outputDir) at start.
 REPORTS=reports
 mkdir -p "$REPORTS"
-rm -f "$REPORTS/unit.json" "$REPORTS/e2e.json"
+rm -f "$REPORTS/unit.json" "$REPORTS/e2e.json" "$REPORTS/unit-postgres.json"
 
 step() { printf '\n== %s\n' "$*"; }
 
@@ -19,11 +19,19 @@ step "unit and integration tests (vitest)"
 npx vitest run --reporter=default --reporter=json --outputFile.json="$REPORTS/unit.json"
 unit_status=$?
 
+# The HTTP suites of the money path again, each server on PostgreSQL (decision 036): the same
+# tests, the same assertions, DATABASE_URL instead of the SQLite file. Needs a PostgreSQL server
+# (.ci/run starts one: TEST_POSTGRES_URL) or its binaries (tests/support/postgres.ts).
+step "the money path's HTTP suites on PostgreSQL (vitest, TEST_DATABASE=postgres)"
+TEST_DATABASE=postgres npx vitest run --reporter=default --reporter=json --outputFile.json="$REPORTS/unit-postgres.json" \
+  $(cat tests/on-postgres.txt | grep -v '^#')
+pg_status=$?
+
 step "end-to-end tests (Playwright)"
 PLAYWRIGHT_JSON_OUTPUT_FILE="$REPORTS/e2e.json" PLAYWRIGHT_JSON_OUTPUT_NAME="$REPORTS/e2e.json" \
   npx playwright test --reporter=list,json
 e2e_status=$?
 
-node scripts/summarize-tests.mjs "$REPORTS/unit.json" "$REPORTS/e2e.json"
+node scripts/summarize-tests.mjs "$REPORTS/unit.json" "$REPORTS/e2e.json" "$REPORTS/unit-postgres.json"
 summary_status=$?
-if [ $unit_status -ne 0 ] || [ $e2e_status -ne 0 ] || [ $summary_status -ne 0 ]; then exit 1; fi
+if [ $unit_status -ne 0 ] || [ $pg_status -ne 0 ] || [ $e2e_status -ne 0 ] || [ $summary_status -ne 0 ]; then exit 1; fi

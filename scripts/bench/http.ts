@@ -112,8 +112,8 @@ async function main() {
   console.log(`baseline POST /api/generate-image: ${bare.requestsPerSec} req/s, p50 ${bare.p50Ms} ms, p99 ${bare.p99Ms} ms, non-2xx ${bare.non2xx}`);
 
   const report = {
-    generateImage: { app, baseline: bare, ratio: round(app.requestsPerSec / bare.requestsPerSec, 3), target: 0.5 },
-    webhooks: { ...webhooks, target: 1000 },
+    generateImage: { app, baseline: bare, ratio: round(app.requestsPerSec / bare.requestsPerSec, 3), target: 0.6 },
+    webhooks: { ...webhooks, target: 2000 },
     peakRssMb: rssMb,
     peakRssTargetMb: 200,
     startupMs: round(median(startup)),

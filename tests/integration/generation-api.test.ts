@@ -1,13 +1,11 @@
-import path from "node:path";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { openDatabase } from "../../db/client.server";
 import { startFakeOpenAI, type FakeOpenAI } from "../mocks/openai-server";
 import { grant } from "../../app/services/money/ledger.server";
-import { withServerDb } from "../support/accounts";
+import { withServerSql } from "../support/server-sql";
 import { startServer, type RunningServer } from "../support/server";
 import {
   balanceOf,
-  expectLedgerConsistent,
+  expectServerLedgerConsistent,
   finished,
   getJob,
   postJson,
@@ -75,9 +73,7 @@ describe("access", () => {
     const client = await signedIn(server.url, "flagged");
     const { userId } = await balanceOf(client);
     // Test set-up only: flag the account as a dispute does (users.flagged_at; not a ledger write).
-    const db = openDatabase(path.join(server.dataDir, "app.sqlite"));
-    db.sqlite.prepare("update users set flagged_at = ?, flagged_reason = 'dispute' where id = ?").run(Date.now(), userId);
-    db.sqlite.close();
+    await withServerSql(server, (sql) => sql.run("update users set flagged_at = ?, flagged_reason = 'dispute' where id = ?", [Date.now(), userId]));
     const res = await postJson(client, "/api/generate-image", { prompt: "a cat" });
     expect(res.status).toBe(403);
     expect(await res.json()).toMatchObject({ error: "account_flagged", message: expect.stringMatching(/disputed/) });
@@ -159,7 +155,7 @@ describe("images", () => {
     expect(refused.message).toMatch(/Not enough credits/);
     expect(imageCalls() - callsBefore).toBe(4); // refused requests never reached the provider
     expect(await balanceOf(client)).toMatchObject({ balance: 3, onHold: 0 });
-    expectLedgerConsistent(server.dataDir);
+    await expectServerLedgerConsistent(server);
   });
 
   it("a failing back-end costs nothing: 5xx, 429, timeout, unusable answer", async () => {
@@ -182,7 +178,7 @@ describe("images", () => {
       expect(await balanceOf(client)).toMatchObject({ balance: 23, onHold: 0 });
     }
     fake.setBehaviour({});
-    expectLedgerConsistent(server.dataDir);
+    await expectServerLedgerConsistent(server);
   });
 });
 
@@ -212,7 +208,7 @@ describe("videos", () => {
   it("the price follows the length: a 1 s and a 20 s video cost what the rule says; a failed one costs nothing", async () => {
     const client = await signedIn(server.url, "video-length");
     const { userId } = await balanceOf(client);
-    await withServerDb(server.dataDir, (db) => grant(db, { userId, amount: 100, type: "bonus", key: `test-grant:${userId}`, description: "test credits" }));
+    await withServerSql(server, (sql) => grant(sql, { userId, amount: 100, type: "bonus", key: `test-grant:${userId}`, description: "test credits" }));
     let expected = 123;
     // [seconds, resolution, credits]: 1 s of 8 is 1.25 → 2; 20 s is 25; 1080p doubles before rounding.
     const cases = [
@@ -247,7 +243,7 @@ describe("videos", () => {
     expect(await waitForJob(client, failing.job.id, finished)).toMatchObject({ status: "failed", hold: "voided" });
     fake.setBehaviour({});
     expect(await balanceOf(client)).toMatchObject({ balance: expected, onHold: 0 });
-    expectLedgerConsistent(server.dataDir);
+    await expectServerLedgerConsistent(server);
   });
 
   it("a video that fails at the provider, or cannot start, costs nothing", async () => {
@@ -284,6 +280,6 @@ describe("videos", () => {
     expect(narrow.status).toBe("succeeded");
     expect(await balanceOf(client)).toMatchObject({ balance: 23 - priceOf(4), onHold: 0 });
     expect((await getJob(client, second.job.id)).status).toBe("failed");
-    expectLedgerConsistent(server.dataDir);
+    await expectServerLedgerConsistent(server);
   });
 });

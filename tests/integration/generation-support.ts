@@ -1,7 +1,8 @@
 import path from "node:path";
 import { expect } from "vitest";
+import { withServerSql } from "../support/server-sql";
 import { closeDatabase, openDatabase } from "../../db/client.server";
-import { HttpClient } from "../support/server";
+import { HttpClient, type RunningServer } from "../support/server";
 
 // Helpers shared by the generation integration tests (tests/integration/generation-*.test.ts).
 
@@ -97,6 +98,28 @@ export function expectLedgerConsistent(dataDir: string) {
     const orphanHolds = sqlite
       .prepare(`select t.id from transactions t where t.type = 'usage' and not exists (select 1 from generations g where g.hold_id = t.id)`)
       .all();
+    expect(orphanHolds).toEqual([]);
+  });
+}
+
+/**
+ * expectLedgerConsistent's checks through the executor, on whichever engine the server runs
+ * (TEST_DATABASE=postgres): portable SQL, so the same invariants are asked of both.
+ */
+export async function expectServerLedgerConsistent(server: Pick<RunningServer, "dataDir" | "databaseUrl">): Promise<void> {
+  await withServerSql(server, async (sql) => {
+    const mismatched = await sql.all(
+      `select u.id, u.credits, coalesce((select sum(amount) from transactions t where t.user_id = u.id and t.status in ('pending','posted')), 0) as total
+       from users u where u.credits <> coalesce((select sum(amount) from transactions t where t.user_id = u.id and t.status in ('pending','posted')), 0)`,
+    );
+    expect(mismatched).toEqual([]);
+    const jobsVsHolds = await sql.all(
+      `select g.id, g.status, t.status as hold from generations g join transactions t on t.id = g.hold_id
+       where not ((g.status = 'succeeded' and t.status = 'posted') or (g.status = 'failed' and t.status = 'voided')
+               or (g.status in ('queued','running') and t.status = 'pending'))`,
+    );
+    expect(jobsVsHolds).toEqual([]);
+    const orphanHolds = await sql.all(`select t.id from transactions t where t.type = 'usage' and not exists (select 1 from generations g where g.hold_id = t.id)`);
     expect(orphanHolds).toEqual([]);
   });
 }

@@ -1,9 +1,9 @@
-import Database from "better-sqlite3";
-import path from "node:path";
 import Stripe from "stripe";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { STRIPE_API_VERSION } from "../../app/services/stripe.server";
+import type { SqlDb } from "../../db/sql.server";
 import { freePort, HttpClient, startServer, type RunningServer } from "../support/server";
+import { openServerSql } from "../support/server-sql";
 
 // The whole money path against the built app and its in-process Stripe emulator, driven through
 // the real stripe SDK: purchases, replays, races, delayed payments, refunds, disputes, forgeries.
@@ -12,7 +12,7 @@ const WEBHOOK_SECRET = "whsec_flowtestsecret0123456789";
 let server: RunningServer;
 let emulatorUrl: string;
 let stripe: Stripe;
-let db: Database.Database;
+let db: SqlDb;
 
 beforeAll(async () => {
   const emulatorPort = await freePort();
@@ -24,10 +24,10 @@ beforeAll(async () => {
     port: emulatorPort,
     protocol: "http",
   });
-  db = new Database(path.join(server.dataDir, "app.sqlite"), { readonly: true });
+  db = openServerSql(server);
 });
 afterAll(async () => {
-  db?.close();
+  await db?.close();
   await server?.stop();
 });
 
@@ -79,10 +79,7 @@ async function until<T>(what: string, probe: () => Promise<T>, ok: (v: T) => boo
 }
 
 function purchaseRows(sessionId: string) {
-  return db.prepare("select * from transactions where idempotency_key = ?").all(`checkout:${sessionId}`) as Array<{
-    amount: number;
-    stripe_payment_id: string;
-  }>;
+  return db.all<{ amount: number; stripe_payment_id: string }>("select * from transactions where idempotency_key = ?", [`checkout:${sessionId}`]);
 }
 
 async function postWebhook(body: string, signature?: string) {
@@ -150,10 +147,8 @@ describe("checkout", () => {
     const res = await client.post("/api/stripe/checkout", { pack: "gold" }, { headers: { Accept: "application/json" } });
     expect(res.status).toBe(400);
     expect(await res.json()).toMatchObject({ error: "unknown_pack" });
-    const row = db.prepare("select stripe_customer_id from users where id = (select max(id) from users)").get() as {
-      stripe_customer_id: string | null;
-    };
-    expect(row.stripe_customer_id).toBeNull();
+    const row = await db.get<{ stripe_customer_id: string | null }>("select stripe_customer_id from users where id = (select max(id) from users)");
+    expect(row!.stripe_customer_id).toBeNull();
   });
 
   it("sends an anonymous buyer to log in", async () => {
@@ -189,7 +184,7 @@ describe("fulfilment exactly once", () => {
     expect(replay.status).toBe(200);
     expect(await replay.json()).toMatchObject({ received: true, outcome: "duplicate" });
 
-    const rows = purchaseRows(session.id);
+    const rows = await purchaseRows(session.id);
     expect(rows).toHaveLength(1);
     expect(rows[0]!.amount).toBe(500);
     expect(rows[0]!.stripe_payment_id).toMatch(/^pi_/);
@@ -228,7 +223,7 @@ describe("fulfilment exactly once", () => {
     const visit = await client.get(`/settings/billing/success?session_id=${session.id}`);
     expect(visit.status).toBe(303);
     expect(await balanceOf(client)).toBe(10);
-    expect(purchaseRows(session.id)).toHaveLength(0);
+    expect(await purchaseRows(session.id)).toHaveLength(0);
 
     await driver("/__emulator/async-payments/settle");
     await until("the delayed purchase", () => balanceOf(client), (b) => b === 510);
@@ -238,7 +233,7 @@ describe("fulfilment exactly once", () => {
     for (const e of events) await driver(`/__emulator/events/${e.event.id}/resend`);
     await until("deliveries", () => eventsFor(session.id), (e) => e.every((x) => x.delivery.status !== "pending"));
     expect(await balanceOf(client)).toBe(510);
-    expect(purchaseRows(session.id)).toHaveLength(1);
+    expect(await purchaseRows(session.id)).toHaveLength(1);
   });
 
   it("async_payment_failed grants nothing", async () => {
@@ -251,7 +246,7 @@ describe("fulfilment exactly once", () => {
     );
     await client.get(`/settings/billing/success?session_id=${session.id}`);
     expect(await balanceOf(client)).toBe(10);
-    expect(purchaseRows(session.id)).toHaveLength(0);
+    expect(await purchaseRows(session.id)).toHaveLength(0);
   });
 });
 
@@ -284,9 +279,7 @@ describe("refunds and disputes", () => {
       expect((await postWebhook(payload, sign(payload))).status).toBe(200);
     }
     expect(await balanceOf(client)).toBe(260);
-    const rows = db
-      .prepare("select amount from transactions where stripe_payment_id = ? and type = 'refund' order by id")
-      .all(paymentIntentId);
+    const rows = await db.all("select amount from transactions where stripe_payment_id = ? and type = 'refund' order by id", [paymentIntentId]);
     expect(rows).toEqual([{ amount: -100 }, { amount: -150 }]);
   });
 
@@ -297,11 +290,11 @@ describe("refunds and disputes", () => {
     const spent = spend.status < 300 ? 5 : 0;
     await driver(`/__emulator/charges/${chargeId}/disputes`, { reason: "fraudulent" });
     await until("the dispute clawback", () => balanceOf(client), (b) => b === 10 - spent);
-    const user = db
-      .prepare("select flagged_at, flagged_reason from users where id = (select user_id from transactions where idempotency_key like 'dispute:%' order by id desc limit 1)")
-      .get() as { flagged_at: number | null; flagged_reason: string };
-    expect(user.flagged_at).not.toBeNull();
-    expect(user.flagged_reason).toContain("fraudulent");
+    const user = await db.get<{ flagged_at: number | null; flagged_reason: string }>(
+      "select flagged_at, flagged_reason from users where id = (select user_id from transactions where idempotency_key like 'dispute:%' order by id desc limit 1)",
+    );
+    expect(user!.flagged_at).not.toBeNull();
+    expect(user!.flagged_reason).toContain("fraudulent");
     const buy = await client.post("/api/stripe/checkout", { pack: "default" }, { headers: { Accept: "application/json" } });
     expect(buy.status).toBe(403);
   });
@@ -309,7 +302,7 @@ describe("refunds and disputes", () => {
 
 describe("webhook forgeries change nothing", () => {
   async function snapshot() {
-    return db.prepare("select (select count(*) from transactions) t, (select count(*) from stripe_events) e, (select sum(credits) from users) c").get();
+    return db.get("select (select count(*) from transactions) t, (select count(*) from stripe_events) e, (select sum(credits) from users) c");
   }
 
   it("refuses a missing or wrong signature, a changed body, a stale timestamp and non-JSON", async () => {
@@ -367,13 +360,9 @@ describe("webhook forgeries change nothing", () => {
     });
     const res = await postWebhook(payload, sign(payload));
     expect(res.status).toBe(500);
-    const row = db.prepare("select processed_at, error, attempts from stripe_events where id = ?").get("evt_refund_unknown_payment") as {
-      processed_at: number | null;
-      error: string;
-      attempts: number;
-    };
-    expect(row.processed_at).toBeNull();
-    expect(row.error).toContain("pi_unknown");
-    expect(row.attempts).toBe(1);
+    const row = await db.get<{ processed_at: number | null; error: string; attempts: number }>("select processed_at, error, attempts from stripe_events where id = ?", ["evt_refund_unknown_payment"]);
+    expect(row!.processed_at).toBeNull();
+    expect(row!.error).toContain("pi_unknown");
+    expect(row!.attempts).toBe(1);
   });
 });

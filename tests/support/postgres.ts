@@ -3,7 +3,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import pg from "pg";
-import { freePort } from "./server";
+import { freePort } from "./ports";
 
 /**
  * A throwaway PostgreSQL cluster for one test file: initdb into a fresh temp folder, one server on

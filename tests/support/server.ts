@@ -1,25 +1,22 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
-import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { linkPathFrom } from "./mailbox";
+import { freePort } from "./ports";
+import { startPostgres, type PgServer } from "./postgres";
 
 export const ROOT = path.resolve(import.meta.dirname, "../..");
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
+export { freePort };
 
 /** The data folder of each running server, so a client of its URL can read the mail it queued. */
 const dataDirs = new Map<string, string>();
+
+/** Another URL (a proxy in front of servers sharing one data folder) whose mail is in `dir`. */
+export function registerDataDir(url: string, dir: string): void {
+  dataDirs.set(url, dir);
+}
 
 export function dataDirOf(url: string): string {
   const dir = dataDirs.get(url);
@@ -31,6 +28,8 @@ export type RunningServer = {
   url: string;
   port: number;
   dataDir: string;
+  /** The PostgreSQL database it runs on (DATABASE_URL), or null: the SQLite file in dataDir. */
+  databaseUrl: string | null;
   process: ChildProcess;
   output: () => string;
   stop(signal?: NodeJS.Signals): Promise<number | null>;
@@ -40,10 +39,13 @@ export type RunningServer = {
  * Starts the BUILT app (`node server.js`, as `npm start` does) on a free loopback port with a
  * fresh data folder, and waits for /healthz. Requires `npm run build` first.
  */
-export async function startServer(env: Record<string, string> = {}, opts: { dataDir?: string } = {}): Promise<RunningServer> {
+export async function startServer(env: Record<string, string> = {}, opts: { dataDir?: string; databaseUrl?: string } = {}): Promise<RunningServer> {
   if (!fs.existsSync(path.join(ROOT, "build/index.js"))) throw new Error("Run `npm run build` before the HTTP tests.");
   const port = await freePort();
   const dataDir = opts.dataDir ?? fs.mkdtempSync(path.join(os.tmpdir(), "credits-http-"));
+  // TEST_DATABASE=postgres runs the HTTP suites on PostgreSQL (decision 036): each server a fresh
+  // database on the run's server, unless the test names one (a restart, a second instance).
+  const databaseUrl = env.DATABASE_URL ?? opts.databaseUrl ?? (onPostgres() ? await testDatabaseUrl(dataDir) : null);
   let out = "";
   const child = spawn(process.execPath, ["server.js"], {
     cwd: ROOT,
@@ -62,6 +64,7 @@ export async function startServer(env: Record<string, string> = {}, opts: { data
       HOST: "127.0.0.1",
       APP_URL: `http://127.0.0.1:${port}`,
       DATA_DIR: dataDir,
+      ...(databaseUrl ? { DATABASE_URL: databaseUrl } : {}),
       ...env,
     },
     stdio: ["ignore", "pipe", "pipe"],
@@ -90,6 +93,7 @@ export async function startServer(env: Record<string, string> = {}, opts: { data
     url,
     port,
     dataDir,
+    databaseUrl,
     process: child,
     output: () => out,
     async stop(signal = "SIGTERM") {
@@ -97,6 +101,29 @@ export async function startServer(env: Record<string, string> = {}, opts: { data
       return exited;
     },
   };
+}
+
+/** Whether this run's HTTP suites are on PostgreSQL (TEST_DATABASE=postgres). */
+export function onPostgres(): boolean {
+  return process.env.TEST_DATABASE === "postgres";
+}
+
+// One PostgreSQL per test process (the run's shared server in CI: TEST_POSTGRES_URL), and one
+// database per data folder, so a server restarted on the same folder finds its rows again.
+let postgres: Promise<PgServer> | null = null;
+const databaseOfDir = new Map<string, string>();
+
+async function testDatabaseUrl(dataDir: string): Promise<string> {
+  const known = databaseOfDir.get(dataDir);
+  if (known) return known;
+  if (!postgres) {
+    postgres = startPostgres();
+    const server = postgres;
+    process.once("beforeExit", () => void server.then((s) => s.stop()).catch(() => undefined));
+  }
+  const url = await (await postgres).createDatabase();
+  databaseOfDir.set(dataDir, url);
+  return url;
 }
 
 /** A tiny cookie-keeping HTTP client for tests that speak to the server like a browser without JS. */
