@@ -235,6 +235,20 @@ describe("db:backup and db:restore with DATABASE_URL", { timeout: 240_000 }, () 
     expect(await snapshot(url)).toEqual(before);
   });
 
+  it("restore-at-start (--pending) is SQLite's: nothing to do on PostgreSQL, and a waiting restore.sqlite stops the start", async () => {
+    const url = await migratedWithLedger();
+    const dataDir = tempDir();
+    const nothing = await run("db-restore", ["--", "--pending"], { DATABASE_URL: url, DATA_DIR: dataDir });
+    expect(nothing).toEqual({ code: 0, out: "", err: "" });
+    fs.writeFileSync(path.join(dataDir, "restore.sqlite"), "SQLite format 3\0");
+    const before = await snapshot(url);
+    const waiting = await run("db-restore", ["--", "--pending"], { DATABASE_URL: url, DATA_DIR: dataDir });
+    expect(waiting.code).toBe(2);
+    expect(waiting.err).toMatch(/restore\.sqlite waits to be restored, but DATABASE_URL is set: a SQLite backup goes into PostgreSQL with npm run db:copy-to-postgres/);
+    expect(fs.readdirSync(dataDir)).toEqual(["restore.sqlite"]); // kept: the operator decides
+    expect(await snapshot(url)).toEqual(before);
+  });
+
   it("says where to get pg_dump when PG_BIN holds none", async () => {
     const url = await migratedWithLedger();
     const empty = tempDir();
