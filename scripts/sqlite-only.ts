@@ -1,7 +1,7 @@
 /**
- * db:backup, db:restore and ledger:verify work on the SQLite file only (decision 034). With
- * DATABASE_URL set they refuse, rather than back up, restore or check a file that may no longer
- * be the app's database while the operator believes PostgreSQL was covered.
+ * For a command that works on the SQLite file only (decision 034; db:backup and db:restore have a
+ * PostgreSQL path since decision 040). With DATABASE_URL set it refuses, rather than check a file
+ * that may no longer be the app's database while the operator believes PostgreSQL was covered.
  */
 export function refusedOnPostgres(command: string, instead: string): boolean {
   if (!process.env.DATABASE_URL?.trim()) return false;
