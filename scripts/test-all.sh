@@ -23,15 +23,22 @@ unit_status=$?
 # tests, the same assertions, DATABASE_URL instead of the SQLite file. Needs a PostgreSQL server
 # (.ci/run starts one: TEST_POSTGRES_URL) or its binaries (tests/support/postgres.ts).
 step "the money path's HTTP suites on PostgreSQL (vitest, TEST_DATABASE=postgres)"
-TEST_DATABASE=postgres npx vitest run --reporter=default --reporter=json --outputFile.json="$REPORTS/unit-postgres.json" \
-  $(cat tests/on-postgres.txt | grep -v '^#')
-pg_status=$?
+pg_suites=$(grep -v '^#' tests/on-postgres.txt | grep -v '^[[:space:]]*$' || true)
+pg_status=0
+if [ -n "$pg_suites" ]; then
+  # shellcheck disable=SC2086 # one path per line, no spaces
+  TEST_DATABASE=postgres npx vitest run --reporter=default --reporter=json --outputFile.json="$REPORTS/unit-postgres.json" $pg_suites
+  pg_status=$?
+else
+  # An empty list must not become "every suite": vitest with no file runs them all.
+  echo "tests/on-postgres.txt lists no suite yet: the server still refuses DATABASE_URL (decision 036)"
+fi
 
 step "end-to-end tests (Playwright)"
 PLAYWRIGHT_JSON_OUTPUT_FILE="$REPORTS/e2e.json" PLAYWRIGHT_JSON_OUTPUT_NAME="$REPORTS/e2e.json" \
   npx playwright test --reporter=list,json
 e2e_status=$?
 
-node scripts/summarize-tests.mjs "$REPORTS/unit.json" "$REPORTS/e2e.json" "$REPORTS/unit-postgres.json"
+node scripts/summarize-tests.mjs "$REPORTS/unit.json" "$REPORTS/e2e.json" ${pg_suites:+"$REPORTS/unit-postgres.json"}
 summary_status=$?
 if [ $unit_status -ne 0 ] || [ $pg_status -ne 0 ] || [ $e2e_status -ne 0 ] || [ $summary_status -ne 0 ]; then exit 1; fi

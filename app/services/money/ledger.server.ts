@@ -54,7 +54,25 @@ import {
 } from "./ledger-model.server";
 import { ledgerIn } from "./ledger-writes.server";
 
-export { findByKey, findPurchaseByPaymentId, getBalance, grantLeftOf, grantsOfRows, holdStatus, keySpendThisMonth, listHistory, type Balance } from "./ledger-reads.server";
+export {
+  findByKey,
+  findPurchaseByPaymentId,
+  getBalance,
+  grantLeftOf,
+  grantsOfRows,
+  holdStatus,
+  keySpendThisMonth,
+  listHistory,
+  readBalance,
+  readByKey,
+  readGrantLeft,
+  readGrantsOfRows,
+  readHistory,
+  readHoldStatus,
+  readKeySpendThisMonth,
+  readPurchaseByPaymentId,
+  type Balance,
+} from "./ledger-reads.server";
 export {
   LedgerError,
   MAX_AMOUNT,
