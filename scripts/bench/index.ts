@@ -9,6 +9,7 @@ type Part = { name: string; script: string; env?: Record<string, string> };
 
 const parts: Part[] = [
   { name: "ledger", script: "scripts/bench/ledger.ts" },
+  { name: "ledgerPg", script: "scripts/bench/ledger-pg.ts" },
   { name: "http", script: "scripts/bench/http.ts" },
   { name: "pages", script: "scripts/bench/pages.ts" },
   { name: "csv", script: "scripts/bench/csv.ts" },
@@ -65,6 +66,12 @@ const rows: Array<[string, string, string]> = [
   ["ledger hold+post pairs/s (module vs raw)", `${fig("ledger.opsPerSec")} vs ${fig("ledger.baselineOpsPerSec")}`, `ratio ${fig("ledger.ratio")} (target ≥ 0.8)`],
   ["ledger hold+post pairs/s, 64 callers (module vs raw, one caller)", `${fig("ledger.concurrentOpsPerSec")} vs ${fig("ledger.baselineOpsPerSec")}`, `ratio ${fig("ledger.concurrentRatio")} (target ≥ 4)`],
   ["ledger grants/s", `${fig("ledger.grantsPerSec")}`, ""],
+  ["PostgreSQL: ledger hold+post pairs/s (module vs raw pg)", `${fig("ledgerPg.opsPerSec")} vs ${fig("ledgerPg.baselineOpsPerSec")}`, `ratio ${fig("ledgerPg.ratio")} (target ≥ 0.8)`],
+  [
+    `PostgreSQL: the same, ${fig("ledgerPg.concurrentCallers")} callers on each side`,
+    `${fig("ledgerPg.concurrentOpsPerSec")} vs ${fig("ledgerPg.concurrentBaselineOpsPerSec")}`,
+    `ratio ${fig("ledgerPg.concurrentRatio")}`,
+  ],
   [
     "POST /api/generate-image req/s (app vs bare node:http)",
     `${fig("http.generateImage.app.requestsPerSec")} vs ${fig("http.generateImage.baseline.requestsPerSec")}`,
