@@ -37,7 +37,11 @@ export function retrieveCheckout(stripe: Stripe, sessionId: string): Promise<Str
  */
 export async function grantCheckout(config: Config, session: Stripe.Checkout.Session, tx: SqlRunner): Promise<FulfilmentResult> {
   const userId = Number(session.metadata?.userId ?? session.client_reference_id);
-  const user = Number.isSafeInteger(userId) && userId > 0 ? await tx.get<{ id: number }>("SELECT id FROM users WHERE id = ?", [userId]) : undefined;
+  // The buyer's row, locked (on PostgreSQL) until this body ends: deliveries of different events
+  // about one session and the success page then grant one after the other, and the later ones
+  // find the first's row and replay it, where they would otherwise both miss the key and one
+  // would meet the unique index. (A no-op on SQLite, whose writes are serial anyway.)
+  const user = Number.isSafeInteger(userId) && userId > 0 ? await tx.get<{ id: number }>("UPDATE users SET updated_at = updated_at WHERE id = ? RETURNING id", [userId]) : undefined;
   if (session.mode !== "payment" || !user) {
     logger.warn({ sessionId: session.id, mode: session.mode, userId }, "checkout session does not belong to this app");
     return { status: "not_ours", userId: user ? userId : null, credits: 0 };
