@@ -48,7 +48,7 @@ export async function loader({ request }: LoaderFunctionArgs) {
       plans,
       subscriptionView: { subscription, lastFailedInvoice },
       waitingRound,
-      payments: listUnsettledCheckouts(db, user.id).map((p) => ({
+      payments: (await listUnsettledCheckouts(db, user.id)).map((p) => ({
         sessionId: p.sessionId,
         status: p.status,
         credits: p.credits,

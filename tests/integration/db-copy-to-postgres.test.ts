@@ -60,10 +60,10 @@ async function populate() {
   for (const user of [ada, bob, admin]) await db.sql.write(async (tx) => await markAddressVerified(tx, config, user, now)); // sign-up bonus grants
   db.sqlite.prepare("UPDATE users SET role = 'admin' WHERE id = ?").run(admin.id);
 
-  recordCheckoutStarted(db, { sessionId: "cs_ada_1", userId: ada.id, pack: "default", credits: 500, amountTotal: 1000, currency: "usd" });
-  markCheckout(db, "cs_ada_1", "paid");
-  recordCheckoutStarted(db, { sessionId: "cs_bob_1", userId: bob.id, pack: "default", credits: 500, amountTotal: 1000, currency: "usd" });
-  markCheckout(db, "cs_bob_1", "failed");
+  await recordCheckoutStarted(db, { sessionId: "cs_ada_1", userId: ada.id, pack: "default", credits: 500, amountTotal: 1000, currency: "usd" });
+  await markCheckout(db, "cs_ada_1", "paid");
+  await recordCheckoutStarted(db, { sessionId: "cs_bob_1", userId: bob.id, pack: "default", credits: 500, amountTotal: 1000, currency: "usd" });
+  await markCheckout(db, "cs_bob_1", "failed");
   const purchase = await grant(db, { userId: ada.id, amount: 500, type: "purchase", key: "purchase:cs_ada_1", description: "500 credits", stripePaymentId: "pi_ada_1", meta: { pack: "default", amountTotal: 1000 } });
   const shortLived = Date.now();
   await grant(db, { userId: bob.id, amount: 100, type: "purchase", key: "purchase:cs_bob_2", description: "100 credits", stripePaymentId: "pi_bob_2", now: shortLived, expiresAt: shortLived + 1000 });

@@ -2,33 +2,33 @@
  * Starting a purchase: the Stripe Customer of a user and the Checkout Session for a pack (mode
  * `payment`) or a plan (mode `subscription`). Nothing here grants credits: fulfilment.server.ts
  * does once Stripe says a pack's session is paid, plan-invoices.server.ts for each paid invoice.
+ * On the executor (decision 036); seam: a plan's checkout asks subscriptions.server.ts, which
+ * still takes the SQLite AppDb.
  */
-import { and, eq, isNull } from "drizzle-orm";
 import type Stripe from "stripe";
-import type { AppDb } from "#db/client.server";
-import { users, type User } from "#db/schema";
+import type { PortableDb } from "#db/client.server";
+import type { User } from "#db/schema";
 import type { Config } from "../env.server";
 import { recordCheckoutStarted } from "./checkout-attempts.server";
 import { stripeRequestKeys } from "./ledger-keys.server";
 import { appPaymentMetadata, appSubscriptionMetadata, appSubscriptionUser } from "./ownership.server";
 import { checkoutMetadata, findPack, findPlan } from "./pricing.server";
 import { promotionCodeOptions } from "./promotion-codes.server";
+import { sqliteOnly } from "./sqlite-seam.server";
 import { hasLiveSubscription } from "./subscriptions.server";
 
 /** Reuses the user's Stripe Customer or creates one (idempotently) and remembers it. */
-export async function ensureStripeCustomer(db: AppDb, stripe: Stripe, user: User): Promise<string> {
+export async function ensureStripeCustomer(db: PortableDb, stripe: Stripe, user: User): Promise<string> {
   if (user.stripeCustomerId) return user.stripeCustomerId;
   const customer = await stripe.customers.create(
     { email: user.email, metadata: { userId: String(user.id) } },
     { idempotencyKey: stripeRequestKeys.customerForUser(user.id) },
   );
-  // Only the first writer wins; a racing request reads the saved id back.
-  db.orm
-    .update(users)
-    .set({ stripeCustomerId: customer.id, updatedAt: Date.now() })
-    .where(and(eq(users.id, user.id), isNull(users.stripeCustomerId)))
-    .run();
-  const saved = db.orm.select({ id: users.stripeCustomerId }).from(users).where(eq(users.id, user.id)).get();
+  // Only the first writer wins (a guarded UPDATE); a racing request reads the saved id back.
+  const saved = await db.sql.write(async (tx) => {
+    await tx.run("UPDATE users SET stripe_customer_id = ?, updated_at = ? WHERE id = ? AND stripe_customer_id IS NULL", [customer.id, Date.now(), user.id]);
+    return tx.get<{ id: string | null }>(`SELECT stripe_customer_id AS "id" FROM users WHERE id = ?`, [user.id]);
+  });
   return saved?.id ?? customer.id;
 }
 
@@ -54,7 +54,7 @@ function formTokenOr(requestToken: string | undefined): string {
  * or an account on hold is refused before Stripe is called.
  */
 export async function createCheckoutSession(
-  db: AppDb,
+  db: PortableDb,
   stripe: Stripe,
   config: Config,
   input: { user: User; packId: string; requestToken?: string; savePaymentMethod?: boolean },
@@ -85,7 +85,7 @@ export async function createCheckoutSession(
     { idempotencyKey: stripeRequestKeys.checkoutSession(input.user.id, pack.id, input.savePaymentMethod ? `${token}-save` : token) },
   );
   if (!session.url) throw new Error(`Stripe returned Checkout Session ${session.id} without a URL`);
-  recordCheckoutStarted(db, {
+  await recordCheckoutStarted(db, {
     sessionId: session.id,
     userId: input.user.id,
     pack: pack.id,
@@ -103,7 +103,7 @@ export async function createCheckoutSession(
  * already is refused: they change plan in the Customer Portal, so a user never pays two plans.
  */
 export async function createPlanCheckoutSession(
-  db: AppDb,
+  db: PortableDb,
   stripe: Stripe,
   config: Config,
   input: { user: User; planId: string; requestToken?: string },
@@ -111,8 +111,10 @@ export async function createPlanCheckoutSession(
   const plan = findPlan(config, input.planId);
   if (!plan) return { ok: false, reason: "unknown_plan", message: `Unknown plan "${input.planId}".` };
   if (input.user.flaggedAt) return { ok: false, reason: "account_flagged", message: ACCOUNT_ON_HOLD };
+  // Before anything is asked of Stripe: on PostgreSQL this is refused until the seam goes.
+  const legacy = sqliteOnly(db, "a plan's checkout (subscriptions.server.ts hasLiveSubscription)");
   const customer = await ensureStripeCustomer(db, stripe, input.user);
-  if (await hasLiveSubscription(db, stripe, input.user.id, customer)) {
+  if (await hasLiveSubscription(legacy, stripe, input.user.id, customer)) {
     return { ok: false, reason: "already_subscribed", message: "You already have a subscription: change your plan from Manage subscription." };
   }
   const metadata = appSubscriptionMetadata(input.user.id, plan.id);
@@ -164,7 +166,7 @@ async function expireAllButOnePlanCheckout(stripe: Stripe, customer: string): Pr
  * later). The card is recorded when Stripe's events say it is attached (saved-cards.server.ts).
  */
 export async function createCardSetupSession(
-  db: AppDb,
+  db: PortableDb,
   stripe: Stripe,
   config: Config,
   input: { user: User; requestToken?: string },

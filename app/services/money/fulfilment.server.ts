@@ -4,11 +4,9 @@
  * says it needs no more payment (`paid`, or `no_payment_required` for a 100% discount), for the
  * credits recorded on it at checkout, keyed `checkout:<session id>`: any interleaving grants once.
  */
-import { eq } from "drizzle-orm";
 import type Stripe from "stripe";
-import type { AppDb } from "#db/client.server";
+import type { PortableDb } from "#db/client.server";
 import type { SqlRunner } from "#db/sql.server";
-import { users } from "#db/schema";
 import { stripeIdOf } from "~/utils/stripe-ids";
 import type { Config } from "../env.server";
 import { logger } from "../logger.server";
@@ -18,6 +16,7 @@ import { ledgerKeys } from "./ledger-keys.server";
 import { appSubscriptionUser } from "./ownership.server";
 import { grantPlanInvoice, readPlanCheckout } from "./plan-invoices.server";
 import { creditsForCheckout, findPack, purchaseExpiry } from "./pricing.server";
+import { sqliteDeps } from "./sqlite-seam.server";
 
 export type FulfilmentResult = (
   | { status: "granted" | "already_granted"; userId: number; credits: number; transaction: Tx }
@@ -34,23 +33,25 @@ export function retrieveCheckout(stripe: Stripe, sessionId: string): Promise<Str
 
 /**
  * Grants a retrieved session, once, inside the write body `tx` (the webhook's, which records the
- * event in the same transaction).
+ * event in the same transaction, or fulfillCheckout's). Every statement runs on `tx`.
  */
-export async function grantCheckout(db: AppDb, config: Config, session: Stripe.Checkout.Session, tx: SqlRunner): Promise<FulfilmentResult> {
+export async function grantCheckout(config: Config, session: Stripe.Checkout.Session, tx: SqlRunner): Promise<FulfilmentResult> {
   const userId = Number(session.metadata?.userId ?? session.client_reference_id);
-  const user = Number.isSafeInteger(userId)
-    ? db.orm.select({ id: users.id }).from(users).where(eq(users.id, userId)).get()
-    : undefined;
+  // The buyer's row, locked (on PostgreSQL) until this body ends: deliveries of different events
+  // about one session and the success page then grant one after the other, and the later ones
+  // find the first's row and replay it, where they would otherwise both miss the key and one
+  // would meet the unique index. (A no-op on SQLite, whose writes are serial anyway.)
+  const user = Number.isSafeInteger(userId) && userId > 0 ? await tx.get<{ id: number }>("UPDATE users SET updated_at = updated_at WHERE id = ? RETURNING id", [userId]) : undefined;
   if (session.mode !== "payment" || !user) {
     logger.warn({ sessionId: session.id, mode: session.mode, userId }, "checkout session does not belong to this app");
     return { status: "not_ours", userId: user ? userId : null, credits: 0 };
   }
   if (session.payment_status === "unpaid") {
     if (session.status === "expired") {
-      markCheckout(db, session.id, "expired");
+      await markCheckout(tx, session.id, "expired");
       return { status: "expired", userId, credits: 0 };
     }
-    if (session.status === "complete") markCheckout(db, session.id, "processing");
+    if (session.status === "complete") await markCheckout(tx, session.id, "processing");
     return { status: "awaiting_payment", userId, credits: 0 };
   }
   const credits = creditsForCheckout(config, session);
@@ -74,12 +75,14 @@ export async function grantCheckout(db: AppDb, config: Config, session: Stripe.C
       paymentStatus: session.payment_status,
     },
   });
-  markCheckout(db, session.id, "paid");
+  await markCheckout(tx, session.id, "paid");
   return { status: written.replayed ? "already_granted" : "granted", userId, credits, transaction: written.transaction };
 }
 
-/** A plan's session: its first invoice's credits, granted as invoice.paid grants them (once). */
-async function fulfillPlanCheckout(db: AppDb, stripe: Stripe, config: Config, session: Stripe.Checkout.Session): Promise<FulfilmentResult> {
+/** A plan's session: its first invoice's credits, granted as invoice.paid grants them (once).
+ * Seam: plan-invoices.server.ts still takes AppDb (SQLite only until its owner ports it). */
+async function fulfillPlanCheckout(portable: PortableDb, stripe: Stripe, config: Config, session: Stripe.Checkout.Session): Promise<FulfilmentResult> {
+  const { db } = sqliteDeps({ db: portable }, "a plan's checkout (plan-invoices.server.ts)");
   const read = await readPlanCheckout({ db, stripe, config }, session);
   if ("ignore" in read) return { status: "not_ours", userId: null, credits: 0 };
   const awaiting = { status: "awaiting_payment", userId: appSubscriptionUser(session.metadata), credits: 0 } as const;
@@ -90,8 +93,8 @@ async function fulfillPlanCheckout(db: AppDb, stripe: Stripe, config: Config, se
 }
 
 /** Safe to call any number of times, from anywhere, concurrently. */
-export async function fulfillCheckout(db: AppDb, stripe: Stripe, config: Config, sessionId: string): Promise<FulfilmentResult> {
+export async function fulfillCheckout(db: PortableDb, stripe: Stripe, config: Config, sessionId: string): Promise<FulfilmentResult> {
   const session = await retrieveCheckout(stripe, sessionId);
   if (session.mode === "subscription") return { ...(await fulfillPlanCheckout(db, stripe, config, session)), subscription: true };
-  return db.sql.write((tx) => grantCheckout(db, config, session, tx));
+  return db.sql.write((tx) => grantCheckout(config, session, tx));
 }

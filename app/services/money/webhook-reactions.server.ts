@@ -1,12 +1,16 @@
 /**
  * What the app does about each Stripe event it handles. Every reaction is planned in two steps:
  * first whatever must be read from Stripe (async: the session, the PaymentIntent, the dispute as
- * it is now), then one synchronous `apply` that webhook-events.server.ts runs inside the same
- * SQLite transaction that marks the event processed, so an event and its ledger effect commit
- * together or not at all. Objects that are not this app's are planned as "ignore".
+ * it is now), then one `apply` that webhook-events.server.ts runs inside the same write body
+ * that marks the event processed (awaiting only the database), so an event and its ledger effect
+ * commit together or not at all. Objects that are not this app's are planned as "ignore".
+ *
+ * On the executor (decision 036). Seams: the reactions owned by modules still taking the SQLite
+ * AppDb (plan invoices, subscriptions, refunds, disputes, auto-recharge) reach it through
+ * `sqliteOnly` / `sqliteDeps`, so on PostgreSQL only the checkout and card reactions run yet.
  */
 import type Stripe from "stripe";
-import type { AppDb } from "#db/client.server";
+import type { PortableDb } from "#db/client.server";
 import type { SqlRunner } from "#db/sql.server";
 import { stripeIdOf } from "~/utils/stripe-ids";
 import type { Config } from "../env.server";
@@ -15,10 +19,11 @@ import { failAttempt, grantRecharge, rechargeAttemptOf, refusalOf } from "./auto
 import { applyChargeRefunded } from "./clawbacks.server";
 import { applyDispute } from "./disputes.server";
 import { grantCheckout, retrieveCheckout } from "./fulfilment.server";
-import { findPurchaseByPaymentId, type Tx } from "./ledger.server";
+import { readPurchaseByPaymentId, type Tx } from "./ledger.server";
 import { isAppPayment } from "./ownership.server";
 import { grantPlanInvoice, readPlanCheckout, readPlanInvoice, recordFailedInvoice } from "./plan-invoices.server";
 import { forgetDetachedCard, recordAttachedCard, userOfCustomer } from "./saved-cards.server";
+import { sqliteDeps, sqliteOnly } from "./sqlite-seam.server";
 import { applySubscription, subscriptionOwner } from "./subscriptions.server";
 
 /** `apply` runs inside the event's write body (`tx`) and awaits nothing but the database. */
@@ -56,7 +61,7 @@ export const HANDLED_EVENTS = [
   "payment_method.detached",
 ] as const;
 
-type Deps = { db: AppDb; stripe: Stripe; config: Config };
+type Deps = { db: PortableDb; stripe: Stripe; config: Config };
 
 async function planCheckout(deps: Deps, sessionId: string): Promise<Plan> {
   const session = await retrieveCheckout(deps.stripe, sessionId);
@@ -64,7 +69,7 @@ async function planCheckout(deps: Deps, sessionId: string): Promise<Plan> {
   return {
     kind: "apply",
     apply: async (tx) => {
-      const result = await grantCheckout(deps.db, deps.config, session, tx);
+      const result = await grantCheckout(deps.config, session, tx);
       return { sessionId, status: result.status, userId: result.userId, credits: result.credits };
     },
   };
@@ -72,16 +77,17 @@ async function planCheckout(deps: Deps, sessionId: string): Promise<Plan> {
 
 /** A plan's completed session grants its first invoice (as invoice.paid does, same key). */
 async function planSubscriptionCheckout(deps: Deps, session: Stripe.Checkout.Session): Promise<Plan> {
-  const read = await readPlanCheckout(deps, session);
+  const legacy = sqliteDeps(deps, "a plan's checkout (plan-invoices.server.ts)");
+  const read = await readPlanCheckout(legacy, session);
   if ("ignore" in read) return { kind: "ignore", why: read.ignore };
   const invoice = read.invoice;
   if (!invoice) return { kind: "ignore", why: `session ${session.id} has no invoice yet; invoice.paid grants it` };
-  return { kind: "apply", apply: async (tx) => ({ sessionId: session.id, invoiceId: invoice.invoiceId, status: (await grantPlanInvoice(deps.db, invoice, tx)).status }) };
+  return { kind: "apply", apply: async (tx) => ({ sessionId: session.id, invoiceId: invoice.invoiceId, status: (await grantPlanInvoice(legacy.db, invoice, tx)).status }) };
 }
 
-function planCheckoutFate(deps: Deps, session: Stripe.Checkout.Session, status: "failed" | "expired"): Plan {
+function planCheckoutFate(session: Stripe.Checkout.Session, status: "failed" | "expired"): Plan {
   // Nothing was granted for an unpaid session, so there is nothing to take back; the buyer sees it.
-  return { kind: "apply", apply: async () => (markCheckout(deps.db, session.id, status), { sessionId: session.id, status }) };
+  return { kind: "apply", apply: async (tx) => (await markCheckout(tx, session.id, status), { sessionId: session.id, status }) };
 }
 
 /**
@@ -90,7 +96,7 @@ function planCheckoutFate(deps: Deps, session: Stripe.Checkout.Session, status: 
  * is fulfilled first, in the same transaction, from the session Stripe has for it.
  */
 async function purchaseFor(deps: Deps, paymentIntentId: string): Promise<{ ignore: string } | { purchase: (tx: SqlRunner) => Promise<Tx> }> {
-  const known = findPurchaseByPaymentId(deps.db, paymentIntentId);
+  const known = await readPurchaseByPaymentId(deps.db, paymentIntentId);
   if (known) return { purchase: async () => known };
   const intent = await deps.stripe.paymentIntents.retrieve(paymentIntentId);
   if (!isAppPayment(intent)) return planInvoiceFor(deps, paymentIntentId);
@@ -100,7 +106,7 @@ async function purchaseFor(deps: Deps, paymentIntentId: string): Promise<{ ignor
   const session = await retrieveCheckout(deps.stripe, sessionId);
   return {
     purchase: async (tx) => {
-      const result = await grantCheckout(deps.db, deps.config, session, tx);
+      const result = await grantCheckout(deps.config, session, tx);
       if (result.status !== "granted" && result.status !== "already_granted") throw new PurchaseNotFoundYetError(paymentIntentId);
       return result.transaction;
     },
@@ -116,11 +122,12 @@ async function planInvoiceFor(deps: Deps, paymentIntentId: string): Promise<{ ig
   const payments = await deps.stripe.invoicePayments.list({ payment: { type: "payment_intent", payment_intent: paymentIntentId }, limit: 1 });
   const invoiceId = stripeIdOf(payments.data[0]?.invoice);
   if (!invoiceId) return { ignore: `payment ${paymentIntentId} was not made through this app` };
-  const read = await readPlanInvoice(deps, invoiceId);
+  const legacy = sqliteDeps(deps, "a plan invoice's payment (plan-invoices.server.ts)");
+  const read = await readPlanInvoice(legacy, invoiceId);
   if ("ignore" in read) return read;
   return {
     purchase: async (tx) => {
-      const result = await grantPlanInvoice(deps.db, read.invoice, tx);
+      const result = await grantPlanInvoice(legacy.db, read.invoice, tx);
       if (result.status === "not_paid") throw new PurchaseNotFoundYetError(paymentIntentId);
       return result.transaction;
     },
@@ -128,12 +135,13 @@ async function planInvoiceFor(deps: Deps, paymentIntentId: string): Promise<{ ig
 }
 
 async function planPaidInvoice(deps: Deps, invoiceId: string): Promise<Plan> {
-  const read = await readPlanInvoice(deps, invoiceId);
+  const legacy = sqliteDeps(deps, "invoice.paid (plan-invoices.server.ts)");
+  const read = await readPlanInvoice(legacy, invoiceId);
   if ("ignore" in read) return { kind: "ignore", why: read.ignore };
   return {
     kind: "apply",
     apply: async (tx) => {
-      const result = await grantPlanInvoice(deps.db, read.invoice, tx);
+      const result = await grantPlanInvoice(legacy.db, read.invoice, tx);
       const rolled = "expired" in result ? { expired: result.expired, rolledOver: result.rolledOver } : {};
       return { invoiceId, status: result.status, userId: result.userId, credits: result.credits, ...rolled };
     },
@@ -141,19 +149,21 @@ async function planPaidInvoice(deps: Deps, invoiceId: string): Promise<Plan> {
 }
 
 async function planFailedInvoice(deps: Deps, invoiceId: string): Promise<Plan> {
-  const read = await readPlanInvoice(deps, invoiceId);
+  const legacy = sqliteDeps(deps, "invoice.payment_failed (plan-invoices.server.ts)");
+  const read = await readPlanInvoice(legacy, invoiceId);
   if ("ignore" in read) return { kind: "ignore", why: read.ignore };
   // Paid meanwhile (a retry succeeded): its invoice.paid grants; nothing failed any more.
   if (read.invoice.status === "paid") return { kind: "ignore", why: `invoice ${invoiceId} is paid now` };
-  return { kind: "apply", apply: async () => ({ invoiceId, ...recordFailedInvoice(deps.db, deps.config, read.invoice) }) };
+  return { kind: "apply", apply: async () => ({ invoiceId, ...recordFailedInvoice(legacy.db, deps.config, read.invoice) }) };
 }
 
 async function planSubscription(deps: Deps, payload: Stripe.Subscription, eventCreated: number): Promise<Plan> {
+  const db = sqliteOnly(deps.db, "customer.subscription.* (subscriptions.server.ts)");
   // The subscription as it is now, not as this (possibly old, possibly reordered) event saw it.
   const sub = await deps.stripe.subscriptions.retrieve(payload.id);
-  const userId = subscriptionOwner(deps.db, sub.metadata, stripeIdOf(sub.customer) ?? null);
+  const userId = subscriptionOwner(db, sub.metadata, stripeIdOf(sub.customer) ?? null);
   if (userId === null) return { kind: "ignore", why: `subscription ${sub.id} is not this app's (or not this customer's)` };
-  return { kind: "apply", apply: async () => applySubscription(deps.db, deps.config, sub, userId, eventCreated) };
+  return { kind: "apply", apply: async () => applySubscription(db, deps.config, sub, userId, eventCreated) };
 }
 
 async function planRefund(deps: Deps, charge: Stripe.Charge): Promise<Plan> {
@@ -161,9 +171,10 @@ async function planRefund(deps: Deps, charge: Stripe.Charge): Promise<Plan> {
   if (!paymentIntentId) return { kind: "ignore", why: `charge ${charge.id} has no PaymentIntent` };
   const found = await purchaseFor(deps, paymentIntentId);
   if ("ignore" in found) return { kind: "ignore", why: found.ignore };
+  const db = sqliteOnly(deps.db, "charge.refunded (clawbacks.server.ts)");
   return {
     kind: "apply",
-    apply: async (tx) => ({ chargeId: charge.id, ...(await applyChargeRefunded(deps.db, charge, await found.purchase(tx), paymentIntentId, tx)) }),
+    apply: async (tx) => ({ chargeId: charge.id, ...(await applyChargeRefunded(db, charge, await found.purchase(tx), paymentIntentId, tx)) }),
   };
 }
 
@@ -172,25 +183,29 @@ async function planDispute(deps: Deps, payload: Stripe.Dispute): Promise<Plan> {
   if (!paymentIntentId) return { kind: "ignore", why: `dispute ${payload.id} has no PaymentIntent` };
   const found = await purchaseFor(deps, paymentIntentId);
   if ("ignore" in found) return { kind: "ignore", why: found.ignore };
+  const db = sqliteOnly(deps.db, "charge.dispute.* (disputes.server.ts)");
   // The dispute as it is now, not as this (possibly old, possibly reordered) event saw it.
   const dispute = await deps.stripe.disputes.retrieve(payload.id);
-  return { kind: "apply", apply: async (tx) => ({ disputeId: dispute.id, ...(await applyDispute(deps.db, dispute, await found.purchase(tx), paymentIntentId, tx)) }) };
+  return { kind: "apply", apply: async (tx) => ({ disputeId: dispute.id, ...(await applyDispute(db, dispute, await found.purchase(tx), paymentIntentId, tx)) }) };
 }
 
 /** An auto-recharge PaymentIntent's outcome, read as it is now (not as a reordered event saw it).
  * A PaymentIntent without the app's recharge metadata (a Checkout's, an invoice's) is ignored:
  * its session or invoice events grant. */
 async function planRecharge(deps: Deps, payload: Stripe.PaymentIntent): Promise<Plan> {
-  if (!rechargeAttemptOf(deps.db, payload)) return { kind: "ignore", why: `PaymentIntent ${payload.id} is not an auto-recharge of this app` };
+  // A PaymentIntent without the recharge metadata needs no database (and no seam) to be ignored.
+  if (!payload.metadata?.autoRechargeAttempt) return { kind: "ignore", why: `PaymentIntent ${payload.id} is not an auto-recharge of this app` };
+  const legacy = sqliteDeps(deps, "payment_intent.* (auto-recharge.server.ts)");
+  if (!rechargeAttemptOf(legacy.db, payload)) return { kind: "ignore", why: `PaymentIntent ${payload.id} is not an auto-recharge of this app` };
   const intent = await deps.stripe.paymentIntents.retrieve(payload.id);
   return {
     kind: "apply",
     apply: async (tx) => {
-      const attempt = rechargeAttemptOf(deps.db, intent);
+      const attempt = rechargeAttemptOf(legacy.db, intent);
       if (!attempt) return { paymentIntentId: intent.id, status: "not_ours" };
-      if (intent.status === "succeeded") return { paymentIntentId: intent.id, ...(await grantRecharge(deps, attempt, intent, tx)) };
+      if (intent.status === "succeeded") return { paymentIntentId: intent.id, ...(await grantRecharge(legacy, attempt, intent, tx)) };
       const refused = refusalOf(intent);
-      if (refused) return { paymentIntentId: intent.id, ...failAttempt(deps, attempt.id, intent.id, refused) };
+      if (refused) return { paymentIntentId: intent.id, ...failAttempt(legacy, attempt.id, intent.id, refused) };
       return { paymentIntentId: intent.id, status: intent.status };
     },
   };
@@ -199,9 +214,9 @@ async function planRecharge(deps: Deps, payload: Stripe.PaymentIntent): Promise<
 /** A card attached to or detached from a customer, as Stripe has it now. */
 async function planCard(deps: Deps, payload: Stripe.PaymentMethod): Promise<Plan> {
   const pm = await deps.stripe.paymentMethods.retrieve(payload.id);
-  if (pm.customer && userOfCustomer(deps.db, stripeIdOf(pm.customer)) === null) return { kind: "ignore", why: `card ${pm.id} is not saved to one of this app's customers` };
-  if (!pm.customer) return { kind: "apply", apply: async () => ({ paymentMethodId: pm.id, forgotten: forgetDetachedCard(deps.db, pm.id) }) };
-  return { kind: "apply", apply: async () => ({ paymentMethodId: pm.id, ...recordAttachedCard(deps.db, pm) }) };
+  if (pm.customer && (await userOfCustomer(deps.db, stripeIdOf(pm.customer))) === null) return { kind: "ignore", why: `card ${pm.id} is not saved to one of this app's customers` };
+  if (!pm.customer) return { kind: "apply", apply: async (tx) => ({ paymentMethodId: pm.id, forgotten: await forgetDetachedCard(tx, pm.id) }) };
+  return { kind: "apply", apply: async (tx) => ({ paymentMethodId: pm.id, ...(await recordAttachedCard(tx, pm)) }) };
 }
 
 /** A setup-mode Checkout completed: the card its SetupIntent saved. */
@@ -210,7 +225,7 @@ async function planSetupCheckout(deps: Deps, sessionId: string): Promise<Plan> {
   const setup = session.setup_intent;
   const pm = setup && typeof setup !== "string" ? setup.payment_method : null;
   if (!pm || typeof pm === "string" || session.status !== "complete") return { kind: "ignore", why: `setup session ${sessionId} saved no card` };
-  return { kind: "apply", apply: async () => ({ sessionId, paymentMethodId: pm.id, ...recordAttachedCard(deps.db, pm) }) };
+  return { kind: "apply", apply: async (tx) => ({ sessionId, paymentMethodId: pm.id, ...(await recordAttachedCard(tx, pm)) }) };
 }
 
 export async function planReaction(deps: Deps, event: Stripe.Event): Promise<Plan> {
@@ -220,9 +235,9 @@ export async function planReaction(deps: Deps, event: Stripe.Event): Promise<Pla
       if (event.data.object.mode === "setup") return planSetupCheckout(deps, event.data.object.id);
       return planCheckout(deps, event.data.object.id);
     case "checkout.session.async_payment_failed":
-      return planCheckoutFate(deps, event.data.object, "failed");
+      return planCheckoutFate(event.data.object, "failed");
     case "checkout.session.expired":
-      return planCheckoutFate(deps, event.data.object, "expired");
+      return planCheckoutFate(event.data.object, "expired");
     case "charge.refunded":
       return planRefund(deps, event.data.object);
     case "charge.dispute.created":
