@@ -1,4 +1,4 @@
-import type { AppDb } from "#db/client.server";
+import type { PortableDb } from "#db/client.server";
 import { generationCosts, type GenerationCosts } from "./money/pricing.server";
 import type { Config } from "./env.server";
 import { limiterStoreFor } from "./limiter-store.server";
@@ -38,7 +38,8 @@ export type GenerationConfig = Pick<
 >;
 
 export type GenerationServiceOptions = {
-  db: AppDb;
+  /** The app's database (AppDb on SQLite) or any executor: every statement goes through `db.sql`. */
+  db: PortableDb;
   config: GenerationConfig;
   /** Default: createProvider from the config. */
   provider?: GenerationProvider;
@@ -53,7 +54,7 @@ export type GenerationServiceOptions = {
 };
 
 export type GenerationContext = {
-  db: AppDb;
+  db: PortableDb;
   config: GenerationConfig;
   provider: GenerationProvider;
   rateLimiter: GenerationRateLimiter;
