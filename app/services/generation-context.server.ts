@@ -48,6 +48,10 @@ export type GenerationServiceOptions = {
   pollIntervalMs?: (attempt: number) => number;
   /** How long stop() lets in-flight provider calls run before aborting them (tests: short). */
   stopGraceMs?: number;
+  /** How long a video worker's claim lasts unless renewed (default: the worker's; tests: short). */
+  videoLeaseMs?: number;
+  /** How often the worker looks for jobs nobody holds once started (default 5 s; 0: never). */
+  videoScanIntervalMs?: number;
   /** How writes that meet SQLITE_BUSY are retried (tests: fewer, shorter). */
   busyRetry?: BusyRetryPolicy;
   now?: () => number;
@@ -103,6 +107,8 @@ export function createGenerationContext(options: GenerationServiceOptions): Gene
     maxFailingMs: config.GENERATION_TIMEOUT_SECONDS * 1000,
     pollIntervalMs: options.pollIntervalMs,
     stopGraceMs: options.stopGraceMs,
+    leaseMs: options.videoLeaseMs,
+    scanIntervalMs: options.videoScanIntervalMs,
     log,
     now,
   });
