@@ -39,7 +39,7 @@ it("backfills the totals of an existing ledger, then keeps them as the ledger wr
   expect(rows.length).toBeGreaterThan(20);
   expect(rows.some((r) => r.status === "pending")).toBe(true); // holds still open at the upgrade
 
-  expect(migrateDatabase(db)).toEqual(["0010_daily_totals", "0011_daily_totals_triggers"]);
+  expect(migrateDatabase(db)).toEqual(["0010_daily_totals", "0011_daily_totals_triggers", "0012_generation_leases"]);
   expect(keptFigures(db.sqlite)).toEqual(rows);
   expect(keptUserDayFigures(db.sqlite)).toEqual(directUserDayFigures(db.sqlite));
   expect(keptUserFigures(db.sqlite)).toEqual(directUserFigures(db.sqlite));
@@ -55,7 +55,7 @@ it("backfills the totals of an existing ledger, then keeps them as the ledger wr
 
 it("gives an empty database empty totals and one zero row of user figures", async () => {
   const db = olderDatabase();
-  expect(migrateDatabase(db)).toEqual(["0010_daily_totals", "0011_daily_totals_triggers"]);
+  expect(migrateDatabase(db)).toEqual(["0010_daily_totals", "0011_daily_totals_triggers", "0012_generation_leases"]);
   expect(keptFigures(db.sqlite)).toEqual([]);
   expect(keptUserDayFigures(db.sqlite)).toEqual([]);
   expect(db.sqlite.prepare("SELECT shard, users, credits FROM user_totals").all()).toEqual([{ shard: 0, users: 0, credits: 0 }]);

@@ -212,6 +212,8 @@ export const generations = pgTable(
     updatedAt: bigint("updated_at", { mode: "number" }).notNull().default(nowMs),
     finishedAt: bigint("finished_at", { mode: "number" }),
     deletedAt: bigint("deleted_at", { mode: "number" }),
+    leaseOwner: text("lease_owner"),
+    leaseUntil: bigint("lease_until", { mode: "number" }),
   },
   (t) => [
     index("generations_user_idx").on(t.userId, t.createdAt),

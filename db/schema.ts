@@ -360,6 +360,12 @@ export const generations = sqliteTable(
     // Set when the owner deletes the result (decision 030): the row stays so the job's hold and its
     // ledger rows keep their story and a replayed request key cannot charge twice; the file is removed.
     deletedAt: integer("deleted_at"),
+    // The video worker's claim (decision 036): the worker (instance) running the job, and until when
+    // (epoch ms; renewed while it runs). A job with no owner or an expired lease may be claimed by
+    // any worker, with one guarded UPDATE, so a job of a killed instance is taken over exactly once.
+    // An image's lease is its request's: it keeps another instance's start-up from failing it.
+    leaseOwner: text("lease_owner"),
+    leaseUntil: integer("lease_until"),
   },
   (t) => [
     index("generations_user_idx").on(t.userId, t.createdAt),

@@ -54,7 +54,7 @@ export async function loader({ request, params }: LoaderFunctionArgs) {
       user,
       history: listHistoryPage(db, { userId: user.id, type: query.type, older: query.older, newer: query.newer, forAdmin: true }),
       purchases: listRefundablePurchases(db, user.id).map((p) => ({ ...p, price: moneyOrNull(p.amountTotal, p.currency) })),
-      generations: listRecentGenerations(db, user.id),
+      generations: await listRecentGenerations(db, user.id),
       selectedRefund: Number.isSafeInteger(refundParam) && refundParam > 0 ? refundParam : null,
       // Fresh per page view: the token is the change's idempotency key, so submitting this very
       // form twice makes one change.

@@ -11,7 +11,7 @@ import { GENERATION_ID_PATTERN } from "~/utils/generation-schemas";
 export const loader = answeringBusyAs503(async ({ request, params }: LoaderFunctionArgs) => {
   const user = await requireApiUser(request);
   const id = params.id ?? "";
-  const job = GENERATION_ID_PATTERN.test(id) ? getGenerationService().getJob(user.id, id) : undefined;
+  const job = GENERATION_ID_PATTERN.test(id) ? await getGenerationService().getJob(user.id, id) : undefined;
   if (!job) return apiError(404, "not_found", "No such generation.");
   return json({ job }, { headers: { "Cache-Control": "no-store" } });
 });

@@ -40,20 +40,19 @@ export async function loader({ request }: LoaderFunctionArgs) {
   const url = new URL(request.url);
   const service = getGenerationService();
   const jobParam = url.searchParams.get("job");
-  const current = jobParam && GENERATION_ID_PATTERN.test(jobParam) ? (service.getJob(user.id, jobParam) ?? null) : null;
+  const current = jobParam && GENERATION_ID_PATTERN.test(jobParam) ? ((await service.getJob(user.id, jobParam)) ?? null) : null;
   const before = url.searchParams.get("before");
-  const gallery = service.listJobs(user.id, { limit: GALLERY_PAGE, before: before && GENERATION_ID_PATTERN.test(before) ? before : null });
-  const running = service.listUnfinished(user.id);
+  const gallery = await service.listJobs(user.id, { limit: GALLERY_PAGE, before: before && GENERATION_ID_PATTERN.test(before) ? before : null });
+  const running = await service.listUnfinished(user.id);
   // `watch`: jobs this page saw running. Those that have finished since are announced ("Video
   // ready"); the no-JS refresh keeps the list in its URL, so it works without JavaScript too.
   const watched = [...new Set((url.searchParams.get("watch") ?? "").split(",").filter(validId))].slice(0, MAX_WATCH);
-  const ready = watched
-    .map((id) => service.getJob(user.id, id))
+  const ready = (await Promise.all(watched.map((id) => service.getJob(user.id, id))))
     .filter((job): job is GenerationView => job !== undefined && (job.status === "succeeded" || job.status === "failed"));
   const active = running.length > 0 || (current !== null && (current.status === "queued" || current.status === "running"));
   const refreshUrl = refreshTarget(current?.id ?? null, [...new Set([...watched, ...running.map((j) => j.id)])].slice(0, MAX_WATCH));
   const deleteParam = url.searchParams.get("delete");
-  const confirmDelete = validId(deleteParam) ? (service.getJob(user.id, deleteParam) ?? null) : null;
+  const confirmDelete = validId(deleteParam) ? ((await service.getJob(user.id, deleteParam)) ?? null) : null;
   const prefill = PrefillSchema.safeParse({ prompt: url.searchParams.get("prompt") ?? "", kind: url.searchParams.get("kind") ?? "image" });
   return json(
     {

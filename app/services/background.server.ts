@@ -50,7 +50,7 @@ registerBackgroundStarter("hold-sweeper", (rt) => {
   const sweeper = startHoldSweeper(db, {
     intervalMs: config.HOLD_SWEEP_INTERVAL_SECONDS * 1000,
     log: logger,
-    onVoided: (hold) => generation.onHoldVoided(hold),
+    onVoided: (hold, tx) => generation.onHoldVoided(hold, tx),
   });
   return { name: "hold-sweeper", stop: () => sweeper.stop() };
 });

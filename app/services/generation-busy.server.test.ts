@@ -3,8 +3,8 @@ import { closeDatabase, isDatabaseBusy, openDatabase, type AppDb } from "#db/cli
 import { createTestDb, insertUser } from "../../tests/support/db";
 import { parseEnv } from "./env.server";
 import { createGenerationService, type GenerationService } from "./generation.server";
+import { getBalance, grant, postHold, sweepExpiredHolds, voidHold } from "./money/ledger.server";
 import { findGeneration } from "./generation-job-reads.server";
-import { getBalance, grant, holdStatus, postHold, sweepExpiredHolds, voidHold } from "./money/ledger.server";
 import { verifyLedger } from "./money/ledger-verify.server";
 import { createLocalProvider } from "./providers/local.server";
 import { ProviderError, type GenerationProvider, type VideoJobState } from "./providers/types";
@@ -69,9 +69,15 @@ const hungStart = stub({
     new Promise((_resolve, reject) => opts?.signal?.addEventListener("abort", () => reject(new ProviderError("aborted", "stopped")))),
 });
 
+/** The job's row as committed (read on the test's own connection: this suite is about SQLite's lock). */
+function rowOf(id: string): { status: string; holdId: number; error: string | null } | undefined {
+  return db.sqlite.prepare("select status, hold_id as holdId, error from generations where id = ?").get(id) as { status: string; holdId: number; error: string | null } | undefined;
+}
+
 function jobAndHold(id: string) {
-  const job = findGeneration(db, id)!;
-  return { status: job.status, hold: holdStatus(db, job.holdId!), error: job.error };
+  const job = rowOf(id)!;
+  const hold = (db.sqlite.prepare("select status from transactions where id = ?").get(job.holdId) as { status: string }).status;
+  return { status: job.status, hold, error: job.error };
 }
 
 function expectWhole(userId: number, credits: number) {
@@ -157,12 +163,12 @@ describe("an expired hold", () => {
     const s = service({ provider: hungStart });
     const started = await s.startVideo(userId, video);
     const id = started.ok ? started.job.id : "";
-    await until(() => findGeneration(db, id)?.status === "running", "the worker to start");
+    await until(() => rowOf(id)?.status === "running", "the worker to start");
     const inside: boolean[] = [];
     const voided = await sweepExpiredHolds(db, Date.now() + 60_000, {
-      onVoided: (hold) => {
-        s.onHoldVoided(hold);
-        inside.push(db.sqlite.inTransaction && findGeneration(db, id)!.status === "failed");
+      onVoided: async (hold, tx) => {
+        await s.onHoldVoided(hold, tx);
+        inside.push(db.sqlite.inTransaction && (await findGeneration(tx, id))!.status === "failed");
       },
     });
     expect(voided).toBe(1);
@@ -176,9 +182,9 @@ describe("an expired hold", () => {
     const s = service({ provider: hungStart });
     const started = await s.startVideo(userId, video);
     const id = started.ok ? started.job.id : "";
-    await until(() => findGeneration(db, id)?.status === "running", "the worker to start");
-    const boom = (hold: Parameters<typeof s.onHoldVoided>[0]) => {
-      s.onHoldVoided(hold);
+    await until(() => rowOf(id)?.status === "running", "the worker to start");
+    const boom = async (hold: Parameters<typeof s.onHoldVoided>[0], tx: Parameters<typeof s.onHoldVoided>[1]) => {
+      await s.onHoldVoided(hold, tx);
       throw new Error("boom");
     };
     await expect(sweepExpiredHolds(db, Date.now() + 60_000, { onVoided: boom })).rejects.toThrow("boom");
@@ -194,9 +200,9 @@ describe("the reconciler", () => {
     const a = await s.startVideo(userId, video);
     const b = await s.startVideo(userId, { ...video, prompt: "rain" });
     const [idA, idB] = [a.ok ? a.job.id : "", b.ok ? b.job.id : ""];
-    await until(() => findGeneration(db, idA)?.status === "running" && findGeneration(db, idB)?.status === "running", "both to start");
-    await voidHold(db, findGeneration(db, idA)!.holdId!, "expired"); // as a sweep without the hook would
-    await postHold(db, findGeneration(db, idB)!.holdId!); // no code path does this: a bug to report
+    await until(() => rowOf(idA)?.status === "running" && rowOf(idB)?.status === "running", "both to start");
+    await voidHold(db, rowOf(idA)!.holdId!, "expired"); // as a sweep without the hook would
+    await postHold(db, rowOf(idB)!.holdId!); // no code path does this: a bug to report
 
     expect(await s.reconcile()).toEqual({ retried: 0, failed: 1, postedUnfinished: 1 });
     expect(jobAndHold(idA)).toMatchObject({ status: "failed", hold: "voided", error: expect.stringMatching(/hold expired/) });
@@ -210,10 +216,10 @@ describe("the reconciler", () => {
     const s = service({ provider: hungStart });
     const started = await s.startVideo(userId, video);
     const id = started.ok ? started.job.id : "";
-    await until(() => findGeneration(db, id)?.status === "running", "the worker to start");
+    await until(() => rowOf(id)?.status === "running", "the worker to start");
     const task = s.startReconciler(20);
-    await voidHold(db, findGeneration(db, id)!.holdId!, "expired");
-    await until(() => findGeneration(db, id)!.status === "failed", "the reconciler to fail the job");
+    await voidHold(db, rowOf(id)!.holdId!, "expired");
+    await until(() => rowOf(id)!.status === "failed", "the reconciler to fail the job");
     await task.stop();
     expectWhole(userId, 100);
   });
@@ -260,7 +266,7 @@ describe("the video worker", () => {
     const s = service({ provider: createLocalProvider({ videoDurationMs: 300 }), now: () => Date.now() + offset });
     const started = await s.startVideo(userId, video);
     const id = started.ok ? started.job.id : "";
-    const holdId = findGeneration(db, id)!.holdId!;
+    const holdId = rowOf(id)!.holdId!;
     const expiresAt = () => (db.sqlite.prepare("select expires_at as e from transactions where id = ?").get(holdId) as { e: number }).e;
     const placed = expiresAt();
     offset = 5_000; // the render runs long: half the TTL has passed

@@ -1,4 +1,4 @@
-import type { AppDb } from "#db/client.server";
+import type { PortableDb } from "#db/client.server";
 import { generationCosts, type GenerationCosts } from "./money/pricing.server";
 import type { Config } from "./env.server";
 import { limiterStoreFor } from "./limiter-store.server";
@@ -38,7 +38,8 @@ export type GenerationConfig = Pick<
 >;
 
 export type GenerationServiceOptions = {
-  db: AppDb;
+  /** The app's database (AppDb on SQLite) or any executor: every statement goes through `db.sql`. */
+  db: PortableDb;
   config: GenerationConfig;
   /** Default: createProvider from the config. */
   provider?: GenerationProvider;
@@ -47,13 +48,17 @@ export type GenerationServiceOptions = {
   pollIntervalMs?: (attempt: number) => number;
   /** How long stop() lets in-flight provider calls run before aborting them (tests: short). */
   stopGraceMs?: number;
+  /** How long a video worker's claim lasts unless renewed (default: the worker's; tests: short). */
+  videoLeaseMs?: number;
+  /** How often the worker looks for jobs nobody holds once started (default 5 s; 0: never). */
+  videoScanIntervalMs?: number;
   /** How writes that meet SQLITE_BUSY are retried (tests: fewer, shorter). */
   busyRetry?: BusyRetryPolicy;
   now?: () => number;
 };
 
 export type GenerationContext = {
-  db: AppDb;
+  db: PortableDb;
   config: GenerationConfig;
   provider: GenerationProvider;
   rateLimiter: GenerationRateLimiter;
@@ -102,6 +107,8 @@ export function createGenerationContext(options: GenerationServiceOptions): Gene
     maxFailingMs: config.GENERATION_TIMEOUT_SECONDS * 1000,
     pollIntervalMs: options.pollIntervalMs,
     stopGraceMs: options.stopGraceMs,
+    leaseMs: options.videoLeaseMs,
+    scanIntervalMs: options.videoScanIntervalMs,
     log,
     now,
   });

@@ -17,7 +17,7 @@ type ReconcileDeps = Pick<GenerationContext, "db" | "settler" | "log" | "now">;
 export async function reconcileJobs(ctx: ReconcileDeps): Promise<ReconcileReport> {
   const { db, settler, log, now } = ctx;
   const report: ReconcileReport = { retried: await settler.unsettled.retry(db, now(), log), failed: 0, postedUnfinished: 0 };
-  for (const pair of listJobsWithSettledHolds(db)) {
+  for (const pair of await listJobsWithSettledHolds(db)) {
     if (pair.hold === "voided") {
       const message = pair.voidReason === "expired" ? "The credit hold expired before the job finished." : "The credit hold was released before the job finished.";
       await failGeneration(db, pair.id, message, "reconciled", now());
@@ -42,7 +42,7 @@ export function startGenerationReconciler(ctx: ReconcileDeps, options: { interva
   if (!Number.isFinite(intervalMs) || intervalMs <= 0) throw new Error(`reconciler: intervalMs must be > 0, got ${intervalMs}`);
   let stopped = false;
   const reconcileNow = async (): Promise<ReconcileReport> => {
-    if (stopped || !ctx.db.sqlite.open) return { retried: 0, failed: 0, postedUnfinished: 0 };
+    if (stopped) return { retried: 0, failed: 0, postedUnfinished: 0 };
     return reconcileJobs(ctx);
   };
   // A busy database is the usual reason this has work: the next tick tries again. One pass at a time.

@@ -1,4 +1,4 @@
-import { isDatabaseBusy, type AppDb } from "#db/client.server";
+import { isDatabaseBusy, type PortableDb } from "#db/client.server";
 import { completeGeneration, failGeneration, type Completion } from "./generation-job-writes.server";
 
 // Ending a job when another process (a script, a backup, a second app) holds SQLite's write lock.
@@ -47,7 +47,7 @@ export class UnsettledJobs {
   }
 
   /** One try each: the reconciler's timer is the backoff. Returns how many were written. */
-  async retry(db: AppDb, now: number, log?: SettleLog): Promise<number> {
+  async retry(db: PortableDb, now: number, log?: SettleLog): Promise<number> {
     let written = 0;
     for (const [id, { message, voidReason }] of this.pending) {
       try {
@@ -66,7 +66,7 @@ export class UnsettledJobs {
 
 export type SettleLog = { warn: (obj: Record<string, unknown>, msg?: string) => void; error: (obj: Record<string, unknown>, msg?: string) => void };
 
-export type Settler = { db: AppDb; busyRetry: BusyRetryPolicy; unsettled: UnsettledJobs; log?: SettleLog; now: () => number };
+export type Settler = { db: PortableDb; busyRetry: BusyRetryPolicy; unsettled: UnsettledJobs; log?: SettleLog; now: () => number };
 
 /**
  * Voids the hold and fails the job, retrying while busy. If the lock outlasts the retries the

@@ -1,9 +1,9 @@
-import { isDatabaseBusy } from "#db/client.server";
+import { isDatabaseBusy, type AppDb } from "#db/client.server";
 import type { GenerationKind } from "#db/schema";
 import type { ImageInput, VideoInput } from "~/utils/generation-schemas";
 import { announceSpend } from "./spend-listeners.server";
 import type { ApiKeyRef } from "./api-keys/api-keys.server";
-import { getBalance } from "./money/ledger.server";
+import { readBalance } from "./money/ledger-reads.server";
 import { videoCost } from "./money/pricing.server";
 import type { GenerationContext } from "./generation-context.server";
 import { findGeneration, findUserGeneration, generationIdForKey, type Generation } from "./generation-job-reads.server";
@@ -39,7 +39,7 @@ export async function openJob(ctx: GenerationContext, userId: number, kind: Gene
   const { db, rateLimiter } = ctx;
   const id = args.requestKey ? generationIdForKey(userId, args.requestKey) : undefined;
   // A replay is answered before the rate limiter: a retry must not be refused or counted.
-  const known = id ? findUserGeneration(db, userId, id) : undefined;
+  const known = id ? await findUserGeneration(db, userId, id) : undefined;
   if (known) return sameRequest(known, kind, args) ? { ok: true, job: known, replayed: true } : keyReused();
   const limit = await rateLimiter.consume(userId, kind);
   if (!limit.ok) {
@@ -60,7 +60,9 @@ export async function openJob(ctx: GenerationContext, userId: number, kind: Gene
   }
   if (opened.ok) {
     if (opened.replayed) await rateLimiter.refund(userId, kind);
-    else announceSpend(db, userId, ctx.log);
+    // The listeners still take the SQLite AppDb (spend-listeners.server.ts, not yet ported): on
+    // another executor they are not told until they take a PortableDb.
+    else if ("sqlite" in db) announceSpend(db as AppDb, userId, ctx.log);
     // A concurrent request with the same key made the job first: it must have asked the same.
     if (opened.replayed && !sameRequest(opened.job, kind, args)) return keyReused();
     return opened;
@@ -69,8 +71,12 @@ export async function openJob(ctx: GenerationContext, userId: number, kind: Gene
   return refusalOf(opened);
 }
 
+/** How long past its deadline an image's request may still be saving its file and posting. */
+const IMAGE_LEASE_GRACE_MS = 60_000;
+
 function openArgs(ctx: GenerationContext, userId: number, kind: GenerationKind, args: OpenJobArgs, id: string | undefined): OpenArgs {
   const { config } = ctx;
+  const now = ctx.now();
   return {
     id,
     userId,
@@ -84,7 +90,10 @@ function openArgs(ctx: GenerationContext, userId: number, kind: GenerationKind, 
     holdDescription: args.description,
     maxUnfinishedVideos: config.RATE_LIMIT_DISABLED ? null : config.RATE_LIMIT_RUNNING_VIDEOS,
     apiKey: args.apiKey ? { id: args.apiKey.id, monthlyLimit: args.apiKey.monthlyCreditLimit } : null,
-    now: ctx.now(),
+    // An image runs in this request: its lease keeps another instance's start-up from failing it.
+    // A video is claimed by whichever worker takes it (video-worker.server.ts).
+    ...(kind === "image" ? { leaseOwner: ctx.worker.id, leaseUntil: now + config.GENERATION_TIMEOUT_SECONDS * 1000 + IMAGE_LEASE_GRACE_MS } : {}),
+    now,
   };
 }
 
@@ -139,9 +148,10 @@ function refusalOf(refusal: OpenRefusal): StartRefusal {
 }
 
 /** The job as it is now, with the owner's balance. */
-function started(ctx: GenerationContext, userId: number, id: string, replayed = false): StartResult {
+async function started(ctx: GenerationContext, userId: number, id: string, replayed = false): Promise<StartResult> {
   const { db } = ctx;
-  return { ok: true, job: toGenerationView(findGeneration(db, id)!), balance: getBalance(db, userId).balance, ...(replayed ? { replayed } : {}) };
+  const job = (await findGeneration(db, id))!;
+  return { ok: true, job: toGenerationView(job), balance: (await readBalance(db, userId)).balance, ...(replayed ? { replayed } : {}) };
 }
 
 /** The provider call, then the file and the posted hold; any failure voids the hold instead. */

@@ -8,7 +8,7 @@ import { parseEnv, type RawEnv } from "./env.server";
 import { createGenerationService, type GenerationService } from "./generation.server";
 import { generationCosts } from "./money/pricing.server";
 import { findGeneration } from "./generation-job-reads.server";
-import { holdStatus } from "./money/ledger.server";
+import { readHoldStatus } from "./money/ledger-reads.server";
 import { readCounter } from "./metrics.server";
 import { createLocalProvider } from "./providers/local.server";
 import { ProviderError, type GenerationProvider, type VideoJobState } from "./providers/types";
@@ -115,12 +115,12 @@ describe("images", () => {
     expect(result.job.resultUrl).toBe(`/generations/${result.job.id}/file`);
     expect(result.balance).toBe(15);
     expect(balanceOf(userId)).toMatchObject({ balance: 15, onHold: 0 });
-    const row = findGeneration(db, result.job.id)!;
+    const row = (await findGeneration(db, result.job.id))!;
     expect(row.resultPath).toBe(`generations/${userId}/${row.id}.png`);
     const bytes = fs.readFileSync(path.join(db.dir, row.resultPath!));
     expect(bytes.subarray(1, 4).toString("latin1")).toBe("PNG");
     expect(filesUnder(path.join(db.dir, "generations")).filter((n) => n.endsWith(".tmp"))).toEqual([]);
-    expect(holdStatus(db, row.holdId!)).toBe("posted");
+    expect(await readHoldStatus(db, row.holdId!)).toBe("posted");
     expect(readCounter("generations_total", { kind: "image", status: "succeeded" })).toBe(before + 1);
     expectConsistent(userId);
   });
@@ -317,7 +317,7 @@ describe("videos", () => {
     expect(["queued", "running"]).toContain(started.job.status);
     expect(balanceOf(userId)).toMatchObject({ balance: 100, onHold: 100 });
     await s.worker.idle();
-    const done = s.getJob(userId, started.job.id)!;
+    const done = (await s.getJob(userId, started.job.id))!;
     expect(done).toMatchObject({ status: "succeeded", hold: "posted", mimeType: "image/gif", progress: 100 });
     const file = await s.resultFile({ userId, admin: false }, done.id);
     expect(file?.size).toBeGreaterThan(1000);
@@ -331,7 +331,7 @@ describe("videos", () => {
     const s = service({ provider: createLocalProvider({ videoDurationMs: 40 }) });
     const started = await s.startVideo(userId, video("storm [fail]"));
     await s.worker.idle();
-    const job = s.getJob(userId, started.ok ? started.job.id : "")!;
+    const job = (await s.getJob(userId, started.ok ? started.job.id : ""))!;
     expect(job).toMatchObject({ status: "failed", hold: "voided" });
     expect(job.error).toMatch(/^The video failed: .*\[fail\]/);
     expect(balanceOf(userId)).toMatchObject({ balance: 100, onHold: 0 });
@@ -349,7 +349,7 @@ describe("videos", () => {
     });
     const started = await s.startVideo(userId, video());
     await s.worker.idle();
-    expect(s.getJob(userId, started.ok ? started.job.id : "")).toMatchObject({ status: "failed", hold: "voided" });
+    expect(await s.getJob(userId, started.ok ? started.job.id : "")).toMatchObject({ status: "failed", hold: "voided" });
     expect(balanceOf(userId).balance).toBe(100);
   });
 
@@ -368,7 +368,7 @@ describe("videos", () => {
     const s = service({ provider: flaky });
     const first = await s.startVideo(userId, video());
     await s.worker.idle();
-    expect(s.getJob(userId, first.ok ? first.job.id : "")).toMatchObject({ status: "succeeded", mimeType: "video/mp4" });
+    expect(await s.getJob(userId, first.ok ? first.job.id : "")).toMatchObject({ status: "succeeded", mimeType: "video/mp4" });
 
     const lost = stubProvider({
       startVideo: async () => ({ providerJobId: "remote-2" }),
@@ -379,7 +379,7 @@ describe("videos", () => {
     const s2 = service({ provider: lost });
     const second = await s2.startVideo(userId, video());
     await s2.worker.idle();
-    expect(s2.getJob(userId, second.ok ? second.job.id : "")).toMatchObject({ status: "failed", hold: "voided" });
+    expect(await s2.getJob(userId, second.ok ? second.job.id : "")).toMatchObject({ status: "failed", hold: "voided" });
     expect(balanceOf(userId)).toMatchObject({ balance: 150, onHold: 0 });
     expectConsistent(userId);
   });
@@ -397,7 +397,7 @@ describe("videos", () => {
     const s = service({ provider: down, env: { GENERATION_TIMEOUT_SECONDS: "2" }, now: () => clock });
     const started = await s.startVideo(userId, video());
     await s.worker.idle();
-    expect(s.getJob(userId, started.ok ? started.job.id : "")).toMatchObject({ status: "failed", hold: "voided" });
+    expect(await s.getJob(userId, started.ok ? started.job.id : "")).toMatchObject({ status: "failed", hold: "voided" });
     expect(balanceOf(userId).balance).toBe(100);
   });
 
@@ -436,7 +436,7 @@ describe("videos", () => {
     await new Promise((r) => setTimeout(r, 40));
     expect(await sweepExpiredHolds(db, Date.now() + 11_000)).toBe(1);
     await s.worker.idle();
-    const job = s.getJob(userId, started.ok ? started.job.id : "")!;
+    const job = (await s.getJob(userId, started.ok ? started.job.id : ""))!;
     expect(job).toMatchObject({ status: "failed", hold: "voided" });
     expect(job.error).toMatch(/hold expired/);
     expect(balanceOf(userId)).toMatchObject({ balance: 100, onHold: 0 });
@@ -470,7 +470,7 @@ describe("restarts", () => {
     expect(balanceOf(userId)).toMatchObject({ balance: 95, onHold: 5 });
     const s = service();
     expect(await s.start()).toEqual({ resumed: 0, failed: 1 });
-    expect(s.getJob(userId, id)).toMatchObject({ status: "failed", hold: "voided" });
+    expect(await s.getJob(userId, id)).toMatchObject({ status: "failed", hold: "voided" });
     expect(balanceOf(userId)).toMatchObject({ balance: 100, onHold: 0 });
     expect(fs.existsSync(tmp)).toBe(false);
     expectConsistent(userId);
@@ -480,7 +480,7 @@ describe("restarts", () => {
     const { userId, id } = await leftBehind("video", { status: "running" });
     const s = service();
     expect(await s.start()).toEqual({ resumed: 0, failed: 1 });
-    expect(s.getJob(userId, id)).toMatchObject({ status: "failed", hold: "voided" });
+    expect(await s.getJob(userId, id)).toMatchObject({ status: "failed", hold: "voided" });
     expect(balanceOf(userId)).toMatchObject({ balance: 100, onHold: 0 });
   });
 
@@ -491,7 +491,7 @@ describe("restarts", () => {
     const s = service({ provider: local });
     expect(await s.start()).toEqual({ resumed: 1, failed: 0 });
     await s.worker.idle();
-    expect(s.getJob(userId, id)).toMatchObject({ status: "succeeded", hold: "posted" });
+    expect(await s.getJob(userId, id)).toMatchObject({ status: "succeeded", hold: "posted" });
     expect(balanceOf(userId)).toMatchObject({ balance: 50, onHold: 0 });
     expect(db.sqlite.prepare("select count(*) as n from transactions where user_id = ? and type = 'usage'").get(userId)).toEqual({ n: 1 });
     expectConsistent(userId);
@@ -502,7 +502,7 @@ describe("restarts", () => {
     const s = service();
     expect(await s.start()).toEqual({ resumed: 1, failed: 0 });
     await s.worker.idle();
-    expect(s.getJob(userId, id)).toMatchObject({ status: "succeeded" });
+    expect(await s.getJob(userId, id)).toMatchObject({ status: "succeeded" });
     expect(balanceOf(userId)).toMatchObject({ balance: 50, onHold: 0 });
   });
 
@@ -511,7 +511,7 @@ describe("restarts", () => {
     await sweepExpiredHolds(db, Date.now() + 901_000);
     const s = service();
     expect(await s.start()).toEqual({ resumed: 0, failed: 1 });
-    expect(s.getJob(userId, id)).toMatchObject({ status: "failed", hold: "voided" });
+    expect(await s.getJob(userId, id)).toMatchObject({ status: "failed", hold: "voided" });
     expect(balanceOf(userId)).toMatchObject({ balance: 100, onHold: 0 });
     expectConsistent(userId);
   });
@@ -538,13 +538,13 @@ describe("restarts", () => {
     await stopping;
     expect(pollsInFlight).toBe(0);
     const id = started.ok ? started.job.id : "";
-    expect(findGeneration(db, id)).toMatchObject({ status: "running", providerJobId: "remote-stop", progress: 50 });
+    expect(await findGeneration(db, id)).toMatchObject({ status: "running", providerJobId: "remote-stop", progress: 50 });
     expect(balanceOf(userId)).toMatchObject({ balance: 50, onHold: 50 });
 
     const second = service({ provider: stubProvider({ getVideo: async () => ({ status: "completed", progress: 100 }), downloadVideo: async () => ({ data: Buffer.from("x"), mimeType: "video/mp4", extension: "mp4" }) }) });
     expect(await second.start()).toEqual({ resumed: 1, failed: 0 });
     await second.worker.idle();
-    expect(second.getJob(userId, id)).toMatchObject({ status: "succeeded", hold: "posted" });
+    expect(await second.getJob(userId, id)).toMatchObject({ status: "succeeded", hold: "posted" });
     expect(balanceOf(userId)).toMatchObject({ balance: 50, onHold: 0 });
     expectConsistent(userId);
   });
@@ -560,16 +560,16 @@ describe("reading jobs", () => {
       const r = await s.generateImage(owner, image(`n${i}`));
       ids.push(r.ok ? r.job.id : "");
     }
-    expect(s.getJob(other, ids[0])).toBeUndefined();
+    expect(await s.getJob(other, ids[0])).toBeUndefined();
     expect(await s.resultFile({ userId: other, admin: false }, ids[0])).toBeNull();
     expect(await s.resultFile({ userId: owner, admin: false }, ids[0])).not.toBeNull();
     // An admin (the console's view of a user's generations) reads another user's file.
     expect(await s.resultFile({ userId: other, admin: true }, ids[0])).not.toBeNull();
-    const page1 = s.listJobs(owner, { limit: 3 });
+    const page1 = await s.listJobs(owner, { limit: 3 });
     expect(page1.items.map((j) => j.prompt)).toEqual(["n4", "n3", "n2"]);
-    const page2 = s.listJobs(owner, { limit: 3, before: page1.nextBefore });
+    const page2 = await s.listJobs(owner, { limit: 3, before: page1.nextBefore });
     expect(page2.items.map((j) => j.prompt)).toEqual(["n1", "n0"]);
     expect(page2.nextBefore).toBeNull();
-    expect(s.listJobs(other, { limit: 10 }).items).toEqual([]);
+    expect((await s.listJobs(other, { limit: 10 })).items).toEqual([]);
   });
 });

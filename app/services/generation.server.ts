@@ -23,6 +23,7 @@ import { queueVideo, startImage, type StartOptions, type StartResult } from "./g
 import { toGenerationView, type GenerationView } from "./generation-view.server";
 import { logger } from "./logger.server";
 import type { Tx } from "./money/ledger.server";
+import type { SqlRunner } from "#db/sql.server";
 import { videoPrices } from "./money/pricing.server";
 import { removeJobQuietly, type ResultRange } from "./results/result-store.server";
 import { getRuntime, type BackgroundTask, type Runtime } from "./runtime.server";
@@ -41,8 +42,8 @@ export type ResultFile = {
 export type DeleteResult = { ok: true } | { ok: false; reason: "not_found" | "unfinished" };
 
 /** The owner's job unless they deleted it: a deleted job answers as if it never existed. */
-function findOwnVisible(ctx: GenerationContext, userId: number, id: string): Generation | undefined {
-  const job = findUserGeneration(ctx.db, userId, id);
+async function findOwnVisible(ctx: GenerationContext, userId: number, id: string): Promise<Generation | undefined> {
+  const job = await findUserGeneration(ctx.db, userId, id);
   return job && job.deletedAt === null ? job : undefined;
 }
 
@@ -51,7 +52,7 @@ export type ResultViewer = { userId: number; admin: boolean };
 
 /** The finished file, or null (not the viewer's and they are no admin, deleted, not finished, or missing on disk). */
 async function findResultFile(ctx: GenerationContext, viewer: ResultViewer, id: string): Promise<ResultFile | null> {
-  const found = viewer.admin ? findGeneration(ctx.db, id) : findOwnVisible(ctx, viewer.userId, id);
+  const found = viewer.admin ? await findGeneration(ctx.db, id) : await findOwnVisible(ctx, viewer.userId, id);
   const job = found && found.deletedAt === null ? found : undefined;
   if (!job || job.status !== "succeeded" || !job.resultPath || !job.resultMimeType) return null;
   const key = job.resultPath;
@@ -85,14 +86,14 @@ export function createGenerationService(options: GenerationServiceOptions) {
       return queueVideo(ctx, userId, input, opts);
     },
 
-    getJob(userId: number, id: string): GenerationView | undefined {
-      const job = findOwnVisible(ctx, userId, id);
+    async getJob(userId: number, id: string): Promise<GenerationView | undefined> {
+      const job = await findOwnVisible(ctx, userId, id);
       return job ? toGenerationView(job) : undefined;
     },
 
     /** The owner's queued and running jobs (they cannot be deleted, so none is hidden). */
-    listUnfinished(userId: number): GenerationView[] {
-      return listUserUnfinished(db, userId).map(toGenerationView);
+    async listUnfinished(userId: number): Promise<GenerationView[]> {
+      return (await listUserUnfinished(db, userId)).map(toGenerationView);
     },
 
     /**
@@ -101,9 +102,9 @@ export function createGenerationService(options: GenerationServiceOptions) {
      * Another user's id, a deleted or an unknown one is "not_found"; a job still running is refused.
      */
     async deleteJob(userId: number, id: string): Promise<DeleteResult> {
-      const job = findOwnVisible(ctx, userId, id);
+      const job = await findOwnVisible(ctx, userId, id);
       if (!job) return { ok: false, reason: "not_found" };
-      if (!markDeleted(db, userId, id, ctx.now())) {
+      if (!(await markDeleted(db, userId, id, ctx.now()))) {
         return { ok: false, reason: job.status === "queued" || job.status === "running" ? "unfinished" : "not_found" };
       }
       // After the row says deleted, so a failure here leaves a file nobody can reach, never a
@@ -112,8 +113,8 @@ export function createGenerationService(options: GenerationServiceOptions) {
       return { ok: true };
     },
 
-    listJobs(userId: number, opts: { limit: number; before?: string | null }) {
-      const page = listUserGenerations(db, userId, opts);
+    async listJobs(userId: number, opts: { limit: number; before?: string | null }) {
+      const page = await listUserGenerations(db, userId, opts);
       return { items: page.items.map(toGenerationView), nextBefore: page.nextBefore };
     },
 
@@ -123,10 +124,9 @@ export function createGenerationService(options: GenerationServiceOptions) {
       return findResultFile(ctx, viewer, id);
     },
 
-    /** The hold sweeper's onVoided hook (background.server.ts): inside the sweep's transaction. */
-    onHoldVoided(hold: Tx): void {
-      // A legacy statement on the app's connection: inside the sweep's write body (decision 036).
-      failJobOfVoidedHold(db, hold, ctx.now());
+    /** The hold sweeper's onVoided hook (background.server.ts): on the sweep's `tx`, inside its transaction. */
+    onHoldVoided(hold: Tx, tx: SqlRunner): Promise<void> {
+      return failJobOfVoidedHold(tx, hold, ctx.now());
     },
 
     /** One reconciler pass (the background task runs it on a timer). */

@@ -120,7 +120,7 @@ it("backfills a database filled before the migration, then keeps every figure th
   const before = await expectedFigures();
   expect(before.length).toBeGreaterThan(30);
 
-  expect(await migratePgDatabase(db)).toEqual(["0001_daily_totals", "0002_daily_totals_triggers"]);
+  expect(await migratePgDatabase(db)).toEqual(["0001_daily_totals", "0002_daily_totals_triggers", "0003_generation_leases"]);
   expect(await keptFigures()).toEqual(before);
   const userDays = await userDayFigures();
   expect(userDays.kept).toEqual(userDays.direct);

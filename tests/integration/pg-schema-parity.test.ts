@@ -21,7 +21,7 @@ const sqliteDb = createTestDb();
 beforeAll(async () => {
   server = await startPostgres();
   pgDb = openPgDatabase(server.url);
-  expect(await migratePgDatabase(pgDb)).toEqual(["0000_init", "0001_daily_totals", "0002_daily_totals_triggers"]);
+  expect(await migratePgDatabase(pgDb)).toEqual(["0000_init", "0001_daily_totals", "0002_daily_totals_triggers", "0003_generation_leases"]);
 });
 
 afterAll(async () => {

@@ -3,8 +3,7 @@
  * generation (generations.deleted_at, decision 030) is listed, marked deleted and without a file:
  * its file is gone, and what it cost stays in the ledger, so the admin still sees what happened.
  */
-import type { AppDb } from "#db/client.server";
-import { perConnection } from "#db/prepared.server";
+import type { PortableDb } from "#db/client.server";
 import type { GenerationKind, GenerationStatus } from "#db/schema";
 
 /** How many the page lists: the newest ones, with "showing N of M" for the rest. */
@@ -27,27 +26,24 @@ export type AdminGenerationRow = {
 
 type Row = Omit<AdminGenerationRow, "hasFile"> & { resultPath: string | null };
 
-const stmts = perConnection((sqlite) => ({
+const SQL = {
   // The (user_id, created_at) index: newest first, id as the tie-break.
-  recent: sqlite.prepare<[number, number], Row>(
-    `SELECT id, kind, prompt, status, cost, created_at AS createdAt, deleted_at AS deletedAt,
-       result_mime_type AS mimeType, result_path AS resultPath, error
+  recent: `SELECT id, kind, prompt, status, cost, created_at AS "createdAt", deleted_at AS "deletedAt",
+       result_mime_type AS "mimeType", result_path AS "resultPath", error
      FROM generations WHERE user_id = ? ORDER BY created_at DESC, id DESC LIMIT ?`,
-  ),
-  count: sqlite.prepare<[number], { n: number }>(`SELECT count(*) AS n FROM generations WHERE user_id = ?`),
-}));
+  count: `SELECT count(*) AS n FROM generations WHERE user_id = ?`,
+} as const;
 
-export function listRecentGenerations(
-  db: AppDb,
+export async function listRecentGenerations(
+  db: PortableDb,
   userId: number,
   limit = ADMIN_GENERATIONS_SHOWN,
-): { rows: AdminGenerationRow[]; total: number } {
-  const rows = stmts(db)
-    .recent.all(userId, limit)
-    .map(({ resultPath, ...row }) => ({
-      ...row,
-      hasFile: row.status === "succeeded" && row.deletedAt === null && resultPath !== null && row.mimeType !== null,
-      mimeType: row.deletedAt === null ? row.mimeType : null,
-    }));
-  return { rows, total: stmts(db).count.get(userId)?.n ?? 0 };
+): Promise<{ rows: AdminGenerationRow[]; total: number }> {
+  const recent = await db.sql.all<Row>(SQL.recent, [userId, limit]);
+  const rows = recent.map(({ resultPath, ...row }) => ({
+    ...row,
+    hasFile: row.status === "succeeded" && row.deletedAt === null && resultPath !== null && row.mimeType !== null,
+    mimeType: row.deletedAt === null ? row.mimeType : null,
+  }));
+  return { rows, total: (await db.sql.get<{ n: number }>(SQL.count, [userId]))?.n ?? 0 };
 }

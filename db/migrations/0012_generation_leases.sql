@@ -1,0 +1,2 @@
+ALTER TABLE `generations` ADD `lease_owner` text;--> statement-breakpoint
+ALTER TABLE `generations` ADD `lease_until` integer;
