@@ -163,7 +163,7 @@ async function planRefund(deps: Deps, charge: Stripe.Charge): Promise<Plan> {
   if ("ignore" in found) return { kind: "ignore", why: found.ignore };
   return {
     kind: "apply",
-    apply: async (tx) => ({ chargeId: charge.id, ...(await applyChargeRefunded(deps.db, charge, await found.purchase(tx), paymentIntentId, tx)) }),
+    apply: async (tx) => ({ chargeId: charge.id, ...(await applyChargeRefunded(tx, charge, await found.purchase(tx), paymentIntentId)) }),
   };
 }
 
@@ -174,7 +174,7 @@ async function planDispute(deps: Deps, payload: Stripe.Dispute): Promise<Plan> {
   if ("ignore" in found) return { kind: "ignore", why: found.ignore };
   // The dispute as it is now, not as this (possibly old, possibly reordered) event saw it.
   const dispute = await deps.stripe.disputes.retrieve(payload.id);
-  return { kind: "apply", apply: async (tx) => ({ disputeId: dispute.id, ...(await applyDispute(deps.db, dispute, await found.purchase(tx), paymentIntentId, tx)) }) };
+  return { kind: "apply", apply: async (tx) => ({ disputeId: dispute.id, ...(await applyDispute(tx, dispute, await found.purchase(tx), paymentIntentId)) }) };
 }
 
 /** An auto-recharge PaymentIntent's outcome, read as it is now (not as a reordered event saw it).
