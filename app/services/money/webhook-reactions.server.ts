@@ -76,7 +76,7 @@ async function planSubscriptionCheckout(deps: Deps, session: Stripe.Checkout.Ses
   if ("ignore" in read) return { kind: "ignore", why: read.ignore };
   const invoice = read.invoice;
   if (!invoice) return { kind: "ignore", why: `session ${session.id} has no invoice yet; invoice.paid grants it` };
-  return { kind: "apply", apply: async (tx) => ({ sessionId: session.id, invoiceId: invoice.invoiceId, status: (await grantPlanInvoice(deps.db, invoice, tx)).status }) };
+  return { kind: "apply", apply: async (tx) => ({ sessionId: session.id, invoiceId: invoice.invoiceId, status: (await grantPlanInvoice(tx, invoice)).status }) };
 }
 
 function planCheckoutFate(deps: Deps, session: Stripe.Checkout.Session, status: "failed" | "expired"): Plan {
@@ -120,7 +120,7 @@ async function planInvoiceFor(deps: Deps, paymentIntentId: string): Promise<{ ig
   if ("ignore" in read) return read;
   return {
     purchase: async (tx) => {
-      const result = await grantPlanInvoice(deps.db, read.invoice, tx);
+      const result = await grantPlanInvoice(tx, read.invoice);
       if (result.status === "not_paid") throw new PurchaseNotFoundYetError(paymentIntentId);
       return result.transaction;
     },
@@ -133,7 +133,7 @@ async function planPaidInvoice(deps: Deps, invoiceId: string): Promise<Plan> {
   return {
     kind: "apply",
     apply: async (tx) => {
-      const result = await grantPlanInvoice(deps.db, read.invoice, tx);
+      const result = await grantPlanInvoice(tx, read.invoice);
       const rolled = "expired" in result ? { expired: result.expired, rolledOver: result.rolledOver } : {};
       return { invoiceId, status: result.status, userId: result.userId, credits: result.credits, ...rolled };
     },
@@ -145,15 +145,15 @@ async function planFailedInvoice(deps: Deps, invoiceId: string): Promise<Plan> {
   if ("ignore" in read) return { kind: "ignore", why: read.ignore };
   // Paid meanwhile (a retry succeeded): its invoice.paid grants; nothing failed any more.
   if (read.invoice.status === "paid") return { kind: "ignore", why: `invoice ${invoiceId} is paid now` };
-  return { kind: "apply", apply: async () => ({ invoiceId, ...recordFailedInvoice(deps.db, deps.config, read.invoice) }) };
+  return { kind: "apply", apply: async (tx) => ({ invoiceId, ...(await recordFailedInvoice(deps.db, deps.config, read.invoice, tx)) }) };
 }
 
 async function planSubscription(deps: Deps, payload: Stripe.Subscription, eventCreated: number): Promise<Plan> {
   // The subscription as it is now, not as this (possibly old, possibly reordered) event saw it.
   const sub = await deps.stripe.subscriptions.retrieve(payload.id);
-  const userId = subscriptionOwner(deps.db, sub.metadata, stripeIdOf(sub.customer) ?? null);
+  const userId = await subscriptionOwner(deps.db, sub.metadata, stripeIdOf(sub.customer) ?? null);
   if (userId === null) return { kind: "ignore", why: `subscription ${sub.id} is not this app's (or not this customer's)` };
-  return { kind: "apply", apply: async () => applySubscription(deps.db, deps.config, sub, userId, eventCreated) };
+  return { kind: "apply", apply: async (tx) => applySubscription(tx, deps.config, sub, userId, eventCreated) };
 }
 
 async function planRefund(deps: Deps, charge: Stripe.Charge): Promise<Plan> {
