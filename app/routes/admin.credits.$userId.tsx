@@ -53,7 +53,7 @@ export async function loader({ request, params }: LoaderFunctionArgs) {
       notFound: false as const,
       user,
       history: listHistoryPage(db, { userId: user.id, type: query.type, older: query.older, newer: query.newer, forAdmin: true }),
-      purchases: listRefundablePurchases(db, user.id).map((p) => ({ ...p, price: moneyOrNull(p.amountTotal, p.currency) })),
+      purchases: (await listRefundablePurchases(db, user.id)).map((p) => ({ ...p, price: moneyOrNull(p.amountTotal, p.currency) })),
       generations: await listRecentGenerations(db, user.id),
       selectedRefund: Number.isSafeInteger(refundParam) && refundParam > 0 ? refundParam : null,
       // Fresh per page view: the token is the change's idempotency key, so submitting this very
@@ -89,7 +89,7 @@ export async function action({ request, params }: ActionFunctionArgs) {
   }
 
   if (intent === "refund") {
-    const left = userId === null ? [] : listRefundablePurchases(db, userId);
+    const left = userId === null ? [] : await listRefundablePurchases(db, userId);
     const schema = refundPurchaseSchema(Object.fromEntries(left.map((p) => [p.id, p.leftToRefund])));
     const submission = parseWithZod(formData, { schema });
     if (submission.status !== "success") return json({ intent, result: submission.reply() }, { status: 400 });

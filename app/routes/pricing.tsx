@@ -29,7 +29,7 @@ export async function loader({ request }: LoaderFunctionArgs) {
   const catalogue = await getCatalogue(getStripeContext().stripe, config);
   let buyer: Buyer = null;
   if (user) {
-    const { subscription } = getSubscriptionView(db, config, user.id);
+    const { subscription } = await getSubscriptionView(db, config, user.id);
     const live = subscription && !ENDED.has(subscription.status) ? subscription : null;
     buyer = {
       // One token per page view: a double-submitted form reuses the same Checkout Session.

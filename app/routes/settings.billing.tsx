@@ -33,7 +33,7 @@ export async function loader({ request }: LoaderFunctionArgs) {
   const query = parseHistoryQuery(new URL(request.url));
   const { balance, onHold, nextExpiry } = getBalance(db, user.id);
   const { packs, plans } = await getCatalogue(getStripeContext().stripe, config);
-  const { subscription, lastFailedInvoice } = getSubscriptionView(db, config, user.id);
+  const { subscription, lastFailedInvoice } = await getSubscriptionView(db, config, user.id);
   // Stripe sends a new subscriber back with ?subscribed=<n>; the subscription arrives by webhook,
   // usually within a second or two. Until then the page says so and looks again (n: how often).
   const subscribedParam = new URL(request.url).searchParams.get("subscribed");

@@ -164,6 +164,17 @@ function withAppDb<T>(fn: (app: ReturnType<typeof openDatabase>) => T): T {
   return withServerDb(server.dataDir, fn);
 }
 
+/** The billing page's view, read through the executor on the server's file (its reader closed after). */
+function viewOf(config: Parameters<typeof getSubscriptionView>[1], userId: number) {
+  return withAppDb(async (app) => {
+    try {
+      return await getSubscriptionView(app, config, userId);
+    } finally {
+      app.sql.closeReader();
+    }
+  });
+}
+
 type Row = { id: number; type: string; amount: number; key: string; expiresAt: number | null; closedAt: number | null; remaining: number | null; stripePaymentId: string | null; meta: string | null };
 function rowsOf(userId: number): Row[] {
   return db
@@ -608,7 +619,7 @@ describe("failed payments", () => {
     expect(mails).toHaveLength(1);
     expect(mails[0]!.text).toContain(`${server.url}/settings/billing`);
     const plans = { plans: PLANS.map((p) => ({ ...p, rolloverCap: p.rolloverCap ?? 0 })) };
-    const failedView = withAppDb((app) => getSubscriptionView(app, plans, userId));
+    const failedView = await viewOf(plans, userId);
     expect(failedView).toMatchObject({
       subscription: { id: subscriptionId, planId: "starter", planName: "Starter", status: "past_due", cancelAtPeriodEnd: false },
       lastFailedInvoice: { invoiceId: failed.invoice!.id, at: expect.any(Number) },
@@ -621,7 +632,7 @@ describe("failed payments", () => {
     // The first period (never closed by the failed renewal) closes now: its 1000 expire, 300 roll over.
     expect(await balanceOf(client)).toBe(1300);
     expect(periodRows(subscriptionId).map((p) => p.status)).toEqual(["paid", "failed", "paid"]);
-    const paidView = withAppDb((app) => getSubscriptionView(app, plans, userId));
+    const paidView = await viewOf(plans, userId);
     expect(paidView.lastFailedInvoice).toBeNull();
     expect(paidView.subscription).toMatchObject({ status: "active", currentPeriodEnd: paid.invoice!.lines.data[0]!.period.end * 1000 });
     expect(paidView.periods).toHaveLength(3);

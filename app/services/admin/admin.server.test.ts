@@ -195,7 +195,7 @@ describe("refunds", () => {
       stripePaymentId: "pi_refund",
       meta: { amountTotal: 500, currency: "usd" },
     })).transaction;
-    expect(listRefundablePurchases(db, userId).map((p) => p.id)).toEqual([purchase.id]);
+    expect((await listRefundablePurchases(db, userId)).map((p) => p.id)).toEqual([purchase.id]);
     const before = getBalance(db, userId).balance;
     const audits = auditCount();
     const { stripe, calls } = fakeStripe();
@@ -219,7 +219,7 @@ describe("refunds", () => {
     // Once the webhook took the credits back it is no longer refundable; the same form again is
     // still the first result, without asking Stripe.
     await clawback(db, { userId, amount: 500, key: "refund:ch_x:500", description: "Refunded", stripePaymentId: "pi_refund" });
-    expect(listRefundablePurchases(db, userId)).toEqual([]);
+    expect(await listRefundablePurchases(db, userId)).toEqual([]);
     expect(await requestRefund(db, stripe, input)).toMatchObject({ ok: true, replayed: true, refundId: "re_1", amount: 500 });
     expect(calls).toHaveLength(1);
     expect(await requestRefund(db, stripe, { ...input, token: "tok-gggggggggggggggg" })).toMatchObject({ ok: false, reason: "not_refundable" });
@@ -269,7 +269,7 @@ describe("refunds", () => {
       stripePaymentId: "pi_partial",
       meta: { chargeId: "ch_partial", amountRefunded: 250, amount: 500 },
     });
-    expect(listRefundablePurchases(db, userId)).toMatchObject([{ id: purchase.id, leftToRefund: 250, refundedCredits: 250 }]);
+    expect(await listRefundablePurchases(db, userId)).toMatchObject([{ id: purchase.id, leftToRefund: 250, refundedCredits: 250 }]);
     const asked = calls.length;
     expect(await requestRefund(db, stripe, { ...base, token: "tok-qqqqqqqqqqqqqqqq", amountCents: 251 })).toMatchObject({
       ok: false,

@@ -4,33 +4,31 @@
  * (money/clawbacks.server.ts), the one place refunds are applied.
  */
 import Stripe from "stripe";
-import type { AppDb } from "#db/client.server";
-import { perConnection } from "#db/prepared.server";
-import { auditLog } from "#db/schema";
+import type { PortableDb } from "#db/client.server";
+import type { SqlRunner } from "#db/sql.server";
 import { AUDIT_ACTIONS } from "~/utils/admin-schemas";
 import { parseJsonObject } from "~/utils/json";
-import { amountPaidFor, creditsTakenBack, listPurchasesWithRefunds, refundabilityOf } from "../money/payment-queries.server";
-import { requestStripeRefund } from "../money/refund-request.server";
+import { lockAccount } from "../money/account-lock.server";
 import type { Tx } from "../money/ledger.server";
+import { amountPaidFor, refundabilityOf } from "../money/payment-queries.server";
+import { creditsTakenBack, listPurchasesWithRefunds } from "../money/plan-port-seams.server";
+import { requestStripeRefund } from "../money/refund-request.server";
 
-const stmts = perConnection((sqlite) => ({
-  purchase: sqlite.prepare<[number], Pick<Tx, "id" | "userId" | "type" | "amount" | "stripePaymentId" | "meta">>(
-    `SELECT id, user_id AS userId, type, amount, stripe_payment_id AS stripePaymentId, meta FROM transactions WHERE id = ?`,
-  ),
-  // The charge's cumulative refunded money, as the latest charge.refunded webhook reported it.
-  moneyRefunded: sqlite.prepare<[number], { cents: number | null }>(
-    `SELECT max(json_extract(r.meta, '$.amountRefunded')) AS cents
+// Portable SQL (decision 036): JSON fields are decoded in JS, not with json_extract.
+const SQL = {
+  purchase: `SELECT id, user_id AS "userId", type, amount, stripe_payment_id AS "stripePaymentId", meta FROM transactions WHERE id = ?`,
+  // The refund rows of a payment, with the purchase they take from (their meta says the charge's
+  // cumulative refunded money, as each charge.refunded webhook reported it).
+  refundMetas: (purchases: number) =>
+    `SELECT p.id AS "purchaseId", r.meta AS meta
      FROM transactions p JOIN transactions r ON r.stripe_payment_id = p.stripe_payment_id AND r.type = 'refund'
-     WHERE p.id = ?`,
-  ),
-  refundAudited: sqlite.prepare<[number, string, string], { id: number }>(
-    `SELECT id FROM audit_log WHERE target_user_id = ? AND action = ? AND json_extract(details, '$.refundId') = ?`,
-  ),
-  refundRequested: sqlite.prepare<[number, string, string, number], { details: string }>(
-    `SELECT details FROM audit_log WHERE target_user_id = ? AND action = ?
-       AND json_extract(details, '$.requestToken') = ? AND json_extract(details, '$.transactionId') = ?`,
-  ),
-}));
+     WHERE p.id IN (${Array.from({ length: purchases }, () => "?").join(", ")})`,
+  // The refund requests audited for a user (few: one per refund an admin asked for).
+  refundAudits: `SELECT details FROM audit_log WHERE target_user_id = ? AND action = ? ORDER BY id`,
+  insertAudit: `INSERT INTO audit_log (actor_id, action, target_user_id, reason, details, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
+} as const;
+
+type PurchaseRow = Pick<Tx, "id" | "userId" | "type" | "amount" | "stripePaymentId" | "meta">;
 
 export type RefundablePurchase = {
   id: number;
@@ -45,28 +43,42 @@ export type RefundablePurchase = {
   leftToRefund: number | null;
 };
 
+/** For each purchase: the charge's cumulative refunded money the latest charge.refunded reported. */
+async function moneyRefundedOf(db: PortableDb, purchaseIds: readonly number[]): Promise<Map<number, number>> {
+  const out = new Map<number, number>();
+  if (purchaseIds.length === 0) return out;
+  const rows = await db.sql.all<{ purchaseId: number; meta: string | null }>(SQL.refundMetas(purchaseIds.length), [...purchaseIds]);
+  for (const r of rows) {
+    const cents = parseJsonObject(r.meta).amountRefunded;
+    if (typeof cents === "number" && cents > (out.get(r.purchaseId) ?? 0)) out.set(r.purchaseId, cents);
+  }
+  return out;
+}
+
 /** Money of a payment not refunded yet, or null when the purchase did not record what was paid. */
-function moneyLeft(db: AppDb, purchaseId: number, amountTotal: number | null): number | null {
+function moneyLeft(amountTotal: number | null, refunded: number): number | null {
   if (amountTotal === null) return null;
-  return Math.max(0, amountTotal - (stmts(db).moneyRefunded.get(purchaseId)?.cents ?? 0));
+  return Math.max(0, amountTotal - refunded);
 }
 
 /** The user's most recent Stripe purchases that are not refunded in full yet. */
-export function listRefundablePurchases(db: AppDb, userId: number, limit = 20): RefundablePurchase[] {
-  return listPurchasesWithRefunds(db, userId, limit)
-    .filter((p) => refundabilityOf({ type: "purchase", amount: p.amount, stripePaymentId: "known" }, p.takenBack).ok)
-    .map((p) => {
-      const paid = amountPaidFor(p);
-      return {
-        id: p.id,
-        createdAt: p.createdAt,
-        credits: p.amount,
-        description: p.description,
-        refundedCredits: p.takenBack,
-        ...paid,
-        leftToRefund: moneyLeft(db, p.id, paid.amountTotal),
-      };
-    });
+export async function listRefundablePurchases(db: PortableDb, userId: number, limit = 20): Promise<RefundablePurchase[]> {
+  const purchases = (await listPurchasesWithRefunds(db, userId, limit)).filter(
+    (p) => refundabilityOf({ type: "purchase", amount: p.amount, stripePaymentId: "known" }, p.takenBack).ok,
+  );
+  const refunded = await moneyRefundedOf(db, purchases.map((p) => p.id));
+  return purchases.map((p) => {
+    const paid = amountPaidFor(p);
+    return {
+      id: p.id,
+      createdAt: p.createdAt,
+      credits: p.amount,
+      description: p.description,
+      refundedCredits: p.takenBack,
+      ...paid,
+      leftToRefund: moneyLeft(paid.amountTotal, refunded.get(p.id) ?? 0),
+    };
+  });
 }
 
 export type RefundInput = {
@@ -82,11 +94,16 @@ export type RefundResult =
   | { ok: true; replayed: boolean; refundId: string; amount: number; currency: string; refundStatus: string | null }
   | { ok: false; reason: "not_refundable" | "amount_too_large" | "stripe_error"; message: string };
 
+/** The details of the user's audited refund requests, decoded. */
+async function refundAuditsOf(q: SqlRunner, userId: number): Promise<Array<Record<string, unknown>>> {
+  const rows = await q.all<{ details: string | null }>(SQL.refundAudits, [userId, AUDIT_ACTIONS.refund]);
+  return rows.map((r) => parseJsonObject(r.details));
+}
+
 /** The result a form token already produced, if it was sent before. */
-function earlierRequest(db: AppDb, input: RefundInput): RefundResult | undefined {
-  const earlier = stmts(db).refundRequested.get(input.userId, AUDIT_ACTIONS.refund, input.token, input.transactionId);
-  if (!earlier) return undefined;
-  const d = parseJsonObject(earlier.details);
+async function earlierRequest(db: PortableDb, input: RefundInput): Promise<RefundResult | undefined> {
+  const d = (await refundAuditsOf(db.sql, input.userId)).find((a) => a.requestToken === input.token && a.transactionId === input.transactionId);
+  if (!d) return undefined;
   return {
     ok: true,
     replayed: true,
@@ -97,33 +114,36 @@ function earlierRequest(db: AppDb, input: RefundInput): RefundResult | undefined
   };
 }
 
-/** Writes who asked for a refund and why, once per Stripe refund; true when it was there already. */
-function auditRefund(db: AppDb, input: RefundInput, purchase: Pick<Tx, "id" | "stripePaymentId">, refund: Stripe.Refund): boolean {
-  const record = db.sqlite.transaction((): boolean => {
-    if (stmts(db).refundAudited.get(input.userId, AUDIT_ACTIONS.refund, refund.id)) return true;
-    db.orm
-      .insert(auditLog)
-      .values({
-        actorId: input.adminId,
-        action: AUDIT_ACTIONS.refund,
-        targetUserId: input.userId,
-        reason: input.reason.trim(),
-        details: JSON.stringify({
-          transactionId: purchase.id,
-          refundId: refund.id,
-          amount: refund.amount,
-          currency: refund.currency,
-          refundStatus: refund.status,
-          paymentIntent: purchase.stripePaymentId,
-          // What the admin asked for: null is "all that is left" (a full refund).
-          requestedAmount: input.amountCents ?? null,
-          requestToken: input.token,
-        }),
-      })
-      .run();
+/**
+ * Writes who asked for a refund and why, once per Stripe refund; true when it was there already.
+ * The target's row is locked first, so two submits that reach here at once (the same form token
+ * is the same Stripe refund) write one row on PostgreSQL as on SQLite.
+ */
+async function auditRefund(db: PortableDb, input: RefundInput, purchase: Pick<Tx, "id" | "stripePaymentId">, refund: Stripe.Refund, now = Date.now()): Promise<boolean> {
+  return db.sql.write(async (tx) => {
+    await lockAccount(tx, input.userId);
+    const audits = await refundAuditsOf(tx, input.userId);
+    if (audits.some((a) => a.refundId === refund.id)) return true;
+    await tx.run(SQL.insertAudit, [
+      input.adminId,
+      AUDIT_ACTIONS.refund,
+      input.userId,
+      input.reason.trim(),
+      JSON.stringify({
+        transactionId: purchase.id,
+        refundId: refund.id,
+        amount: refund.amount,
+        currency: refund.currency,
+        refundStatus: refund.status,
+        paymentIntent: purchase.stripePaymentId,
+        // What the admin asked for: null is "all that is left" (a full refund).
+        requestedAmount: input.amountCents ?? null,
+        requestToken: input.token,
+      }),
+      now,
+    ]);
     return false;
   });
-  return record.immediate();
 }
 
 /**
@@ -132,12 +152,12 @@ function auditRefund(db: AppDb, input: RefundInput, purchase: Pick<Tx, "id" | "s
  * The form token is the Stripe idempotency key: a double submit is one refund, and the same form
  * again answers its first result, even if Stripe has refunded the payment since.
  */
-export async function requestRefund(db: AppDb, stripe: Stripe, input: RefundInput): Promise<RefundResult> {
-  const earlier = earlierRequest(db, input);
+export async function requestRefund(db: PortableDb, stripe: Stripe, input: RefundInput): Promise<RefundResult> {
+  const earlier = await earlierRequest(db, input);
   if (earlier) return earlier;
-  const purchase = stmts(db).purchase.get(input.transactionId);
+  const purchase = await db.sql.get<PurchaseRow>(SQL.purchase, [input.transactionId]);
   const mine = purchase && purchase.userId === input.userId ? purchase : undefined;
-  const refundable = refundabilityOf(mine, mine?.stripePaymentId ? creditsTakenBack(db, mine.stripePaymentId) : 0);
+  const refundable = refundabilityOf(mine, mine?.stripePaymentId ? await creditsTakenBack(db, mine.stripePaymentId) : 0);
   if (!refundable.ok) {
     const message =
       refundable.reason === "refunded_in_full"
@@ -146,7 +166,7 @@ export async function requestRefund(db: AppDb, stripe: Stripe, input: RefundInpu
     return { ok: false, reason: "not_refundable", message };
   }
   if (input.amountCents !== undefined) {
-    const left = moneyLeft(db, mine!.id, amountPaidFor(mine!).amountTotal);
+    const left = moneyLeft(amountPaidFor(mine!).amountTotal, (await moneyRefundedOf(db, [mine!.id])).get(mine!.id) ?? 0);
     if (left !== null && input.amountCents > left) {
       return { ok: false, reason: "amount_too_large", message: `At most ${(left / 100).toFixed(2)} is left to refund on this purchase.` };
     }
@@ -161,6 +181,6 @@ export async function requestRefund(db: AppDb, stripe: Stripe, input: RefundInpu
     if (error instanceof Stripe.errors.StripeError) return { ok: false, reason: "stripe_error", message: `Stripe refused the refund: ${error.message}` };
     throw error;
   }
-  const replayed = auditRefund(db, input, mine!, refund);
+  const replayed = await auditRefund(db, input, mine!, refund);
   return { ok: true, replayed, refundId: refund.id, amount: refund.amount, currency: refund.currency, refundStatus: refund.status };
 }

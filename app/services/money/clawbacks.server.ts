@@ -4,31 +4,40 @@
  * plan period: of its grant, payment-queries.server.ts `takeBackLimit`), keyed
  * on the charge's cumulative refunded amount so that a replayed or late event takes nothing twice.
  * Disputes have their own lifecycle (disputes.server.ts).
+ *
+ * On the executor (decision 036): the body takes the account's row before it reads what was taken
+ * back already (account-lock.server.ts), so parallel deliveries — of one refund, of two partial
+ * refunds, of a refund and a dispute — count one after the other on PostgreSQL as on SQLite.
  */
 import type Stripe from "stripe";
-import type { AppDb } from "#db/client.server";
-import type { SqlRunner } from "#db/sql.server";
+import { inWrite, type SqlTarget } from "../sql-target.server";
+import { lockAccount } from "./account-lock.server";
 import { clawback, type Tx } from "./ledger.server";
 import { ledgerKeys } from "./ledger-keys.server";
-import { amountPaidFor, creditsTakenBack, takeBackLimit } from "./payment-queries.server";
+import { amountPaidFor } from "./payment-queries.server";
+import { creditsTakenBack, takeBackLimit } from "./plan-port-seams.server";
 import { creditsShare } from "./pricing.server";
 
 /**
  * Applies the refund state a charge reports to the app's purchase for its payment, inside the
- * write body `tx` (the webhook's, which records the event).
+ * write body `tx` (the webhook's, which records the event), or a write of its own.
  */
-export async function applyChargeRefunded(db: AppDb, charge: Stripe.Charge, purchase: Tx, paymentIntentId: string, tx: SqlRunner): Promise<{ clawedBack: number }> {
-  const paid = amountPaidFor(purchase).amountTotal ?? charge.amount;
-  const target = creditsShare(purchase.amount, charge.amount_refunded, paid);
-  const delta = takeBackLimit(db, purchase, target - creditsTakenBack(db, paymentIntentId));
-  if (delta <= 0) return { clawedBack: 0 };
-  await clawback(tx, {
-    userId: purchase.userId,
-    amount: delta,
-    key: ledgerKeys.refund(charge.id, charge.amount_refunded),
-    description: charge.amount_refunded >= charge.amount ? "Payment refunded: credits taken back" : "Partial refund: credits taken back",
-    stripePaymentId: paymentIntentId,
-    meta: { chargeId: charge.id, amountRefunded: charge.amount_refunded, amount: charge.amount },
+export async function applyChargeRefunded(target: SqlTarget, charge: Stripe.Charge, purchase: Tx, paymentIntentId: string, now = Date.now()): Promise<{ clawedBack: number }> {
+  return inWrite(target, async (tx) => {
+    await lockAccount(tx, purchase.userId);
+    const paid = amountPaidFor(purchase).amountTotal ?? charge.amount;
+    const wanted = creditsShare(purchase.amount, charge.amount_refunded, paid);
+    const delta = await takeBackLimit(tx, purchase, wanted - (await creditsTakenBack(tx, paymentIntentId)), now);
+    if (delta <= 0) return { clawedBack: 0 };
+    await clawback(tx, {
+      userId: purchase.userId,
+      amount: delta,
+      key: ledgerKeys.refund(charge.id, charge.amount_refunded),
+      description: charge.amount_refunded >= charge.amount ? "Payment refunded: credits taken back" : "Partial refund: credits taken back",
+      stripePaymentId: paymentIntentId,
+      meta: { chargeId: charge.id, amountRefunded: charge.amount_refunded, amount: charge.amount },
+      now,
+    });
+    return { clawedBack: delta };
   });
-  return { clawedBack: delta };
 }

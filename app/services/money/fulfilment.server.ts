@@ -88,7 +88,7 @@ async function fulfillPlanCheckout(portable: PortableDb, stripe: Stripe, config:
   const awaiting = { status: "awaiting_payment", userId: appSubscriptionUser(session.metadata), credits: 0 } as const;
   const invoice = read.invoice;
   if (!invoice) return awaiting;
-  const result = await db.sql.write((tx) => grantPlanInvoice(db, invoice, tx));
+  const result = await db.sql.write((tx) => grantPlanInvoice(tx, invoice));
   return result.status === "not_paid" ? awaiting : result;
 }
 

@@ -8,18 +8,20 @@
  * billing page can say so; a later payment of the same invoice grants as usual.
  *
  * Facts are read from Stripe (readPlanInvoice: the invoice with its lines and payments, the
- * subscription when the invoice is thin) and applied synchronously inside the webhook's
- * transaction. Why this shape: docs/decisions/023-subscriptions.md.
+ * subscription when the invoice is thin) and applied inside the webhook's write body, on the
+ * executor (decision 036: one SQL text for SQLite and PostgreSQL). The body takes the account's
+ * row first (account-lock.server.ts), so deliveries of one invoice in parallel grant once and the
+ * others answer already_granted. Why this shape: docs/decisions/023-subscriptions.md.
  */
-import { and, desc, eq, gt, lt } from "drizzle-orm";
 import type Stripe from "stripe";
-import type { AppDb } from "#db/client.server";
+import type { AppDb, PortableDb } from "#db/client.server";
 import type { SqlRunner } from "#db/sql.server";
-import { subscriptionPeriods, users } from "#db/schema";
 import { stripeIdOf } from "~/utils/stripe-ids";
 import type { Config, CreditPlan } from "../env.server";
 import { enqueueMail } from "../mail/mail-queue.server";
-import { closeGrant, findByKey, grant, type Tx } from "./ledger.server";
+import { inWrite, type SqlTarget } from "../sql-target.server";
+import { lockAccount } from "./account-lock.server";
+import { closeGrant, grant, readByKey, type Tx } from "./ledger.server";
 import { ledgerKeys } from "./ledger-keys.server";
 import { planForPrice } from "./pricing.server";
 import { paymentFailedMail } from "./subscription-mails.server";
@@ -40,7 +42,7 @@ export type PlanInvoice = {
   currency: string;
 };
 
-type Deps = { db: AppDb; stripe: Stripe; config: Config };
+type Deps = { db: PortableDb; stripe: Stripe; config: Config };
 
 /** The line that bills the subscription's item (the emulator's subscriptions have one). */
 async function subscriptionLine(stripe: Stripe, invoice: Stripe.Invoice): Promise<Stripe.InvoiceLineItem | undefined> {
@@ -69,7 +71,7 @@ export async function readPlanInvoice(deps: Deps, invoiceId: string): Promise<{ 
   const subscriptionId = stripeIdOf(details?.subscription);
   if (!subscriptionId) return { ignore: `invoice ${invoiceId} is not a subscription's` };
   const metadata = details?.metadata?.app ? details.metadata : (await deps.stripe.subscriptions.retrieve(subscriptionId)).metadata;
-  const userId = subscriptionOwner(deps.db, metadata, stripeIdOf(invoice.customer) ?? null);
+  const userId = await subscriptionOwner(deps.db, metadata, stripeIdOf(invoice.customer) ?? null);
   if (userId === null) return { ignore: `subscription ${subscriptionId} is not this app's (or not this customer's)` };
   const line = await subscriptionLine(deps.stripe, invoice);
   const plan = planForPrice(deps.config, stripeIdOf(line?.pricing?.price_details?.price));
@@ -102,6 +104,7 @@ export async function readPlanCheckout(deps: Deps, session: Stripe.Checkout.Sess
   return readPlanInvoice(deps, invoiceId);
 }
 
+/** The subscription_periods row of an invoice, as named parameters of UPSERT_PERIOD / INSERT_FAILED. */
 function periodRow(inv: PlanInvoice, status: "paid" | "failed", txId: number | null, now: number) {
   return {
     invoiceId: inv.invoiceId,
@@ -115,30 +118,46 @@ function periodRow(inv: PlanInvoice, status: "paid" | "failed", txId: number | n
     paymentIntentId: inv.paymentIntentId,
     amountPaid: status === "paid" ? inv.amountPaid : 0,
     currency: inv.currency,
-    updatedAt: now,
+    now,
   };
 }
 
+const PERIOD_INSERT = `INSERT INTO subscription_periods (invoice_id, subscription_id, user_id, plan_id, status, period_start,
+     period_end, tx_id, payment_intent_id, amount_paid, currency, created_at, updated_at)
+   VALUES (@invoiceId, @subscriptionId, @userId, @planId, @status, @periodStart, @periodEnd, @txId, @paymentIntentId,
+     @amountPaid, @currency, @now, @now)`;
+
+const PERIOD_SQL = {
+  // A paid period overwrites a failure recorded for the same invoice (a retry that succeeded).
+  upsertPaid: `${PERIOD_INSERT}
+   ON CONFLICT (invoice_id) DO UPDATE SET subscription_id = excluded.subscription_id, user_id = excluded.user_id,
+     plan_id = excluded.plan_id, status = excluded.status, period_start = excluded.period_start,
+     period_end = excluded.period_end, tx_id = excluded.tx_id, payment_intent_id = excluded.payment_intent_id,
+     amount_paid = excluded.amount_paid, currency = excluded.currency, updated_at = excluded.updated_at`,
+  // A failure is recorded once, and never over a paid period: no row back, nothing to mail.
+  insertFailed: `${PERIOD_INSERT} ON CONFLICT (invoice_id) DO NOTHING RETURNING invoice_id AS "invoiceId"`,
+  // The paid period of the subscription right after / right before a start.
+  after: `SELECT invoice_id AS "invoiceId", period_start AS "periodStart", tx_id AS "txId" FROM subscription_periods
+   WHERE subscription_id = ? AND status = 'paid' AND period_start > ? ORDER BY period_start ASC, invoice_id ASC LIMIT 1`,
+  before: `SELECT invoice_id AS "invoiceId", period_start AS "periodStart", tx_id AS "txId" FROM subscription_periods
+   WHERE subscription_id = ? AND status = 'paid' AND period_start < ? ORDER BY period_start DESC, invoice_id DESC LIMIT 1`,
+} as const;
+
+type Neighbour = { invoiceId: string; periodStart: number; txId: number | null };
+
 /** The paid period of this subscription that comes right before or after `inv` (by start). */
-function paidNeighbour(db: AppDb, inv: PlanInvoice, side: "before" | "after") {
-  const p = subscriptionPeriods;
-  return db.orm
-    .select()
-    .from(p)
-    .where(and(eq(p.subscriptionId, inv.subscriptionId), eq(p.status, "paid"), side === "after" ? gt(p.periodStart, inv.periodStart) : lt(p.periodStart, inv.periodStart)))
-    .orderBy(side === "after" ? p.periodStart : desc(p.periodStart))
-    .limit(1)
-    .get();
+function paidNeighbour(tx: SqlRunner, inv: PlanInvoice, side: "before" | "after"): Promise<Neighbour | undefined> {
+  return tx.get<Neighbour>(side === "after" ? PERIOD_SQL.after : PERIOD_SQL.before, [inv.subscriptionId, inv.periodStart]);
 }
 
 /**
  * Closes the previous period's plan credits (its grant and what rolled into it) and rolls up to
  * the cap of their unspent rest into the period `inv` starts.
  */
-async function rollOver(db: AppDb, inv: PlanInvoice, tx: SqlRunner, now: number): Promise<{ expired: number; rolledOver: number }> {
-  const previous = paidNeighbour(db, inv, "before");
+async function rollOver(tx: SqlRunner, inv: PlanInvoice, now: number): Promise<{ expired: number; rolledOver: number }> {
+  const previous = await paidNeighbour(tx, inv, "before");
   if (!previous?.txId) return { expired: 0, rolledOver: 0 };
-  const sources = [previous.txId, findByKey(db, ledgerKeys.planRollover(previous.invoiceId))?.id].filter((id): id is number => typeof id === "number");
+  const sources = [previous.txId, (await readByKey(tx, ledgerKeys.planRollover(previous.invoiceId)))?.id].filter((id): id is number => typeof id === "number");
   let expired = 0;
   for (const sourceTxId of sources) expired += (await closeGrant(tx, { sourceTxId, now })).expired;
   const rolledOver = Math.min(expired, inv.plan.rolloverCap);
@@ -165,14 +184,22 @@ export type PlanGrantResult =
  * Grants a paid invoice's credits once. An invoice older than a period already granted (a late
  * delivery) extends nothing: the newer period's renewal is what ended it, so its grant (dated to
  * end no later than the newer period's start) is closed at once, and the ledger shows both rows.
- * Runs inside the write body `tx` (the webhook's, with the event's record).
+ * Runs inside the write body `tx` (the webhook's, with the event's record), or a write of its own
+ * when given the database.
  */
-export async function grantPlanInvoice(db: AppDb, inv: PlanInvoice, tx: SqlRunner, now = Date.now()): Promise<PlanGrantResult> {
+export async function grantPlanInvoice(target: SqlTarget, inv: PlanInvoice, now = Date.now()): Promise<PlanGrantResult> {
   if (inv.status !== "paid") return { status: "not_paid", userId: inv.userId, credits: 0 };
-  const key = ledgerKeys.planInvoice(inv.invoiceId);
-  const earlier = findByKey(db, key);
-  if (earlier) return { status: "already_granted", userId: inv.userId, credits: earlier.amount, transaction: earlier };
-  const newer = paidNeighbour(db, inv, "after");
+  return inWrite(target, async (tx) => {
+    await lockAccount(tx, inv.userId);
+    const key = ledgerKeys.planInvoice(inv.invoiceId);
+    const earlier = await readByKey(tx, key);
+    if (earlier) return { status: "already_granted", userId: inv.userId, credits: earlier.amount, transaction: earlier };
+    return grantNew(tx, inv, key, now);
+  });
+}
+
+async function grantNew(tx: SqlRunner, inv: PlanInvoice, key: string, now: number): Promise<PlanGrantResult> {
+  const newer = await paidNeighbour(tx, inv, "after");
   const endsAt = newer ? Math.min(inv.periodEnd, newer.periodStart) : inv.periodEnd;
   const written = await grant(tx, {
     userId: inv.userId,
@@ -196,26 +223,32 @@ export async function grantPlanInvoice(db: AppDb, inv: PlanInvoice, tx: SqlRunne
     },
     now,
   });
+  // Cannot happen behind the account's lock, but a replay must never close or roll over twice.
+  if (written.replayed) return { status: "already_granted", userId: inv.userId, credits: written.transaction.amount, transaction: written.transaction };
   if (newer || endsAt <= now) await closeGrant(tx, { sourceTxId: written.transaction.id, now });
-  const rolled = !newer && inv.billingReason === "subscription_cycle" ? await rollOver(db, inv, tx, now) : { expired: 0, rolledOver: 0 };
-  db.orm
-    .insert(subscriptionPeriods)
-    .values({ ...periodRow(inv, "paid", written.transaction.id, now), createdAt: now })
-    .onConflictDoUpdate({ target: subscriptionPeriods.invoiceId, set: periodRow(inv, "paid", written.transaction.id, now) })
-    .run();
+  const rolled = !newer && inv.billingReason === "subscription_cycle" ? await rollOver(tx, inv, now) : { expired: 0, rolledOver: 0 };
+  await tx.run(PERIOD_SQL.upsertPaid, periodRow(inv, "paid", written.transaction.id, now));
   return { status: "granted", userId: inv.userId, credits: inv.plan.credits, transaction: written.transaction, ...rolled };
 }
 
 /**
- * Records a failed payment of an invoice and queues the mail that says so, together. A period
- * already paid stays paid (a late failure event of an invoice paid since); a failure already
- * recorded is not mailed twice.
+ * Records a failed payment of an invoice and queues the mail that says so, together, inside the
+ * write body `tx`. A period already paid stays paid (a late failure event of an invoice paid
+ * since); a failure already recorded is not mailed twice (one INSERT … ON CONFLICT DO NOTHING:
+ * parallel deliveries record and mail once).
+ * SEAM (decision 036): `mailDb` is for the mail queue only, which still writes through the SQLite
+ * connection (the body's own); once mail-queue.server.ts takes a `tx`, it goes.
  */
-export function recordFailedInvoice(db: AppDb, config: Pick<Config, "appUrl">, inv: PlanInvoice, now = Date.now()): { recorded: boolean } {
-  const existing = db.orm.select({ status: subscriptionPeriods.status }).from(subscriptionPeriods).where(eq(subscriptionPeriods.invoiceId, inv.invoiceId)).get();
-  if (existing) return { recorded: false };
-  db.orm.insert(subscriptionPeriods).values({ ...periodRow(inv, "failed", null, now), createdAt: now }).run();
-  const user = db.orm.select({ email: users.email, deletedAt: users.deletedAt }).from(users).where(eq(users.id, inv.userId)).get();
-  if (user && user.deletedAt === null) enqueueMail(db, user.email, "plan_payment_failed", paymentFailedMail(config.appUrl, inv.plan.name), now);
+export async function recordFailedInvoice(
+  mailDb: AppDb,
+  config: Pick<Config, "appUrl">,
+  inv: PlanInvoice,
+  tx: SqlRunner,
+  now = Date.now(),
+): Promise<{ recorded: boolean }> {
+  const inserted = await tx.get<{ invoiceId: string }>(PERIOD_SQL.insertFailed, periodRow(inv, "failed", null, now));
+  if (!inserted) return { recorded: false };
+  const user = await tx.get<{ email: string; deletedAt: number | null }>(`SELECT email, deleted_at AS "deletedAt" FROM users WHERE id = ?`, [inv.userId]);
+  if (user && user.deletedAt === null) enqueueMail(mailDb, user.email, "plan_payment_failed", paymentFailedMail(config.appUrl, inv.plan.name), now);
   return { recorded: true };
 }

@@ -6,9 +6,8 @@
  *
  * All timestamps are milliseconds, like every other table.
  */
-import type { AppDb } from "#db/client.server";
-import { perConnection } from "#db/prepared.server";
 import type { Config } from "../env.server";
+import { readerOf, type SqlTarget } from "../sql-target.server";
 
 export type SubscriptionSummary = {
   id: string;
@@ -55,36 +54,34 @@ type SubRow = {
 };
 type PeriodRow = Omit<SubscriptionPeriodView, "planName">;
 
-const stmts = perConnection((sqlite) => ({
+const SQL = {
   // The one that matters to the user: a live one (active, past_due, trialing...) before any
   // ended one, then the newest.
-  subscription: sqlite.prepare<[number], SubRow>(
-    `SELECT id, plan_id AS planId, status, current_period_end AS currentPeriodEnd,
-       cancel_at_period_end AS cancelAtPeriodEnd
+  subscription: `SELECT id, plan_id AS "planId", status, current_period_end AS "currentPeriodEnd",
+       cancel_at_period_end AS "cancelAtPeriodEnd"
      FROM subscriptions WHERE user_id = ?
-     ORDER BY (status IN ('canceled', 'incomplete_expired')) ASC, created_at DESC, id DESC LIMIT 1`,
-  ),
-  periods: sqlite.prepare<[number, number], PeriodRow>(
-    `SELECT invoice_id AS invoiceId, subscription_id AS subscriptionId, plan_id AS planId, status,
-       period_start AS periodStart, period_end AS periodEnd, tx_id AS txId, amount_paid AS amountPaid,
-       currency, created_at AS createdAt, updated_at AS updatedAt
+     ORDER BY CASE WHEN status IN ('canceled', 'incomplete_expired') THEN 1 ELSE 0 END ASC, created_at DESC, id DESC LIMIT 1`,
+  periods: `SELECT invoice_id AS "invoiceId", subscription_id AS "subscriptionId", plan_id AS "planId", status,
+       period_start AS "periodStart", period_end AS "periodEnd", tx_id AS "txId", amount_paid AS "amountPaid",
+       currency, created_at AS "createdAt", updated_at AS "updatedAt"
      FROM subscription_periods WHERE user_id = ?
-     ORDER BY period_start DESC, created_at DESC LIMIT ?`,
-  ),
-  lastFailed: sqlite.prepare<[number, number], { invoiceId: string; at: number }>(
-    `SELECT f.invoice_id AS invoiceId, f.updated_at AS at FROM subscription_periods f
+     ORDER BY period_start DESC, created_at DESC, invoice_id DESC LIMIT ?`,
+  lastFailed: `SELECT f.invoice_id AS "invoiceId", f.updated_at AS at FROM subscription_periods f
      WHERE f.user_id = ? AND f.status = 'failed'
        AND NOT EXISTS (SELECT 1 FROM subscription_periods p WHERE p.user_id = ? AND p.status = 'paid'
                        AND p.subscription_id = f.subscription_id AND p.period_start >= f.period_start)
-     ORDER BY f.updated_at DESC LIMIT 1`,
-  ),
-}));
+     ORDER BY f.updated_at DESC, f.invoice_id DESC LIMIT 1`,
+} as const;
 
-/** The subscription section of a user's billing page. */
-export function getSubscriptionView(db: AppDb, config: Pick<Config, "plans">, userId: number): SubscriptionView {
-  const q = stmts(db);
+/** The subscription section of a user's billing page (committed rows, or a body's `tx`). */
+export async function getSubscriptionView(db: SqlTarget, config: Pick<Config, "plans">, userId: number): Promise<SubscriptionView> {
+  const q = readerOf(db);
   const planName = (planId: string | null) => (planId ? (config.plans.find((p) => p.id === planId)?.name ?? null) : null);
-  const sub = q.subscription.get(userId);
+  // Three reads; on PostgreSQL each sees its own snapshot, which a page can live with (a period
+  // that lands between them shows on the next view).
+  const sub = await q.get<SubRow>(SQL.subscription, [userId]);
+  const lastFailed = await q.get<{ invoiceId: string; at: number }>(SQL.lastFailed, [userId, userId]);
+  const periods = await q.all<PeriodRow>(SQL.periods, [userId, PERIODS_SHOWN]);
   return {
     subscription: sub
       ? {
@@ -93,10 +90,10 @@ export function getSubscriptionView(db: AppDb, config: Pick<Config, "plans">, us
           planName: planName(sub.planId),
           status: sub.status,
           currentPeriodEnd: sub.currentPeriodEnd,
-          cancelAtPeriodEnd: Boolean(sub.cancelAtPeriodEnd),
+          cancelAtPeriodEnd: Number(sub.cancelAtPeriodEnd) === 1,
         }
       : null,
-    lastFailedInvoice: q.lastFailed.get(userId, userId) ?? null,
-    periods: q.periods.all(userId, PERIODS_SHOWN).map((p) => ({ ...p, planName: planName(p.planId) })),
+    lastFailedInvoice: lastFailed ?? null,
+    periods: periods.map((p) => ({ ...p, planName: planName(p.planId) })),
   };
 }

@@ -8,12 +8,11 @@
  * from (`stripe_event_created`), so a late, older delivery never overwrites a newer state.
  * See docs/decisions/023-subscriptions.md.
  */
-import { and, eq, inArray } from "drizzle-orm";
 import type Stripe from "stripe";
-import type { AppDb } from "#db/client.server";
-import { subscriptions, users } from "#db/schema";
+import type { PortableDb } from "#db/client.server";
 import { stripeIdOf } from "~/utils/stripe-ids";
 import type { Config } from "../env.server";
+import { inWrite, readerOf, type SqlTarget } from "../sql-target.server";
 import { appSubscriptionUser } from "./ownership.server";
 import { planForPrice } from "./pricing.server";
 
@@ -26,23 +25,21 @@ const ms = (seconds: number | null | undefined): number | null => (typeof second
  * The user of an app subscription: its metadata names them and our user row has the same
  * customer. Null for a subscription that is not the app's, or whose metadata and customer disagree.
  */
-export function subscriptionOwner(db: AppDb, metadata: Stripe.Metadata | null | undefined, customerId: string | null): number | null {
+export async function subscriptionOwner(db: SqlTarget, metadata: Stripe.Metadata | null | undefined, customerId: string | null): Promise<number | null> {
   const userId = appSubscriptionUser(metadata);
   if (userId === null || !customerId) return null;
-  const user = db.orm.select({ customer: users.stripeCustomerId }).from(users).where(eq(users.id, userId)).get();
+  const user = await readerOf(db).get<{ customer: string | null }>(`SELECT stripe_customer_id AS customer FROM users WHERE id = ?`, [userId]);
   return user?.customer === customerId ? userId : null;
 }
+
+const LIVE_SQL = `SELECT id FROM subscriptions WHERE user_id = ? AND status IN (${LIVE_SUBSCRIPTION_STATUSES.map(() => "?").join(", ")}) LIMIT 1`;
 
 /**
  * True when the user already pays a plan: a live row here, or (the webhook may not have arrived
  * yet) a live subscription of the app on their Stripe customer.
  */
-export async function hasLiveSubscription(db: AppDb, stripe: Stripe, userId: number, customerId: string): Promise<boolean> {
-  const local = db.orm
-    .select({ id: subscriptions.id })
-    .from(subscriptions)
-    .where(and(eq(subscriptions.userId, userId), inArray(subscriptions.status, [...LIVE_SUBSCRIPTION_STATUSES])))
-    .get();
+export async function hasLiveSubscription(db: PortableDb, stripe: Stripe, userId: number, customerId: string): Promise<boolean> {
+  const local = await db.sql.get<{ id: string }>(LIVE_SQL, [userId, ...LIVE_SUBSCRIPTION_STATUSES]);
   if (local) return true;
   const remote = await stripe.subscriptions.list({ customer: customerId, limit: 20 });
   const live: readonly string[] = LIVE_SUBSCRIPTION_STATUSES;
@@ -51,21 +48,38 @@ export async function hasLiveSubscription(db: AppDb, stripe: Stripe, userId: num
 
 export type SubscriptionApplied = { subscriptionId: string; status: string; written: boolean; why?: string };
 
+// One statement: the row is written unless an event newer than this one wrote it, decided on the
+// row as it is when the write lands (on PostgreSQL a concurrent writer's row is waited for, then
+// the WHERE is checked against it), so a late, older delivery never overwrites a newer state.
+const UPSERT_SQL = `INSERT INTO subscriptions (id, user_id, stripe_customer_id, plan_id, price_id, status,
+     current_period_start, current_period_end, cancel_at_period_end, canceled_at, ended_at,
+     stripe_event_created, created_at, updated_at)
+   VALUES (@id, @userId, @stripeCustomerId, @planId, @priceId, @status, @currentPeriodStart, @currentPeriodEnd,
+     @cancelAtPeriodEnd, @canceledAt, @endedAt, @stripeEventCreated, @now, @now)
+   ON CONFLICT (id) DO UPDATE SET user_id = excluded.user_id, stripe_customer_id = excluded.stripe_customer_id,
+     plan_id = excluded.plan_id, price_id = excluded.price_id, status = excluded.status,
+     current_period_start = excluded.current_period_start, current_period_end = excluded.current_period_end,
+     cancel_at_period_end = excluded.cancel_at_period_end, canceled_at = excluded.canceled_at,
+     ended_at = excluded.ended_at, stripe_event_created = excluded.stripe_event_created, updated_at = excluded.updated_at
+   WHERE subscriptions.stripe_event_created <= excluded.stripe_event_created
+   RETURNING id`;
+
 /**
  * Writes the row from the subscription as retrieved, unless a newer event wrote it already.
- * Synchronous: the webhook runs it in the transaction that marks the event processed.
+ * Runs on the webhook's write body `tx` (the transaction that marks the event processed).
  */
-export function applySubscription(
-  db: AppDb,
+export async function applySubscription(
+  tx: SqlTarget,
   config: Pick<Config, "plans">,
   sub: Stripe.Subscription,
   userId: number,
   eventCreated: number,
   now = Date.now(),
-): SubscriptionApplied {
+): Promise<SubscriptionApplied> {
   const item = sub.items.data[0];
   const priceId = item?.price.id ?? "";
-  const fields = {
+  const params = {
+    id: sub.id,
     userId,
     stripeCustomerId: stripeIdOf(sub.customer) ?? "",
     planId: planForPrice(config, priceId)?.id ?? null,
@@ -73,20 +87,13 @@ export function applySubscription(
     status: sub.status,
     currentPeriodStart: ms(item?.current_period_start),
     currentPeriodEnd: ms(item?.current_period_end),
-    cancelAtPeriodEnd: sub.cancel_at_period_end,
+    cancelAtPeriodEnd: sub.cancel_at_period_end ? 1 : 0,
     canceledAt: ms(sub.canceled_at),
     endedAt: ms(sub.ended_at),
     stripeEventCreated: eventCreated,
-    updatedAt: now,
+    now,
   };
-  const existing = db.orm.select({ created: subscriptions.stripeEventCreated }).from(subscriptions).where(eq(subscriptions.id, sub.id)).get();
-  if (existing && existing.created > eventCreated) {
-    return { subscriptionId: sub.id, status: sub.status, written: false, why: "an event newer than this one wrote the subscription" };
-  }
-  db.orm
-    .insert(subscriptions)
-    .values({ id: sub.id, ...fields, createdAt: now })
-    .onConflictDoUpdate({ target: subscriptions.id, set: fields })
-    .run();
+  const written = await inWrite(tx, (t) => t.get<{ id: string }>(UPSERT_SQL, params));
+  if (!written) return { subscriptionId: sub.id, status: sub.status, written: false, why: "an event newer than this one wrote the subscription" };
   return { subscriptionId: sub.id, status: sub.status, written: true };
 }

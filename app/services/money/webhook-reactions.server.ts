@@ -77,12 +77,11 @@ async function planCheckout(deps: Deps, sessionId: string): Promise<Plan> {
 
 /** A plan's completed session grants its first invoice (as invoice.paid does, same key). */
 async function planSubscriptionCheckout(deps: Deps, session: Stripe.Checkout.Session): Promise<Plan> {
-  const legacy = sqliteDeps(deps, "a plan's checkout (plan-invoices.server.ts)");
-  const read = await readPlanCheckout(legacy, session);
+  const read = await readPlanCheckout(deps, session);
   if ("ignore" in read) return { kind: "ignore", why: read.ignore };
   const invoice = read.invoice;
   if (!invoice) return { kind: "ignore", why: `session ${session.id} has no invoice yet; invoice.paid grants it` };
-  return { kind: "apply", apply: async (tx) => ({ sessionId: session.id, invoiceId: invoice.invoiceId, status: (await grantPlanInvoice(legacy.db, invoice, tx)).status }) };
+  return { kind: "apply", apply: async (tx) => ({ sessionId: session.id, invoiceId: invoice.invoiceId, status: (await grantPlanInvoice(tx, invoice)).status }) };
 }
 
 function planCheckoutFate(session: Stripe.Checkout.Session, status: "failed" | "expired"): Plan {
@@ -122,12 +121,11 @@ async function planInvoiceFor(deps: Deps, paymentIntentId: string): Promise<{ ig
   const payments = await deps.stripe.invoicePayments.list({ payment: { type: "payment_intent", payment_intent: paymentIntentId }, limit: 1 });
   const invoiceId = stripeIdOf(payments.data[0]?.invoice);
   if (!invoiceId) return { ignore: `payment ${paymentIntentId} was not made through this app` };
-  const legacy = sqliteDeps(deps, "a plan invoice's payment (plan-invoices.server.ts)");
-  const read = await readPlanInvoice(legacy, invoiceId);
+  const read = await readPlanInvoice(deps, invoiceId);
   if ("ignore" in read) return read;
   return {
     purchase: async (tx) => {
-      const result = await grantPlanInvoice(legacy.db, read.invoice, tx);
+      const result = await grantPlanInvoice(tx, read.invoice);
       if (result.status === "not_paid") throw new PurchaseNotFoundYetError(paymentIntentId);
       return result.transaction;
     },
@@ -135,13 +133,12 @@ async function planInvoiceFor(deps: Deps, paymentIntentId: string): Promise<{ ig
 }
 
 async function planPaidInvoice(deps: Deps, invoiceId: string): Promise<Plan> {
-  const legacy = sqliteDeps(deps, "invoice.paid (plan-invoices.server.ts)");
-  const read = await readPlanInvoice(legacy, invoiceId);
+  const read = await readPlanInvoice(deps, invoiceId);
   if ("ignore" in read) return { kind: "ignore", why: read.ignore };
   return {
     kind: "apply",
     apply: async (tx) => {
-      const result = await grantPlanInvoice(legacy.db, read.invoice, tx);
+      const result = await grantPlanInvoice(tx, read.invoice);
       const rolled = "expired" in result ? { expired: result.expired, rolledOver: result.rolledOver } : {};
       return { invoiceId, status: result.status, userId: result.userId, credits: result.credits, ...rolled };
     },
@@ -149,21 +146,19 @@ async function planPaidInvoice(deps: Deps, invoiceId: string): Promise<Plan> {
 }
 
 async function planFailedInvoice(deps: Deps, invoiceId: string): Promise<Plan> {
-  const legacy = sqliteDeps(deps, "invoice.payment_failed (plan-invoices.server.ts)");
-  const read = await readPlanInvoice(legacy, invoiceId);
+  const read = await readPlanInvoice(deps, invoiceId);
   if ("ignore" in read) return { kind: "ignore", why: read.ignore };
   // Paid meanwhile (a retry succeeded): its invoice.paid grants; nothing failed any more.
   if (read.invoice.status === "paid") return { kind: "ignore", why: `invoice ${invoiceId} is paid now` };
-  return { kind: "apply", apply: async () => ({ invoiceId, ...recordFailedInvoice(legacy.db, deps.config, read.invoice) }) };
+  return { kind: "apply", apply: async (tx) => ({ invoiceId, ...(await recordFailedInvoice(sqliteOnly(deps.db, "the failed-payment mail (mail-queue.server.ts)"), deps.config, read.invoice, tx)) }) };
 }
 
 async function planSubscription(deps: Deps, payload: Stripe.Subscription, eventCreated: number): Promise<Plan> {
-  const db = sqliteOnly(deps.db, "customer.subscription.* (subscriptions.server.ts)");
   // The subscription as it is now, not as this (possibly old, possibly reordered) event saw it.
   const sub = await deps.stripe.subscriptions.retrieve(payload.id);
-  const userId = subscriptionOwner(db, sub.metadata, stripeIdOf(sub.customer) ?? null);
+  const userId = await subscriptionOwner(deps.db, sub.metadata, stripeIdOf(sub.customer) ?? null);
   if (userId === null) return { kind: "ignore", why: `subscription ${sub.id} is not this app's (or not this customer's)` };
-  return { kind: "apply", apply: async () => applySubscription(db, deps.config, sub, userId, eventCreated) };
+  return { kind: "apply", apply: async (tx) => applySubscription(tx, deps.config, sub, userId, eventCreated) };
 }
 
 async function planRefund(deps: Deps, charge: Stripe.Charge): Promise<Plan> {
@@ -171,10 +166,9 @@ async function planRefund(deps: Deps, charge: Stripe.Charge): Promise<Plan> {
   if (!paymentIntentId) return { kind: "ignore", why: `charge ${charge.id} has no PaymentIntent` };
   const found = await purchaseFor(deps, paymentIntentId);
   if ("ignore" in found) return { kind: "ignore", why: found.ignore };
-  const db = sqliteOnly(deps.db, "charge.refunded (clawbacks.server.ts)");
   return {
     kind: "apply",
-    apply: async (tx) => ({ chargeId: charge.id, ...(await applyChargeRefunded(db, charge, await found.purchase(tx), paymentIntentId, tx)) }),
+    apply: async (tx) => ({ chargeId: charge.id, ...(await applyChargeRefunded(tx, charge, await found.purchase(tx), paymentIntentId)) }),
   };
 }
 
@@ -183,10 +177,9 @@ async function planDispute(deps: Deps, payload: Stripe.Dispute): Promise<Plan> {
   if (!paymentIntentId) return { kind: "ignore", why: `dispute ${payload.id} has no PaymentIntent` };
   const found = await purchaseFor(deps, paymentIntentId);
   if ("ignore" in found) return { kind: "ignore", why: found.ignore };
-  const db = sqliteOnly(deps.db, "charge.dispute.* (disputes.server.ts)");
   // The dispute as it is now, not as this (possibly old, possibly reordered) event saw it.
   const dispute = await deps.stripe.disputes.retrieve(payload.id);
-  return { kind: "apply", apply: async (tx) => ({ disputeId: dispute.id, ...(await applyDispute(db, dispute, await found.purchase(tx), paymentIntentId, tx)) }) };
+  return { kind: "apply", apply: async (tx) => ({ disputeId: dispute.id, ...(await applyDispute(tx, dispute, await found.purchase(tx), paymentIntentId)) }) };
 }
 
 /** An auto-recharge PaymentIntent's outcome, read as it is now (not as a reordered event saw it).
