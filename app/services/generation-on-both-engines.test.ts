@@ -230,9 +230,8 @@ describe.each(ENGINES)("generation on $name", (engine) => {
     const counting = stub({ startVideo: async (req, opts) => (starts.push(req.prompt), local.startVideo(req, opts)) });
     const env = { VIDEO_CONCURRENCY: "5" };
     const [a, b, c] = [service({ provider: counting, env }), service({ provider: counting, env }), service({ provider: counting, env })];
-    // Still held: nobody takes them over, and a start-up leaves them to their (live) owner.
+    // Still held: nobody takes them over.
     expect(await Promise.all([a.worker.scan(), b.worker.scan()])).toEqual([0, 0]);
-    expect(await a.start()).toEqual({ resumed: 0, failed: 0 });
     await new Promise((r) => setTimeout(r, 350));
     // Three live workers race for the two expired leases (scan() of one worker is one pass at a time).
     const taken = await Promise.all([a.worker.scan(), b.worker.scan(), c.worker.scan()]);
@@ -246,6 +245,48 @@ describe.each(ENGINES)("generation on $name", (engine) => {
     await expectConsistent(userId);
     // The dead worker's renewal finds the job gone from it: it would leave it alone.
     expect(await dead.worker.claim(queuedId!)).toBeUndefined();
+  });
+
+  it("a live worker's heartbeat keeps its lease through a long provider call: nobody takes the job over", async () => {
+    const userId = await newUser(100);
+    let starts = 0;
+    const slow = stub({
+      startVideo: async (req, opts) => {
+        starts++;
+        await new Promise((r) => setTimeout(r, 500)); // more than three leases long
+        return local.startVideo(req, opts);
+      },
+    });
+    const a = service({ provider: slow, leaseMs: 150 });
+    const b = service({ provider: slow, leaseMs: 150 });
+    const started = await a.startVideo(userId, video("long call"));
+    const id = started.ok ? started.job.id : "";
+    await new Promise((r) => setTimeout(r, 350));
+    expect(await b.worker.scan()).toBe(0);
+    expect(await b.worker.claim(id)).toBeUndefined();
+    await a.worker.idle();
+    expect(starts).toBe(1);
+    expect(await findGeneration(db, id)).toMatchObject({ status: "succeeded", leaseOwner: null });
+    expect(await readBalance(db, userId)).toMatchObject({ balance: 50, onHold: 0 });
+    await expectConsistent(userId);
+  });
+
+  it("start-up leaves a job another worker holds to it on PostgreSQL; on SQLite (one process per file) that worker is dead", async () => {
+    const userId = await newUser(100);
+    const [id] = await openVideos(userId, 1, "held");
+    const other = createGenerationService({ db, config: parseEnv({ DATA_DIR: dataDir, RATE_LIMIT_DISABLED: "1" }), provider: local, log: quiet, videoScanIntervalMs: 0 });
+    expect((await other.worker.claim(id!))?.leaseOwner).toBe(other.worker.id);
+    const s = service();
+    if (engine.name === "PostgreSQL") {
+      expect(await s.start()).toEqual({ resumed: 0, failed: 0 });
+      expect(await findGeneration(db, id!)).toMatchObject({ status: "queued", leaseOwner: other.worker.id });
+    } else {
+      expect(await s.start()).toEqual({ resumed: 1, failed: 0 });
+      await s.worker.idle();
+      expect(await findGeneration(db, id!)).toMatchObject({ status: "succeeded", leaseOwner: null });
+      expect(await readBalance(db, userId)).toMatchObject({ balance: 90, onHold: 0 });
+    }
+    await expectConsistent(userId);
   });
 
   it("a clean stop releases the worker's leases: the next start resumes the job at once", async () => {

@@ -22,9 +22,11 @@ import { isProviderError, type GeneratedFile, type GenerationProvider, type Vide
 // Several instances on one PostgreSQL database (decision 036): a video job is run by the worker
 // that CLAIMED it, one guarded UPDATE that sets generations.lease_owner / lease_until (on
 // PostgreSQL the candidate row is picked `FOR UPDATE SKIP LOCKED`, so two workers never wait on
-// or take the same job; SQLite's writes are serial). The lease is renewed before every provider
-// call; a worker whose renewal finds another owner drops the job without touching it. A killed
-// instance's lease runs out and another worker's scan takes the job over, exactly once: it polls
+// or take the same job; SQLite's writes are serial). While it runs jobs, a heartbeat renews its
+// leases every leaseMs / 3, and each provider call renews first: a worker whose renewal finds
+// another owner drops the job without touching it. A killed instance's lease runs out and
+// another worker's scan takes the job over, exactly once (on SQLite, the next start does: one
+// process owns the file, so a lease it finds at start-up is a dead process's): it polls
 // the provider's job again (or fails a job that never reached the provider), and the hold is
 // posted or voided once, whoever ends it (the transitions are guarded, generation-job-writes).
 // A clean stop() releases the leases it holds, so the next start resumes at once.
@@ -56,7 +58,8 @@ export type VideoWorkerOptions = {
   now?: () => number;
   /** This worker's name in generations.lease_owner (default: host, pid and a random part). */
   workerId?: string;
-  /** How long a claim lasts unless renewed (default: maxFailingMs + 60 s, longer than any one provider call). */
+  /** How long a claim lasts unless renewed (default 30 s). While the worker runs jobs a heartbeat
+   * renews all its leases every leaseMs / 3, so a live worker's claim never lapses mid-call. */
   leaseMs?: number;
   /** How often, once recover() ran, the worker looks for jobs nobody holds (0: never; default 5 s). */
   scanIntervalMs?: number;
@@ -66,12 +69,16 @@ export type RecoveryReport = { resumed: number; failed: number };
 
 const DOWNLOAD_ATTEMPTS = 3;
 const DEFAULT_SCAN_INTERVAL_MS = 5_000;
+const DEFAULT_LEASE_MS = 30_000;
 
 const UNLEASED = "(lease_owner IS NULL OR lease_until < @now)";
 const CLAIM_SQL = {
   // One job by id: unfinished, a video, and nobody else's live lease.
   byId: `UPDATE generations SET lease_owner = @me, lease_until = @until
     WHERE id = @id AND kind = 'video' AND status IN ('queued', 'running') AND (lease_owner = @me OR ${UNLEASED})
+    RETURNING ${GENERATION_COLUMNS}`,
+  byIdFromDead: `UPDATE generations SET lease_owner = @me, lease_until = @until
+    WHERE id = @id AND kind = 'video' AND status IN ('queued', 'running')
     RETURNING ${GENERATION_COLUMNS}`,
   // The oldest video nobody holds. The outer guard repeats the inner one: on PostgreSQL the row is
   // re-checked once locked, so a claim that lost a race updates nothing.
@@ -81,6 +88,8 @@ const CLAIM_SQL = {
       AND status IN ('queued', 'running') AND ${UNLEASED}
     RETURNING ${GENERATION_COLUMNS}`,
   renew: `UPDATE generations SET lease_until = @until WHERE id = @id AND lease_owner = @me AND status IN ('queued', 'running')`,
+  // The heartbeat: every job this worker holds (its running videos, and the images of its requests).
+  renewAll: `UPDATE generations SET lease_until = @until WHERE lease_owner = @me AND status IN ('queued', 'running')`,
   release: `UPDATE generations SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = @me AND status IN ('queued', 'running')`,
 } as const;
 
@@ -107,6 +116,7 @@ export class VideoWorker {
   private claiming = 0;
   private scanning: Promise<number> | null = null;
   private scanTimer: NodeJS.Timeout | undefined;
+  private heartbeat: NodeJS.Timeout | undefined;
   private readonly now: () => number;
   private readonly pollInterval: (attempt: number) => number;
   private readonly leaseMs: number;
@@ -116,7 +126,7 @@ export class VideoWorker {
     this.now = options.now ?? Date.now;
     this.pollInterval = options.pollIntervalMs ?? defaultPollInterval;
     this.id = options.workerId ?? newWorkerId();
-    this.leaseMs = options.leaseMs ?? options.maxFailingMs + 60_000;
+    this.leaseMs = options.leaseMs ?? DEFAULT_LEASE_MS;
     this.claimNextSql = CLAIM_SQL.next(options.db.sql.dialect === "postgres" ? " FOR UPDATE SKIP LOCKED" : "");
   }
 
@@ -136,6 +146,12 @@ export class VideoWorker {
   async claim(id: string): Promise<Generation | undefined> {
     const now = this.now();
     return this.options.db.sql.get<Generation>(CLAIM_SQL.byId, { id, me: this.id, now, until: now + this.leaseMs });
+  }
+
+  /** SQLite's start-up: a job a dead process of this file still names as its own. */
+  private async claimFromDead(id: string): Promise<Generation | undefined> {
+    const now = this.now();
+    return this.options.db.sql.get<Generation>(CLAIM_SQL.byIdFromDead, { id, me: this.id, until: now + this.leaseMs });
   }
 
   /** Claims the oldest video job nobody holds (never held, released, or its lease expired). */
@@ -187,8 +203,11 @@ export class VideoWorker {
     const report: RecoveryReport = { resumed: 0, failed: 0 };
     for (const found of await listUnfinishedGenerations(db)) {
       const now = this.now();
+      // On SQLite one process owns the file (the server refuses a second writer), so at start-up
+      // every other worker's lease is a dead process's: taken over at once, as before leases.
+      // On PostgreSQL a live instance may hold it: it is left until its lease runs out (scan()).
       const heldElsewhere = found.leaseOwner !== null && found.leaseOwner !== this.id && found.leaseUntil !== null && found.leaseUntil >= now;
-      if (heldElsewhere) continue;
+      if (heldElsewhere && db.sql.dialect === "postgres") continue;
       if (found.kind === "image") {
         await failGeneration(db, found.id, "The job was interrupted by a restart of the server.", "restart", now);
         // Off the start-up path: a slow bucket must not hold the server back; a file left behind
@@ -197,7 +216,7 @@ export class VideoWorker {
         report.failed++;
         continue;
       }
-      const job = await this.claim(found.id);
+      const job = heldElsewhere ? await this.claimFromDead(found.id) : await this.claim(found.id);
       if (!job) continue; // another worker claimed it meanwhile
       const holdPending = job.holdId !== null && (await readHoldStatus(db, job.holdId)) === "pending";
       if (!holdPending) {
@@ -240,6 +259,8 @@ export class VideoWorker {
     if (this.stopping) return;
     this.stopping = true;
     clearInterval(this.scanTimer);
+    clearInterval(this.heartbeat);
+    this.heartbeat = undefined;
     this.queue.length = 0;
     for (const wake of this.wakers) wake();
     const all = Promise.allSettled([...this.active.values(), ...(this.scanning ? [this.scanning] : [])]);
@@ -272,6 +293,10 @@ export class VideoWorker {
       .catch((error: unknown) => this.crashed(id, error))
       .finally(() => {
         this.active.delete(id);
+        if (this.active.size === 0) {
+          clearInterval(this.heartbeat);
+          this.heartbeat = undefined;
+        }
         this.pump();
         if (this.queue.length === 0 && this.active.size === 0) {
           for (const resolve of this.idleWaiters) resolve();
@@ -279,6 +304,20 @@ export class VideoWorker {
         }
       });
     this.active.set(id, run);
+    this.beat();
+  }
+
+  /** While jobs run: renews every lease this worker holds, well before they would lapse. */
+  private beat(): void {
+    if (this.heartbeat || this.stopping) return;
+    this.heartbeat = setInterval(() => {
+      const now = this.now();
+      this.options.db.sql.run(CLAIM_SQL.renewAll, { me: this.id, until: now + this.leaseMs }).catch((error: unknown) => {
+        // A busy database or a blip: the next beat (or the next provider call) renews it.
+        this.options.log?.warn({ err: error }, "video worker heartbeat could not renew its leases");
+      });
+    }, Math.max(10, Math.floor(this.leaseMs / 3)));
+    this.heartbeat.unref();
   }
 
   private sleep(ms: number): Promise<void> {
