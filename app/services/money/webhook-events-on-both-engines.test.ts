@@ -249,6 +249,19 @@ describe.each(ENGINES)("webhook events and fulfilment on $name", (engine) => {
     expect(await cards()).toEqual([]);
   });
 
+  it("a setup-mode checkout saves the card its SetupIntent attached; an incomplete one saves nothing", async () => {
+    const fake = fakeStripe();
+    const userId = await user();
+    await db.sql.run("UPDATE users SET stripe_customer_id = ? WHERE id = ?", [`cus_setup_${engine.name}`, userId]);
+    const pm = { id: "pm_setup", object: "payment_method", type: "card", customer: `cus_setup_${engine.name}`, card: { brand: "mastercard", last4: "4444" } };
+    fake.sessions.set("cs_setup", { id: "cs_setup", mode: "setup", status: "complete", setup_intent: { id: "seti_1", payment_method: pm } } as unknown as Stripe.Checkout.Session);
+    fake.sessions.set("cs_setup_open", { id: "cs_setup_open", mode: "setup", status: "open", setup_intent: { id: "seti_2", payment_method: { ...pm, id: "pm_other" } } } as unknown as Stripe.Checkout.Session);
+    expect(await handleStripeEvent(db, fake.stripe, config, eventOf("checkout.session.completed", { id: "cs_setup_open", mode: "setup" }))).toBe("ignored");
+    const outcomes = await Promise.all(Array.from({ length: 5 }, () => handleStripeEvent(db, fake.stripe, config, eventOf("checkout.session.completed", { id: "cs_setup", mode: "setup" }))));
+    expect(outcomes).toEqual(Array(5).fill("processed"));
+    expect(await db.sql.all(`SELECT payment_method_id AS "pm", brand, last4 FROM saved_cards WHERE user_id = ?`, [userId])).toEqual([{ pm: "pm_setup", brand: "mastercard", last4: "4444" }]);
+  });
+
   it("a PaymentIntent without recharge metadata is ignored without the auto-recharge seam", async () => {
     const fake = fakeStripe();
     const event = eventOf("payment_intent.succeeded", { id: "pi_checkout" });
