@@ -42,7 +42,7 @@ export async function loader({ request }: LoaderFunctionArgs) {
     {
       user: user ? { id: user.id, email: user.email, role: user.role, credits: user.credits, emailVerified: user.emailVerifiedAt !== null } : null,
       signupBonus: config.SIGNUP_BONUS_CREDITS,
-      balanceAlert: user ? balanceAlertBannerOf(getRuntime().db, user.id, config.appUrl) : null,
+      balanceAlert: user ? await balanceAlertBannerOf(getRuntime().db, user.id, config.appUrl) : null,
       toast,
       stripeTestMode: config.stripeEmulated || (config.STRIPE_SECRET_KEY?.includes("_test_") ?? false),
       stripeEmulated: config.stripeEmulated,

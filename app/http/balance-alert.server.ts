@@ -18,7 +18,7 @@ const answer = (view: BalanceAlertView) =>
 /** GET /api/balance-alert: the setting, its state and the balance. */
 export const balanceAlertApiLoader = answeringBusyAs503(async ({ request }: LoaderFunctionArgs): Promise<Response> => {
   const caller = await requireApiCaller(request);
-  return answer(getBalanceAlert(getRuntime().db, caller.user.id));
+  return answer(await getBalanceAlert(getRuntime().db, caller.user.id));
 });
 
 /** PUT /api/balance-alert {"thresholdCredits": n | null}: 200 with the new state, 422 for a bad value. */
@@ -38,7 +38,7 @@ export const balanceAlertApiAction = answeringBusyAs503(async ({ request }: Acti
     const issues = parsed.error.issues.map((issue) => ({ field: issue.path.join(".") || null, message: issue.message }));
     return apiError(422, "invalid_request", issues.map((i) => (i.field ? `${i.field}: ${i.message}` : i.message)).join("; "), { issues });
   }
-  return answer(setBalanceAlert(getRuntime().db, caller.user.id, parsed.data.thresholdCredits));
+  return answer(await setBalanceAlert(getRuntime().db, caller.user.id, parsed.data.thresholdCredits));
 });
 
 /** The billing page's form; null when the post is another form's. */
@@ -47,7 +47,7 @@ export async function balanceAlertFormAction({ request }: ActionFunctionArgs, fo
   const user = await requireUser(request);
   const submission = parseWithZod(formData, { schema: BalanceAlertFormSchema });
   if (submission.status !== "success") return json({ intent: "balance-alert" as const, result: submission.reply() }, { status: 400 });
-  const view = setBalanceAlert(getRuntime().db, user.id, submission.value.thresholdCredits);
+  const view = await setBalanceAlert(getRuntime().db, user.id, submission.value.thresholdCredits);
   return redirectWithToast(request, "/settings/billing", {
     kind: "success",
     title: view.thresholdCredits === null ? "Balance alert off" : `Balance alert set at ${view.thresholdCredits.toLocaleString("en-US")} credits`,

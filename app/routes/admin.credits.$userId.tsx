@@ -52,7 +52,7 @@ export async function loader({ request, params }: LoaderFunctionArgs) {
     {
       notFound: false as const,
       user,
-      history: listHistoryPage(db, { userId: user.id, type: query.type, older: query.older, newer: query.newer, forAdmin: true }),
+      history: await listHistoryPage(db, { userId: user.id, type: query.type, older: query.older, newer: query.newer, forAdmin: true }),
       purchases: (await listRefundablePurchases(db, user.id)).map((p) => ({ ...p, price: moneyOrNull(p.amountTotal, p.currency) })),
       generations: await listRecentGenerations(db, user.id),
       selectedRefund: Number.isSafeInteger(refundParam) && refundParam > 0 ? refundParam : null,

@@ -23,7 +23,7 @@ export const shouldRevalidate: ShouldRevalidateFunction = ({ actionStatus, defau
 
 export async function loader({ request }: LoaderFunctionArgs) {
   await requireAdmin(request);
-  const codes = listRedeemCodes(getRuntime().db);
+  const codes = await listRedeemCodes(getRuntime().db);
   const disableId = Number(new URL(request.url).searchParams.get("disable"));
   return json(
     {
@@ -43,7 +43,7 @@ export async function action({ request }: ActionFunctionArgs) {
   if (formData.get("intent") === "disable") {
     const submission = parseWithZod(formData, { schema: DisableRedeemCodeSchema });
     if (submission.status !== "success") return json({ intent: "disable" as const, result: submission.reply() }, { status: 400 });
-    const result = disableRedeemCode(db, { adminId: admin.id, codeId: submission.value.codeId });
+    const result = await disableRedeemCode(db, { adminId: admin.id, codeId: submission.value.codeId });
     if (!result.ok) return json({ intent: "disable" as const, result: submission.reply({ formErrors: [result.message] }) }, { status: 400 });
     return redirectWithToast(request, "/admin/credits/codes", {
       kind: "success",
@@ -54,7 +54,7 @@ export async function action({ request }: ActionFunctionArgs) {
   const submission = parseWithZod(formData, { schema: createRedeemCodeSchema() });
   if (submission.status !== "success") return json({ intent: "create" as const, result: submission.reply() }, { status: 400 });
   const v = submission.value;
-  const result = createRedeemCode(db, {
+  const result = await createRedeemCode(db, {
     adminId: admin.id,
     code: v.code,
     credits: v.credits,

@@ -19,7 +19,7 @@ import { getAutoRecharge } from "~/services/money/auto-recharge-settings.server"
 import { getCatalogue } from "~/services/money/catalogue.server";
 import { getCreditsChart, listHistoryPage, parseHistoryQuery } from "~/services/billing-dashboard.server";
 import { listUnsettledCheckouts } from "~/services/money/checkout-attempts.server";
-import { getBalance } from "~/services/money/ledger.server";
+import { readBalance } from "~/services/money/ledger.server";
 import { getSubscriptionView } from "~/services/money/subscription-view.server";
 import { getRuntime } from "~/services/runtime.server";
 import { getStripeContext } from "~/services/stripe.server";
@@ -31,7 +31,7 @@ export async function loader({ request }: LoaderFunctionArgs) {
   const user = await requireUser(request);
   const { db, config } = getRuntime();
   const query = parseHistoryQuery(new URL(request.url));
-  const { balance, onHold, nextExpiry } = getBalance(db, user.id);
+  const { balance, onHold, nextExpiry } = await readBalance(db, user.id);
   const { packs, plans } = await getCatalogue(getStripeContext().stripe, config);
   const { subscription, lastFailedInvoice } = await getSubscriptionView(db, config, user.id);
   // Stripe sends a new subscriber back with ?subscribed=<n>; the subscription arrives by webhook,
@@ -59,9 +59,9 @@ export async function loader({ request }: LoaderFunctionArgs) {
       // Session, a double-submitted Manage subscription form the same portal session.
       checkoutToken: crypto.randomBytes(12).toString("base64url"),
       type: query.type ?? null,
-      history: listHistoryPage(db, { userId: user.id, type: query.type, older: query.older, newer: query.newer }),
-      chart: getCreditsChart(db, user.id),
-      balanceAlert: getBalanceAlert(db, user.id),
+      history: await listHistoryPage(db, { userId: user.id, type: query.type, older: query.older, newer: query.newer }),
+      chart: await getCreditsChart(db, user.id),
+      balanceAlert: await getBalanceAlert(db, user.id),
       autoRecharge: getAutoRecharge(db, user.id),
       // The auto-recharge mail's link: a refused payment, to be paid here (Buy: a normal Checkout).
       rechargeFailed: new URL(request.url).searchParams.get("recharge") === "failed",

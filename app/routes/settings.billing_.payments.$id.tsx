@@ -30,7 +30,7 @@ export async function loader({ request, params }: LoaderFunctionArgs) {
   const user = await requireUser(request);
   const parsed = ParamsSchema.safeParse(params);
   if (!parsed.success) throw new Response("No such payment.", { status: 404 });
-  const receipt = getPaymentReceipt(getRuntime().db, { userId: user.id, transactionId: parsed.data.id });
+  const receipt = await getPaymentReceipt(getRuntime().db, { userId: user.id, transactionId: parsed.data.id });
   if (!receipt) throw new Response("No such payment.", { status: 404 });
   return json(
     {

@@ -89,7 +89,7 @@ registerBackgroundStarter("expiry-warnings", ({ db, config }) => {
 
 // Balance alerts (decision 028): checked after every new hold, off the request's path.
 registerBackgroundStarter("balance-alerts", ({ config }) => {
-  const off = onSpend((db, userId) => void checkBalanceAlert(db, userId, { appUrl: config.appUrl }));
+  const off = onSpend((db, userId) => checkBalanceAlert(db, userId, { appUrl: config.appUrl }));
   return { name: "balance-alerts", stop: off };
 });
 

@@ -41,13 +41,13 @@ beforeAll(async () => {
 afterAll(() => db.remove());
 
 describe("history pages (keyset)", () => {
-  it("pages through the whole history newest first, every row once, and back again", () => {
+  it("pages through the whole history newest first, every row once, and back again", async () => {
     const seen: number[] = [];
-    let page = listHistoryPage(db, { userId, limit: 25 });
+    let page = await listHistoryPage(db, { userId, limit: 25 });
     expect(page.newer).toBeNull();
     const pages = [page];
     while (page.older !== null) {
-      page = listHistoryPage(db, { userId, older: page.older, limit: 25 });
+      page = await listHistoryPage(db, { userId, older: page.older, limit: 25 });
       pages.push(page);
     }
     for (const p of pages) seen.push(...p.rows.map((r) => r.id));
@@ -56,29 +56,29 @@ describe("history pages (keyset)", () => {
     expect(pages).toHaveLength(Math.ceil(all.length / 25));
 
     // Newer from the last page gives the page before it, exactly.
-    const back = listHistoryPage(db, { userId, newer: pages[pages.length - 1].newer!, limit: 25 });
+    const back = await listHistoryPage(db, { userId, newer: pages[pages.length - 1].newer!, limit: 25 });
     expect(back.rows.map((r) => r.id)).toEqual(pages[pages.length - 2].rows.map((r) => r.id));
     // Newer from the second page lands on the full first page.
-    const top = listHistoryPage(db, { userId, newer: pages[1].newer!, limit: 25 });
+    const top = await listHistoryPage(db, { userId, newer: pages[1].newer!, limit: 25 });
     expect(top.rows.map((r) => r.id)).toEqual(pages[0].rows.map((r) => r.id));
     expect(top.newer).toBeNull();
   });
 
-  it("filters by type and marks pending, refunded and partly refunded rows", () => {
-    const usage = listHistoryPage(db, { userId, type: "usage", limit: 100 });
+  it("filters by type and marks pending, refunded and partly refunded rows", async () => {
+    const usage = await listHistoryPage(db, { userId, type: "usage", limit: 100 });
     expect(usage.rows).toHaveLength(62);
     expect(usage.rows.every((r) => r.type === "usage")).toBe(true);
     expect(usage.rows[0]).toMatchObject({ displayStatus: "pending", amount: -50 });
     expect(usage.rows[1]).toMatchObject({ displayStatus: "refunded", amount: -50 });
     expect(usage.rows[2]).toMatchObject({ displayStatus: "posted", amount: -5 });
 
-    const purchases = listHistoryPage(db, { userId, type: "purchase" });
+    const purchases = await listHistoryPage(db, { userId, type: "purchase" });
     expect(purchases.rows).toEqual([
       expect.objectContaining({ id: purchaseId, displayStatus: "partly_refunded", refundedCredits: 100, hasReceipt: true }),
     ]);
     // The customer's view carries no admin fields; the admin's does.
     expect(purchases.rows[0]).not.toHaveProperty("reason");
-    expect(listHistoryPage(db, { userId, type: "purchase", forAdmin: true }).rows[0]).toHaveProperty("reason", null);
+    expect((await listHistoryPage(db, { userId, type: "purchase", forAdmin: true })).rows[0]).toHaveProperty("reason", null);
   });
 
   it("reads bad query strings as no filter rather than failing", async () => {
@@ -130,14 +130,14 @@ describe("CSV", () => {
 
 describe("chart", () => {
   it("sums credits bought and spent (posted only) per UTC day for 30 days", async () => {
-    const chart = getCreditsChart(db, userId);
+    const chart = await getCreditsChart(db, userId);
     expect(chart).toHaveLength(30);
     const today = chart[29];
     expect(today.day).toBe(new Date().toISOString().slice(0, 10));
     expect(today).toMatchObject({ bought: 500, spent: 300 });
     expect(chart.slice(0, 29).every((d) => d.bought === 0 && d.spent === 0)).toBe(true);
     // Rows older than the window are left out.
-    expect(getCreditsChart(db, userId, { now: Date.now() + 40 * DAY }).every((d) => d.bought === 0)).toBe(true);
+    expect((await getCreditsChart(db, userId, { now: Date.now() + 40 * DAY })).every((d) => d.bought === 0)).toBe(true);
   });
 });
 
@@ -154,7 +154,7 @@ describe("receipts", () => {
   it("finds the receipt of the user's own purchase only", async () => {
     expect(await findReceiptUrl(db, stripe, { userId, transactionId: purchaseId })).toBe("https://pay.example/receipts/pi_1");
     expect(await findReceiptUrl(db, stripe, { userId: otherId, transactionId: purchaseId })).toBeNull();
-    const bonus = listHistoryPage(db, { userId, type: "bonus" }).rows[0];
+    const bonus = (await listHistoryPage(db, { userId, type: "bonus" })).rows[0];
     expect(await findReceiptUrl(db, stripe, { userId, transactionId: bonus.id })).toBeNull();
     expect(await findReceiptUrl(db, stripe, { userId, transactionId: 999_999 })).toBeNull();
   });
@@ -167,7 +167,7 @@ describe("grant expiries in the history", () => {
     const soon = (await grant(db, { userId: id, amount: 5, type: "bonus", key: "exp:soon", description: "Promo", expiresAt: now + 86_400_000, now })).transaction.id;
     const past = (await grant(db, { userId: id, amount: 3, type: "bonus", key: "exp:past", description: "Old promo", expiresAt: now - 1000, now: now - 2000 })).transaction.id;
     const never = (await grant(db, { userId: id, amount: 2, type: "purchase", key: "exp:never", description: "Bought" })).transaction.id;
-    const rows = new Map(listHistoryPage(db, { userId: id }).rows.map((r) => [r.id, r]));
+    const rows = new Map((await listHistoryPage(db, { userId: id })).rows.map((r) => [r.id, r]));
     expect(rows.get(soon)).toMatchObject({ expiresAt: now + 86_400_000, expired: false });
     expect(rows.get(past)).toMatchObject({ expiresAt: now - 1000, expired: true });
     expect(rows.get(never)).toMatchObject({ expiresAt: null, expired: false });

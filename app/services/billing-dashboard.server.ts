@@ -5,16 +5,18 @@
  *
  * Every query is a range of a (user_id, ...) index, so its cost follows the page, not the length of
  * the history (see docs/decisions/011-admin-console.md); the chart reads user_daily_totals (037).
+ * On the executor (decision 036): one SQL text for SQLite and PostgreSQL, the ledger's async reads
+ * (readHistory, readGrantsOfRows), each batch an `IN (?, …)` list, meta decoded here, not in SQL.
  */
-import type Database from "better-sqlite3";
 import Stripe from "stripe";
 import { z } from "zod";
-import type { AppDb } from "#db/client.server";
+import type { PortableDb } from "#db/client.server";
 import { TRANSACTION_TYPES, type TransactionStatus, type TransactionType } from "#db/schema";
+import { parseJsonObject } from "~/utils/json";
 import { DAY_MS, dayLabel } from "~/utils/time";
 import { displayStatusOf, isPayment, paidAtStripe, type DisplayStatus } from "./history-status";
-import { grantsOfRows } from "./money/ledger.server";
-import { creditsTakenBackByPayment } from "./money/payment-queries.server";
+import { readGrantsOfRows, readHistory, type Tx } from "./money/ledger.server";
+import { TX_COLUMNS } from "./money/ledger-sql.server";
 
 export const HISTORY_PAGE_SIZE = 25;
 const MAX_PAGE_SIZE = 100;
@@ -73,77 +75,31 @@ export type HistoryPage = {
   newer: number | null;
 };
 
-type RawRow = {
-  id: number;
-  createdAt: number;
-  type: TransactionType;
-  status: TransactionStatus;
-  description: string;
-  amount: number;
-  balanceAfter: number;
-  stripePaymentId: string | null;
-  adminId: number | null;
-  reason: string | null;
-  apiKeyName: string | null;
-  amountPaid: unknown;
-  currency: unknown;
-  generationId: unknown;
+/** A page holds at most MAX_PAGE_SIZE rows, so every batch below is at most that many placeholders. */
+const placeholders = (values: readonly unknown[]) => values.map(() => "?").join(", ");
+
+const SQL = {
+  // The "newer" direction (read upwards); the "older" one is the ledger's readHistory.
+  newerAll: `SELECT ${TX_COLUMNS} FROM transactions WHERE user_id = ? AND id > ? ORDER BY id ASC LIMIT ?`,
+  newerOfType: `SELECT ${TX_COLUMNS} FROM transactions WHERE user_id = ? AND type = ? AND id > ? ORDER BY id ASC LIMIT ?`,
+  // By primary key, for the few rows of one page that name them. A deleted generation (or its
+  // deleted result) is simply absent: the row keeps its description, without a link.
+  generations: (n: readonly unknown[]) =>
+    `SELECT id, prompt, CASE WHEN status = 'succeeded' AND result_path IS NOT NULL THEN 1 ELSE 0 END AS "hasResult" FROM generations
+     WHERE id IN (${placeholders(n)})`,
+  emails: (n: readonly unknown[]) => `SELECT id, email FROM users WHERE id IN (${placeholders(n)})`,
+  keyNames: (n: readonly unknown[]) => `SELECT id, name FROM api_keys WHERE id IN (${placeholders(n)})`,
+  // Credits taken back (refund rows, whatever took them) per purchase payment id.
+  takenBack: (n: readonly unknown[]) =>
+    `SELECT stripe_payment_id AS "paymentId", coalesce(-sum(amount), 0) AS credits FROM transactions
+     WHERE stripe_payment_id IN (${placeholders(n)}) AND type = 'refund' GROUP BY stripe_payment_id`,
+  // The user's figures per day, kept by triggers (decision 037): a few rows a day, however long
+  // or busy the history. `day` is the UTC day number, computed when the row was written.
+  chart: `SELECT day, type, status, credits AS total FROM user_daily_totals
+     WHERE user_id = ? AND day >= ? AND type IN ('purchase', 'topup', 'usage')`,
+  payment: `SELECT id, user_id AS "userId", type, created_at AS "createdAt", description, amount, stripe_payment_id AS "stripePaymentId", meta
+     FROM transactions WHERE id = ?`,
 };
-
-// The key's name by primary key, only for the few rows of a page that name one.
-const COLUMNS = `id, created_at AS createdAt, type, status, description, amount, balance_after AS balanceAfter,
-  stripe_payment_id AS stripePaymentId, admin_id AS adminId, reason,
-  json_extract(meta, '$.amountTotal') AS amountPaid, json_extract(meta, '$.currency') AS currency,
-  CASE WHEN type = 'usage' THEN json_extract(meta, '$.generationId') END AS generationId,
-  CASE WHEN api_key_id IS NULL THEN NULL ELSE (SELECT name FROM api_keys k WHERE k.id = api_key_id) END AS apiKeyName`;
-
-function prepare(sqlite: Database.Database) {
-  const ofType = (where: string, order: "ASC" | "DESC") =>
-    sqlite.prepare<{ userId: number; type: string; cursor: number; limit: number }, RawRow>(
-      `SELECT ${COLUMNS} FROM transactions WHERE user_id = @userId AND type = @type AND ${where} ORDER BY id ${order} LIMIT @limit`,
-    );
-  return {
-    // Two statements per direction so SQLite picks (user_id, id) or (user_id, type, id) for each.
-    olderAll: sqlite.prepare<{ userId: number; cursor: number; limit: number }, RawRow>(
-      `SELECT ${COLUMNS} FROM transactions WHERE user_id = @userId AND id < @cursor ORDER BY id DESC LIMIT @limit`,
-    ),
-    newerAll: sqlite.prepare<{ userId: number; cursor: number; limit: number }, RawRow>(
-      `SELECT ${COLUMNS} FROM transactions WHERE user_id = @userId AND id > @cursor ORDER BY id ASC LIMIT @limit`,
-    ),
-    olderOfType: ofType("id < @cursor", "DESC"),
-    newerOfType: ofType("id > @cursor", "ASC"),
-    // By primary key, for the few usage rows of one page or CSV batch. A deleted generation (or
-    // its deleted result) is simply absent: the row keeps its description, without a link.
-    generations: sqlite.prepare<[string], { id: string; prompt: string; hasResult: number }>(
-      `SELECT id, prompt, (status = 'succeeded' AND result_path IS NOT NULL) AS hasResult FROM generations
-       WHERE id IN (SELECT value FROM json_each(?))`,
-    ),
-    emails: sqlite.prepare<[string], { id: number; email: string }>(
-      `SELECT id, email FROM users WHERE id IN (SELECT value FROM json_each(?))`,
-    ),
-    // The user's figures per day, kept by triggers (decision 037): a few rows a day, however
-    // long or busy the history.
-    chart: sqlite.prepare<[number, number], { day: number; type: TransactionType; status: TransactionStatus; total: number }>(
-      `SELECT day, type, status, credits AS total FROM user_daily_totals
-       WHERE user_id = ? AND day >= ? AND type IN ('purchase', 'topup', 'usage')`,
-    ),
-    purchase: sqlite.prepare<[number], { userId: number; type: TransactionType; stripePaymentId: string | null }>(
-      `SELECT user_id AS userId, type, stripe_payment_id AS stripePaymentId FROM transactions WHERE id = ?`,
-    ),
-    payment: sqlite.prepare<[number], PaymentRow>(
-      `SELECT id, user_id AS userId, type, created_at AS createdAt, description, amount, stripe_payment_id AS stripePaymentId,
-         json_extract(meta, '$.amountTotal') AS amountTotal, json_extract(meta, '$.currency') AS currency
-       FROM transactions WHERE id = ?`,
-    ),
-  };
-}
-
-const statements = new WeakMap<Database.Database, ReturnType<typeof prepare>>();
-function stmts(db: AppDb) {
-  let s = statements.get(db.sqlite);
-  if (!s) statements.set(db.sqlite, (s = prepare(db.sqlite)));
-  return s;
-}
 
 type PaymentRow = {
   id: number;
@@ -153,14 +109,20 @@ type PaymentRow = {
   description: string;
   amount: number;
   stripePaymentId: string | null;
-  amountTotal: number | null;
-  currency: string | null;
+  meta: string | null;
 };
 
 /** Credits taken back per purchase payment id, for the purchases among `rows`. */
-function refundedByPayment(db: AppDb, rows: RawRow[]): Map<string, number> {
-  const ids = rows.filter((r) => paidAtStripe(r.type) && r.stripePaymentId).map((r) => r.stripePaymentId!);
-  return creditsTakenBackByPayment(db, ids);
+async function refundedByPayment(db: PortableDb, rows: readonly Tx[]): Promise<Map<string, number>> {
+  const ids = [...new Set(rows.filter((r) => paidAtStripe(r.type) && r.stripePaymentId).map((r) => r.stripePaymentId!))];
+  if (ids.length === 0) return new Map();
+  return new Map((await db.sql.all<{ paymentId: string; credits: number }>(SQL.takenBack(ids), ids)).map((r) => [r.paymentId, r.credits]));
+}
+
+/** id -> value of one batch read by primary key (none when `ids` is empty). */
+async function byIds<K, R extends { id: K }>(db: PortableDb, sql: (ids: readonly K[]) => string, ids: readonly K[]): Promise<Map<K, R>> {
+  if (ids.length === 0) return new Map();
+  return new Map((await db.sql.all<R>(sql(ids), ids)).map((r) => [r.id, r]));
 }
 
 const PROMPT_PREVIEW = 80;
@@ -177,18 +139,23 @@ export function promptPreview(prompt: string): string {
 function generationOf(gens: Map<string, { id: string; prompt: string; hasResult: number }>, id: unknown): HistoryRow["generation"] {
   const g = typeof id === "string" ? gens.get(id) : undefined;
   if (!g) return null;
-  return { prompt: promptPreview(g.prompt), resultId: g.hasResult ? g.id : null };
+  return { prompt: promptPreview(g.prompt), resultId: g.hasResult === 1 ? g.id : null };
 }
 
-function toHistoryRows(db: AppDb, raw: RawRow[], forAdmin: boolean): HistoryRow[] {
-  const refunded = refundedByPayment(db, raw);
+async function toHistoryRows(db: PortableDb, raw: readonly Tx[], forAdmin: boolean): Promise<HistoryRow[]> {
+  const metas = raw.map((r) => parseJsonObject(r.meta));
+  const refunded = await refundedByPayment(db, raw);
   const adminIds = forAdmin ? [...new Set(raw.map((r) => r.adminId).filter((id): id is number => id !== null))] : [];
-  const emails = new Map(adminIds.length ? stmts(db).emails.all(JSON.stringify(adminIds)).map((u) => [u.id, u.email]) : []);
-  const grants = grantsOfRows(db, raw.filter((r) => r.amount > 0).map((r) => r.id));
-  const genIds = [...new Set(raw.map((r) => r.generationId).filter((g): g is string => typeof g === "string"))];
-  const gens = new Map(genIds.length ? stmts(db).generations.all(JSON.stringify(genIds)).map((g) => [g.id, g]) : []);
+  const emails = await byIds<number, { id: number; email: string }>(db, SQL.emails, adminIds);
+  const keyIds = [...new Set(raw.map((r) => r.apiKeyId).filter((id): id is number => id !== null))];
+  const keyNames = await byIds<number, { id: number; name: string }>(db, SQL.keyNames, keyIds);
+  const grants = await readGrantsOfRows(db, raw.filter((r) => r.amount > 0).map((r) => r.id));
+  const generationIdOf = (i: number) => (raw[i]!.type === "usage" ? metas[i]!.generationId : undefined);
+  const genIds = [...new Set(raw.map((_, i) => generationIdOf(i)).filter((g): g is string => typeof g === "string"))];
+  const gens = await byIds<string, { id: string; prompt: string; hasResult: number }>(db, SQL.generations, genIds);
   const now = Date.now();
-  return raw.map((r) => {
+  return raw.map((r, i) => {
+    const meta = metas[i]!;
     const g = grants.get(r.id);
     const expiresAt = g?.expiresAt ?? null;
     const refundedCredits = r.stripePaymentId && paidAtStripe(r.type) ? (refunded.get(r.stripePaymentId) ?? 0) : 0;
@@ -202,45 +169,53 @@ function toHistoryRows(db: AppDb, raw: RawRow[], forAdmin: boolean): HistoryRow[
       amount: r.amount,
       balanceAfter: r.balanceAfter,
       hasReceipt: isPayment(r),
-      amountPaid: isPayment(r) && typeof r.amountPaid === "number" ? r.amountPaid : null,
-      currency: isPayment(r) && typeof r.currency === "string" ? r.currency : null,
+      amountPaid: isPayment(r) && typeof meta.amountTotal === "number" ? meta.amountTotal : null,
+      currency: isPayment(r) && typeof meta.currency === "string" ? meta.currency : null,
       stripePaymentId: r.stripePaymentId,
-      generation: generationOf(gens, r.generationId),
+      generation: generationOf(gens, generationIdOf(i)),
       refundedCredits,
-      apiKeyName: r.apiKeyName,
+      apiKeyName: r.apiKeyId === null ? null : (keyNames.get(r.apiKeyId)?.name ?? null),
       expiresAt,
       expired: expiresAt !== null && (g!.closed || expiresAt <= now),
     };
     if (forAdmin) {
-      row.adminEmail = r.adminId === null ? null : (emails.get(r.adminId) ?? `user ${r.adminId}`);
+      row.adminEmail = r.adminId === null ? null : (emails.get(r.adminId)?.email ?? `user ${r.adminId}`);
       row.reason = r.reason;
     }
     return row;
   });
 }
 
+/** A cursor from the query string, as an id: past every id is the same as none. */
+const asCursor = (n: number) => (Number.isSafeInteger(n) ? n : Number.MAX_SAFE_INTEGER);
+
 /**
  * One page of a user's history, newest first. Keyset: `older` = rows before that id, `newer` = rows
  * after it (read upwards, then put back in newest-first order). With neither: the newest page.
  */
-export function listHistoryPage(
-  db: AppDb,
+export async function listHistoryPage(
+  db: PortableDb,
   opts: { userId: number; type?: TransactionType; older?: number; newer?: number; limit?: number; forAdmin?: boolean },
-): HistoryPage {
-  const limit = Math.max(1, Math.min(MAX_PAGE_SIZE, Math.trunc(opts.limit ?? HISTORY_PAGE_SIZE)));
-  const s = stmts(db);
+): Promise<HistoryPage> {
+  const limit = Math.max(1, Math.min(MAX_PAGE_SIZE, Math.trunc(opts.limit ?? HISTORY_PAGE_SIZE) || 1));
   const goingNewer = opts.newer !== undefined && opts.older === undefined;
-  const cursor = goingNewer ? opts.newer! : (opts.older ?? Number.MAX_SAFE_INTEGER);
-  const args = { userId: opts.userId, cursor, limit: limit + 1 };
-  let raw = opts.type
-    ? (goingNewer ? s.newerOfType : s.olderOfType).all({ ...args, type: opts.type })
-    : (goingNewer ? s.newerAll : s.olderAll).all(args);
-  const more = raw.length > limit;
-  // Back at the top: show the newest page as it is, full, rather than a short page above it.
-  if (goingNewer && !more) return listHistoryPage(db, { ...opts, newer: undefined, older: undefined });
-  raw = raw.slice(0, limit);
-  if (goingNewer) raw.reverse();
-  const rows = toHistoryRows(db, raw, opts.forAdmin ?? false);
+  let raw: Tx[];
+  let more: boolean;
+  if (goingNewer) {
+    const cursor = asCursor(opts.newer!);
+    raw = opts.type
+      ? await db.sql.all<Tx>(SQL.newerOfType, [opts.userId, opts.type, cursor, limit + 1])
+      : await db.sql.all<Tx>(SQL.newerAll, [opts.userId, cursor, limit + 1]);
+    more = raw.length > limit;
+    // Back at the top: show the newest page as it is, full, rather than a short page above it.
+    if (!more) return listHistoryPage(db, { ...opts, newer: undefined, older: undefined });
+    raw = raw.slice(0, limit).reverse();
+  } else {
+    const page = await readHistory(db, { userId: opts.userId, type: opts.type, cursor: opts.older === undefined ? null : asCursor(opts.older), limit });
+    raw = page.items;
+    more = page.nextCursor !== null;
+  }
+  const rows = await toHistoryRows(db, raw, opts.forAdmin ?? false);
   const first = rows[0]?.id ?? null;
   const last = rows[rows.length - 1]?.id ?? null;
   if (goingNewer) return { rows, older: last, newer: first };
@@ -258,13 +233,13 @@ export type ChartDay = { day: string; bought: number; spent: number };
  * Credits bought (purchases, top-ups) and spent (posted usage; holds still pending are not spent
  * yet, voided ones never were) per UTC day, over the last `days` days including today.
  */
-export function getCreditsChart(db: AppDb, userId: number, opts: { days?: number; now?: number } = {}): ChartDay[] {
+export async function getCreditsChart(db: PortableDb, userId: number, opts: { days?: number; now?: number } = {}): Promise<ChartDay[]> {
   const days = opts.days ?? 30;
   const today = Math.floor((opts.now ?? Date.now()) / DAY_MS);
   const firstDay = today - days + 1;
   const series = new Map<number, ChartDay>();
   for (let d = firstDay; d <= today; d++) series.set(d, { day: dayLabel(d), bought: 0, spent: 0 });
-  for (const r of stmts(db).chart.all(userId, firstDay)) {
+  for (const r of await db.sql.all<{ day: number; type: TransactionType; status: TransactionStatus; total: number }>(SQL.chart, [userId, firstDay])) {
     const point = series.get(r.day);
     if (!point) continue;
     if (r.type === "usage") {
@@ -284,11 +259,12 @@ export function getCreditsChart(db: AppDb, userId: number, opts: { days?: number
  * receipt_url. Null when the row is not this user's Stripe purchase or Stripe has no receipt.
  */
 export async function findReceiptUrl(
-  db: AppDb,
+  db: PortableDb,
   stripe: Stripe,
   input: { userId: number; transactionId: number },
 ): Promise<string | null> {
-  const row = stmts(db).purchase.get(input.transactionId);
+  // Read first, outside any write: Stripe is asked only after the database answered.
+  const row = await paymentRowOf(db, input.transactionId);
   if (!row || row.userId !== input.userId || !isPayment(row) || !row.stripePaymentId) return null;
   let intent: Stripe.PaymentIntent;
   try {
@@ -317,15 +293,22 @@ export type PaymentReceipt = {
   stripePaymentId: string;
 };
 
+/** A row by id (an id that is not one, from a URL, is no row). */
+async function paymentRowOf(db: PortableDb, transactionId: number): Promise<PaymentRow | undefined> {
+  if (!Number.isSafeInteger(transactionId)) return undefined;
+  return db.sql.get<PaymentRow>(SQL.payment, [transactionId]);
+}
+
 export function receiptNumberOf(transactionId: number): string {
   return `CS-${String(transactionId).padStart(6, "0")}`;
 }
 
 /** The app's receipt of one of the user's payments; null when the row is not this user's payment
  * (the route answers 404 for both, so an id says nothing about other accounts). */
-export function getPaymentReceipt(db: AppDb, input: { userId: number; transactionId: number }): PaymentReceipt | null {
-  const row = stmts(db).payment.get(input.transactionId);
+export async function getPaymentReceipt(db: PortableDb, input: { userId: number; transactionId: number }): Promise<PaymentReceipt | null> {
+  const row = await paymentRowOf(db, input.transactionId);
   if (!row || row.userId !== input.userId || !isPayment(row)) return null;
+  const meta = parseJsonObject(row.meta);
   return {
     id: row.id,
     receiptNumber: receiptNumberOf(row.id),
@@ -333,8 +316,8 @@ export function getPaymentReceipt(db: AppDb, input: { userId: number; transactio
     createdAt: row.createdAt,
     description: row.description,
     credits: row.amount,
-    amountTotal: typeof row.amountTotal === "number" ? row.amountTotal : null,
-    currency: typeof row.currency === "string" ? row.currency : null,
+    amountTotal: typeof meta.amountTotal === "number" ? meta.amountTotal : null,
+    currency: typeof meta.currency === "string" ? meta.currency : null,
     stripePaymentId: row.stripePaymentId!,
   };
 }

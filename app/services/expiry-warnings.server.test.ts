@@ -44,7 +44,7 @@ describe("warnOfExpiringCredits", () => {
     const outside = await give(a, 500, T0 + 8 * DAY); // beyond the 7 days: not yet
     const forever = await give(a, 1000, null);
 
-    expect(warnOfExpiringCredits(db, options, T0)).toEqual({ mailed: 1, grants: 2 });
+    expect(await warnOfExpiringCredits(db, options, T0)).toEqual({ mailed: 1, grants: 2 });
     const [mail, ...more] = mails();
     expect(more).toEqual([]);
     expect(mail).toMatchObject({ to_address: emailOf(a), kind: "credits_expiring", subject: "140 credits of yours expire soon" });
@@ -57,9 +57,9 @@ describe("warnOfExpiringCredits", () => {
     expect([warnedAt(soon), warnedAt(later), warnedAt(outside), warnedAt(forever)]).toEqual([T0, T0, null, null]);
 
     // The next run, and one a day later: nothing new, until the 500 enter the window.
-    expect(warnOfExpiringCredits(db, options, T0 + HOUR)).toEqual({ mailed: 0, grants: 0 });
-    expect(warnOfExpiringCredits(db, options, T0 + DAY - 1)).toEqual({ mailed: 0, grants: 0 });
-    expect(warnOfExpiringCredits(db, options, T0 + DAY)).toEqual({ mailed: 1, grants: 1 });
+    expect(await warnOfExpiringCredits(db, options, T0 + HOUR)).toEqual({ mailed: 0, grants: 0 });
+    expect(await warnOfExpiringCredits(db, options, T0 + DAY - 1)).toEqual({ mailed: 0, grants: 0 });
+    expect(await warnOfExpiringCredits(db, options, T0 + DAY)).toEqual({ mailed: 1, grants: 1 });
     expect(mails()).toHaveLength(2);
     expect(mails()[1].subject).toBe("500 credits of yours expire soon");
     expect(mails()[1].text_body).not.toContain("60 credits");
@@ -72,9 +72,9 @@ describe("warnOfExpiringCredits", () => {
     const g = await give(a, 100, T0 + 3 * DAY);
     const spent = await hold(db, { userId: a, cost: 60, key: "spend-1", description: "a video", ttlSeconds: 3600, now: T0 - HOUR });
     expect(spent.ok).toBe(true);
-    expect(warnOfExpiringCredits(db, options, T0)).toEqual({ mailed: 0, grants: 0 });
+    expect(await warnOfExpiringCredits(db, options, T0)).toEqual({ mailed: 0, grants: 0 });
     if (spent.ok) await voidHold(db, spent.transaction.id, "provider_failed", T0 + HOUR);
-    expect(warnOfExpiringCredits(db, options, T0 + 2 * HOUR)).toEqual({ mailed: 1, grants: 1 });
+    expect(await warnOfExpiringCredits(db, options, T0 + 2 * HOUR)).toEqual({ mailed: 1, grants: 1 });
     expect(mails()[0].subject).toBe("100 credits of yours expire soon");
     expect(warnedAt(g)).toBe(T0 + 2 * HOUR);
   });
@@ -84,10 +84,10 @@ describe("warnOfExpiringCredits", () => {
     const deleted = user({ deleted: true });
     const g = await give(unverified, 100, T0 + 3 * DAY);
     const d = await give(deleted, 100, T0 + 3 * DAY);
-    expect(warnOfExpiringCredits(db, options, T0)).toEqual({ mailed: 0, grants: 0 });
+    expect(await warnOfExpiringCredits(db, options, T0)).toEqual({ mailed: 0, grants: 0 });
     expect([warnedAt(g), warnedAt(d)]).toEqual([null, null]);
     db.sqlite.prepare("update users set email_verified_at = ? where id = ?").run(T0, unverified);
-    expect(warnOfExpiringCredits(db, options, T0 + HOUR)).toEqual({ mailed: 1, grants: 1 });
+    expect(await warnOfExpiringCredits(db, options, T0 + HOUR)).toEqual({ mailed: 1, grants: 1 });
     expect(mails().map((m) => m.to_address)).toEqual([emailOf(unverified)]);
   });
 
@@ -98,13 +98,13 @@ describe("warnOfExpiringCredits", () => {
     const justOutside = await give(a, 200, T0 + 7 * DAY + 1);
     // Expired already (not yet swept): too late for a warning, the expire row is the news.
     const past = await give(a, 300, T0 - DAY + 1000);
-    expect(warnOfExpiringCredits(db, options, T0)).toEqual({ mailed: 1, grants: 1 });
+    expect(await warnOfExpiringCredits(db, options, T0)).toEqual({ mailed: 1, grants: 1 });
     expect([warnedAt(atEdge), warnedAt(below), warnedAt(justOutside), warnedAt(past)]).toEqual([T0, null, null, null]);
     expect(mails()[0].text_body).toContain("50 credits expire on Tuesday 8 December 2026 at 09:00 UTC.");
     // Once swept (closed), the expired one is never warned about; the next hour's run takes only
     // the grant that has entered the window meanwhile.
     await expireDueGrants(db, T0);
-    expect(warnOfExpiringCredits(db, options, T0 + HOUR)).toEqual({ mailed: 1, grants: 1 });
+    expect(await warnOfExpiringCredits(db, options, T0 + HOUR)).toEqual({ mailed: 1, grants: 1 });
     expect([warnedAt(justOutside), warnedAt(past)]).toEqual([T0 + HOUR, null]);
   });
 
@@ -113,10 +113,10 @@ describe("warnOfExpiringCredits", () => {
     const b = user();
     await give(a, 60, T0 + DAY);
     await give(b, 70, T0 + 2 * DAY);
-    expect(warnOfExpiringCredits(db, { ...options, minCredits: 0 }, T0)).toEqual({ mailed: 0, grants: 0 });
+    expect(await warnOfExpiringCredits(db, { ...options, minCredits: 0 }, T0)).toEqual({ mailed: 0, grants: 0 });
     expect(mails()).toEqual([]);
-    expect(warnOfExpiringCredits(db, { ...options, usersPerRun: 1 }, T0)).toEqual({ mailed: 1, grants: 1 });
-    expect(warnOfExpiringCredits(db, { ...options, usersPerRun: 1 }, T0)).toEqual({ mailed: 1, grants: 1 });
+    expect(await warnOfExpiringCredits(db, { ...options, usersPerRun: 1 }, T0)).toEqual({ mailed: 1, grants: 1 });
+    expect(await warnOfExpiringCredits(db, { ...options, usersPerRun: 1 }, T0)).toEqual({ mailed: 1, grants: 1 });
     expect(mails().map((m) => [m.to_address, m.subject])).toEqual([
       [emailOf(a), "60 credits of yours expire soon"],
       [emailOf(b), "70 credits of yours expire soon"],
@@ -127,16 +127,17 @@ describe("warnOfExpiringCredits", () => {
     const a = user();
     const g = await give(a, 60, T0 + DAY);
     db.sqlite.exec("CREATE TEMP TRIGGER refuse_mail BEFORE INSERT ON mail_queue BEGIN SELECT RAISE(ABORT, 'mail refused'); END");
-    expect(() => warnOfExpiringCredits(db, options, T0)).toThrow(/mail refused/);
+    await expect(warnOfExpiringCredits(db, options, T0)).rejects.toThrow(/mail refused/);
     expect(warnedAt(g)).toBeNull();
     db.sqlite.exec("DROP TRIGGER refuse_mail");
-    expect(warnOfExpiringCredits(db, options, T0 + HOUR)).toEqual({ mailed: 1, grants: 1 });
+    expect(await warnOfExpiringCredits(db, options, T0 + HOUR)).toEqual({ mailed: 1, grants: 1 });
   });
 
-  it("the claim refuses to run outside the mail's transaction, and refuses a threshold of 0", () => {
+  it("the claim refuses to run outside the mail's transaction, and refuses a threshold of 0", async () => {
     const a = user();
-    expect(() => claimExpiryWarnings(db, a, { now: T0, until: T0 + DAY, minCredits: 50 })).toThrow(/inside the transaction/);
-    expect(() => db.sqlite.transaction(() => claimExpiryWarnings(db, a, { now: T0, until: T0 + DAY, minCredits: 0 }))()).toThrow(/minCredits/);
+    await expect(claimExpiryWarnings(db as never, a, { now: T0, until: T0 + DAY, minCredits: 50 })).rejects.toThrow(/inside the transaction/);
+    await expect(claimExpiryWarnings(db.sql as never, a, { now: T0, until: T0 + DAY, minCredits: 50 })).rejects.toThrow(/inside the transaction/);
+    await expect(db.sql.write((tx) => claimExpiryWarnings(tx, a, { now: T0, until: T0 + DAY, minCredits: 0 }))).rejects.toThrow(/minCredits/);
   });
 });
 

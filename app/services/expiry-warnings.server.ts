@@ -2,17 +2,19 @@
  * The expiry warning job: mails each owner of sizeable credits that expire soon, once per grant.
  * Every run (`warnOfExpiringCredits`, given its `now`) finds grants unclosed, expiring within
  * EXPIRY_WARNING_BEFORE, still holding at least EXPIRY_WARNING_MIN_CREDITS and never warned about,
- * of verified, undeleted accounts; then, per user, ONE `BEGIN IMMEDIATE` transaction claims them
- * (sets `expiry_warned_at`) and queues one mail summarising them. Claim and mail commit together:
- * a restart, a second tick or a second process on the same file finds nothing left to claim, and
- * a rollback leaves the grants to be warned about next run. Started by background.server.ts.
+ * of verified, undeleted accounts; then, per user, ONE write body on the executor (decision 036)
+ * claims them (sets `expiry_warned_at`, a guarded UPDATE) and queues one mail summarising them.
+ * Claim and mail commit together: a restart, a second tick, a second process on the same file or a
+ * second instance on PostgreSQL finds nothing left to claim, and a rollback leaves the grants to
+ * be warned about next run. Started by background.server.ts; each tick runs under
+ * `exclusive("expiry-warnings")`, so instances take turns rather than racing.
  * Why: docs/decisions/025-video-price-promotions-expiry-warning.md.
  */
-import type { AppDb } from "#db/client.server";
+import type { PortableDb } from "#db/client.server";
 import { expiryWarningMail } from "./expiry-warning-mail.server";
-import { enqueueMail } from "./mail/mail-queue.server";
+import { mailQueueOf, type QueueMailIn } from "./mail-in-body.server";
 import { claimExpiryWarnings, usersDueExpiryWarning, type WarningWindow } from "./money/grant-warnings.server";
-import { findUserByIdOnSqlite } from "./users.server";
+import { findUserById } from "./users.server";
 
 export type ExpiryWarningOptions = {
   appUrl: string;
@@ -22,27 +24,29 @@ export type ExpiryWarningOptions = {
   beforeMs: number;
   /** Most owners mailed per run; the next run carries on. */
   usersPerRun?: number;
+  /** Where the mail is queued, in the body that claims (default: the app's mail queue). */
+  queueMail?: QueueMailIn;
 };
 
 export type ExpiryWarningRun = { mailed: number; grants: number };
 
 const USERS_PER_RUN = 500;
 
-/** One run at `now`. Synchronous, like every write of the app (better-sqlite3). */
-export function warnOfExpiringCredits(db: AppDb, options: ExpiryWarningOptions, now: number): ExpiryWarningRun {
+/** One run at `now`: a write body per owner, one after another. */
+export async function warnOfExpiringCredits(db: PortableDb, options: ExpiryWarningOptions, now: number): Promise<ExpiryWarningRun> {
   const run: ExpiryWarningRun = { mailed: 0, grants: 0 };
   if (options.minCredits <= 0) return run;
   const window: WarningWindow = { now, until: now + options.beforeMs, minCredits: options.minCredits };
-  const warnOne = db.sqlite.transaction((userId: number) => {
-    const grants = claimExpiryWarnings(db, userId, window);
-    if (grants.length === 0) return 0; // another run claimed them first
-    const user = findUserByIdOnSqlite(db, userId);
-    if (!user) throw new Error(`grant owner ${userId} has no users row`);
-    enqueueMail(db, user.email, "credits_expiring", expiryWarningMail(options.appUrl, grants), now);
-    return grants.length;
-  });
-  for (const userId of usersDueExpiryWarning(db, window, options.usersPerRun ?? USERS_PER_RUN)) {
-    const warned = warnOne.immediate(userId);
+  const queueMail = options.queueMail ?? mailQueueOf(db);
+  for (const userId of await usersDueExpiryWarning(db, window, options.usersPerRun ?? USERS_PER_RUN)) {
+    const warned = await db.sql.write(async (tx) => {
+      const grants = await claimExpiryWarnings(tx, userId, window);
+      if (grants.length === 0) return 0; // another run claimed them first
+      const user = await findUserById(tx, userId);
+      if (!user) throw new Error(`grant owner ${userId} has no users row`);
+      await queueMail(tx, user.email, "credits_expiring", expiryWarningMail(options.appUrl, grants), now);
+      return grants.length;
+    });
     if (warned > 0) {
       run.mailed += 1;
       run.grants += warned;
@@ -58,31 +62,42 @@ export type ExpiryWarningLog = {
 };
 
 /** Runs at start and every `intervalMs` on an unref'd timer; a failed run (a busy database, say)
- * is logged and the next one picks up what it left. */
+ * is logged and the next one picks up what it left. `stop()` resolves once a pass in progress has
+ * ended, so the database can close after it. */
 export function startExpiryWarnings(
-  db: AppDb,
+  db: PortableDb,
   options: ExpiryWarningOptions & { intervalMs: number; log?: ExpiryWarningLog; now?: () => number },
-): { stop(): void } {
+): { stop(): Promise<void> } {
   const { intervalMs, log } = options;
   if (!Number.isFinite(intervalMs) || intervalMs <= 0) throw new Error(`expiry warnings: intervalMs must be > 0, got ${intervalMs}`);
   const clock = options.now ?? Date.now;
   let stopped = false;
-  const tick = () => {
-    if (stopped || !db.sqlite.open) return;
+  let running: Promise<void> = Promise.resolve();
+  // One pass at a time across instances (an advisory lock on PostgreSQL); a tick that finds a
+  // pass running (here or elsewhere) skips: the next one carries on.
+  const tick = async () => {
+    if (stopped) return;
     try {
-      const run = warnOfExpiringCredits(db, options, clock());
-      if (run.mailed > 0) log?.info({ ...run }, "queued credit expiry warnings");
+      await db.sql.exclusive("expiry-warnings", async () => {
+        const run = await warnOfExpiringCredits(db, options, clock());
+        if (run.mailed > 0) log?.info({ ...run }, "queued credit expiry warnings");
+      });
     } catch (error) {
       log?.error({ err: error }, "credit expiry warnings failed");
     }
   };
-  tick();
-  const timer = setInterval(tick, intervalMs);
+  const start = () => {
+    // tick() never rejects; a tick that skipped (a pass still running) keeps waiting for that pass.
+    running = Promise.all([running, tick()]).then(() => undefined);
+  };
+  start();
+  const timer = setInterval(start, intervalMs);
   timer.unref();
   return {
-    stop() {
+    async stop() {
       stopped = true;
       clearInterval(timer);
+      await running;
     },
   };
 }

@@ -69,12 +69,12 @@ function cellsOf(row: HistoryRow): string[] {
   ];
 }
 
-function allPageRows(id: number): HistoryRow[] {
+async function allPageRows(id: number): Promise<HistoryRow[]> {
   const rows: HistoryRow[] = [];
-  let page = listHistoryPage(db, { userId: id, limit: 100 });
+  let page = await listHistoryPage(db, { userId: id, limit: 100 });
   rows.push(...page.rows);
   while (page.older !== null) {
-    page = listHistoryPage(db, { userId: id, older: page.older, limit: 100 });
+    page = await listHistoryPage(db, { userId: id, older: page.older, limit: 100 });
     rows.push(...page.rows);
   }
   return rows;
@@ -121,7 +121,7 @@ describe("history CSV", () => {
   it("says of every row what the history page says, cell for cell", async () => {
     const records = parseCsv((await csvOf(userId)).text);
     expect(records[0]).toEqual(["id", "date_utc", "type", "status", "description", "amount", "balance_after", "expires_at", "amount_paid", "currency", "stripe_payment_id"]);
-    const rows = allPageRows(userId);
+    const rows = await allPageRows(userId);
     expect(records.slice(1)).toEqual(rows.map(cellsOf));
     // The cases the table above must have covered, so the comparison means something.
     const statuses = new Set(rows.map((r) => `${r.type}:${r.displayStatus}`));
@@ -148,7 +148,7 @@ describe("history CSV", () => {
 
   it("writes the same bytes whatever the batch size, one chunk per batch", async () => {
     const whole = await csvOf(userId);
-    const count = allPageRows(userId).length;
+    const count = (await allPageRows(userId)).length;
     for (const batch of [1, 2, 7, count - 1, count, count + 1]) {
       const { text, chunks } = await csvOf(userId, batch);
       expect(text, `batch ${batch}`).toBe(whole.text);

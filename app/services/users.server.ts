@@ -1,4 +1,4 @@
-import type { AppDb, PortableDb } from "#db/client.server";
+import type { PortableDb } from "#db/client.server";
 import type { SqlRunner } from "#db/sql.server";
 import type { User } from "#db/schema";
 import { inWrite, readerOf, type SqlTarget } from "./sql-target.server";
@@ -33,16 +33,6 @@ export async function findUserByEmail(db: SqlTarget, email: string): Promise<Use
 
 export async function findUserById(db: SqlTarget, id: number): Promise<User | undefined> {
   return readerOf(db).get<User>(USER_BY_ID, [id]);
-}
-
-/**
- * TRANSITIONAL (decision 036): the same read, synchronous on SQLite, for the callers that still
- * read a user inside a synchronous better-sqlite3 transaction (balance alerts, expiry warnings),
- * where an await would end the transaction. Delete it once those modules run on the executor
- * (they then call `await findUserById(tx, id)`).
- */
-export function findUserByIdOnSqlite(db: AppDb, id: number): User | undefined {
-  return db.sqlite.prepare<[number], User>(USER_BY_ID).get(id);
 }
 
 // ON CONFLICT DO NOTHING: a taken address inserts nothing (no row back) instead of failing the

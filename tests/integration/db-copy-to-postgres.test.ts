@@ -92,9 +92,9 @@ async function populate() {
   await reverseClawback(db, { reversesKey: "dispute:dp_1", key: "dispute-won:dp_1", description: "Dispute won" });
   await expireDueGrants(db, shortLived + 2000); // bob's short-lived purchase
   placeAccountHold(db, ada.id, "dispute opened");
-  setBalanceAlert(db, bob.id, 50);
+  await setBalanceAlert(db, bob.id, 50);
 
-  const code = createRedeemCode(db, { adminId: admin.id, code: "SPRING", credits: 30, creditsExpireAfterMs: null, maxRedemptions: 10, redeemableUntil: null, token: "t1" });
+  const code = await createRedeemCode(db, { adminId: admin.id, code: "SPRING", credits: 30, creditsExpireAfterMs: null, maxRedemptions: 10, redeemableUntil: null, token: "t1" });
   if (!code.ok) throw new Error(code.message);
   const redeemLimiter = createRedeemLimiter({ failuresPerUser: 10, failuresPerIp: 50, windowSeconds: 3600 }, memoryLimiterStore);
   expect((await redeemCode({ db, limiter: redeemLimiter }, { userId: bob.id, code: "SPRING", ip: "127.0.0.1" })).ok).toBe(true);

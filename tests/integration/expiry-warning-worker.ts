@@ -13,17 +13,20 @@ if (process.send) {
   const config = JSON.parse(process.argv[2]) as WarningWorkerConfig;
   // A generous lock wait: the sibling holds the write lock for most of its run.
   const db = openDatabase(config.dbPath, { busyTimeoutMs: 30_000 });
-  process.once("message", (message) => {
-    if (message !== "go") return;
+  const go = async () => {
     try {
       const startedAt = Date.now();
-      const run = warnOfExpiringCredits(db, config.options, config.now);
+      const run = await warnOfExpiringCredits(db, config.options, config.now);
       const report: WarningWorkerReport = { ...run, startedAt, endedAt: Date.now() };
+      await db.sql.close();
       closeDatabase(db);
       process.send!({ ok: true, report }, () => process.exit(0));
     } catch (error) {
       process.send!({ ok: false, error: error instanceof Error ? `${error.stack}` : String(error) }, () => process.exit(1));
     }
+  };
+  process.once("message", (message) => {
+    if (message === "go") void go();
   });
   process.send({ ready: true });
 }

@@ -87,7 +87,7 @@ describe("the overview from kept totals", () => {
         // The customer's chart reads user_daily_totals: the same as bought and spent from their rows.
         for (const userId of userIds) {
           const mine = db.sqlite.prepare<[number], Row & { userId: number }>(`SELECT created_at / ${DAY_MS} AS day, type, status, amount FROM transactions WHERE user_id = ?`).all(userId);
-          const chart = getCreditsChart(db, userId, { now, days: window });
+          const chart = await getCreditsChart(db, userId, { now, days: window });
           const expected = chart.map((_, i) => {
             const day = lastDay - window + 1 + i;
             const ofDay = mine.filter((r) => r.day === day);

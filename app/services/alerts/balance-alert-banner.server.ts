@@ -4,7 +4,7 @@
  * is back above, and fires one a spend-free fall (an expiry, an admin's correction) went below.
  * A busy database must not fail the page for a banner: then it only reads.
  */
-import { isDatabaseBusy, type AppDb } from "#db/client.server";
+import { isDatabaseBusy, type PortableDb } from "#db/client.server";
 import { logger } from "../logger.server";
 import { checkBalanceAlert, getBalanceAlert, type BalanceAlertView } from "./balance-alerts.server";
 
@@ -14,12 +14,12 @@ function bannerOf(view: BalanceAlertView): BalanceAlertBannerData {
   return view.thresholdCredits !== null && view.below ? { balance: view.balance, thresholdCredits: view.thresholdCredits } : null;
 }
 
-export function balanceAlertBannerOf(db: AppDb, userId: number, appUrl: string): BalanceAlertBannerData {
+export async function balanceAlertBannerOf(db: PortableDb, userId: number, appUrl: string): Promise<BalanceAlertBannerData> {
   try {
-    return bannerOf(checkBalanceAlert(db, userId, { appUrl }));
+    return bannerOf(await checkBalanceAlert(db, userId, { appUrl }));
   } catch (error) {
     if (!isDatabaseBusy(error)) throw error;
     logger.warn({ err: error, userId }, "balance alert check met a busy database; showing the banner from a read");
-    return bannerOf(getBalanceAlert(db, userId));
+    return bannerOf(await getBalanceAlert(db, userId));
   }
 }

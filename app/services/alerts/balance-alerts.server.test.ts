@@ -33,19 +33,19 @@ const mails = () => db.sqlite.prepare("select to_address, kind, subject, text_bo
 describe("balance alerts", () => {
   it("off by default: no row, no banner, no mail however low the balance", async () => {
     const a = await user(10);
-    expect(getBalanceAlert(db, a, T0)).toEqual({ thresholdCredits: null, state: "off", balance: 10, below: false });
+    expect(await getBalanceAlert(db, a, T0)).toEqual({ thresholdCredits: null, state: "off", balance: 10, below: false });
     await spend(a, 10, T0 + 1);
-    expect(checkBalanceAlert(db, a, opts(T0 + 2))).toMatchObject({ state: "off", transition: "none" });
+    expect(await checkBalanceAlert(db, a, opts(T0 + 2))).toMatchObject({ state: "off", transition: "none" });
     expect(mails()).toEqual([]);
   });
 
   it("one mail when the balance first falls below; none for further spends below; a purchase back above re-arms; the next fall mails again", async () => {
     const a = await user(100);
-    expect(setBalanceAlert(db, a, 50, T0)).toMatchObject({ thresholdCredits: 50, state: "armed", below: false });
+    expect(await setBalanceAlert(db, a, 50, T0)).toMatchObject({ thresholdCredits: 50, state: "armed", below: false });
     await spend(a, 50, T0 + 1); // 50: at the threshold is not below it
-    expect(checkBalanceAlert(db, a, opts(T0 + 1))).toMatchObject({ balance: 50, state: "armed", transition: "none" });
+    expect(await checkBalanceAlert(db, a, opts(T0 + 1))).toMatchObject({ balance: 50, state: "armed", transition: "none" });
     await spend(a, 5, T0 + 2); // 45
-    const fired = checkBalanceAlert(db, a, opts(T0 + 3));
+    const fired = await checkBalanceAlert(db, a, opts(T0 + 3));
     expect(fired).toMatchObject({ balance: 45, state: "fired", below: true, transition: "fired" });
     expect(fired.mailId).toBeTypeOf("number");
     expect(mails()).toHaveLength(1);
@@ -54,84 +54,84 @@ describe("balance alerts", () => {
     expect(mails()[0].text_body).toContain("Buy credits: https://credits.example/settings/billing");
 
     await spend(a, 5, T0 + 4); // 40
-    expect(checkBalanceAlert(db, a, opts(T0 + 5))).toMatchObject({ transition: "none", state: "fired" });
-    expect(checkBalanceAlert(db, a, opts(T0 + 6))).toMatchObject({ transition: "none", state: "fired" });
+    expect(await checkBalanceAlert(db, a, opts(T0 + 5))).toMatchObject({ transition: "none", state: "fired" });
+    expect(await checkBalanceAlert(db, a, opts(T0 + 6))).toMatchObject({ transition: "none", state: "fired" });
     expect(mails()).toHaveLength(1);
 
     // A purchase arrives (by webhook: no check runs), then a spend takes the balance below again.
     await give(a, 100, T0 + 7); // 140
     await spend(a, 95, T0 + 8); // 45
-    expect(checkBalanceAlert(db, a, opts(T0 + 9))).toMatchObject({ transition: "fired", balance: 45 });
+    expect(await checkBalanceAlert(db, a, opts(T0 + 9))).toMatchObject({ transition: "fired", balance: 45 });
     expect(mails()).toHaveLength(2);
   });
 
   it("a check that reads the balance back above re-arms it (page load), and a void gives the next spend a starting point above", async () => {
     const a = await user(60);
-    setBalanceAlert(db, a, 50, T0);
+    await setBalanceAlert(db, a, 50, T0);
     const h = await spend(a, 20, T0 + 1); // 40
-    expect(checkBalanceAlert(db, a, opts(T0 + 2)).transition).toBe("fired");
+    expect((await checkBalanceAlert(db, a, opts(T0 + 2))).transition).toBe("fired");
     await voidHold(db, h, "failed", T0 + 3); // 60: no ledger row of its own
-    expect(checkBalanceAlert(db, a, opts(T0 + 4))).toMatchObject({ transition: "rearmed", state: "armed", below: false });
+    expect(await checkBalanceAlert(db, a, opts(T0 + 4))).toMatchObject({ transition: "rearmed", state: "armed", below: false });
     await spend(a, 20, T0 + 5);
-    expect(checkBalanceAlert(db, a, opts(T0 + 6)).transition).toBe("fired");
+    expect((await checkBalanceAlert(db, a, opts(T0 + 6))).transition).toBe("fired");
     expect(mails()).toHaveLength(2);
 
     // A void nobody looked at: the next spend started at 60, above 50, so its fall is a new crossing.
     const b = await user(60);
-    setBalanceAlert(db, b, 50, T0);
+    await setBalanceAlert(db, b, 50, T0);
     const hb = await spend(b, 20, T0 + 1);
-    expect(checkBalanceAlert(db, b, opts(T0 + 2)).transition).toBe("fired");
+    expect((await checkBalanceAlert(db, b, opts(T0 + 2))).transition).toBe("fired");
     await voidHold(db, hb, "failed", T0 + 3);
     await spend(b, 20, T0 + 4);
-    expect(checkBalanceAlert(db, b, opts(T0 + 5)).transition).toBe("fired");
+    expect((await checkBalanceAlert(db, b, opts(T0 + 5))).transition).toBe("fired");
     expect(mails()).toHaveLength(4);
   });
 
   it("a fall without a spend (an admin's correction) fires at the next check; many checks over one crossing mail once", async () => {
     const a = await user(100);
-    setBalanceAlert(db, a, 50, T0);
+    await setBalanceAlert(db, a, 50, T0);
     await adjust(db, { userId: a, amount: -80, key: `adj${++n}`, adminId: insertUser(db, `admin${++n}@example.com`), reason: "test", now: T0 + 1 });
-    const results = Array.from({ length: 20 }, (_, i) => checkBalanceAlert(db, a, opts(T0 + 2 + i)).transition);
+    const results = (await Promise.all(Array.from({ length: 20 }, (_, i) => checkBalanceAlert(db, a, opts(T0 + 2 + i))))).map((r) => r.transition);
     expect(results.filter((t) => t === "fired")).toHaveLength(1);
     expect(mails()).toHaveLength(1);
   });
 
   it("20 spends crossing at once, checked afterwards in any order: exactly one mail", async () => {
     const a = await user(100);
-    setBalanceAlert(db, a, 50, T0);
+    await setBalanceAlert(db, a, 50, T0);
     for (let i = 0; i < 20; i++) await spend(a, 5, T0 + 1 + i); // 95 … 0
-    const results = Array.from({ length: 20 }, (_, i) => checkBalanceAlert(db, a, opts(T0 + 30 + i)).transition);
+    const results = (await Promise.all(Array.from({ length: 20 }, (_, i) => checkBalanceAlert(db, a, opts(T0 + 30 + i))))).map((r) => r.transition);
     expect(results.filter((t) => t === "fired")).toHaveLength(1);
     expect(mails()).toHaveLength(1);
   });
 
   it("setting: the same value keeps the state; a new value below the balance starts fired without a mail; null turns it off", async () => {
     const a = await user(30);
-    expect(setBalanceAlert(db, a, 50, T0)).toMatchObject({ state: "fired", below: true });
-    expect(checkBalanceAlert(db, a, opts(T0 + 1)).transition).toBe("none");
+    expect(await setBalanceAlert(db, a, 50, T0)).toMatchObject({ state: "fired", below: true });
+    expect((await checkBalanceAlert(db, a, opts(T0 + 1))).transition).toBe("none");
     expect(mails()).toEqual([]);
-    expect(setBalanceAlert(db, a, 20, T0 + 2)).toMatchObject({ state: "armed", below: false });
+    expect(await setBalanceAlert(db, a, 20, T0 + 2)).toMatchObject({ state: "armed", below: false });
     await spend(a, 15, T0 + 3);
-    expect(checkBalanceAlert(db, a, opts(T0 + 4)).transition).toBe("fired");
-    expect(setBalanceAlert(db, a, 20, T0 + 5)).toMatchObject({ state: "fired" }); // unchanged: not re-armed
-    expect(checkBalanceAlert(db, a, opts(T0 + 6)).transition).toBe("none");
-    expect(setBalanceAlert(db, a, null, T0 + 7)).toMatchObject({ state: "off", thresholdCredits: null, below: false });
+    expect((await checkBalanceAlert(db, a, opts(T0 + 4))).transition).toBe("fired");
+    expect(await setBalanceAlert(db, a, 20, T0 + 5)).toMatchObject({ state: "fired" }); // unchanged: not re-armed
+    expect((await checkBalanceAlert(db, a, opts(T0 + 6))).transition).toBe("none");
+    expect(await setBalanceAlert(db, a, null, T0 + 7)).toMatchObject({ state: "off", thresholdCredits: null, below: false });
     expect(mails()).toHaveLength(1);
   });
 
   it.each([0, -1, 1.5, MAX_ALERT_THRESHOLD + 1, 1e12, Number.NaN, Number.POSITIVE_INFINITY])("refuses threshold %s and changes nothing", async (bad) => {
     const a = await user(10);
-    setBalanceAlert(db, a, 5, T0);
-    expect(() => setBalanceAlert(db, a, bad, T0 + 1)).toThrow(RangeError);
-    expect(getBalanceAlert(db, a, T0 + 2)).toMatchObject({ thresholdCredits: 5, state: "armed" });
+    await setBalanceAlert(db, a, 5, T0);
+    await expect(setBalanceAlert(db, a, bad, T0 + 1)).rejects.toThrow(RangeError);
+    expect(await getBalanceAlert(db, a, T0 + 2)).toMatchObject({ thresholdCredits: 5, state: "armed" });
   });
 
   it("a deleted account's alert fires without a mail (it has no address)", async () => {
     const a = await user(10);
-    setBalanceAlert(db, a, 8, T0);
+    await setBalanceAlert(db, a, 8, T0);
     db.sqlite.prepare("update users set deleted_at = ? where id = ?").run(T0, a);
     await spend(a, 5, T0 + 1);
-    expect(checkBalanceAlert(db, a, opts(T0 + 2))).toMatchObject({ transition: "fired", mailId: undefined });
+    expect(await checkBalanceAlert(db, a, opts(T0 + 2))).toMatchObject({ transition: "fired", mailId: undefined });
     expect(mails()).toEqual([]);
   });
 });

@@ -5,8 +5,10 @@
  * at least `minCredits` (a grant its owner already spent is not worth a mail), has not been warned
  * about, and its owner is a verified, undeleted account. The mail itself is the caller's
  * (app/services/expiry-warnings.server.ts). Why: docs/decisions/025-video-price-promotions-expiry-warning.md.
+ * One SQL text for SQLite and PostgreSQL (decision 036).
  */
-import type { AppDb } from "../../../db/client.server";
+import type { SqlRunner } from "../../../db/sql.server";
+import { readerOf, type SqlTarget } from "../sql-target.server";
 
 export type WarningWindow = { now: number; until: number; minCredits: number };
 export type WarnedGrant = { id: number; remaining: number; expiresAt: number };
@@ -23,33 +25,32 @@ function checkWindow(w: WarningWindow): void {
 }
 
 /** Owners with at least one grant due a warning (candidates only: claimExpiryWarnings decides). */
-export function usersDueExpiryWarning(db: AppDb, w: WarningWindow, limit: number): number[] {
+export async function usersDueExpiryWarning(db: SqlTarget, w: WarningWindow, limit: number): Promise<number[]> {
   checkWindow(w);
-  const rows = db.sqlite
-    .prepare<WarningWindow & { limit: number }, { userId: number }>(
-      `SELECT DISTINCT g.user_id AS userId FROM credit_grants g JOIN users u ON u.id = g.user_id
-       WHERE ${DUE} AND ${REACHABLE} ORDER BY g.user_id LIMIT @limit`,
-    )
-    .all({ ...w, limit });
+  const rows = await readerOf(db).all<{ userId: number }>(
+    `SELECT DISTINCT g.user_id AS "userId" FROM credit_grants g JOIN users u ON u.id = g.user_id
+     WHERE ${DUE} AND ${REACHABLE} ORDER BY g.user_id LIMIT @limit`,
+    { ...w, limit: Math.max(1, Math.trunc(limit) || 1) },
+  );
   return rows.map((r) => r.userId);
 }
 
 /**
  * Marks the user's grants due a warning as warned at `now` and returns them (soonest first).
- * Call it inside the BEGIN IMMEDIATE transaction that queues the mail: one statement claims, so a
- * second run (another tick, another process) finds nothing left to claim, and a rollback of the
- * mail un-marks them.
+ * Call it with the `tx` of the write body that queues the mail: one guarded statement claims, so a
+ * second run (another tick, another process, another instance: on PostgreSQL the row locks make it
+ * re-read `expiry_warned_at`) finds nothing left to claim, and a rollback of the mail un-marks them.
  */
-export function claimExpiryWarnings(db: AppDb, userId: number, w: WarningWindow): WarnedGrant[] {
+export async function claimExpiryWarnings(tx: SqlRunner, userId: number, w: WarningWindow): Promise<WarnedGrant[]> {
   checkWindow(w);
-  if (!db.sqlite.inTransaction) throw new Error("claimExpiryWarnings must run inside the transaction that queues the mail");
-  const rows = db.sqlite
-    .prepare<WarningWindow & { userId: number }, WarnedGrant>(
-      `UPDATE credit_grants AS g SET expiry_warned_at = @now
-       WHERE g.user_id = @userId AND ${DUE}
-         AND EXISTS (SELECT 1 FROM users u WHERE u.id = @userId AND ${REACHABLE})
-       RETURNING id, remaining, expires_at AS expiresAt`,
-    )
-    .all({ ...w, userId });
+  // The database itself (an AppDb, an executor) would claim in a transaction of its own, apart from the mail.
+  if ("sql" in tx || "write" in tx) throw new Error("claimExpiryWarnings must run inside the transaction that queues the mail (pass the body's tx)");
+  const rows = await tx.all<WarnedGrant>(
+    `UPDATE credit_grants AS g SET expiry_warned_at = @now
+     WHERE g.user_id = @userId AND ${DUE}
+       AND EXISTS (SELECT 1 FROM users u WHERE u.id = @userId AND ${REACHABLE})
+     RETURNING id, remaining, expires_at AS "expiresAt"`,
+    { ...w, userId },
+  );
   return rows.sort((a, b) => a.expiresAt - b.expiresAt || a.id - b.id);
 }

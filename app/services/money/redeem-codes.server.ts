@@ -7,8 +7,8 @@
  * so the unique index on it is the uniqueness rule and a redemption is one exact lookup.
  */
 import crypto from "node:crypto";
-import type { AppDb } from "#db/client.server";
-import { perConnection } from "#db/prepared.server";
+import type { PortableDb } from "#db/client.server";
+import type { SqlRunner } from "#db/sql.server";
 import { AUDIT_ACTIONS } from "~/utils/admin-schemas";
 import { CODE_ALPHABET, GENERATED_CODE_LENGTH, MAX_CODE_CREDITS, MAX_REDEMPTIONS, formatCode } from "~/utils/redeem-code-schemas";
 
@@ -29,33 +29,48 @@ export type RedeemCodeView = {
   status: "active" | "used_up" | "expired" | "disabled";
 };
 
-type CodeRow = Omit<RedeemCodeView, "status" | "createdByEmail"> & { createdBy: number };
+type CodeRow = Omit<RedeemCodeView, "status">;
 
-const CODE_COLUMNS = `c.id AS id, c.code AS code, c.credits AS credits, c.credits_expire_after_ms AS creditsExpireAfterMs,
-  c.max_redemptions AS maxRedemptions, c.redemption_count AS redemptionCount, c.redeemable_until AS redeemableUntil,
-  c.disabled_at AS disabledAt, c.created_at AS createdAt, c.created_by AS createdBy`;
+// Portable SQL (decision 036): quoted aliases, the creator's address joined (a missing row: "").
+const CODE_COLUMNS = `c.id AS "id", c.code AS "code", c.credits AS "credits", c.credits_expire_after_ms AS "creditsExpireAfterMs",
+  c.max_redemptions AS "maxRedemptions", c.redemption_count AS "redemptionCount", c.redeemable_until AS "redeemableUntil",
+  c.disabled_at AS "disabledAt", c.created_at AS "createdAt", coalesce(u.email, '') AS "createdByEmail"`;
 
-const stmts = perConnection((sqlite) => ({
-  isAdmin: sqlite.prepare<[number], { id: number }>(`SELECT id FROM users WHERE id = ? AND role = 'admin' AND deleted_at IS NULL`),
-  byCode: sqlite.prepare<[string], { id: number }>(`SELECT id FROM redeem_codes WHERE code = ?`),
-  byId: sqlite.prepare<[number], CodeRow>(`SELECT ${CODE_COLUMNS} FROM redeem_codes c WHERE c.id = ?`),
-  // The audit row of a creation made with this form token (recent rows only: the created index).
-  createdWithToken: sqlite.prepare<{ action: string; token: string; since: number }, { codeId: number }>(
-    `SELECT details ->> '$.codeId' AS codeId FROM audit_log
-     WHERE created_at >= @since AND action = @action AND details ->> '$.token' = @token LIMIT 1`,
-  ),
-  insert: sqlite.prepare<[string, number, number | null, number, number | null, number, number], { id: number }>(
-    `INSERT INTO redeem_codes (code, credits, credits_expire_after_ms, max_redemptions, redeemable_until, created_by, created_at)
-     VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id`,
-  ),
-  disable: sqlite.prepare<[number, number], { id: number }>(`UPDATE redeem_codes SET disabled_at = ? WHERE id = ? AND disabled_at IS NULL RETURNING id`),
-  audit: sqlite.prepare<[number, string, number | null, string, number]>(
-    `INSERT INTO audit_log (actor_id, action, target_user_id, details, created_at) VALUES (?, ?, ?, ?, ?)`,
-  ),
-  list: sqlite.prepare<[number], CodeRow & { createdByEmail: string }>(
-    `SELECT ${CODE_COLUMNS}, u.email AS createdByEmail FROM redeem_codes c JOIN users u ON u.id = c.created_by ORDER BY c.id DESC LIMIT ?`,
-  ),
-}));
+const SQL = {
+  // The admin's row, locked (a no-op UPDATE): one admin's creations run one after another on
+  // PostgreSQL too, so a double-submitted form's second body sees the first's audit row.
+  lockAdmin: `UPDATE users SET updated_at = updated_at WHERE id = ? AND role = 'admin' AND deleted_at IS NULL RETURNING id`,
+  isAdmin: `SELECT id FROM users WHERE id = ? AND role = 'admin' AND deleted_at IS NULL`,
+  byId: `SELECT ${CODE_COLUMNS} FROM redeem_codes c LEFT JOIN users u ON u.id = c.created_by WHERE c.id = ?`,
+  byCode: `SELECT id FROM redeem_codes WHERE code = ?`,
+  // Recent creations whose details may carry this token (LIKE narrows, JSON decides: details is text on both engines).
+  createdWithToken: `SELECT details FROM audit_log WHERE created_at >= ? AND action = ? AND details LIKE ? ESCAPE '\\'`,
+  // ON CONFLICT: a text taken meanwhile inserts nothing instead of aborting the body (PostgreSQL).
+  insert: `INSERT INTO redeem_codes (code, credits, credits_expire_after_ms, max_redemptions, redeemable_until, created_by, created_at)
+     VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (code) DO NOTHING RETURNING id`,
+  disable: `UPDATE redeem_codes SET disabled_at = ? WHERE id = ? AND disabled_at IS NULL
+     RETURNING id, code, redemption_count AS "redemptionCount", max_redemptions AS "maxRedemptions"`,
+  audit: `INSERT INTO audit_log (actor_id, action, target_user_id, details, created_at) VALUES (?, ?, ?, ?, ?)`,
+  list: `SELECT ${CODE_COLUMNS} FROM redeem_codes c LEFT JOIN users u ON u.id = c.created_by ORDER BY c.id DESC LIMIT ?`,
+};
+
+/** `%`, `_` and `\` taken literally in a LIKE pattern (ESCAPE '\'). */
+function likeLiteral(text: string): string {
+  return text.replace(/[\\%_]/g, (c) => `\\${c}`);
+}
+
+async function codeCreatedWithToken(tx: SqlRunner, token: string, since: number): Promise<number | null> {
+  const rows = await tx.all<{ details: string | null }>(SQL.createdWithToken, [since, AUDIT_ACTIONS.codeCreate, `%${likeLiteral(JSON.stringify(token))}%`]);
+  for (const row of rows) {
+    try {
+      const details = JSON.parse(row.details ?? "null") as { token?: unknown; codeId?: unknown } | null;
+      if (details && details.token === token && typeof details.codeId === "number") return details.codeId;
+    } catch {
+      // not JSON: not a creation this app wrote
+    }
+  }
+  return null;
+}
 
 /** A fresh code from the unambiguous alphabet. Rejection sampling: every symbol equally likely. */
 export function generateCode(): string {
@@ -97,61 +112,70 @@ function assertFigures(input: CreateCodeInput, now: number): void {
   if (!ok) throw new Error(`createRedeemCode: invalid input ${JSON.stringify({ ...input, token: undefined })}`);
 }
 
-export function createRedeemCode(db: AppDb, input: CreateCodeInput, now = Date.now()): CreateCodeResult {
+export async function createRedeemCode(db: PortableDb, input: CreateCodeInput, now = Date.now()): Promise<CreateCodeResult> {
   assertFigures(input, now);
-  const s = stmts(db);
-  return db.sqlite
-    .transaction((): CreateCodeResult => {
-      if (!s.isAdmin.get(input.adminId)) return { ok: false, reason: "not_admin", message: "Only an administrator can create codes." };
-      const earlier = s.createdWithToken.get({ action: AUDIT_ACTIONS.codeCreate, token: input.token, since: now - REPLAY_WINDOW_MS });
-      if (earlier) return { ok: true, replayed: true, code: viewOf(db, s.byId.get(Number(earlier.codeId))!, now) };
-      let code = input.code;
-      if (code === null) {
-        // 59 bits: a collision is all but impossible, but a retry costs nothing.
-        do code = generateCode();
-        while (s.byCode.get(code));
-      } else if (s.byCode.get(code)) {
-        return { ok: false, reason: "code_taken", message: `The code ${formatCode(code)} already exists: choose another, or leave it empty to generate one.` };
-      }
-      const { id } = s.insert.get(code, input.credits, input.creditsExpireAfterMs, input.maxRedemptions, input.redeemableUntil, input.adminId, now)!;
-      s.audit.run(input.adminId, AUDIT_ACTIONS.codeCreate, null, JSON.stringify({
-        codeId: id,
-        code,
-        credits: input.credits,
-        creditsExpireAfterMs: input.creditsExpireAfterMs,
-        maxRedemptions: input.maxRedemptions,
-        redeemableUntil: input.redeemableUntil,
-        token: input.token,
-      }), now);
-      return { ok: true, replayed: false, code: viewOf(db, s.byId.get(id)!, now) };
-    })
-    .immediate();
+  return db.sql.write(async (tx): Promise<CreateCodeResult> => {
+    if (!(await tx.get(SQL.lockAdmin, [input.adminId]))) return { ok: false, reason: "not_admin", message: "Only an administrator can create codes." };
+    const earlier = await codeCreatedWithToken(tx, input.token, now - REPLAY_WINDOW_MS);
+    if (earlier !== null) {
+      const row = await tx.get<CodeRow>(SQL.byId, [earlier]);
+      if (row) return { ok: true, replayed: true, code: viewOf(row, now) };
+    }
+    const taken = (code: string): CreateCodeResult => ({
+      ok: false,
+      reason: "code_taken",
+      message: `The code ${formatCode(code)} already exists: choose another, or leave it empty to generate one.`,
+    });
+    let code = input.code;
+    let inserted: { id: number } | undefined;
+    if (code === null) {
+      // 59 bits: a collision is all but impossible, but a retry costs nothing.
+      do {
+        code = generateCode();
+        inserted = await tx.get<{ id: number }>(SQL.insert, [code, input.credits, input.creditsExpireAfterMs, input.maxRedemptions, input.redeemableUntil, input.adminId, now]);
+      } while (!inserted);
+    } else {
+      if (await tx.get(SQL.byCode, [code])) return taken(code);
+      inserted = await tx.get<{ id: number }>(SQL.insert, [code, input.credits, input.creditsExpireAfterMs, input.maxRedemptions, input.redeemableUntil, input.adminId, now]);
+      if (!inserted) return taken(code); // created meanwhile by another body (PostgreSQL)
+    }
+    const { id } = inserted;
+    await tx.run(SQL.audit, [input.adminId, AUDIT_ACTIONS.codeCreate, null, JSON.stringify({
+      codeId: id,
+      code,
+      credits: input.credits,
+      creditsExpireAfterMs: input.creditsExpireAfterMs,
+      maxRedemptions: input.maxRedemptions,
+      redeemableUntil: input.redeemableUntil,
+      token: input.token,
+    }), now]);
+    return { ok: true, replayed: false, code: viewOf((await tx.get<CodeRow>(SQL.byId, [id]))!, now) };
+  });
 }
 
 export type DisableCodeResult =
   | { ok: true; code: RedeemCodeView }
   | { ok: false; reason: "not_found" | "already_disabled" | "not_admin"; message: string };
 
-/** Disabling is final (a new code is cheap) and keeps the row: its redemptions still name it. */
-export function disableRedeemCode(db: AppDb, input: { adminId: number; codeId: number }, now = Date.now()): DisableCodeResult {
-  const s = stmts(db);
-  return db.sqlite
-    .transaction((): DisableCodeResult => {
-      if (!s.isAdmin.get(input.adminId)) return { ok: false, reason: "not_admin", message: "Only an administrator can disable codes." };
-      const row = s.byId.get(input.codeId);
+/** Disabling is final (a new code is cheap) and keeps the row: its redemptions still name it.
+ * The guarded UPDATE decides between two disables racing; its RETURNING gives the count as it is. */
+export async function disableRedeemCode(db: PortableDb, input: { adminId: number; codeId: number }, now = Date.now()): Promise<DisableCodeResult> {
+  return db.sql.write(async (tx): Promise<DisableCodeResult> => {
+    if (!(await tx.get(SQL.isAdmin, [input.adminId]))) return { ok: false, reason: "not_admin", message: "Only an administrator can disable codes." };
+    const disabled = await tx.get<{ id: number; code: string; redemptionCount: number; maxRedemptions: number }>(SQL.disable, [now, input.codeId]);
+    if (!disabled) {
+      const row = await tx.get<CodeRow>(SQL.byId, [input.codeId]);
       if (!row) return { ok: false, reason: "not_found", message: "There is no such code: nothing was changed." };
-      if (!s.disable.get(now, input.codeId)) {
-        return { ok: false, reason: "already_disabled", message: `The code ${formatCode(row.code)} is already disabled: nothing was changed.` };
-      }
-      s.audit.run(input.adminId, AUDIT_ACTIONS.codeDisable, null, JSON.stringify({
-        codeId: row.id,
-        code: row.code,
-        redemptionCount: row.redemptionCount,
-        maxRedemptions: row.maxRedemptions,
-      }), now);
-      return { ok: true, code: viewOf(db, s.byId.get(input.codeId)!, now) };
-    })
-    .immediate();
+      return { ok: false, reason: "already_disabled", message: `The code ${formatCode(row.code)} is already disabled: nothing was changed.` };
+    }
+    await tx.run(SQL.audit, [input.adminId, AUDIT_ACTIONS.codeDisable, null, JSON.stringify({
+      codeId: disabled.id,
+      code: disabled.code,
+      redemptionCount: disabled.redemptionCount,
+      maxRedemptions: disabled.maxRedemptions,
+    }), now]);
+    return { ok: true, code: viewOf((await tx.get<CodeRow>(SQL.byId, [input.codeId]))!, now) };
+  });
 }
 
 function statusOf(row: CodeRow, now: number): RedeemCodeView["status"] {
@@ -161,20 +185,19 @@ function statusOf(row: CodeRow, now: number): RedeemCodeView["status"] {
   return "active";
 }
 
-function viewOf(db: AppDb, row: CodeRow, now: number, createdByEmail?: string): RedeemCodeView {
-  const { createdBy, ...rest } = row;
-  const email = createdByEmail ?? db.sqlite.prepare<[number], { email: string }>("SELECT email FROM users WHERE id = ?").get(createdBy)?.email ?? "";
-  return { ...rest, createdByEmail: email, status: statusOf(row, now) };
+function viewOf(row: CodeRow, now: number): RedeemCodeView {
+  return { ...row, status: statusOf(row, now) };
 }
 
 /** The newest codes first, with how often each was used. */
-export function listRedeemCodes(db: AppDb, opts: { limit?: number; now?: number } = {}): RedeemCodeView[] {
+export async function listRedeemCodes(db: PortableDb, opts: { limit?: number; now?: number } = {}): Promise<RedeemCodeView[]> {
   const now = opts.now ?? Date.now();
-  const limit = Math.max(1, Math.min(500, opts.limit ?? 200));
-  return stmts(db).list.all(limit).map(({ createdByEmail, ...row }) => viewOf(db, row, now, createdByEmail));
+  const limit = Math.max(1, Math.min(500, Math.trunc(opts.limit ?? 200) || 1));
+  return (await db.sql.all<CodeRow>(SQL.list, [limit])).map((row) => viewOf(row, now));
 }
 
-export function getRedeemCode(db: AppDb, codeId: number, now = Date.now()): RedeemCodeView | null {
-  const row = stmts(db).byId.get(codeId);
-  return row ? viewOf(db, row, now) : null;
+export async function getRedeemCode(db: PortableDb, codeId: number, now = Date.now()): Promise<RedeemCodeView | null> {
+  if (!Number.isSafeInteger(codeId)) return null;
+  const row = await db.sql.get<CodeRow>(SQL.byId, [codeId]);
+  return row ? viewOf(row, now) : null;
 }

@@ -21,8 +21,8 @@ function verifiedUser(): number {
   return id;
 }
 
-function newCode(fields: Partial<Parameters<typeof createRedeemCode>[1]> = {}) {
-  const r = createRedeemCode(db, { adminId: admin, code: null, credits: 50, creditsExpireAfterMs: 86_400_000, maxRedemptions: 3, redeemableUntil: null, token: `t${++n}`, ...fields });
+async function newCode(fields: Partial<Parameters<typeof createRedeemCode>[1]> = {}) {
+  const r = await createRedeemCode(db, { adminId: admin, code: null, credits: 50, creditsExpireAfterMs: 86_400_000, maxRedemptions: 3, redeemableUntil: null, token: `t${++n}`, ...fields });
   if (!r.ok) throw new Error(r.message);
   return r.code;
 }
@@ -88,21 +88,21 @@ describe("the admin form's schema", () => {
 
 describe("redeeming", () => {
   it("grants the code's credits as a redeem grant with its expiry, counts it, audits it", async () => {
-    const code = newCode();
+    const code = await newCode();
     const user = verifiedUser();
     const now = Date.now();
     const r = await redeemCode({ db, limiter: limiter() }, { userId: user, code: code.code, ip: "1.2.3.4", now });
     expect(r).toMatchObject({ ok: true, credits: 50, expiresAt: now + 86_400_000, balance: 50 });
     const grant = db.sqlite.prepare("select kind, amount, expires_at e from credit_grants where user_id = ?").get(user);
     expect(grant).toEqual({ kind: "redeem", amount: 50, e: now + 86_400_000 });
-    expect(listRedeemCodes(db)[0]!.redemptionCount).toBe(1);
+    expect((await listRedeemCodes(db))[0]!.redemptionCount).toBe(1);
     expect(counts()).toMatchObject({ redemptions: 1, audit: 1 });
     expect(verifyLedger(db, { sweepGraceMs: 60_000 }).violations).toEqual([]);
   });
 
   it("refuses, changing nothing: already redeemed, used up, expired, disabled (as unknown), unknown, unverified, on hold", async () => {
     const deps = { db, limiter: limiter() };
-    const code = newCode({ maxRedemptions: 1 });
+    const code = await newCode({ maxRedemptions: 1 });
     const first = verifiedUser();
     expect((await redeemCode(deps, { userId: first, code: code.code, ip: "ip" })).ok).toBe(true);
     const before = counts();
@@ -112,39 +112,39 @@ describe("redeeming", () => {
     };
     expect(await refusal(first, code.code)).toBe("already_redeemed");
     expect(await refusal(verifiedUser(), code.code)).toBe("code_used_up");
-    const timed = newCode({ redeemableUntil: Date.now() + 1000 });
+    const timed = await newCode({ redeemableUntil: Date.now() + 1000 });
     expect(await refusal(verifiedUser(), timed.code, Date.now() + 2000)).toBe("code_expired");
-    const off = newCode();
-    expect(disableRedeemCode(db, { adminId: admin, codeId: off.id }).ok).toBe(true);
+    const off = await newCode();
+    expect((await disableRedeemCode(db, { adminId: admin, codeId: off.id })).ok).toBe(true);
     expect(await refusal(verifiedUser(), off.code)).toBe("unknown_code");
     expect(await refusal(verifiedUser(), "NOSUCHCODE")).toBe("unknown_code");
     const unverified = insertUser(db, "unverified@example.com");
-    expect(await refusal(unverified, newCode().code)).toBe("email_not_verified");
+    expect(await refusal(unverified, (await newCode()).code)).toBe("email_not_verified");
     const held = verifiedUser();
     db.sqlite.prepare("update users set flagged_at = 1 where id = ?").run(held);
-    expect(await refusal(held, newCode().code)).toBe("account_on_hold");
+    expect(await refusal(held, (await newCode()).code)).toBe("account_on_hold");
     expect(counts()).toEqual(before);
   });
 
   it("a failed try keeps its point, a success gives it back; past the limit even a right code is refused", async () => {
     const deps = { db, limiter: createRedeemLimiter({ failuresPerUser: 3, failuresPerIp: 100, windowSeconds: 3600 }, memoryLimiterStore) };
     const user = verifiedUser();
-    const code = newCode();
+    const code = await newCode();
     expect((await redeemCode(deps, { userId: user, code: code.code, ip: "ip" })).ok).toBe(true);
     for (let i = 0; i < 3; i++) expect((await redeemCode(deps, { userId: user, code: `WRONG${i}XX`, ip: "ip" })).ok).toBe(false);
-    const locked = await redeemCode(deps, { userId: user, code: newCode().code, ip: "ip" });
+    const locked = await redeemCode(deps, { userId: user, code: (await newCode()).code, ip: "ip" });
     expect(locked).toMatchObject({ ok: false, reason: "rate_limited" });
   });
 
-  it("a second code with the same text is refused; the same form token is a replay, not a second code", () => {
-    newCode({ code: "SUMMER2026" });
-    expect(createRedeemCode(db, { adminId: admin, code: "SUMMER2026", credits: 5, creditsExpireAfterMs: null, maxRedemptions: 1, redeemableUntil: null, token: "other" })).toMatchObject({ ok: false, reason: "code_taken" });
+  it("a second code with the same text is refused; the same form token is a replay, not a second code", async () => {
+    await newCode({ code: "SUMMER2026" });
+    expect(await createRedeemCode(db, { adminId: admin, code: "SUMMER2026", credits: 5, creditsExpireAfterMs: null, maxRedemptions: 1, redeemableUntil: null, token: "other" })).toMatchObject({ ok: false, reason: "code_taken" });
     const input = { adminId: admin, code: null, credits: 5, creditsExpireAfterMs: null, maxRedemptions: 1, redeemableUntil: null, token: "same-token" };
-    const a = createRedeemCode(db, input);
-    const b = createRedeemCode(db, input);
+    const a = await createRedeemCode(db, input);
+    const b = await createRedeemCode(db, input);
     expect(b).toMatchObject({ ok: true, replayed: true });
     expect(a.ok && b.ok && a.code.id === b.code.id).toBe(true);
     const user = verifiedUser();
-    expect(createRedeemCode(db, { ...input, adminId: user, token: "x" })).toMatchObject({ ok: false, reason: "not_admin" });
+    expect(await createRedeemCode(db, { ...input, adminId: user, token: "x" })).toMatchObject({ ok: false, reason: "not_admin" });
   });
 });

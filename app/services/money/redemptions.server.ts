@@ -1,19 +1,22 @@
 /**
  * A user redeems a code: once per user, never past the code's max_redemptions, whatever arrives
  * in parallel. Every check, the count, the `redeem` grant (through the ledger), the redemption
- * row and the audit row are ONE `BEGIN IMMEDIATE` transaction: the ledger's own transaction runs
- * inside it as a savepoint (better-sqlite3 nests them), so either all of it commits or none.
- * The guarded count (`… AND redemption_count < max_redemptions`), the CHECK on the table and the
- * unique (code_id, user_id) are second lines of defence behind that lock.
+ * row and the audit row are ONE write body on the executor (decision 036; the ledger's write runs
+ * inside it in a savepoint of its own), so either all of it commits or none. The body's first
+ * statement locks the code's row (a no-op UPDATE: SQLite's writes are serial anyway, PostgreSQL
+ * makes every other redemption of that code wait for this one to commit), so every check after it
+ * reads what the redemptions before it committed. The guarded count
+ * (`… AND redemption_count < max_redemptions`), the CHECK on the table and the unique
+ * (code_id, user_id) are second lines of defence behind that lock.
  * See docs/decisions/024-redeem-codes.md.
  */
-import type { AppDb } from "#db/client.server";
-import { perConnection } from "#db/prepared.server";
+import type { PortableDb } from "#db/client.server";
+import type { SqlRunner } from "#db/sql.server";
 import { AUDIT_ACTIONS } from "~/utils/admin-schemas";
 import { expiryAfter } from "~/utils/duration";
 import { formatCode } from "~/utils/redeem-code-schemas";
 import { incrementCounter } from "../metrics.server";
-import { getBalance, grant, type Tx } from "./ledger.server";
+import { grant, readBalance, type Tx } from "./ledger.server";
 import { ledgerKeys } from "./ledger-keys.server";
 import type { RedeemLimiter, RedeemRefused } from "./redemption-limits.server";
 
@@ -40,36 +43,34 @@ const MESSAGES: Record<RedeemRefusalReason, string> = {
 
 type CodeRow = { id: number; code: string; credits: number; lifetimeMs: number | null; max: number; count: number; until: number | null; disabledAt: number | null };
 
-const stmts = perConnection((sqlite) => ({
-  user: sqlite.prepare<[number], { verifiedAt: number | null; flaggedAt: number | null; deletedAt: number | null }>(
-    `SELECT email_verified_at AS verifiedAt, flagged_at AS flaggedAt, deleted_at AS deletedAt FROM users WHERE id = ?`,
-  ),
-  code: sqlite.prepare<[string], CodeRow>(
-    `SELECT id, code, credits, credits_expire_after_ms AS lifetimeMs, max_redemptions AS max, redemption_count AS count,
-       redeemable_until AS until, disabled_at AS disabledAt FROM redeem_codes WHERE code = ?`,
-  ),
-  redeemed: sqlite.prepare<[number, number], { id: number }>(`SELECT id FROM redemptions WHERE code_id = ? AND user_id = ?`),
-  count: sqlite.prepare<[number], { count: number }>(
-    `UPDATE redeem_codes SET redemption_count = redemption_count + 1
-     WHERE id = ? AND disabled_at IS NULL AND redemption_count < max_redemptions RETURNING redemption_count AS count`,
-  ),
-  insert: sqlite.prepare<[number, number, number, number]>(`INSERT INTO redemptions (code_id, user_id, tx_id, created_at) VALUES (?, ?, ?, ?)`),
-  audit: sqlite.prepare<[number, string, number, string, number]>(
-    `INSERT INTO audit_log (actor_id, action, target_user_id, details, created_at) VALUES (?, ?, ?, ?, ?)`,
-  ),
-}));
+// Portable SQL (decision 036): one text for SQLite and PostgreSQL, quoted aliases.
+const SQL = {
+  user: `SELECT email_verified_at AS "verifiedAt", flagged_at AS "flaggedAt", deleted_at AS "deletedAt" FROM users WHERE id = ?`,
+  // The code's row, locked for the rest of the body, as it is after every redemption before it.
+  lockCode: `UPDATE redeem_codes SET redemption_count = redemption_count WHERE code = ?
+     RETURNING id, code, credits, credits_expire_after_ms AS "lifetimeMs", max_redemptions AS "max", redemption_count AS "count",
+       redeemable_until AS "until", disabled_at AS "disabledAt"`,
+  redeemed: `SELECT id FROM redemptions WHERE code_id = ? AND user_id = ?`,
+  count: `UPDATE redeem_codes SET redemption_count = redemption_count + 1
+     WHERE id = ? AND disabled_at IS NULL AND redemption_count < max_redemptions RETURNING redemption_count AS "count"`,
+  insert: `INSERT INTO redemptions (code_id, user_id, tx_id, created_at) VALUES (?, ?, ?, ?)`,
+  audit: `INSERT INTO audit_log (actor_id, action, target_user_id, details, created_at) VALUES (?, ?, ?, ?, ?)`,
+};
+
+/** normalizeCode's output: what the unique index on redeem_codes.code holds. */
+const CANONICAL_CODE = /^[A-Z0-9]{1,32}$/;
 
 type Refusal = { ok: false; reason: RedeemRefusalReason; message: string };
 const refuse = (reason: RedeemRefusalReason): Refusal => ({ ok: false, reason, message: MESSAGES[reason] });
 
-/** What stops this user from redeeming this code now, if anything. Runs under the write lock. */
-function refusalOf(db: AppDb, userId: number, code: CodeRow | undefined, now: number): Refusal | null {
-  const user = stmts(db).user.get(userId);
+/** What stops this user from redeeming this code now, if anything. Runs with the code's row locked. */
+async function refusalOf(tx: SqlRunner, userId: number, code: CodeRow | undefined, now: number): Promise<Refusal | null> {
+  const user = await tx.get<{ verifiedAt: number | null; flaggedAt: number | null; deletedAt: number | null }>(SQL.user, [userId]);
   if (!user || user.deletedAt !== null) return refuse("user_not_found");
   if (user.verifiedAt === null) return refuse("email_not_verified");
   if (user.flaggedAt !== null) return refuse("account_on_hold");
   if (!code || code.disabledAt !== null) return refuse("unknown_code");
-  if (stmts(db).redeemed.get(code.id, userId)) return refuse("already_redeemed");
+  if (await tx.get(SQL.redeemed, [code.id, userId])) return refuse("already_redeemed");
   if (code.until !== null && now > code.until) return refuse("code_expired");
   if (code.count >= code.max) return refuse("code_used_up");
   return null;
@@ -77,42 +78,43 @@ function refusalOf(db: AppDb, userId: number, code: CodeRow | undefined, now: nu
 
 type Applied = { ok: true; code: string; credits: number; expiresAt: number | null; transaction: Tx };
 
-function applyRedemption(db: AppDb, input: { userId: number; code: string; apiKeyId: number | null }, now: number): Promise<Applied | Refusal> {
-  const s = stmts(db);
+function applyRedemption(db: PortableDb, input: { userId: number; code: string; apiKeyId: number | null }, now: number): Promise<Applied | Refusal> {
   return db.sql.write(async (tx): Promise<Applied | Refusal> => {
-      const code = s.code.get(input.code);
-      const refusal = refusalOf(db, input.userId, code, now);
-      if (refusal) return refusal;
-      const row = code!;
-      const counted = s.count.get(row.id);
-      // We hold the write lock and just read count < max: a miss here means the lock did not hold.
-      if (!counted) throw new Error(`redeem code ${row.id}: the guarded count refused under the write lock`);
-      const expiresAt = expiryAfter(now, row.lifetimeMs);
-      const written = await grant(tx, {
-        userId: input.userId,
-        amount: row.credits,
-        type: "redeem",
-        key: ledgerKeys.redemption(row.id, input.userId),
-        description: `Redeemed code ${formatCode(row.code)}`,
-        expiresAt,
-        meta: { codeId: row.id },
-        now,
-      });
-      // No redemption row yet, so no ledger row with this key can exist: a replay is a broken invariant.
-      if (written.replayed) throw new Error(`redeem code ${row.id}, user ${input.userId}: ledger row exists without its redemption`);
-      s.insert.run(row.id, input.userId, written.transaction.id, now);
-      s.audit.run(input.userId, AUDIT_ACTIONS.codeRedeem, input.userId, JSON.stringify({
-        codeId: row.id,
-        code: row.code,
-        credits: row.credits,
-        expiresAt,
-        transactionId: written.transaction.id,
-        redemptionCount: counted.count,
-        maxRedemptions: row.max,
-        apiKeyId: input.apiKeyId,
-      }), now);
-      return { ok: true, code: row.code, credits: row.credits, expiresAt, transaction: written.transaction };
+    // Only a canonical text can name a code: anything else (a caller that skipped the schema, a
+    // NUL byte PostgreSQL would refuse) is no code at all, and is not even looked up.
+    const code = typeof input.code === "string" && CANONICAL_CODE.test(input.code) ? await tx.get<CodeRow>(SQL.lockCode, [input.code]) : undefined;
+    const refusal = await refusalOf(tx, input.userId, code, now);
+    if (refusal) return refusal;
+    const row = code!;
+    const counted = await tx.get<{ count: number }>(SQL.count, [row.id]);
+    // We hold the code's row and just read count < max: a miss here means the lock did not hold.
+    if (!counted) throw new Error(`redeem code ${row.id}: the guarded count refused under the code's lock`);
+    const expiresAt = expiryAfter(now, row.lifetimeMs);
+    const written = await grant(tx, {
+      userId: input.userId,
+      amount: row.credits,
+      type: "redeem",
+      key: ledgerKeys.redemption(row.id, input.userId),
+      description: `Redeemed code ${formatCode(row.code)}`,
+      expiresAt,
+      meta: { codeId: row.id },
+      now,
     });
+    // No redemption row yet, so no ledger row with this key can exist: a replay is a broken invariant.
+    if (written.replayed) throw new Error(`redeem code ${row.id}, user ${input.userId}: ledger row exists without its redemption`);
+    await tx.run(SQL.insert, [row.id, input.userId, written.transaction.id, now]);
+    await tx.run(SQL.audit, [input.userId, AUDIT_ACTIONS.codeRedeem, input.userId, JSON.stringify({
+      codeId: row.id,
+      code: row.code,
+      credits: row.credits,
+      expiresAt,
+      transactionId: written.transaction.id,
+      redemptionCount: counted.count,
+      maxRedemptions: row.max,
+      apiKeyId: input.apiKeyId,
+    }), now]);
+    return { ok: true, code: row.code, credits: row.credits, expiresAt, transaction: written.transaction };
+  });
 }
 
 export type RedeemInput = {
@@ -127,7 +129,7 @@ export type RedeemInput = {
 };
 
 /** Redeems `code` for the user, or says why not. A try that did not work keeps its limit points. */
-export async function redeemCode(deps: { db: AppDb; limiter: RedeemLimiter }, input: RedeemInput): Promise<RedeemResult> {
+export async function redeemCode(deps: { db: PortableDb; limiter: RedeemLimiter }, input: RedeemInput): Promise<RedeemResult> {
   const attempt = await deps.limiter.begin(input.userId, input.ip);
   if (!attempt.ok) {
     incrementCounter("redemptions_total", { outcome: attempt.reason });
@@ -144,5 +146,5 @@ export async function redeemCode(deps: { db: AppDb; limiter: RedeemLimiter }, in
   incrementCounter("redemptions_total", { outcome: result.ok ? "redeemed" : result.reason });
   if (result.ok || ACCOUNT_REFUSALS.has(result.reason)) await attempt.release();
   if (!result.ok) return result;
-  return { ...result, balance: getBalance(deps.db, input.userId).balance };
+  return { ...result, balance: (await readBalance(deps.db, input.userId)).balance };
 }
