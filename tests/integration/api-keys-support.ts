@@ -1,7 +1,7 @@
 import { expect } from "vitest";
-import { verifyLedger } from "../../app/services/money/ledger-verify.server";
-import type { HttpClient } from "../support/server";
-import { expectLedgerConsistent, readDb } from "./generation-support";
+import type { HttpClient, RunningServer } from "../support/server";
+import { verifyServerLedger } from "../support/server-ledger";
+import { expectServerLedgerConsistent } from "./generation-support";
 
 // Helpers for the API key tests: create a key with a session, call the API with a key.
 
@@ -48,9 +48,12 @@ export function imageWithKey(baseUrl: string, key: string, prompt = "a red fox",
   });
 }
 
-/** The invariants on the file: the generation ones and the ledger verifier (key limits included). */
-export function expectLedgerClean(dataDir: string) {
-  expectLedgerConsistent(dataDir);
-  const report = readDb(dataDir, (db) => verifyLedger(db, { sweepGraceMs: 60_000 }));
+/**
+ * The invariants on the server's database (either engine): the generation ones and the ledger
+ * verifier (key limits included).
+ */
+export async function expectLedgerClean(server: Pick<RunningServer, "dataDir" | "databaseUrl">) {
+  await expectServerLedgerConsistent(server);
+  const report = await verifyServerLedger(server, { sweepGraceMs: 60_000 });
   expect(report.violations).toEqual([]);
 }

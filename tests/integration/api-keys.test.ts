@@ -75,7 +75,7 @@ describe("a key's life", () => {
     expect(await listKeys(owner)).toEqual([]);
     // Revoking twice: it is gone.
     expect((await owner.request(`/api/keys/${created.id}`, { method: "DELETE" })).status).toBe(404);
-    expectLedgerClean(server.dataDir);
+    await expectLedgerClean(server);
   });
 
   it("a key without a limit spends up to the balance, then 402 insufficient_credits", async () => {
@@ -98,7 +98,7 @@ describe("a key's life", () => {
     expect((await imageWithKey(server.url, key)).status).toBe(201);
     expect((await imageWithKey(server.url, key)).status).toBe(402);
     expect(await keySpend(owner, id)).toBe(5);
-    expectLedgerClean(server.dataDir);
+    await expectLedgerClean(server);
   });
 
   it("Idempotency-Key works with a key: a retry answers the first job and charges once", async () => {
@@ -184,7 +184,7 @@ describe("limits under parallel requests", () => {
     }
     expect(await keySpend(owner, id)).toBe(15);
     expect(await balanceOf(owner)).toMatchObject({ balance: 85, onHold: 0 });
-    expectLedgerClean(server.dataDir);
+    await expectLedgerClean(server);
   });
 
   it("two keys of one user with separate limits, spent in parallel, each stop at their own", async () => {
@@ -198,7 +198,7 @@ describe("limits under parallel requests", () => {
     expect(await keySpend(owner, a.id)).toBe(10);
     expect(await keySpend(owner, b.id)).toBe(20);
     expect(await balanceOf(owner)).toMatchObject({ balance: 70 });
-    expectLedgerClean(server.dataDir);
+    await expectLedgerClean(server);
   });
 });
 

@@ -3,14 +3,13 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import os from "node:os";
 import path from "node:path";
-import Database from "better-sqlite3";
 import Stripe from "stripe";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { openDatabase } from "../../db/client.server";
-import { verifyLedger } from "../../app/services/money/ledger-verify.server";
 import { STRIPE_API_VERSION } from "../../app/services/stripe.server";
 import { startStripeEmulator, type StripeEmulator } from "../../stripe-emulator/src/index.server";
+import { verifyServerLedger } from "../support/server-ledger";
 import { HttpClient, startServer, type RunningServer } from "../support/server";
+import { withServerSql } from "../support/server-sql";
 
 // Auto-recharge (decision 027) against the built app and the emulator, with real signed webhooks.
 // The emulator delivers to a relay that only records, so each test delivers the events itself:
@@ -63,16 +62,9 @@ afterAll(async () => {
 // ---------------------------------------------------------------------------------------------
 // Helpers
 
-function appDb() {
-  return new Database(path.join(server.dataDir, "app.sqlite"), { readonly: true });
-}
-function q<T>(sql: string, ...args: unknown[]): T[] {
-  const db = appDb();
-  try {
-    return db.prepare(sql).all(...args) as T[];
-  } finally {
-    db.close();
-  }
+/** Rows of the server's database (either engine; after a restart, the same database). */
+function q<T>(text: string, ...args: unknown[]): Promise<T[]> {
+  return withServerSql(server, (sql) => sql.all<T>(text, args));
 }
 
 let n = 0;
@@ -80,7 +72,7 @@ async function customer() {
   const client = new HttpClient(server.url);
   const email = `recharge${++n}-${Date.now()}@example.com`;
   await client.signup(email);
-  const [{ id }] = q<{ id: number }>("select id from users where email = ?", email);
+  const [{ id }] = await q<{ id: number }>("select id from users where email = ?", email);
   return { client, userId: id, email };
 }
 
@@ -146,7 +138,7 @@ async function generate(client: HttpClient) {
 }
 
 type Attempt = { id: number; status: string; payment_intent_id: string | null; failure_code: string | null; tx_id: number | null; amount: number };
-const attemptsOf = (userId: number) => q<Attempt>("select * from auto_recharge_attempts where user_id = ? order by id", userId);
+const attemptsOf = async (userId: number) => await q<Attempt>("select * from auto_recharge_attempts where user_id = ? order by id", userId);
 
 async function until<T>(what: string, fn: () => T | undefined | false | Promise<T | undefined | false>, ms = 15_000): Promise<T> {
   const deadline = Date.now() + ms;
@@ -159,8 +151,8 @@ async function until<T>(what: string, fn: () => T | undefined | false | Promise<
 }
 /** Waits until no attempt of the user is claimed (the fire-and-forget call has been answered). */
 const settledAttempts = (userId: number, count: number) =>
-  until(`${count} answered attempts`, () => {
-    const rows = attemptsOf(userId);
+  until(`${count} answered attempts`, async () => {
+    const rows = await attemptsOf(userId);
     return rows.length === count && rows.every((r) => r.status !== "claimed") ? rows : undefined;
   });
 
@@ -168,19 +160,14 @@ async function rechargeIntents(customerId: string) {
   const list = await stripe.paymentIntents.list({ customer: customerId, limit: 100 });
   return list.data.filter((pi) => pi.metadata?.autoRechargeAttempt);
 }
-const customerOf = (userId: number) => q<{ c: string }>("select stripe_customer_id as c from users where id = ?", userId)[0]!.c;
-const topups = (userId: number) => q<{ amount: number; key: string; stripe_payment_id: string }>("select amount, idempotency_key as key, stripe_payment_id from transactions where user_id = ? and type = 'topup'", userId);
-const emailOf = (userId: number) => q<{ email: string }>("select email from users where id = ?", userId)[0]!.email;
-const mails = (email: string) => q<{ kind: string; text_body: string; subject: string }>("select kind, text_body, subject from mail_queue where to_address = ? order by id", email);
-const settingsRow = (userId: number) => q<{ enabled: number; consecutive_failures: number; disabled_reason: string | null }>("select * from auto_recharge_settings where user_id = ?", userId)[0];
+const customerOf = async (userId: number) => (await q<{ c: string }>("select stripe_customer_id as c from users where id = ?", userId))[0]!.c;
+const topups = async (userId: number) => await q<{ amount: number; key: string; stripe_payment_id: string }>(`select amount, idempotency_key as "key", stripe_payment_id from transactions where user_id = ? and type = 'topup' order by id`, userId);
+const emailOf = async (userId: number) => (await q<{ email: string }>("select email from users where id = ?", userId))[0]!.email;
+const mails = async (email: string) => await q<{ kind: string; text_body: string; subject: string }>("select kind, text_body, subject from mail_queue where to_address = ? order by id", email);
+const settingsRow = async (userId: number) => (await q<{ enabled: number; consecutive_failures: number; disabled_reason: string | null }>("select * from auto_recharge_settings where user_id = ?", userId))[0];
 
-function ledgerViolations() {
-  const app = openDatabase(path.join(server.dataDir, "app.sqlite"));
-  try {
-    return verifyLedger(app, { sweepGraceMs: 60_000 }).violations;
-  } finally {
-    app.sqlite.close();
-  }
+async function ledgerViolations() {
+  return (await verifyServerLedger(server, { sweepGraceMs: 60_000 })).violations;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -200,7 +187,7 @@ describe("saving a card", () => {
     const page = await (await client.get("/settings/billing")).text();
     expect(page).toMatch(/Visa<\/span> ending in <span[^>]*>4242/);
     expect(await balanceOf(client)).toBe(500);
-    expect(q("select * from saved_cards where user_id = ?", userId)).toHaveLength(1);
+    expect(await q("select * from saved_cards where user_id = ?", userId)).toHaveLength(1);
   });
 
   it.each([["yes"], ["true"], ["1"], ["ON"], [""]])("savePaymentMethod=%j is refused (400) and starts no Checkout", async (value) => {
@@ -208,7 +195,7 @@ describe("saving a card", () => {
     const res = await api(client, "POST", "/api/stripe/checkout", { pack: "default", savePaymentMethod: value });
     expect(res.status).toBe(400);
     expect(((await res.json()) as { error: string }).error).toBe("invalid_request");
-    expect(q("select * from checkout_attempts where user_id = ?", userId)).toHaveLength(0);
+    expect(await q("select * from checkout_attempts where user_id = ?", userId)).toHaveLength(0);
   });
 
   it("the billing page's Add a card starts a setup-mode Checkout; completing it saves the card; Remove card detaches it at Stripe", async () => {
@@ -230,7 +217,7 @@ describe("saving a card", () => {
     expect(view.card).toEqual({ brand: "visa", last4: "3184" });
     expect(await balanceOf(client)).toBe(0);
 
-    const pmId = q<{ pm: string }>("select payment_method_id as pm from saved_cards where user_id = ?", userId)[0]!.pm;
+    const pmId = (await q<{ pm: string }>("select payment_method_id as pm from saved_cards where user_id = ?", userId))[0]!.pm;
     const removed = await client.post("/settings/billing", { intent: "remove-card" });
     expect(removed.status).toBe(303);
     expect((await stripe.paymentMethods.retrieve(pmId)).customer).toBeNull();
@@ -287,7 +274,7 @@ describe("settings", () => {
     const res = await api(client, "PUT", "/api/auto-recharge", body);
     expect(res.status).toBe(422);
     expect(((await res.json()) as { error: string }).error).toBe(error);
-    expect(settingsRow(userId)).toBeUndefined();
+    expect(await settingsRow(userId)).toBeUndefined();
   });
 
   it("refuses what is not JSON, other methods, and strangers", async () => {
@@ -306,7 +293,7 @@ describe("settings", () => {
     const bad = await client.post("/settings/billing", { intent: "auto-recharge", enabled: "on", thresholdCredits: "-3", pack: "default" });
     expect(bad.status).toBe(400);
     expect(await bad.text()).toContain("positive whole number");
-    expect(settingsRow(userId)).toBeUndefined();
+    expect(await settingsRow(userId)).toBeUndefined();
     const unknown = await client.post("/settings/billing", { intent: "auto-recharge", enabled: "on", thresholdCredits: "30", pack: "gold" });
     expect(unknown.status).toBe(422);
     const ok = await client.post("/settings/billing", { intent: "auto-recharge", enabled: "on", thresholdCredits: "30", pack: "default", maxRechargesPerMonth: "2", maxDollarsPerMonth: "12.50" });
@@ -325,18 +312,18 @@ describe("the crossing", () => {
     expect(statuses.every((s) => s === 201)).toBe(true);
     const [attempt] = await settledAttempts(userId, 1);
     expect(attempt!.status).toBe("sent");
-    const intents = await rechargeIntents(customerOf(userId));
+    const intents = await rechargeIntents(await customerOf(userId));
     expect(intents).toHaveLength(1);
     const pi = intents[0]!;
     expect(pi).toMatchObject({ id: attempt!.payment_intent_id, status: "succeeded", amount: 500, currency: "usd" });
     expect(pi.metadata).toMatchObject({ app: "credits", userId: String(userId), pack: "default", autoRechargeAttempt: String(attempt!.id), threshold: "450" });
     // Paid at Stripe, but the API's answer grants nothing.
     expect(await balanceOf(client)).toBe(400);
-    expect(topups(userId)).toHaveLength(0);
+    expect(await topups(userId)).toHaveLength(0);
     // More spends while it is in flight start nothing.
     expect(await generate(client)).toBe(201);
     await new Promise((r) => setTimeout(r, 300));
-    expect(attemptsOf(userId)).toHaveLength(1);
+    expect(await attemptsOf(userId)).toHaveLength(1);
 
     const events = await newEvents();
     expect(events.map((e) => e.type)).toEqual(expect.arrayContaining(["payment_intent.created", "charge.succeeded", "payment_intent.succeeded"]));
@@ -345,11 +332,11 @@ describe("the crossing", () => {
     await deliverAll(succeeded);
     await deliverAll(events);
     await Promise.all([...events, ...events].map((e) => deliver(e)));
-    expect(topups(userId)).toEqual([{ amount: 500, key: `topup:${pi.id}`, stripe_payment_id: pi.id }]);
+    expect(await topups(userId)).toEqual([{ amount: 500, key: `topup:${pi.id}`, stripe_payment_id: pi.id }]);
     expect(await balanceOf(client)).toBe(895);
-    expect(attemptsOf(userId)[0]).toMatchObject({ status: "succeeded" });
+    expect((await attemptsOf(userId))[0]).toMatchObject({ status: "succeeded" });
     // One top-up, one mail saying so, however often the events came.
-    const done = mails(emailOf(userId)).filter((m) => m.kind === "auto_recharge_succeeded");
+    const done = (await mails(await emailOf(userId))).filter((m) => m.kind === "auto_recharge_succeeded");
     expect(done).toHaveLength(1);
     expect(done[0]!.subject).toBe("Auto-recharge: 500 credits added");
     expect(done[0]!.text_body).toContain("$5.00 charged");
@@ -357,7 +344,7 @@ describe("the crossing", () => {
     expect(history).toContain("Auto-recharge: 500 credits");
 
     // Its Stripe receipt, like a purchase's.
-    const topupId = q<{ id: number }>("select id from transactions where user_id = ? and type = 'topup'", userId)[0]!.id;
+    const topupId = (await q<{ id: number }>("select id from transactions where user_id = ? and type = 'topup'", userId))[0]!.id;
     const receipt = await client.get(`/settings/billing/receipt/${topupId}`);
     expect(receipt.status).toBe(303);
     expect(receipt.headers.get("location")).toMatch(/^http/);
@@ -365,7 +352,7 @@ describe("the crossing", () => {
     await stripe.refunds.create({ payment_intent: pi.id });
     await deliverAll(await newEvents());
     expect(await balanceOf(client)).toBe(395);
-    expect(ledgerViolations()).toEqual([]);
+    expect(await ledgerViolations()).toEqual([]);
   }, 60_000);
 
   it("a lost webhook: the reconciler reads the PaymentIntent from Stripe and grants once; the late webhook then grants nothing more", async () => {
@@ -376,13 +363,11 @@ describe("the crossing", () => {
     expect(await generate(client)).toBe(201);
     const [attempt] = await settledAttempts(userId, 1);
     expect(attempt!.status).toBe("sent");
-    const w = new Database(path.join(server.dataDir, "app.sqlite"));
-    w.prepare("update auto_recharge_attempts set updated_at = ? where id = ?").run(Date.now() - 11 * 60_000, attempt!.id);
-    w.close();
-    await until("the reconciler's grant", () => attemptsOf(userId)[0]!.status === "succeeded");
-    expect(topups(userId)).toHaveLength(1);
+    await withServerSql(server, (sql) => sql.run("update auto_recharge_attempts set updated_at = ? where id = ?", [Date.now() - 11 * 60_000, attempt!.id]));
+    await until("the reconciler's grant", async () => (await attemptsOf(userId))[0]!.status === "succeeded");
+    expect(await topups(userId)).toHaveLength(1);
     await deliverAll(await newEvents());
-    expect(topups(userId)).toHaveLength(1);
+    expect(await topups(userId)).toHaveLength(1);
     expect(await balanceOf(client)).toBe(995);
   }, 60_000);
 
@@ -394,9 +379,9 @@ describe("the crossing", () => {
     expect(await generate(client)).toBe(201);
     await settledAttempts(userId, 1);
     await deliverAll(await newEvents());
-    const topupId = q<{ id: number }>("select id from transactions where user_id = ? and type = 'topup'", userId)[0]!.id;
+    const topupId = (await q<{ id: number }>("select id from transactions where user_id = ? and type = 'topup'", userId))[0]!.id;
     const admin = new HttpClient(server.url);
-    if (q("select 1 from users where email = 'recharge-admin@example.com'").length) await admin.login("recharge-admin@example.com");
+    if ((await q("select 1 from users where email = 'recharge-admin@example.com'")).length) await admin.login("recharge-admin@example.com");
     else await admin.signup("recharge-admin@example.com");
     const page = await (await admin.get(`/admin/credits/${userId}`)).text();
     expect(page).toContain(`refund=${topupId}`);
@@ -405,10 +390,10 @@ describe("the crossing", () => {
     expect(await balanceOf(client)).toBe(995);
     await deliverAll(await newEvents());
     expect(await balanceOf(client)).toBe(495);
-    expect(ledgerViolations()).toEqual([]);
+    expect(await ledgerViolations()).toEqual([]);
   }, 60_000);
 
-  it("two server processes on one database file: 20 parallel spends split between them still make one PaymentIntent", async () => {
+  it("two server processes on one database: 20 parallel spends split between them still make one PaymentIntent", async () => {
     const { client, userId } = await customer();
     await buy(client);
     await settings(client, { thresholdCredits: 450 });
@@ -421,10 +406,10 @@ describe("the crossing", () => {
       expect(statuses.every((s) => s === 201)).toBe(true);
       await settledAttempts(userId, 1);
       await new Promise((r) => setTimeout(r, 500));
-      expect(attemptsOf(userId)).toHaveLength(1);
-      expect(await rechargeIntents(customerOf(userId))).toHaveLength(1);
+      expect(await attemptsOf(userId)).toHaveLength(1);
+      expect(await rechargeIntents(await customerOf(userId))).toHaveLength(1);
       await deliverAll(await newEvents());
-      expect(topups(userId)).toHaveLength(1);
+      expect(await topups(userId)).toHaveLength(1);
       expect(await balanceOf(client)).toBe(900);
     } finally {
       await second.stop();
@@ -443,37 +428,38 @@ describe("the crossing", () => {
     const events = await newEvents();
     await deliverAll(events);
     await deliverAll(events);
-    expect(topups(userId)).toHaveLength(1);
+    expect(await topups(userId)).toHaveLength(1);
     expect(await balanceOf(await relogin(client))).toBe(995);
-    expect(attemptsOf(userId)).toHaveLength(1);
-    expect(attemptsOf(userId)[0]).toMatchObject({ id: attempt!.id, status: "succeeded" });
+    expect(await attemptsOf(userId)).toHaveLength(1);
+    expect((await attemptsOf(userId))[0]).toMatchObject({ id: attempt!.id, status: "succeeded" });
     // A dispute of the top-up takes it back and puts the account on hold, as for a purchase.
     const intent = await stripe.paymentIntents.retrieve(attempt!.payment_intent_id!);
     await driver(`/charges/${String(intent.latest_charge)}/disputes`, {});
     await deliverAll(await newEvents());
     expect(await balanceOf(await relogin(client))).toBe(495);
-    expect(q<{ f: number | null }>("select flagged_at as f from users where id = ?", userId)[0]!.f).not.toBeNull();
+    expect((await q<{ f: number | null }>("select flagged_at as f from users where id = ?", userId))[0]!.f).not.toBeNull();
 
     // A crash right after the claim: the row is there, Stripe never heard of it.
     const { client: c2, userId: u2 } = await customer();
     await buy(c2);
     await settings(c2, { thresholdCredits: 498 });
     await server.stop();
-    const w = new Database(path.join(server.dataDir, "app.sqlite"));
-    const pm = (w.prepare("select payment_method_id as pm from saved_cards where user_id = ?").get(u2) as { pm: string }).pm;
-    const old = Date.now() - 60_000;
-    w.prepare(
-      "insert into auto_recharge_attempts (user_id, pack_id, credits, amount, currency, payment_method_id, status, balance_at_claim, threshold_credits, created_at, updated_at) values (?, 'default', 500, 500, 'usd', ?, 'claimed', 495, 498, ?, ?)",
-    ).run(u2, pm, old, old);
-    w.close();
+    await withServerSql(server, async (sql) => {
+      const { pm } = (await sql.get<{ pm: string }>("select payment_method_id as pm from saved_cards where user_id = ?", [u2]))!;
+      const old = Date.now() - 60_000;
+      await sql.run(
+        "insert into auto_recharge_attempts (user_id, pack_id, credits, amount, currency, payment_method_id, status, balance_at_claim, threshold_credits, created_at, updated_at) values (?, 'default', 500, 500, 'usd', ?, 'claimed', 495, 498, ?, ?)",
+        [u2, pm, old, old],
+      );
+    });
     await newEvents();
     server = await startServer({ ...ENV, STRIPE_API_BASE: emulator.url }, { dataDir: server.dataDir });
     const [sent] = await settledAttempts(u2, 1);
     expect(sent!.status).toBe("sent");
-    expect(await rechargeIntents(customerOf(u2))).toHaveLength(1);
+    expect(await rechargeIntents(await customerOf(u2))).toHaveLength(1);
     await deliverAll(await newEvents());
-    expect(topups(u2)).toHaveLength(1);
-    expect(ledgerViolations()).toEqual([]);
+    expect(await topups(u2)).toHaveLength(1);
+    expect(await ledgerViolations()).toEqual([]);
   }, 90_000);
 });
 
@@ -491,9 +477,9 @@ describe("a deleted account", () => {
     await settings(client, { thresholdCredits: 100 });
     const res = await client.post("/settings/account", { intent: "delete-account", password: "password123", confirm: "DELETE" });
     expect(res.status).toBe(303);
-    expect(settingsRow(userId)).toMatchObject({ enabled: 0, disabled_reason: "account_deleted" });
-    expect(q("select * from saved_cards where user_id = ?", userId)).toHaveLength(0);
-    expect(attemptsOf(userId)).toHaveLength(0);
+    expect(await settingsRow(userId)).toMatchObject({ enabled: 0, disabled_reason: "account_deleted" });
+    expect(await q("select * from saved_cards where user_id = ?", userId)).toHaveLength(0);
+    expect(await attemptsOf(userId)).toHaveLength(0);
   });
 });
 
@@ -512,15 +498,15 @@ describe("refusals, the cap, switching off", () => {
     expect(events.map((e) => e.type)).toContain("payment_intent.payment_failed");
     await deliverAll(events);
     await deliverAll(events);
-    expect(topups(userId)).toHaveLength(0);
-    expect(settingsRow(userId)).toMatchObject({ enabled: 1, consecutive_failures: 1 });
-    const sent = mails(email).filter((m) => m.kind === "auto_recharge_failed");
+    expect(await topups(userId)).toHaveLength(0);
+    expect(await settingsRow(userId)).toMatchObject({ enabled: 1, consecutive_failures: 1 });
+    const sent = (await mails(email)).filter((m) => m.kind === "auto_recharge_failed");
     expect(sent).toHaveLength(1);
     expect(sent[0]!.text_body).toContain("3-D Secure");
     expect(sent[0]!.text_body).toContain(`${server.url}/settings/billing?recharge=failed`);
     const page = await (await client.get("/settings/billing?recharge=failed")).text();
     expect(page).toContain("did not go through");
-    expect(ledgerViolations()).toEqual([]);
+    expect(await ledgerViolations()).toEqual([]);
   }, 60_000);
 
   it("three declines in a row switch auto-recharge off, on the page and by mail; no fourth attempt", async () => {
@@ -541,19 +527,19 @@ describe("refusals, the cap, switching off", () => {
       expect(rows[i - 1]).toMatchObject({ status: "failed", failure_code: "card_declined" });
     }
     await deliverAll(await newEvents());
-    expect(settingsRow(userId)).toMatchObject({ enabled: 0, consecutive_failures: 3, disabled_reason: "three_failures" });
-    expect(mails(email).map((m) => m.kind).filter((k) => k.startsWith("auto_recharge"))).toEqual(["auto_recharge_failed", "auto_recharge_failed", "auto_recharge_off"]);
-    expect(mails(email).at(-1)!.text_body).toContain("switched off");
+    expect(await settingsRow(userId)).toMatchObject({ enabled: 0, consecutive_failures: 3, disabled_reason: "three_failures" });
+    expect((await mails(email)).map((m) => m.kind).filter((k) => k.startsWith("auto_recharge"))).toEqual(["auto_recharge_failed", "auto_recharge_failed", "auto_recharge_off"]);
+    expect((await mails(email)).at(-1)!.text_body).toContain("switched off");
     expect(await generate(client)).toBe(201);
     await new Promise((r) => setTimeout(r, 300));
-    expect(attemptsOf(userId)).toHaveLength(3);
+    expect(await attemptsOf(userId)).toHaveLength(3);
     const page = await (await client.get("/settings/billing")).text();
     expect(page).toContain("Auto-recharge is off");
     expect(((await (await client.get("/api/auto-recharge")).json()) as { switchedOff: boolean }).switchedOff).toBe(true);
     // Switching it on again starts the count over.
     const on = await settings(client, { thresholdCredits: 498 });
     expect(on).toMatchObject({ enabled: true, switchedOff: false, consecutiveFailures: 0 });
-    expect(topups(userId)).toHaveLength(0);
+    expect(await topups(userId)).toHaveLength(0);
   }, 90_000);
 
   it("the monthly cap is never exceeded: by count, and by amount", async () => {
@@ -565,12 +551,12 @@ describe("refusals, the cap, switching off", () => {
     await Promise.all(Array.from({ length: 5 }, () => generate(client)));
     await settledAttempts(userId, 1);
     await deliverAll(await newEvents());
-    expect(topups(userId)).toHaveLength(1);
+    expect(await topups(userId)).toHaveLength(1);
     // Below the threshold again (spend the top-up): the cap of one a month refuses a second.
     await settings(client, { thresholdCredits: 1000, maxRechargesPerMonth: 1 });
     await Promise.all(Array.from({ length: 5 }, () => generate(client)));
     await new Promise((r) => setTimeout(r, 500));
-    expect(attemptsOf(userId)).toHaveLength(1);
+    expect(await attemptsOf(userId)).toHaveLength(1);
 
     const { client: c2, userId: u2 } = await customer();
     await buy(c2);
@@ -579,7 +565,7 @@ describe("refusals, the cap, switching off", () => {
     await settings(client2, { thresholdCredits: 498, maxAmountPerMonth: 400 });
     expect(await generate(client2)).toBe(201);
     await new Promise((r) => setTimeout(r, 500));
-    expect(attemptsOf(u2)).toHaveLength(0);
-    expect(ledgerViolations()).toEqual([]);
+    expect(await attemptsOf(u2)).toHaveLength(0);
+    expect(await ledgerViolations()).toEqual([]);
   }, 60_000);
 });

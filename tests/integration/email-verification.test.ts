@@ -1,61 +1,58 @@
 import crypto from "node:crypto";
-import path from "node:path";
-import Database from "better-sqlite3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { latestMailTo, linkPathFrom, mailsTo } from "../support/mailbox";
+import type { SqlDb } from "../../db/sql.server";
+import { latestMailToOn, linkPathFromOn, mailsToOn } from "../support/mailbox";
 import { HttpClient, startServer, type RunningServer } from "../support/server";
+import { openServerSql } from "../support/server-sql";
 
 // Address verification against the built server: the link, its confirm button, the bonus and the
 // admin role that wait for it, the answer of a sign-up for a taken address, and the resend limits.
 
 let server: RunningServer;
-let db: Database.Database;
+let db: SqlDb;
 let n = 0;
 const nextEmail = (tag: string) => `${tag}-${++n}-${Date.now()}@example.com`;
 
 beforeAll(async () => {
   server = await startServer({ ADMIN_EMAILS: "boss@example.com" });
-  db = new Database(path.join(server.dataDir, "app.sqlite"));
-  db.pragma("busy_timeout = 5000");
+  db = openServerSql(server);
 });
 afterAll(async () => {
-  db?.close();
+  await db?.close();
   await server?.stop();
 });
 
-const userOf = (email: string) =>
-  db.prepare("select id, credits, role, email_verified_at as verifiedAt from users where email = ?").get(email) as {
-    id: number;
-    credits: number;
-    role: string;
-    verifiedAt: number | null;
-  };
-const bonusRows = (userId: number) => (db.prepare("select count(*) n from transactions where idempotency_key = ?").get(`signup-bonus:${userId}`) as { n: number }).n;
+const userOf = async (email: string) =>
+  (await db.get<{ id: number; credits: number; role: string; verifiedAt: number | null }>(
+    `select id, credits, role, email_verified_at as "verifiedAt" from users where email = ?`,
+    [email],
+  ))!;
+const bonusRows = async (userId: number) => (await db.get<{ n: number }>("select count(*) n from transactions where idempotency_key = ?", [`signup-bonus:${userId}`]))!.n;
 const tokenOf = (linkPath: string) => new URL(linkPath, server.url).searchParams.get("token")!;
 
 async function unverified(tag: string) {
   const email = nextEmail(tag);
   const client = new HttpClient(server.url);
   await client.signupUnverified(email);
-  return { email, client, link: linkPathFrom(server.dataDir, email, "verify_email") };
+  return { email, client, link: await linkPathFromOn(server, email, "verify_email") };
 }
 
 describe("the verification link", () => {
   it("sign-up queues one mail whose link opens a page with a button; confirming grants the bonus once", async () => {
     const { email, client, link } = await unverified("v");
-    const mail = latestMailTo(server.dataDir, email, "verify_email")!;
+    const mail = (await latestMailToOn(server, email, "verify_email"))!;
     expect(mail.subject).toBe("Confirm your e-mail address");
     expect(mail.links[0]!.startsWith(`${server.url}/verify-email?token=`)).toBe(true);
     expect(mail.html).toContain(mail.links[0]!);
-    expect(mailsTo(server.dataDir, email)).toHaveLength(1);
+    expect(await mailsToOn(server, email)).toHaveLength(1);
     const token = tokenOf(link);
     expect(token).toMatch(/^[A-Za-z0-9_-]{43}$/);
     // Only the SHA-256 is stored, and the link lives 24 hours.
-    const row = db.prepare("select token_hash, expires_at, created_at, purpose from email_tokens where user_id = ?").get(userOf(email).id) as Record<string, unknown>;
+    const row = (await db.get<Record<string, unknown>>("select token_hash, expires_at, created_at, purpose from email_tokens where user_id = ?", [(await userOf(email)).id]))!;
     expect(row.token_hash).toBe(crypto.createHash("sha256").update(token).digest("hex"));
-    expect(JSON.stringify(db.prepare("select * from email_tokens").all())).not.toContain(token);
+    expect(JSON.stringify(await db.all("select * from email_tokens"))).not.toContain(token);
     expect(Number(row.expires_at) - Number(row.created_at)).toBe(24 * 3600 * 1000);
-    expect(userOf(email)).toMatchObject({ credits: 0, verifiedAt: null });
+    expect(await userOf(email)).toMatchObject({ credits: 0, verifiedAt: null });
 
     // Opening the link (twice, as a mail scanner would) changes nothing.
     for (let i = 0; i < 2; i++) {
@@ -65,7 +62,7 @@ describe("the verification link", () => {
       expect(page.headers.get("referrer-policy")).toMatch(/(^|, )same-origin$/);
       expect(await page.text()).toContain("Confirm my address");
     }
-    expect(userOf(email)).toMatchObject({ credits: 0, verifiedAt: null });
+    expect(await userOf(email)).toMatchObject({ credits: 0, verifiedAt: null });
 
     // Ten parallel presses of the button, one from the signed-in owner: exactly one succeeds.
     const presses = await Promise.all(
@@ -74,9 +71,9 @@ describe("the verification link", () => {
     const ok = presses.filter((r) => r.status === 303 || r.status === 200);
     expect(ok).toHaveLength(1);
     expect(presses.filter((r) => r.status === 400)).toHaveLength(9);
-    expect(userOf(email).credits).toBe(10);
-    expect(bonusRows(userOf(email).id)).toBe(1);
-    expect(userOf(email).verifiedAt).not.toBeNull();
+    expect((await userOf(email)).credits).toBe(10);
+    expect(await bonusRows((await userOf(email)).id)).toBe(1);
+    expect((await userOf(email)).verifiedAt).not.toBeNull();
 
     // The link works once: now it says so plainly.
     const again = await new HttpClient(server.url).post("/verify-email", { token });
@@ -85,7 +82,7 @@ describe("the verification link", () => {
     const reopened = await (await new HttpClient(server.url).get(link)).text();
     expect(reopened).toContain("already used");
     expect(reopened).not.toContain("Confirm my address</button>");
-    expect(userOf(email).credits).toBe(10);
+    expect((await userOf(email)).credits).toBe(10);
     const credits = await client.get("/api/credits");
     expect(await credits.json()).toMatchObject({ balance: 10 });
   });
@@ -100,40 +97,43 @@ describe("the verification link", () => {
     expect(res.status).toBe(303);
     expect(res.headers.get("location")).toBe("/generate");
     expect(await (await client.get("/generate")).text()).toContain("10 free credits were added");
-    expect(userOf(email).credits).toBe(10);
+    expect((await userOf(email)).credits).toBe(10);
   });
 
   it("an account that already had the bonus (signed up before verification existed) gets it once, not twice", async () => {
     const { email, link } = await unverified("legacy");
-    const { id } = userOf(email);
-    db.prepare(
-      "insert into transactions (user_id, amount, type, status, idempotency_key, description, balance_after) values (?, 10, 'bonus', 'posted', ?, 'Sign-up bonus', 10)",
-    ).run(id, `signup-bonus:${id}`);
-    db.prepare("update users set credits = 10 where id = ?").run(id);
+    const { id } = await userOf(email);
+    await db.write(async (tx) => {
+      await tx.run(
+        "insert into transactions (user_id, amount, type, status, idempotency_key, description, balance_after) values (?, 10, 'bonus', 'posted', ?, 'Sign-up bonus', 10)",
+        [id, `signup-bonus:${id}`],
+      );
+      await tx.run("update users set credits = 10 where id = ?", [id]);
+    });
     const res = await new HttpClient(server.url).post("/verify-email", { token: tokenOf(link) });
     expect(res.status).toBe(200);
-    expect(userOf(email).credits).toBe(10);
-    expect(bonusRows(id)).toBe(1);
+    expect((await userOf(email)).credits).toBe(10);
+    expect(await bonusRows(id)).toBe(1);
   });
 
   it("an expired link is refused, says so, and offers a new one that works", async () => {
     const { email, link } = await unverified("exp");
-    db.prepare("update email_tokens set expires_at = ? where user_id = ?").run(Date.now() - 1000, userOf(email).id);
+    await db.run("update email_tokens set expires_at = ? where user_id = ?", [Date.now() - 1000, (await userOf(email)).id]);
     const page = await (await new HttpClient(server.url).get(link)).text();
     expect(page).toContain("has expired");
     expect(page).toContain("Send me a new link");
     const confirm = await new HttpClient(server.url).post("/verify-email", { token: tokenOf(link) });
     expect(confirm.status).toBe(400);
     expect(await confirm.text()).toContain("has expired");
-    expect(userOf(email)).toMatchObject({ credits: 0, verifiedAt: null });
+    expect(await userOf(email)).toMatchObject({ credits: 0, verifiedAt: null });
 
     const resend = await new HttpClient(server.url).post("/verify-email", { token: tokenOf(link), intent: "resend" });
     expect(resend.status).toBe(200);
     expect(await resend.text()).toContain("We sent a new confirmation link");
-    const fresh = linkPathFrom(server.dataDir, email, "verify_email");
+    const fresh = await linkPathFromOn(server, email, "verify_email");
     expect(fresh).not.toBe(link);
     expect((await new HttpClient(server.url).post("/verify-email", { token: tokenOf(fresh) })).status).toBe(200);
-    expect(userOf(email).credits).toBe(10);
+    expect((await userOf(email)).credits).toBe(10);
   });
 
   it("a resent link replaces the earlier one", async () => {
@@ -141,11 +141,11 @@ describe("the verification link", () => {
     const res = await client.post("/verify-email/resend", { redirectTo: "/settings/billing" });
     expect(res.status).toBe(303);
     expect(res.headers.get("location")).toBe("/settings/billing");
-    expect(mailsTo(server.dataDir, email, "verify_email")).toHaveLength(2);
+    expect(await mailsToOn(server, email, "verify_email")).toHaveLength(2);
     expect((await new HttpClient(server.url).post("/verify-email", { token: tokenOf(link) })).status).toBe(400);
-    expect(userOf(email).credits).toBe(0);
+    expect((await userOf(email)).credits).toBe(0);
     await client.verifyEmail(email);
-    expect(userOf(email).credits).toBe(10);
+    expect((await userOf(email)).credits).toBe(10);
   });
 });
 
@@ -169,17 +169,17 @@ describe("hostile token values", () => {
   beforeAll(async () => {
     const { email } = await unverified("reset-owner");
     const hash = crypto.createHash("sha256").update(resetRaw).digest("hex");
-    db.prepare("insert into email_tokens (user_id, purpose, token_hash, email, expires_at) values (?, 'reset_password', ?, ?, ?)").run(
-      userOf(email).id,
+    await db.run("insert into email_tokens (user_id, purpose, token_hash, email, expires_at) values (?, 'reset_password', ?, ?, ?)", [
+      (await userOf(email)).id,
       hash,
       email,
       Date.now() + 3600_000,
-    );
+    ]);
   });
 
   it.each(values)("%s: the page and the button refuse it without a 500 and change nothing", async (_label, make) => {
     const value = make();
-    const before = db.prepare("select count(*) n from transactions").get();
+    const before = await db.get("select count(*) n from transactions");
     const page = await new HttpClient(server.url).get(`/verify-email?${new URLSearchParams({ token: value })}`);
     // Node itself refuses a URL past its header limit (431) before the app sees it; never a 500.
     expect(value.length > 10_000 ? [431] : [200]).toContain(page.status);
@@ -196,20 +196,20 @@ describe("hostile token values", () => {
       expect(res.status).toBe(400);
       expect(await res.text()).toContain("not valid");
     }
-    expect(db.prepare("select count(*) n from transactions").get()).toEqual(before);
+    expect(await db.get("select count(*) n from transactions")).toEqual(before);
     // The other purpose's token stays unused.
-    expect(db.prepare("select used_at from email_tokens where purpose = 'reset_password'").get()).toEqual({ used_at: null });
+    expect(await db.get("select used_at from email_tokens where purpose = 'reset_password'")).toEqual({ used_at: null });
   });
 
   it("a token for a deleted account is refused and grants nothing", async () => {
     const { email, link } = await unverified("deleted");
-    const { id } = userOf(email);
-    db.prepare("update users set deleted_at = ? where id = ?").run(Date.now(), id);
+    const { id } = await userOf(email);
+    await db.run("update users set deleted_at = ? where id = ?", [Date.now(), id]);
     expect(await (await new HttpClient(server.url).get(link)).text()).toContain("not valid");
     const res = await new HttpClient(server.url).post("/verify-email", { token: tokenOf(link) });
     expect(res.status).toBe(400);
-    expect(bonusRows(id)).toBe(0);
-    expect((db.prepare("select email_verified_at v from users where id = ?").get(id) as { v: unknown }).v).toBeNull();
+    expect(await bonusRows(id)).toBe(0);
+    expect((await db.get<{ v: unknown }>("select email_verified_at v from users where id = ?", [id]))!.v).toBeNull();
   });
 });
 
@@ -236,7 +236,7 @@ describe("a sign-up with a registered address", () => {
   it("answers exactly like a new one, logs nobody in, and mails the owner instead", async () => {
     const owner = nextEmail("owner");
     await new HttpClient(server.url).signup(owner, "owners-password-1");
-    const before = mailsTo(server.dataDir, owner).length;
+    const before = (await mailsToOn(server, owner)).length;
     const taken = await signupAnswer(owner.toUpperCase());
     const fresh = await signupAnswer(nextEmail("fresh"));
     const { ms: takenMs, ...takenRest } = taken;
@@ -247,7 +247,7 @@ describe("a sign-up with a registered address", () => {
     // Both hash the password: neither answers in a fraction of the other's time.
     expect(Math.min(takenMs, freshMs) * 5).toBeGreaterThan(Math.max(takenMs, freshMs) * 0.5);
 
-    const mails = mailsTo(server.dataDir, owner);
+    const mails = await mailsToOn(server, owner);
     expect(mails).toHaveLength(before + 1);
     const note = mails.at(-1)!;
     expect(note.kind).toBe("signup_attempt");
@@ -257,7 +257,7 @@ describe("a sign-up with a registered address", () => {
     // The owner's account and password are untouched; the stranger's password opens nothing.
     expect((await new HttpClient(server.url).post("/login", { email: owner, password: "another-password-1" })).status).toBe(400);
     expect((await new HttpClient(server.url).post("/login", { email: owner, password: "owners-password-1" })).status).toBe(303);
-    expect(userOf(owner).credits).toBe(10);
+    expect((await userOf(owner)).credits).toBe(10);
   });
 });
 
@@ -277,10 +277,10 @@ describe("ADMIN_EMAILS", () => {
   it("does nothing for an unverified listed address; verifying makes it admin at once", async () => {
     const client = new HttpClient(server.url);
     await client.signupUnverified("boss@example.com");
-    expect(userOf("boss@example.com").role).toBe("user");
+    expect((await userOf("boss@example.com")).role).toBe("user");
     expect((await client.get("/admin/credits")).status).toBe(403);
     await client.verifyEmail("boss@example.com");
-    expect(userOf("boss@example.com").role).toBe("admin");
+    expect((await userOf("boss@example.com")).role).toBe("admin");
     expect((await client.get("/admin/credits")).status).toBe(200);
   });
 });
@@ -288,24 +288,24 @@ describe("ADMIN_EMAILS", () => {
 describe("the admin user page", () => {
   it("shows the verification state and resends the mail with a real form, audited", async () => {
     const admin = new HttpClient(server.url);
-    if (userOf("boss@example.com")) await admin.login("boss@example.com");
+    if (await userOf("boss@example.com")) await admin.login("boss@example.com");
     else await admin.signup("boss@example.com");
     const { email } = await unverified("admin-target");
-    const { id } = userOf(email);
+    const { id } = await userOf(email);
     const page = await (await admin.get(`/admin/credits/${id}`)).text();
     expect(page).toContain("Not confirmed");
     expect(page).toContain('name="intent" value="resend_verification"');
     const res = await admin.post(`/admin/credits/${id}`, { intent: "resend_verification" });
     expect(res.status).toBe(303);
-    expect(mailsTo(server.dataDir, email, "verify_email")).toHaveLength(2);
-    const audit = db.prepare("select action, actor_id as actorId from audit_log where target_user_id = ?").all(id);
-    expect(audit).toEqual([{ action: "email.verification_resent", actorId: userOf("boss@example.com").id }]);
+    expect(await mailsToOn(server, email, "verify_email")).toHaveLength(2);
+    const audit = await db.all(`select action, actor_id as "actorId" from audit_log where target_user_id = ? order by id`, [id]);
+    expect(audit).toEqual([{ action: "email.verification_resent", actorId: (await userOf("boss@example.com")).id }]);
     await new HttpClient(server.url).verifyEmail(email);
     expect(await (await admin.get(`/admin/credits/${id}`)).text()).toContain("Confirmed ");
     // Verified: nothing more is sent, nothing audited.
     await admin.post(`/admin/credits/${id}`, { intent: "resend_verification" });
-    expect(mailsTo(server.dataDir, email, "verify_email")).toHaveLength(2);
-    expect(db.prepare("select count(*) n from audit_log where target_user_id = ?").get(id)).toEqual({ n: 1 });
+    expect(await mailsToOn(server, email, "verify_email")).toHaveLength(2);
+    expect(await db.get("select count(*) n from audit_log where target_user_id = ?", [id])).toEqual({ n: 1 });
     // Not for non-admins.
     const { client } = await unverified("not-admin");
     expect((await client.post(`/admin/credits/${id}`, { intent: "resend_verification" })).status).toBe(403);

@@ -1,19 +1,19 @@
-import path from "node:path";
-import Database from "better-sqlite3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { SqlDb } from "../../db/sql.server";
 import { HttpClient, startServer, type RunningServer } from "../support/server";
+import { openServerSql } from "../support/server-sql";
 
 // A retried API call (same Idempotency-Key) or a double-submitted /generate form (same hidden
 // request key) is ONE job and ONE charge.
 
 let server: RunningServer;
-let db: Database.Database;
+let db: SqlDb;
 beforeAll(async () => {
   server = await startServer({ SIGNUP_BONUS_CREDITS: "200", LOCAL_VIDEO_DURATION_MS: "60000" });
-  db = new Database(path.join(server.dataDir, "app.sqlite"), { readonly: true });
+  db = openServerSql(server);
 });
 afterAll(async () => {
-  db?.close();
+  await db?.close();
   await server?.stop();
 });
 
@@ -35,9 +35,7 @@ function postJson(client: HttpClient, pathname: string, body: unknown, key?: str
 }
 
 function jobsOf(email: string) {
-  return db
-    .prepare("select g.id, g.status from generations g join users u on u.id = g.user_id where u.email = ?")
-    .all(email) as Array<{ id: string; status: string }>;
+  return db.all<{ id: string; status: string }>("select g.id, g.status from generations g join users u on u.id = g.user_id where u.email = ?", [email]);
 }
 
 describe("idempotent generation requests", () => {
@@ -56,7 +54,7 @@ describe("idempotent generation requests", () => {
     // Another key is another job.
     expect((await postJson(client, "/api/generate-image", { prompt: "a lighthouse", size: "256x256" }, "retry-key-0002")).status).toBe(201);
     expect((await balance(client)).balance).toBe(190);
-    expect(jobsOf(`idem${n}@example.com`)).toHaveLength(2);
+    expect(await jobsOf(`idem${n}@example.com`)).toHaveLength(2);
   });
 
   it("concurrent requests with one key make one job and one hold", async () => {
@@ -68,11 +66,11 @@ describe("idempotent generation requests", () => {
     expect(new Set(bodies.map((b) => b.job.id)).size).toBe(1);
     expect(responses.every((r) => r.status === 200 || r.status === 201)).toBe(true);
     expect(responses.filter((r) => r.status === 201)).toHaveLength(1);
-    expect(jobsOf(`idem${n}@example.com`)).toHaveLength(1);
-    const usage = db
-      .prepare("select count(*) n from transactions t join users u on u.id = t.user_id where u.email = ? and t.type = 'usage'")
-      .get(`idem${n}@example.com`) as { n: number };
-    expect(usage.n).toBe(1);
+    expect(await jobsOf(`idem${n}@example.com`)).toHaveLength(1);
+    const usage = await db.get<{ n: number }>("select count(*) n from transactions t join users u on u.id = t.user_id where u.email = ? and t.type = 'usage'", [
+      `idem${n}@example.com`,
+    ]);
+    expect(usage!.n).toBe(1);
     expect((await balance(client)).balance).toBe(195);
   });
 
@@ -83,7 +81,7 @@ describe("idempotent generation requests", () => {
     expect(a.status).toBe(303);
     expect(b.status).toBe(303);
     expect(a.headers.get("location")).toBe(b.headers.get("location"));
-    expect(jobsOf(`idem${n}@example.com`)).toHaveLength(1);
+    expect(await jobsOf(`idem${n}@example.com`)).toHaveLength(1);
     // A 4 s clip at 720p: half of VIDEO_COST (50 per 8 s).
     expect(await balance(client)).toMatchObject({ balance: 175, onHold: 25 });
   });
@@ -116,7 +114,7 @@ describe("idempotent generation requests", () => {
     const again = await postJson(client, "/api/generate-image", { prompt: "a red fox", size: "256x256" }, "reused-key-0001");
     expect(again.status).toBe(200);
     expect(await balance(client)).toEqual(before);
-    expect(jobsOf(`idem${n}@example.com`)).toHaveLength(1);
+    expect(await jobsOf(`idem${n}@example.com`)).toHaveLength(1);
   });
 
   it("concurrent requests with one key and different prompts make one job: the rest replay or are refused", async () => {
@@ -129,7 +127,7 @@ describe("idempotent generation requests", () => {
     expect(statuses.every((s) => s === 200 || s === 201 || s === 422)).toBe(true);
     // Whichever prompt won, the five requests with the other prompt are refused.
     expect(statuses.filter((s) => s === 422)).toHaveLength(5);
-    expect(jobsOf(`idem${n}@example.com`)).toHaveLength(1);
+    expect(await jobsOf(`idem${n}@example.com`)).toHaveLength(1);
     expect((await balance(client)).balance).toBe(195);
   });
 });

@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startFakeOpenAI, type FakeOpenAI } from "../mocks/openai-server";
 import { HttpClient, startServer, type RunningServer } from "../support/server";
-import { balanceOf, expectLedgerConsistent, finished, postJson, readDb, signedIn, waitForJob, type JobJson } from "./generation-support";
+import { withServerSql } from "../support/server-sql";
+import { balanceOf, expectServerLedgerConsistent, finished, postJson, signedIn, waitForJob, type JobJson } from "./generation-support";
 
 // A video job survives `kill -9` of the app: the restarted process polls the provider again and
 // charges exactly once; a job killed while the provider was being asked gives its credits back.
@@ -44,15 +45,15 @@ function follow(client: HttpClient, to: RunningServer): HttpClient {
   return moved;
 }
 
-function jobRow(dataDir: string, id: string) {
-  return readDb(dataDir, ({ sqlite }) =>
-    sqlite
-      .prepare(
-        `select g.status, g.provider_job_id as providerJobId, t.status as hold
-         from generations g join transactions t on t.id = g.hold_id where g.id = ?`,
-      )
-      .get(id) as { status: string; providerJobId: string | null; hold: string },
+async function jobRow(on: RunningServer, id: string) {
+  const row = await withServerSql(on, (sql) =>
+    sql.get<{ status: string; providerJobId: string | null; hold: string }>(
+      `select g.status, g.provider_job_id as "providerJobId", t.status as hold
+       from generations g join transactions t on t.id = g.hold_id where g.id = ?`,
+      [id],
+    ),
   );
+  return row!;
 }
 
 describe("kill -9 during a video job", () => {
@@ -65,7 +66,7 @@ describe("kill -9 during a video job", () => {
     expect(await balanceOf(client)).toMatchObject({ balance: 100 - CLIP, onHold: CLIP });
 
     const before = await restart();
-    const row = jobRow(before.dataDir, job.id);
+    const row = await jobRow(before, job.id);
     expect(row).toMatchObject({ status: "running", hold: "pending" });
     expect(row.providerJobId).toMatch(/^video_/);
 
@@ -77,11 +78,9 @@ describe("kill -9 during a video job", () => {
 
     // One remote job, one ledger row, posted.
     expect(fake.requests.filter((r) => r.method === "POST" && r.path === "/videos" && (r.body as { prompt?: string })?.prompt === "a train at night")).toHaveLength(1);
-    const usage = readDb(before.dataDir, ({ sqlite }) =>
-      sqlite.prepare("select amount, status from transactions where idempotency_key = ?").all(`generation:${job.id}`),
-    );
+    const usage = await withServerSql(before, (sql) => sql.all("select amount, status from transactions where idempotency_key = ?", [`generation:${job.id}`]));
     expect(usage).toEqual([{ amount: -CLIP, status: "posted" }]);
-    expectLedgerConsistent(before.dataDir);
+    await expectServerLedgerConsistent(before);
   });
 
   it("a job killed while the provider was being asked (no provider id yet) fails and costs nothing", async () => {
@@ -95,7 +94,7 @@ describe("kill -9 during a video job", () => {
       if (Date.now() > deadline) throw new Error("the worker never called the provider");
       await new Promise((r) => setTimeout(r, 20));
     }
-    expect(jobRow(server!.dataDir, job.id)).toMatchObject({ status: "running", providerJobId: null, hold: "pending" });
+    expect(await jobRow(server!, job.id)).toMatchObject({ status: "running", providerJobId: null, hold: "pending" });
     expect(await balanceOf(client)).toMatchObject({ balance: 100 - CLIP, onHold: CLIP });
 
     fake.setBehaviour({});
@@ -105,7 +104,7 @@ describe("kill -9 during a video job", () => {
     expect(failed).toMatchObject({ status: "failed", hold: "voided" });
     expect(failed.error).toMatch(/restart/);
     expect(await balanceOf(client)).toMatchObject({ balance: 100, onHold: 0 });
-    expectLedgerConsistent(after.dataDir);
+    await expectServerLedgerConsistent(after);
   });
 
   it("a clean stop (SIGTERM) mid-video leaves the job to the next start, which finishes it", async () => {
@@ -119,6 +118,6 @@ describe("kill -9 during a video job", () => {
     client = follow(client, after);
     expect(await waitForJob(client, job.id, finished)).toMatchObject({ status: "succeeded", hold: "posted" });
     expect(await balanceOf(client)).toMatchObject({ balance: 100 - CLIP, onHold: 0 });
-    expectLedgerConsistent(after.dataDir);
+    await expectServerLedgerConsistent(after);
   });
 });

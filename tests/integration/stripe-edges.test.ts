@@ -1,14 +1,14 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import Database from "better-sqlite3";
 import Stripe from "stripe";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { openDatabase } from "../../db/client.server";
-import { verifyLedger } from "../../app/services/money/ledger-verify.server";
 import { STRIPE_API_VERSION } from "../../app/services/stripe.server";
+import type { SqlDb } from "../../db/sql.server";
 import { startStripeEmulator, type StripeEmulator } from "../../stripe-emulator/src/index.server";
+import { verifyServerLedger } from "../support/server-ledger";
 import { HttpClient, startServer, type RunningServer } from "../support/server";
+import { openServerSql } from "../support/server-sql";
 
 // The money edges of the Stripe flow, with the webhook deliveries in the test's hands: the app
 // talks to an emulator that only records events (no webhook URL), and the test delivers them,
@@ -18,7 +18,7 @@ const SECRET = "whsec_edgestestsecret0123456789";
 let emulator: StripeEmulator;
 let stripe: Stripe;
 let server: RunningServer;
-let db: Database.Database;
+let db: SqlDb;
 const emulatorDir = fs.mkdtempSync(path.join(os.tmpdir(), "edges-emulator-"));
 
 function appEnv(extra: Record<string, string> = {}) {
@@ -43,10 +43,10 @@ beforeAll(async () => {
   });
   stripe = new Stripe("sk_test_edges", { apiVersion: STRIPE_API_VERSION, host: emulator.host, port: emulator.port, protocol: "http" });
   server = await startServer(appEnv());
-  db = new Database(path.join(server.dataDir, "app.sqlite"), { readonly: true });
+  db = openServerSql(server);
 });
 afterAll(async () => {
-  db?.close();
+  await db?.close();
   await server?.stop();
   await emulator?.close();
 });
@@ -113,19 +113,15 @@ function flagOf(client: HttpClient) {
   return client.post("/api/stripe/checkout", { pack: "default" }, { headers: { Accept: "application/json" } }).then((r) => r.status);
 }
 
-function ledgerClean(dir = server.dataDir) {
-  const app = openDatabase(path.join(dir, "app.sqlite"));
-  try {
-    return verifyLedger(app, { sweepGraceMs: 60_000 }).violations;
-  } finally {
-    app.sqlite.close();
-  }
+async function ledgerClean() {
+  return (await verifyServerLedger(server, { sweepGraceMs: 60_000 })).violations;
 }
 
 function rowsFor(paymentIntentId: string) {
-  return db
-    .prepare("select type, amount, idempotency_key as key from transactions where stripe_payment_id = ? order by id")
-    .all(paymentIntentId) as Array<{ type: string; amount: number; key: string }>;
+  return db.all<{ type: string; amount: number; key: string }>(
+    `select type, amount, idempotency_key as "key" from transactions where stripe_payment_id = ? order by id`,
+    [paymentIntentId],
+  );
 }
 
 describe("the dispute lifecycle", () => {
@@ -140,7 +136,7 @@ describe("the dispute lifecycle", () => {
     const results = await deliverAll(await eventsAbout(String(dispute.id)));
     expect(results.every((r) => r.status === 200)).toBe(true);
     expect(await balanceOf(client)).toBe(510);
-    expect(rowsFor(paymentIntentId).map((r) => r.type)).toEqual(["purchase"]);
+    expect((await rowsFor(paymentIntentId)).map((r) => r.type)).toEqual(["purchase"]);
   });
 
   it("funds withdrawn hold back the credits and the account; won gives them back once and lifts the hold", async () => {
@@ -160,12 +156,12 @@ describe("the dispute lifecycle", () => {
     expect(results.map((r) => r.status)).toEqual(results.map(() => 200));
     expect(await balanceOf(client)).toBe(510);
     expect(await flagOf(client)).toBe(200);
-    expect(rowsFor(paymentIntentId)).toEqual([
+    expect(await rowsFor(paymentIntentId)).toEqual([
       { type: "purchase", amount: 500, key: expect.stringMatching(/^checkout:/) },
       { type: "refund", amount: -500, key: `dispute:${String(dispute.id)}` },
       { type: "refund", amount: 500, key: `dispute-won:${String(dispute.id)}` },
     ]);
-    expect(ledgerClean()).toEqual([]);
+    expect(await ledgerClean()).toEqual([]);
   });
 
   it("won before the withdrawal was seen: taken and given back, ending where it started", async () => {
@@ -207,7 +203,7 @@ describe("the dispute lifecycle", () => {
       expect(res.body).toMatchObject({ outcome: "processed" });
     }
     expect(await balanceOf(client)).toBe(10);
-    expect(ledgerClean()).toEqual([]);
+    expect(await ledgerClean()).toEqual([]);
   });
 });
 
@@ -217,7 +213,7 @@ describe("payments this app never sold", () => {
       charge: { id: string };
       payment_intent: { id: string };
     };
-    const before = db.prepare("select count(*) n, (select sum(credits) from users) c from transactions").get();
+    const before = await db.get("select count(*) n, (select sum(credits) from users) c from transactions");
     await stripe.refunds.create({ payment_intent: other.payment_intent.id, amount: 1000 });
     const dispute = await driver(`/charges/${other.charge.id}/disputes`, { reason: "fraudulent" });
     const events = [...(await eventsAbout(other.charge.id)), ...(await eventsAbout(String(dispute.id)))];
@@ -227,9 +223,9 @@ describe("payments this app never sold", () => {
       expect(res.status, event.type).toBe(200);
       if (event.type === "charge.refunded" || event.type.startsWith("charge.dispute.")) expect(res.body, event.type).toMatchObject({ outcome: "ignored" });
     }
-    const recorded = db.prepare("select outcome, processed_at from stripe_events where id = ?").get(events.find((e) => e.type === "charge.refunded")!.id);
+    const recorded = await db.get("select outcome, processed_at from stripe_events where id = ?", [events.find((e) => e.type === "charge.refunded")!.id]);
     expect(recorded).toMatchObject({ outcome: "ignored", processed_at: expect.any(Number) });
-    expect(db.prepare("select count(*) n, (select sum(credits) from users) c from transactions").get()).toEqual(before);
+    expect(await db.get("select count(*) n, (select sum(credits) from users) c from transactions")).toEqual(before);
   });
 });
 
@@ -247,7 +243,7 @@ describe("fulfilment edge cases", () => {
     // The purchase's own events arrive late and grant nothing more.
     await deliverAll(await eventsAbout(sessionId));
     expect(await balanceOf(client)).toBe(260);
-    expect(ledgerClean()).toEqual([]);
+    expect(await ledgerClean()).toEqual([]);
   });
 
   it("a 100%-discount session (no_payment_required) is fulfilled", async () => {
@@ -268,9 +264,9 @@ describe("fulfilment edge cases", () => {
     const sessionId = await startCheckout(client);
     // The operator changes CREDITS_PER_PACK and restarts while the buyer is on Stripe's page.
     await server.stop();
-    db.close();
+    await db.close();
     server = await startServer(appEnv({ CREDITS_PER_PACK: "700" }), { dataDir: server.dataDir });
-    db = new Database(path.join(server.dataDir, "app.sqlite"), { readonly: true });
+    db = openServerSql(server);
     const again = new HttpClient(server.url);
     again.cookies = client.cookies;
     await driver(`/checkout/sessions/${sessionId}/pay`, { outcome: "paid" });
@@ -311,7 +307,7 @@ describe("payments that fail or wait are shown", () => {
     const sessionId = await startCheckout(client);
     await driver(`/checkout/sessions/${sessionId}/expire`);
     await deliverAll(await eventsAbout(sessionId));
-    expect(db.prepare("select status from checkout_attempts where session_id = ?").get(sessionId)).toEqual({ status: "expired" });
+    expect(await db.get("select status from checkout_attempts where session_id = ?", [sessionId])).toEqual({ status: "expired" });
     const page = await (await client.get("/settings/billing")).text();
     expect(page).not.toContain("Payment failed");
   });

@@ -3,17 +3,16 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import os from "node:os";
 import path from "node:path";
-import Database from "better-sqlite3";
 import Stripe from "stripe";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { openDatabase } from "../../db/client.server";
-import { verifyLedger } from "../../app/services/money/ledger-verify.server";
 import { getSubscriptionView } from "../../app/services/money/subscription-view.server";
 import { STRIPE_API_VERSION } from "../../app/services/stripe.server";
+import type { SqlDb } from "../../db/sql.server";
 import { startStripeEmulator, type StripeEmulator } from "../../stripe-emulator/src/index.server";
-import { withServerDb } from "../support/accounts";
 import { spendNow } from "../support/ledger";
+import { verifyServerLedger } from "../support/server-ledger";
 import { HttpClient, startServer, type RunningServer } from "../support/server";
+import { openServerSql, withServerSql } from "../support/server-sql";
 
 // The subscription money path against the built app and the emulator, with real signed webhooks.
 // The emulator delivers to a relay that only records (so each test delivers the events itself,
@@ -28,7 +27,7 @@ const PLANS = [
 let emulator: StripeEmulator;
 let stripe: Stripe;
 let server: RunningServer;
-let db: Database.Database;
+let db: SqlDb;
 let relay: Server;
 let forwardTo: string | null = null;
 const relayed: string[] = [];
@@ -82,11 +81,11 @@ beforeAll(async () => {
     CREDIT_PLANS: JSON.stringify(PLANS),
     SIGNUP_BONUS_CREDITS: "0",
   });
-  db = new Database(path.join(server.dataDir, "app.sqlite"), { readonly: true });
+  db = openServerSql(server);
 }, 60_000);
 
 afterAll(async () => {
-  db?.close();
+  await db?.close();
   await server?.stop();
   await emulator?.close();
   await new Promise<void>((r) => (relay ? relay.close(() => r()) : r()));
@@ -100,7 +99,7 @@ async function customer() {
   const client = new HttpClient(server.url);
   const email = `subs${++n}-${Date.now()}@example.com`;
   await client.signup(email);
-  const { id } = db.prepare("select id from users where email = ?").get(email) as { id: number };
+  const { id } = (await db.get<{ id: number }>("select id from users where email = ?", [email]))!;
   return { client, userId: id, email };
 }
 
@@ -150,52 +149,41 @@ async function deliverAll(events: Stripe.Event[]) {
 
 const ofType = (events: Stripe.Event[], type: string) => events.filter((e) => e.type === type);
 
-function ledgerViolations() {
-  const app = openDatabase(path.join(server.dataDir, "app.sqlite"));
-  try {
-    return verifyLedger(app, { sweepGraceMs: 60_000 }).violations;
-  } finally {
-    app.sqlite.close();
-  }
+async function ledgerViolations() {
+  return (await verifyServerLedger(server, { sweepGraceMs: 60_000 })).violations;
 }
 
-/** Writes to the app's database as an operator's script would (the ledger's own functions). */
-function withAppDb<T>(fn: (app: ReturnType<typeof openDatabase>) => T): T {
-  return withServerDb(server.dataDir, fn);
+/** Spends as an operator's script would (the ledger's own functions), on the server's database. */
+function spendOnServer(userId: number, cost: number, description: string) {
+  return withServerSql(server, (sql) => spendNow(sql, userId, cost, description));
 }
 
-/** The billing page's view, read through the executor on the server's file (its reader closed after). */
-function viewOf(config: Parameters<typeof getSubscriptionView>[1], userId: number) {
-  return withAppDb(async (app) => {
-    try {
-      return await getSubscriptionView(app, config, userId);
-    } finally {
-      app.sql.closeReader();
-    }
-  });
+/** The billing page's subscription view, computed by its service on the server's database. */
+function subscriptionView(plans: Parameters<typeof getSubscriptionView>[1], userId: number) {
+  return withServerSql(server, (sql) => getSubscriptionView(sql, plans, userId));
 }
 
 type Row = { id: number; type: string; amount: number; key: string; expiresAt: number | null; closedAt: number | null; remaining: number | null; stripePaymentId: string | null; meta: string | null };
-function rowsOf(userId: number): Row[] {
-  return db
-    .prepare(
-      `select t.id, t.type, t.amount, t.idempotency_key as key, t.stripe_payment_id as stripePaymentId, t.meta,
-         g.expires_at as expiresAt, g.closed_at as closedAt, g.remaining
-       from transactions t left join credit_grants g on g.source_tx_id = t.id where t.user_id = ? order by t.id`,
-    )
-    .all(userId) as Row[];
+function rowsOf(userId: number): Promise<Row[]> {
+  return db.all<Row>(
+    `select t.id, t.type, t.amount, t.idempotency_key as "key", t.stripe_payment_id as "stripePaymentId", t.meta,
+       g.expires_at as "expiresAt", g.closed_at as "closedAt", g.remaining
+     from transactions t left join credit_grants g on g.source_tx_id = t.id where t.user_id = ? order by t.id`,
+    [userId],
+  );
 }
 
 function subscriptionRow(id: string) {
-  return db.prepare("select * from subscriptions where id = ?").get(id) as
-    | { status: string; plan_id: string | null; cancel_at_period_end: number; current_period_start: number; current_period_end: number; canceled_at: number | null; ended_at: number | null; stripe_event_created: number; user_id: number }
-    | undefined;
+  return db.get<{ status: string; plan_id: string | null; cancel_at_period_end: number; current_period_start: number; current_period_end: number; canceled_at: number | null; ended_at: number | null; stripe_event_created: number; user_id: number }>(
+    "select * from subscriptions where id = ?",
+    [id],
+  );
 }
 
 function periodRows(subscriptionId: string) {
-  return db.prepare("select * from subscription_periods where subscription_id = ? order by period_start, created_at").all(subscriptionId) as Array<{
+  return db.all<{
     invoice_id: string; status: string; period_start: number; period_end: number; tx_id: number | null; payment_intent_id: string | null; amount_paid: number | null;
-  }>;
+  }>("select * from subscription_periods where subscription_id = ? order by period_start, created_at", [subscriptionId]);
 }
 
 async function startPlanCheckout(client: HttpClient, plan: string, token?: string) {
@@ -313,7 +301,7 @@ describe("plan checkout", () => {
 
   it("refuses an account on hold (403 account_on_hold)", async () => {
     const { client, userId } = await customer();
-    withAppDb((app) => app.sqlite.prepare("update users set flagged_at = ?, flagged_reason = 'test' where id = ?").run(Date.now(), userId));
+    await db.run("update users set flagged_at = ?, flagged_reason = 'test' where id = ?", [Date.now(), userId]);
     const res = await postJson(client, "/api/stripe/checkout", { plan: "starter" });
     expect(res.status).toBe(403);
     expect(((await res.json()) as { error: string }).error).toBe("account_on_hold");
@@ -401,7 +389,7 @@ describe("plan credits from paid invoices", () => {
       forwardTo = null;
     }
     expect(await balanceOf(client)).toBe(1000);
-    const plans = rowsOf(userId).filter((r) => r.type === "plan");
+    const plans = (await rowsOf(userId)).filter((r) => r.type === "plan");
     expect(plans).toHaveLength(1);
     expect(plans[0]!.key).toBe(`invoice:${invoiceId}`);
     const { paymentIntentId } = await paymentOfInvoice(invoiceId);
@@ -409,12 +397,12 @@ describe("plan credits from paid invoices", () => {
     const sub = await stripe.subscriptions.retrieve(subscriptionId);
     const item = sub.items.data[0]!;
     expect(plans[0]!.expiresAt).toBe(item.current_period_end * 1000);
-    const periods = periodRows(subscriptionId);
+    const periods = await periodRows(subscriptionId);
     expect(periods).toMatchObject([
       { invoice_id: invoiceId, status: "paid", period_start: item.current_period_start * 1000, period_end: item.current_period_end * 1000, tx_id: plans[0]!.id, payment_intent_id: paymentIntentId, amount_paid: 1000 },
     ]);
-    expect(subscriptionRow(subscriptionId)).toMatchObject({ status: "active", plan_id: "starter", user_id: userId, cancel_at_period_end: 0 });
-    expect(ledgerViolations()).toEqual([]);
+    expect(await subscriptionRow(subscriptionId)).toMatchObject({ status: "active", plan_id: "starter", user_id: userId, cancel_at_period_end: 0 });
+    expect(await ledgerViolations()).toEqual([]);
   });
 
   it("the success page grants the first period before any webhook; the webhooks then add nothing", async () => {
@@ -435,19 +423,19 @@ describe("plan credits from paid invoices", () => {
     const outcomes = await deliverAll(await newEvents());
     expect(outcomes.find((o) => o.type === "checkout.session.completed")?.outcome).toBe("processed");
     expect(await balanceOf(client)).toBe(200);
-    expect(rowsOf(userId).map((r) => [r.type, r.amount])).toEqual([["plan", 200]]);
+    expect((await rowsOf(userId)).map((r) => [r.type, r.amount])).toEqual([["plan", 200]]);
     // Another account cannot use the session.
     const { client: stranger } = await customer();
     await stranger.get(`/settings/billing/success?session_id=${id}`);
     expect(await balanceOf(stranger)).toBe(0);
-    expect(ledgerViolations()).toEqual([]);
+    expect(await ledgerViolations()).toEqual([]);
   });
 
   it("renewal closes the first period: the rest expires and up to the cap rolls over; reordered events change nothing", async () => {
     const { client, userId } = await customer();
     const { subscriptionId, events } = await subscribe(client);
     await deliverAll(events);
-    await withAppDb(async (app) => spendNow(app, userId, 400, "spent on images"));
+    await spendOnServer(userId, 400, "spent on images");
     expect(await balanceOf(client)).toBe(600);
     const renewal = await advance(subscriptionId);
     // invoice.paid first, the subscription's update last: the order must not matter.
@@ -455,7 +443,7 @@ describe("plan credits from paid invoices", () => {
     await deliverAll([...paid, ...renewal.events.filter((e) => e.type !== "invoice.paid")]);
     // 1000 new + min(600, 300) rolled over; 600 expired.
     expect(await balanceOf(client)).toBe(1300);
-    const rows = rowsOf(userId);
+    const rows = await rowsOf(userId);
     const invoiceId = renewal.invoice!.id;
     const line = renewal.invoice!.lines.data[0]!;
     expect(rows.filter((r) => r.type === "expire").map((r) => r.amount)).toEqual([-600]);
@@ -471,14 +459,14 @@ describe("plan credits from paid invoices", () => {
     await deliverAll(paid);
     await deliver({ ...paid[0]!, id: `${paid[0]!.id}_again` });
     expect(await balanceOf(client)).toBe(1300);
-    expect(periodRows(subscriptionId).map((p) => p.status)).toEqual(["paid", "paid"]);
-    expect(subscriptionRow(subscriptionId)?.current_period_end).toBe(line.period.end * 1000);
+    expect((await periodRows(subscriptionId)).map((p) => p.status)).toEqual(["paid", "paid"]);
+    expect((await subscriptionRow(subscriptionId))?.current_period_end).toBe(line.period.end * 1000);
     // The next renewal closes both the second period and what rolled into it, capped again.
     const third = await advance(subscriptionId);
     await deliverAll(third.events);
     expect(await balanceOf(client)).toBe(1300);
-    expect(rowsOf(userId).filter((r) => r.type === "expire").map((r) => r.amount)).toEqual([-600, -1000, -300]);
-    expect(ledgerViolations()).toEqual([]);
+    expect((await rowsOf(userId)).filter((r) => r.type === "expire").map((r) => r.amount)).toEqual([-600, -1000, -300]);
+    expect(await ledgerViolations()).toEqual([]);
   });
 
   it("copies of one invoice.paid under many event ids, in parallel, grant once", async () => {
@@ -488,8 +476,8 @@ describe("plan credits from paid invoices", () => {
     const answers = await Promise.all(Array.from({ length: 10 }, async (_, i) => await deliver({ ...paid, id: `${paid.id}_parallel_${i}` })));
     expect(answers.every((a) => a.outcome === "processed")).toBe(true);
     expect(await balanceOf(client)).toBe(1000);
-    expect(rowsOf(userId).filter((r) => r.type === "plan")).toHaveLength(1);
-    expect(ledgerViolations()).toEqual([]);
+    expect((await rowsOf(userId)).filter((r) => r.type === "plan")).toHaveLength(1);
+    expect(await ledgerViolations()).toEqual([]);
   });
 
   it("a plan change counts from the invoice that bills the new price; credits granted stay", async () => {
@@ -499,28 +487,28 @@ describe("plan credits from paid invoices", () => {
     const sub = await stripe.subscriptions.retrieve(subscriptionId);
     await stripe.subscriptions.update(subscriptionId, { items: [{ id: sub.items.data[0]!.id, price: "price_plan_basic" }], proration_behavior: "none" });
     await deliverAll(await newEvents());
-    expect(subscriptionRow(subscriptionId)?.plan_id).toBe("basic");
+    expect((await subscriptionRow(subscriptionId))?.plan_id).toBe("basic");
     expect(await balanceOf(client)).toBe(1000);
     const renewal = await advance(subscriptionId);
     await deliverAll(renewal.events);
     // Basic grants 200 and has no rolloverCap: the starter period's 1000 expire.
     expect(await balanceOf(client)).toBe(200);
-    expect(rowsOf(userId).map((r) => [r.type, r.amount])).toEqual([["plan", 1000], ["plan", 200], ["expire", -1000]]);
-    expect(ledgerViolations()).toEqual([]);
+    expect((await rowsOf(userId)).map((r) => [r.type, r.amount])).toEqual([["plan", 1000], ["plan", 200], ["expire", -1000]]);
+    expect(await ledgerViolations()).toEqual([]);
   });
 
   it("a plan without rolloverCap expires the whole rest at renewal", async () => {
     const { client, userId } = await customer();
     const { subscriptionId, events } = await subscribe(client, "basic");
     await deliverAll(events);
-    await withAppDb(async (app) => spendNow(app, userId, 50, "one video"));
+    await spendOnServer(userId, 50, "one video");
     const renewal = await advance(subscriptionId);
     await deliverAll(renewal.events);
     expect(await balanceOf(client)).toBe(200);
-    const rows = rowsOf(userId);
+    const rows = await rowsOf(userId);
     expect(rows.filter((r) => r.type === "expire").map((r) => r.amount)).toEqual([-150]);
     expect(rows.filter((r) => r.key.startsWith("rollover:"))).toHaveLength(0);
-    expect(ledgerViolations()).toEqual([]);
+    expect(await ledgerViolations()).toEqual([]);
   });
 
   it("a late older invoice, paid after a newer period was granted, extends nothing: its credits are closed at once", async () => {
@@ -534,12 +522,12 @@ describe("plan credits from paid invoices", () => {
     expect(await balanceOf(client)).toBe(1000);
     await deliverAll(first.events.filter(grantsFirst));
     expect(await balanceOf(client)).toBe(1000);
-    const late = rowsOf(userId).find((r) => r.key === `invoice:${first.invoiceId}`)!;
+    const late = (await rowsOf(userId)).find((r) => r.key === `invoice:${first.invoiceId}`)!;
     expect(late.amount).toBe(1000);
     expect(late.closedAt).not.toBeNull();
-    expect(rowsOf(userId).filter((r) => r.type === "expire").map((r) => r.amount)).toEqual([-1000]);
+    expect((await rowsOf(userId)).filter((r) => r.type === "expire").map((r) => r.amount)).toEqual([-1000]);
     expect(JSON.parse(late.meta!)).toMatchObject({ supersededBy: renewal.invoice!.id });
-    expect(ledgerViolations()).toEqual([]);
+    expect(await ledgerViolations()).toEqual([]);
   });
 });
 
@@ -560,17 +548,17 @@ describe("the subscription row and cancellation", () => {
     await stripe.subscriptions.update(subscriptionId, { cancel_at_period_end: true });
     const cancelEvents = await newEvents();
     await deliverAll(cancelEvents);
-    const afterCancel = subscriptionRow(subscriptionId)!;
+    const afterCancel = (await subscriptionRow(subscriptionId))!;
     expect(afterCancel).toMatchObject({ status: "active", cancel_at_period_end: 1 });
     // The creation event again, later, and one claiming to be older than everything: no change.
     expect((await deliver({ ...created, id: `${created.id}_late`, created: created.created - 3600 })).outcome).toBe("processed");
-    expect(subscriptionRow(subscriptionId)).toMatchObject({ cancel_at_period_end: 1, stripe_event_created: afterCancel.stripe_event_created });
+    expect(await subscriptionRow(subscriptionId)).toMatchObject({ cancel_at_period_end: 1, stripe_event_created: afterCancel.stripe_event_created });
 
     const end = await advance(subscriptionId);
     expect(end.invoice).toBeNull();
     expect(end.events.map((e) => e.type)).toContain("customer.subscription.deleted");
     await deliverAll(end.events);
-    const row = subscriptionRow(subscriptionId)!;
+    const row = (await subscriptionRow(subscriptionId))!;
     expect(row.status).toBe("canceled");
     expect(row.ended_at).not.toBeNull();
     // The test clock refuses to advance a canceled subscription: no invoice, no credits.
@@ -579,11 +567,11 @@ describe("the subscription row and cancellation", () => {
     // A replay of the first invoice.paid after the end grants nothing more either.
     await deliver({ ...ofType(events, "invoice.paid")[0]!, id: `evt_replay_after_end_${userId}` });
     expect(await balanceOf(client)).toBe(1500);
-    const packRow = rowsOf(userId).find((r) => r.type === "purchase")!;
+    const packRow = (await rowsOf(userId)).find((r) => r.type === "purchase")!;
     expect(packRow).toMatchObject({ amount: 500, expiresAt: null, closedAt: null });
     // A canceled subscription no longer blocks a new plan.
     expect((await postJson(client, "/api/stripe/checkout", { plan: "basic" })).status).toBe(200);
-    expect(ledgerViolations()).toEqual([]);
+    expect(await ledgerViolations()).toEqual([]);
   });
 
   it("DELETE cancels at once: the row says canceled and the paid period's credits stay until its end", async () => {
@@ -592,10 +580,10 @@ describe("the subscription row and cancellation", () => {
     await deliverAll(events);
     await stripe.subscriptions.cancel(subscriptionId);
     await deliverAll(await newEvents());
-    expect(subscriptionRow(subscriptionId)).toMatchObject({ status: "canceled" });
+    expect(await subscriptionRow(subscriptionId)).toMatchObject({ status: "canceled" });
     expect(await balanceOf(client)).toBe(200);
-    expect(rowsOf(userId).filter((r) => r.type === "expire")).toHaveLength(0);
-    expect(ledgerViolations()).toEqual([]);
+    expect((await rowsOf(userId)).filter((r) => r.type === "expire")).toHaveLength(0);
+    expect(await ledgerViolations()).toEqual([]);
   });
 });
 
@@ -608,18 +596,18 @@ describe("failed payments", () => {
     await deliverAll(failed.events);
     await deliverAll(ofType(failed.events, "invoice.payment_failed"));
     expect(await balanceOf(client)).toBe(1000);
-    expect(rowsOf(userId).map((r) => r.type)).toEqual(["plan"]);
-    const periods = periodRows(subscriptionId);
+    expect((await rowsOf(userId)).map((r) => r.type)).toEqual(["plan"]);
+    const periods = await periodRows(subscriptionId);
     expect(periods.map((p) => [p.invoice_id, p.status, p.tx_id])).toEqual([
       [periods[0]!.invoice_id, "paid", expect.any(Number)],
       [failed.invoice!.id, "failed", null],
     ]);
-    expect(subscriptionRow(subscriptionId)?.status).toBe("past_due");
-    const mails = db.prepare("select kind, text_body as text from mail_queue where to_address = ? and kind = 'plan_payment_failed'").all(email) as Array<{ text: string }>;
+    expect((await subscriptionRow(subscriptionId))?.status).toBe("past_due");
+    const mails = await db.all<{ text: string }>(`select kind, text_body as "text" from mail_queue where to_address = ? and kind = 'plan_payment_failed'`, [email]);
     expect(mails).toHaveLength(1);
     expect(mails[0]!.text).toContain(`${server.url}/settings/billing`);
     const plans = { plans: PLANS.map((p) => ({ ...p, rolloverCap: p.rolloverCap ?? 0 })) };
-    const failedView = await viewOf(plans, userId);
+    const failedView = await subscriptionView(plans, userId);
     expect(failedView).toMatchObject({
       subscription: { id: subscriptionId, planId: "starter", planName: "Starter", status: "past_due", cancelAtPeriodEnd: false },
       lastFailedInvoice: { invoiceId: failed.invoice!.id, at: expect.any(Number) },
@@ -628,15 +616,15 @@ describe("failed payments", () => {
 
     const paid = await advance(subscriptionId, "paid");
     await deliverAll(paid.events);
-    expect(subscriptionRow(subscriptionId)?.status).toBe("active");
+    expect((await subscriptionRow(subscriptionId))?.status).toBe("active");
     // The first period (never closed by the failed renewal) closes now: its 1000 expire, 300 roll over.
     expect(await balanceOf(client)).toBe(1300);
-    expect(periodRows(subscriptionId).map((p) => p.status)).toEqual(["paid", "failed", "paid"]);
-    const paidView = await viewOf(plans, userId);
+    expect((await periodRows(subscriptionId)).map((p) => p.status)).toEqual(["paid", "failed", "paid"]);
+    const paidView = await subscriptionView(plans, userId);
     expect(paidView.lastFailedInvoice).toBeNull();
     expect(paidView.subscription).toMatchObject({ status: "active", currentPeriodEnd: paid.invoice!.lines.data[0]!.period.end * 1000 });
     expect(paidView.periods).toHaveLength(3);
-    expect(ledgerViolations()).toEqual([]);
+    expect(await ledgerViolations()).toEqual([]);
   });
 });
 
@@ -661,27 +649,27 @@ describe("with the emulator delivering on its own (Stripe's order and timing)", 
       const subscriptionId = String(session.subscription);
       await settled();
       expect(await balanceOf(client)).toBe(1000);
-      await withAppDb(async (app) => spendNow(app, userId, 100, "spent"));
+      await spendOnServer(userId, 100, "spent");
       await driver(`/subscriptions/${subscriptionId}/advance`, { outcome: "paid" });
       await settled();
       expect(await balanceOf(client)).toBe(1300);
       await driver(`/subscriptions/${subscriptionId}/advance`, { outcome: "payment_failed" });
       await settled();
-      expect(subscriptionRow(subscriptionId)?.status).toBe("past_due");
+      expect((await subscriptionRow(subscriptionId))?.status).toBe("past_due");
       expect(await balanceOf(client)).toBe(1300);
       await driver(`/subscriptions/${subscriptionId}/advance`, { outcome: "paid" });
       await settled();
       // Period 2 (1000) and what rolled into it (300) close: 300 of their 1300 roll over.
       expect(await balanceOf(client)).toBe(1300);
-      expect(subscriptionRow(subscriptionId)?.status).toBe("active");
+      expect((await subscriptionRow(subscriptionId))?.status).toBe("active");
       await stripe.subscriptions.update(subscriptionId, { cancel_at_period_end: true });
       await driver(`/subscriptions/${subscriptionId}/advance`, {});
       await settled();
-      expect(subscriptionRow(subscriptionId)).toMatchObject({ status: "canceled", cancel_at_period_end: 1 });
+      expect(await subscriptionRow(subscriptionId)).toMatchObject({ status: "canceled", cancel_at_period_end: 1 });
       expect(await balanceOf(client)).toBe(1300);
-      expect(periodRows(subscriptionId).map((p) => p.status)).toEqual(["paid", "paid", "failed", "paid"]);
-      expect(rowsOf(userId).filter((r) => r.type === "expire").map((r) => r.amount)).toEqual([-900, -1000, -300]);
-      expect(ledgerViolations()).toEqual([]);
+      expect((await periodRows(subscriptionId)).map((p) => p.status)).toEqual(["paid", "paid", "failed", "paid"]);
+      expect((await rowsOf(userId)).filter((r) => r.type === "expire").map((r) => r.amount)).toEqual([-900, -1000, -300]);
+      expect(await ledgerViolations()).toEqual([]);
     } finally {
       forwardTo = null;
       await newEvents();
@@ -698,17 +686,17 @@ describe("refunds and disputes of an invoice", () => {
     await stripe.refunds.create({ payment_intent: paymentIntentId, amount: 300 });
     await deliverAll(await newEvents());
     expect(await balanceOf(client)).toBe(700);
-    await withAppDb(async (app) => spendNow(app, userId, 600, "spent"));
+    await spendOnServer(userId, 600, "spent");
     await stripe.refunds.create({ payment_intent: paymentIntentId, amount: 700 });
     const refundEvents = await newEvents();
     await deliverAll(refundEvents);
     await deliverAll(ofType(refundEvents, "charge.refunded"));
     // 1000 credits: 300 taken, 600 spent, only 100 left to take although the rest was refunded.
     expect(await balanceOf(client)).toBe(0);
-    const refunds = rowsOf(userId).filter((r) => r.type === "refund");
+    const refunds = (await rowsOf(userId)).filter((r) => r.type === "refund");
     expect(refunds.map((r) => [r.amount, r.stripePaymentId])).toEqual([[-300, paymentIntentId], [-100, paymentIntentId]]);
-    expect(db.prepare("select count(*) as n from credit_grants where user_id = ? and kind = 'debt'").get(userId)).toEqual({ n: 0 });
-    expect(ledgerViolations()).toEqual([]);
+    expect(await db.get("select count(*) as n from credit_grants where user_id = ? and kind = 'debt'", [userId])).toEqual({ n: 0 });
+    expect(await ledgerViolations()).toEqual([]);
   });
 
   it("a refund that arrives before invoice.paid grants the period first, then takes back", async () => {
@@ -723,15 +711,15 @@ describe("refunds and disputes of an invoice", () => {
     expect(await balanceOf(client)).toBe(0);
     await deliverAll(events.filter(grantsFirst));
     expect(await balanceOf(client)).toBe(0);
-    expect(rowsOf(userId).map((r) => [r.type, r.amount])).toEqual([["plan", 1000], ["refund", -1000]]);
-    expect(ledgerViolations()).toEqual([]);
+    expect((await rowsOf(userId)).map((r) => [r.type, r.amount])).toEqual([["plan", 1000], ["refund", -1000]]);
+    expect(await ledgerViolations()).toEqual([]);
   });
 
   it("a dispute of the invoice's charge takes back what is left and holds the account; won gives it back", async () => {
     const { client, userId } = await customer();
     const { invoiceId, events } = await subscribe(client);
     await deliverAll(events);
-    await withAppDb(async (app) => spendNow(app, userId, 250, "spent"));
+    await spendOnServer(userId, 250, "spent");
     const { chargeId } = await paymentOfInvoice(invoiceId);
     const dispute = await driver(`/charges/${chargeId}/disputes`, { reason: "fraudulent" });
     await deliverAll(await newEvents());
@@ -740,8 +728,8 @@ describe("refunds and disputes of an invoice", () => {
     await driver(`/disputes/${String(dispute.id)}/close`, { status: "won" });
     await deliverAll(await newEvents());
     expect(await balanceOf(client)).toBe(750);
-    expect(rowsOf(userId).filter((r) => r.type === "refund").map((r) => r.amount)).toEqual([-750, 750]);
-    expect(ledgerViolations()).toEqual([]);
+    expect((await rowsOf(userId)).filter((r) => r.type === "refund").map((r) => r.amount)).toEqual([-750, 750]);
+    expect(await ledgerViolations()).toEqual([]);
   });
 
   it("an invoice of a subscription that is not the app's is acknowledged and ignored", async () => {
@@ -770,8 +758,8 @@ describe("refunds and disputes of an invoice", () => {
     const billing = outcomes.filter((o) => o.type.startsWith("invoice.") || o.type.startsWith("customer.subscription") || o.type === "checkout.session.completed");
     expect(billing.length).toBeGreaterThanOrEqual(8);
     expect(billing.filter((o) => o.outcome !== "ignored")).toEqual([]);
-    expect(rowsOf(userId)).toEqual([]);
-    expect(db.prepare("select count(*) as n from subscriptions where user_id = ?").get(userId)).toEqual({ n: 0 });
-    expect(ledgerViolations()).toEqual([]);
+    expect(await rowsOf(userId)).toEqual([]);
+    expect(await db.get("select count(*) as n from subscriptions where user_id = ?", [userId])).toEqual({ n: 0 });
+    expect(await ledgerViolations()).toEqual([]);
   });
 });

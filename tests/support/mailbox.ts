@@ -1,10 +1,14 @@
 /**
- * The one place tests read mail the app sent. Today: the app's mail_queue table in its SQLite
- * file (WAL: safe to read while the server runs). Switching to a real SMTP capture means changing
- * only this file.
+ * The one place tests read mail the app sent. Today: the app's mail_queue table, in its SQLite
+ * file (WAL: safe to read while the server runs) through the synchronous mailsTo / latestMailTo /
+ * linkPathFrom, or on whichever database the server runs (SQLite or PostgreSQL, through the
+ * portable executor) through their asynchronous *On twins, which suites that run on both engines
+ * use. Switching to a real SMTP capture means changing only this file.
  */
 import path from "node:path";
 import Database from "better-sqlite3";
+import type { RunningServer } from "./server";
+import { withServerSql } from "./server-sql";
 
 export type CapturedMail = { id: number; subject: string; text: string; html: string; links: string[]; kind: string };
 
@@ -57,4 +61,31 @@ export function linkIn(mail: Pick<CapturedMail, "text">, pathname: string): URL 
     if (url.pathname === pathname) return url;
   }
   throw new Error(`no link to ${pathname} in:\n${mail.text}`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The same on the server's database, whichever engine (for the suites run on PostgreSQL too).
+
+type ServerDb = Pick<RunningServer, "dataDir" | "databaseUrl">;
+
+/** mailsTo on the server's database (SQLite or PostgreSQL). */
+export async function mailsToOn(server: ServerDb, address: string, kind?: string): Promise<CapturedMail[]> {
+  const columns = "select id, subject, text_body, html_body, kind from mail_queue where to_address = ?";
+  const rows = await withServerSql(server, (sql) =>
+    kind === undefined ? sql.all<Row>(`${columns} order by id`, [address.toLowerCase()]) : sql.all<Row>(`${columns} and kind = ? order by id`, [address.toLowerCase(), kind]),
+  );
+  return rows.map(toMail);
+}
+
+/** latestMailTo on the server's database. */
+export async function latestMailToOn(server: ServerDb, address: string, kind?: string): Promise<CapturedMail | undefined> {
+  return (await mailsToOn(server, address, kind)).at(-1);
+}
+
+/** linkPathFrom on the server's database. */
+export async function linkPathFromOn(server: ServerDb, address: string, kind: string): Promise<string> {
+  const link = (await latestMailToOn(server, address, kind))?.links[0];
+  if (!link) throw new Error(`no ${kind} mail with a link to ${address}`);
+  const url = new URL(link);
+  return `${url.pathname}${url.search}`;
 }

@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { linkPathFrom } from "./mailbox";
+import { linkPathFromOn } from "./mailbox";
 import { freePort } from "./ports";
 import { startPostgres, type PgServer } from "./postgres";
 
@@ -22,6 +22,15 @@ export function dataDirOf(url: string): string {
   const dir = dataDirs.get(url);
   if (!dir) throw new Error(`no server started at ${url} by this test process`);
   return dir;
+}
+
+/** The PostgreSQL database of the server last started on each data folder (none: its SQLite file). */
+const databaseOfServerDir = new Map<string, string>();
+
+/** The database behind a URL this process started a server at (or registered), either engine. */
+export function serverDbOf(url: string): Pick<RunningServer, "dataDir" | "databaseUrl"> {
+  const dataDir = dataDirOf(url);
+  return { dataDir, databaseUrl: databaseOfServerDir.get(dataDir) ?? null };
 }
 
 export type RunningServer = {
@@ -89,6 +98,8 @@ export async function startServer(env: Record<string, string> = {}, opts: { data
     await new Promise((r) => setTimeout(r, 100));
   }
   dataDirs.set(url, dataDir);
+  if (databaseUrl) databaseOfServerDir.set(dataDir, databaseUrl);
+  else databaseOfServerDir.delete(dataDir);
   return {
     url,
     port,
@@ -195,7 +206,7 @@ export class HttpClient {
 
   /** Opens the newest verification link sent to `email` and presses its confirm button. */
   async verifyEmail(email: string) {
-    const page = await this.get(linkPathFrom(dataDirOf(this.base), email.trim().toLowerCase(), "verify_email"));
+    const page = await this.get(await linkPathFromOn(serverDbOf(this.base), email.trim().toLowerCase(), "verify_email"));
     const html = await page.text();
     const token = /name="token" value="([^"]+)"/.exec(html)?.[1];
     if (page.status !== 200 || !token) throw new Error(`verification page without a confirm button: ${page.status} ${html.slice(0, 300)}`);

@@ -14,7 +14,6 @@ import { stripeRequestKeys } from "./ledger-keys.server";
 import { appPaymentMetadata, appSubscriptionMetadata, appSubscriptionUser } from "./ownership.server";
 import { checkoutMetadata, findPack, findPlan } from "./pricing.server";
 import { promotionCodeOptions } from "./promotion-codes.server";
-import { sqliteOnly } from "./sqlite-seam.server";
 import { hasLiveSubscription } from "./subscriptions.server";
 
 /** Reuses the user's Stripe Customer or creates one (idempotently) and remembers it. */
@@ -111,10 +110,8 @@ export async function createPlanCheckoutSession(
   const plan = findPlan(config, input.planId);
   if (!plan) return { ok: false, reason: "unknown_plan", message: `Unknown plan "${input.planId}".` };
   if (input.user.flaggedAt) return { ok: false, reason: "account_flagged", message: ACCOUNT_ON_HOLD };
-  // Before anything is asked of Stripe: on PostgreSQL this is refused until the seam goes.
-  const legacy = sqliteOnly(db, "a plan's checkout (subscriptions.server.ts hasLiveSubscription)");
   const customer = await ensureStripeCustomer(db, stripe, input.user);
-  if (await hasLiveSubscription(legacy, stripe, input.user.id, customer)) {
+  if (await hasLiveSubscription(db, stripe, input.user.id, customer)) {
     return { ok: false, reason: "already_subscribed", message: "You already have a subscription: change your plan from Manage subscription." };
   }
   const metadata = appSubscriptionMetadata(input.user.id, plan.id);

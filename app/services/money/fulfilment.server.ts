@@ -16,7 +16,6 @@ import { ledgerKeys } from "./ledger-keys.server";
 import { appSubscriptionUser } from "./ownership.server";
 import { grantPlanInvoice, readPlanCheckout } from "./plan-invoices.server";
 import { creditsForCheckout, findPack, purchaseExpiry } from "./pricing.server";
-import { sqliteDeps } from "./sqlite-seam.server";
 
 export type FulfilmentResult = (
   | { status: "granted" | "already_granted"; userId: number; credits: number; transaction: Tx }
@@ -79,10 +78,8 @@ export async function grantCheckout(config: Config, session: Stripe.Checkout.Ses
   return { status: written.replayed ? "already_granted" : "granted", userId, credits, transaction: written.transaction };
 }
 
-/** A plan's session: its first invoice's credits, granted as invoice.paid grants them (once).
- * Seam: plan-invoices.server.ts still takes AppDb (SQLite only until its owner ports it). */
-async function fulfillPlanCheckout(portable: PortableDb, stripe: Stripe, config: Config, session: Stripe.Checkout.Session): Promise<FulfilmentResult> {
-  const { db } = sqliteDeps({ db: portable }, "a plan's checkout (plan-invoices.server.ts)");
+/** A plan's session: its first invoice's credits, granted as invoice.paid grants them (once). */
+async function fulfillPlanCheckout(db: PortableDb, stripe: Stripe, config: Config, session: Stripe.Checkout.Session): Promise<FulfilmentResult> {
   const read = await readPlanCheckout({ db, stripe, config }, session);
   if ("ignore" in read) return { status: "not_ours", userId: null, credits: 0 };
   const awaiting = { status: "awaiting_payment", userId: appSubscriptionUser(session.metadata), credits: 0 } as const;
