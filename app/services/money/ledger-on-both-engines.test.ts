@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { closeDatabase, openMigratedDatabase, type AppDb } from "../../../db/client.server";
 import { migratePgDatabase, openPgDatabase } from "../../../db/pg-client.server";
 import { pgSql, type SqlDb } from "../../../db/sql.server";
+import { ledgerViolationsOn } from "../../../tests/support/ledger";
 import { startPostgres, type PgServer } from "../../../tests/support/postgres";
 import { adjust, clawback, closeGrant, expireDueGrants, grant, hold, LedgerError, postHold, reverseClawback, sweepExpiredHolds, voidHold } from "./ledger.server";
 
@@ -163,5 +164,44 @@ describe.each(engines)("the ledger on $name", (engine) => {
     });
     expect(await creditsOf(u)).toBe(4);
     await expectInvariants();
+  });
+});
+
+// Two app instances on one PostgreSQL database: two executors, each with its own pool, racing
+// for one user. The guarded debit must hold across pools as it does inside one.
+describe("the ledger on PostgreSQL from two pools at once", () => {
+  let url: string;
+  const pools: SqlDb[] = [];
+  beforeAll(async () => {
+    url = await pgServer.createDatabase();
+    const first = openPgDatabase(url, { max: 10 });
+    await migratePgDatabase(first);
+    pools.push(pgSql(first.pool), pgSql(openPgDatabase(url, { max: 10 }).pool));
+  }, 60_000);
+  afterAll(async () => {
+    for (const p of pools) await p.close();
+  });
+
+  it("40 holds from 20 credits across both pools: exactly 20 held, nothing below zero", async () => {
+    const [a, b] = pools;
+    const u = (await a.write((tx) => tx.get<{ id: number }>("INSERT INTO users (email, password_hash) VALUES ('two-pools@example.com', 'x') RETURNING id")))!.id;
+    await grant(a, { userId: u, amount: 20, type: "purchase", key: `p:${u}`, description: "pack", now: T });
+    const results = await Promise.all(
+      Array.from({ length: 40 }, (_, i) => hold(i % 2 === 0 ? a : b, { userId: u, cost: 1, key: `two-pools:${u}:${i}`, description: "image", ttlSeconds: 60, now: T + 1 })),
+    );
+    const held = results.filter((r) => r.ok);
+    expect(held).toHaveLength(20);
+    expect(results.filter((r) => !r.ok).every((r) => !r.ok && r.reason === "insufficient_credits")).toBe(true);
+    // Both instances got some: the pools really raced.
+    expect(results.filter((r, i) => r.ok && i % 2 === 0).length).toBeGreaterThan(0);
+    expect(results.filter((r, i) => r.ok && i % 2 === 1).length).toBeGreaterThan(0);
+    for (const r of held) if (r.ok) expect(r.transaction.balanceAfter).toBeGreaterThanOrEqual(0);
+    const state = await b.get<{ credits: number; held: number; n: number }>(
+      `SELECT u.credits, (SELECT coalesce(sum(-amount), 0) FROM transactions WHERE user_id = u.id AND status = 'pending') AS held,
+         (SELECT count(*) FROM transactions WHERE user_id = u.id AND type = 'usage') AS n FROM users u WHERE u.id = ?`,
+      [u],
+    );
+    expect(state).toEqual({ credits: 0, held: 20, n: 20 });
+    expect(await ledgerViolationsOn(a, [u])).toEqual([]);
   });
 });
