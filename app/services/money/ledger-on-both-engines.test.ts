@@ -7,7 +7,8 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { closeDatabase, openMigratedDatabase, type AppDb } from "../../../db/client.server";
 import { migratePgDatabase, openPgDatabase } from "../../../db/pg-client.server";
-import { pgSql, type SqlDb } from "../../../db/sql.server";
+import { pgSql, type SqlDb, type SqlRunner } from "../../../db/sql.server";
+import { ledgerViolationsOn } from "../../../tests/support/ledger";
 import { startPostgres, type PgServer } from "../../../tests/support/postgres";
 import { adjust, clawback, closeGrant, expireDueGrants, grant, hold, LedgerError, postHold, reverseClawback, sweepExpiredHolds, voidHold } from "./ledger.server";
 
@@ -163,5 +164,141 @@ describe.each(engines)("the ledger on $name", (engine) => {
     });
     expect(await creditsOf(u)).toBe(4);
     await expectInvariants();
+  });
+});
+
+// Two app instances on one PostgreSQL database: two executors, each with its own pool, racing
+// for one user. The guarded debit must hold across pools as it does inside one.
+describe("the ledger on PostgreSQL from two pools at once", () => {
+  let url: string;
+  const pools: SqlDb[] = [];
+  beforeAll(async () => {
+    url = await pgServer.createDatabase();
+    const first = openPgDatabase(url, { max: 10 });
+    await migratePgDatabase(first);
+    pools.push(pgSql(first.pool), pgSql(openPgDatabase(url, { max: 10 }).pool));
+  }, 60_000);
+  afterAll(async () => {
+    for (const p of pools) await p.close();
+  });
+
+  it("40 holds from 20 credits across both pools: exactly 20 held, nothing below zero", async () => {
+    const [a, b] = pools;
+    const u = (await a.write((tx) => tx.get<{ id: number }>("INSERT INTO users (email, password_hash) VALUES ('two-pools@example.com', 'x') RETURNING id")))!.id;
+    await grant(a, { userId: u, amount: 20, type: "purchase", key: `p:${u}`, description: "pack", now: T });
+    const results = await Promise.all(
+      Array.from({ length: 40 }, (_, i) => hold(i % 2 === 0 ? a : b, { userId: u, cost: 1, key: `two-pools:${u}:${i}`, description: "image", ttlSeconds: 60, now: T + 1 })),
+    );
+    const held = results.filter((r) => r.ok);
+    expect(held).toHaveLength(20);
+    expect(results.filter((r) => !r.ok).every((r) => !r.ok && r.reason === "insufficient_credits")).toBe(true);
+    // Both instances got some: the pools really raced.
+    expect(results.filter((r, i) => r.ok && i % 2 === 0).length).toBeGreaterThan(0);
+    expect(results.filter((r, i) => r.ok && i % 2 === 1).length).toBeGreaterThan(0);
+    for (const r of held) if (r.ok) expect(r.transaction.balanceAfter).toBeGreaterThanOrEqual(0);
+    const state = await b.get<{ credits: number; held: number; n: number }>(
+      `SELECT u.credits, (SELECT coalesce(sum(-amount), 0) FROM transactions WHERE user_id = u.id AND status = 'pending') AS held,
+         (SELECT count(*) FROM transactions WHERE user_id = u.id AND type = 'usage') AS n FROM users u WHERE u.id = ?`,
+      [u],
+    );
+    expect(state).toEqual({ credits: 0, held: 20, n: 20 });
+    expect(await ledgerViolationsOn(a, [u])).toEqual([]);
+  });
+});
+
+// The races the PostgreSQL hammer (tests/integration/ledger-multiprocess.test.ts, LEDGER_MP_PG=1)
+// found, made deterministic: instance A's write is held open at the point that matters while
+// instance B's write runs into its lock, then A commits. KNOWN BUGS, reported: these are
+// `it.fails` (they pass while the ledger is wrong); turn each into `it` once the ledger locks
+// the user's row (or the hold's) before it reads on PostgreSQL.
+describe("the ledger on PostgreSQL: a write that waits on another instance's lock", () => {
+  let url: string;
+  const pools: SqlDb[] = [];
+  let n = 0;
+  beforeAll(async () => {
+    url = await pgServer.createDatabase();
+    const first = openPgDatabase(url, { max: 10 });
+    await migratePgDatabase(first);
+    pools.push(pgSql(first.pool), pgSql(openPgDatabase(url, { max: 10 }).pool));
+  }, 60_000);
+  afterAll(async () => {
+    for (const p of pools) await p.close();
+  });
+
+  const newUser = async () =>
+    (await pools[0].write((tx) => tx.get<{ id: number }>("INSERT INTO users (email, password_hash) VALUES (?, 'x') RETURNING id", [`wait${++n}@example.com`])))!.id;
+
+  /** Resolves once some session of this database waits on a lock. */
+  const someoneWaits = async () => {
+    for (let i = 0; i < 200; i++) {
+      const w = await pools[0].get<{ n: number }>("SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'");
+      if (w!.n > 0) return;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    throw new Error("nobody waited on a lock");
+  };
+
+  /** Runs `first` in a transaction of pool A held open until `second` (pool B) waits on it. */
+  async function race<T>(first: (tx: SqlRunner) => Promise<unknown>, second: () => Promise<T>): Promise<T> {
+    let release!: () => void;
+    const released = new Promise<void>((r) => (release = r));
+    let started!: () => void;
+    const inside = new Promise<void>((r) => (started = r));
+    const a = pools[0].write(async (tx) => {
+      await first(tx);
+      started();
+      await released;
+    });
+    await inside;
+    const b = second().then((value) => ({ value }), (error: unknown) => ({ error }));
+    await someoneWaits();
+    release();
+    await a;
+    const outcome = await b;
+    if ("error" in outcome) throw outcome.error;
+    return outcome.value;
+  }
+
+  it.fails("a spend that waited on another spend of the user draws from what is left (not from a stale grant)", async () => {
+    const u = await newUser();
+    await grant(pools[0], { userId: u, amount: 10, type: "bonus", key: `soon:${u}`, description: "soon", expiresAt: T + DAY, now: T });
+    await grant(pools[0], { userId: u, amount: 10, type: "purchase", key: `never:${u}`, description: "never", now: T });
+    const second = await race(
+      (tx) => hold(tx, { userId: u, cost: 10, key: `first:${u}`, description: "x", ttlSeconds: 60, now: T + 1 }),
+      () => hold(pools[1], { userId: u, cost: 10, key: `second:${u}`, description: "x", ttlSeconds: 60, now: T + 1 }),
+    );
+    expect(second.ok).toBe(true); // today: credit_grants_remaining is violated, the hold fails
+    expect(await ledgerViolationsOn(pools[0], [u])).toEqual([]);
+  });
+
+  it.fails("a void that waited on a post of the same hold is refused and gives nothing back", async () => {
+    const u = await newUser();
+    await grant(pools[0], { userId: u, amount: 10, type: "purchase", key: `p:${u}`, description: "pack", now: T });
+    const h = await hold(pools[0], { userId: u, cost: 4, key: `h:${u}`, description: "x", ttlSeconds: 60, now: T + 1 });
+    if (!h.ok) throw new Error("refused");
+    const voided = race(
+      (tx) => postHold(tx, h.transaction.id, T + 2),
+      () => voidHold(pools[1], h.transaction.id, "failed", T + 3),
+    );
+    // today: it answers { transaction: undefined } and commits the give-back (credits 10 for 6 left)
+    await expect(voided).rejects.toMatchObject({ code: "hold_posted" });
+    expect((await pools[0].get<{ credits: number }>("SELECT credits FROM users WHERE id = ?", [u]))!.credits).toBe(6);
+    expect(await ledgerViolationsOn(pools[0], [u])).toEqual([]);
+  });
+
+  it.fails("a sweep whose due hold was posted meanwhile voids the others and skips it", async () => {
+    const u = await newUser();
+    await grant(pools[0], { userId: u, amount: 10, type: "purchase", key: `p:${u}`, description: "pack", now: T });
+    const h = await hold(pools[0], { userId: u, cost: 4, key: `h:${u}`, description: "x", ttlSeconds: 1, now: T + 1 });
+    if (!h.ok) throw new Error("refused");
+    const swept = race(
+      (tx) => postHold(tx, h.transaction.id, T + 2),
+      () => sweepExpiredHolds(pools[1], T + 10_000),
+    );
+    // today: it counts the posted hold as swept (the void path above); had the post committed
+    // before the void read the hold, voidHold would throw hold_posted and the whole pass roll back
+    await expect(swept).resolves.toBe(0);
+    expect((await pools[0].get<{ credits: number }>("SELECT credits FROM users WHERE id = ?", [u]))!.credits).toBe(6);
+    expect(await ledgerViolationsOn(pools[0], [u])).toEqual([]);
   });
 });
