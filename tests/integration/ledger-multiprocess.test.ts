@@ -243,11 +243,9 @@ describe("on PostgreSQL", () => {
   //    commits the give-back (credits for a posted hold; the tally below then fails).
   // 3. sweepExpiredHolds selects the due holds, then voids them one by one: a due hold posted
   //    concurrently makes voidHold throw hold_posted, and the whole pass fails (rolled back).
-  // 1 and 2 need the user's row (or the hold's) locked (SELECT … FOR UPDATE, or the debit first) before the
-  // reads on PostgreSQL. Until then this runs with LEDGER_MP_PG=1 only (it fails in seconds);
-  // set PG_LEDGER_RACES_FIXED once it passes.
-  const PG_LEDGER_RACES_FIXED = false;
-  it.skipIf(!PG_LEDGER_RACES_FIXED && !process.env.LEDGER_MP_PG)(
+  // Fixed: the ledger now locks the user's row before it reads grants, and the hold's row before
+  // it decides a void (ledger-writes.server.ts); the sweep skips a hold settled meanwhile.
+  it(
     "three processes, four writes in flight each, lose nothing, double nothing, overspend nothing",
     async () => {
       const userIds = await newUsers("pgmp", 3);

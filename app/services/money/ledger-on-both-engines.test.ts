@@ -208,9 +208,8 @@ describe("the ledger on PostgreSQL from two pools at once", () => {
 
 // The races the PostgreSQL hammer (tests/integration/ledger-multiprocess.test.ts, LEDGER_MP_PG=1)
 // found, made deterministic: instance A's write is held open at the point that matters while
-// instance B's write runs into its lock, then A commits. KNOWN BUGS, reported: these are
-// `it.fails` (they pass while the ledger is wrong); turn each into `it` once the ledger locks
-// the user's row (or the hold's) before it reads on PostgreSQL.
+// instance B's write runs into its lock, then A commits. Each failed before the ledger locked
+// the user's row before reading grants and the hold's row before deciding a void.
 describe("the ledger on PostgreSQL: a write that waits on another instance's lock", () => {
   let url: string;
   const pools: SqlDb[] = [];
@@ -259,7 +258,7 @@ describe("the ledger on PostgreSQL: a write that waits on another instance's loc
     return outcome.value;
   }
 
-  it.fails("a spend that waited on another spend of the user draws from what is left (not from a stale grant)", async () => {
+  it("a spend that waited on another spend of the user draws from what is left (not from a stale grant)", async () => {
     const u = await newUser();
     await grant(pools[0], { userId: u, amount: 10, type: "bonus", key: `soon:${u}`, description: "soon", expiresAt: T + DAY, now: T });
     await grant(pools[0], { userId: u, amount: 10, type: "purchase", key: `never:${u}`, description: "never", now: T });
@@ -271,7 +270,7 @@ describe("the ledger on PostgreSQL: a write that waits on another instance's loc
     expect(await ledgerViolationsOn(pools[0], [u])).toEqual([]);
   });
 
-  it.fails("a void that waited on a post of the same hold is refused and gives nothing back", async () => {
+  it("a void that waited on a post of the same hold is refused and gives nothing back", async () => {
     const u = await newUser();
     await grant(pools[0], { userId: u, amount: 10, type: "purchase", key: `p:${u}`, description: "pack", now: T });
     const h = await hold(pools[0], { userId: u, cost: 4, key: `h:${u}`, description: "x", ttlSeconds: 60, now: T + 1 });
@@ -286,7 +285,7 @@ describe("the ledger on PostgreSQL: a write that waits on another instance's loc
     expect(await ledgerViolationsOn(pools[0], [u])).toEqual([]);
   });
 
-  it.fails("a sweep whose due hold was posted meanwhile voids the others and skips it", async () => {
+  it("a sweep whose due hold was posted meanwhile voids the others and skips it", async () => {
     const u = await newUser();
     await grant(pools[0], { userId: u, amount: 10, type: "purchase", key: `p:${u}`, description: "pack", now: T });
     const h = await hold(pools[0], { userId: u, cost: 4, key: `h:${u}`, description: "x", ttlSeconds: 1, now: T + 1 });

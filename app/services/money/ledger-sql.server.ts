@@ -40,6 +40,12 @@ export const LEDGER_SQL = {
   byKey: `SELECT ${TX_COLUMNS} FROM transactions WHERE idempotency_key = ?`,
   byId: `SELECT ${TX_COLUMNS} FROM transactions WHERE id = ?`,
   userCredits: `SELECT credits FROM users WHERE id = ?`,
+  // A no-op write that takes the user's row lock on PostgreSQL (SQLite's writes are serial
+  // already): every spend of one user then reads its grants after the previous spend committed.
+  lockUser: `UPDATE users SET updated_at = updated_at WHERE id = ? RETURNING credits`,
+  // The hold as it is now, its row locked (PostgreSQL re-reads it after waiting on a post or a
+  // void in flight), so a void decides on the settled state, never on a stale "pending".
+  lockHold: `UPDATE transactions SET settled_at = settled_at WHERE id = ? RETURNING ${TX_COLUMNS}`,
   // The guarded debit: the only way spending takes credits. Zero rows: too little, or no user.
   debit: `UPDATE users SET credits = credits - ?, updated_at = ? WHERE id = ? AND credits >= ? RETURNING credits`,
   // Unguarded change (grants, voids, clawbacks).
@@ -80,6 +86,8 @@ export function ledgerStatements(tx: SqlRunner) {
     byKey: (key: string) => tx.get<Tx>(S.byKey, [key]),
     byId: (id: number) => tx.get<Tx>(S.byId, [id]),
     userCredits: (userId: number) => tx.get<{ credits: number }>(S.userCredits, [userId]),
+    lockUser: (userId: number) => tx.get<{ credits: number }>(S.lockUser, [userId]),
+    lockHold: (id: number) => tx.get<Tx>(S.lockHold, [id]),
     debit: (cost: number, now: number, userId: number) => tx.get<{ credits: number }>(S.debit, [cost, now, userId, cost]),
     change: (amount: number, now: number, userId: number) => tx.get<{ credits: number }>(S.change, [amount, now, userId]),
     insert: async (row: InsertRow) => (await tx.get<Tx>(S.insert, row))!,

@@ -125,6 +125,7 @@ export function ledgerIn(tx: SqlRunner) {
 
   /** Spending's three steps (see the file comment); the draws need the row's id. */
   const debitAndDraw = async (userId: number, cost: number, now: number, row: (balanceAfter: number) => InsertRow): Promise<Debit> => {
+    await l.lockUser(userId);
     const live = await grants.live(userId, now);
     if (live.spendable < cost) return insufficient(l, userId, live.spendable, cost);
     const debited = await l.debit(cost, now, userId);
@@ -215,7 +216,7 @@ export function ledgerIn(tx: SqlRunner) {
   };
 
   const voidHold = async (holdId: number, reason: string, now: number): Promise<Written> => {
-    const hold = await l.byId(holdId);
+    const hold = await l.lockHold(holdId);
     if (!hold || hold.type !== "usage") throw new LedgerError("hold_not_found", `hold ${holdId} not found`);
     if (hold.status !== "pending") return settledAlready(l, holdId, "voided");
     const refunded = (await l.change(-hold.amount, now, hold.userId))!;
@@ -231,13 +232,19 @@ export function ledgerIn(tx: SqlRunner) {
   };
 
   // onVoided runs inside this transaction: what it writes commits with the void, or neither does.
-  const sweep = async (now: number, batch: number, onVoided?: (hold: Tx, tx: SqlRunner) => void | Promise<void>): Promise<number> => {
+  const sweep = async (now: number, batch: number, onVoided?: (hold: Tx, tx: SqlRunner) => void | Promise<void>): Promise<{ due: number; voided: number }> => {
     const due = await l.expiredHolds(now, batch);
+    let voided = 0;
     for (const { id } of due) {
+      // Posted (or voided) since the scan by a writer that got there first: not the sweep's.
+      if ((await l.lockHold(id))?.status !== "pending") continue;
       const { transaction, replayed } = await voidHold(id, "expired", now);
-      if (!replayed) await onVoided?.(transaction, tx);
+      if (!replayed) {
+        voided++;
+        await onVoided?.(transaction, tx);
+      }
     }
-    return due.length;
+    return { due: due.length, voided };
   };
 
   // A grant closed before (by the expiry sweep, or an earlier call) answers what its expire row

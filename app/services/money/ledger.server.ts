@@ -320,9 +320,9 @@ export async function sweepExpiredHolds(db: AppDb | SqlDb, now?: number, options
   const batchSize = options.batchSize ?? 200;
   let total = 0;
   for (;;) {
-    const n = await inWrite(db, (l) => l.sweep(at, batchSize, options.onVoided));
-    total += n;
-    if (n < batchSize) return total;
+    const { due, voided } = await inWrite(db, (l) => l.sweep(at, batchSize, options.onVoided));
+    total += voided;
+    if (due < batchSize) return total;
   }
 }
 
