@@ -17,6 +17,7 @@ import { migratePgDatabase, openPgDatabase } from "../../db/pg-client.server";
 import { pgSql, type SqlDb } from "../../db/sql.server";
 import { grant, hold, postHold } from "../../app/services/money/ledger.server";
 import { startPostgres, type PgServer } from "../../tests/support/postgres";
+import { median } from "./support";
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const PAIRS = Number(process.env.BENCH_PG_PAIRS ?? 300);
@@ -128,11 +129,6 @@ async function time(run: Runner, n: number): Promise<number> {
   const t0 = process.hrtime.bigint();
   await run(n);
   return Number(process.hrtime.bigint() - t0) / 1e9;
-}
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 }
 async function measure(a: Runner, b: Runner, chunk: number) {
   const out = { module: [] as number[], baseline: [] as number[], paired: [] as number[] };
