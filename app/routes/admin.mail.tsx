@@ -15,7 +15,7 @@ export async function loader({ request }: LoaderFunctionArgs) {
   await requireAdmin(request);
   const { db, config } = getRuntime();
   return json(
-    { ...listMailProblems(db), transport: config.mail.transport },
+    { ...(await listMailProblems(db)), transport: config.mail.transport },
     { headers: { "Cache-Control": "private, no-store" } },
   );
 }
@@ -24,7 +24,7 @@ export async function action({ request }: ActionFunctionArgs) {
   const admin = await requireAdmin(request);
   const parsed = MailRetrySchema.safeParse(Object.fromEntries(await request.formData()));
   if (!parsed.success) return json({ error: "Choose a message to retry." }, { status: 400 });
-  const result = retryFailedMail(getRuntime().db, { adminId: admin.id, mailId: parsed.data.mailId });
+  const result = await retryFailedMail(getRuntime().db, { adminId: admin.id, mailId: parsed.data.mailId });
   if (!result.ok) return json({ error: result.message }, { status: result.reason === "not_found" ? 404 : 409 });
   return redirectWithToast(request, "/admin/mail", {
     kind: "success",

@@ -1,11 +1,10 @@
 // The expiry warning job on SQLite and on a real PostgreSQL (decision 036): one mail per owner
 // summarising the grants due, each grant claimed once however many runs race, the claim rolled
 // back with a mail that could not be queued, unreachable accounts left alone, the background
-// pass under exclusive(). The mail goes through the body's tx with the INSERT of the mail queue's
-// port (another branch's; mail-in-body.server.ts is the seam).
+// pass under exclusive(). The mail goes through the body's tx (enqueueMail).
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { closeEngines, ENGINES, insertUserOn, type EngineDb } from "../../tests/support/engines";
-import type { QueueMailIn } from "./mail-in-body.server";
+import { enqueueMail, type QueueMailIn } from "./mail/mail-queue.server";
 import { grant } from "./money/ledger.server";
 import { startExpiryWarnings, warnOfExpiringCredits, type ExpiryWarningOptions } from "./expiry-warnings.server";
 
@@ -17,12 +16,7 @@ const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
 const T0 = Date.UTC(2026, 11, 1, 9, 0);
 
-const queueMail: QueueMailIn = async (tx, to, kind, mail, now) =>
-  (await tx.get<{ id: number }>(
-    `INSERT INTO mail_queue (to_address, kind, subject, text_body, html_body, status, attempts, next_attempt_at, created_at)
-     VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, ?) RETURNING id`,
-    [to, kind, mail.subject, mail.text, mail.html, now, now],
-  ))!.id;
+const queueMail: QueueMailIn = enqueueMail;
 const options: ExpiryWarningOptions = { appUrl: "https://credits.example", minCredits: 50, beforeMs: 7 * DAY, queueMail };
 
 describe.each(ENGINES)("expiry warnings on $name", (engine) => {

@@ -12,7 +12,7 @@
  */
 import type { PortableDb } from "#db/client.server";
 import { expiryWarningMail } from "./expiry-warning-mail.server";
-import { mailQueueOf, type QueueMailIn } from "./mail-in-body.server";
+import { enqueueMail, type QueueMailIn } from "./mail/mail-queue.server";
 import { claimExpiryWarnings, usersDueExpiryWarning, type WarningWindow } from "./money/grant-warnings.server";
 import { findUserById } from "./users.server";
 
@@ -37,7 +37,7 @@ export async function warnOfExpiringCredits(db: PortableDb, options: ExpiryWarni
   const run: ExpiryWarningRun = { mailed: 0, grants: 0 };
   if (options.minCredits <= 0) return run;
   const window: WarningWindow = { now, until: now + options.beforeMs, minCredits: options.minCredits };
-  const queueMail = options.queueMail ?? mailQueueOf(db);
+  const queueMail = options.queueMail ?? enqueueMail;
   for (const userId of await usersDueExpiryWarning(db, window, options.usersPerRun ?? USERS_PER_RUN)) {
     const warned = await db.sql.write(async (tx) => {
       const grants = await claimExpiryWarnings(tx, userId, window);

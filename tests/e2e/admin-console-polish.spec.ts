@@ -1,6 +1,6 @@
 import AxeBuilder from "@axe-core/playwright";
 import { expect, test, type Browser, type Locator, type Page } from "@playwright/test";
-import { enqueueMail } from "../../app/services/mail/mail-queue.server";
+import { enqueueMailOnSqlite } from "../../app/services/mail/mail-queue.server";
 import { renderMail } from "../../app/services/mail/mail-layout.server";
 import { logIn, logInAsAdmin, signUp, uniqueEmail, userIdOf, withAppDb } from "./support";
 
@@ -266,9 +266,9 @@ test.describe("every admin table lines its values up with its headers (desktop)"
       db.sqlite
         .prepare("insert into redeem_codes (code, credits, max_redemptions, created_by) values (?, 1200, 3, ?)")
         .run(`ALIGN-${tag}`, adminId);
-      const failed = enqueueMail(db, `bounce-${tag}@e2e.test`, "verify_email", renderMail({ subject: `Failed ${tag}`, paragraphs: ["Hello."] }));
+      const failed = enqueueMailOnSqlite(db, `bounce-${tag}@e2e.test`, "verify_email", renderMail({ subject: `Failed ${tag}`, paragraphs: ["Hello."] }));
       db.sqlite.prepare("update mail_queue set status = 'failed', attempts = 8, last_error = '451: try later' where id = ?").run(failed);
-      const delayed = enqueueMail(db, `slow-${tag}@e2e.test`, "verify_email", renderMail({ subject: `Delayed ${tag}`, paragraphs: ["Hello."] }));
+      const delayed = enqueueMailOnSqlite(db, `slow-${tag}@e2e.test`, "verify_email", renderMail({ subject: `Delayed ${tag}`, paragraphs: ["Hello."] }));
       db.sqlite.prepare("update mail_queue set attempts = 2, last_error = '421: busy', next_attempt_at = ? where id = ?").run(Date.now() + 3_600_000, delayed);
     });
     await logInAsAdmin(page);

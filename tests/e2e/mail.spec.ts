@@ -1,6 +1,6 @@
 import { expect, test, type Page } from "@playwright/test";
 import { appLink, renderMail } from "../../app/services/mail/mail-layout.server";
-import { enqueueMail } from "../../app/services/mail/mail-queue.server";
+import { enqueueMailOnSqlite } from "../../app/services/mail/mail-queue.server";
 import { expectNoA11yViolations, logInAsAdmin, signUp, uniqueEmail, withAppDb } from "./support";
 
 // /admin/mail (failed deliveries, "Retry now") and /dev/outbox (MAIL_OUTBOX=on in the e2e server,
@@ -14,7 +14,7 @@ function failedMail(to: string, subject: string): number {
       paragraphs: ["Open the link to continue."],
       action: { label: "Continue", url: appLink(`http://127.0.0.1:${process.env.E2E_PORT}`, "/generate?from=mail") },
     });
-    const id = enqueueMail(db, to, "verify_email", mail);
+    const id = enqueueMailOnSqlite(db, to, "verify_email", mail);
     db.sqlite.prepare("update mail_queue set status = 'failed', attempts = 8, last_error = '451: Service temporarily unavailable' where id = ?").run(id);
     return id;
   });

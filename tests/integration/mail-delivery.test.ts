@@ -5,7 +5,7 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { closeDatabase, openDatabase, type AppDb } from "../../db/client.server";
 import { appLink, renderMail } from "../../app/services/mail/mail-layout.server";
-import { enqueueMail } from "../../app/services/mail/mail-queue.server";
+import { enqueueMailOnSqlite } from "../../app/services/mail/mail-queue.server";
 import { startMailSender } from "../../app/services/mail/mail-sender.server";
 import { createMailTransport } from "../../app/services/mail/mail-transport.server";
 import { freePort, HttpClient, ROOT, startServer, type RunningServer } from "../support/server";
@@ -24,7 +24,7 @@ function queue(db: AppDb, appUrl: string, to: string, subject: string): number {
     paragraphs: ["Open the link to continue."],
     action: { label: "Continue", url: appLink(appUrl, "/verify-email?token=t0k3n") },
   });
-  return enqueueMail(db, to, "verify_email", mail);
+  return enqueueMailOnSqlite(db, to, "verify_email", mail);
 }
 
 type Row = { status: string; attempts: number; last_error: string | null; message_id: string | null };

@@ -35,7 +35,7 @@ const VOID_REASON = "account deleted";
 /**
  * Everything inside one transaction; returns the ids of the generations whose files to remove.
  * `db` is an AppDb only for the statements of other modules that still run on the SQLite
- * connection (the mail queue, auto-recharge settings): inside this body
+ * connection (auto-recharge settings): inside this body
  * there, as they were inside its `.immediate()`. This module's own statements go through `tx`.
  */
 export function eraseAccount(db: AppDb, userId: number, now = Date.now()): Promise<{ generationIds: string[] } | null> {
@@ -43,7 +43,7 @@ export function eraseAccount(db: AppDb, userId: number, now = Date.now()): Promi
     const user = await findUserById(tx, userId);
     if (!user || user.deletedAt !== null) return null;
     // Queued before the address is gone, in the same transaction: no mail for a rollback.
-    enqueueMail(db, user.email, "account_deleted", accountDeletedMail(), now);
+    await enqueueMail(tx, user.email, "account_deleted", accountDeletedMail(), now);
     const unfinished = await tx.all<{ id: string }>("SELECT id FROM generations WHERE user_id = ? AND status IN ('queued', 'running')", [userId]);
     for (const job of unfinished) await failGeneration(tx, job.id, "The account was deleted.", VOID_REASON, now);
     // Holds without a job (none are made today, but the ledger allows them) are voided too.

@@ -2,7 +2,7 @@
  * The account page's changes: password, address (effective only once the new address confirms),
  * and the password check the other forms share.
  */
-import type { AppDb, PortableDb } from "#db/client.server";
+import type { PortableDb } from "#db/client.server";
 import type { User } from "#db/schema";
 import type { SqlRunner } from "#db/sql.server";
 import type { AuthRateLimiter, Refusal } from "../auth-rate-limit.server";
@@ -19,8 +19,7 @@ import { markAddressVerified } from "./verification.server";
 
 export const EMAIL_CHANGE_TTL_MS = 24 * 60 * 60 * 1000;
 
-// AppDb for the mail queue alone (still on the SQLite connection, inside the bodies there).
-type Deps = { db: AppDb; config: Pick<Config, "appUrl" | "adminEmails" | "SIGNUP_BONUS_CREDITS" | "SIGNUP_BONUS_EXPIRES_AFTER">; limiter: AuthRateLimiter };
+type Deps = { db: PortableDb; config: Pick<Config, "appUrl" | "adminEmails" | "SIGNUP_BONUS_CREDITS" | "SIGNUP_BONUS_EXPIRES_AFTER">; limiter: AuthRateLimiter };
 export type WrongPassword = { ok: false; reason: "wrong_password"; message: string };
 
 /**
@@ -53,7 +52,7 @@ export async function changePassword(
     await tx.run("UPDATE users SET password_hash = ?, updated_at = ? WHERE id = ?", [passwordHash, now, input.user.id]);
     await revokeOtherSessions(tx, input.user.id, input.sessionId);
     await revokeUnusedTokens(tx, input.user.id, "reset_password", now);
-    enqueueMail(db, input.user.email, "password_changed", passwordChangedMail(config.appUrl), now);
+    await enqueueMail(tx, input.user.email, "password_changed", passwordChangedMail(config.appUrl), now);
   });
   return { ok: true };
 }
@@ -81,9 +80,9 @@ export async function requestEmailChange(
     await revokeUnusedTokens(tx, input.user.id, "change_email", now);
     if (!(await findUserByEmail(tx, newEmail))) {
       const raw = await issueToken(tx, { userId: input.user.id, purpose: "change_email", email: newEmail, ttlMs: EMAIL_CHANGE_TTL_MS, now });
-      enqueueMail(db, newEmail, "change_email", confirmEmailChangeMail(config.appUrl, raw), now);
+      await enqueueMail(tx, newEmail, "change_email", confirmEmailChangeMail(config.appUrl, raw), now);
     }
-    enqueueMail(db, input.user.email, "email_change_requested", emailChangeRequestedMail(config.appUrl, newEmail), now);
+    await enqueueMail(tx, input.user.email, "email_change_requested", emailChangeRequestedMail(config.appUrl, newEmail), now);
   });
   return { ok: true };
 }
@@ -111,7 +110,7 @@ export function confirmEmailChange({ db, config }: Omit<Deps, "limiter">, rawTok
     await markAddressVerified(tx, config, (await findUserById(tx, user.id))!, now);
     // Reset links mailed to the old address must not open the account any more.
     await revokeUnusedTokens(tx, user.id, "reset_password", now);
-    enqueueMail(db, user.email, "email_changed", emailChangedMail(config.appUrl, used.token.email), now);
+    await enqueueMail(tx, user.email, "email_changed", emailChangedMail(config.appUrl, used.token.email), now);
     return { ok: true, user: (await findUserById(tx, user.id))! };
   });
 }

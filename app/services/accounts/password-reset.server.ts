@@ -6,7 +6,7 @@
  * the hash, ends EVERY session of the account (the person resetting then logs in with the new
  * password) and tells the owner, all in one transaction.
  */
-import type { AppDb, PortableDb } from "#db/client.server";
+import type { PortableDb } from "#db/client.server";
 import type { User } from "#db/schema";
 import type { Refusal } from "../auth-rate-limit.server";
 import type { Config } from "../env.server";
@@ -20,9 +20,7 @@ import { consumeToken, issueToken, peekToken, revokeUnusedTokens, type TokenRefu
 
 export const RESET_TOKEN_TTL_MS = 60 * 60 * 1000;
 
-// AppDb, not PortableDb, for the mail queue alone: it still writes through the SQLite connection
-// (inside the body's transaction there); every other statement here is portable (decision 036).
-type Deps = { db: AppDb; config: Pick<Config, "appUrl"> };
+type Deps = { db: PortableDb; config: Pick<Config, "appUrl"> };
 
 /**
  * Queues a reset link if the address belongs to a live account. The rate-limit point is taken
@@ -39,7 +37,7 @@ export async function requestPasswordReset(
     const user = await findUserByEmail(tx, input.email);
     if (!user || user.deletedAt !== null) return;
     const raw = await issueToken(tx, { userId: user.id, purpose: "reset_password", email: user.email, ttlMs: RESET_TOKEN_TTL_MS, now });
-    enqueueMail(db, user.email, "reset_password", resetPasswordMail(config.appUrl, raw), now);
+    await enqueueMail(tx, user.email, "reset_password", resetPasswordMail(config.appUrl, raw), now);
   });
   return { ok: true };
 }
@@ -64,7 +62,7 @@ export async function resetPassword({ db, config }: Deps, input: { token: unknow
     await tx.run("UPDATE users SET password_hash = ?, updated_at = ? WHERE id = ?", [passwordHash, now, user.id]);
     await revokeUnusedTokens(tx, user.id, "reset_password", now);
     await revokeUserSessions(tx, user.id);
-    enqueueMail(db, user.email, "password_changed", passwordChangedMail(config.appUrl), now);
+    await enqueueMail(tx, user.email, "password_changed", passwordChangedMail(config.appUrl), now);
     return { ok: true, user: (await findUserById(tx, user.id))! };
   });
 }

@@ -5,7 +5,7 @@
  * a verification link for a new account, a "someone tried to sign up with your address" note for
  * an existing one. See docs/decisions/018-verification-and-admin-bootstrap.md.
  */
-import type { AppDb } from "#db/client.server";
+import type { PortableDb } from "#db/client.server";
 import type { AuthRateLimiter, Refusal } from "../auth-rate-limit.server";
 import type { Config } from "../env.server";
 import { hashPassword } from "../password.server";
@@ -14,7 +14,7 @@ import { queueSignupAttemptMail, queueVerificationMail } from "./verification-ma
 
 export type SignupResult = { ok: true } | Refusal | { ok: false; reason: "honeypot"; message: string };
 
-type SignupDeps = { db: AppDb; config: Config; limiter: AuthRateLimiter };
+type SignupDeps = { db: PortableDb; config: Config; limiter: AuthRateLimiter };
 
 /** Every well-formed attempt counts against the limits, bots' included. */
 export async function signUp(
@@ -28,15 +28,15 @@ export async function signUp(
   // Hashed in both branches: a taken address must not answer faster than a new one.
   const passwordHash = await hashPassword(input.password);
   if (await findUserByEmail(db, email)) {
-    queueSignupAttemptMail(db, config, email);
+    await queueSignupAttemptMail(db, config, email);
     return { ok: true };
   }
   try {
-    await createUser(db, { email, passwordHash }, (tx, user) => queueVerificationMail(db, tx, config, user));
+    await createUser(db, { email, passwordHash }, (tx, user) => queueVerificationMail(tx, config, user));
   } catch (error) {
     if (!(error instanceof EmailTakenError)) throw error;
     // Lost a race with another sign-up for the same address: it is taken now, same answer.
-    queueSignupAttemptMail(db, config, email);
+    await queueSignupAttemptMail(db, config, email);
   }
   return { ok: true };
 }

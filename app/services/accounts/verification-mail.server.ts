@@ -3,21 +3,20 @@
  * transaction of what it announces; links are absolute under APP_URL and open a page with a
  * button, so a mail scanner that follows them changes nothing.
  */
-import type { AppDb } from "#db/client.server";
 import type { SqlRunner } from "#db/sql.server";
 import type { Config } from "../env.server";
 import { appLink, renderMail } from "../mail/mail-layout.server";
 import { enqueueMail } from "../mail/mail-queue.server";
+import type { SqlTarget } from "../sql-target.server";
 import { issueToken } from "./email-tokens.server";
 
 export const VERIFY_TOKEN_TTL_MS = 24 * 60 * 60 * 1000;
 
 /**
  * Issues a fresh verification link (older ones stop working) and queues the mail, inside the
- * caller's write body `tx`. (`db`: the mail queue still writes through the SQLite connection,
- * which is that body's connection; decision 036.)
+ * caller's write body `tx`.
  */
-export async function queueVerificationMail(db: AppDb, tx: SqlRunner, config: Config, user: { id: number; email: string }, now = Date.now()): Promise<void> {
+export async function queueVerificationMail(tx: SqlRunner, config: Config, user: { id: number; email: string }, now = Date.now()): Promise<void> {
   const raw = await issueToken(tx, { userId: user.id, purpose: "verify_email", email: user.email, ttlMs: VERIFY_TOKEN_TTL_MS, now });
   const bonus = config.SIGNUP_BONUS_CREDITS;
   const mail = renderMail({
@@ -30,7 +29,7 @@ export async function queueVerificationMail(db: AppDb, tx: SqlRunner, config: Co
     action: { label: "Confirm my address", url: appLink(config.appUrl, `/verify-email?token=${raw}`) },
     footer: "If you did not sign up, ignore this message: nothing happens unless the button is pressed.",
   });
-  enqueueMail(db, user.email, "verify_email", mail, now);
+  await enqueueMail(tx, user.email, "verify_email", mail, now);
 }
 
 /**
@@ -38,7 +37,7 @@ export async function queueVerificationMail(db: AppDb, tx: SqlRunner, config: Co
  * same as for a new address (it never says which addresses are registered), so the owner learns
  * it here, with the ways back into the account.
  */
-export function queueSignupAttemptMail(db: AppDb, config: Config, email: string, now = Date.now()): void {
+export async function queueSignupAttemptMail(target: SqlTarget, config: Config, email: string, now = Date.now()): Promise<void> {
   const mail = renderMail({
     subject: "Someone tried to sign up with your address",
     paragraphs: [
@@ -49,5 +48,5 @@ export function queueSignupAttemptMail(db: AppDb, config: Config, email: string,
     action: { label: "Reset my password", url: appLink(config.appUrl, "/forgot-password") },
     footer: "If it was not you, you can ignore this message: your account and password are unchanged.",
   });
-  enqueueMail(db, email, "signup_attempt", mail, now);
+  await enqueueMail(target, email, "signup_attempt", mail, now);
 }

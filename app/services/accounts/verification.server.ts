@@ -6,7 +6,7 @@
  * verification existed, gets a replay, never a second bonus) and ADMIN_EMAILS applied. So either
  * all of it happens once or none of it does, however many times the button is pressed.
  */
-import type { AppDb, PortableDb } from "#db/client.server";
+import type { PortableDb } from "#db/client.server";
 import type { SqlRunner } from "#db/sql.server";
 import type { User } from "#db/schema";
 import { AUDIT_ACTIONS } from "~/utils/admin-schemas";
@@ -106,23 +106,23 @@ function tooMany(retryAfterSeconds: number): ResendResult {
   };
 }
 
-/** Inside the caller's body `tx` (`db`: the mail queue's SQLite connection, the same one). */
-async function queueIn(db: AppDb, tx: SqlRunner, config: Config, userId: number, now: number): Promise<ResendResult> {
+/** Inside the caller's body `tx`. */
+async function queueIn(tx: SqlRunner, config: Config, userId: number, now: number): Promise<ResendResult> {
   const user = await findUserById(tx, userId);
   if (!user || user.deletedAt !== null) return { ok: false, reason: "not_found", message: "This account no longer exists." };
   if (user.emailVerifiedAt !== null) return { ok: false, reason: "already_verified", message: "Your address is already confirmed." };
-  await queueVerificationMail(db, tx, config, user, now);
+  await queueVerificationMail(tx, config, user, now);
   return { ok: true, email: user.email };
 }
 
-type ResendDeps = { db: AppDb; config: Config; limiter: ResendLimiter };
+type ResendDeps = { db: PortableDb; config: Config; limiter: ResendLimiter };
 
 /** The banner's "resend" button: limited per account and per IP, the point taken before queuing. */
 export async function resendVerification({ db, config, limiter }: ResendDeps, input: { userId: number; ip: string }): Promise<ResendResult> {
   const verdict = await limiter.check(input.userId, input.ip);
   if (!verdict.ok) return tooMany(verdict.retryAfterSeconds);
   const now = Date.now();
-  return db.sql.write((tx) => queueIn(db, tx, config, input.userId, now));
+  return db.sql.write((tx) => queueIn(tx, config, input.userId, now));
 }
 
 /** "Send a new link" on the page of an expired or replaced link: for the account the link belonged to. */
@@ -134,10 +134,10 @@ export async function resendVerificationForLink(deps: ResendDeps, input: { token
 }
 
 /** An admin sends the verification mail again; audited in the same transaction. */
-export async function adminResendVerification(db: AppDb, config: Config, input: { adminId: number; userId: number }): Promise<ResendResult> {
+export async function adminResendVerification(db: PortableDb, config: Config, input: { adminId: number; userId: number }): Promise<ResendResult> {
   const now = Date.now();
   return db.sql.write(async (tx) => {
-    const result = await queueIn(db, tx, config, input.userId, now);
+    const result = await queueIn(tx, config, input.userId, now);
     if (result.ok) {
       await tx.run("INSERT INTO audit_log (actor_id, action, target_user_id, details, created_at) VALUES (?, ?, ?, ?, ?)", [
         input.adminId,

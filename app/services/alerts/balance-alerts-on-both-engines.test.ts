@@ -1,12 +1,11 @@
 // Balance alerts on SQLite and on a real PostgreSQL (decision 036): one mail per crossing however
 // many spends and checks race over it, re-armed by a rise, the mail inside the body that fires
-// (a failed queue leaves the alert armed), hostile thresholds refused. The mail queue's own port
-// is another branch's (mail-in-body.server.ts is the seam): these tests queue through the body's
-// tx with the INSERT that port writes, so what is tested here is this module's part.
+// (a failed queue leaves the alert armed), hostile thresholds refused. The mail is queued
+// through the body's tx by the mail queue itself.
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import type { SqlRunner } from "#db/sql.server";
 import { closeEngines, ENGINES, insertUserOn, type EngineDb } from "../../../tests/support/engines";
-import type { QueueMailIn } from "../mail-in-body.server";
+import { enqueueMail, type QueueMailIn } from "../mail/mail-queue.server";
 import { grant, hold } from "../money/ledger.server";
 import { announceSpend, onSpend } from "../spend-listeners.server";
 import { balanceAlertBannerOf } from "./balance-alert-banner.server";
@@ -19,13 +18,7 @@ afterAll(async () => {
 const T0 = Date.UTC(2026, 11, 1, 9, 0);
 const APP = "https://credits.example";
 
-/** The mail queue's INSERT (as its port writes it), through the body's tx. */
-const queueMail: QueueMailIn = async (tx: SqlRunner, to, kind, mail, now) =>
-  (await tx.get<{ id: number }>(
-    `INSERT INTO mail_queue (to_address, kind, subject, text_body, html_body, status, attempts, next_attempt_at, created_at)
-     VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, ?) RETURNING id`,
-    [to, kind, mail.subject, mail.text, mail.html, now, now],
-  ))!.id;
+const queueMail: QueueMailIn = enqueueMail;
 const opts = (now: number) => ({ appUrl: APP, now, queueMail });
 
 describe.each(ENGINES)("balance alerts on $name", (engine) => {

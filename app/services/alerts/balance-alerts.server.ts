@@ -12,14 +12,13 @@
  * it (or, for a spend, before it) reached the threshold. So a purchase by webhook followed by a
  * spend through the API mails again even if nobody looked at a page in between.
  * This module only reads balances (readBalance); the ledger alone writes them. One SQL text for
- * SQLite and PostgreSQL; the mail goes through mail-in-body.server.ts (a seam until the mail
- * queue's port is merged).
+ * SQLite and PostgreSQL; the mail is queued in the same body.
  * Why: docs/decisions/028-balance-alerts.md.
  */
 import type { PortableDb } from "#db/client.server";
 import type { SqlRunner } from "#db/sql.server";
 import type { BalanceAlertRow } from "#db/schema";
-import { mailQueueOf, type QueueMailIn } from "../mail-in-body.server";
+import { enqueueMail, type QueueMailIn } from "../mail/mail-queue.server";
 import { readBalance } from "../money/ledger.server";
 import { readerOf, type SqlTarget } from "../sql-target.server";
 import { findUserById } from "../users.server";
@@ -135,7 +134,7 @@ export async function checkBalanceAlert(db: PortableDb, userId: number, options:
   if (!peek) return { ...viewOf(undefined, 0), transition: "none" };
   const peekBalance = (await readBalance(db, userId, now)).balance;
   if ((await transitionOf(db, userId, peek, peekBalance)) === "none") return { ...viewOf(peek, peekBalance), transition: "none" };
-  const queueMail = options.queueMail ?? mailQueueOf(db);
+  const queueMail = options.queueMail ?? enqueueMail;
   return db.sql.write(async (tx): Promise<BalanceAlertCheck> => {
     const alert = await readAlert(tx, userId);
     const balance = (await readBalance(tx, userId, now)).balance;

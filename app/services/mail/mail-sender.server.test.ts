@@ -35,7 +35,7 @@ afterEach(async () => {
   db.remove();
 });
 
-function queue(to: string, subject = "Confirm your address", target: AppDb = db): number {
+function queue(to: string, subject = "Confirm your address", target: AppDb = db): Promise<number> {
   const mail = renderMail({
     subject,
     paragraphs: ["Someone (hopefully you) signed up with this address."],
@@ -45,7 +45,7 @@ function queue(to: string, subject = "Confirm your address", target: AppDb = db)
   return enqueueMail(target, to, "verify_email", mail);
 }
 
-function sender(target: AppDb = db, opts: { retrySchedule?: number[]; smtpUrl?: string } = {}): MailSender {
+function sender(target: AppDb = db, opts: { retrySchedule?: number[]; smtpUrl?: string; onSent?: () => void } = {}): MailSender {
   const s = startMailSender(target, {
     transport: createMailTransport({ transport: "smtp", smtpUrl: opts.smtpUrl ?? smtp.url, from: FROM }, { timeoutMs: 3000 }),
     retrySchedule: opts.retrySchedule ?? FAST,
@@ -53,6 +53,7 @@ function sender(target: AppDb = db, opts: { retrySchedule?: number[]; smtpUrl?: 
     intervalMs: 3_600_000,
     sendTimeoutMs: 3000,
     redact: (t) => redactSmtpSecret(t, opts.smtpUrl ?? smtp.url),
+    ...(opts.onSent ? { log: { info: () => opts.onSent!(), warn: () => undefined, error: () => undefined } } : {}),
   });
   senders.push(s);
   return s;
@@ -65,7 +66,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 describe("mail sender over SMTP", () => {
   it("delivers a queued message with both parts, From/To/Subject and absolute links, and marks it sent", async () => {
     const s = sender();
-    const id = queue("ada@example.com");
+    const id = await queue("ada@example.com");
     expect(await s.sendNow()).toEqual({ sent: 1, retrying: 0, failed: 0 });
     const mail = await smtp.waitForMail({ to: "ada@example.com", subject: "Confirm your address" });
     expect(mail.user).toBe("mailer"); // authenticated with the URL's (percent-encoded) credentials
@@ -84,7 +85,7 @@ describe("mail sender over SMTP", () => {
 
   it("sends only due messages", async () => {
     const s = sender();
-    const later = queue("later@example.com");
+    const later = await queue("later@example.com");
     db.sqlite.prepare("update mail_queue set next_attempt_at = ? where id = ?").run(Date.now() + 60_000, later);
     expect((await s.sendNow()).sent).toBe(0);
     expect(rowOf(later)).toMatchObject({ status: "pending", attempts: 0 });
@@ -93,7 +94,7 @@ describe("mail sender over SMTP", () => {
   it("keeps a message through an outage: retried with backoff, delivered once the server is back", async () => {
     const s = sender(db, { retrySchedule: [150, 300, 600, 600, 600] });
     smtp.setMode("refuse");
-    const id = queue("outage@example.com");
+    const id = await queue("outage@example.com");
     const before = Date.now();
     expect(await s.sendNow()).toEqual({ sent: 0, retrying: 1, failed: 0 });
     let row = rowOf(id);
@@ -116,7 +117,7 @@ describe("mail sender over SMTP", () => {
   it("marks a message failed after the last attempt, and never sends it again", async () => {
     const s = sender(db, { retrySchedule: [10, 10] });
     smtp.setMode("refuse");
-    const id = queue("never@example.com");
+    const id = await queue("never@example.com");
     const outcomes = [];
     for (let i = 0; i < 3; i++) {
       outcomes.push(await s.sendNow());
@@ -131,16 +132,21 @@ describe("mail sender over SMTP", () => {
   });
 
   it("delivers 50 messages exactly once with two senders on two connections racing", async () => {
-    const ids = db.sqlite.transaction(() => Array.from({ length: 50 }, (_, i) => queue(`race${i}@example.com`, `Race ${i}`)))();
+    const ids = await Promise.all(Array.from({ length: 50 }, (_, i) => queue(`race${i}@example.com`, `Race ${i}`)));
     const other = openDatabase(db.sqlite.name);
     try {
-      const a = sender(db);
-      const b = sender(other);
+      // Each sender's passes run one after another (its start-up tick first), so who sent what is
+      // counted from their logs: both must have sent (they did race), each message once.
+      const sentBy = { a: 0, b: 0 };
+      const a = sender(db, { onSent: () => sentBy.a++ });
+      const b = sender(other, { onSent: () => sentBy.b++ });
       const reports = await Promise.all([a.sendNow(), b.sendNow(), a.sendNow(), b.sendNow()]);
       // stop() waits for every loop still running, the start-up ticks included.
       await Promise.all([a.stop(), b.stop()]);
       expect(reports.every((r) => r.retrying === 0 && r.failed === 0)).toBe(true);
-      expect(reports.filter((r) => r.sent > 0).length).toBeGreaterThan(1); // they did race
+      expect(sentBy.a).toBeGreaterThan(0); // they did race
+      expect(sentBy.b).toBeGreaterThan(0);
+      expect(sentBy.a + sentBy.b).toBe(50);
       for (let i = 0; i < 50; i++) expect(smtp.mailsTo(`race${i}@example.com`), `race${i}`).toHaveLength(1);
       expect(smtp.mails).toHaveLength(50);
       expect(ids.every((id) => rowOf(id).status === "sent" && rowOf(id).attempts === 1)).toBe(true);
@@ -162,7 +168,7 @@ describe("mail sender over SMTP", () => {
       log: { info: (o) => logged.push(JSON.stringify(o)), warn: (o) => logged.push(JSON.stringify(o)), error: (o) => logged.push(JSON.stringify(o)) },
     });
     senders.push(s);
-    const id = queue("auth@example.com");
+    const id = await queue("auth@example.com");
     expect((await s.sendNow()).retrying).toBe(1);
     expect(rowOf(id).last_error).toMatch(/535|Invalid/);
     const password = decodeURIComponent(new URL(url).password);
@@ -172,18 +178,18 @@ describe("mail sender over SMTP", () => {
 });
 
 describe("claiming", () => {
-  it("hands a row to one loop at a time, and again after the lease when that loop died", () => {
-    const id = queue("claim@example.com");
+  it("hands a row to one loop at a time, and again after the lease when that loop died", async () => {
+    const id = await queue("claim@example.com");
     const now = Date.now();
-    const first = claimNextMail(db, now, 1000);
+    const first = await claimNextMail(db, now, 1000);
     expect(first).toMatchObject({ id, attempts: 1 });
-    expect(claimNextMail(db, now, 1000)).toBeNull();
-    expect(claimNextMail(db, now + 999, 1000)).toBeNull();
+    expect(await claimNextMail(db, now, 1000)).toBeNull();
+    expect(await claimNextMail(db, now + 999, 1000)).toBeNull();
     // The first loop never reported (a crash mid-send): after the lease the row is due again.
-    const second = claimNextMail(db, now + 1000, 1000);
+    const second = await claimNextMail(db, now + 1000, 1000);
     expect(second).toMatchObject({ id, attempts: 2 });
     // The dead loop's late answer no longer applies to the row.
-    expect(recordFailure(db, first!, "late", now + 1001, FAST)).toBe("superseded");
+    expect(await recordFailure(db, first!, "late", now + 1001, FAST)).toBe("superseded");
     expect(rowOf(id)).toMatchObject({ attempts: 2, last_error: null });
   });
 
@@ -197,15 +203,15 @@ describe("claiming", () => {
     expect(retryDelayAfter(FAST, attempts)).toBe(delay);
   });
 
-  it("schedules the next attempt from the default-like schedule (30 s, 2 min, 10 min, 1 h …)", () => {
+  it("schedules the next attempt from the default-like schedule (30 s, 2 min, 10 min, 1 h …)", async () => {
     const schedule = [30_000, 120_000, 600_000, 3_600_000];
-    const id = queue("schedule@example.com");
+    const id = await queue("schedule@example.com");
     let now = 1_000_000;
     db.sqlite.prepare("update mail_queue set next_attempt_at = ? where id = ?").run(now, id);
     const seen: number[] = [];
     for (let i = 0; i < 5; i++) {
-      const row = claimNextMail(db, now, 5000)!;
-      const outcome = recordFailure(db, row, "451 try later", now, schedule);
+      const row = (await claimNextMail(db, now, 5000))!;
+      const outcome = await recordFailure(db, row, "451 try later", now, schedule);
       const next = rowOf(id).next_attempt_at;
       seen.push(outcome === "failed" ? -1 : next - now);
       now = next;
@@ -225,7 +231,7 @@ describe("outbox transport", () => {
       sendTimeoutMs: 3000,
     });
     senders.push(s);
-    const id = queue("outbox@example.com");
+    const id = await queue("outbox@example.com");
     expect((await s.sendNow()).sent).toBe(1);
     const file = path.join(dir, outboxFileName(id));
     const eml = fs.readFileSync(file, "utf8");

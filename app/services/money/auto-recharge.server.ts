@@ -19,7 +19,7 @@ import type { SqlRunner } from "#db/sql.server";
 import { autoRechargeAttempts, autoRechargeSettings, savedCards, users, type AutoRechargeAttempt } from "#db/schema";
 import { utcMonthStart } from "~/utils/time";
 import type { Config } from "../env.server";
-import { enqueueMail } from "../mail/mail-queue.server";
+import { enqueueMailOnSqlite } from "../mail/mail-queue.server";
 import { incrementCounter } from "../metrics.server";
 import { rechargeFailedMail, rechargeSucceededMail } from "./auto-recharge-mails.server";
 import { getBalance, grant } from "./ledger.server";
@@ -243,7 +243,7 @@ export async function grantRecharge(deps: Pick<RechargeDeps, "db" | "config">, a
         amount: intent.amount_received ?? intent.amount,
         currency: intent.currency,
       });
-      enqueueMail(db, user.email, "auto_recharge_succeeded", mail, now);
+      enqueueMailOnSqlite(db, user.email, "auto_recharge_succeeded", mail, now);
     }
   }
   return { status: written.replayed ? ("already_granted" as const) : ("granted" as const), attemptId: attempt.id, userId: attempt.userId, credits: attempt.credits };
@@ -277,7 +277,7 @@ export function failAttempt(deps: Pick<RechargeDeps, "db" | "config">, attemptId
     const user = db.orm.select({ email: users.email, deletedAt: users.deletedAt }).from(users).where(eq(users.id, closed.userId)).get();
     const packName = findPack(deps.config, closed.packId)?.name ?? `${closed.credits} credits`;
     if (user && user.deletedAt === null) {
-      enqueueMail(db, user.email, switchedOff ? "auto_recharge_off" : "auto_recharge_failed", rechargeFailedMail(deps.config.appUrl, { packName, failureCode, switchedOff }), now);
+      enqueueMailOnSqlite(db, user.email, switchedOff ? "auto_recharge_off" : "auto_recharge_failed", rechargeFailedMail(deps.config.appUrl, { packName, failureCode, switchedOff }), now);
     }
     return { status: "failed" as const, attemptId, userId: closed.userId, failureCode, switchedOff };
   };

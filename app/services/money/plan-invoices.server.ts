@@ -236,11 +236,8 @@ async function grantNew(tx: SqlRunner, inv: PlanInvoice, key: string, now: numbe
  * write body `tx`. A period already paid stays paid (a late failure event of an invoice paid
  * since); a failure already recorded is not mailed twice (one INSERT … ON CONFLICT DO NOTHING:
  * parallel deliveries record and mail once).
- * SEAM (decision 036): `mailDb` is for the mail queue only, which still writes through the SQLite
- * connection (the body's own); once mail-queue.server.ts takes a `tx`, it goes.
  */
 export async function recordFailedInvoice(
-  mailDb: AppDb,
   config: Pick<Config, "appUrl">,
   inv: PlanInvoice,
   tx: SqlRunner,
@@ -249,6 +246,6 @@ export async function recordFailedInvoice(
   const inserted = await tx.get<{ invoiceId: string }>(PERIOD_SQL.insertFailed, periodRow(inv, "failed", null, now));
   if (!inserted) return { recorded: false };
   const user = await tx.get<{ email: string; deletedAt: number | null }>(`SELECT email, deleted_at AS "deletedAt" FROM users WHERE id = ?`, [inv.userId]);
-  if (user && user.deletedAt === null) enqueueMail(mailDb, user.email, "plan_payment_failed", paymentFailedMail(config.appUrl, inv.plan.name), now);
+  if (user && user.deletedAt === null) await enqueueMail(tx, user.email, "plan_payment_failed", paymentFailedMail(config.appUrl, inv.plan.name), now);
   return { recorded: true };
 }

@@ -409,7 +409,7 @@ describe("a failed invoice on SQLite (the mail queue's seam)", () => {
     const userId = await insertUserOn(db, "failed-invoice@example.com");
     const inv = invoiceOf(userId, "sub_failed", 1, { status: "open" });
     const config = { appUrl: "https://credits.example" };
-    const results = await Promise.all(Array.from({ length: 20 }, () => db.sql.write((tx) => recordFailedInvoice(db, config, inv, tx, T))));
+    const results = await Promise.all(Array.from({ length: 20 }, () => db.sql.write((tx) => recordFailedInvoice(config, inv, tx, T))));
     expect(results.filter((r) => r.recorded)).toHaveLength(1);
     const mails = await db.sql.all<{ kind: string }>("SELECT kind FROM mail_queue WHERE to_address = ?", ["failed-invoice@example.com"]);
     expect(mails).toEqual([{ kind: "plan_payment_failed" }]);
@@ -417,7 +417,7 @@ describe("a failed invoice on SQLite (the mail queue's seam)", () => {
     const period = await db.sql.get<{ status: string; amountPaid: number }>(`SELECT status, amount_paid AS "amountPaid" FROM subscription_periods WHERE invoice_id = ?`, [inv.invoiceId]);
     expect(period).toEqual({ status: "paid", amountPaid: 1000 });
     // A failure event after the payment changes nothing and mails nothing.
-    expect(await db.sql.write((tx) => recordFailedInvoice(db, config, inv, tx, T + 2))).toEqual({ recorded: false });
+    expect(await db.sql.write((tx) => recordFailedInvoice(config, inv, tx, T + 2))).toEqual({ recorded: false });
     expect(await db.sql.all("SELECT id FROM mail_queue")).toHaveLength(1);
   });
 });

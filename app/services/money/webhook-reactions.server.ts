@@ -150,7 +150,7 @@ async function planFailedInvoice(deps: Deps, invoiceId: string): Promise<Plan> {
   if ("ignore" in read) return { kind: "ignore", why: read.ignore };
   // Paid meanwhile (a retry succeeded): its invoice.paid grants; nothing failed any more.
   if (read.invoice.status === "paid") return { kind: "ignore", why: `invoice ${invoiceId} is paid now` };
-  return { kind: "apply", apply: async (tx) => ({ invoiceId, ...(await recordFailedInvoice(sqliteOnly(deps.db, "the failed-payment mail (mail-queue.server.ts)"), deps.config, read.invoice, tx)) }) };
+  return { kind: "apply", apply: async (tx) => ({ invoiceId, ...(await recordFailedInvoice(deps.config, read.invoice, tx)) }) };
 }
 
 async function planSubscription(deps: Deps, payload: Stripe.Subscription, eventCreated: number): Promise<Plan> {
