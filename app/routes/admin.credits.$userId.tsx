@@ -42,7 +42,7 @@ export async function loader({ request, params }: LoaderFunctionArgs) {
   await requireAdmin(request);
   const { db } = getRuntime();
   const parsedId = UserIdSchema.safeParse(params.userId);
-  const user = parsedId.success ? getUserSummary(db, parsedId.data) : null;
+  const user = parsedId.success ? await getUserSummary(db, parsedId.data) : null;
   // Not thrown: after a POST for an unknown user the page still shows the action's error.
   if (!user) return json({ notFound: true as const, userId: params.userId ?? "" }, { status: 404 });
   const url = new URL(request.url);
@@ -73,7 +73,7 @@ export async function action({ request, params }: ActionFunctionArgs) {
   const rawIntent = formData.get("intent");
   const intent = rawIntent === "refund" ? "refund" : rawIntent === "resend_verification" ? "resend_verification" : "adjust";
   const parsedId = UserIdSchema.safeParse(params.userId);
-  const userId = parsedId.success && getUserSummary(db, parsedId.data) ? parsedId.data : null;
+  const userId = parsedId.success && (await getUserSummary(db, parsedId.data)) ? parsedId.data : null;
   const here = `/admin/credits/${userId}`;
 
   if (intent === "resend_verification") {

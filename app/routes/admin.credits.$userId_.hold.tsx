@@ -18,16 +18,16 @@ import { AccountHoldSchema, UserIdSchema } from "~/utils/admin-schemas";
 
 export const meta: MetaFunction = () => [{ title: "Account hold · Admin · Credits Studio" }];
 
-function userOf(rawId: string | undefined) {
+async function userOf(rawId: string | undefined) {
   const id = UserIdSchema.safeParse(rawId);
-  const user = id.success ? getUserSummary(getRuntime().db, id.data) : null;
+  const user = id.success ? await getUserSummary(getRuntime().db, id.data) : null;
   if (!user) throw new Response("No such user", { status: 404 });
   return user;
 }
 
 export async function loader({ request, params }: LoaderFunctionArgs) {
   await requireAdmin(request);
-  const user = userOf(params.userId);
+  const user = await userOf(params.userId);
   return json(
     { user: { id: user.id, email: user.email, flaggedAt: user.flaggedAt, flaggedReason: user.flaggedReason } },
     { headers: { "Cache-Control": "private, no-store" } },
@@ -36,7 +36,7 @@ export async function loader({ request, params }: LoaderFunctionArgs) {
 
 export async function action({ request, params }: ActionFunctionArgs) {
   const admin = await requireAdmin(request);
-  const user = userOf(params.userId);
+  const user = await userOf(params.userId);
   const submission = parseWithZod(await request.formData(), { schema: AccountHoldSchema });
   if (submission.status !== "success") return json({ result: submission.reply() }, { status: 400 });
   const result = changeAccountHold(getRuntime().db, { adminId: admin.id, userId: user.id, action: submission.value.intent, reason: submission.value.reason });

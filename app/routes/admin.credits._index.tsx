@@ -13,7 +13,7 @@ export const meta: MetaFunction = () => [{ title: "Users · Admin · Credits Stu
 export async function loader({ request }: LoaderFunctionArgs) {
   await requireAdmin(request);
   const query = UserListQuerySchema.parse(Object.fromEntries(new URL(request.url).searchParams));
-  return json(listUsers(getRuntime().db, query), { headers: { "Cache-Control": "private, no-store" } });
+  return json(await listUsers(getRuntime().db, query), { headers: { "Cache-Control": "private, no-store" } });
 }
 
 const SORT_NAMES: Record<UserSort, string> = { email: "email", credits: "balance", created: "sign-up date" };

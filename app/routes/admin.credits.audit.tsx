@@ -14,11 +14,11 @@ export async function loader({ request }: LoaderFunctionArgs) {
   await requireAdmin(request);
   const { db } = getRuntime();
   const query = AuditQuerySchema.parse(Object.fromEntries(new URL(request.url).searchParams));
-  const target = query.user ? getUserSummary(db, query.user) : null;
+  const target = query.user ? await getUserSummary(db, query.user) : null;
   return json(
     {
       target: target ? { id: target.id, email: target.email } : null,
-      ...listAudit(db, { targetUserId: query.user, older: query.older }),
+      ...(await listAudit(db, { targetUserId: query.user, older: query.older })),
     },
     { headers: { "Cache-Control": "private, no-store" } },
   );

@@ -12,7 +12,7 @@ export const meta: MetaFunction = () => [{ title: "Overview · Admin · Credits 
 
 export async function loader({ request }: LoaderFunctionArgs) {
   await requireAdmin(request);
-  return json(getOverview(getRuntime().db), { headers: { "Cache-Control": "private, no-store" } });
+  return json(await getOverview(getRuntime().db), { headers: { "Cache-Control": "private, no-store" } });
 }
 
 function money(revenue: Record<string, number>): string {

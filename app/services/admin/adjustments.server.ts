@@ -1,20 +1,18 @@
 /**
  * An admin adds or removes credits by hand, with who and why. Balances change only through the
- * ledger (money/ledger.server.ts `adjust`); the audit row is written in the same SQLite
- * transaction, so a change without its record (or the reverse) cannot exist.
+ * ledger (money/ledger.server.ts `adjust`); the audit row is written in the same write body,
+ * so a change without its record (or the reverse) cannot exist.
  */
-import type { AppDb } from "#db/client.server";
+import type { PortableDb } from "#db/client.server";
 import type { SqlRunner } from "#db/sql.server";
-import { perConnection } from "#db/prepared.server";
-import { auditLog } from "#db/schema";
 import { AUDIT_ACTIONS, LARGE_ADJUSTMENT, type AdjustmentType } from "~/utils/admin-schemas";
 import { expiryAfter } from "~/utils/duration";
 import { adjust, LedgerError, type Tx } from "../money/ledger.server";
 import { ledgerKeys } from "../money/ledger-keys.server";
+import { isUniqueViolation } from "../sql-target.server";
 
-const stmts = perConnection((sqlite) => ({
-  userExists: sqlite.prepare<[number], { id: number }>(`SELECT id FROM users WHERE id = ?`),
-}));
+const USER_EXISTS = `SELECT id FROM users WHERE id = ?`;
+const INSERT_AUDIT = `INSERT INTO audit_log (actor_id, action, target_user_id, reason, details, created_at) VALUES (?, ?, ?, ?, ?, ?)`;
 
 /**
  * Above how many credits (either sign) a change needs the admin's explicit confirmation. The
@@ -48,9 +46,9 @@ export type AdjustResult =
  * The same token again is a replay: nothing changes, no second audit row, and the first result
  * comes back. A removal never takes the balance below zero (the ledger's guard).
  */
-export async function adjustCredits(db: AppDb, input: AdjustInput): Promise<AdjustResult> {
+export async function adjustCredits(db: PortableDb, input: AdjustInput): Promise<AdjustResult> {
   const run = async (tx: SqlRunner): Promise<AdjustResult> => {
-    if (!stmts(db).userExists.get(input.userId)) return { ok: false, reason: "user_not_found" };
+    if (!(await tx.get<{ id: number }>(USER_EXISTS, [input.userId]))) return { ok: false, reason: "user_not_found" };
     const now = Date.now();
     const result = await adjust(tx, {
       now,
@@ -64,30 +62,32 @@ export async function adjustCredits(db: AppDb, input: AdjustInput): Promise<Adju
     });
     if (!result.ok) return { ok: false, reason: "insufficient_credits", balance: result.balance, needed: result.needed };
     if (result.replayed) return { ok: true, replayed: true, transaction: result.transaction };
-    db.orm
-      .insert(auditLog)
-      .values({
-        actorId: input.adminId,
-        action: AUDIT_ACTIONS.adjust,
-        targetUserId: input.userId,
-        reason: result.transaction.reason ?? input.reason.trim(),
-        details: JSON.stringify({
-          transactionId: result.transaction.id,
-          type: input.type,
-          amount: input.amount,
-          balanceAfter: result.transaction.balanceAfter,
-          expiresAfterMs: input.expiresAfterMs ?? null,
-          key: result.transaction.idempotencyKey,
-        }),
-        createdAt: result.transaction.createdAt,
-      })
-      .run();
+    await tx.run(INSERT_AUDIT, [
+      input.adminId,
+      AUDIT_ACTIONS.adjust,
+      input.userId,
+      result.transaction.reason ?? input.reason.trim(),
+      JSON.stringify({
+        transactionId: result.transaction.id,
+        type: input.type,
+        amount: input.amount,
+        balanceAfter: result.transaction.balanceAfter,
+        expiresAfterMs: input.expiresAfterMs ?? null,
+        key: result.transaction.idempotencyKey,
+      }),
+      result.transaction.createdAt,
+    ]);
     return { ok: true, replayed: false, transaction: result.transaction };
   };
-  try {
-    return await db.sql.write(run);
-  } catch (error) {
-    if (error instanceof LedgerError && error.code === "key_conflict") return { ok: false, reason: "token_reused" };
-    throw error;
+  // On PostgreSQL two submits of one form may both miss the key and race to insert it: the loser
+  // meets the unique key and its body rolls back. The winner has committed by then, so the same
+  // write again finds its row: a replay (or token_reused), as on SQLite, where writes are serial.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await db.sql.write(run);
+    } catch (error) {
+      if (error instanceof LedgerError && error.code === "key_conflict") return { ok: false, reason: "token_reused" };
+      if (!isUniqueViolation(error) || attempt >= 3) throw error;
+    }
   }
 }

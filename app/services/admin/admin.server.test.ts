@@ -36,46 +36,46 @@ beforeAll(async () => {
 afterAll(() => db.remove());
 
 describe("user list", () => {
-  function walk(query: Parameters<typeof listUsers>[1]) {
+  async function walk(query: Parameters<typeof listUsers>[1]) {
     const seen: string[] = [];
-    let page = listUsers(db, { ...query, limit: 25 });
+    let page = await listUsers(db, { ...query, limit: 25 });
     expect(page.prev).toBeNull();
     const pages = [page];
     for (;;) {
       seen.push(...page.users.map((u) => u.email));
       if (!page.next) break;
-      page = listUsers(db, { ...query, after: page.next, limit: 25 });
+      page = await listUsers(db, { ...query, after: page.next, limit: 25 });
       pages.push(page);
     }
     return { seen, pages };
   }
 
-  it("pages by email, credits and sign-up date in both directions without gaps or repeats", () => {
+  it("pages by email, credits and sign-up date in both directions without gaps or repeats", async () => {
     const all = (db.sqlite.prepare("select email, credits, created_at as c, id from users").all() as Array<{ email: string; credits: number; c: number; id: number }>);
     const byEmail = [...all].sort((a, b) => (a.email < b.email ? -1 : 1)).map((u) => u.email);
-    expect(walk({ sort: "email", dir: "asc" }).seen).toEqual(byEmail);
-    expect(walk({ sort: "email", dir: "desc" }).seen).toEqual([...byEmail].reverse());
+    expect((await walk({ sort: "email", dir: "asc" })).seen).toEqual(byEmail);
+    expect((await walk({ sort: "email", dir: "desc" })).seen).toEqual([...byEmail].reverse());
     const byCredits = [...all].sort((a, b) => b.credits - a.credits || b.id - a.id).map((u) => u.email);
-    expect(walk({ sort: "credits" }).seen).toEqual(byCredits);
+    expect((await walk({ sort: "credits" })).seen).toEqual(byCredits);
     const byCreated = [...all].sort((a, b) => b.c - a.c || b.id - a.id).map((u) => u.email);
-    const { seen, pages } = walk({ sort: "created" });
+    const { seen, pages } = await walk({ sort: "created" });
     expect(seen).toEqual(byCreated);
 
     // Previous from page 3 is page 2; previous from page 2 is the full first page.
-    const back = listUsers(db, { sort: "created", before: pages[2].prev!, limit: 25 });
+    const back = await listUsers(db, { sort: "created", before: pages[2].prev!, limit: 25 });
     expect(back.users.map((u) => u.id)).toEqual(pages[1].users.map((u) => u.id));
-    const top = listUsers(db, { sort: "created", before: pages[1].prev!, limit: 25 });
+    const top = await listUsers(db, { sort: "created", before: pages[1].prev!, limit: 25 });
     expect(top.users.map((u) => u.id)).toEqual(pages[0].users.map((u) => u.id));
     expect(top.prev).toBeNull();
   });
 
-  it("searches by email prefix, case-insensitively, with any sort", () => {
-    const page = listUsers(db, { q: "ALICE00", sort: "email" });
+  it("searches by email prefix, case-insensitively, with any sort", async () => {
+    const page = await listUsers(db, { q: "ALICE00", sort: "email" });
     expect(page.users.map((u) => u.email)).toEqual(["alice001@example.com", "alice003@example.com", "alice005@example.com", "alice007@example.com", "alice009@example.com"]);
-    const byCredits = listUsers(db, { q: "alice", sort: "credits", limit: 3 });
+    const byCredits = await listUsers(db, { q: "alice", sort: "credits", limit: 3 });
     expect(byCredits.users.map((u) => u.email)).toEqual(["alice119@example.com", "alice117@example.com", "alice115@example.com"]);
-    expect(listUsers(db, { q: "nobody" }).users).toEqual([]);
-    expect(listUsers(db, { q: "%" }).users).toEqual([]);
+    expect((await listUsers(db, { q: "nobody" })).users).toEqual([]);
+    expect((await listUsers(db, { q: "%" })).users).toEqual([]);
   });
 
   it("ignores a forged or malformed cursor", async () => {
@@ -83,7 +83,7 @@ describe("user list", () => {
     expect(decodeCursor(encodeCursor(5, 1), "email")).toBeNull();
     expect(decodeCursor(encodeCursor("x", 1.5), "email")).toBeNull();
     expect(decodeCursor(encodeCursor("x", 1), "email")).toEqual(["x", 1]);
-    expect(listUsers(db, { sort: "credits", after: "garbage" }).users).toHaveLength(50);
+    expect((await listUsers(db, { sort: "credits", after: "garbage" })).users).toHaveLength(50);
   });
 
   it("shows on hold, total purchased and last activity for the page's users", async () => {
@@ -91,11 +91,11 @@ describe("user list", () => {
     await grant(db, { userId: id, amount: 500, type: "purchase", key: "checkout:list", description: "Bought", stripePaymentId: "pi_list" });
     const h = await hold(db, { userId: id, cost: 50, key: "hold:list", description: "Video", ttlSeconds: 600 });
     expect(h.ok).toBe(true);
-    const row = listUsers(db, { q: "bob000@" }).users[0];
+    const row = (await listUsers(db, { q: "bob000@" })).users[0];
     expect(row).toMatchObject({ id, onHold: 50, purchased: 500, credits: 10 + 500 - 50 });
     expect(row.lastActivity).toBeGreaterThan(Date.now() - 60_000);
-    expect(getUserSummary(db, id)).toMatchObject({ onHold: 50, purchased: 500 });
-    expect(getUserSummary(db, 999_999)).toBeNull();
+    expect(await getUserSummary(db, id)).toMatchObject({ onHold: 50, purchased: 500 });
+    expect(await getUserSummary(db, 999_999)).toBeNull();
   });
 });
 
@@ -112,7 +112,7 @@ describe("manual changes", () => {
     expect(again.transaction.id).toBe(first.transaction.id);
     expect(getBalance(db, userId).balance).toBe(before + 250);
     expect(auditCount()).toBe(audits + 1);
-    const [entry] = listAudit(db, { targetUserId: userId }).entries;
+    const [entry] = (await listAudit(db, { targetUserId: userId })).entries;
     expect(entry).toMatchObject({
       action: AUDIT_ACTIONS.adjust,
       actorEmail: "boss@example.com",
@@ -209,7 +209,7 @@ describe("refunds", () => {
     expect(calls[0].params).toMatchObject({ payment_intent: "pi_refund" });
     expect(calls[0].key).toContain(input.token);
     expect(auditCount()).toBe(audits + 1);
-    expect(listAudit(db, { targetUserId: userId }).entries[0]).toMatchObject({
+    expect((await listAudit(db, { targetUserId: userId })).entries[0]).toMatchObject({
       action: AUDIT_ACTIONS.refund,
       reason: "Customer asked",
       summary: `Refund re_1 of $5.00 requested for purchase #${purchase.id}`,
@@ -285,15 +285,15 @@ describe("refunds", () => {
 
 describe("audit list and overview", () => {
   it("pages the audit log newest first", async () => {
-    const all = listAudit(db, { limit: 200 }).entries;
+    const all = (await listAudit(db, { limit: 200 })).entries;
     expect(all.length).toBeGreaterThanOrEqual(3);
-    const first = listAudit(db, { limit: 2 });
-    const second = listAudit(db, { limit: 2, older: first.older! });
+    const first = await listAudit(db, { limit: 2 });
+    const second = await listAudit(db, { limit: 2, older: first.older! });
     expect([...first.entries, ...second.entries].map((e) => e.id)).toEqual(all.slice(0, 4).map((e) => e.id));
   });
 
-  it("sums the last 30 days per day, and the figures of now", () => {
-    const overview = getOverview(db);
+  it("sums the last 30 days per day, and the figures of now", async () => {
+    const overview = await getOverview(db);
     expect(overview.days).toHaveLength(30);
     const rows = db.sqlite
       .prepare("select type, status, sum(amount) as total from transactions group by type, status")
@@ -321,12 +321,12 @@ describe("audit list and overview", () => {
     const buy = async (key: string) => (await grant(db, { userId, amount: 100, type: "purchase", key, description: "Bought" })).transaction.id;
     backdate(await buy("overview:old-1"), 10);
     backdate(await buy("overview:recent-1"), 1);
-    const first = getOverview(db, { now });
+    const first = await getOverview(db, { now });
     expect(first.days[19].sold).toBe(100);
     expect(first.days[28].sold).toBe(100);
     backdate(await buy("overview:old-2"), 10);
     backdate(await buy("overview:recent-2"), 1);
-    const next = getOverview(db, { now: now + 60_000 });
+    const next = await getOverview(db, { now: now + 60_000 });
     expect(next.days[19].sold).toBe(200);
     expect(next.days[28].sold).toBe(200);
     expect(next.days.reduce((sum, d) => sum + d.sold, 0)).toBe(400);

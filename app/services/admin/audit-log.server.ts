@@ -3,8 +3,7 @@
  * Rows are written by the actions themselves (adjustments.server.ts, refunds.server.ts), each in
  * the same transaction as its change.
  */
-import type { AppDb } from "#db/client.server";
-import { perConnection } from "#db/prepared.server";
+import type { PortableDb } from "#db/client.server";
 import { AUDIT_ACTIONS } from "~/utils/admin-schemas";
 import { formatMoney } from "~/utils/format";
 import { formatCode, formatLifetime } from "~/utils/redeem-code-schemas";
@@ -24,20 +23,16 @@ type AuditRaw = {
   targetEmail: string | null;
 };
 
-const AUDIT_SELECT = `SELECT a.id AS id, a.created_at AS createdAt, a.action AS action, a.reason AS reason, a.details AS details,
-     a.actor_id AS actorId, actor.email AS actorEmail, a.target_user_id AS targetUserId, target.email AS targetEmail
+const AUDIT_SELECT = `SELECT a.id AS id, a.created_at AS "createdAt", a.action AS action, a.reason AS reason, a.details AS details,
+     a.actor_id AS "actorId", actor.email AS "actorEmail", a.target_user_id AS "targetUserId", target.email AS "targetEmail"
    FROM audit_log a
    JOIN users actor ON actor.id = a.actor_id
    LEFT JOIN users target ON target.id = a.target_user_id`;
 
-const stmts = perConnection((sqlite) => ({
-  auditPage: sqlite.prepare<{ older: number; limit: number }, AuditRaw>(
-    `${AUDIT_SELECT} WHERE a.id < @older ORDER BY a.id DESC LIMIT @limit`,
-  ),
-  auditPageOfUser: sqlite.prepare<{ user: number; older: number; limit: number }, AuditRaw>(
-    `${AUDIT_SELECT} WHERE a.target_user_id = @user AND a.id < @older ORDER BY a.id DESC LIMIT @limit`,
-  ),
-}));
+const AUDIT_SQL = {
+  page: `${AUDIT_SELECT} WHERE a.id < @older ORDER BY a.id DESC LIMIT @limit`,
+  pageOfUser: `${AUDIT_SELECT} WHERE a.target_user_id = @user AND a.id < @older ORDER BY a.id DESC LIMIT @limit`,
+};
 
 export type AuditEntryView = {
   id: number;
@@ -87,16 +82,16 @@ export function summarizeAudit(action: string, detailsText: string | null): stri
   return detailsText ?? "";
 }
 
-export function listAudit(
-  db: AppDb,
+export async function listAudit(
+  db: PortableDb,
   opts: { targetUserId?: number; older?: number; limit?: number } = {},
-): { entries: AuditEntryView[]; older: number | null } {
+): Promise<{ entries: AuditEntryView[]; older: number | null }> {
   const limit = Math.max(1, Math.min(200, opts.limit ?? AUDIT_PAGE_SIZE));
   const params = { older: opts.older ?? Number.MAX_SAFE_INTEGER, limit: limit + 1 };
   const raw =
     opts.targetUserId !== undefined
-      ? stmts(db).auditPageOfUser.all({ ...params, user: opts.targetUserId })
-      : stmts(db).auditPage.all(params);
+      ? await db.sql.all<AuditRaw>(AUDIT_SQL.pageOfUser, { ...params, user: opts.targetUserId })
+      : await db.sql.all<AuditRaw>(AUDIT_SQL.page, params);
   const more = raw.length > limit;
   const entries = raw.slice(0, limit).map((r) => ({
     id: r.id,

@@ -79,7 +79,7 @@ describe("the overview from kept totals", () => {
 
       const days = Math.floor(now / DAY_MS) - Math.floor(START / DAY_MS) + 1;
       for (const window of [1, 3, days, days + 5]) {
-        const overview = getOverview(db, { now, days: window });
+        const overview = await getOverview(db, { now, days: window });
         const pending = db.sqlite.prepare<[], { credits: number; holds: number }>("SELECT coalesce(sum(-amount), 0) AS credits, count(*) AS holds FROM transactions WHERE status = 'pending'").get()!;
         const users = directUserFigures(db.sqlite);
         const lastDay = Math.floor(now / DAY_MS);
@@ -101,14 +101,14 @@ describe("the overview from kept totals", () => {
       }
       // The admin console's "purchased" per user reads user_daily_totals too.
       const purchased = (userId: number) => db!.sqlite.prepare<[number], { n: number }>("SELECT coalesce(sum(amount), 0) AS n FROM transactions WHERE user_id = ? AND type = 'purchase'").get(userId)!.n;
-      for (const userId of userIds) expect(getUserSummary(db, userId)!.purchased).toBe(purchased(userId));
-      for (const row of listUsers(db, { sort: "credits", dir: "desc" }).users) {
+      for (const userId of userIds) expect((await getUserSummary(db, userId))!.purchased).toBe(purchased(userId));
+      for (const row of (await listUsers(db, { sort: "credits", dir: "desc" })).users) {
         expect({ id: row.id, purchased: row.purchased }).toEqual({ id: row.id, purchased: purchased(row.id) });
       }
     });
   }
 
-  it("follows writes made outside the ledger too (a script, a restore), and a row's removal", () => {
+  it("follows writes made outside the ledger too (a script, a restore), and a row's removal", async () => {
     db = createTestDb();
     const userId = insertUser(db, "script@example.com");
     const at = Date.UTC(2027, 2, 1, 12);
@@ -133,20 +133,20 @@ describe("the overview from kept totals", () => {
     db.sqlite.prepare("UPDATE transactions SET description = 'renamed', expires_at = 1 WHERE idempotency_key = 'by-hand-4'").run();
     expect(keptFigures(db.sqlite)).toEqual(directFigures(db.sqlite));
     expect(keptUserDayFigures(db.sqlite)).toEqual(directUserDayFigures(db.sqlite));
-    const overview = getOverview(db, { now: at, days: 10 });
+    const overview = await getOverview(db, { now: at, days: 10 });
     expect(overview.totals.revenue).toEqual({ usd: 1500, eur: 10 });
     expect(overview.totals.sold).toBe(2500);
     expect(overview.totals.spent).toBe(20);
     db.sqlite.prepare("DELETE FROM transactions WHERE idempotency_key IN ('by-hand-0', 'by-hand-5')").run();
     expect(keptFigures(db.sqlite)).toEqual(directFigures(db.sqlite));
-    expect(getOverview(db, { now: at, days: 10 }).totals).toMatchObject({ sold: 2000, spent: 0, revenue: { eur: 10 } });
+    expect((await getOverview(db, { now: at, days: 10 })).totals).toMatchObject({ sold: 2000, spent: 0, revenue: { eur: 10 } });
     expect(keptUserDayFigures(db.sqlite)).toEqual(directUserDayFigures(db.sqlite));
     db.sqlite.prepare("DELETE FROM transactions").run();
     expect(keptFigures(db.sqlite)).toEqual([]);
     expect(keptUserDayFigures(db.sqlite)).toEqual([]);
   });
 
-  it("counts users and their balances as the users table does, through sign-ups, balance changes and deletions", () => {
+  it("counts users and their balances as the users table does, through sign-ups, balance changes and deletions", async () => {
     db = createTestDb();
     expect(keptUserFigures(db.sqlite)).toEqual({ users: 0, credits: 0 });
     const ids = Array.from({ length: 5 }, (_, i) => insertUser(db!, `u${i}@example.com`));
@@ -157,7 +157,7 @@ describe("the overview from kept totals", () => {
     db.sqlite.prepare("DELETE FROM users WHERE id = ?").run(ids[3]);
     expect(keptUserFigures(db.sqlite)).toEqual({ users: 5, credits: 1025 });
     expect(keptUserFigures(db.sqlite)).toEqual(directUserFigures(db.sqlite));
-    const overview = getOverview(db, { now: Date.UTC(2027, 0, 1) });
+    const overview = await getOverview(db, { now: Date.UTC(2027, 0, 1) });
     expect({ users: overview.users, outstanding: overview.outstanding }).toEqual({ users: 5, outstanding: 1025 });
   });
 });

@@ -5,29 +5,26 @@
  * the pending holds alone, so the page reads the same few hundred rows whatever the history's
  * length (docs/decisions/037-daily-totals.md).
  */
-import type { AppDb } from "#db/client.server";
-import { perConnection } from "#db/prepared.server";
+import type { PortableDb } from "#db/client.server";
 import type { TransactionType } from "#db/schema";
 import { DAY_MS } from "~/utils/time";
 
 type DayFigures = { day: number; type: TransactionType; status: string; total: number; revenue: number; currency: string };
 
-const stmts = perConnection((sqlite) => ({
+const OVERVIEW_SQL = {
   // One range of daily_totals' primary key (day first), shards summed. Revenue is the purchases'
   // meta.amountTotal (the currency's minor unit, as Stripe reported it at checkout).
-  overviewDays: sqlite.prepare<[number, number], DayFigures>(
-    `SELECT day, type, status, currency, sum(credits) AS total, sum(revenue_minor) AS revenue
+  days: `SELECT day, type, status, currency, sum(credits) AS total, sum(revenue_minor) AS revenue
      FROM daily_totals WHERE day >= ? AND day <= ?
      GROUP BY day, type, status, currency`,
-  ),
-  // Pending rows only (a partial, covering index): as many as holds in flight, not history.
-  onHold: sqlite.prepare<[], { credits: number; holds: number }>(
-    `SELECT coalesce(sum(-amount), 0) AS credits, count(*) AS holds FROM transactions WHERE status = 'pending'`,
-  ),
-  balances: sqlite.prepare<[], { users: number; outstanding: number }>(
-    `SELECT coalesce(sum(users), 0) AS users, coalesce(sum(credits), 0) AS outstanding FROM user_totals`,
-  ),
-}));
+  // Pending rows only (a partial, covering index): as many as holds in flight, not history; and
+  // the outstanding balances, in the same statement so both come from one snapshot on both engines.
+  now: `SELECT
+     (SELECT coalesce(sum(-amount), 0) FROM transactions WHERE status = 'pending') AS "onHoldCredits",
+     (SELECT count(*) FROM transactions WHERE status = 'pending') AS "onHoldHolds",
+     (SELECT coalesce(sum(users), 0) FROM user_totals) AS users,
+     (SELECT coalesce(sum(credits), 0) FROM user_totals) AS outstanding`,
+};
 
 export type OverviewDay = {
   day: string;
@@ -55,7 +52,7 @@ export type Overview = {
 };
 
 /** The last `days` UTC days (today included), plus the figures of now. */
-export function getOverview(db: AppDb, opts: { days?: number; now?: number } = {}): Overview {
+export async function getOverview(db: PortableDb, opts: { days?: number; now?: number } = {}): Promise<Overview> {
   const days = opts.days ?? 30;
   const now = opts.now ?? Date.now();
   const today = Math.floor(now / DAY_MS);
@@ -64,12 +61,14 @@ export function getOverview(db: AppDb, opts: { days?: number; now?: number } = {
   const series = new Map<number, OverviewDay>();
   for (let d = firstDay; d <= today; d++) series.set(d, { day: new Date(d * DAY_MS).toISOString().slice(0, 10), ...blank() });
   const totals = blank();
-  const read = db.sqlite.transaction(() => ({
-    rows: stmts(db).overviewDays.all(firstDay, today),
-    onHold: stmts(db).onHold.get()!,
-    balances: stmts(db).balances.get()!,
-  }));
-  const { rows, onHold, balances } = read.deferred();
+  // The days and the figures of now are two statements: a row committed between them may show in
+  // one only (the old read shared a snapshot; these are separate figures on the page).
+  const [rows, figures] = await Promise.all([
+    db.sql.all<DayFigures>(OVERVIEW_SQL.days, [firstDay, today]),
+    db.sql.get<{ onHoldCredits: number; onHoldHolds: number; users: number; outstanding: number }>(OVERVIEW_SQL.now),
+  ]);
+  const onHold = { credits: figures!.onHoldCredits, holds: figures!.onHoldHolds };
+  const balances = { users: figures!.users, outstanding: figures!.outstanding };
   for (const r of rows) {
     const point = series.get(r.day);
     if (!point) continue;

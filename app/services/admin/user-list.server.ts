@@ -2,39 +2,34 @@
  * The admin console's user list (search, sort, keyset pages) and one user's summary. Read-only.
  * Why the queries look the way they do: docs/decisions/011-admin-console.md.
  */
-import type Database from "better-sqlite3";
-import type { AppDb } from "#db/client.server";
-import { perConnection } from "#db/prepared.server";
+import type { PortableDb } from "#db/client.server";
 import type { UserRole } from "#db/schema";
 import type { SortDirection, UserListQuery, UserSort } from "~/utils/admin-schemas";
 
 export const USER_PAGE_SIZE = 50;
-/** A search matching at least this many users is "broad": walk the sort index instead of sorting matches. */
-const BROAD_SEARCH = 2_000;
+/** The longest search taken into account: a longer one is cut (nothing is longer than an address). */
+const MAX_SEARCH = 320;
 
 type UserBase = { id: number; email: string; role: UserRole; credits: number; createdAt: number; flaggedAt: number | null; emailVerifiedAt: number | null };
 type UserFigures = { id: number; onHold: number; purchased: number; lastActivity: number | null };
 
-const USER_COLUMNS = "id, email, role, credits, created_at AS createdAt, flagged_at AS flaggedAt, email_verified_at AS emailVerifiedAt";
+const USER_COLUMNS = `id, email, role, credits, created_at AS "createdAt", flagged_at AS "flaggedAt", email_verified_at AS "emailVerifiedAt"`;
 
-const stmts = perConnection((sqlite) => ({
-  // Per-user figures for the users of one page only, each from a (user_id, ...) index. Purchased:
-  // from the user's daily totals (decision 037), a row per day rather than one per purchase.
-  figures: sqlite.prepare<[string], UserFigures>(
-    `SELECT u.id AS id,
-       (SELECT coalesce(sum(-amount), 0) FROM transactions
-         WHERE user_id = u.id AND type = 'usage' AND status = 'pending') AS onHold,
-       (SELECT coalesce(sum(credits), 0) FROM user_daily_totals WHERE user_id = u.id AND type = 'purchase') AS purchased,
-       (SELECT created_at FROM transactions WHERE user_id = u.id ORDER BY id DESC LIMIT 1) AS lastActivity
-     FROM users u WHERE u.id IN (SELECT value FROM json_each(?))`,
-  ),
-  user: sqlite.prepare<[number], UserBase & { flaggedReason: string | null }>(
-    `SELECT ${USER_COLUMNS}, flagged_reason AS flaggedReason FROM users WHERE id = ?`,
-  ),
-  countMatches: sqlite.prepare<[string, string, number], { n: number }>(
-    `SELECT count(*) AS n FROM (SELECT 1 FROM users WHERE email >= ? AND email < ? LIMIT ?)`,
-  ),
-}));
+// Per-user figures for the users of one page only, each from a (user_id, ...) index. Purchased:
+// from the user's daily totals (decision 037), a row per day rather than one per purchase. One
+// placeholder per id (a page is at most 200): portable, no json_each.
+const figuresSql = (count: number) => `SELECT u.id AS id,
+   (SELECT coalesce(sum(-amount), 0) FROM transactions
+     WHERE user_id = u.id AND type = 'usage' AND status = 'pending') AS "onHold",
+   (SELECT coalesce(sum(credits), 0) FROM user_daily_totals WHERE user_id = u.id AND type = 'purchase') AS purchased,
+   (SELECT created_at FROM transactions WHERE user_id = u.id ORDER BY id DESC LIMIT 1) AS "lastActivity"
+ FROM users u WHERE u.id IN (${Array.from({ length: count }, () => "?").join(", ")})`;
+
+const USER_BY_ID = `SELECT ${USER_COLUMNS}, flagged_reason AS "flaggedReason" FROM users WHERE id = ?`;
+
+function readFigures(db: PortableDb, ids: readonly number[]): Promise<UserFigures[]> {
+  return ids.length ? db.sql.all<UserFigures>(figuresSql(ids.length), ids) : Promise.resolve([]);
+}
 
 export type AdminUserRow = UserBase & Omit<UserFigures, "id">;
 export type UserListPage = {
@@ -71,33 +66,23 @@ export function decodeCursor(raw: string | undefined, sort: UserSort): Cursor | 
   }
 }
 
-/** Upper bound of an email-prefix range: every string that starts with `prefix` sorts below it. */
-function prefixEnd(prefix: string): string {
-  return `${prefix}\u{10FFFF}`;
+/**
+ * The LIKE pattern of an email-prefix search: the text lower-cased, its `\`, `%` and `_` escaped
+ * (they match themselves, never "anything"), then `%`. Used with `lower(email) LIKE lower(?)
+ * ESCAPE '\'`: LIKE is case-insensitive on SQLite (ASCII) and case-sensitive on PostgreSQL, so
+ * both sides are lowered (addresses are stored lower-case already).
+ */
+export function prefixPattern(q: string): string {
+  return `${q.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
 }
 
-const listStatements = new WeakMap<Database.Database, Map<string, Database.Statement<Record<string, unknown>, UserBase>>>();
-
-function listStatement(db: AppDb, shape: { sort: UserSort; order: "ASC" | "DESC"; cmp: "<" | ">" | null; search: "index" | "filter" | null }) {
-  let cache = listStatements.get(db.sqlite);
-  if (!cache) listStatements.set(db.sqlite, (cache = new Map()));
-  const key = JSON.stringify(shape);
-  let statement = cache.get(key);
-  if (!statement) {
-    const col = SORT_COLUMNS[shape.sort];
-    const where: string[] = [];
-    // "filter": a broad search walks the sort column's index and filters (the unary + keeps SQLite
-    // off the email index); "index": a narrow one reads its few matches from the email index.
-    if (shape.search === "index") where.push("email >= @lo AND email < @hi");
-    if (shape.search === "filter") where.push("+email >= @lo AND +email < @hi");
-    if (shape.cmp) where.push(`(${col}, id) ${shape.cmp} (@value, @id)`);
-    statement = db.sqlite.prepare<Record<string, unknown>, UserBase>(
-      `SELECT ${USER_COLUMNS} FROM users ${where.length ? `WHERE ${where.join(" AND ")}` : ""}
-       ORDER BY ${col} ${shape.order}, id ${shape.order} LIMIT @limit`,
-    );
-    cache.set(key, statement);
-  }
-  return statement;
+function listSql(shape: { sort: UserSort; order: "ASC" | "DESC"; cmp: "<" | ">" | null; search: boolean }): string {
+  const col = SORT_COLUMNS[shape.sort];
+  const where: string[] = [];
+  if (shape.search) where.push(`lower(email) LIKE lower(@pattern) ESCAPE '\\'`);
+  if (shape.cmp) where.push(`(${col}, id) ${shape.cmp} (@value, @id)`);
+  return `SELECT ${USER_COLUMNS} FROM users ${where.length ? `WHERE ${where.join(" AND ")}` : ""}
+     ORDER BY ${col} ${shape.order}, id ${shape.order} LIMIT @limit`;
 }
 
 /**
@@ -105,32 +90,27 @@ function listStatement(db: AppDb, shape: { sort: UserSort; order: "ASC" | "DESC"
  * optional email-prefix search. Keyset: `after` continues past the last row, `before` goes back
  * before the first. Per-row figures are computed for the page's users only.
  */
-export function listUsers(db: AppDb, query: Partial<UserListQuery> & { limit?: number }): UserListPage {
+export async function listUsers(db: PortableDb, query: Partial<UserListQuery> & { limit?: number }): Promise<UserListPage> {
   const sort = query.sort ?? "created";
   const dir = query.dir ?? DEFAULT_DIRECTION[sort];
   const limit = Math.max(1, Math.min(200, query.limit ?? USER_PAGE_SIZE));
-  const q = query.q?.trim().toLowerCase() || null;
+  const q = query.q?.trim().slice(0, MAX_SEARCH).toLowerCase() || null;
   const after = decodeCursor(query.after, sort);
   const before = after ? null : decodeCursor(query.before, sort);
   const backwards = before !== null;
   const cursor = after ?? before;
 
-  let search: "index" | "filter" | null = null;
-  if (q) {
-    const broad = sort !== "email" && stmts(db).countMatches.get(q, prefixEnd(q), BROAD_SEARCH)!.n >= BROAD_SEARCH;
-    search = broad ? "filter" : "index";
-  }
   const ascending = (dir === "asc") !== backwards;
-  const statement = listStatement(db, {
+  const text = listSql({
     sort,
     order: ascending ? "ASC" : "DESC",
     cmp: cursor ? (ascending ? ">" : "<") : null,
-    search,
+    search: q !== null,
   });
   const params: Record<string, unknown> = { limit: limit + 1 };
-  if (q) Object.assign(params, { lo: q, hi: prefixEnd(q) });
+  if (q) Object.assign(params, { pattern: prefixPattern(q) });
   if (cursor) Object.assign(params, { value: cursor[0], id: cursor[1] });
-  let rows = statement.all(params);
+  let rows = await db.sql.all<UserBase>(text, params);
   const more = rows.length > limit;
   rows = rows.slice(0, limit);
   if (backwards) {
@@ -139,9 +119,7 @@ export function listUsers(db: AppDb, query: Partial<UserListQuery> & { limit?: n
     rows.reverse();
   }
 
-  const figures = new Map(
-    rows.length ? stmts(db).figures.all(JSON.stringify(rows.map((r) => r.id))).map((f) => [f.id, f]) : [],
-  );
+  const figures = new Map((await readFigures(db, rows.map((r) => r.id))).map((f) => [f.id, f]));
   const users = rows.map((r) => {
     const f = figures.get(r.id);
     return { ...r, onHold: f?.onHold ?? 0, purchased: f?.purchased ?? 0, lastActivity: f?.lastActivity ?? null };
@@ -160,9 +138,9 @@ export function listUsers(db: AppDb, query: Partial<UserListQuery> & { limit?: n
 }
 export type UserSummary = AdminUserRow & { flaggedReason: string | null };
 
-export function getUserSummary(db: AppDb, userId: number): UserSummary | null {
-  const user = stmts(db).user.get(userId);
+export async function getUserSummary(db: PortableDb, userId: number): Promise<UserSummary | null> {
+  const user = await db.sql.get<UserBase & { flaggedReason: string | null }>(USER_BY_ID, [userId]);
   if (!user) return null;
-  const f = stmts(db).figures.get(JSON.stringify([userId]));
+  const [f] = await readFigures(db, [userId]);
   return { ...user, onHold: f?.onHold ?? 0, purchased: f?.purchased ?? 0, lastActivity: f?.lastActivity ?? null };
 }
