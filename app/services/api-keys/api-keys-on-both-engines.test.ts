@@ -1,9 +1,10 @@
 // API keys on SQLite and on a real PostgreSQL (decision 036): issue, the one-statement lookup every
-// API request makes, last_used_at at most once a minute, revocation once. (listApiKeys reads the
-// ledger's keySpendThisMonth, still SQLite-only: api-keys.server.test.ts covers it.)
+// API request makes, last_used_at at most once a minute, revocation once, and the list with what
+// each key spent this UTC month (the ledger's readKeySpendThisMonth).
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { closeEngines, ENGINES, insertUserOn, type EngineDb } from "../../../tests/support/engines";
-import { authenticateApiKey, hashApiKey, issueApiKey, revokeApiKey } from "./api-keys.server";
+import { grant, hold, postHold, voidHold } from "../money/ledger.server";
+import { authenticateApiKey, hashApiKey, issueApiKey, listApiKeys, revokeApiKey } from "./api-keys.server";
 
 afterAll(async () => {
   await closeEngines();
@@ -95,5 +96,33 @@ describe.each(ENGINES)("API keys on $name", (engine) => {
     const keys = await Promise.all(Array.from({ length: 50 }, () => issueApiKey(db, { userId, name: "k", monthlyCreditLimit: null })));
     expect(new Set(keys.map((k) => k.key)).size).toBe(50);
     expect(new Set(keys.map((k) => k.id)).size).toBe(50);
+  });
+
+  it("lists the working keys newest first with this month's spend: pending and posted usage, not voided, not last month's", async () => {
+    const owner = await newUser();
+    const other = await newUser();
+    await grant(db.sql, { userId: owner, amount: 100, type: "bonus", key: `seed:${owner}`, description: "seed", now: T - 40 * 86_400_000 });
+    const a = await issueApiKey(db, { userId: owner, name: "a", monthlyCreditLimit: 50, now: T - 2 });
+    const b = await issueApiKey(db, { userId: owner, name: "b", monthlyCreditLimit: null, now: T - 1 });
+    const gone = await issueApiKey(db, { userId: owner, name: "gone", monthlyCreditLimit: null, now: T });
+    await issueApiKey(db, { userId: other, name: "not mine", monthlyCreditLimit: null, now: T });
+    await revokeApiKey(db, { userId: owner, id: gone.id, now: T });
+    const spend = async (key: { id: number }, cost: number, tag: string, now: number) => {
+      const h = await hold(db.sql, { userId: owner, cost, key: `h:${tag}:${owner}`, description: "x", ttlSeconds: 3600, now, apiKey: { id: key.id, monthlyLimit: null } });
+      if (!h.ok) throw new Error("refused");
+      return h.transaction.id;
+    };
+    await spend(a, 7, "pending", T);
+    await postHold(db.sql, await spend(a, 5, "posted", T), T);
+    await voidHold(db.sql, await spend(a, 11, "voided", T), "test", T);
+    await spend(a, 13, "last-month", Date.UTC(2026, 10, 30, 23, 59));
+    await spend(b, 2, "b", T);
+    const keys = await listApiKeys(db, owner, T);
+    expect(keys.map((k) => [k.name, k.spentThisMonth, k.monthlyCreditLimit])).toEqual([
+      ["b", 2, null],
+      ["a", 12, 50],
+    ]);
+    expect(keys[1]).toEqual({ id: a.id, name: "a", prefix: a.prefix, monthlyCreditLimit: 50, spentThisMonth: 12, createdAt: new Date(T - 2).toISOString(), lastUsedAt: null });
+    expect(await listApiKeys(db, 987_654, T)).toEqual([]);
   });
 });

@@ -5,13 +5,13 @@
  * (a backup) holds no usable key. Lookup is by that hash (an index), then the stored and computed
  * hashes are compared with timingSafeEqual. Keys are never deleted, only revoked: the ledger rows
  * spent through a key keep naming it. What a key spent this month is the ledger's figure
- * (keySpendThisMonth), the same one its monthly limit is checked against.
+ * (readKeySpendThisMonth), the same one its monthly limit is checked against.
  */
 import crypto from "node:crypto";
-import type { AppDb, PortableDb } from "#db/client.server";
+import type { PortableDb } from "#db/client.server";
 import type { User } from "#db/schema";
 import { API_KEY_PATTERN, API_KEY_PREFIX_LENGTH } from "~/utils/api-key-schemas";
-import { keySpendThisMonth } from "../money/ledger.server";
+import { readKeySpendThisMonth } from "../money/ledger.server";
 import { userColumns } from "../users.server";
 
 /** What a request made through a key carries down to the ledger: which key, and its limit. */
@@ -55,22 +55,21 @@ export async function issueApiKey(db: PortableDb, input: { userId: number; name:
   return { id: row.id, key, name: row.name, prefix: row.prefix, monthlyCreditLimit: row.monthlyCreditLimit, createdAt: iso(row.createdAt)! };
 }
 
-/**
- * The user's keys that still work, newest first, with what each spent this UTC month. (AppDb for
- * the ledger's keySpendThisMonth alone, still a synchronous SQLite read: decision 036.)
- */
-export async function listApiKeys(db: AppDb, userId: number, now: number = Date.now()): Promise<ApiKeyView[]> {
+/** The user's keys that still work, newest first, with what each spent this UTC month. */
+export async function listApiKeys(db: PortableDb, userId: number, now: number = Date.now()): Promise<ApiKeyView[]> {
   const rows = await db.sql.all<{ id: number; name: string; prefix: string; monthlyCreditLimit: number | null; createdAt: number; lastUsedAt: number | null }>(
     `SELECT id, name, prefix, monthly_credit_limit AS "monthlyCreditLimit", created_at AS "createdAt", last_used_at AS "lastUsedAt"
      FROM api_keys WHERE user_id = ? AND revoked_at IS NULL ORDER BY created_at DESC, id DESC`,
     [userId],
   );
-  return rows.map((row) => ({
+  // One read per key (a user has a handful), each the figure the key's limit is checked against.
+  const spent = await Promise.all(rows.map((row) => readKeySpendThisMonth(db, row.id, now)));
+  return rows.map((row, i) => ({
     id: row.id,
     name: row.name,
     prefix: row.prefix,
     monthlyCreditLimit: row.monthlyCreditLimit,
-    spentThisMonth: keySpendThisMonth(db, row.id, now),
+    spentThisMonth: spent[i]!,
     createdAt: iso(row.createdAt)!,
     lastUsedAt: iso(row.lastUsedAt),
   }));
