@@ -6,7 +6,8 @@ export async function loader() {
   if (!isRuntimeReady()) return json({ status: "starting" }, { status: 503, headers: { "Cache-Control": "no-store" } });
   try {
     const { db, startedAt } = getRuntime();
-    db.sqlite.prepare("select 1").get();
+    // Readiness through the executor: the same path every request takes, on either engine.
+    await db.sql.get("SELECT 1 AS ok");
     return json(
       // rateLimits: "memory", "redis", or "redis-unreachable" (still 200: the limits hold per
       // instance meanwhile, and failing the check would restart every instance at once; 033).

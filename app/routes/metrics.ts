@@ -21,7 +21,7 @@ export async function loader({ request }: LoaderFunctionArgs) {
       });
     }
   }
-  return new Response(renderMetricsPage(db, startedAt), {
+  return new Response(await renderMetricsPage(db, startedAt), {
     headers: { "Content-Type": "text/plain; version=0.0.4; charset=utf-8", "Cache-Control": "no-store" },
   });
 }
