@@ -6,14 +6,16 @@
  *   journal_mode=DELETE (one self-contained file), checked, fsynced and only then renamed into
  *   place: a file named app-….sqlite is always a complete, verified backup.
  * - The daily schedule (BACKUP_SCHEDULE) runs inside the app, through the app's own connection, and
- *   keeps the newest BACKUP_RETENTION backups.
+ *   keeps the newest BACKUP_RETENTION backups. Each pass runs inside `db.sql.exclusive("backup", …)`
+ *   (decision 036). The file copy is SQLite's alone: on PostgreSQL backups are pg_dump archives
+ *   (npm run db:backup, db/pg-backup.server.ts), so the schedule does not start there.
  * - restoreDatabase: only with the app stopped (checked with an exclusive lock); the current file
  *   is kept aside as app.sqlite.pre-restore-<time>.
  */
 import fs from "node:fs";
 import path from "node:path";
 import Database from "better-sqlite3";
-import type { AppDb } from "../../db/client.server";
+import type { PortableDb } from "../../db/client.server";
 import type { Config } from "./env.server";
 import { logger } from "./logger.server";
 import { incrementCounter } from "./metrics.server";
@@ -165,19 +167,28 @@ export function nextBackupAt(schedule: string, now: Date): Date {
  * day's run happens anyway. Stopping waits for a backup in progress to finish.
  */
 export function startBackupSchedule(
-  db: AppDb,
+  db: PortableDb & { readonly sqlite?: Database.Database },
   options: { schedule: string; retention: number; dir: string; now?: () => Date },
 ): BackgroundTask | undefined {
   if (options.schedule === "off") return undefined;
+  // The engine-bound part: SQLite's online backup API needs the app's own SQLite connection.
+  const sqlite = db.sql.dialect === "sqlite" ? db.sqlite : undefined;
+  if (!sqlite) {
+    logger.warn(
+      { schedule: options.schedule },
+      "BACKUP_SCHEDULE copies a SQLite file; on PostgreSQL make backups with npm run db:backup (pg_dump) instead: no scheduled backup in the app",
+    );
+    return undefined;
+  }
   const now = options.now ?? (() => new Date());
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<void> | undefined;
   let stopped = false;
 
-  const run = async () => {
+  const copy = async () => {
     const file = path.join(options.dir, backupFileName(now()));
     try {
-      const result = await backupDatabase(db.sqlite, file, { pagesPerStep: 256, quickCheck: true });
+      const result = await backupDatabase(sqlite, file, { pagesPerStep: 256, quickCheck: true });
       const removed = pruneBackups(options.dir, options.retention);
       logger.info(
         { file, bytes: result.bytes, ms: result.ms, users: result.users, transactions: result.transactions, pruned: removed.length },
@@ -186,6 +197,10 @@ export function startBackupSchedule(
     } catch (error) {
       logger.error({ err: error, file }, "scheduled backup failed");
     }
+  };
+  // One pass at a time: a pass that finds another holding "backup" leaves the copy to it.
+  const run = async () => {
+    if (!(await db.sql.exclusive("backup", copy))) logger.warn({ dir: options.dir }, "scheduled backup skipped: another backup pass is running");
   };
 
   const schedule = () => {
