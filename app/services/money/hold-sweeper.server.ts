@@ -5,8 +5,13 @@
  * server entry with the other background work and stopped on SIGTERM. Runs once at start (holds
  * left by the previous process are due already), then every intervalMs on an unref'd timer so it
  * never keeps the process alive on its own.
+ *
+ * Each pass runs inside `db.sql.exclusive("hold-sweeper", …)` (decision 036): on PostgreSQL an
+ * advisory lock, so with several instances on one database only one sweeps at a time (the others
+ * skip their tick); the ledger's writes are idempotent anyway (a hold is voided by a guarded
+ * UPDATE), the lock only spares the duplicate work.
  */
-import type { AppDb } from "../../../db/client.server";
+import type { PortableDb } from "../../../db/client.server";
 import { expireDueGrants, sweepExpiredHolds, type SweepOptions } from "./ledger.server";
 
 /** Structural, so a pino logger or the console both fit. */
@@ -30,19 +35,24 @@ export type HoldSweeperOptions = {
   onVoided?: SweepOptions["onVoided"];
 };
 
-export function startHoldSweeper(db: AppDb, options: HoldSweeperOptions): HoldSweeper {
+export function startHoldSweeper(db: PortableDb, options: HoldSweeperOptions): HoldSweeper {
   const { intervalMs, log, onVoided } = options;
   if (!Number.isFinite(intervalMs) || intervalMs <= 0) throw new Error(`hold sweeper: intervalMs must be > 0, got ${intervalMs}`);
   let stopped = false;
 
+  /** One pass; 0 when stopped, or when another pass (here or, on PostgreSQL, in another
+   * instance) holds the lock. */
   const sweepNow = async (): Promise<number> => {
-    if (stopped || !db.sqlite.open) return 0;
-    const now = Date.now();
-    const voided = await sweepExpiredHolds(db, now, { onVoided });
-    if (voided > 0) log?.info({ voided }, "hold sweeper voided expired holds");
-    // After the holds: a void may give credits back to a grant that is due, which this closes.
-    const expired = await expireDueGrants(db, now);
-    if (expired > 0) log?.info({ expired }, "hold sweeper closed expired grants");
+    if (stopped) return 0;
+    let voided = 0;
+    await db.sql.exclusive("hold-sweeper", async () => {
+      const now = Date.now();
+      voided = await sweepExpiredHolds(db.sql, now, { onVoided });
+      if (voided > 0) log?.info({ voided }, "hold sweeper voided expired holds");
+      // After the holds: a void may give credits back to a grant that is due, which this closes.
+      const expired = await expireDueGrants(db.sql, now);
+      if (expired > 0) log?.info({ expired }, "hold sweeper closed expired grants");
+    });
     return voided;
   };
 
