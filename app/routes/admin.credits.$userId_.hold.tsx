@@ -39,7 +39,7 @@ export async function action({ request, params }: ActionFunctionArgs) {
   const user = await userOf(params.userId);
   const submission = parseWithZod(await request.formData(), { schema: AccountHoldSchema });
   if (submission.status !== "success") return json({ result: submission.reply() }, { status: 400 });
-  const result = changeAccountHold(getRuntime().db, { adminId: admin.id, userId: user.id, action: submission.value.intent, reason: submission.value.reason });
+  const result = await changeAccountHold(getRuntime().db, { adminId: admin.id, userId: user.id, action: submission.value.intent, reason: submission.value.reason });
   if (!result.ok) return json({ result: submission.reply({ formErrors: [result.message] }) }, { status: 400 });
   return redirectWithToast(request, `/admin/credits/${user.id}`, {
     kind: "success",

@@ -91,7 +91,7 @@ async function populate() {
   await clawback(db, { userId: cy.id, amount: 5, key: "dispute:dp_1", description: "Disputed" });
   await reverseClawback(db, { reversesKey: "dispute:dp_1", key: "dispute-won:dp_1", description: "Dispute won" });
   await expireDueGrants(db, shortLived + 2000); // bob's short-lived purchase
-  placeAccountHold(db, ada.id, "dispute opened");
+  await placeAccountHold(db, ada.id, "dispute opened");
   await setBalanceAlert(db, bob.id, 50);
 
   const code = await createRedeemCode(db, { adminId: admin.id, code: "SPRING", credits: 30, creditsExpireAfterMs: null, maxRedemptions: 10, redeemableUntil: null, token: "t1" });

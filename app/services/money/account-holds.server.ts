@@ -2,10 +2,11 @@
  * Account holds: an account on hold may not buy or generate. A dispute whose funds are withdrawn
  * puts the account on hold; winning every such dispute lifts it again; an admin may set or lift
  * one by hand, with a reason (admin/account-holds.server.ts audits that).
+ *
+ * On the executor (decision 036): each change is one guarded UPDATE, run on the caller's write
+ * body `tx` (the dispute's webhook, the admin's audit) or as a write of its own.
  */
-import { and, eq, isNotNull, isNull, like, type SQL } from "drizzle-orm";
-import type { AppDb } from "#db/client.server";
-import { users } from "#db/schema";
+import { inWrite, type SqlTarget } from "../sql-target.server";
 
 /** Holds set by a dispute say so first, so that winning it lifts only a hold it set itself. */
 const DISPUTE_HOLD_PREFIX = "Payment disputed";
@@ -15,27 +16,27 @@ export function disputeHoldReason(disputeReason: string | null | undefined): str
 }
 
 /** Puts the account on hold unless it is already; returns whether it changed. */
-export function placeAccountHold(db: AppDb, userId: number, reason: string, now = Date.now()): boolean {
-  return (
-    db.orm
-      .update(users)
-      .set({ flaggedAt: now, flaggedReason: reason, updatedAt: now })
-      .where(and(eq(users.id, userId), isNull(users.flaggedAt)))
-      .run().changes > 0
+export async function placeAccountHold(target: SqlTarget, userId: number, reason: string, now = Date.now()): Promise<boolean> {
+  const { changes } = await inWrite(target, (tx) =>
+    tx.run("UPDATE users SET flagged_at = ?, flagged_reason = ?, updated_at = ? WHERE id = ? AND flagged_at IS NULL", [now, reason, now, userId]),
   );
+  return changes > 0;
 }
 
 /** Lifts any hold; returns whether there was one. */
-export function liftAccountHold(db: AppDb, userId: number, now = Date.now()): boolean {
-  return clearHold(db, userId, isNotNull(users.flaggedAt), now);
+export async function liftAccountHold(target: SqlTarget, userId: number, now = Date.now()): Promise<boolean> {
+  const { changes } = await inWrite(target, (tx) =>
+    tx.run("UPDATE users SET flagged_at = NULL, flagged_reason = NULL, updated_at = ? WHERE id = ? AND flagged_at IS NOT NULL", [now, userId]),
+  );
+  return changes > 0;
 }
 
-/** Lifts the hold only if a dispute set it (a hold an admin set stays). */
-export function liftDisputeHold(db: AppDb, userId: number, now = Date.now()): boolean {
-  return clearHold(db, userId, like(users.flaggedReason, `${DISPUTE_HOLD_PREFIX}%`), now);
-}
-
-function clearHold(db: AppDb, userId: number, which: SQL, now: number): boolean {
-  const cleared = db.orm.update(users).set({ flaggedAt: null, flaggedReason: null, updatedAt: now }).where(and(eq(users.id, userId), which)).run();
-  return cleared.changes > 0;
+/** Lifts the hold only if a dispute set it (a hold an admin set stays). The prefix is a constant
+ * without LIKE wildcards; compared with substr, not LIKE (which is case-insensitive on SQLite
+ * only), so both engines read it the same. */
+export async function liftDisputeHold(target: SqlTarget, userId: number, now = Date.now()): Promise<boolean> {
+  const { changes } = await inWrite(target, (tx) =>
+    tx.run(`UPDATE users SET flagged_at = NULL, flagged_reason = NULL, updated_at = ? WHERE id = ? AND substr(flagged_reason, 1, ${DISPUTE_HOLD_PREFIX.length}) = ?`, [now, userId, DISPUTE_HOLD_PREFIX]),
+  );
+  return changes > 0;
 }
