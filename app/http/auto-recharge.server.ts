@@ -31,7 +31,7 @@ function apiView(v: AutoRechargeView) {
 
 export const autoRechargeLoader = answeringBusyAs503(async ({ request }: LoaderFunctionArgs): Promise<Response> => {
   const caller = await requireApiCaller(request);
-  return json(apiView(getAutoRecharge(getRuntime().db, caller.user.id)), { headers: NO_STORE });
+  return json(apiView(await getAutoRecharge(getRuntime().db, caller.user.id)), { headers: NO_STORE });
 });
 
 export const autoRechargeApiAction = answeringBusyAs503(async ({ request }: ActionFunctionArgs): Promise<Response> => {
@@ -51,7 +51,7 @@ export const autoRechargeApiAction = answeringBusyAs503(async ({ request }: Acti
     return apiError(422, "invalid_request", issues.map((i) => (i.field ? `${i.field}: ${i.message}` : i.message)).join("; "), { issues });
   }
   const { db, config } = getRuntime();
-  const saved = saveAutoRecharge(db, config, caller.user.id, parsed.data);
+  const saved = await saveAutoRecharge(db, config, caller.user.id, parsed.data);
   if (!saved.ok) return apiError(422, saved.reason, saved.message, { issues: [{ field: saved.field, message: saved.message }] });
   return json(apiView(saved.view), { headers: NO_STORE });
 });
@@ -77,7 +77,7 @@ export async function autoRechargeFormAction({ request }: ActionFunctionArgs, fo
   const submission = parseWithZod(formData, { schema: AutoRechargeFormSchema });
   if (submission.status !== "success") return json({ intent: "auto-recharge" as const, result: submission.reply() }, { status: 400 });
   const v = submission.value;
-  const saved = saveAutoRecharge(db, config, user.id, {
+  const saved = await saveAutoRecharge(db, config, user.id, {
     enabled: v.enabled,
     thresholdCredits: v.thresholdCredits,
     pack: v.pack,

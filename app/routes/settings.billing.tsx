@@ -62,7 +62,7 @@ export async function loader({ request }: LoaderFunctionArgs) {
       history: await listHistoryPage(db, { userId: user.id, type: query.type, older: query.older, newer: query.newer }),
       chart: await getCreditsChart(db, user.id),
       balanceAlert: await getBalanceAlert(db, user.id),
-      autoRecharge: getAutoRecharge(db, user.id),
+      autoRecharge: await getAutoRecharge(db, user.id),
       // The auto-recharge mail's link: a refused payment, to be paid here (Buy: a normal Checkout).
       rechargeFailed: new URL(request.url).searchParams.get("recharge") === "failed",
     },

@@ -59,7 +59,7 @@ export function eraseAccount(db: AppDb, userId: number, now = Date.now()): Promi
       userId,
     ]);
     await tx.run("DELETE FROM email_tokens WHERE user_id = ?", [userId]);
-    forgetAutoRechargeOf(db, userId, now);
+    await forgetAutoRechargeOf(tx, userId, now);
     await revokeUserSessions(tx, userId);
     return { generationIds };
   });

@@ -2,16 +2,15 @@
  * A user's auto-recharge settings, as the billing page and GET/PUT /api/auto-recharge show them.
  * Input shapes are checked at the boundary (utils/auto-recharge-schemas.ts); here the rules that
  * need the config and the database: the pack must exist, switching on needs a saved card.
+ * On the executor (decision 036): PortableDb, one SQL text for both engines.
  */
-import { eq } from "drizzle-orm";
 import type { z } from "zod";
-import type { AppDb } from "#db/client.server";
-import { autoRechargeSettings, savedCards } from "#db/schema";
+import type { PortableDb } from "#db/client.server";
 import type { AutoRechargeJsonSchema } from "~/utils/auto-recharge-schemas";
 import type { Config } from "../env.server";
-import { monthlyUse } from "./auto-recharge.server";
+import { inWrite, type SqlTarget } from "../sql-target.server";
+import { monthlyUse, readRechargeSettings, readSavedCard } from "./auto-recharge.server";
 import { findPack } from "./pricing.server";
-import { getSavedCard } from "./saved-cards.server";
 
 /** The settings as the API's schema gives them (the form's maps onto the same). */
 export type AutoRechargeInput = z.output<typeof AutoRechargeJsonSchema>;
@@ -29,10 +28,8 @@ export type AutoRechargeView = {
   card: { brand: string; last4: string } | null;
 };
 
-export function getAutoRecharge(db: AppDb, userId: number, now = Date.now()): AutoRechargeView {
-  const row = db.orm.select().from(autoRechargeSettings).where(eq(autoRechargeSettings.userId, userId)).get();
-  const card = getSavedCard(db, userId);
-  const used = monthlyUse(db, userId, now);
+export async function getAutoRecharge(db: PortableDb, userId: number, now = Date.now()): Promise<AutoRechargeView> {
+  const [row, card, used] = await Promise.all([readRechargeSettings(db, userId), readSavedCard(db, userId), monthlyUse(db, userId, now)]);
   return {
     enabled: row?.enabled ?? false,
     thresholdCredits: row?.thresholdCredits ?? null,
@@ -49,33 +46,50 @@ export function getAutoRecharge(db: AppDb, userId: number, now = Date.now()): Au
 export type SaveRefusal = { ok: false; reason: "unknown_pack" | "no_saved_card"; field: string; message: string };
 
 /** Saves the settings. Switching on (again) starts the failure count over and clears the app's
- * "switched off" note: the user says the card works now. */
-export function saveAutoRecharge(db: AppDb, config: Pick<Config, "packs">, userId: number, input: AutoRechargeInput): { ok: true; view: AutoRechargeView } | SaveRefusal {
+ * "switched off" note: the user says the card works now. The card check and the upsert are one
+ * body, so a card forgotten meanwhile (a detach webhook) cannot be switched on. */
+export async function saveAutoRecharge(
+  db: PortableDb,
+  config: Pick<Config, "packs">,
+  userId: number,
+  input: AutoRechargeInput,
+): Promise<{ ok: true; view: AutoRechargeView } | SaveRefusal> {
   if (!findPack(config, input.pack)) return { ok: false, reason: "unknown_pack", field: "pack", message: `Unknown pack "${input.pack}".` };
-  if (input.enabled && !getSavedCard(db, userId)) {
-    return { ok: false, reason: "no_saved_card", field: "enabled", message: "Save a card first: auto-recharge pays with your saved card." };
-  }
   const now = Date.now();
-  const values = {
-    enabled: input.enabled,
-    thresholdCredits: input.thresholdCredits,
-    packId: input.pack,
-    maxRechargesPerMonth: input.maxRechargesPerMonth,
-    maxAmountPerMonth: input.maxAmountPerMonth,
-    updatedAt: now,
-    ...(input.enabled ? { consecutiveFailures: 0, disabledReason: null } : {}),
-  };
-  db.sqlite
-    .transaction(() => {
-      db.orm.insert(autoRechargeSettings).values({ userId, ...values }).onConflictDoUpdate({ target: autoRechargeSettings.userId, set: values }).run();
-    })
-    .immediate();
-  return { ok: true, view: getAutoRecharge(db, userId, now) };
+  const refused = await db.sql.write(async (tx): Promise<SaveRefusal | null> => {
+    if (input.enabled && !(await readSavedCard(tx, userId))) {
+      return { ok: false, reason: "no_saved_card", field: "enabled", message: "Save a card first: auto-recharge pays with your saved card." };
+    }
+    const values = {
+      userId,
+      enabled: input.enabled ? 1 : 0,
+      threshold: input.thresholdCredits,
+      packId: input.pack,
+      maxCount: input.maxRechargesPerMonth,
+      maxAmount: input.maxAmountPerMonth,
+      now,
+    };
+    // Switching on resets the failure count and the app's note; switching off keeps them.
+    const reset = input.enabled ? ", consecutive_failures = 0, disabled_reason = NULL" : "";
+    await tx.run(
+      `INSERT INTO auto_recharge_settings (user_id, enabled, threshold_credits, pack_id, max_recharges_per_month, max_amount_per_month, updated_at)
+       VALUES (@userId, @enabled, @threshold, @packId, @maxCount, @maxAmount, @now)
+       ON CONFLICT (user_id) DO UPDATE SET enabled = excluded.enabled, threshold_credits = excluded.threshold_credits, pack_id = excluded.pack_id,
+         max_recharges_per_month = excluded.max_recharges_per_month, max_amount_per_month = excluded.max_amount_per_month,
+         updated_at = excluded.updated_at${reset}`,
+      values,
+    );
+    return null;
+  });
+  if (refused) return refused;
+  return { ok: true, view: await getAutoRecharge(db, userId, now) };
 }
 
-/** A deleted account: auto-recharge off and the card forgotten, in the deletion's transaction, so
- * nothing is ever charged for a person who is gone (the Stripe Customer stays, for refunds). */
-export function forgetAutoRechargeOf(db: AppDb, userId: number, now = Date.now()): void {
-  db.orm.update(autoRechargeSettings).set({ enabled: false, disabledReason: "account_deleted", updatedAt: now }).where(eq(autoRechargeSettings.userId, userId)).run();
-  db.orm.delete(savedCards).where(eq(savedCards.userId, userId)).run();
+/** A deleted account: auto-recharge off and the card forgotten, in the deletion's body (pass its
+ * `tx`), so nothing is ever charged for a person who is gone (the Stripe Customer stays, for refunds). */
+export async function forgetAutoRechargeOf(target: SqlTarget, userId: number, now = Date.now()): Promise<void> {
+  await inWrite(target, async (tx) => {
+    await tx.run("UPDATE auto_recharge_settings SET enabled = 0, disabled_reason = 'account_deleted', updated_at = ? WHERE user_id = ?", [now, userId]);
+    await tx.run("DELETE FROM saved_cards WHERE user_id = ?", [userId]);
+  });
 }

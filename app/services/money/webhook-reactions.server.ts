@@ -186,19 +186,16 @@ async function planDispute(deps: Deps, payload: Stripe.Dispute): Promise<Plan> {
  * A PaymentIntent without the app's recharge metadata (a Checkout's, an invoice's) is ignored:
  * its session or invoice events grant. */
 async function planRecharge(deps: Deps, payload: Stripe.PaymentIntent): Promise<Plan> {
-  // A PaymentIntent without the recharge metadata needs no database (and no seam) to be ignored.
-  if (!payload.metadata?.autoRechargeAttempt) return { kind: "ignore", why: `PaymentIntent ${payload.id} is not an auto-recharge of this app` };
-  const legacy = sqliteDeps(deps, "payment_intent.* (auto-recharge.server.ts)");
-  if (!rechargeAttemptOf(legacy.db, payload)) return { kind: "ignore", why: `PaymentIntent ${payload.id} is not an auto-recharge of this app` };
+  if (!(await rechargeAttemptOf(deps.db, payload))) return { kind: "ignore", why: `PaymentIntent ${payload.id} is not an auto-recharge of this app` };
   const intent = await deps.stripe.paymentIntents.retrieve(payload.id);
   return {
     kind: "apply",
     apply: async (tx) => {
-      const attempt = rechargeAttemptOf(legacy.db, intent);
+      const attempt = await rechargeAttemptOf(tx, intent);
       if (!attempt) return { paymentIntentId: intent.id, status: "not_ours" };
-      if (intent.status === "succeeded") return { paymentIntentId: intent.id, ...(await grantRecharge(legacy, attempt, intent, tx)) };
+      if (intent.status === "succeeded") return { paymentIntentId: intent.id, ...(await grantRecharge(deps, attempt, intent, tx)) };
       const refused = refusalOf(intent);
-      if (refused) return { paymentIntentId: intent.id, ...failAttempt(legacy, attempt.id, intent.id, refused) };
+      if (refused) return { paymentIntentId: intent.id, ...(await failAttempt(deps, attempt.id, intent.id, refused, tx)) };
       return { paymentIntentId: intent.id, status: intent.status };
     },
   };
