@@ -61,7 +61,7 @@ app.all(
 );
 
 const server = app.listen(config.PORT, config.HOST, () => {
-  logger.info(`Credits Studio listening on ${config.appUrl} (port ${config.PORT}, database ${config.databasePath})`);
+  logger.info(`Credits Studio listening on ${config.appUrl} (port ${config.PORT}, database ${runtime.db.shown})`);
 });
 // Node would answer "Expect: 100-continue" itself, inviting any body; the body limit decides instead.
 server.on("checkContinue", app);

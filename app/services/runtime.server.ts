@@ -1,4 +1,4 @@
-import { closeDatabase, migrateDatabase, openDatabase, type AppDb } from "#db/client.server";
+import { DatabaseOpenError, openServerDatabase, type ServerDb } from "#db/server-db.server";
 import { ConfigError, initConfig, type Config } from "./env.server";
 import { closeLimiterStore, openLimiterStore } from "./limiter-store.server";
 import { logger } from "./logger.server";
@@ -10,7 +10,8 @@ export type BackgroundTask = { name: string; stop(): void | Promise<void> };
 
 export type Runtime = {
   config: Config;
-  db: AppDb;
+  /** SQLite by default, PostgreSQL with DATABASE_URL: services use its portable executor. */
+  db: ServerDb;
   sessionStorage: AppSessionStorage;
   startedAt: number;
   tasks: BackgroundTask[];
@@ -32,10 +33,8 @@ export function registerBackgroundStarter(name: string, start: Starter): void {
 export async function startRuntime(env: Record<string, string | undefined> = process.env): Promise<Runtime> {
   if (runtime) return runtime;
   const config = initConfig(env);
-  if (config.DATABASE_URL) throw new PostgresNotPortedError();
-  const db = openDatabase(config.databasePath, { busyTimeoutMs: config.DATABASE_BUSY_TIMEOUT_MS });
-  const applied = migrateDatabase(db);
-  if (applied.length) logger.info({ applied }, "database migrated");
+  const { db, applied } = await openDatabaseOf(config);
+  if (applied.length) logger.info({ applied, database: db.shown }, "database migrated");
   const roles = await syncAdminRoles(db, config.adminEmails);
   if (roles.promoted || roles.demoted) logger.info(roles, "admin roles synced from ADMIN_EMAILS");
   const sessionStorage = createAppSessionStorage(db, config, resolveSessionSecret(config));
@@ -52,16 +51,18 @@ export async function startRuntime(env: Record<string, string | undefined> = pro
   return rt;
 }
 
-/** Until the money path runs on PostgreSQL (issue 18), a server given DATABASE_URL stops rather
- * than half-run on SQLite while the operator believes it is on PostgreSQL. One line, exit 78 like
- * every configuration error (server.js). */
-export const POSTGRES_NOT_PORTED =
-  "DATABASE_URL is set, but the server cannot run on PostgreSQL yet: the money path is not ported to it. Unset DATABASE_URL to run on SQLite (DATABASE_PATH / DATA_DIR); npm run db:migrate and npm run db:copy-to-postgres already work with it.";
-
-class PostgresNotPortedError extends ConfigError {
-  constructor() {
-    super([POSTGRES_NOT_PORTED]);
-    this.message = POSTGRES_NOT_PORTED;
+/** The database the configuration names. An unreachable PostgreSQL is a configuration error
+ * (exit 78, one line, the password masked): the operator's URL or network is wrong. */
+async function openDatabaseOf(config: Config): Promise<{ db: ServerDb; applied: string[] }> {
+  try {
+    return await openServerDatabase(
+      config.DATABASE_URL
+        ? { dialect: "postgres", url: config.DATABASE_URL }
+        : { dialect: "sqlite", path: config.databasePath, busyTimeoutMs: config.DATABASE_BUSY_TIMEOUT_MS },
+    );
+  } catch (error) {
+    if (error instanceof DatabaseOpenError) throw new ConfigError([error.message]);
+    throw error;
   }
 }
 
@@ -71,7 +72,7 @@ export function getRuntime(): Runtime {
 }
 
 export function isRuntimeReady(): boolean {
-  return runtime !== undefined && runtime.db.sqlite.open;
+  return runtime !== undefined && runtime.db.isOpen();
 }
 
 /** Stops background work in reverse order, closes the Redis connection, then checkpoints and closes the database. */
@@ -87,7 +88,6 @@ export async function stopRuntime(): Promise<void> {
   }
   await closeLimiterStore();
   // Writes already queued are committed (and answered) before the connection closes.
-  await rt.db.sql.close();
-  closeDatabase(rt.db);
+  await rt.db.close();
   runtime = undefined;
 }
