@@ -7,7 +7,7 @@ import { useEffect, useRef, useState } from "react";
 import { CurrentJob, DeleteConfirm, GenerationGallery, ReadyNotices, RunningJobs } from "~/components/generation-gallery";
 import { ImageForm, VideoForm } from "~/components/generation-forms";
 import { requireUser } from "~/services/auth.server";
-import { getBalance } from "~/services/money/ledger.server";
+import { readBalance } from "~/services/money/ledger.server";
 import { getGenerationService, type StartResult } from "~/services/generation.server";
 import { getRuntime } from "~/services/runtime.server";
 import { redirectWithToast } from "~/services/toast.server";
@@ -56,7 +56,7 @@ export async function loader({ request }: LoaderFunctionArgs) {
   const prefill = PrefillSchema.safeParse({ prompt: url.searchParams.get("prompt") ?? "", kind: url.searchParams.get("kind") ?? "image" });
   return json(
     {
-      balance: getBalance(getRuntime().db, user.id),
+      balance: await readBalance(getRuntime().db, user.id),
       running,
       ready,
       refreshUrl,

@@ -1,4 +1,4 @@
-import { isDatabaseBusy, type AppDb } from "#db/client.server";
+import { isDatabaseBusy } from "#db/client.server";
 import type { GenerationKind } from "#db/schema";
 import type { ImageInput, VideoInput } from "~/utils/generation-schemas";
 import { announceSpend } from "./spend-listeners.server";
@@ -60,9 +60,7 @@ export async function openJob(ctx: GenerationContext, userId: number, kind: Gene
   }
   if (opened.ok) {
     if (opened.replayed) await rateLimiter.refund(userId, kind);
-    // The listeners still take the SQLite AppDb (spend-listeners.server.ts, not yet ported): on
-    // another executor they are not told until they take a PortableDb.
-    else if ("sqlite" in db) announceSpend(db as AppDb, userId, ctx.log);
+    else announceSpend(db, userId, ctx.log);
     // A concurrent request with the same key made the job first: it must have asked the same.
     if (opened.replayed && !sameRequest(opened.job, kind, args)) return keyReused();
     return opened;

@@ -9,7 +9,7 @@
  * of past payments may still arrive for it, and the webhook must find whose ledger they touch.
  * Decision: docs/decisions/019-password-reset-and-account-deletion.md.
  */
-import type { AppDb } from "#db/client.server";
+import type { PortableDb } from "#db/client.server";
 import type { User } from "#db/schema";
 import type { AuthRateLimiter, Refusal } from "../auth-rate-limit.server";
 import type { ResultStore } from "../results/result-store.server";
@@ -33,12 +33,10 @@ const UNUSABLE_HASH = "!deleted";
 const VOID_REASON = "account deleted";
 
 /**
- * Everything inside one transaction; returns the ids of the generations whose files to remove.
- * `db` is an AppDb only for the statements of other modules that still run on the SQLite
- * connection (auto-recharge settings): inside this body
- * there, as they were inside its `.immediate()`. This module's own statements go through `tx`.
+ * Everything inside one write body (every statement through `tx`, on either engine); returns the
+ * ids of the generations whose files to remove.
  */
-export function eraseAccount(db: AppDb, userId: number, now = Date.now()): Promise<{ generationIds: string[] } | null> {
+export function eraseAccount(db: PortableDb, userId: number, now = Date.now()): Promise<{ generationIds: string[] } | null> {
   return db.sql.write(async (tx) => {
     const user = await findUserById(tx, userId);
     if (!user || user.deletedAt !== null) return null;
@@ -69,7 +67,7 @@ export type DeleteResult = { ok: true } | Refusal | WrongPassword | { ok: false;
 
 /** The account page's "Delete account": the password first (log-in limits), then the erasure. */
 export async function deleteAccount(
-  { db, limiter, results }: { db: AppDb; limiter: AuthRateLimiter; results: ResultStore },
+  { db, limiter, results }: { db: PortableDb; limiter: AuthRateLimiter; results: ResultStore },
   input: { ip: string; user: User; password: string },
   now = Date.now(),
 ): Promise<DeleteResult> {

@@ -10,8 +10,7 @@ import { AUDIT_ACTIONS } from "~/utils/admin-schemas";
 import { parseJsonObject } from "~/utils/json";
 import { lockAccount } from "../money/account-lock.server";
 import type { Tx } from "../money/ledger.server";
-import { amountPaidFor, refundabilityOf } from "../money/payment-queries.server";
-import { creditsTakenBack, listPurchasesWithRefunds } from "../money/plan-port-seams.server";
+import { amountPaidFor, readCreditsTakenBack, readPurchasesWithRefunds, refundabilityOf } from "../money/payment-queries.server";
 import { requestStripeRefund } from "../money/refund-request.server";
 
 // Portable SQL (decision 036): JSON fields are decoded in JS, not with json_extract.
@@ -63,7 +62,7 @@ function moneyLeft(amountTotal: number | null, refunded: number): number | null 
 
 /** The user's most recent Stripe purchases that are not refunded in full yet. */
 export async function listRefundablePurchases(db: PortableDb, userId: number, limit = 20): Promise<RefundablePurchase[]> {
-  const purchases = (await listPurchasesWithRefunds(db, userId, limit)).filter(
+  const purchases = (await readPurchasesWithRefunds(db, userId, limit)).filter(
     (p) => refundabilityOf({ type: "purchase", amount: p.amount, stripePaymentId: "known" }, p.takenBack).ok,
   );
   const refunded = await moneyRefundedOf(db, purchases.map((p) => p.id));
@@ -157,7 +156,7 @@ export async function requestRefund(db: PortableDb, stripe: Stripe, input: Refun
   if (earlier) return earlier;
   const purchase = await db.sql.get<PurchaseRow>(SQL.purchase, [input.transactionId]);
   const mine = purchase && purchase.userId === input.userId ? purchase : undefined;
-  const refundable = refundabilityOf(mine, mine?.stripePaymentId ? await creditsTakenBack(db, mine.stripePaymentId) : 0);
+  const refundable = refundabilityOf(mine, mine?.stripePaymentId ? await readCreditsTakenBack(db, mine.stripePaymentId) : 0);
   if (!refundable.ok) {
     const message =
       refundable.reason === "refunded_in_full"

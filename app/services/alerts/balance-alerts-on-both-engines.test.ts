@@ -3,7 +3,6 @@
 // (a failed queue leaves the alert armed), hostile thresholds refused. The mail is queued
 // through the body's tx by the mail queue itself.
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import type { SqlRunner } from "#db/sql.server";
 import { closeEngines, ENGINES, insertUserOn, type EngineDb } from "../../../tests/support/engines";
 import { enqueueMail, type QueueMailIn } from "../mail/mail-queue.server";
 import { grant, hold } from "../money/ledger.server";

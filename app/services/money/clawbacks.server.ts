@@ -1,7 +1,7 @@
 /**
  * What a refund takes back: the same share of the purchase's credits as the share of its money
  * refunded (pricing.server.ts `creditsShare`), never more than what is left of the purchase (for a
- * plan period: of its grant, payment-queries.server.ts `takeBackLimit`), keyed
+ * plan period: of its grant, payment-queries.server.ts `readTakeBackLimit`), keyed
  * on the charge's cumulative refunded amount so that a replayed or late event takes nothing twice.
  * Disputes have their own lifecycle (disputes.server.ts).
  *
@@ -14,8 +14,7 @@ import { inWrite, type SqlTarget } from "../sql-target.server";
 import { lockAccount } from "./account-lock.server";
 import { clawback, type Tx } from "./ledger.server";
 import { ledgerKeys } from "./ledger-keys.server";
-import { amountPaidFor } from "./payment-queries.server";
-import { creditsTakenBack, takeBackLimit } from "./plan-port-seams.server";
+import { amountPaidFor, readCreditsTakenBack, readTakeBackLimit } from "./payment-queries.server";
 import { creditsShare } from "./pricing.server";
 
 /**
@@ -27,7 +26,7 @@ export async function applyChargeRefunded(target: SqlTarget, charge: Stripe.Char
     await lockAccount(tx, purchase.userId);
     const paid = amountPaidFor(purchase).amountTotal ?? charge.amount;
     const wanted = creditsShare(purchase.amount, charge.amount_refunded, paid);
-    const delta = await takeBackLimit(tx, purchase, wanted - (await creditsTakenBack(tx, paymentIntentId)), now);
+    const delta = await readTakeBackLimit(tx, purchase, wanted - (await readCreditsTakenBack(tx, paymentIntentId)), now);
     if (delta <= 0) return { clawedBack: 0 };
     await clawback(tx, {
       userId: purchase.userId,

@@ -16,12 +16,11 @@
 import type Stripe from "stripe";
 import type { SqlRunner } from "#db/sql.server";
 import { inWrite, type SqlTarget } from "../sql-target.server";
-import { disputeHoldReason } from "./account-holds.server";
+import { disputeHoldReason, liftDisputeHold, placeAccountHold } from "./account-holds.server";
 import { lockAccount } from "./account-lock.server";
 import { clawback, readByKey, reverseClawback, type Tx } from "./ledger.server";
 import { ledgerKeys } from "./ledger-keys.server";
-import { amountPaidFor } from "./payment-queries.server";
-import { creditsTakenBack, liftDisputeHold, placeAccountHold, takeBackLimit } from "./plan-port-seams.server";
+import { amountPaidFor, readCreditsTakenBack, readTakeBackLimit } from "./payment-queries.server";
 import { creditsShare } from "./pricing.server";
 
 export type DisputeState = { fundsWithdrawn: boolean; fundsReinstated: boolean; inquiry: boolean };
@@ -50,8 +49,8 @@ async function takeDisputed(tx: SqlRunner, dispute: Stripe.Dispute, purchase: Tx
   if (earlier) return -earlier.amount;
   const paid = amountPaidFor(purchase).amountTotal ?? dispute.amount;
   const disputed = creditsShare(purchase.amount, dispute.amount, paid);
-  const left = purchase.amount - (await creditsTakenBack(tx, paymentIntentId));
-  const delta = await takeBackLimit(tx, purchase, Math.min(disputed, left), now);
+  const left = purchase.amount - (await readCreditsTakenBack(tx, paymentIntentId));
+  const delta = await readTakeBackLimit(tx, purchase, Math.min(disputed, left), now);
   if (delta <= 0) return 0;
   await clawback(tx, {
     userId: purchase.userId,

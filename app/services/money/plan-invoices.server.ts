@@ -14,7 +14,7 @@
  * others answer already_granted. Why this shape: docs/decisions/023-subscriptions.md.
  */
 import type Stripe from "stripe";
-import type { AppDb, PortableDb } from "#db/client.server";
+import type { PortableDb } from "#db/client.server";
 import type { SqlRunner } from "#db/sql.server";
 import { stripeIdOf } from "~/utils/stripe-ids";
 import type { Config, CreditPlan } from "../env.server";

@@ -5,9 +5,7 @@
  * that marks the event processed (awaiting only the database), so an event and its ledger effect
  * commit together or not at all. Objects that are not this app's are planned as "ignore".
  *
- * On the executor (decision 036). Seams: the reactions owned by modules still taking the SQLite
- * AppDb (plan invoices, subscriptions, refunds, disputes, auto-recharge) reach it through
- * `sqliteOnly` / `sqliteDeps`, so on PostgreSQL only the checkout and card reactions run yet.
+ * On the executor (decision 036): one SQL text for SQLite and PostgreSQL.
  */
 import type Stripe from "stripe";
 import type { PortableDb } from "#db/client.server";
@@ -23,7 +21,6 @@ import { readPurchaseByPaymentId, type Tx } from "./ledger.server";
 import { isAppPayment } from "./ownership.server";
 import { grantPlanInvoice, readPlanCheckout, readPlanInvoice, recordFailedInvoice } from "./plan-invoices.server";
 import { forgetDetachedCard, recordAttachedCard, userOfCustomer } from "./saved-cards.server";
-import { sqliteDeps, sqliteOnly } from "./sqlite-seam.server";
 import { applySubscription, subscriptionOwner } from "./subscriptions.server";
 
 /** `apply` runs inside the event's write body (`tx`) and awaits nothing but the database. */
