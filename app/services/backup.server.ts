@@ -167,12 +167,13 @@ export function nextBackupAt(schedule: string, now: Date): Date {
  * day's run happens anyway. Stopping waits for a backup in progress to finish.
  */
 export function startBackupSchedule(
-  db: PortableDb & { readonly sqlite?: Database.Database },
+  db: PortableDb & { readonly sqlite?: Database.Database; readonly file?: { readonly sqlite: Database.Database } | null },
   options: { schedule: string; retention: number; dir: string; now?: () => Date },
 ): BackgroundTask | undefined {
   if (options.schedule === "off") return undefined;
   // The engine-bound part: SQLite's online backup API needs the app's own SQLite connection.
-  const sqlite = db.sql.dialect === "sqlite" ? db.sqlite : undefined;
+  // An AppDb carries its connection; the server's ServerDb carries it as `file` (null on PostgreSQL).
+  const sqlite = db.sql.dialect === "sqlite" ? (db.sqlite ?? db.file?.sqlite) : undefined;
   if (!sqlite) {
     logger.warn(
       { schedule: options.schedule },

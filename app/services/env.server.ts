@@ -232,6 +232,9 @@ const EnvSchema = z.object({
   GENERATION_RECONCILE_INTERVAL_SECONDS: int("a number of seconds from 1 to 3600", 1, 3600).default("30"),
   LOCAL_VIDEO_DURATION_MS: int("a number of milliseconds from 0 to 600000", 0, 600_000).default("4000"),
   VIDEO_CONCURRENCY: int("a number from 1 to 32", 1, 32).default("2"),
+  // How long a video job stays claimed by an instance that stops renewing it (killed, cut off):
+  // after that another instance takes it over (video-worker.server.ts). Renewed every third.
+  VIDEO_LEASE_SECONDS: int("a number of seconds from 3 to 600", 3, 600).default("30"),
 
   RATE_LIMIT_DISABLED: flag.default("0"),
   RATE_LIMIT_IMAGES_PER_MINUTE: int("a number from 1 to 100000", 1, 100_000).default("10"),

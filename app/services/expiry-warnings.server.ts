@@ -38,7 +38,7 @@ export async function warnOfExpiringCredits(db: PortableDb, options: ExpiryWarni
   if (options.minCredits <= 0) return run;
   const window: WarningWindow = { now, until: now + options.beforeMs, minCredits: options.minCredits };
   const queueMail = options.queueMail ?? enqueueMail;
-  for (const userId of await usersDueExpiryWarning(db, window, options.usersPerRun ?? USERS_PER_RUN)) {
+  for (const userId of await usersDueExpiryWarning(db, window, Math.max(1, Math.trunc(options.usersPerRun ?? USERS_PER_RUN) || 1))) {
     const warned = await db.sql.write(async (tx) => {
       const grants = await claimExpiryWarnings(tx, userId, window);
       if (grants.length === 0) return 0; // another run claimed them first

@@ -29,6 +29,7 @@ export type GenerationConfig = Pick<
   | "GENERATION_HOLD_TTL_SECONDS"
   | "LOCAL_VIDEO_DURATION_MS"
   | "VIDEO_CONCURRENCY"
+  | "VIDEO_LEASE_SECONDS"
   | "RATE_LIMIT_DISABLED"
   | "RATE_LIMIT_IMAGES_PER_MINUTE"
   | "RATE_LIMIT_VIDEOS_PER_MINUTE"
@@ -107,7 +108,7 @@ export function createGenerationContext(options: GenerationServiceOptions): Gene
     maxFailingMs: config.GENERATION_TIMEOUT_SECONDS * 1000,
     pollIntervalMs: options.pollIntervalMs,
     stopGraceMs: options.stopGraceMs,
-    leaseMs: options.videoLeaseMs,
+    leaseMs: options.videoLeaseMs ?? config.VIDEO_LEASE_SECONDS * 1000,
     scanIntervalMs: options.videoScanIntervalMs,
     log,
     now,

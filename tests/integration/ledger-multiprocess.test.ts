@@ -314,6 +314,11 @@ describe("on PostgreSQL", () => {
 
         expect(await ledgerViolationsOn(sql, userIds)).toEqual([]);
         expect((await sql.get<{ n: number }>("SELECT count(*) AS n FROM transactions WHERE status = 'pending'"))!.n).toBe(0);
+        // And the shipped script agrees, on PostgreSQL too (its snapshot copy, the same verifier).
+        const script = runVerifyScript({ DATABASE_URL: url });
+        expect(script.stdout).toContain("OK: no violation");
+        expect(script.stdout).toContain(`${rows} transactions`);
+        expect(script.status).toBe(0);
         expect((await sql.get<{ n: number }>("SELECT count(*) AS n FROM transactions WHERE type = 'usage' AND balance_after < 0"))!.n).toBe(0);
         console.log(
           `ledger multiprocess on PostgreSQL: ${reports.map((r) => `worker ${r.workerId} ${PG_OPS_PER_WORKER} ops in ${r.ms} ms`).join(", ")} (${PG_LANES} in flight each); ` +
@@ -356,4 +361,28 @@ describe("on PostgreSQL", () => {
     },
     60_000,
   );
+
+  // Last: it writes a row of its own, which the hammer's row count above does not expect.
+  it("ledger:verify on PostgreSQL exits 1 on a violation, names it, and never shows the password", async () => {
+    const [userId] = await newUsers("pgbroken", 1);
+    await grant(sql, { userId, amount: 10, type: "bonus", key: `broken-${userId}`, description: "x" });
+    // Behind the ledger's back, as a bad manual fix would: the balance no longer matches its rows.
+    await sql.run("UPDATE users SET credits = 1000 WHERE id = ?", [userId]);
+    try {
+      const script = runVerifyScript({ DATABASE_URL: url });
+      expect(script.status).toBe(1);
+      expect(script.stdout).toContain("balance_mismatch");
+      expect(script.stdout).toContain(`user ${userId}`);
+      const password = decodeURIComponent(new URL(url).password);
+      if (password) expect(script.stdout + script.stderr).not.toContain(password);
+    } finally {
+      await sql.run("UPDATE users SET credits = 10 WHERE id = ?", [userId]);
+    }
+  });
 });
+
+/** `npm run ledger:verify` as an operator runs it, with `env` added (and no DATABASE_URL unless given). */
+function runVerifyScript(env: Record<string, string>) {
+  const { DATABASE_URL: _ignored, ...rest } = process.env;
+  return spawnSync(process.execPath, ["--import", "tsx", "scripts/ledger-verify.ts"], { cwd: ROOT, env: { ...rest, ...env }, encoding: "utf8" });
+}

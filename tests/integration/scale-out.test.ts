@@ -21,6 +21,8 @@ import { balanceOf, expectServerLedgerConsistent, postJson, uniqueEmail, waitFor
 
 const WEBHOOK_SECRET = "whsec_scaleouttestsecret0123456789";
 const KEY_LIMIT = 7;
+const LEASE_SECONDS = 3;
+const VIDEO_COST = 30;
 
 let pg: PgServer;
 let redis: TestRedis;
@@ -52,13 +54,15 @@ function instanceEnv(): Record<string, string> {
     OPENAI_API_KEY: fake.apiKey,
     SIGNUP_BONUS_CREDITS: "100",
     IMAGE_COST: "10",
-    VIDEO_COST: "30",
+    VIDEO_COST: String(VIDEO_COST),
     // The limits are on here (startServer turns them off): they must hold across both instances.
     RATE_LIMIT_DISABLED: "0",
     RATE_LIMIT_IMAGES_PER_MINUTE: "100000",
     RATE_LIMIT_VIDEOS_PER_MINUTE: "100000",
     RATE_LIMIT_RUNNING_VIDEOS: "1000",
     RATE_LIMIT_KEY_REQUESTS_PER_MINUTE: String(KEY_LIMIT),
+    // Short, so the kill -9 case sees the survivor take a dead instance's video over in seconds.
+    VIDEO_LEASE_SECONDS: String(LEASE_SECONDS),
   };
 }
 
@@ -196,5 +200,46 @@ describe("two instances on one PostgreSQL, behind a round-robin balancer", () =>
     expect(statuses.filter((s) => s === 429).length).toBe(20 - KEY_LIMIT);
     expect(statuses.filter((s) => s < 300).length).toBe(KEY_LIMIT);
     expect(new Set(proxy.log.slice(from).map((l) => l.backend))).toEqual(new Set([0, 1]));
+  });
+
+  // Last: it kills one instance.
+  it("kill -9 of the instance running a video: the other takes it over, it is made once and charged once", { timeout: 90_000 }, async () => {
+    const client = await customer("scale-kill");
+    expect((await balanceOf(client)).balance).toBe(100);
+    const videosBefore = fake.videos.size;
+    const res = await postJson(client, "/api/generate-video", { prompt: "a lighthouse in a storm" });
+    expect(res.status).toBe(202);
+    const { job } = (await res.json()) as { job: { id: string } };
+    // Mid-video: the provider has the job and one instance holds its lease.
+    await waitForJob(client, job.id, (j) => j.status === "running" && j.progress > 0);
+    const lease = await withServerSql(instances[0]!, (sql) =>
+      sql.get<{ owner: string | null; status: string }>(`SELECT lease_owner AS owner, status FROM generations WHERE id = ?`, [job.id]),
+    );
+    expect(lease?.status).toBe("running");
+    const victim = instances.findIndex((s) => lease?.owner?.includes(`:${s.process.pid}:`));
+    expect(victim, `lease owner ${lease?.owner} is one of the instances`).toBeGreaterThanOrEqual(0);
+    const held = (await balanceOf(client)).onHold;
+    expect(held).toBeGreaterThan(0);
+    expect(await balanceOf(client)).toMatchObject({ balance: 100 - held, onHold: held });
+
+    await instances[victim]!.stop("SIGKILL");
+    const survivor = 1 - victim;
+    // The balancer passes over the dead instance; the survivor's scan finds the lapsed lease.
+    const done = await waitForJob(client, job.id, (j) => j.status === "succeeded" || j.status === "failed", 60_000);
+    expect(done.status).toBe("succeeded");
+    const taken = await withServerSql(instances[survivor]!, (sql) =>
+      sql.get<{ owner: string | null }>(`SELECT lease_owner AS owner FROM generations WHERE id = ?`, [job.id]),
+    );
+    expect(taken?.owner ?? "").not.toContain(`:${instances[victim]!.process.pid}:`);
+    // One provider job (polled again, not made again), one charge, nothing left on hold.
+    expect(fake.videos.size).toBe(videosBefore + 1);
+    expect(await balanceOf(client)).toMatchObject({ balance: 100 - held, onHold: 0 });
+    const rows = await withServerSql(instances[survivor]!, (sql) =>
+      sql.all<{ status: string; amount: number }>(`SELECT t.status, t.amount FROM transactions t JOIN generations g ON g.hold_id = t.id WHERE g.id = ?`, [job.id]),
+    );
+    expect(rows).toEqual([{ status: "posted", amount: -held }]);
+    const file = await client.get(done.resultUrl!);
+    expect(file.status).toBe(200);
+    await expectServerLedgerConsistent(instances[survivor]!);
   });
 });

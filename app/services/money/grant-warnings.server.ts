@@ -27,10 +27,11 @@ function checkWindow(w: WarningWindow): void {
 /** Owners with at least one grant due a warning (candidates only: claimExpiryWarnings decides). */
 export async function usersDueExpiryWarning(db: SqlTarget, w: WarningWindow, limit: number): Promise<number[]> {
   checkWindow(w);
+  if (!Number.isSafeInteger(limit) || limit < 1) throw new Error(`limit must be a whole number >= 1, got ${limit}`);
   const rows = await readerOf(db).all<{ userId: number }>(
     `SELECT DISTINCT g.user_id AS "userId" FROM credit_grants g JOIN users u ON u.id = g.user_id
      WHERE ${DUE} AND ${REACHABLE} ORDER BY g.user_id LIMIT @limit`,
-    { ...w, limit: Math.max(1, Math.trunc(limit) || 1) },
+    { ...w, limit },
   );
   return rows.map((r) => r.userId);
 }

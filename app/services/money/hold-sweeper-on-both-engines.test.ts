@@ -85,15 +85,11 @@ describe.each(ENGINES)("the hold sweeper on $name", (engine) => {
     }
   });
 
-  // KNOWN BUG on PostgreSQL (the ledger's, not the sweeper's): voidHold reads the hold, gives its
-  // credits back (unguarded `change`), and only then runs the guarded void. Two voids of one hold
-  // at READ COMMITTED both give back; the second's guarded UPDATE then matches no row and its body
-  // still commits (with an undefined transaction): 100 credits became 185 here. The sweeper's
-  // advisory lock keeps two sweepers apart, but not a sweep and the generation's own void or post
-  // of the same hold. Fix in ledger-writes.server.ts: the guarded void (or a row lock) first.
-  // it.fails so the suite stays green and turns red once the ledger is fixed: then make it `it`.
-  (engine.name === "PostgreSQL" ? it.fails : it)("20 sweeps racing without the lock (as from instances that skipped it): each hold voided once", async () => {
-    // A database of its own: while the bug stands, what it leaves must not fail the other tests.
+  // Found here on PostgreSQL: two voids of one hold both gave its credits back (100 credits became
+  // 185). Fixed in the ledger (ledger-writes.server.ts locks the hold's row before deciding a void),
+  // so the sweeper's advisory lock is not what keeps a sweep and a generation's own void apart.
+  it("20 sweeps racing without the lock (as from instances that skipped it): each hold voided once", async () => {
+    // A database of its own: a regression here must not fail the other tests too.
     const shared = db;
     db = await engine.open();
     try {

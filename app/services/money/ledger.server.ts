@@ -30,7 +30,7 @@
  * on the app's SQLite connection for now (decision 036). Keys are formed in ledger-keys.server.ts.
  * Why it is built this way: docs/decisions/003-ledger-two-phase-holds.md.
  */
-import type { AppDb } from "../../../db/client.server";
+import type { AppDb, PortableDb } from "../../../db/client.server";
 import type { SqlDb, SqlRunner } from "../../../db/sql.server";
 import type { TransactionType } from "../../../db/schema";
 import { utcMonthStart } from "../../utils/time";
@@ -104,12 +104,12 @@ function counted<T extends Outcome>(op: string, result: T): T {
 
 /** Where a write runs: the app's database or an executor (a transaction of its own), or the `tx`
  * of a caller's write body (inside that transaction, so the caller's rows commit with it). */
-export type LedgerTarget = AppDb | SqlDb | SqlRunner;
+export type LedgerTarget = PortableDb | SqlDb | SqlRunner;
 
 type Operations = ReturnType<typeof ledgerIn>;
 
 function inWrite<T>(target: LedgerTarget, body: (ops: Operations) => Promise<T>): Promise<T> {
-  if ("sqlite" in target) return target.sql.write((tx) => body(ledgerIn(tx)));
+  if ("sql" in target) return target.sql.write((tx) => body(ledgerIn(tx)));
   if ("write" in target) return target.write((tx) => body(ledgerIn(tx)));
   return inSavepoint(target, () => body(ledgerIn(target)));
 }
