@@ -35,6 +35,7 @@ import type { SqlDb, SqlRunner } from "../../../db/sql.server";
 import type { TransactionType } from "../../../db/schema";
 import { utcMonthStart } from "../../utils/time";
 import { incrementCounter } from "../metrics.server";
+import { isUniqueViolation } from "../sql-target.server";
 import {
   checkAmount,
   checkId,
@@ -109,9 +110,23 @@ export type LedgerTarget = PortableDb | SqlDb | SqlRunner;
 type Operations = ReturnType<typeof ledgerIn>;
 
 function inWrite<T>(target: LedgerTarget, body: (ops: Operations) => Promise<T>): Promise<T> {
-  if ("sql" in target) return target.sql.write((tx) => body(ledgerIn(tx)));
-  if ("write" in target) return target.write((tx) => body(ledgerIn(tx)));
+  if ("sql" in target) return ownWrite(target.sql, body);
+  if ("write" in target) return ownWrite(target, body);
   return inSavepoint(target, () => body(ledgerIn(target)));
+}
+
+/** A write in a transaction of its own. On PostgreSQL two of them writing one NEW idempotency key
+ * at once both find no row, and the second meets the unique index at its INSERT (SQLite's serial
+ * writes never get there): run again, it finds the first's row and answers its replay, as every
+ * other repeat of a key does. Inside a caller's body this cannot be done here (the failed
+ * statement aborts the caller's transaction on PostgreSQL): the caller retries the whole body. */
+async function ownWrite<T>(db: SqlDb, body: (ops: Operations) => Promise<T>): Promise<T> {
+  try {
+    return await db.write((tx) => body(ledgerIn(tx)));
+  } catch (error) {
+    if (!isUniqueViolation(error)) throw error;
+    return db.write((tx) => body(ledgerIn(tx)));
+  }
 }
 
 /** Inside a caller's transaction a refused or failed write leaves nothing behind, even when the
