@@ -1,12 +1,15 @@
 // HTTP benchmarks against the built server on loopback: POST /api/generate-image (instant
 // provider) vs a bare node:http baseline on the same database; signed webhook deliveries per
 // second; peak RSS under that load; start-up time to the first 200 from /healthz.
+// BENCH_HTTP_ON=postgres: the same app figures with the server on PostgreSQL (a throwaway cluster,
+// or databases on BENCH_POSTGRES_URL's server); no baseline there (it is a SQLite program).
 // Last line: JSON with every figure.
 import { spawn } from "node:child_process";
 import path from "node:path";
 import autocannon from "autocannon";
 import Stripe from "stripe";
 import { STRIPE_API_VERSION } from "../../app/services/stripe.server";
+import { startPostgres, type PgServer } from "../../tests/support/postgres";
 import { freePort, median, peakRssMb, ROOT, round, signUpCookie, startBenchServer, tempDir } from "./support";
 
 const DURATION = Number(process.env.BENCH_DURATION_SECONDS ?? 8);
@@ -38,12 +41,35 @@ async function startupTimes(): Promise<number[]> {
   return times;
 }
 
+const ON_POSTGRES = process.env.BENCH_HTTP_ON === "postgres";
+
 async function main() {
-  const startup = await startupTimes();
-  console.log(`start-up to first 200 /healthz: ${startup.map((t) => round(t)).join(", ")} ms`);
+  let pg: PgServer | null = null;
+  if (ON_POSTGRES) {
+    try {
+      if (process.env.BENCH_POSTGRES_URL) process.env.TEST_POSTGRES_URL = process.env.BENCH_POSTGRES_URL;
+      pg = await startPostgres();
+    } catch (error) {
+      console.log(`http on PostgreSQL: no PostgreSQL to measure on (${(error as Error).message.split("\n")[0]})`);
+      console.log(JSON.stringify({ skipped: "no PostgreSQL server or binaries" }));
+      return;
+    }
+  }
+  try {
+    await measureAll(pg);
+  } finally {
+    await pg?.stop();
+  }
+}
+
+async function measureAll(pg: PgServer | null) {
+  const databaseUrl = pg ? await pg.createDatabase() : null;
+  const startup = pg ? [] : await startupTimes();
+  if (!pg) console.log(`start-up to first 200 /healthz: ${startup.map((t) => round(t)).join(", ")} ms`);
 
   const dataDir = tempDir("http");
   const env = {
+    ...(databaseUrl ? { DATABASE_URL: databaseUrl } : {}),
     NODE_ENV: "test", // GENERATION_PROVIDER=instant is refused in production
     SESSION_SECRET,
     STRIPE_WEBHOOK_SECRET: WEBHOOK_SECRET,
@@ -53,7 +79,7 @@ async function main() {
     SIGNUP_BONUS_CREDITS: "1000000",
   };
   const server = await startBenchServer(env, dataDir);
-  const cookie = await signUpCookie(server.url, dataDir, "bench@example.com");
+  const cookie = await signUpCookie(server.url, dataDir, "bench@example.com", databaseUrl);
   const body = JSON.stringify({ prompt: "a benchmark of the generation path", size: "256x256" });
   const headers = { "Content-Type": "application/json", Cookie: cookie, Origin: server.url };
 
@@ -97,6 +123,10 @@ async function main() {
   const rssMb = peakRssMb(server.pid);
   console.log(`peak RSS of the app server under load: ${rssMb} MB`);
   await server.stop();
+  if (pg) {
+    console.log(JSON.stringify({ generateImage: { app }, webhooks, peakRssMb: rssMb, durationSeconds: DURATION, connections: CONNECTIONS }));
+    return;
+  }
 
   // The bare node:http baseline on the same database file (the app has stopped).
   const port = await freePort();

@@ -11,6 +11,7 @@ const parts: Part[] = [
   { name: "ledger", script: "scripts/bench/ledger.ts" },
   { name: "ledgerPg", script: "scripts/bench/ledger-pg.ts" },
   { name: "http", script: "scripts/bench/http.ts" },
+  { name: "httpPg", script: "scripts/bench/http.ts", env: { BENCH_HTTP_ON: "postgres" } },
   { name: "pages", script: "scripts/bench/pages.ts" },
   { name: "csv", script: "scripts/bench/csv.ts" },
 ];
@@ -79,6 +80,8 @@ const rows: Array<[string, string, string]> = [
   ],
   ["  app p50 / p99 ms", `${fig("http.generateImage.app.p50Ms")} / ${fig("http.generateImage.app.p99Ms")}`, ""],
   ["signed webhook deliveries/s", `${fig("http.webhooks.requestsPerSec")}`, "target ≥ 2000"],
+  ["PostgreSQL: POST /api/generate-image req/s, p50 / p99 ms", `${fig("httpPg.generateImage.app.requestsPerSec")}, ${fig("httpPg.generateImage.app.p50Ms")} / ${fig("httpPg.generateImage.app.p99Ms")}`, ""],
+  ["PostgreSQL: signed webhook deliveries/s", `${fig("httpPg.webhooks.requestsPerSec")}`, ""],
   ["peak RSS under load (MB)", `${fig("http.peakRssMb")}`, "target ≤ 200"],
   ["start-up to first /healthz 200 (ms)", `${fig("http.startupMs")}`, "target ≤ 500"],
   ["CSV export rows/s, 45k-row history; peak RSS growth 45k vs 450k rows (MB)", `${fig("csv.rowsPerSec")}; +${fig("csv.peakGrowthMb")} vs +${fig("csv.largePeakGrowthMb")}`, "target ≥ 200000, growth flat"],

@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { linkPathFrom } from "../../tests/support/mailbox";
+import { linkPathFromOn } from "../../tests/support/mailbox";
 import { freePort, HttpClient, ROOT } from "../../tests/support/server";
 
 // Shared by the benchmark scripts: start the BUILT server as `npm start` does, on loopback. The
@@ -96,14 +96,14 @@ export function peakRssMb(pid: number): number | null {
  * Signs up through the real forms as a person does (sign-up, log in, the verification mail's
  * confirm button: an unverified account cannot generate) and returns the session cookie.
  */
-export async function signUpCookie(url: string, dataDir: string, email: string): Promise<string> {
+export async function signUpCookie(url: string, dataDir: string, email: string, databaseUrl: string | null = null): Promise<string> {
   const client = new HttpClient(url);
   const password = "bench-password-1";
   const signup = await client.post("/signup", { email, password });
   if (signup.status !== 303) throw new Error(`sign-up failed: ${signup.status}`);
   const login = await client.post("/login", { email, password });
   if (login.status !== 303) throw new Error(`log-in failed: ${login.status}`);
-  const page = await client.get(linkPathFrom(dataDir, email, "verify_email"));
+  const page = await client.get(await linkPathFromOn({ dataDir, databaseUrl }, email, "verify_email"));
   const token = /name="token" value="([^"]+)"/.exec(await page.text())?.[1];
   if (!token) throw new Error(`verification page without a confirm button: ${page.status}`);
   const confirm = await client.post("/verify-email", { token });
