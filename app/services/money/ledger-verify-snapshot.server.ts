@@ -35,7 +35,7 @@ function sqliteValue(value: unknown): unknown {
   return value;
 }
 
-async function copyTable(tx: SqlRunner, scratch: ReturnType<typeof openMigratedDatabase>, table: string, key: readonly string[]): Promise<number> {
+async function copyTable(tx: SqlRunner, scratch: ReturnType<typeof openMigratedDatabase>, table: string, key: readonly string[], pageRows: number): Promise<number> {
   const { sqlite } = scratch;
   const columns = (sqlite.prepare(`PRAGMA table_info(${table})`).all() as Array<{ name: string }>).map((c) => c.name);
   const insert = sqlite.prepare(`INSERT INTO ${table} (${columns.map((c) => `"${c}"`).join(", ")}) VALUES (${columns.map(() => "?").join(", ")})`);
@@ -53,7 +53,7 @@ async function copyTable(tx: SqlRunner, scratch: ReturnType<typeof openMigratedD
   let copied = 0;
   for (;;) {
     const rows: Row[] = await tx.all<Row>(
-      `SELECT * FROM ${table}${last ? ` WHERE ${after}` : ""} ORDER BY ${order} LIMIT ${PAGE_ROWS}`,
+      `SELECT * FROM ${table}${last ? ` WHERE ${after}` : ""} ORDER BY ${order} LIMIT ${pageRows}`,
       last ?? [],
     );
     if (rows.length === 0) return copied;
@@ -61,7 +61,7 @@ async function copyTable(tx: SqlRunner, scratch: ReturnType<typeof openMigratedD
     copied += rows.length;
     const tail = rows[rows.length - 1];
     last = key.map((k) => tail[k]);
-    if (rows.length < PAGE_ROWS) return copied;
+    if (rows.length < pageRows) return copied;
   }
 }
 
@@ -71,7 +71,8 @@ async function copyTable(tx: SqlRunner, scratch: ReturnType<typeof openMigratedD
  * PostgreSQL enforces its foreign keys itself, and a scratch file's quick_check says nothing about
  * the source.
  */
-export async function verifyLedgerSnapshot(sql: SqlDb, options: Omit<VerifyOptions, "integrity">): Promise<LedgerReport> {
+export async function verifyLedgerSnapshot(sql: SqlDb, options: Omit<VerifyOptions, "integrity"> & { pageRows?: number }): Promise<LedgerReport> {
+  const pageRows = Math.max(1, Math.trunc(options.pageRows ?? PAGE_ROWS));
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "ledger-verify-"));
   const scratch = openMigratedDatabase(path.join(dir, "snapshot.sqlite"));
   try {
@@ -85,7 +86,7 @@ export async function verifyLedgerSnapshot(sql: SqlDb, options: Omit<VerifyOptio
     }
     await sql.write(async (tx) => {
       if (sql.dialect === "postgres") await tx.run("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY");
-      for (const { table, key } of LEDGER_TABLES) await copyTable(tx, scratch, table, key);
+      for (const { table, key } of LEDGER_TABLES) await copyTable(tx, scratch, table, key, pageRows);
     });
     return verifyLedger(scratch, options);
   } finally {
