@@ -15,6 +15,7 @@ const {
   createOriginCheckMiddleware,
   createBodyLimitMiddleware,
   createRemixHandler,
+  createLeanApiHandler,
   trustProxySetting,
   securityWarnings,
   logger,
@@ -50,14 +51,14 @@ app.use(createOriginCheckMiddleware(config)); // 403 for state-changing requests
 app.use("/build", express.static(path.join(here, "public/build"), { immutable: true, maxAge: "1y" }));
 app.use(express.static(path.join(here, "public"), { maxAge: "1h" }));
 app.get("/favicon.ico", (_req, res) => res.redirect(301, "/favicon.svg"));
+const getLoadContext = (req, res) => ({ cspNonce: res.locals.cspNonce, requestId: res.locals.requestId, clientIp: req.ip });
+// The hot JSON routes (generation, the Stripe webhook) call their route's action directly, after
+// the same middleware; every other request goes on to Remix (app/http/lean-api.server.ts).
+app.use(createLeanApiHandler({ build, getLoadContext }));
 app.all(
   "*",
   // Not @remix-run/express's handler: that one lets Remix read the socket directly, past any limit.
-  createRemixHandler({
-    build,
-    mode: build.mode,
-    getLoadContext: (req, res) => ({ cspNonce: res.locals.cspNonce, requestId: res.locals.requestId, clientIp: req.ip }),
-  }),
+  createRemixHandler({ build, mode: build.mode, getLoadContext }),
 );
 
 const server = app.listen(config.PORT, config.HOST, () => {

@@ -22,6 +22,7 @@ export { logger } from "./services/logger.server";
 // Request bodies: the size limits, and the Remix handler that only sees checked bodies.
 export { createBodyLimitMiddleware } from "./http/body-limits.server";
 export { createRemixHandler } from "./http/remix-handler.server";
+export { createLeanApiHandler } from "./http/lean-api.server";
 import "./services/background.server";
 
 const ABORT_DELAY = 5_000;

@@ -53,7 +53,7 @@ export function toRemixRequest(req: ExpressRequest, res: ExpressResponse): Reque
   return new Request(urlOf(req).href, { method: req.method, headers: headersOf(req), signal: controller.signal, body });
 }
 
-async function sendRemixResponse(res: ExpressResponse, response: Response): Promise<void> {
+export async function sendRemixResponse(res: ExpressResponse, response: Response): Promise<void> {
   res.statusMessage = response.statusText;
   res.status(response.status);
   for (const [key, value] of response.headers.entries()) res.append(key, value);
