@@ -25,4 +25,4 @@ if [ -f "$DATA_DIR/restore.sqlite" ]; then
   npm run -s db:restore -- --pending
 fi
 
-exec node --max-semi-space-size=8 server.js
+exec node --max-semi-space-size=8 --max-old-space-size=160 server.js

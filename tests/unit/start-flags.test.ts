@@ -5,8 +5,8 @@ import { describe, expect, it } from "vitest";
 import { startFlags } from "../../scripts/bench/support";
 import { ROOT } from "../support/server";
 
-// The server's Node flags (decision 039: a smaller young generation keeps peak RSS under issue
-// 19's 200 MB) are written in two places, `npm start` and the container's start script; the bench
+// The server's Node flags (decision 039: a smaller young generation and a cap on the old one keep
+// peak RSS under issue 19's 200 MB) are written in two places, `npm start` and the container's start script; the bench
 // reads them from `npm start`. They must not drift apart, and Node must accept them.
 
 function containerFlags(): string[] {
@@ -21,6 +21,7 @@ function containerFlags(): string[] {
 describe("the server's Node flags", () => {
   it("are the same for npm start (and so the bench) and the container", () => {
     expect(startFlags()).toContain("--max-semi-space-size=8");
+    expect(startFlags()).toContain("--max-old-space-size=160");
     expect(containerFlags()).toEqual(startFlags());
   });
 
@@ -34,5 +35,11 @@ describe("the server's Node flags", () => {
     const newSpaceBytes = Number(execFileSync(process.execPath, [...startFlags(), "-e", churn], { encoding: "utf8" }));
     expect(newSpaceBytes).toBeGreaterThan(0);
     expect(newSpaceBytes).toBeLessThanOrEqual(16 * 1024 * 1024);
+  });
+
+  it("cap the whole heap near 160 MB of old space (a live set of ~30-40 MB leaves room; garbage is collected before RSS climbs)", () => {
+    const limit = Number(execFileSync(process.execPath, [...startFlags(), "-e", "process.stdout.write(String(require('node:v8').getHeapStatistics().heap_size_limit))"], { encoding: "utf8" }));
+    expect(limit).toBeGreaterThanOrEqual(160 * 1024 * 1024);
+    expect(limit).toBeLessThanOrEqual(200 * 1024 * 1024);
   });
 });
