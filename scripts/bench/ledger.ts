@@ -24,6 +24,7 @@ import path from "node:path";
 import type Database from "better-sqlite3";
 import { closeDatabase, openMigratedDatabase, type AppDb } from "../../db/client.server";
 import { grant, hold, postHold } from "../../app/services/money/ledger.server";
+import { printWhereTimeGoes, whereTimeGoes } from "./ledger-where";
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const PAIRS = Number(process.env.BENCH_PAIRS ?? 1000);
@@ -263,6 +264,9 @@ async function main(): Promise<void> {
     // Issue 19: 64 callers through the module against the same baseline (one caller, a
     // transaction per operation); chunks of 10 pairs per caller.
     const concurrent = await measure(mod.concurrentPairs, base.pairs, CALLERS * CHUNK);
+    // Right after, on the same file (the grants measured next would add live grants to read).
+    const wherePairs = CALLERS * CHUNK * 4;
+    const where = await whereTimeGoes(m.db.sqlite, wherePairs, mod.concurrentPairs);
     const grants = await measure(mod.grants, base.grants);
     const pairsCpu = await measure(modCpu.pairs, baseCpu.pairs);
     const grantsCpu = await measure(modCpu.grants, baseCpu.grants);
@@ -288,6 +292,8 @@ async function main(): Promise<void> {
     line("grants (synchronous=OFF)", grantsCpu);
     console.log(`  (a pair is two write transactions: ${Math.round(opsPerSec * 2)} module commits/s with fsync)`);
     console.log("");
+    printWhereTimeGoes(where, wherePairs, CALLERS);
+    console.log("");
     console.log(
       JSON.stringify({
         opsPerSec: Math.round(opsPerSec),
@@ -298,6 +304,8 @@ async function main(): Promise<void> {
         concurrentRatio: Number(ratioOf(concurrent).toFixed(3)),
         grantsPerSec: Math.round(grantsPerSec),
         cpuBoundRatio: Number(ratioOf(pairsCpu).toFixed(3)),
+        concurrentUsPerPair: Math.round((where.wallMs / wherePairs) * 10000) / 10,
+        concurrentSqlShare: Math.round((where.sqlMs / where.wallMs) * 100) / 100,
       }),
     );
   } finally {
