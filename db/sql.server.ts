@@ -126,12 +126,24 @@ function pgValues(t: Translated, params: Params | undefined): unknown[] {
 
 type Statements = Map<string, Database.Statement>;
 
+// A row lock, written once for both engines: `SELECT … FOR NO KEY UPDATE` (the lock an UPDATE of
+// non-key columns takes, so foreign-key checks of other writers do not wait on it) is what
+// PostgreSQL needs where a body reads a row before it decides; on SQLite every write body already
+// holds the database's write lock (BEGIN IMMEDIATE, one body at a time), so the clause is dropped.
+// Only a trailing clause, on the outermost SELECT.
+const TRAILING_ROW_LOCK = /\s+FOR\s+NO\s+KEY\s+UPDATE\s*$/i;
+
+/** The statement SQLite runs for a portable text (the row-lock clause dropped). */
+export function sqliteTextOf(text: string): string {
+  return TRAILING_ROW_LOCK.test(text) ? text.replace(TRAILING_ROW_LOCK, "") : text;
+}
+
 function sqliteRunner(connection: Database.Database, statements: Statements, open: () => boolean = () => true): SqlRunner {
   const statement = (text: string) => {
     if (!open()) throw new Error("this transaction has ended: its handle cannot run more SQL");
     let s = statements.get(text);
     if (!s) {
-      s = connection.prepare(text);
+      s = connection.prepare(sqliteTextOf(text));
       statements.set(text, s);
     }
     return s;

@@ -40,7 +40,7 @@ export async function grantCheckout(config: Config, session: Stripe.Checkout.Ses
   // about one session and the success page then grant one after the other, and the later ones
   // find the first's row and replay it, where they would otherwise both miss the key and one
   // would meet the unique index. (A no-op on SQLite, whose writes are serial anyway.)
-  const user = Number.isSafeInteger(userId) && userId > 0 ? await tx.get<{ id: number }>("UPDATE users SET updated_at = updated_at WHERE id = ? RETURNING id", [userId]) : undefined;
+  const user = Number.isSafeInteger(userId) && userId > 0 ? await tx.get<{ id: number }>("SELECT id FROM users WHERE id = ? FOR NO KEY UPDATE", [userId]) : undefined;
   if (session.mode !== "payment" || !user) {
     logger.warn({ sessionId: session.id, mode: session.mode, userId }, "checkout session does not belong to this app");
     return { status: "not_ours", userId: user ? userId : null, credits: 0 };

@@ -42,10 +42,10 @@ export const LEDGER_SQL = {
   userCredits: `SELECT credits FROM users WHERE id = ?`,
   // A no-op write that takes the user's row lock on PostgreSQL (SQLite's writes are serial
   // already): every spend of one user then reads its grants after the previous spend committed.
-  lockUser: `UPDATE users SET updated_at = updated_at WHERE id = ? RETURNING credits`,
+  lockUser: `SELECT credits FROM users WHERE id = ? FOR NO KEY UPDATE`,
   // The hold as it is now, its row locked (PostgreSQL re-reads it after waiting on a post or a
   // void in flight), so a void decides on the settled state, never on a stale "pending".
-  lockHold: `UPDATE transactions SET settled_at = settled_at WHERE id = ? RETURNING ${TX_COLUMNS}`,
+  lockHold: `SELECT ${TX_COLUMNS} FROM transactions WHERE id = ? FOR NO KEY UPDATE`,
   // The guarded debit: the only way spending takes credits. Zero rows: too little, or no user.
   debit: `UPDATE users SET credits = credits - ?, updated_at = ? WHERE id = ? AND credits >= ? RETURNING credits`,
   // Unguarded change (grants, voids, clawbacks).

@@ -37,9 +37,9 @@ const CODE_COLUMNS = `c.id AS "id", c.code AS "code", c.credits AS "credits", c.
   c.disabled_at AS "disabledAt", c.created_at AS "createdAt", coalesce(u.email, '') AS "createdByEmail"`;
 
 const SQL = {
-  // The admin's row, locked (a no-op UPDATE): one admin's creations run one after another on
-  // PostgreSQL too, so a double-submitted form's second body sees the first's audit row.
-  lockAdmin: `UPDATE users SET updated_at = updated_at WHERE id = ? AND role = 'admin' AND deleted_at IS NULL RETURNING id`,
+  // The admin's row, locked: one admin's creations run one after another on PostgreSQL too, so a
+  // double-submitted form's second body sees the first's audit row.
+  lockAdmin: `SELECT id FROM users WHERE id = ? AND role = 'admin' AND deleted_at IS NULL FOR NO KEY UPDATE`,
   isAdmin: `SELECT id FROM users WHERE id = ? AND role = 'admin' AND deleted_at IS NULL`,
   byId: `SELECT ${CODE_COLUMNS} FROM redeem_codes c LEFT JOIN users u ON u.id = c.created_by WHERE c.id = ?`,
   byCode: `SELECT id FROM redeem_codes WHERE code = ?`,

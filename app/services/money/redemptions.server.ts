@@ -3,7 +3,7 @@
  * in parallel. Every check, the count, the `redeem` grant (through the ledger), the redemption
  * row and the audit row are ONE write body on the executor (decision 036; the ledger's write runs
  * inside it in a savepoint of its own), so either all of it commits or none. The body's first
- * statement locks the code's row (a no-op UPDATE: SQLite's writes are serial anyway, PostgreSQL
+ * statement locks the code's row (`FOR NO KEY UPDATE`, dropped on SQLite, whose writes are serial anyway; PostgreSQL
  * makes every other redemption of that code wait for this one to commit), so every check after it
  * reads what the redemptions before it committed. The guarded count
  * (`… AND redemption_count < max_redemptions`), the CHECK on the table and the unique
@@ -47,9 +47,9 @@ type CodeRow = { id: number; code: string; credits: number; lifetimeMs: number |
 const SQL = {
   user: `SELECT email_verified_at AS "verifiedAt", flagged_at AS "flaggedAt", deleted_at AS "deletedAt" FROM users WHERE id = ?`,
   // The code's row, locked for the rest of the body, as it is after every redemption before it.
-  lockCode: `UPDATE redeem_codes SET redemption_count = redemption_count WHERE code = ?
-     RETURNING id, code, credits, credits_expire_after_ms AS "lifetimeMs", max_redemptions AS "max", redemption_count AS "count",
-       redeemable_until AS "until", disabled_at AS "disabledAt"`,
+  lockCode: `SELECT id, code, credits, credits_expire_after_ms AS "lifetimeMs", max_redemptions AS "max", redemption_count AS "count",
+       redeemable_until AS "until", disabled_at AS "disabledAt"
+     FROM redeem_codes WHERE code = ? FOR NO KEY UPDATE`,
   redeemed: `SELECT id FROM redemptions WHERE code_id = ? AND user_id = ?`,
   count: `UPDATE redeem_codes SET redemption_count = redemption_count + 1
      WHERE id = ? AND disabled_at IS NULL AND redemption_count < max_redemptions RETURNING redemption_count AS "count"`,
