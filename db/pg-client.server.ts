@@ -1,9 +1,21 @@
 import fs from "node:fs";
+import { createRequire } from "node:module";
 import path from "node:path";
-import pg from "pg";
-import { drizzle, type NodePgDatabase } from "drizzle-orm/node-postgres";
-import { migrate } from "drizzle-orm/node-postgres/migrator";
+import type pg from "pg";
+import type { NodePgDatabase } from "drizzle-orm/node-postgres";
 import * as schema from "./schema.pg";
+
+// node-postgres and drizzle's driver for it load on first use, not with the module: a server on
+// SQLite never needs them, and they cost its start-up ~60 ms and ~15 MB (decision 039). A
+// require() the bundler cannot see also keeps them out of the server build.
+const requireOnDemand = createRequire(import.meta.url);
+const pgModule = () => requireOnDemand("pg") as typeof import("pg");
+type NodePg = typeof import("drizzle-orm/node-postgres");
+type NodePgMigrator = typeof import("drizzle-orm/node-postgres/migrator");
+function drizzleOf(client: pg.Pool | pg.PoolClient): PgOrm {
+  return (requireOnDemand("drizzle-orm/node-postgres") as NodePg).drizzle(client, { schema });
+}
+const migrate = (...args: Parameters<NodePgMigrator["migrate"]>) => (requireOnDemand("drizzle-orm/node-postgres/migrator") as NodePgMigrator).migrate(...args);
 
 /**
  * PostgreSQL, selected by DATABASE_URL (docs/decisions/034-postgresql-schema-and-migrations.md):
@@ -51,12 +63,12 @@ function parseNumeric(text: string): number {
 const types = {
   getTypeParser: ((oid: number, format?: "text" | "binary") =>
     format === "binary"
-      ? pg.types.getTypeParser(oid, format)
+      ? pgModule().types.getTypeParser(oid, format)
       : oid === INT8_OID
         ? parseInt8
         : oid === NUMERIC_OID
           ? parseNumeric
-          : pg.types.getTypeParser(oid, format)) as pg.CustomTypesConfig["getTypeParser"],
+          : pgModule().types.getTypeParser(oid, format)) as pg.CustomTypesConfig["getTypeParser"],
 };
 
 /**
@@ -89,11 +101,11 @@ export function pgPoolConfig(url: string, options: { max?: number } = {}): pg.Po
 }
 
 export function openPgDatabase(url: string, options: { max?: number } = {}): PgDb {
-  const pool = new pg.Pool(pgPoolConfig(url, options));
+  const pool = new (pgModule().Pool)(pgPoolConfig(url, options));
   // An idle connection the server dropped is discarded by the pool; without a listener the
   // error would end the process.
   pool.on("error", (error) => console.error(`postgres: idle connection lost (${error.message}); the pool opens a new one`));
-  return { pool, orm: drizzle(pool, { schema }), url };
+  return { pool, orm: drizzleOf(pool), url };
 }
 
 export async function closePgDatabase(db: PgDb): Promise<void> {
@@ -127,7 +139,7 @@ export async function migratePgDatabase(db: PgDb, migrationsFolder = PG_MIGRATIO
     await client.query("SELECT pg_advisory_lock($1)", [MIGRATION_LOCK]);
     try {
       const before = await appliedPgMigrations(client);
-      await migrate(drizzle(client, { schema }), { migrationsFolder, ...MIGRATIONS_TABLE });
+      await migrate(drizzleOf(client), { migrationsFolder, ...MIGRATIONS_TABLE });
       const after = await appliedPgMigrations(client);
       const journal = JSON.parse(fs.readFileSync(path.join(migrationsFolder, "meta/_journal.json"), "utf8")) as {
         entries: Array<{ when: number; tag: string }>;

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { HttpClient, ROOT, startServer, type RunningServer } from "../support/server";
 
 // Decision 039: the server starts without loading what its first requests do not need
-// (nodemailer, mailparser, ioredis), and bundles the ESM packages whose many files made the
+// (nodemailer, mailparser, ioredis, node-postgres), and bundles the ESM packages whose many files made the
 // loader slow (stripe, drizzle-orm, zod). Each of them must still work the first time a freshly
 // booted server needs it: the first mail sent, the first outbox message read, the first checkout.
 
@@ -15,10 +15,10 @@ function staticImportsOfBuild(): Set<string> {
 }
 
 describe("the server build", () => {
-  it("loads the mail stack and the Redis client on demand, and carries stripe, drizzle-orm and zod inside", () => {
+  it("loads the mail stack, the Redis client and node-postgres on demand, and carries stripe, drizzle-orm and zod inside", () => {
     const imports = staticImportsOfBuild();
     expect(imports.has("better-sqlite3")).toBe(true); // the parse found the imports at all
-    for (const lazy of ["nodemailer", "mailparser", "ioredis", "@aws-sdk"]) expect(imports.has(lazy), lazy).toBe(false);
+    for (const lazy of ["nodemailer", "mailparser", "ioredis", "@aws-sdk", "pg"]) expect(imports.has(lazy), lazy).toBe(false);
     for (const bundled of ["stripe", "drizzle-orm", "zod"]) expect(imports.has(bundled), bundled).toBe(false);
   });
 });
