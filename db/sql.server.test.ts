@@ -4,7 +4,7 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startPostgres, type PgServer } from "../tests/support/postgres";
 import { openPgDatabase } from "./pg-client.server";
-import { openSqliteSql, pgSql, sqliteTextOf, toPgPlaceholders, type SqlDb } from "./sql.server";
+import { cachedOf, openSqliteSql, pgSql, sqliteTextOf, STATEMENT_CACHE_MAX, toPgPlaceholders, type SqlDb } from "./sql.server";
 
 // The executor's contract (decision 036), the same on SQLite and on a real PostgreSQL: what the
 // money path will rely on when it moves onto it.
@@ -203,6 +203,31 @@ describe.each(engines)("the executor on $name", (engine) => {
     const row = await db.get<{ credits: number; n: number }>("SELECT credits, (SELECT count(*) FROM accounts) AS n FROM accounts WHERE id = ?", [id]);
     expect(typeof row!.credits).toBe("number");
     expect(typeof row!.n).toBe("number");
+  });
+});
+
+describe("the statement cache", () => {
+  it("keeps each text once, and past its bound drops the oldest: 10,000 distinct texts never hold more than the bound", () => {
+    const map = new Map<string, number>();
+    let made = 0;
+    for (let i = 0; i < 10_000; i++) cachedOf(map, `SELECT ${i}`, () => ++made);
+    expect(made).toBe(10_000);
+    expect(map.size).toBe(STATEMENT_CACHE_MAX);
+    expect(map.has("SELECT 9999")).toBe(true);
+    expect(map.has("SELECT 0")).toBe(false);
+    // A text asked for again is not made again while it is kept.
+    expect(cachedOf(map, "SELECT 9999", () => ++made)).toBe(10_000);
+    expect(made).toBe(10_000);
+  });
+
+  it.each(engines.map((e) => [e.name, e] as const))("on %s, 2,000 distinct statements run as asked (dropped ones are prepared again)", async (_name, engine) => {
+    const db = await engine.open();
+    try {
+      for (let i = 0; i < 2_000; i++) expect(await db.get<{ n: number }>(`SELECT ${i} AS n`)).toEqual({ n: i });
+      expect(await db.get<{ n: number }>("SELECT 0 AS n")).toEqual({ n: 0 });
+    } finally {
+      await db.close();
+    }
   });
 });
 

@@ -126,6 +126,25 @@ function pgValues(t: Translated, params: Params | undefined): unknown[] {
 
 type Statements = Map<string, Database.Statement>;
 
+/**
+ * The prepared statements (SQLite) and placeholder translations (PostgreSQL) kept per text. The
+ * app's texts are a fixed set, but a text built with a list of placeholders (`IN (?, ?, …)`) or a
+ * caller's mistake could make new ones without end: past this many, the oldest is dropped (and
+ * prepared again if it comes back), so the cache cannot grow a long-running server's memory.
+ */
+export const STATEMENT_CACHE_MAX = 500;
+
+/** `map.get(key)`, or `make()` remembered under it, the oldest entry dropped past STATEMENT_CACHE_MAX. */
+export function cachedOf<T>(map: Map<string, T>, key: string, make: () => T): T {
+  let value = map.get(key);
+  if (value === undefined) {
+    value = make();
+    if (map.size >= STATEMENT_CACHE_MAX) map.delete(map.keys().next().value!);
+    map.set(key, value);
+  }
+  return value;
+}
+
 // A row lock, written once for both engines: `SELECT … FOR NO KEY UPDATE` (the lock an UPDATE of
 // non-key columns takes, so foreign-key checks of other writers do not wait on it) is what
 // PostgreSQL needs where a body reads a row before it decides; on SQLite every write body already
@@ -141,12 +160,7 @@ export function sqliteTextOf(text: string): string {
 function sqliteRunner(connection: Database.Database, statements: Statements, open: () => boolean = () => true): SqlRunner {
   const statement = (text: string) => {
     if (!open()) throw new Error("this transaction has ended: its handle cannot run more SQL");
-    let s = statements.get(text);
-    if (!s) {
-      s = connection.prepare(sqliteTextOf(text));
-      statements.set(text, s);
-    }
-    return s;
+    return cachedOf<Database.Statement>(statements, text, () => connection.prepare(sqliteTextOf(text)));
   };
   const bind = (params: Params | undefined): unknown[] => (params === undefined ? [] : Array.isArray(params) ? [...params] : [params]);
   return {
@@ -391,12 +405,7 @@ const MAX_ATTEMPTS = 5;
 function pgRunner(query: pg.Pool | pg.PoolClient, cache: Map<string, Translated>, open: () => boolean = () => true): SqlRunner {
   const translated = (text: string) => {
     if (!open()) throw new Error("this transaction has ended: its handle cannot run more SQL");
-    let t = cache.get(text);
-    if (!t) {
-      t = toPgPlaceholders(text);
-      cache.set(text, t);
-    }
-    return t;
+    return cachedOf(cache, text, () => toPgPlaceholders(text));
   };
   const exec = async (text: string, params: Params | undefined) => {
     const t = translated(text);
