@@ -17,7 +17,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { closeDatabase, openDatabase } from "../db/client.server";
 import { backupDatabase, backupDirFor, backupFileName, pruneBackups } from "../app/services/backup.server";
-import { ConfigError, parseDatabaseTarget, type DatabaseTarget } from "../app/services/env.server";
+import { databaseTargetFor } from "./database-target";
 
 function env(name: string): string | undefined {
   const v = process.env[name]?.trim();
@@ -30,14 +30,8 @@ async function main(): Promise<number> {
     console.log("usage: npm run db:backup [-- <destination.sqlite | destination.dump>]");
     return args.length > 1 ? 2 : 0;
   }
-  let target: DatabaseTarget;
-  try {
-    target = parseDatabaseTarget(process.env);
-  } catch (error) {
-    if (!(error instanceof ConfigError)) throw error;
-    for (const problem of error.problems) console.error(`db:backup: ${problem}`);
-    return 2;
-  }
+  const target = databaseTargetFor("db:backup");
+  if (!target) return 2;
   const dataDir = env("DATA_DIR") ?? "./data";
   const retention = Number(env("BACKUP_RETENTION") ?? 7);
   if (!Number.isInteger(retention) || retention < 1) {

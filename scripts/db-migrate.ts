@@ -14,7 +14,7 @@
  */
 import path from "node:path";
 import { closeDatabase, migrateDatabase, openDatabase, type AppDb } from "../db/client.server";
-import { ConfigError, parseDatabaseTarget, type DatabaseTarget } from "../app/services/env.server";
+import { databaseTargetFor } from "./database-target";
 
 function migrateSqlite(file: string): number {
   let db: AppDb;
@@ -70,14 +70,8 @@ function message(error: unknown): string {
 }
 
 async function main(): Promise<number> {
-  let target: DatabaseTarget;
-  try {
-    target = parseDatabaseTarget(process.env);
-  } catch (error) {
-    if (!(error instanceof ConfigError)) throw error;
-    for (const problem of error.problems) console.error(`db:migrate: ${problem}`);
-    return 2;
-  }
+  const target = databaseTargetFor("db:migrate");
+  if (!target) return 2;
   return target.dialect === "postgres" ? migratePostgres(target.url) : migrateSqlite(path.resolve(target.path));
 }
 

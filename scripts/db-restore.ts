@@ -23,7 +23,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { restoreDatabase } from "../app/services/backup.server";
 import { backupDirFor } from "../app/services/backup.server";
-import { ConfigError, parseDatabaseTarget, type DatabaseTarget } from "../app/services/env.server";
+import { databaseTargetFor } from "./database-target";
 
 function env(name: string): string | undefined {
   const v = process.env[name]?.trim();
@@ -36,14 +36,8 @@ async function main(): Promise<number> {
     console.log("usage: npm run db:restore -- <backup.sqlite> | --pending   (with DATABASE_URL: <backup.dump>)");
     return args[0] === "-h" || args[0] === "--help" ? 0 : 2;
   }
-  let databaseTarget: DatabaseTarget;
-  try {
-    databaseTarget = parseDatabaseTarget(process.env);
-  } catch (error) {
-    if (!(error instanceof ConfigError)) throw error;
-    for (const problem of error.problems) console.error(`db:restore: ${problem}`);
-    return 2;
-  }
+  const databaseTarget = databaseTargetFor("db:restore");
+  if (!databaseTarget) return 2;
   const dataDir = env("DATA_DIR") ?? "./data";
   if (databaseTarget.dialect === "postgres") return restorePostgresFrom(databaseTarget.url, args[0]!, dataDir);
   const target = path.resolve(env("DATABASE_PATH") ?? path.join(dataDir, "app.sqlite"));

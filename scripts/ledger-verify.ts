@@ -13,17 +13,11 @@ import fs from "node:fs";
 import path from "node:path";
 import { closeDatabase, openDatabase } from "../db/client.server";
 import { verifyLedger, type LedgerReport, type Violation } from "../app/services/money/ledger-verify.server";
-import { ConfigError, parseDatabaseTarget, type DatabaseTarget } from "../app/services/env.server";
+import { databaseTargetFor } from "./database-target";
 
 async function main(): Promise<number> {
-  let target: DatabaseTarget;
-  try {
-    target = parseDatabaseTarget(process.env);
-  } catch (error) {
-    if (!(error instanceof ConfigError)) throw error;
-    for (const problem of error.problems) console.error(`ledger:verify: ${problem}`);
-    return 2;
-  }
+  const target = databaseTargetFor("ledger:verify");
+  if (!target) return 2;
   const sweepGraceMs = Number(process.env.LEDGER_SWEEP_GRACE_MS ?? 10 * 60_000);
   if (!Number.isFinite(sweepGraceMs) || sweepGraceMs < 0) {
     console.error(`ledger:verify: LEDGER_SWEEP_GRACE_MS must be a number of milliseconds >= 0, got ${process.env.LEDGER_SWEEP_GRACE_MS}`);
