@@ -9,6 +9,8 @@ import type { SortDirection, UserListQuery, UserSort } from "~/utils/admin-schem
 export const USER_PAGE_SIZE = 50;
 /** The longest search taken into account: a longer one is cut (nothing is longer than an address). */
 const MAX_SEARCH = 320;
+/** A search matching at least this many users walks the sort column's index instead (decision 011). */
+const BROAD_SEARCH = 2_000;
 
 type UserBase = { id: number; email: string; role: UserRole; credits: number; createdAt: number; flaggedAt: number | null; emailVerifiedAt: number | null };
 type UserFigures = { id: number; onHold: number; purchased: number; lastActivity: number | null };
@@ -76,10 +78,38 @@ export function prefixPattern(q: string): string {
   return `${q.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
 }
 
-function listSql(shape: { sort: UserSort; order: "ASC" | "DESC"; cmp: "<" | ">" | null; search: boolean }): string {
+/** Upper bound of an email-prefix range: every string that starts with `prefix` sorts below it (bytewise). */
+function prefixEnd(prefix: string): string {
+  return `${prefix}\u{10FFFF}`;
+}
+
+/**
+ * How a search finds its users. SQLite (the default, and the file the admin pages are benched on)
+ * compares text bytewise, so a prefix is a range of the UNIQUE email index (addresses are stored
+ * lower-case): "index" reads a narrow search's few matches from it; "filter" (a broad one, at least
+ * BROAD_SEARCH matches, sorted by another column) walks that column's index and filters, the unary
+ * `+` keeping the planner off the email index (decision 011). PostgreSQL's text order follows the
+ * database's collation, where a range is not a prefix: "like", the escaped LIKE (correct under any
+ * collation; fast there with a `text_pattern_ops` index, not created here).
+ */
+type SearchShape = "index" | "filter" | "like" | null;
+
+const COUNT_MATCHES = `SELECT count(*) AS n FROM (SELECT 1 FROM users WHERE email >= ? AND email < ? LIMIT ${BROAD_SEARCH}) m`;
+
+async function searchShape(db: PortableDb, q: string | null, sort: UserSort): Promise<SearchShape> {
+  if (!q) return null;
+  if (db.sql.dialect !== "sqlite") return "like";
+  if (sort === "email") return "index";
+  const matches = (await db.sql.get<{ n: number }>(COUNT_MATCHES, [q, prefixEnd(q)]))!.n;
+  return matches >= BROAD_SEARCH ? "filter" : "index";
+}
+
+function listSql(shape: { sort: UserSort; order: "ASC" | "DESC"; cmp: "<" | ">" | null; search: SearchShape }): string {
   const col = SORT_COLUMNS[shape.sort];
   const where: string[] = [];
-  if (shape.search) where.push(`lower(email) LIKE lower(@pattern) ESCAPE '\\'`);
+  if (shape.search === "index") where.push("email >= @lo AND email < @hi");
+  if (shape.search === "filter") where.push("+email >= @lo AND +email < @hi");
+  if (shape.search === "like") where.push(`lower(email) LIKE lower(@pattern) ESCAPE '\\'`);
   if (shape.cmp) where.push(`(${col}, id) ${shape.cmp} (@value, @id)`);
   return `SELECT ${USER_COLUMNS} FROM users ${where.length ? `WHERE ${where.join(" AND ")}` : ""}
      ORDER BY ${col} ${shape.order}, id ${shape.order} LIMIT @limit`;
@@ -101,14 +131,16 @@ export async function listUsers(db: PortableDb, query: Partial<UserListQuery> & 
   const cursor = after ?? before;
 
   const ascending = (dir === "asc") !== backwards;
+  const search = await searchShape(db, q, sort);
   const text = listSql({
     sort,
     order: ascending ? "ASC" : "DESC",
     cmp: cursor ? (ascending ? ">" : "<") : null,
-    search: q !== null,
+    search,
   });
   const params: Record<string, unknown> = { limit: limit + 1 };
-  if (q) Object.assign(params, { pattern: prefixPattern(q) });
+  if (q && search === "like") Object.assign(params, { pattern: prefixPattern(q) });
+  if (q && (search === "index" || search === "filter")) Object.assign(params, { lo: q, hi: prefixEnd(q) });
   if (cursor) Object.assign(params, { value: cursor[0], id: cursor[1] });
   let rows = await db.sql.all<UserBase>(text, params);
   const more = rows.length > limit;

@@ -22,6 +22,9 @@ export type NextExpiry = { amount: number; expiresAt: number } | null;
 /** Writes one `expire` row (−amount) for a grant, and moves users.credits with it. */
 export type ExpireRowWriter = (args: { userId: number; grantId: number; amount: number; key: string; now: number }) => Promise<void>;
 
+/** How many grants a spend reads first; it reads them all only when these do not cover it. */
+const LIVE_FIRST = 8;
+
 const LIVE = `closed_at IS NULL AND remaining <> 0 AND (expires_at IS NULL OR expires_at > @now)`;
 const GRANT_STATE = `id, user_id AS "userId", remaining, expires_at AS "expiresAt", closed_at AS "closedAt"`;
 
@@ -29,6 +32,9 @@ export const GRANT_SQL = {
   // Matches the partial index credit_grants_live_idx (closed_at IS NULL AND remaining <> 0).
   live: `SELECT id, remaining, expires_at AS "expiresAt" FROM credit_grants
    WHERE user_id = @userId AND ${LIVE} ORDER BY expires_at IS NULL, expires_at, id`,
+  // The first grants in spending order: what a spend draws from, nearly always (see liveFor).
+  liveFirst: `SELECT id, remaining, expires_at AS "expiresAt" FROM credit_grants
+   WHERE user_id = @userId AND ${LIVE} ORDER BY expires_at IS NULL, expires_at, id LIMIT ${LIVE_FIRST}`,
   spendable: `SELECT coalesce(sum(remaining), 0) AS total FROM credit_grants WHERE user_id = @userId AND ${LIVE}`,
   nextExpiry: `SELECT sum(remaining) AS amount, expires_at AS "expiresAt" FROM credit_grants
    WHERE user_id = @userId AND ${LIVE} AND expires_at IS NOT NULL AND remaining > 0
@@ -111,12 +117,20 @@ export function grantsIn(tx: SqlRunner, writeExpireRow: ExpireRowWriter) {
   const ofSource = (sourceTxId: number) => tx.get<GrantState>(G.bySource, [sourceTxId]);
 
   return {
-    /** Live grants of a user in spending order, and their sum (the spendable balance). */
-    async live(userId: number, now: number): Promise<{ grants: LiveGrant[]; spendable: number }> {
-      const grants = await liveOf(userId, now);
-      let spendable = 0;
-      for (const g of grants) spendable += g.remaining;
-      return { grants, spendable };
+    /**
+     * The spendable balance (the sum of the live grants, the debt grant's negative rest included)
+     * and the live grants a spend of `cost` draws from, in spending order. The sum is one
+     * aggregate; the grants are the first LIVE_FIRST unless those do not cover `cost`, so a user
+     * with many unspent grants (a purchase each) does not have every one of them read on every
+     * spend. Nothing to draw when the spendable balance does not cover `cost`.
+     */
+    async liveFor(userId: number, now: number, cost: number): Promise<{ grants: LiveGrant[]; spendable: number }> {
+      const spendable = (await tx.get<{ total: number }>(G.spendable, { userId, now }))!.total;
+      if (spendable < cost) return { grants: [], spendable };
+      const first = await tx.all<LiveGrant>(G.liveFirst, { userId, now });
+      let covers = 0;
+      for (const g of first) if (g.remaining > 0) covers += g.remaining;
+      return { grants: covers >= cost || first.length < LIVE_FIRST ? first : await liveOf(userId, now), spendable };
     },
     drawInOrder,
     open: openGrant,

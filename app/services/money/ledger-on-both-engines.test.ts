@@ -78,6 +78,30 @@ describe.each(engines)("the ledger on $name", (engine) => {
 
   const creditsOf = async (userId: number) => (await sql.get<{ credits: number }>("SELECT credits FROM users WHERE id = ?", [userId]))!.credits;
 
+  it("a spend past the first grants a spend reads draws from every grant it needs, soonest to expire first", async () => {
+    const u = await newUser();
+    // 20 grants of 1 credit, each expiring a minute after the one before, and one of 100 without expiry.
+    for (let i = 0; i < 20; i++) await grant(sql, { userId: u, amount: 1, type: "bonus", key: `small:${u}:${i}`, description: "one", expiresAt: T + DAY + i * 60_000, now: T });
+    await grant(sql, { userId: u, amount: 100, type: "purchase", key: `big:${u}`, description: "pack", now: T });
+    const spent = await hold(sql, { userId: u, cost: 25, key: `wide:${u}`, description: "video", ttlSeconds: 60, now: T + 1 });
+    if (!spent.ok) throw new Error("refused");
+    const draws = await sql.all<{ amount: number; expiresAt: number | null }>(
+      `SELECT d.amount, g.expires_at AS "expiresAt" FROM grant_draws d JOIN credit_grants g ON g.id = d.grant_id WHERE d.tx_id = ? ORDER BY g.expires_at IS NULL, g.expires_at`,
+      [spent.transaction.id],
+    );
+    // All 20 expiring credits first (past the first 8 read), then 5 from the pack.
+    expect(draws.map((d) => d.amount)).toEqual([...Array.from({ length: 20 }, () => 1), 5]);
+    expect(draws.at(-1)!.expiresAt).toBeNull();
+    // Exactly what there is can still be spent; a credit more cannot.
+    expect(await hold(sql, { userId: u, cost: 96, key: `over:${u}`, description: "video", ttlSeconds: 60, now: T + 2 })).toMatchObject({ ok: false, balance: 95 });
+    const rest = await hold(sql, { userId: u, cost: 95, key: `all:${u}`, description: "video", ttlSeconds: 60, now: T + 3 });
+    if (!rest.ok) throw new Error("refused");
+    // Posted, so this test leaves no hold for the other tests' sweeps to find.
+    for (const h of [spent, rest]) await postHold(sql, h.transaction.id, T + 4);
+    expect(await creditsOf(u)).toBe(0);
+    await expectInvariants();
+  });
+
   it("grants, holds posted and voided, a clawback and its reversal, expiry and a closed grant", async () => {
     const u = await newUser();
     const admin = await newUser();

@@ -126,7 +126,7 @@ export function ledgerIn(tx: SqlRunner) {
   /** Spending's three steps (see the file comment); the draws need the row's id. */
   const debitAndDraw = async (userId: number, cost: number, now: number, row: (balanceAfter: number) => InsertRow): Promise<Debit> => {
     await l.lockUser(userId);
-    const live = await grants.live(userId, now);
+    const live = await grants.liveFor(userId, now, cost);
     if (live.spendable < cost) return insufficient(l, userId, live.spendable, cost);
     const debited = await l.debit(cost, now, userId);
     if (!debited) return insufficient(l, userId, live.spendable, cost);
