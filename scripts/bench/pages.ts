@@ -1,13 +1,16 @@
 // Page latency of the billing dashboard and the admin console, with a small database and with a
 // large one (100,000 users, 1,000,000 ledger rows by default), each seeded by scripts/seed-large.ts
-// and served by the BUILT app (`node server.js`) on loopback. Each page is requested a few hundred
-// times, one after another, after a warm-up; the figures are p50/p99/mean of the full response
-// (headers and body). Last line: JSON with every figure.
+// and served by the BUILT app (`node server.js`) on loopback, both servers at once. Each page is
+// requested a few hundred times after a warm-up, one request at a time, alternating between the two
+// servers (noise on this 2-core machine then lands on both sides alike); the figures are
+// p50/p99/mean of the full response (headers and body), with the body's size beside them so a
+// reader sees that both sides rendered the same rows. The small database has enough history
+// (10,000 rows) that the heavy user's pages are full on both. Last line: JSON with every figure.
 //
 //   npm run build && npx tsx scripts/bench/pages.ts
 //
-// BENCH_PAGES_REQUESTS (300) and BENCH_PAGES_WARMUP (20) per page; BENCH_PAGES_CONCURRENCY (1);
-// BENCH_SMALL_USERS/_TRANSACTIONS (100 / 1,000), BENCH_LARGE_USERS/_TRANSACTIONS (100,000 /
+// BENCH_PAGES_REQUESTS (600) and BENCH_PAGES_WARMUP (20) per page; BENCH_PAGES_CONCURRENCY (1);
+// BENCH_SMALL_USERS/_TRANSACTIONS (100 / 10,000), BENCH_LARGE_USERS/_TRANSACTIONS (100,000 /
 // 1,000,000); BENCH_PAGES_LARGE_DB=/path/app.sqlite reuses a database seeded earlier with the
 // default options (it is copied, never changed); BENCH_PAGES_SCENARIOS=small,large.
 import fs from "node:fs";
@@ -16,7 +19,7 @@ import { closeDatabase, openMigratedDatabase } from "../../db/client.server";
 import { SEED_ADMIN_EMAIL, SEED_HEAVY_EMAIL, SEED_PASSWORD, seedLarge, type SeedResult } from "../seed-large";
 import { round, startBenchServer, tempDir } from "./support";
 
-const REQUESTS = Number(process.env.BENCH_PAGES_REQUESTS ?? 300);
+const REQUESTS = Number(process.env.BENCH_PAGES_REQUESTS ?? 600);
 const WARMUP = Number(process.env.BENCH_PAGES_WARMUP ?? 20);
 const CONCURRENCY = Math.max(1, Number(process.env.BENCH_PAGES_CONCURRENCY ?? 1));
 const CSV_REQUESTS = Number(process.env.BENCH_PAGES_CSV_REQUESTS ?? 5);
@@ -30,7 +33,7 @@ const scenarios: Scenario[] = [
   {
     name: "small",
     users: Number(process.env.BENCH_SMALL_USERS ?? 100),
-    transactions: Number(process.env.BENCH_SMALL_TRANSACTIONS ?? 1_000),
+    transactions: Number(process.env.BENCH_SMALL_TRANSACTIONS ?? 10_000),
   },
   {
     name: "large",
@@ -63,25 +66,11 @@ async function timeOnce(url: string, cookie: string): Promise<{ ms: number; byte
   return { ms: performance.now() - started, bytes: body.byteLength, status: res.status };
 }
 
-async function measure(url: string, cookie: string, requests: number, warmup: number): Promise<Stats> {
-  const first = await timeOnce(url, cookie);
-  for (let i = 1; i < warmup; i++) await timeOnce(url, cookie);
-  const times: number[] = [];
-  let bytes = 0;
-  let status = 0;
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: CONCURRENCY }, async () => {
-      while (next < requests) {
-        next++;
-        const r = await timeOnce(url, cookie);
-        times.push(r.ms);
-        bytes = r.bytes;
-        status = r.status;
-      }
-    }),
-  );
-  times.sort((a, b) => a - b);
+type Timing = { ms: number; bytes: number; status: number };
+
+function statsOf(first: Timing, runs: Timing[]): Stats {
+  const times = runs.map((r) => r.ms).sort((a, b) => a - b);
+  const last = runs[runs.length - 1] ?? first;
   return {
     n: times.length,
     firstMs: round(first.ms, 2),
@@ -89,9 +78,31 @@ async function measure(url: string, cookie: string, requests: number, warmup: nu
     p99Ms: round(percentile(times, 99), 2),
     meanMs: round(times.reduce((a, b) => a + b, 0) / times.length, 2),
     maxMs: round(times[times.length - 1]!, 2),
-    bytes,
-    status,
+    bytes: last.bytes,
+    status: last.status,
   };
+}
+
+/**
+ * One page on every scenario's server, the requests INTERLEAVED (small, large, small, large...):
+ * whatever else the machine does meanwhile (a compaction, the client's own GC) lands on both sides
+ * alike, so the ratio compares the databases rather than two stretches of time.
+ */
+async function measurePaired(targets: Array<{ url: string; cookie: string }>, requests: number, warmup: number): Promise<Stats[]> {
+  const firsts: Timing[] = [];
+  for (const t of targets) firsts.push(await timeOnce(t.url, t.cookie));
+  for (let i = 1; i < warmup; i++) for (const t of targets) await timeOnce(t.url, t.cookie);
+  const runs: Timing[][] = targets.map(() => []);
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: CONCURRENCY }, async () => {
+      while (next < requests) {
+        next++;
+        for (const [i, t] of targets.entries()) runs[i]!.push(await timeOnce(t.url, t.cookie));
+      }
+    }),
+  );
+  return targets.map((_, i) => statsOf(firsts[i]!, runs[i]!));
 }
 
 /** The cursor of the next page, read from a page's own "Older" / "Next" link. */
@@ -138,72 +149,103 @@ async function prepareDatabase(scenario: Scenario, dataDir: string): Promise<{ s
   }
 }
 
-async function runScenario(scenario: Scenario) {
+type Prepared = {
+  scenario: Scenario;
+  dataDir: string;
+  dbMb: number;
+  seed: Pick<SeedResult, "typical" | "seconds">;
+  server: Awaited<ReturnType<typeof startBenchServer>>;
+  cookies: Record<Endpoint["who"], string>;
+  endpoints: Endpoint[];
+};
+
+async function prepareScenario(scenario: Scenario): Promise<Prepared> {
   console.log(`\n== ${scenario.name}: ${scenario.users.toLocaleString("en-US")} users, ${scenario.transactions.toLocaleString("en-US")} transactions`);
   const dataDir = tempDir(`pages-${scenario.name}`);
   const { seed } = await prepareDatabase(scenario, dataDir);
   const dbMb = round(fs.statSync(path.join(dataDir, "app.sqlite")).size / 1024 / 1024);
   console.log(`  database ${dbMb} MB${seed.seconds ? `, seeded in ${seed.seconds} s` : " (reused)"}`);
   const server = await startBenchServer({ ADMIN_EMAILS: SEED_ADMIN_EMAIL, RATE_LIMIT_DISABLED: "1", AUTH_RATE_LIMIT_DISABLED: "1" }, dataDir);
+  const cookies = {
+    typical: await logIn(server.url, seed.typical.email),
+    heavy: await logIn(server.url, SEED_HEAVY_EMAIL),
+    admin: await logIn(server.url, SEED_ADMIN_EMAIL),
+  };
+  const heavyOlder = await cursorFrom(`${server.url}/settings/billing`, cookies.heavy, "older");
+  const adminAfter = await cursorFrom(`${server.url}/admin/credits?sort=credits&dir=desc`, cookies.admin, "after");
+  // The narrow search matches the same 100 users (user0000000-user0000099) on both databases, so
+  // the two pages show as many rows and only the database's size differs.
+  const endpoints: Endpoint[] = [
+    { name: "billing, typical user", who: "typical", path: "/settings/billing" },
+    { name: "billing, heavy user", who: "heavy", path: "/settings/billing" },
+    { name: "billing, heavy, page 2", who: "heavy", path: `/settings/billing?older=${heavyOlder}` },
+    { name: "billing, heavy, purchases", who: "heavy", path: "/settings/billing?type=purchase" },
+    { name: "admin users (newest)", who: "admin", path: "/admin/credits" },
+    { name: "admin users by balance", who: "admin", path: "/admin/credits?sort=credits&dir=desc" },
+    { name: "admin users by balance, p2", who: "admin", path: `/admin/credits?sort=credits&dir=desc&after=${adminAfter}` },
+    { name: "admin users by email", who: "admin", path: "/admin/credits?sort=email&dir=asc" },
+    { name: "admin search (narrow)", who: "admin", path: "/admin/credits?q=user00000" },
+    { name: "admin search (broad), balance", who: "admin", path: "/admin/credits?q=user&sort=credits&dir=desc" },
+    { name: "admin user page, heavy", who: "admin", path: "/admin/credits/2" },
+    { name: "admin audit log", who: "admin", path: "/admin/credits/audit" },
+    { name: "admin overview (30 days)", who: "admin", path: "/admin/credits/overview" },
+    { name: "CSV, heavy user (whole)", who: "heavy", path: "/settings/billing/history.csv", requests: CSV_REQUESTS },
+  ];
+  return { scenario, dataDir, dbMb, seed, server, cookies, endpoints };
+}
+
+async function stopScenario(p: Prepared): Promise<void> {
+  await p.server.stop();
+  fs.rmSync(p.dataDir, { recursive: true, force: true });
+}
+
+type ScenarioReport = {
+  users: number;
+  transactions: number;
+  dbMb: number;
+  seedSeconds: number | null;
+  typicalUser: SeedResult["typical"];
+  endpoints: Record<string, Stats & { path: string }>;
+};
+
+/** Every scenario's server runs at once; each page is measured on all of them, interleaved. */
+async function runScenarios(list: Scenario[]): Promise<Record<string, ScenarioReport>> {
+  const prepared: Prepared[] = [];
   try {
-    const cookies = {
-      typical: await logIn(server.url, seed.typical.email),
-      heavy: await logIn(server.url, SEED_HEAVY_EMAIL),
-      admin: await logIn(server.url, SEED_ADMIN_EMAIL),
-    };
-    const heavyOlder = await cursorFrom(`${server.url}/settings/billing`, cookies.heavy, "older");
-    const adminAfter = await cursorFrom(`${server.url}/admin/credits?sort=credits&dir=desc`, cookies.admin, "after");
-    const endpoints: Endpoint[] = [
-      { name: "billing, typical user", who: "typical", path: "/settings/billing" },
-      { name: "billing, heavy user", who: "heavy", path: "/settings/billing" },
-      { name: "billing, heavy, page 2", who: "heavy", path: `/settings/billing?older=${heavyOlder}` },
-      { name: "billing, heavy, purchases", who: "heavy", path: "/settings/billing?type=purchase" },
-      { name: "admin users (newest)", who: "admin", path: "/admin/credits" },
-      { name: "admin users by balance", who: "admin", path: "/admin/credits?sort=credits&dir=desc" },
-      { name: "admin users by balance, p2", who: "admin", path: `/admin/credits?sort=credits&dir=desc&after=${adminAfter}` },
-      { name: "admin users by email", who: "admin", path: "/admin/credits?sort=email&dir=asc" },
-      { name: "admin search (narrow)", who: "admin", path: "/admin/credits?q=user00042" },
-      { name: "admin search (broad), balance", who: "admin", path: "/admin/credits?q=user&sort=credits&dir=desc" },
-      { name: "admin user page, heavy", who: "admin", path: "/admin/credits/2" },
-      { name: "admin audit log", who: "admin", path: "/admin/credits/audit" },
-      { name: "admin overview (30 days)", who: "admin", path: "/admin/credits/overview" },
-      { name: "CSV, heavy user (whole)", who: "heavy", path: "/settings/billing/history.csv", requests: CSV_REQUESTS },
-    ];
-    const results: Record<string, Stats & { path: string }> = {};
-    for (const e of endpoints) {
+    for (const scenario of list) prepared.push(await prepareScenario(scenario));
+    const results = prepared.map(() => ({}) as Record<string, Stats & { path: string }>);
+    console.log(`\n  ${"page".padEnd(32)} ${prepared.map((p) => `${p.scenario.name} p50`.padStart(11) + `${p.scenario.name} p99`.padStart(11) + "KB".padStart(7)).join("")}`);
+    for (const [index, e] of prepared[0]!.endpoints.entries()) {
       const requests = e.requests ?? REQUESTS;
-      const stats = await measure(`${server.url}${e.path}`, cookies[e.who], requests, Math.max(1, Math.min(WARMUP, requests)));
-      if (stats.status !== 200) throw new Error(`${e.path} answered ${stats.status}`);
-      results[e.name] = { ...stats, path: e.path };
-      console.log(
-        `  ${e.name.padEnd(32)} p50 ${String(stats.p50Ms).padStart(7)} ms  p99 ${String(stats.p99Ms).padStart(7)} ms  first ${String(stats.firstMs).padStart(7)} ms  (${stats.n} requests, ${round(stats.bytes / 1024)} KB)`,
-      );
+      const targets = prepared.map((p) => ({ url: `${p.server.url}${p.endpoints[index]!.path}`, cookie: p.cookies[e.who] }));
+      const stats = await measurePaired(targets, requests, Math.max(1, Math.min(WARMUP, requests)));
+      const cells: string[] = [];
+      for (const [i, p] of prepared.entries()) {
+        const s = stats[i]!;
+        if (s.status !== 200) throw new Error(`${p.endpoints[index]!.path} answered ${s.status} (${p.scenario.name})`);
+        results[i]![e.name] = { ...s, path: p.endpoints[index]!.path };
+        cells.push(String(s.p50Ms).padStart(11) + String(s.p99Ms).padStart(11) + String(round(s.bytes / 1024)).padStart(7));
+      }
+      console.log(`  ${e.name.padEnd(32)} ${cells.join("")}`);
     }
-    return {
-      users: scenario.users,
-      transactions: scenario.transactions,
-      dbMb,
-      seedSeconds: seed.seconds || null,
-      typicalUser: seed.typical,
-      endpoints: results,
-    };
+    return Object.fromEntries(
+      prepared.map((p, i) => [
+        p.scenario.name,
+        {
+          users: p.scenario.users,
+          transactions: p.scenario.transactions,
+          dbMb: p.dbMb,
+          seedSeconds: p.seed.seconds || null,
+          typicalUser: p.seed.typical as SeedResult["typical"],
+          endpoints: results[i]!,
+        },
+      ]),
+    );
   } finally {
-    await server.stop();
-    fs.rmSync(dataDir, { recursive: true, force: true });
+    for (const p of prepared) await stopScenario(p);
   }
 }
 
-const report: Record<string, unknown> = { requests: REQUESTS, warmup: WARMUP, concurrency: CONCURRENCY };
-for (const scenario of scenarios) report[scenario.name] = await runScenario(scenario);
-
-const small = report.small as Awaited<ReturnType<typeof runScenario>> | undefined;
-const large = report.large as Awaited<ReturnType<typeof runScenario>> | undefined;
-if (small && large) {
-  console.log(`\n  ${"page".padEnd(32)} ${"small p50".padStart(10)} ${"large p50".padStart(10)} ${"small p99".padStart(10)} ${"large p99".padStart(10)}`);
-  for (const name of Object.keys(small.endpoints)) {
-    const s = small.endpoints[name]!;
-    const l = large.endpoints[name]!;
-    console.log(`  ${name.padEnd(32)} ${String(s.p50Ms).padStart(10)} ${String(l.p50Ms).padStart(10)} ${String(s.p99Ms).padStart(10)} ${String(l.p99Ms).padStart(10)}`);
-  }
-}
+const report: Record<string, unknown> = { requests: REQUESTS, warmup: WARMUP, concurrency: CONCURRENCY, interleaved: true };
+Object.assign(report, await runScenarios(scenarios));
 console.log(JSON.stringify(report));
