@@ -90,6 +90,40 @@ describe("the lean JSON path", () => {
     expect((handleError.mock.calls[0]![0] as Error).message).toBe("secret detail");
   });
 
+  it("sends a JSON answer whole with its Content-Length, and streams anything else as it comes", async () => {
+    const big = { items: Array.from({ length: 5000 }, (_, i) => ({ i, text: "é ".repeat(10) })) };
+    const streamed: Action = async () =>
+      new Response(
+        new ReadableStream({
+          start(c) {
+            for (const part of ["a,", "b,", "c"]) c.enqueue(new TextEncoder().encode(part));
+            c.close();
+          },
+        }),
+        { headers: { "Content-Type": "text/csv" } },
+      );
+    const url = await serve(
+      buildWith({
+        "routes/api.generate-image": async () => Response.json(big),
+        "routes/api.generate-video": async () => new Response('{"type":"about:blank"}', { status: 400, headers: { "Content-Type": "application/problem+json" } }),
+        "routes/api.stripe.webhook": streamed,
+      }),
+    );
+    const image = await fetch(`${url}/api/generate-image`, { method: "POST" });
+    const text = await image.text();
+    expect(image.headers.get("content-length")).toBe(String(Buffer.byteLength(text)));
+    expect(image.headers.get("transfer-encoding")).toBeNull();
+    expect(JSON.parse(text)).toEqual(big);
+    const problem = await fetch(`${url}/api/generate-video`, { method: "POST" });
+    expect(problem.status).toBe(400);
+    expect(problem.headers.get("content-length")).toBe("22");
+    expect(await problem.json()).toEqual({ type: "about:blank" });
+    const csv = await fetch(`${url}/api/stripe/webhook`, { method: "POST" });
+    expect(csv.headers.get("transfer-encoding")).toBe("chunked");
+    expect(csv.headers.get("content-length")).toBeNull();
+    expect(await csv.text()).toBe("a,b,c");
+  });
+
   it("refuses to start when a lean route's module has no action (a renamed route would silently lose its fast path)", () => {
     expect(() => createLeanApiHandler({ build: buildWith({ "routes/api.generate-image": ok, "routes/api.generate-video": ok }), getLoadContext: () => ({}) })).toThrow(
       /routes\/api\.stripe\.webhook/,

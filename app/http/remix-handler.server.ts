@@ -57,10 +57,16 @@ export async function sendRemixResponse(res: ExpressResponse, response: Response
   res.statusMessage = response.statusText;
   res.status(response.status);
   for (const [key, value] of response.headers.entries()) res.append(key, value);
-  if (/text\/event-stream/i.test(response.headers.get("Content-Type") ?? "")) res.flushHeaders();
-  if (response.body) await writeBody(response.body, res);
-  else res.end();
+  const type = response.headers.get("Content-Type") ?? "";
+  if (/text\/event-stream/i.test(type)) res.flushHeaders();
+  if (!response.body) return void res.end();
+  // A JSON answer is made whole (json()): one write with its Content-Length, not a chunked stream
+  // of one chunk and its terminator (the API's and the webhook's answers; issue 19).
+  if (JSON_TYPE.test(type)) return void res.end(Buffer.from(await response.arrayBuffer()));
+  await writeBody(response.body, res);
 }
+
+const JSON_TYPE = /^application\/(?:[\w.+-]+\+)?json\b/i;
 
 /** Resolves true once the socket has taken what was written, false if it closed first. */
 function drained(res: ExpressResponse): Promise<boolean> {

@@ -3,7 +3,7 @@ import type { GenerationKind } from "#db/schema";
 import type { ImageInput, VideoInput } from "~/utils/generation-schemas";
 import { announceSpend } from "./spend-listeners.server";
 import type { ApiKeyRef } from "./api-keys/api-keys.server";
-import { readBalance } from "./money/ledger-reads.server";
+import { readSpendableBalance } from "./money/ledger-reads.server";
 import { videoCost } from "./money/pricing.server";
 import type { GenerationContext } from "./generation-context.server";
 import { findGeneration, findUserGeneration, generationIdForKey, type Generation } from "./generation-job-reads.server";
@@ -149,7 +149,7 @@ function refusalOf(refusal: OpenRefusal): StartRefusal {
 async function started(ctx: GenerationContext, userId: number, id: string, replayed = false): Promise<StartResult> {
   const { db } = ctx;
   const job = (await findGeneration(db, id))!;
-  return { ok: true, job: toGenerationView(job), balance: (await readBalance(db, userId)).balance, ...(replayed ? { replayed } : {}) };
+  return { ok: true, job: toGenerationView(job), balance: await readSpendableBalance(db, userId), ...(replayed ? { replayed } : {}) };
 }
 
 /** The provider call, then the file and the posted hold; any failure voids the hold instead. */

@@ -11,7 +11,7 @@
  * ledger shows it was there since the fire: a row written after `fired_tx_id` whose balance after
  * it (or, for a spend, before it) reached the threshold. So a purchase by webhook followed by a
  * spend through the API mails again even if nobody looked at a page in between.
- * This module only reads balances (readBalance); the ledger alone writes them. One SQL text for
+ * This module only reads balances (readSpendableBalance); the ledger alone writes them. One SQL text for
  * SQLite and PostgreSQL; the mail is queued in the same body.
  * Why: docs/decisions/028-balance-alerts.md.
  */
@@ -19,7 +19,7 @@ import type { PortableDb } from "#db/client.server";
 import type { SqlRunner } from "#db/sql.server";
 import type { BalanceAlertRow } from "#db/schema";
 import { enqueueMail, type QueueMailIn } from "../mail/mail-queue.server";
-import { readBalance } from "../money/ledger.server";
+import { readSpendableBalance } from "../money/ledger.server";
 import { readerOf, type SqlTarget } from "../sql-target.server";
 import { findUserById } from "../users.server";
 import { balanceLowMail } from "./balance-alert-mail.server";
@@ -82,7 +82,7 @@ function viewOf(alert: BalanceAlertRow | undefined, balance: number): BalanceAle
 /** The setting and the balance as they are now; no writes. */
 export async function getBalanceAlert(db: PortableDb, userId: number, now: number = Date.now()): Promise<BalanceAlertView> {
   const alert = await readAlert(db, userId);
-  return viewOf(alert, (await readBalance(db, userId, now)).balance);
+  return viewOf(alert, await readSpendableBalance(db, userId, now));
 }
 
 /**
@@ -95,7 +95,7 @@ export async function setBalanceAlert(db: PortableDb, userId: number, thresholdC
     throw new RangeError(`thresholdCredits must be a whole number from 1 to ${MAX_ALERT_THRESHOLD}, or null; got ${thresholdCredits}`);
   }
   return db.sql.write(async (tx): Promise<BalanceAlertView> => {
-    const balance = (await readBalance(tx, userId, now)).balance;
+    const balance = await readSpendableBalance(tx, userId, now);
     if (thresholdCredits === null) {
       await tx.run(SQL.remove, [userId]);
       return viewOf(undefined, balance);
@@ -132,12 +132,12 @@ export async function checkBalanceAlert(db: PortableDb, userId: number, options:
   const now = options.now ?? Date.now();
   const peek = await readAlert(db, userId);
   if (!peek) return { ...viewOf(undefined, 0), transition: "none" };
-  const peekBalance = (await readBalance(db, userId, now)).balance;
+  const peekBalance = await readSpendableBalance(db, userId, now);
   if ((await transitionOf(db, userId, peek, peekBalance)) === "none") return { ...viewOf(peek, peekBalance), transition: "none" };
   const queueMail = options.queueMail ?? enqueueMail;
   return db.sql.write(async (tx): Promise<BalanceAlertCheck> => {
     const alert = await readAlert(tx, userId);
-    const balance = (await readBalance(tx, userId, now)).balance;
+    const balance = await readSpendableBalance(tx, userId, now);
     if (!alert) return { ...viewOf(undefined, balance), transition: "none" };
     const due = await transitionOf(tx, userId, alert, balance);
     if (due === "none") return { ...viewOf(alert, balance), transition: "none" };

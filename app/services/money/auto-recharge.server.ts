@@ -22,7 +22,7 @@ import { enqueueMail } from "../mail/mail-queue.server";
 import { incrementCounter } from "../metrics.server";
 import { inWrite, isUniqueViolation, readerOf, type SqlTarget } from "../sql-target.server";
 import { rechargeFailedMail, rechargeSucceededMail } from "./auto-recharge-mails.server";
-import { grant, readBalance } from "./ledger.server";
+import { grant, readSpendableBalance } from "./ledger.server";
 import { ledgerKeys, stripeRequestKeys } from "./ledger-keys.server";
 import { appPaymentMetadata } from "./ownership.server";
 import { listPacksWithPrices } from "./pack-prices.server";
@@ -133,7 +133,7 @@ async function claimIn(tx: SqlRunner, userId: number, price: Price, now: number)
   if (!card) return { claimed: false, reason: "no_card" };
   const user = await tx.get<{ flaggedAt: number | null; deletedAt: number | null }>(`SELECT flagged_at AS "flaggedAt", deleted_at AS "deletedAt" FROM users WHERE id = ?`, [userId]);
   if (!user || user.flaggedAt !== null || user.deletedAt !== null) return { claimed: false, reason: "account_on_hold" };
-  const balance = (await readBalance(tx, userId, now)).balance;
+  const balance = await readSpendableBalance(tx, userId, now);
   if (balance >= settings.thresholdCredits) return { claimed: false, reason: "above_threshold" };
   const inFlight = await tx.get<{ id: number }>("SELECT id FROM auto_recharge_attempts WHERE user_id = ? AND status IN ('claimed', 'sent')", [userId]);
   if (inFlight) return { claimed: false, reason: "in_flight" };
@@ -223,7 +223,7 @@ export async function maybeRecharge(deps: RechargeDeps, userId: number): Promise
   const settings = await readRechargeSettings(db, userId);
   if (!settings?.enabled) return { claimed: false, reason: "off" };
   const now = deps.now?.() ?? Date.now();
-  if ((await readBalance(db, userId, now)).balance >= settings.thresholdCredits) return { claimed: false, reason: "above_threshold" };
+  if (await readSpendableBalance(db, userId, now) >= settings.thresholdCredits) return { claimed: false, reason: "above_threshold" };
   const pack = findPack(deps.config, settings.packId);
   if (!pack) return { claimed: false, reason: "unknown_pack" };
   const priced = (await listPacksWithPrices(deps.stripe, { packs: [pack] }))[0];

@@ -14,6 +14,7 @@ import {
   LedgerError,
   listHistory,
   readBalance,
+  readSpendableBalance,
   readByKey,
   readGrantLeft,
   readGrantsOfRows,
@@ -46,12 +47,14 @@ describe.each(ENGINES)("the ledger's reads on $name", (engine) => {
 
     const at = await readBalance(db, userId, T + 2);
     expect(at.balance + at.onHold).toBe(62);
+    expect(await readSpendableBalance(db, userId, T + 2)).toBe(at.balance);
     expect(at.onHold).toBe(12);
     // The hold drew from the credits expiring first: 13 of the 25 due at T + DAY are left.
     expect(at.nextExpiry).toEqual({ amount: 13, expiresAt: T + DAY });
     // After the first expiry those credits are no longer spendable, before any sweep runs.
     const later = await readBalance(db, userId, T + DAY);
     expect(later.balance).toBe(at.balance - 13);
+    expect(await readSpendableBalance(db, userId, T + DAY)).toBe(later.balance);
     expect(later.nextExpiry).toEqual({ amount: 7, expiresAt: T + 3 * DAY });
     const none = await readBalance(db, userId, T + 4 * DAY);
     expect(none.nextExpiry).toBeNull();
@@ -59,7 +62,11 @@ describe.each(ENGINES)("the ledger's reads on $name", (engine) => {
 
   it("a user who does not exist is the ledger's user_not_found, and bad arguments are refused", async () => {
     await expect(readBalance(db, 987_654)).rejects.toMatchObject({ code: "user_not_found" });
-    for (const bad of [0, -1, 1.5, Number.NaN, 2 ** 60]) await expect(readBalance(db, bad)).rejects.toBeInstanceOf(LedgerError);
+    await expect(readSpendableBalance(db, 987_654)).rejects.toMatchObject({ code: "user_not_found" });
+    for (const bad of [0, -1, 1.5, Number.NaN, 2 ** 60]) {
+      await expect(readBalance(db, bad)).rejects.toBeInstanceOf(LedgerError);
+      await expect(readSpendableBalance(db, bad)).rejects.toBeInstanceOf(LedgerError);
+    }
     await expect(readHoldStatus(db, -3)).rejects.toBeInstanceOf(LedgerError);
     await expect(readByKey(db, "")).rejects.toBeInstanceOf(LedgerError);
   });

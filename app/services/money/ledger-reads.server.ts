@@ -132,6 +132,20 @@ export async function readBalance(target: SqlTarget, userId: number, now?: numbe
   return { balance: row.balance, onHold: row.onHold, nextExpiry };
 }
 
+const SPENDABLE_SQL = `SELECT (SELECT coalesce(sum(remaining), 0) FROM credit_grants WHERE user_id = u.id AND ${LIVE_GRANT}) AS balance
+ FROM users u WHERE u.id = @userId`;
+
+/** The spendable balance alone: readBalance's first figure without the holds and the next expiry,
+ * for the answers and checks after a spend that show or compare only it (one aggregate, no join). */
+export async function readSpendableBalance(target: SqlTarget, userId: number, now?: number): Promise<number> {
+  const row = await readerOf(target).get<{ balance: number }>(SPENDABLE_SQL, {
+    userId: checkId(userId, "userId"),
+    now: checkTime(now ?? Date.now(), "now"),
+  });
+  if (!row) throw new LedgerError("user_not_found", `user ${userId} not found`);
+  return row.balance;
+}
+
 /** For rows that opened a grant: when it expires (null: never) and whether it has closed. */
 export async function readGrantsOfRows(target: SqlTarget, txIds: readonly number[]): Promise<Map<number, { expiresAt: number | null; closed: boolean }>> {
   const out = new Map<number, { expiresAt: number | null; closed: boolean }>();

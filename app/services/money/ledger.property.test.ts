@@ -32,6 +32,7 @@ import {
   hold,
   postHold,
   readBalance,
+  readSpendableBalance,
   sweepExpiredHolds,
   voidHold,
   voidRecordOf,
@@ -457,6 +458,7 @@ async function runSequence(engine: EngineDb, run: number, ops: Op[]): Promise<vo
     for (const userId of userIds) {
       const balance = model.balance.get(userId)!;
       expect(await readBalance(db, userId, model.now)).toEqual({ balance: model.spendable(userId), onHold: model.onHold(userId), nextExpiry: model.nextExpiry(userId) });
+      expect(await readSpendableBalance(db, userId, model.now)).toBe(model.spendable(userId));
       // No balance goes negative except through a clawback (spending is guarded), or further
       // below zero as credits expire or are closed early (a debt is not paid by credits that
       // expired unspent).

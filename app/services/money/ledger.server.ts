@@ -65,6 +65,7 @@ export {
   keySpendThisMonth,
   listHistory,
   readBalance,
+  readSpendableBalance,
   readByKey,
   readGrantLeft,
   readGrantsOfRows,

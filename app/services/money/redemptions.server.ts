@@ -16,7 +16,7 @@ import { AUDIT_ACTIONS } from "~/utils/admin-schemas";
 import { expiryAfter } from "~/utils/duration";
 import { formatCode } from "~/utils/redeem-code-schemas";
 import { incrementCounter } from "../metrics.server";
-import { grant, readBalance, type Tx } from "./ledger.server";
+import { grant, readSpendableBalance, type Tx } from "./ledger.server";
 import { ledgerKeys } from "./ledger-keys.server";
 import type { RedeemLimiter, RedeemRefused } from "./redemption-limits.server";
 
@@ -146,5 +146,5 @@ export async function redeemCode(deps: { db: PortableDb; limiter: RedeemLimiter 
   incrementCounter("redemptions_total", { outcome: result.ok ? "redeemed" : result.reason });
   if (result.ok || ACCOUNT_REFUSALS.has(result.reason)) await attempt.release();
   if (!result.ok) return result;
-  return { ...result, balance: (await readBalance(deps.db, input.userId)).balance };
+  return { ...result, balance: await readSpendableBalance(deps.db, input.userId) };
 }
