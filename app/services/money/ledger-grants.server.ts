@@ -119,18 +119,27 @@ export function grantsIn(tx: SqlRunner, writeExpireRow: ExpireRowWriter) {
   return {
     /**
      * The spendable balance (the sum of the live grants, the debt grant's negative rest included)
-     * and the live grants a spend of `cost` draws from, in spending order. The sum is one
-     * aggregate; the grants are the first LIVE_FIRST unless those do not cover `cost`, so a user
+     * and the live grants a spend of `cost` draws from, in spending order. The first LIVE_FIRST
+     * grants are read; fewer than that are all of them, and their sum is the balance (most users:
+     * one read). Otherwise the sum is one aggregate, and the grants are those first LIVE_FIRST
+     * unless they do not cover `cost`, so a user
      * with many unspent grants (a purchase each) does not have every one of them read on every
      * spend. Nothing to draw when the spendable balance does not cover `cost`.
      */
     async liveFor(userId: number, now: number, cost: number): Promise<{ grants: LiveGrant[]; spendable: number }> {
+      const first = await tx.all<LiveGrant>(G.liveFirst, { userId, now });
+      if (first.length < LIVE_FIRST) {
+        // Fewer than a batch: these are all the live grants (a debt's negative remaining
+        // included), so their sum is the spendable balance without a second read.
+        let spendable = 0;
+        for (const g of first) spendable += g.remaining;
+        return { grants: spendable < cost ? [] : first, spendable };
+      }
       const spendable = (await tx.get<{ total: number }>(G.spendable, { userId, now }))!.total;
       if (spendable < cost) return { grants: [], spendable };
-      const first = await tx.all<LiveGrant>(G.liveFirst, { userId, now });
       let covers = 0;
       for (const g of first) if (g.remaining > 0) covers += g.remaining;
-      return { grants: covers >= cost || first.length < LIVE_FIRST ? first : await liveOf(userId, now), spendable };
+      return { grants: covers >= cost ? first : await liveOf(userId, now), spendable };
     },
     drawInOrder,
     open: openGrant,

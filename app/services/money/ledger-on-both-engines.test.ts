@@ -102,6 +102,30 @@ describe.each(engines)("the ledger on $name", (engine) => {
     await expectInvariants();
   });
 
+  // A spend reads the first 8 live grants; fewer than 8 are all of them and their sum is the
+  // balance. A debt (a clawback past what was left) is one of them, so it must count on both
+  // sides of that boundary: the positive grants alone would cover the spend.
+  it.each([1, 6, 7, 8, 9, 12])("a debt among %i other live grants counts against the balance", async (others) => {
+    const u = await newUser();
+    await grant(sql, { userId: u, amount: 10, type: "purchase", key: `debt-buy:${u}`, description: "pack", stripePaymentId: `pi_debt_${u}`, now: T });
+    const used = await hold(sql, { userId: u, cost: 10, key: `debt-use:${u}`, description: "image", ttlSeconds: 60, now: T + 1 });
+    if (!used.ok) throw new Error("refused");
+    await postHold(sql, used.transaction.id, T + 2);
+    await clawback(sql, { userId: u, amount: 10, key: `debt-refund:${u}`, description: "refund", stripePaymentId: `pi_debt_${u}`, now: T + 3 });
+    for (let i = 0; i < others; i++) await grant(sql, { userId: u, amount: 2, type: "bonus", key: `debt-bonus:${u}:${i}`, description: "bonus", now: T + 4 });
+    const balance = 2 * others - 10;
+    expect(await creditsOf(u)).toBe(balance);
+    const over = await hold(sql, { userId: u, cost: Math.max(1, balance + 1), key: `debt-over:${u}`, description: "image", ttlSeconds: 60, now: T + 5 });
+    expect(over).toMatchObject({ ok: false, reason: "insufficient_credits", balance });
+    if (balance > 0) {
+      const exact = await hold(sql, { userId: u, cost: balance, key: `debt-exact:${u}`, description: "image", ttlSeconds: 60, now: T + 6 });
+      if (!exact.ok) throw new Error("refused");
+      await postHold(sql, exact.transaction.id, T + 7);
+      expect(await creditsOf(u)).toBe(0);
+    }
+    await expectInvariants();
+  });
+
   it("grants, holds posted and voided, a clawback and its reversal, expiry and a closed grant", async () => {
     const u = await newUser();
     const admin = await newUser();
