@@ -9,7 +9,6 @@ import { migratePgDatabase, openPgDatabase, redactDatabaseUrl } from "./pg-clien
 import { pgSql } from "./sql.server";
 
 export type ServerDb = PortableDb & {
-  readonly dialect: "sqlite" | "postgres";
   /** The SQLite file, for what only SQLite has (its file backup); null on PostgreSQL. */
   readonly file: AppDb | null;
   /** Where the data is, for logs and errors: the file's path, or the URL with its password masked. */
@@ -28,7 +27,6 @@ export function sqliteServerDb(file: AppDb): ServerDb {
   let closed = false;
   return {
     sql: file.sql,
-    dialect: "sqlite",
     file,
     shown: file.path,
     isOpen: () => !closed && file.sqlite.open,
@@ -86,7 +84,6 @@ export async function openServerDatabase(target: ServerDbTarget): Promise<{ db: 
     applied,
     db: {
       sql,
-      dialect: "postgres",
       file: null,
       shown,
       isOpen: () => !closed,

@@ -7,6 +7,7 @@ import os from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { openMigratedDatabase, closeDatabase } from "#db/client.server";
+import { sqliteServerDb } from "#db/server-db.server";
 import { closeEngines, ENGINES } from "../../tests/support/engines";
 import { listBackups, startBackupSchedule } from "./backup.server";
 
@@ -21,7 +22,7 @@ describe.each(ENGINES)("backup schedule on $name", (engine) => {
     it("does not start: the SQLite file copy has no PostgreSQL counterpart in the app", async () => {
       const db = await engine.open();
       const dir = tmp();
-      expect(startBackupSchedule(db, { schedule: "04:00", retention: 2, dir })).toBeUndefined();
+      expect(startBackupSchedule({ sql: db.sql, file: null }, { schedule: "04:00", retention: 2, dir })).toBeUndefined();
       expect(listBackups(dir)).toEqual([]);
       fs.rmSync(dir, { recursive: true, force: true });
     }, 60_000);
@@ -36,14 +37,14 @@ describe.each(ENGINES)("backup schedule on $name", (engine) => {
       let release!: () => void;
       const holder = db.sql.exclusive("backup", () => new Promise<void>((r) => (release = r)));
       let offset = new Date("2026-05-01T03:59:59.950Z").getTime() - Date.now();
-      const task = startBackupSchedule(db, { schedule: "04:00", retention: 5, dir: backups, now: () => new Date(Date.now() + offset) })!;
+      const task = startBackupSchedule(sqliteServerDb(db), { schedule: "04:00", retention: 5, dir: backups, now: () => new Date(Date.now() + offset) })!;
       await new Promise((r) => setTimeout(r, 300));
       expect(listBackups(backups)).toEqual([]);
       await task.stop();
       release();
       expect(await holder).toBe(true);
       offset = new Date("2026-05-02T03:59:59.950Z").getTime() - Date.now();
-      const again = startBackupSchedule(db, { schedule: "04:00", retention: 5, dir: backups, now: () => new Date(Date.now() + offset) })!;
+      const again = startBackupSchedule(sqliteServerDb(db), { schedule: "04:00", retention: 5, dir: backups, now: () => new Date(Date.now() + offset) })!;
       for (let i = 0; i < 100 && listBackups(backups).length === 0; i++) await new Promise((r) => setTimeout(r, 20));
       await again.stop();
       expect(listBackups(backups).map((f) => path.basename(f))).toEqual([expect.stringMatching(/^app-20260502T0400/)]);

@@ -2,6 +2,7 @@ import fs from "node:fs";
 import path from "node:path";
 import Database from "better-sqlite3";
 import { afterEach, describe, expect, it } from "vitest";
+import { sqliteServerDb } from "#db/server-db.server";
 import { createTestDb, insertUser } from "../../tests/support/db";
 import {
   backupDatabase,
@@ -94,7 +95,7 @@ describe("retention and schedule", () => {
     for (let d = 1; d <= 3; d++) fs.writeFileSync(path.join(dir, backupFileName(new Date(Date.UTC(2020, 0, d)))), "");
     // A clock 80 ms before 04:00 UTC: the first run is due almost at once, the next a day later.
     const offset = new Date("2026-05-01T03:59:59.920Z").getTime() - Date.now();
-    const task = startBackupSchedule(db, { schedule: "04:00", retention: 2, dir, now: () => new Date(Date.now() + offset) })!;
+    const task = startBackupSchedule(sqliteServerDb(db), { schedule: "04:00", retention: 2, dir, now: () => new Date(Date.now() + offset) })!;
     for (let i = 0; i < 100 && !listBackups(dir).some((f) => f.includes("20260501T04")); i++) await new Promise((r) => setTimeout(r, 20));
     await task.stop();
     const files = listBackups(dir).map((f) => path.basename(f));
@@ -104,7 +105,7 @@ describe("retention and schedule", () => {
   });
 
   it("is off by default", () => {
-    expect(startBackupSchedule(testDb(), { schedule: "off", retention: 7, dir: "/nonexistent" })).toBeUndefined();
+    expect(startBackupSchedule(sqliteServerDb(testDb()), { schedule: "off", retention: 7, dir: "/nonexistent" })).toBeUndefined();
   });
 });
 

@@ -15,7 +15,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import Database from "better-sqlite3";
-import type { PortableDb } from "../../db/client.server";
+import type { ServerDb } from "../../db/server-db.server";
 import type { Config } from "./env.server";
 import { logger } from "./logger.server";
 import { incrementCounter } from "./metrics.server";
@@ -167,13 +167,13 @@ export function nextBackupAt(schedule: string, now: Date): Date {
  * day's run happens anyway. Stopping waits for a backup in progress to finish.
  */
 export function startBackupSchedule(
-  db: PortableDb & { readonly sqlite?: Database.Database; readonly file?: { readonly sqlite: Database.Database } | null },
+  db: Pick<ServerDb, "sql" | "file">,
   options: { schedule: string; retention: number; dir: string; now?: () => Date },
 ): BackgroundTask | undefined {
   if (options.schedule === "off") return undefined;
-  // The engine-bound part: SQLite's online backup API needs the app's own SQLite connection.
-  // An AppDb carries its connection; the server's ServerDb carries it as `file` (null on PostgreSQL).
-  const sqlite = db.sql.dialect === "sqlite" ? (db.sqlite ?? db.file?.sqlite) : undefined;
+  // The engine-bound part: SQLite's online backup API needs the app's own SQLite connection,
+  // which the server's database carries as `file` (null on PostgreSQL).
+  const sqlite = db.file?.sqlite;
   if (!sqlite) {
     logger.warn(
       { schedule: options.schedule },
