@@ -88,6 +88,22 @@ describe("parseEnv", () => {
     expect(problemsOf({ GENERATION_RECONCILE_INTERVAL_SECONDS: "0" })[0]).toMatch(/^GENERATION_RECONCILE_INTERVAL_SECONDS must be/);
   });
 
+  it("reads VIDEO_LEASE_SECONDS from 3 to 600 (default 30)", () => {
+    expect(parseEnv({}).VIDEO_LEASE_SECONDS).toBe(30);
+    for (const [raw, seconds] of [["3", 3], ["600", 600], [" 45 ", 45], ["3\t", 3], ["030", 30]] as const) expect(parseEnv({ VIDEO_LEASE_SECONDS: raw }).VIDEO_LEASE_SECONDS).toBe(seconds);
+  });
+
+  // A lease shorter than a heartbeat's round trip would let two workers run one video; a huge one
+  // would leave a dead worker's video stuck. Every one of these is refused, in one line.
+  it.each(["2", "0", "-1", "601", "99999999999999999999", "3.5", "1e2", "0x10", "30s", " ", "NaN", "Infinity", "30\u0000", "3 0", "٣٠"])(
+    "refuses VIDEO_LEASE_SECONDS=%j",
+    (raw) => {
+      const problems = problemsOf({ VIDEO_LEASE_SECONDS: raw });
+      expect(problems).toHaveLength(1);
+      expect(problems[0]).toMatch(/^VIDEO_LEASE_SECONDS must be a number of seconds from 3 to 600/);
+    },
+  );
+
   it("requires an API key for the openai provider", () => {
     expect(problemsOf({ GENERATION_PROVIDER: "openai" })[0]).toMatch(/^OPENAI_API_KEY is required/);
   });
