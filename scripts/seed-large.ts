@@ -30,6 +30,7 @@ import { closeDatabase, openMigratedDatabase, type AppDb } from "../db/client.se
 import { ledgerKeys } from "../app/services/money/ledger-keys.server";
 import { verifyLedger } from "../app/services/money/ledger-verify.server";
 import { hashPassword } from "../app/services/password.server";
+import { seededRandom } from "./seeded-random";
 
 export const SEED_PASSWORD = "password123";
 export const SEED_ADMIN_EMAIL = "admin@bench.test";
@@ -61,18 +62,6 @@ export type SeedResult = {
   seconds: number;
   violations: number | null;
 };
-
-/** mulberry32: small, fast, seedable. Math.random cannot be replayed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function emailOf(id: number): string {
   if (id === 1) return SEED_ADMIN_EMAIL;
@@ -114,7 +103,7 @@ export async function seedLarge(db: AppDb, options: SeedOptions): Promise<SeedRe
     throw new Error(`refusing to seed ${db.path}: it already has ${counts.users} users and ${counts.txs} transactions (use a fresh file)`);
   }
 
-  const random = prng(options.seed ?? 20261125);
+  const random = seededRandom(options.seed ?? 20261125);
   const now = options.now ?? Date.now();
   const days = options.days ?? 365;
   const start = now - days * DAY_MS;

@@ -4,7 +4,7 @@
 // names and hostile descriptions escaped, the same bytes whatever the batch size.
 // (history-csv.server.test.ts holds the CSV to the history pages, cell for cell, on SQLite.)
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { parseCsv } from "../../tests/support/csv";
+import { parseCsv, readTextStream } from "../../tests/support/csv";
 import { closeEngines, ENGINES, insertUserOn, type EngineDb } from "../../tests/support/engines";
 import { streamHistoryCsv } from "./history-csv.server";
 import { collectDatabaseGauges } from "./metrics-snapshot.server";
@@ -18,16 +18,8 @@ const T = Date.UTC(2026, 11, 1, 12);
 const DAY = 86_400_000;
 const HOSTILE = ['say "hi", ok', "two\nlines", "crlf\r\ninside", "=cmd|' /C calc'!A0", "+SUM(1)", "@import", "\tleading tab", "Äpfel 🍎 日本語", '"', ",", "'quoted'", "back\\slash"];
 
-async function csvOf(db: EngineDb, userId: number, batchRows?: number): Promise<{ text: string; chunks: number }> {
-  const reader = streamHistoryCsv(db, userId, batchRows).getReader();
-  const decoder = new TextDecoder();
-  let text = "";
-  let chunks = 0;
-  for (let r = await reader.read(); !r.done; r = await reader.read()) {
-    chunks++;
-    text += decoder.decode(r.value, { stream: true });
-  }
-  return { text, chunks };
+function csvOf(db: EngineDb, userId: number, batchRows?: number): ReturnType<typeof readTextStream> {
+  return readTextStream(streamHistoryCsv(db, userId, batchRows));
 }
 
 const withoutIds = (text: string) => parseCsv(text).map((r) => r.slice(1));

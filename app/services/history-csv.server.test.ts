@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { parseCsv } from "../../tests/support/csv";
+import { parseCsv, readTextStream } from "../../tests/support/csv";
 import { createTestDb, insertUser } from "../../tests/support/db";
 import { spendNow } from "../../tests/support/ledger";
 import { listHistoryPage, type HistoryRow } from "./billing-dashboard.server";
@@ -36,16 +36,8 @@ const HOSTILE = [
   "a,b,c\r\nd,e,f",
 ];
 
-async function csvOf(id: number, batchRows?: number): Promise<{ text: string; chunks: number }> {
-  const reader = streamHistoryCsv(db, id, batchRows).getReader();
-  const decoder = new TextDecoder();
-  let text = "";
-  let chunks = 0;
-  for (let r = await reader.read(); !r.done; r = await reader.read()) {
-    chunks++;
-    text += decoder.decode(r.value, { stream: true });
-  }
-  return { text, chunks };
+function csvOf(id: number, batchRows?: number): ReturnType<typeof readTextStream> {
+  return readTextStream(streamHistoryCsv(db, id, batchRows));
 }
 
 /** A text cell as the CSV means a spreadsheet to read it: formulas defused by an apostrophe. */

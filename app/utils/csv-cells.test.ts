@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { csvMoney, csvText, isoUtc } from "./csv-cells";
+import { seededRandom } from "../../scripts/seeded-random";
 
 // The hand-written cells must answer exactly what the one-liners they replaced answered: the CSV
 // of a history stays byte for byte what it was (decision 038). The references are those lines.
@@ -7,18 +8,6 @@ const referenceText = (value: string) => {
   const defused = /^[=+\-@\t\r]/.test(value) ? `'${value}` : value;
   return /[",\r\n]/.test(defused) || defused !== defused.trim() ? `"${defused.replace(/"/g, '""')}"` : defused;
 };
-
-/** mulberry32: the same "random" strings on every run, so a failure can be replayed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe("csvText", () => {
   it.each([
@@ -60,7 +49,7 @@ describe("csvText", () => {
   });
 
   it("agrees with the regexes on 20,000 random strings of awkward characters", () => {
-    const random = prng(38);
+    const random = seededRandom(38);
     const alphabet = ['"', ",", "\n", "\r", "\t", " ", "=", "+", "-", "@", "'", "a", "Z", "\u00a0", "\u2028", "\ufeff", "é", "🍎", "\u0000", "\u000b"];
     for (let i = 0; i < 20_000; i++) {
       let s = "";
@@ -84,7 +73,7 @@ describe("isoUtc", () => {
   });
 
   it("agrees with toISOString on 100,000 instants, in order and shuffled (its day cache)", () => {
-    const random = prng(2026);
+    const random = seededRandom(2026);
     let ms = Date.UTC(2020, 0, 1);
     for (let i = 0; i < 50_000; i++) {
       ms += Math.floor(random() * 3 * 3_600_000);

@@ -9,7 +9,8 @@
 import pg from "pg";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { closePgDatabase, migratePgDatabase, openPgDatabase, PG_MIGRATIONS_DIR, type PgDb } from "../../db/pg-client.server";
-import { migrationsUpTo, prng } from "../support/daily-totals";
+import { migrationsUpTo } from "../support/daily-totals";
+import { seededRandom } from "../../scripts/seeded-random";
 import { startPostgres, type PgServer } from "../support/postgres";
 
 const DAY_MS = 86_400_000;
@@ -111,7 +112,7 @@ async function insertRows(rows: unknown[][]): Promise<void> {
 }
 
 it("backfills a database filled before the migration, then keeps every figure through a random mix of writes", { timeout: 120_000 }, async () => {
-  const random = prng(7);
+  const random = seededRandom(7);
   const users = await q<{ id: number }>(
     "INSERT INTO users (email, password_hash, credits) SELECT 'pg' || g || '@example.com', 'x', g * 10 FROM generate_series(1, 40) g RETURNING id",
   );

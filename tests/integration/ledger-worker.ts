@@ -25,6 +25,7 @@ import {
   voidHold,
   type Tx,
 } from "../../app/services/money/ledger.server";
+import { seededRandom } from "../../scripts/seeded-random";
 
 export type WorkerConfig = {
   /** The SQLite file, or… */
@@ -57,17 +58,6 @@ export type WorkerReport = {
   ms: number;
 };
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 const pause = () => new Promise<void>((resolve) => setTimeout(resolve, 1));
 
 type Opened = { db: AppDb | SqlDb; recentUsage(): Promise<Array<{ id: number }>>; close(): Promise<void> };
@@ -99,7 +89,7 @@ export async function runWorker(config: WorkerConfig): Promise<WorkerReport> {
   const started = performance.now();
   const opened = open(config);
   const { db } = opened;
-  const random = mulberry32(config.seed);
+  const random = seededRandom(config.seed);
   const int = (min: number, max: number) => min + Math.floor(random() * (max - min + 1));
   const pick = <T>(items: T[]): T => items[Math.floor(random() * items.length)];
   const net: Record<number, number> = Object.fromEntries(config.userIds.map((id) => [id, 0]));

@@ -53,3 +53,16 @@ export function parseCsv(text: string): string[][] {
   if (field !== "" || record.length > 0) fail("last record without CRLF");
   return records;
 }
+
+/** A whole byte stream as text, and how many chunks it came in (a streamed export's batches). */
+export async function readTextStream(stream: ReadableStream<Uint8Array>): Promise<{ text: string; chunks: number }> {
+  const reader = stream.getReader();
+  const decoder = new TextDecoder();
+  let text = "";
+  let chunks = 0;
+  for (let r = await reader.read(); !r.done; r = await reader.read()) {
+    chunks++;
+    text += decoder.decode(r.value, { stream: true });
+  }
+  return { text: text + decoder.decode(), chunks };
+}

@@ -17,23 +17,12 @@ import {
   voidHold,
   type GrantType,
 } from "../../app/services/money/ledger.server";
+import { seededRandom } from "../../scripts/seeded-random";
 
 // Shared by the daily-totals tests (decision 037): a random mix of ledger writes through the
 // ledger's public API, and the two ways of reading the figures that must agree.
 
 export const HOUR_MS = 3_600_000;
-
-/** mulberry32: the same seed gives the same workload, so a failure can be replayed. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export type Figures = { day: number; type: string; status: string; currency: string; credits: number; revenue: number; rows: number };
 
@@ -106,7 +95,7 @@ export type Workload = { now: number; writes: Record<string, number> };
  * no figure either.
  */
 export async function runLedgerWorkload(db: AppDb, opts: { seed: number; steps: number; userIds: number[]; adminId: number; start: number }): Promise<Workload> {
-  const random = prng(opts.seed);
+  const random = seededRandom(opts.seed);
   const pick = <T>(items: T[]): T => items[Math.floor(random() * items.length)]!;
   const int = (lo: number, hi: number) => lo + Math.floor(random() * (hi - lo + 1));
   let now = opts.start;

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { closeEngines, ENGINES, insertUserOn, type EngineDb } from "../../../tests/support/engines";
 import { grant, hold, sweepExpiredHolds } from "./ledger.server";
 import { startHoldSweeper } from "./hold-sweeper.server";
+import { ledgerViolationsOn } from "../../../tests/support/ledger";
 
 afterAll(closeEngines);
 
@@ -17,15 +18,9 @@ describe.each(ENGINES)("the hold sweeper on $name", (engine) => {
     db = await engine.open();
   }, 60_000);
 
-  /** users.credits == Σ its live rows == Σ its unclosed grants, for every user. */
+  /** The ledger's invariants (tests/support/ledger.ts): credits == live rows == unclosed grants, and the rest. */
   async function expectInvariants(): Promise<void> {
-    const rows = await db.sql.all<{ id: number; credits: number; rowsSum: number; grantsSum: number }>(
-      `SELECT u.id, u.credits,
-         (SELECT coalesce(sum(t.amount), 0) FROM transactions t WHERE t.user_id = u.id AND t.status IN ('pending', 'posted')) AS "rowsSum",
-         (SELECT coalesce(sum(g.remaining), 0) FROM credit_grants g WHERE g.user_id = u.id AND g.closed_at IS NULL) AS "grantsSum"
-       FROM users u ORDER BY u.id`,
-    );
-    for (const r of rows) expect({ id: r.id, rows: r.rowsSum, grants: r.grantsSum }).toEqual({ id: r.id, rows: r.credits, grants: r.credits });
+    expect(await ledgerViolationsOn(db.sql)).toEqual([]);
   }
   const creditsOf = async (userId: number) => (await db.sql.get<{ credits: number }>("SELECT credits FROM users WHERE id = ?", [userId]))!.credits;
 

@@ -17,6 +17,7 @@ import { grant, hold, postHold, readBalance, type Tx } from "./ledger.server";
 import { grantPlanInvoice, recordFailedInvoice, type PlanInvoice } from "./plan-invoices.server";
 import { getSubscriptionView } from "./subscription-view.server";
 import { applySubscription, hasLiveSubscription, subscriptionOwner } from "./subscriptions.server";
+import { ledgerViolationsOn } from "../../../tests/support/ledger";
 
 const T = Date.UTC(2026, 11, 1, 12);
 const DAY = 86_400_000;
@@ -101,15 +102,9 @@ describe.each(ENGINES)("plans, refunds and disputes on $name", (engine) => {
   const holdOf = async (userId: number) =>
     (await db.sql.get<{ at: number | null; reason: string | null }>(`SELECT flagged_at AS at, flagged_reason AS reason FROM users WHERE id = ?`, [userId]))!;
 
-  /** users.credits == its live rows == its unclosed grants, for every user. */
+  /** The ledger's invariants (tests/support/ledger.ts): credits == live rows == unclosed grants, and the rest. */
   async function expectInvariants(): Promise<void> {
-    const rows = await db.sql.all<{ id: number; credits: number; rowsSum: number; grantsSum: number }>(
-      `SELECT u.id, u.credits,
-         (SELECT coalesce(sum(t.amount), 0) FROM transactions t WHERE t.user_id = u.id AND t.status IN ('pending', 'posted')) AS "rowsSum",
-         (SELECT coalesce(sum(g.remaining), 0) FROM credit_grants g WHERE g.user_id = u.id AND g.closed_at IS NULL) AS "grantsSum"
-       FROM users u ORDER BY u.id`,
-    );
-    for (const r of rows) expect({ id: r.id, rows: r.rowsSum, grants: r.grantsSum }).toEqual({ id: r.id, rows: r.credits, grants: r.credits });
+    expect(await ledgerViolationsOn(db.sql)).toEqual([]);
   }
 
   /** A pack bought through Checkout: 500 credits for 500 cents. */
