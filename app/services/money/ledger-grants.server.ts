@@ -33,8 +33,18 @@ export const GRANT_SQL = {
   live: `SELECT id, remaining, expires_at AS "expiresAt" FROM credit_grants
    WHERE user_id = @userId AND ${LIVE} ORDER BY expires_at IS NULL, expires_at, id`,
   // The first grants in spending order: what a spend draws from, nearly always (see liveFor).
-  liveFirst: `SELECT id, remaining, expires_at AS "expiresAt" FROM credit_grants
-   WHERE user_id = @userId AND ${LIVE} ORDER BY expires_at IS NULL, expires_at, id LIMIT ${LIVE_FIRST}`,
+  // As two index ranges (the expiring ones by date, then the rest by id), each read in the live
+  // index's order and cut at LIVE_FIRST, then merged: the one-range form had to sort every live
+  // grant of the user first, since no index order puts NULL expiries last on both engines.
+  liveFirst: `SELECT id, remaining, "expiresAt" FROM (
+     SELECT * FROM (SELECT id, remaining, expires_at AS "expiresAt" FROM credit_grants
+       WHERE user_id = @userId AND closed_at IS NULL AND remaining <> 0 AND expires_at > @now
+       ORDER BY expires_at, id LIMIT ${LIVE_FIRST}) soon
+     UNION ALL
+     SELECT * FROM (SELECT id, remaining, expires_at AS "expiresAt" FROM credit_grants
+       WHERE user_id = @userId AND closed_at IS NULL AND remaining <> 0 AND expires_at IS NULL
+       ORDER BY id LIMIT ${LIVE_FIRST}) never
+   ) first_grants ORDER BY "expiresAt" IS NULL, "expiresAt", id LIMIT ${LIVE_FIRST}`,
   spendable: `SELECT coalesce(sum(remaining), 0) AS total FROM credit_grants WHERE user_id = @userId AND ${LIVE}`,
   nextExpiry: `SELECT sum(remaining) AS amount, expires_at AS "expiresAt" FROM credit_grants
    WHERE user_id = @userId AND ${LIVE} AND expires_at IS NOT NULL AND remaining > 0
