@@ -37,10 +37,15 @@ async function load(opts: autocannon.Options): Promise<Load> {
  * their dirty pages back and each of those fsyncs queues behind it (0.42 s quiet, 0.59 s in one full
  * run). `sync` first: the figure is our start, not the previous part's write-back.
  */
+/** Waits for the kernel to write back what earlier parts left dirty (see startupTimes). */
+function settle(): void {
+  spawnSync("sync");
+}
+
 async function startupTimes(): Promise<number[]> {
   const times: number[] = [];
   for (let i = 0; i < 3; i++) {
-    spawnSync("sync");
+    settle();
     const server = await startBenchServer({}, tempDir("startup"));
     times.push(server.startupMs);
     await server.stop();
@@ -90,7 +95,9 @@ async function measureAll(pg: PgServer | null) {
   const body = JSON.stringify({ prompt: "a benchmark of the generation path", size: "256x256" });
   const headers = { "Content-Type": "application/json", Cookie: cookie, Origin: server.url };
 
-  // Warm up, then measure the app.
+  // Warm up, then measure the app. Both sides start from a written-back disk (settle()): every
+  // request here waits on fsyncs, and the part before this one leaves gigabytes being written back.
+  settle();
   await autocannon({ url: `${server.url}/api/generate-image`, method: "POST", headers, body, duration: 2, connections: CONNECTIONS });
   const app = await load({ url: `${server.url}/api/generate-image`, method: "POST", headers, body });
   console.log(`app      POST /api/generate-image: ${app.requestsPerSec} req/s, p50 ${app.p50Ms} ms, p99 ${app.p99Ms} ms, non-2xx ${app.non2xx}`);
@@ -143,6 +150,7 @@ async function measureAll(pg: PgServer | null) {
   });
   await new Promise<void>((resolve) => baseline.stdout!.once("data", () => resolve()));
   const base = `http://127.0.0.1:${port}`;
+  settle();
   await autocannon({ url: `${base}/api/generate-image`, method: "POST", headers, body, duration: 2, connections: CONNECTIONS });
   const bare = await load({ url: `${base}/api/generate-image`, method: "POST", headers, body });
   baseline.kill("SIGTERM");
