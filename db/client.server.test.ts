@@ -29,9 +29,23 @@ describe("openDatabase", () => {
     expect(db.sqlite.pragma("foreign_keys", { simple: true })).toBe(1);
   });
 
-  it("gives each connection a 32 MiB page cache instead of SQLite's 2 MiB", () => {
+  it("gives each connection a 32 MiB page cache instead of SQLite's 2 MiB: the writer and the executor's reader", async () => {
     const db = open();
     expect(PAGE_CACHE_KIB).toBe(32 * 1024);
     expect(db.sqlite.pragma("cache_size", { simple: true })).toBe(-PAGE_CACHE_KIB);
+    // Reads outside a write body (every page's loader) go through the executor's own reader
+    // connection, which the pages depend on most.
+    expect(await db.sql.get("SELECT cache_size AS n FROM pragma_cache_size()")).toEqual({ n: -PAGE_CACHE_KIB });
+    expect(await db.sql.get("SELECT synchronous AS n FROM pragma_synchronous()")).toEqual({ n: 2 });
+  });
+
+  it("opens a read-only file without switching its journal mode", () => {
+    const db = open();
+    const file = db.path;
+    closeDatabase(opened.pop()!);
+    const ro = openDatabase(file, { readonly: true });
+    opened.push(ro);
+    expect(ro.sqlite.readonly).toBe(true);
+    expect(ro.sqlite.pragma("cache_size", { simple: true })).toBe(-PAGE_CACHE_KIB);
   });
 });

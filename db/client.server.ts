@@ -4,7 +4,8 @@ import Database from "better-sqlite3";
 import { drizzle, type BetterSQLite3Database } from "drizzle-orm/better-sqlite3";
 import { migrate } from "drizzle-orm/better-sqlite3/migrator";
 import * as schema from "./schema";
-import { sqliteSqlOn, type SqlDb, type SqliteSql } from "./sql.server";
+import { sqlitePragmas, sqliteSqlOn, type SqlDb, type SqliteSql } from "./sql.server";
+export { PAGE_CACHE_KIB } from "./sql.server";
 
 export type Orm = BetterSQLite3Database<typeof schema>;
 /** One open database: the raw better-sqlite3 handle (for hot, hand-written statements and
@@ -28,8 +29,6 @@ export const MIGRATIONS_DIR = path.resolve(process.env.APP_ROOT ?? process.cwd()
  * survive a power cut, and the cost (one extra fsync per commit) is small next to a Stripe call.
  */
 export const DEFAULT_BUSY_TIMEOUT_MS = 5000;
-/** The per-connection page cache (decision 039 addendum): bounded, resident only as it fills. */
-export const PAGE_CACHE_KIB = 32 * 1024;
 
 export type OpenOptions = {
   readonly?: boolean;
@@ -40,15 +39,7 @@ export type OpenOptions = {
 
 export function openDatabase(file: string, options: OpenOptions = {}): AppDb {
   if (file !== ":memory:") fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
-  const sqlite = new Database(file, { readonly: options.readonly ?? false });
-  if (!options.readonly) sqlite.pragma("journal_mode = WAL");
-  sqlite.pragma("synchronous = FULL");
-  sqlite.pragma("foreign_keys = ON");
-  // SQLite's default page cache is 2 MiB: on a file of a million ledger rows a page of 50 users
-  // re-read most of its index pages from the OS through a syscall each (~0.5-1 ms per admin page
-  // at 1M rows). 32 MiB, filled only as pages are read, so a small database never gets there.
-  sqlite.pragma(`cache_size = ${-PAGE_CACHE_KIB}`);
-  sqlite.pragma(`busy_timeout = ${Math.max(0, Math.trunc(options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS))}`);
+  const sqlite = sqlitePragmas(new Database(file, { readonly: options.readonly ?? false }), options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS);
   return { sqlite, orm: drizzle(sqlite, { schema }), path: file, sql: sqliteSqlOn(sqlite, file, { busyTimeoutMs: options.busyTimeoutMs }) };
 }
 

@@ -124,6 +124,35 @@ describe("the lean JSON path", () => {
     expect(await csv.text()).toBe("a,b,c");
   });
 
+  // Only a whole-JSON type is sent whole; a streaming JSON type or a look-alike streams as it comes.
+  it.each([
+    ["application/json; charset=utf-8", false],
+    ["APPLICATION/JSON", false],
+    ["application/vnd.api+json", false],
+    ["application/json-seq", true],
+    ["application/x-ndjson", true],
+    ["application/jsonl", true],
+    ["text/json-ish", true],
+    ["application/json+stream", true],
+  ])("Content-Type %j goes out chunked: %s", async (type, chunked) => {
+    const parts: Action = async () =>
+      new Response(
+        new ReadableStream({
+          start(c) {
+            for (const part of ['{"a":1}', "\n", '{"b":2}']) c.enqueue(new TextEncoder().encode(part));
+            c.close();
+          },
+        }),
+        { headers: { "Content-Type": type } },
+      );
+    const url = await serve(buildWith({ "routes/api.generate-image": parts, "routes/api.generate-video": parts, "routes/api.stripe.webhook": parts }));
+    const res = await fetch(`${url}/api/generate-image`, { method: "POST" });
+    const body = await res.text();
+    expect(body).toBe('{"a":1}\n{"b":2}');
+    expect(res.headers.get("transfer-encoding") === "chunked").toBe(chunked);
+    expect(res.headers.get("content-length")).toBe(chunked ? null : String(body.length));
+  });
+
   it("refuses to start when a lean route's module has no action (a renamed route would silently lose its fast path)", () => {
     expect(() => createLeanApiHandler({ build: buildWith({ "routes/api.generate-image": ok, "routes/api.generate-video": ok }), getLoadContext: () => ({}) })).toThrow(
       /routes\/api\.stripe\.webhook/,

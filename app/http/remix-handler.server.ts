@@ -66,7 +66,9 @@ export async function sendRemixResponse(res: ExpressResponse, response: Response
   await writeBody(response.body, res);
 }
 
-const JSON_TYPE = /^application\/(?:[\w.+-]+\+)?json\b/i;
+// application/json, application/problem+json and the like, with or without parameters; not a
+// streaming JSON type such as application/json-seq or application/x-ndjson.
+const JSON_TYPE = /^application\/(?:[\w.-]+\+)?json\s*(?:;|$)/i;
 
 /** Resolves true once the socket has taken what was written, false if it closed first. */
 function drained(res: ExpressResponse): Promise<boolean> {

@@ -25,29 +25,32 @@ export type ExpireRowWriter = (args: { userId: number; grantId: number; amount: 
 /** How many grants a spend reads first; it reads them all only when these do not cover it. */
 const LIVE_FIRST = 8;
 
-const LIVE = `closed_at IS NULL AND remaining <> 0 AND (expires_at IS NULL OR expires_at > @now)`;
+/** A grant still open with something in it (the partial index credit_grants_live_idx). */
+const OPEN = `closed_at IS NULL AND remaining <> 0`;
+/** A live grant: open and not expired at @now. The one definition of what a balance counts. */
+export const LIVE_GRANT = `${OPEN} AND (expires_at IS NULL OR expires_at > @now)`;
 const GRANT_STATE = `id, user_id AS "userId", remaining, expires_at AS "expiresAt", closed_at AS "closedAt"`;
 
 export const GRANT_SQL = {
   // Matches the partial index credit_grants_live_idx (closed_at IS NULL AND remaining <> 0).
   live: `SELECT id, remaining, expires_at AS "expiresAt" FROM credit_grants
-   WHERE user_id = @userId AND ${LIVE} ORDER BY expires_at IS NULL, expires_at, id`,
+   WHERE user_id = @userId AND ${LIVE_GRANT} ORDER BY expires_at IS NULL, expires_at, id`,
   // The first grants in spending order: what a spend draws from, nearly always (see liveFor).
   // As two index ranges (the expiring ones by date, then the rest by id), each read in the live
   // index's order and cut at LIVE_FIRST, then merged: the one-range form had to sort every live
   // grant of the user first, since no index order puts NULL expiries last on both engines.
   liveFirst: `SELECT id, remaining, "expiresAt" FROM (
      SELECT * FROM (SELECT id, remaining, expires_at AS "expiresAt" FROM credit_grants
-       WHERE user_id = @userId AND closed_at IS NULL AND remaining <> 0 AND expires_at > @now
+       WHERE user_id = @userId AND ${OPEN} AND expires_at > @now
        ORDER BY expires_at, id LIMIT ${LIVE_FIRST}) soon
      UNION ALL
      SELECT * FROM (SELECT id, remaining, expires_at AS "expiresAt" FROM credit_grants
-       WHERE user_id = @userId AND closed_at IS NULL AND remaining <> 0 AND expires_at IS NULL
+       WHERE user_id = @userId AND ${OPEN} AND expires_at IS NULL
        ORDER BY id LIMIT ${LIVE_FIRST}) never
    ) first_grants ORDER BY "expiresAt" IS NULL, "expiresAt", id LIMIT ${LIVE_FIRST}`,
-  spendable: `SELECT coalesce(sum(remaining), 0) AS total FROM credit_grants WHERE user_id = @userId AND ${LIVE}`,
+  spendable: `SELECT coalesce(sum(remaining), 0) AS total FROM credit_grants WHERE user_id = @userId AND ${LIVE_GRANT}`,
   nextExpiry: `SELECT sum(remaining) AS amount, expires_at AS "expiresAt" FROM credit_grants
-   WHERE user_id = @userId AND ${LIVE} AND expires_at IS NOT NULL AND remaining > 0
+   WHERE user_id = @userId AND ${LIVE_GRANT} AND expires_at IS NOT NULL AND remaining > 0
    GROUP BY expires_at ORDER BY expires_at LIMIT 1`,
   take: `UPDATE credit_grants SET remaining = remaining - ? WHERE id = ?`,
   // A clawback may take from one grant twice (its purchase's, then in spending order): one draw.

@@ -9,7 +9,7 @@ import { utcMonthStart } from "../../utils/time";
 import { checkId, checkKey, checkTime, LedgerError, type Tx } from "./ledger-model.server";
 import type { NextExpiry } from "./ledger-grants.server";
 import { LEDGER_SQL, ledgerReadsOf, type LedgerReads } from "./ledger-sql.server";
-import { GRANT_SQL, type GrantOfRow } from "./ledger-grants.server";
+import { GRANT_SQL, LIVE_GRANT, type GrantOfRow } from "./ledger-grants.server";
 import { readerOf, type SqlTarget } from "../sql-target.server";
 
 const MAX_HISTORY_PAGE = 100;
@@ -107,12 +107,13 @@ export function keySpendThisMonth(db: AppDb, apiKeyId: number, now: number = Dat
 // on the app's database (committed rows) or a write body's `tx` (its own rows too). Services
 // ported to PortableDb call these; the synchronous ones above go once nothing calls them.
 
-const LIVE_GRANT = `closed_at IS NULL AND remaining <> 0 AND (expires_at IS NULL OR expires_at > @now)`;
+/** The spendable balance of the row `u` of users: the sum of its live grants. */
+const SPENDABLE_OF_U = `(SELECT coalesce(sum(remaining), 0) FROM credit_grants WHERE user_id = u.id AND ${LIVE_GRANT})`;
 
 /** One statement, so the balance, the holds and the next expiry come from one snapshot on both
  * engines (PostgreSQL's READ COMMITTED gives each statement its own). */
 const BALANCE_SQL = `SELECT
-   (SELECT coalesce(sum(remaining), 0) FROM credit_grants WHERE user_id = u.id AND ${LIVE_GRANT}) AS balance,
+   ${SPENDABLE_OF_U} AS balance,
    (SELECT coalesce(sum(-amount), 0) FROM transactions WHERE user_id = u.id AND type = 'usage' AND status = 'pending') AS "onHold",
    n.amount AS "nextAmount", n."expiresAt" AS "nextExpiresAt"
  FROM users u
@@ -132,8 +133,7 @@ export async function readBalance(target: SqlTarget, userId: number, now?: numbe
   return { balance: row.balance, onHold: row.onHold, nextExpiry };
 }
 
-const SPENDABLE_SQL = `SELECT (SELECT coalesce(sum(remaining), 0) FROM credit_grants WHERE user_id = u.id AND ${LIVE_GRANT}) AS balance
- FROM users u WHERE u.id = @userId`;
+const SPENDABLE_SQL = `SELECT ${SPENDABLE_OF_U} AS balance FROM users u WHERE u.id = @userId`;
 
 /** The spendable balance alone: readBalance's first figure without the holds and the next expiry,
  * for the answers and checks after a spend that show or compare only it (one aggregate, no join). */
