@@ -15,7 +15,7 @@
 import pg from "pg";
 import { migratePgDatabase, openPgDatabase } from "../../db/pg-client.server";
 import { pgSql, toPgPlaceholders, type SqlDb } from "../../db/sql.server";
-import { GRANT_SQL } from "../../app/services/money/ledger-grants.server";
+import { GRANT_SQL, LIVE_FIRST } from "../../app/services/money/ledger-grants.server";
 import { grant, hold, postHold } from "../../app/services/money/ledger.server";
 import { startPostgres, type PgServer } from "../../tests/support/postgres";
 import { median } from "./support";
@@ -97,7 +97,7 @@ function baselineRunners(pool: pg.Pool, userIds: number[]) {
       const now = Date.now();
       if ((await c.query(RAW.byKey, [key])).rows[0]) throw new Error("bench: key exists");
       let grants = (await c.query<{ id: number; remaining: number }>(RAW.liveFirst, [userId, now])).rows;
-      if (grants.length >= 8) {
+      if (grants.length >= LIVE_FIRST) {
         const spendable = Number((await c.query<{ total: string }>(RAW.spendable, [userId, now])).rows[0]!.total);
         let covers = 0;
         for (const g of grants) if (Number(g.remaining) > 0) covers += Number(g.remaining);

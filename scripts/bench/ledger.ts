@@ -23,7 +23,7 @@ import os from "node:os";
 import path from "node:path";
 import type Database from "better-sqlite3";
 import { closeDatabase, openMigratedDatabase, type AppDb } from "../../db/client.server";
-import { GRANT_SQL } from "../../app/services/money/ledger-grants.server";
+import { GRANT_SQL, LIVE_FIRST } from "../../app/services/money/ledger-grants.server";
 import { grant, hold, postHold } from "../../app/services/money/ledger.server";
 import { printWhereTimeGoes, whereTimeGoes } from "./ledger-where";
 
@@ -126,7 +126,7 @@ function baselineRunners(sqlite: Database.Database, userIds: number[]) {
     let grants = liveFirst.all({ userId, now }) as Grant[];
     let spendable = 0;
     for (const g of grants) spendable += g.remaining;
-    if (grants.length >= 8) {
+    if (grants.length >= LIVE_FIRST) {
       spendable = (spendableSum.get({ userId, now }) as { total: number }).total;
       let covers = 0;
       for (const g of grants) if (g.remaining > 0) covers += g.remaining;

@@ -79,7 +79,8 @@ function statsOf(first: Timing, runs: Timing[]): Stats {
     meanMs: round(times.reduce((a, b) => a + b, 0) / times.length, 2),
     maxMs: round(times[times.length - 1]!, 2),
     bytes: last.bytes,
-    status: last.status,
+    // Any answer but 200 fails the page, not only the last one's.
+    status: [first, ...runs].find((r) => r.status !== 200)?.status ?? last.status,
   };
 }
 

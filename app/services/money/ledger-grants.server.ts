@@ -23,7 +23,7 @@ export type NextExpiry = { amount: number; expiresAt: number } | null;
 export type ExpireRowWriter = (args: { userId: number; grantId: number; amount: number; key: string; now: number }) => Promise<void>;
 
 /** How many grants a spend reads first; it reads them all only when these do not cover it. */
-const LIVE_FIRST = 8;
+export const LIVE_FIRST = 8;
 
 /** A grant still open with something in it (the partial index credit_grants_live_idx). */
 const OPEN = `closed_at IS NULL AND remaining <> 0`;
